@@ -1,0 +1,242 @@
+//! The `cairn` command line: argument parsing, output formats, exit codes.
+//!
+//! Commands stay thin: they call the stdlib to evaluate, the planner to check, and format what
+//! comes back. This crate is the only one that prints; everything goes through [`Io`], so the
+//! whole CLI runs in-process in tests.
+
+mod output;
+mod report;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use report::render as render_diagnostics;
+
+/// Exit code: success, no changes.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error (bad input, failed check, failed step).
+pub const EXIT_ERROR: i32 = 1;
+
+/// Where the CLI reads its environment and writes its output.
+pub struct Io<'a> {
+    /// Standard output.
+    pub out: &'a mut dyn Write,
+    /// Standard error.
+    pub err: &'a mut dyn Write,
+    /// The process environment.
+    pub vars: BTreeMap<String, String>,
+    /// Whether to use colour.
+    pub color: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about = "Environments as Rhai scripts, planned and applied against live infrastructure")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ScriptArgs {
+    /// The environment script, e.g. environments/staging.rhai
+    script: PathBuf,
+    /// Read variables (KEY=VALUE lines) from this file, as if the CI had set them; variables
+    /// already set in the environment win
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Extra plugin directory (also CAIRN_PLUGIN_PATH, separated by ':')
+    #[arg(long, value_name = "DIR")]
+    plugin_path: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the complete desired state of an environment, offline
+    Render {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: Format,
+        /// Write one file per object into this directory instead of printing
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Print sensitive values instead of placeholders (generated passwords are fresh ones)
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Validate an environment offline and report every problem at once
+    Check {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Report format
+        #[arg(long, value_enum, default_value = "human")]
+        format: ReportFormat,
+    },
+    /// List the functions environment scripts can call, with examples
+    Docs {
+        /// Only functions whose name contains this
+        filter: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Human,
+    Json,
+}
+
+/// Runs the CLI with `args` (including the program name) and returns the exit code.
+pub fn run<I, T>(args: I, io: &mut Io<'_>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = if io.color { e.render().ansi().to_string() } else { e.render().to_string() };
+            let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
+            let _ = write!(target, "{text}");
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Render { script, format, output, show_secrets } => render(io, &script, format, output.as_deref(), show_secrets),
+        Command::Check { script, format } => check(io, &script, format),
+        Command::Docs { filter } => docs(io, filter.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = writeln!(io.err, "error: {message}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Parses `KEY=VALUE` lines (comments with `#`, optional quotes).
+fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            Some((k.trim().to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(file) = &args.env_file {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        vars.extend(parse_env_file(&text));
+    }
+    vars.extend(io.vars.clone());
+    let mut plugin_path = args.plugin_path.clone();
+    if let Some(extra) = io.vars.get("CAIRN_PLUGIN_PATH") {
+        plugin_path.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    let options = cairn_stdlib::EvalOptions { vars, plugin_path, ..cairn_stdlib::EvalOptions::default() };
+    Ok(cairn_stdlib::evaluate_file(&args.script, &options))
+}
+
+fn random_password(length: u32) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..length).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
+}
+
+fn render(io: &mut Io<'_>, args: &ScriptArgs, format: Format, output: Option<&Path>, show_secrets: bool) -> Result<i32, String> {
+    let eval = evaluate(io, args)?;
+    if !eval.diagnostics.is_empty() {
+        let _ = write!(io.err, "{}", report::render(&eval.diagnostics, &eval.sources, io.color));
+    }
+    if eval.has_errors() {
+        return Ok(EXIT_ERROR);
+    }
+    let generated: BTreeMap<u32, String> = eval.state.generated.iter().map(|(id, g)| (*id, random_password(g.length))).collect();
+    let secrets = if show_secrets { output::Secrets::Revealed(&generated) } else { output::Secrets::Redacted };
+    let docs = output::documents(&eval.state, &secrets).map_err(|id| format!("generated value {id} has no value; this is a bug"))?;
+    match output {
+        None => {
+            let text = match format {
+                Format::Yaml => output::yaml_stream(&docs),
+                Format::Json => output::json_stream(&docs),
+            };
+            io.out.write_all(text.as_bytes()).map_err(|e| format!("cannot write output: {e}"))?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            for d in &docs {
+                let (ext, text) = match format {
+                    Format::Yaml => ("yaml", output::yaml(&d.json)),
+                    Format::Json => ("json", format!("{}\n", serde_json::to_string_pretty(&d.json).unwrap_or_default())),
+                };
+                let path = dir.join(format!("{}.{ext}", d.file_name));
+                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            let _ = writeln!(io.err, "wrote {} files to {}", docs.len(), dir.display());
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Evaluates and checks a script: every diagnostic, evaluation's first.
+pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Diagnostic> {
+    let mut all = eval.diagnostics.clone();
+    // Checks of the whole state are meaningful only when evaluation got through the script.
+    if !eval.diagnostics.iter().any(|d| matches!(d.code, "syntax-error" | "script-error" | "script-limit" | "plugin-not-found" | "unreadable-script")) {
+        all.extend(cairn_plan::check(&eval.state));
+    }
+    all
+}
+
+fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32, String> {
+    let eval = evaluate(io, args)?;
+    let all = check_diagnostics(&eval);
+    match format {
+        ReportFormat::Human => {
+            if all.is_empty() {
+                let _ = writeln!(io.out, "{}: {} resources, no problems", args.script.display(), eval.state.resources.len());
+            } else {
+                let _ = write!(io.err, "{}", report::render(&all, &eval.sources, io.color));
+            }
+        }
+        ReportFormat::Json => {
+            let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+            let _ = writeln!(io.out, "{text}");
+        }
+    }
+    Ok(if all.iter().any(cairn_model::Diagnostic::is_error) { EXIT_ERROR } else { EXIT_OK })
+}
+
+fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, String> {
+    for f in cairn_stdlib::function_docs() {
+        if filter.is_some_and(|needle| !f.name.contains(needle)) {
+            continue;
+        }
+        let _ = writeln!(io.out, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc);
+    }
+    Ok(EXIT_OK)
+}

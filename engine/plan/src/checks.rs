@@ -1,0 +1,281 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_model::{DesiredState, Diagnostic, Provider, Resource, ResourceId, Value};
+
+/// Runs every plan-time check and returns all problems found, in a stable order.
+pub fn check(state: &DesiredState) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    duplicates(state, &mut out);
+    secret_references(state, &mut out);
+    crate::quota::check_quota(state, &mut out);
+    certificates(state, &mut out);
+    generated_homes(state, &mut out);
+    sensitive_outside_secrets(state, &mut out);
+    out
+}
+
+fn duplicates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    let mut first: BTreeMap<&ResourceId, &Resource> = BTreeMap::new();
+    for r in &state.resources {
+        if let Some(prev) = first.get(&r.id) {
+            out.push(
+                Diagnostic::error("duplicate-resource", format!("{} is declared twice", r.id))
+                    .at(r.span.clone())
+                    .label("declared again here")
+                    .related(prev.span.clone(), "first declared here")
+                    .help("give one of them another name, or declare it once and reuse the handle"),
+            );
+        } else {
+            first.insert(&r.id, r);
+        }
+    }
+}
+
+/// The containers (and init containers) of a workload's pod template.
+pub(crate) fn pod_spec(r: &Resource) -> Option<&Value> {
+    let path: &[&str] = match r.id.kind.as_str() {
+        "Deployment" | "StatefulSet" | "Job" | "DaemonSet" | "ReplicaSet" => &["spec", "template", "spec"],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        "Pod" => &["spec"],
+        _ => return None,
+    };
+    r.body.pointer(path)
+}
+
+pub(crate) fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
+    spec.get("initContainers")
+        .map(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ("initContainers", c))
+        .chain(
+            spec.get("containers")
+                .map(Value::as_array)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| ("containers", c)),
+        )
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    v.pointer(path).and_then(Value::as_str)
+}
+
+fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    // Keys each declared Secret / ConfigMap provides, by (kind, namespace, name).
+    let mut provided: BTreeMap<(&str, Option<&str>, &str), BTreeSet<String>> = BTreeMap::new();
+    for r in state.kube_objects() {
+        let field = match r.id.kind.as_str() {
+            "Secret" => ["stringData", "data"].as_slice(),
+            "ConfigMap" => ["data", "binaryData"].as_slice(),
+            _ => continue,
+        };
+        let keys = provided
+            .entry((r.id.kind.as_str(), r.id.scope.as_deref(), r.id.name.as_str()))
+            .or_default();
+        for f in field {
+            if let Some(map) = r.body.get(f).and_then(Value::as_object) {
+                keys.extend(map.keys().cloned());
+            }
+        }
+    }
+    for r in state.kube_objects() {
+        let Some(spec) = pod_spec(r) else { continue };
+        let ns = r.id.scope.as_deref();
+        for (_, container) in containers(spec) {
+            let cname = str_at(container, &["name"]).unwrap_or("?");
+            for env in container.get("env").map(Value::as_array).unwrap_or_default() {
+                let var = str_at(env, &["name"]).unwrap_or("?");
+                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
+                    let Some(sel) = env.pointer(&["valueFrom", source]) else { continue };
+                    if sel.get("optional") == Some(&Value::Bool(true)) {
+                        continue;
+                    }
+                    let (Some(name), Some(key)) = (str_at(sel, &["name"]), str_at(sel, &["key"])) else { continue };
+                    let span = r.field_spans.get(&format!("env/{var}")).cloned().or_else(|| r.span.clone());
+                    let what = if kind == "Secret" { "secret" } else { "config map" };
+                    match provided.get(&(kind, ns, name)) {
+                        None => out.push(
+                            Diagnostic::error("missing-secret", format!(
+                                "environment variable `{var}` of {} `{}` (container `{cname}`) reads {what} `{name}`, which the environment does not declare",
+                                r.id.kind, r.id.name))
+                                .at(span)
+                                .label(format!("{what} `{name}` is not declared"))
+                                .help(format!("declare the {what} with env.{}(\"{name}\", ...), or mark the reference optional", if kind == "Secret" { "secret" } else { "config_map" })),
+                        ),
+                        Some(keys) if !keys.contains(key) => {
+                            let mut d = Diagnostic::error("missing-secret-key", format!(
+                                "environment variable `{var}` of {} `{}` reads key `{key}` of {what} `{name}`, which has no such key: the container would fail to start",
+                                r.id.kind, r.id.name))
+                                .at(span)
+                                .label(format!("no key `{key}` in {what} `{name}`"));
+                            let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+                            d = match closest(key, &known) {
+                                Some(best) => d.help(format!("did you mean `{best}`? {what} `{name}` has: {}", known.join(", "))),
+                                None => d.help(format!("{what} `{name}` has: {}", known.join(", "))),
+                            };
+                            out.push(d);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        if let Some(pulls) = spec.get("imagePullSecrets") {
+            for p in pulls.as_array() {
+                if let Some(name) = str_at(p, &["name"]) {
+                    if !provided.contains_key(&("Secret", ns, name)) {
+                        out.push(
+                            Diagnostic::error("missing-secret", format!(
+                                "{} `{}` pulls its image with secret `{name}`, which the environment does not declare",
+                                r.id.kind, r.id.name))
+                                .at(r.span.clone())
+                                .help("declare it with env.registry_secret(...)"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .filter_map(|k| {
+            let d = edit_distance(key, k);
+            (d <= 2.max(k.len() / 4)).then_some((d, *k))
+        })
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Whether certificate name `pattern` (possibly `*.base`) covers `host`.
+fn covers(pattern: &str, host: &str) -> bool {
+    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match pattern.strip_prefix("*.") {
+        Some(base) => host
+            .strip_suffix(&base)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => pattern == host,
+    }
+}
+
+fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    let records: Vec<String> = state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == Provider::Dns)
+        .filter(|r| matches!(str_at(&r.body, &["type"]), Some("A" | "AAAA" | "CNAME")))
+        .filter_map(|r| str_at(&r.body, &["name"]).map(|n| n.trim_end_matches('.').to_ascii_lowercase()))
+        .collect();
+    let zone = state
+        .environment
+        .providers
+        .get("dns")
+        .and_then(|d| d.get("zone"))
+        .and_then(Value::as_str)
+        .map(|z| z.trim_end_matches('.').to_ascii_lowercase());
+    for r in state.resources.iter().filter(|r| r.id.kind == "Certificate") {
+        for name in r.body.get("names").map(Value::as_array).unwrap_or_default() {
+            let Some(name) = name.as_str() else { continue };
+            let lower = name.to_ascii_lowercase();
+            let covered = if let Some(base) = lower.strip_prefix("*.") {
+                records.iter().any(|rec| rec == &lower || covers(&lower, rec) || rec == base)
+            } else {
+                records.iter().any(|rec| rec == &lower || covers(rec, &lower))
+            };
+            if !covered {
+                out.push(
+                    Diagnostic::error("certificate-name-not-covered", format!(
+                        "certificate `{}` is for `{name}`, but the environment has no DNS record for it",
+                        r.id.name))
+                        .at(r.span.clone())
+                        .label(format!("`{name}` has no DNS record"))
+                        .help("declare the name with env.dns_a(...) (or a CNAME), or remove it from the certificate"),
+                );
+            }
+            if let Some(zone) = &zone {
+                let bare = lower.trim_start_matches("*.");
+                if bare != zone && !bare.ends_with(&format!(".{zone}")) {
+                    out.push(
+                        Diagnostic::error("certificate-outside-zone", format!(
+                            "certificate `{}` is for `{name}`, outside the DNS zone `{zone}` cairn can write DNS-01 challenges to",
+                            r.id.name))
+                            .at(r.span.clone()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn generated_homes(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    let mut used = BTreeSet::new();
+    fn walk(v: &Value, used: &mut BTreeSet<u32>) {
+        match v {
+            Value::Sensitive(s) => used.extend(s.generated_ids()),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, used)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, used)),
+            _ => {}
+        }
+    }
+    for r in &state.resources {
+        walk(&r.body, &mut used);
+    }
+    for (id, g) in &state.generated {
+        if g.home.is_none() && used.contains(id) {
+            out.push(
+                Diagnostic::error("generated-without-home", "a generated password is used only inside other values, so it could not be kept across runs")
+                    .at(g.span.clone())
+                    .help("store it alone under a key of a secret too, e.g. env.secret(\"db\", #{ PASSWORD: pw, URL: \"...\" + pw })"),
+            );
+        }
+    }
+}
+
+fn sensitive_outside_secrets(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    for r in state.kube_objects() {
+        if r.id.kind != "Secret" && r.body.contains_sensitive() {
+            out.push(
+                Diagnostic::error("sensitive-outside-secret", format!("{} holds a sensitive value; only Secrets may", r.id))
+                    .at(r.span.clone())
+                    .help("put the value in env.secret(...) and reference its key"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(covers("*.staging.example.com", "api.staging.example.com"));
+        assert!(!covers("*.staging.example.com", "staging.example.com"));
+        assert!(!covers("*.staging.example.com", "a.b.staging.example.com"));
+        assert!(covers("api.example.com", "API.example.com"));
+    }
+
+    #[test]
+    fn closest_key_suggests_typos() {
+        assert_eq!(closest("SECRET_KY", &["SECRET_KEY", "DEBUG"]), Some("SECRET_KEY"));
+        assert_eq!(closest("ZZZ", &["SECRET_KEY"]), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Does everything the environment runs fit its namespace's ResourceQuota?
+//!
+//! Pods are counted the way the API server's quota admission counts them: each container's
+//! requests and limits, defaulted from the namespace's LimitRange when absent; init containers
+//! count as the largest of them. Deployments are counted at their rollout peak too (the default
+//! `maxSurge` of 25 % adds pods while a new version rolls out), and Jobs and CronJobs while
+//! they run — the "quota exceeded" failure that stops a rollout halfway.
+
+use std::collections::BTreeMap;
+
+use cairn_model::validate::Quantity;
+use cairn_model::{DesiredState, Diagnostic, Resource, Value};
+
+use crate::checks::{containers, pod_spec};
+
+const COMPUTE: [(&str, &str, &str); 4] = [
+    ("requests.cpu", "requests", "cpu"),
+    ("requests.memory", "requests", "memory"),
+    ("limits.cpu", "limits", "cpu"),
+    ("limits.memory", "limits", "memory"),
+];
+
+#[derive(Default, Clone)]
+struct LimitDefaults {
+    request: BTreeMap<String, Quantity>,
+    limit: BTreeMap<String, Quantity>,
+    max: BTreeMap<String, Quantity>,
+}
+
+fn quantities(v: Option<&Value>) -> BTreeMap<String, Quantity> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Quantity::parse(v.as_str()?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
+    let mut out = LimitDefaults::default();
+    for r in state.kube_objects().filter(|r| r.id.kind == "LimitRange" && r.id.scope.as_deref() == Some(ns)) {
+        for item in r.body.pointer(&["spec", "limits"]).map(Value::as_array).unwrap_or_default() {
+            if item.get("type").and_then(Value::as_str) != Some("Container") {
+                continue;
+            }
+            out.request.extend(quantities(item.get("defaultRequest")));
+            out.limit.extend(quantities(item.get("default")));
+            out.max.extend(quantities(item.get("max")));
+        }
+    }
+    out
+}
+
+/// Per-pod usage of one workload: (quota key → amount), and the problems found on the way.
+fn pod_usage(r: &Resource, spec: &Value, defaults: &LimitDefaults, out: &mut Vec<Diagnostic>) -> BTreeMap<&'static str, Quantity> {
+    let mut regular: BTreeMap<&'static str, Quantity> = BTreeMap::new();
+    let mut init_max: BTreeMap<&'static str, Quantity> = BTreeMap::new();
+    for (list, c) in containers(spec) {
+        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+        let limits = quantities(c.pointer(&["resources", "limits"]));
+        let mut requests = quantities(c.pointer(&["resources", "requests"]));
+        for res in ["cpu", "memory"] {
+            // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
+            if !requests.contains_key(res) {
+                if let Some(q) = limits.get(res).or_else(|| defaults.request.get(res)).or_else(|| defaults.limit.get(res)) {
+                    requests.insert(res.to_owned(), *q);
+                }
+            }
+        }
+        let mut limits = limits;
+        for (res, q) in &defaults.limit {
+            limits.entry(res.clone()).or_insert(*q);
+        }
+        for (res, max) in &defaults.max {
+            if let Some(l) = limits.get(res) {
+                if l > max {
+                    out.push(Diagnostic::error("exceeds-limit-range", format!(
+                        "container `{cname}` of {} `{}` has a {res} limit of {l}, above the namespace's maximum of {max}",
+                        r.id.kind, r.id.name)).at(r.span.clone()));
+                }
+            }
+        }
+        let target = if list == "initContainers" { &mut init_max } else { &mut regular };
+        for (key, section, res) in COMPUTE {
+            let q = if section == "requests" { requests.get(res) } else { limits.get(res) };
+            if let Some(q) = q {
+                if list == "initContainers" {
+                    let e = target.entry(key).or_insert(*q);
+                    if q > e {
+                        *e = *q;
+                    }
+                } else {
+                    let e = target.entry(key).or_insert_with(|| Quantity::parse("0").unwrap_or(*q));
+                    *e = *e + *q;
+                }
+            }
+        }
+    }
+    for (key, q) in init_max {
+        let e = regular.entry(key).or_insert(q);
+        if q > *e {
+            *e = q;
+        }
+    }
+    regular
+}
+
+struct Usage {
+    steady: BTreeMap<&'static str, Quantity>,
+    peak: BTreeMap<&'static str, Quantity>,
+    lines: BTreeMap<&'static str, Vec<String>>,
+    pods_steady: i64,
+    pods_peak: i64,
+}
+
+fn add(map: &mut BTreeMap<&'static str, Quantity>, key: &'static str, q: Quantity) {
+    match map.get_mut(key) {
+        Some(e) => *e = *e + q,
+        None => {
+            map.insert(key, q);
+        }
+    }
+}
+
+/// Checks every namespace that has a ResourceQuota.
+pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    for quota in state.kube_objects().filter(|r| r.id.kind == "ResourceQuota") {
+        let Some(ns) = quota.id.scope.as_deref() else { continue };
+        let hard = quantities(quota.body.pointer(&["spec", "hard"]));
+        let defaults = limit_defaults(state, ns);
+        let mut usage = Usage { steady: BTreeMap::new(), peak: BTreeMap::new(), lines: BTreeMap::new(), pods_steady: 0, pods_peak: 0 };
+        let mut pvcs = 0i64;
+        let mut storage: Option<Quantity> = None;
+        let mut load_balancers = 0i64;
+        for r in state.kube_objects().filter(|r| r.id.scope.as_deref() == Some(ns)) {
+            match r.id.kind.as_str() {
+                "PersistentVolumeClaim" => {
+                    pvcs += 1;
+                    if let Some(q) = r.body.pointer(&["spec", "resources", "requests", "storage"]).and_then(Value::as_str).and_then(|s| Quantity::parse(s).ok()) {
+                        storage = Some(storage.map_or(q, |s| s + q));
+                    }
+                }
+                "Service" if r.body.pointer(&["spec", "type"]).and_then(Value::as_str) == Some("LoadBalancer") => load_balancers += 1,
+                _ => {}
+            }
+            let Some(spec) = pod_spec(r) else { continue };
+            let replicas = match r.id.kind.as_str() {
+                "Deployment" | "StatefulSet" => r.body.pointer(&["spec", "replicas"]).and_then(Value::as_int).unwrap_or(1),
+                "Job" => r.body.pointer(&["spec", "parallelism"]).and_then(Value::as_int).unwrap_or(1),
+                _ => 1,
+            };
+            if r.id.kind == "CronJob" && r.body.pointer(&["spec", "suspend"]) == Some(&Value::Bool(true)) {
+                continue;
+            }
+            let surge = if r.id.kind == "Deployment" && replicas > 0 { (replicas + 3) / 4 } else { 0 };
+            if r.id.kind == "StatefulSet" {
+                if let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"]) {
+                    pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
+                }
+            }
+            let per_pod = pod_usage(r, spec, &defaults, out);
+            usage.pods_steady += replicas;
+            usage.pods_peak += replicas + surge;
+            for (key, q) in per_pod {
+                add(&mut usage.steady, key, q.scale(replicas));
+                add(&mut usage.peak, key, q.scale(replicas + surge));
+                usage.lines.entry(key).or_default().push(format!("{} {}: {replicas} × {q}", r.id.kind, r.id.name));
+            }
+            // Quota on limits makes a container without a limit (and no default) unschedulable.
+            for (key, section, res) in COMPUTE {
+                if !hard.contains_key(key) {
+                    continue;
+                }
+                for (_, c) in containers(spec) {
+                    let has = c.pointer(&["resources", section, res]).is_some()
+                        || (section == "requests" && (c.pointer(&["resources", "limits", res]).is_some() || defaults.request.contains_key(res) || defaults.limit.contains_key(res)))
+                        || (section == "limits" && defaults.limit.contains_key(res));
+                    if !has {
+                        out.push(Diagnostic::error("quota-requires-resources", format!(
+                            "{} `{}` sets no {section}.{res}, but quota `{}` limits {key}: its pods would be rejected",
+                            r.id.kind, r.id.name, quota.id.name)).at(r.span.clone())
+                            .help(format!("set resources for it, or a LimitRange default for {res}")));
+                    }
+                }
+            }
+        }
+        for (key, total) in &usage.steady {
+            let Some(limit) = hard.get(*key) else { continue };
+            let peak = usage.peak.get(key).copied().unwrap_or(*total);
+            let breakdown = usage.lines.get(key).map(|l| l.join(", ")).unwrap_or_default();
+            if total > limit {
+                out.push(Diagnostic::error("quota-exceeded", format!(
+                    "pods of namespace `{ns}` need {key} = {total}, above the {limit} allowed by quota `{}`",
+                    quota.id.name))
+                    .at(quota.span.clone())
+                    .label(format!("{key}: {limit}"))
+                    .help(format!("{breakdown}; raise the quota or lower requests/replicas")));
+            } else if peak > *limit {
+                out.push(Diagnostic::error("quota-exceeded", format!(
+                    "during a rolling update pods of namespace `{ns}` need {key} = {peak} (steady state {total}), above the {limit} allowed by quota `{}`: the rollout would stall",
+                    quota.id.name))
+                    .at(quota.span.clone())
+                    .label(format!("{key}: {limit}"))
+                    .help(format!("{breakdown}; Deployments surge by 25 % while rolling out")));
+            }
+        }
+        let counts = [
+            ("pods", usage.pods_peak),
+            ("persistentvolumeclaims", pvcs),
+            ("services.loadbalancers", load_balancers),
+        ];
+        for (key, n) in counts {
+            let Some(limit) = hard.get(key) else { continue };
+            if Quantity::parse(&n.to_string()).is_ok_and(|q| q > *limit) {
+                out.push(Diagnostic::error("quota-exceeded", format!(
+                    "namespace `{ns}` needs {key} = {n}, above the {limit} allowed by quota `{}`",
+                    quota.id.name)).at(quota.span.clone()).label(format!("{key}: {limit}")));
+            }
+        }
+        if let (Some(total), Some(limit)) = (storage, hard.get("requests.storage")) {
+            if total > *limit {
+                out.push(Diagnostic::error("quota-exceeded", format!(
+                    "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
+                    quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
+            }
+        }
+        let _ = usage.pods_steady;
+    }
+}

@@ -1,0 +1,113 @@
+//! The values scripts hold: handles to declared resources and typed settings.
+
+use std::collections::BTreeMap;
+
+use cairn_model::{ResourceId, Sensitive, Span, Value};
+
+/// The environment returned by `environment(...)`.
+#[derive(Debug, Clone)]
+pub struct EnvHandle {
+    pub name: String,
+    pub domain: String,
+}
+
+/// A declared Secret.
+#[derive(Debug, Clone)]
+pub struct SecretHandle {
+    pub name: String,
+    pub keys: Vec<String>,
+    pub id: ResourceId,
+}
+
+/// A declared ConfigMap.
+#[derive(Debug, Clone)]
+pub struct ConfigHandle {
+    pub name: String,
+    pub keys: Vec<String>,
+    pub id: ResourceId,
+}
+
+/// A reference to one key of a Secret or ConfigMap, for an environment variable.
+#[derive(Debug, Clone)]
+pub struct KeyRef {
+    /// `Secret` or `ConfigMap`.
+    pub kind: &'static str,
+    pub name: String,
+    pub key: String,
+    pub span: Option<Span>,
+}
+
+/// A sensitive string in a script: printing it shows a placeholder.
+#[derive(Debug, Clone)]
+pub struct SensitiveStr(pub Sensitive);
+
+/// A declared workload (Deployment, StatefulSet, Job) or a port of one, usable as a route
+/// target, a dependency (`after`) and a network peer.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: &'static str,
+    pub name: String,
+    pub id: ResourceId,
+    /// The Service in front of it, if any.
+    pub service: Option<String>,
+    /// Named ports (`http`, `amqp`, …) and numbers.
+    pub ports: Vec<(String, i64)>,
+    /// The port a route to this target uses.
+    pub route_port: Option<i64>,
+}
+
+/// A declared PersistentVolumeClaim.
+#[derive(Debug, Clone)]
+pub struct VolumeHandle {
+    pub name: String,
+    pub id: ResourceId,
+}
+
+/// A declared certificate.
+#[derive(Debug, Clone)]
+pub struct CertHandle {
+    pub name: String,
+    pub secret_name: String,
+    pub names: Vec<String>,
+    pub id: ResourceId,
+}
+
+/// A set of environment variables, possibly tied to a backing service whose pods the
+/// workload that uses them will talk to.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSet {
+    pub vars: Vec<(String, EnvValue)>,
+    pub peer: Option<Workload>,
+}
+
+/// The value of one environment variable.
+#[derive(Debug, Clone)]
+pub enum EnvValue {
+    Plain(String),
+    Ref(KeyRef),
+}
+
+/// A backing service made by a plugin: connection settings and the workload behind them.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub name: String,
+    pub host: String,
+    pub port: i64,
+    /// Connection variables without prefix (`HOST`, `PORT`, `USER`, `PASSWORD`, `DATABASE`).
+    pub vars: Vec<(String, EnvValue)>,
+    /// The secret key holding the connection URL, if any.
+    pub url: Option<KeyRef>,
+    pub workload: Workload,
+    /// Extra route targets by name (`management`).
+    pub endpoints: BTreeMap<String, i64>,
+    /// Whatever else the plugin wants to expose (database name, secret…), as a Rhai map.
+    pub extra: rhai::Map,
+}
+
+/// A typed settings value: `kube_context(...)`, `rfc2136(...)`, `letsencrypt(...)`, `s3(...)`,
+/// `slack(...)`, a probe.
+#[derive(Debug, Clone)]
+pub struct Tagged {
+    pub kind: &'static str,
+    pub value: Value,
+}
