@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_model::validate::{self, Quantity};
 use cairn_model::{
-    Diagnostic, EnvironmentMeta, Provider, ResourceId, Sensitive, SensitivePart, Span, Value,
+    Diagnostic, EnvironmentMeta, Provider, ResourceId, Sensitive, SensitivePart, Value,
 };
 use rhai::packages::{
     BasicArrayPackage, BasicFnPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
@@ -35,6 +35,8 @@ use crate::{Limits, workloads};
 pub struct Ctx {
     pub b: Shared,
     pub sources: Sources,
+    /// The display name of the script being evaluated (not of a plugin).
+    pub main: String,
 }
 
 /// The result type of script-facing functions.
@@ -45,16 +47,30 @@ impl Ctx {
     pub fn detached() -> Self {
         let sources = Sources::default();
         Self {
-            b: Arc::new(Mutex::new(Builder::new(sources.clone(), BTreeMap::new()))),
+            b: Arc::new(Mutex::new(Builder::new(BTreeMap::new()))),
             sources,
+            main: String::new(),
         }
     }
 
-    /// Where the current call is.
+    /// Where the current call is, and, when it is made inside a plugin, the call in the
+    /// script that led there.
     pub fn site(&self, nc: &NativeCallContext) -> Site {
-        let source = nc.global_runtime_state().source().unwrap_or_default();
+        let global = nc.global_runtime_state();
+        let source = global.source().unwrap_or_default();
+        let caller = if source == self.main || self.main.is_empty() {
+            None
+        } else {
+            global
+                .debugger()
+                .call_stack()
+                .iter()
+                .find(|frame| frame.source.as_deref() == Some(self.main.as_str()))
+                .and_then(|frame| self.sources.span(&self.main, frame.pos))
+        };
         Site {
             span: self.sources.span(source, nc.call_position()),
+            caller,
             sources: self.sources.clone(),
         }
     }
@@ -79,7 +95,13 @@ pub fn fail<T>(message: impl Into<String>) -> R<T> {
 }
 
 /// Builds the sandboxed engine of one evaluation.
-pub fn engine(shared: &Shared, sources: &Sources, plugin_dirs: &[PathBuf], limits: &Limits) -> Engine {
+pub fn engine(
+    shared: &Shared,
+    sources: &Sources,
+    main: &str,
+    plugin_dirs: &[PathBuf],
+    limits: &Limits,
+) -> Engine {
     let mut engine = Engine::new_raw();
     for package in [
         LogicPackage::new().as_shared_module(),
@@ -101,11 +123,20 @@ pub fn engine(shared: &Shared, sources: &Sources, plugin_dirs: &[PathBuf], limit
     engine.set_max_expr_depths(128, 64);
     engine.set_max_modules(64);
     engine.set_strict_variables(true);
+    engine.disable_symbol("eval");
     engine.set_fail_on_invalid_map_property(false);
     let ctx = Ctx {
         b: shared.clone(),
         sources: sources.clone(),
+        main: main.to_owned(),
     };
+    // The debugger interface keeps the call stack, so that a resource declared inside a plugin
+    // is attributed to the script line that called the plugin. It never stops the script.
+    #[allow(deprecated)]
+    engine.register_debugger(
+        |_, debugger| debugger,
+        |_, _, _, _, _| Ok(rhai::debugger::DebuggerCommand::Continue),
+    );
     {
         // `print` and `debug` never reach the terminal: they become notes in the log.
         engine.on_print(|_| {});
@@ -471,19 +502,18 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"app\", #{ SECRET_KEY: generate_password(50) });\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", env: [#{ DJANGO_SECRET_KEY: app.key(\"SECRET_KEY\") }] });\n```",
         |nc: NativeCallContext, secret: &mut SecretHandle, key: &str| -> KeyRef {
             let _ = nc;
-            KeyRef { kind: "Secret", name: secret.name.clone(), key: key.to_owned(), span: None }
+            KeyRef { kind: "Secret", name: secret.name.clone(), key: key.to_owned() }
         });
     engine.register_fn("key", |config: &mut ConfigHandle, key: &str| KeyRef {
         kind: "ConfigMap",
         name: config.name.clone(),
         key: key.to_owned(),
-        span: None,
     });
     export!(engine, docs, "secret_ref", ["name: &str", "key: &str"],
         "A reference to a key of a Secret the script does not declare (made by an operator or by\n\
          hand). `check` reports it when no declared Secret provides the key.\n\n\
          ```rhai\nlet token = secret_ref(\"registry-token\", \"TOKEN\");\n```",
-        |name: &str, key: &str| KeyRef { kind: "Secret", name: name.to_owned(), key: key.to_owned(), span: None });
+        |name: &str, key: &str| KeyRef { kind: "Secret", name: name.to_owned(), key: key.to_owned() });
     export!(engine, docs, "env", ["service: Component", "prefix: &str"],
         "The connection settings of a backing service as environment variables named with `prefix`:\n\
          `<prefix>HOST`, `<prefix>PORT`, and the user, password and database the plugin provides.\n\
@@ -525,7 +555,7 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
     });
     export!(engine, docs, "port", ["workload: Workload", "name: &str"],
         "The same workload, routed to its port `name` instead of its first port.\n\n\
-         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9090 } });\nlet metrics = web.port(\"metrics\");\n```",
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9090 }, ready: http_get(\"/\", 80) });\nlet metrics = web.port(\"metrics\");\n```",
         |workload: &mut Workload, name: &str| -> R<Workload> {
             match workload.ports.iter().find(|(n, _)| n == name) {
                 Some((_, port)) => Ok(Workload { route_port: Some(*port), ..workload.clone() }),
@@ -571,6 +601,11 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
     let mut source = main.to_owned();
     let mut current = err;
     let mut outer_pos = err.position();
+    // The call in the main script that led into a plugin, if any.
+    let caller = match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, _, pos) | EvalAltResult::ErrorInModule(_, _, pos) => sources.span(main, *pos),
+        _ => None,
+    };
     loop {
         match current {
             EvalAltResult::ErrorInFunctionCall(_, src, inner, pos) => {
@@ -591,7 +626,15 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
         }
     }
     let pos = if current.position().is_none() { outer_pos } else { current.position() };
-    let span = sources.span(&source, pos);
+    let mut span = sources.span(&source, pos);
+    let mut thrown_at = None;
+    if let (EvalAltResult::ErrorRuntime(..), Some(caller)) = (current, &caller) {
+        // A plugin refusing its arguments (`throw`) is the caller's problem: point there.
+        if source != main {
+            thrown_at = span.take().map(|s| format!("raised at {}:{}:{}", s.file, s.line, s.col));
+            span = Some(caller.clone());
+        }
+    }
     let (code, message, help): (&'static str, String, Option<&str>) = match current {
         EvalAltResult::ErrorTooManyOperations(_) => (
             "script-limit",
@@ -619,7 +662,7 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
         EvalAltResult::ErrorVariableNotFound(name, _) => ("script-error", format!("variable `{name}` is not defined"), None),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => (
             "script-error",
-            format!("no function `{}`", sig.split(" (").next().unwrap_or(sig)),
+            format!("no function `{}`", sig.replace("&str | ImmutableString | String", "string")),
             Some("see `cairn docs` for the functions scripts can call"),
         ),
         other => {
@@ -629,8 +672,10 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
         }
     };
     let mut d = Diagnostic::error(code, message).at(span).label("here");
-    if let Some(help) = help {
-        d = d.help(help);
+    match (help, thrown_at) {
+        (Some(help), _) => d = d.help(help),
+        (None, Some(at)) => d = d.help(at),
+        (None, None) => {}
     }
     d
 }
@@ -701,9 +746,4 @@ pub fn derive_buckets(b: &mut Builder) {
     }
     let id = ResourceId::other(Provider::S3, "Bucket", None, &bucket);
     b.add(id, body, Vec::new(), true, None);
-}
-
-/// A span for diagnostics that belong to a declaration without a call site.
-pub fn span_of(site: &Site) -> Option<Span> {
-    site.span.clone()
 }

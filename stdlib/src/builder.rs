@@ -9,7 +9,6 @@ use cairn_model::{
 };
 
 use crate::k8s;
-use crate::sources::Sources;
 use crate::types::Workload;
 
 /// Shared handle to the builder.
@@ -18,7 +17,6 @@ pub type Shared = Arc<Mutex<Builder>>;
 /// Everything declared so far.
 #[derive(Debug)]
 pub struct Builder {
-    pub sources: Sources,
     pub vars: BTreeMap<String, String>,
     pub env: Option<EnvironmentMeta>,
     pub resources: Vec<Resource>,
@@ -36,9 +34,8 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn new(sources: Sources, vars: BTreeMap<String, String>) -> Self {
+    pub fn new(vars: BTreeMap<String, String>) -> Self {
         Self {
-            sources,
             vars,
             env: None,
             resources: Vec::new(),

@@ -78,7 +78,6 @@ pub fn env_list(items: &[Dynamic], out: &mut EnvSet, peers: &mut Vec<EnvSet>) ->
                         kind: "Secret",
                         name: secret.name.clone(),
                         key: key.clone(),
-                        span: None,
                     }),
                 ));
             }
@@ -90,7 +89,6 @@ pub fn env_list(items: &[Dynamic], out: &mut EnvSet, peers: &mut Vec<EnvSet>) ->
                         kind: "ConfigMap",
                         name: config.name.clone(),
                         key: key.clone(),
-                        span: None,
                     }),
                 ));
             }

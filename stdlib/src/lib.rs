@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cairn_model::{DesiredState, Diagnostic, Span};
+use cairn_model::{DesiredState, Diagnostic};
 
 pub use docs::{FunctionDoc, function_docs};
 pub use sources::Sources;
@@ -74,7 +74,7 @@ impl Default for Limits {
             max_operations: 5_000_000,
             max_call_levels: 64,
             max_string_size: 1 << 20,
-            max_array_size: 100_000,
+            max_array_size: 10_000,
             max_map_size: 10_000,
         }
     }
@@ -133,11 +133,8 @@ pub fn evaluate(
 ) -> Evaluation {
     let sources = Sources::default();
     sources.insert(name, text);
-    let builder = Arc::new(Mutex::new(builder::Builder::new(
-        sources.clone(),
-        options.vars.clone(),
-    )));
-    let engine = api::engine(&builder, &sources, plugin_dirs, &options.limits);
+    let builder = Arc::new(Mutex::new(builder::Builder::new(options.vars.clone())));
+    let engine = api::engine(&builder, &sources, name, plugin_dirs, &options.limits);
     let mut diagnostics = Vec::new();
     match engine.compile(text) {
         Ok(mut ast) => {
@@ -166,10 +163,5 @@ fn project_root(script: &Path) -> Option<PathBuf> {
         }
         dir = d.parent();
     }
-    None
-}
-
-/// A span used by code that has no better place to point at.
-pub(crate) fn no_span() -> Option<Span> {
     None
 }

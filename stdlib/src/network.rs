@@ -209,7 +209,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 .collect();
             let mut deps = deps;
             deps.push(ResourceId::kube("Namespace", None, &ns));
-            b.add(id.clone(), body, deps, false, site.span.clone());
+            b.add(id.clone(), body, deps, false, site.primary());
             CertHandle { name: name.to_owned(), secret_name, names, id }
         });
     let c = ctx.clone();
@@ -267,7 +267,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
             let mut body = k8s::object("networking.k8s.io/v1", "Ingress", host, Some(&ns));
             body.insert("spec", spec);
-            b.add(ResourceId::kube("Ingress", Some(&ns), host), body, deps, false, site.span.clone());
+            b.add(ResourceId::kube("Ingress", Some(&ns), host), body, deps, false, site.primary());
             b.exposed.insert(target.name.clone(), (target.clone(), port));
             Ok(())
         });
@@ -328,10 +328,10 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                         ("AWS_ACCESS_KEY_ID", settings.get("access_key_id").cloned().unwrap_or_default()),
                         ("AWS_SECRET_ACCESS_KEY", settings.get("secret_access_key").cloned().unwrap_or_default()),
                     ]));
-                    b.add(sid.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.span.clone());
+                    b.add(sid.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
                 }
                 for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-                    env.push((key.to_owned(), EnvValue::Ref(KeyRef { kind: "Secret", name: secret.clone(), key: key.to_owned(), span: None })));
+                    env.push((key.to_owned(), EnvValue::Ref(KeyRef { kind: "Secret", name: secret.clone(), key: key.to_owned() })));
                 }
                 deps.push(sid);
             }
@@ -380,7 +380,7 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 meta.insert("annotations", std::mem::take(&mut annotations));
                 body.insert("metadata", meta);
             }
-            b.add(ResourceId::kube("CronJob", Some(&ns), &name), body, deps, false, site.span.clone());
+            b.add(ResourceId::kube("CronJob", Some(&ns), &name), body, deps, false, site.primary());
         });
 }
 
@@ -440,7 +440,7 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ("labels", Value::obj([("severity", Value::str(severity)), ("environment", Value::str(env.as_str()))])),
                 ("annotations", annotations),
             ]);
-            b.add(ResourceId::other(Provider::Alerts, "AlertRule", Some(&env), name), body, Vec::new(), false, site.span.clone());
+            b.add(ResourceId::other(Provider::Alerts, "AlertRule", Some(&env), name), body, Vec::new(), false, site.primary());
         });
     let c = ctx.clone();
     export!(engine, docs, "alert_route", ["env: Environment", "notify: Setting"],
@@ -458,7 +458,7 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ("receiver", notify.value),
                 ("matchers", Value::obj([("environment", Value::str(env.as_str()))])),
             ]);
-            b.add(ResourceId::other(Provider::Alerts, "AlertRoute", Some(&env), "default"), body, Vec::new(), false, site.span.clone());
+            b.add(ResourceId::other(Provider::Alerts, "AlertRoute", Some(&env), "default"), body, Vec::new(), false, site.primary());
             Ok(())
         });
 }

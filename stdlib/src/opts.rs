@@ -9,14 +9,31 @@ use crate::sources::Sources;
 /// Where a call happened: used to point diagnostics at the call or at a literal inside it.
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// The call itself (in a plugin, when a plugin made it).
     pub span: Option<Span>,
+    /// When the call is made inside a plugin: the script's call that led there.
+    pub caller: Option<Span>,
     pub sources: Sources,
 }
 
 impl Site {
-    /// The span of `literal` inside the call, or the call itself.
+    /// The span of `literal` inside the call, or inside the script's call that led to it, or
+    /// the call itself.
     pub fn at(&self, literal: &str) -> Option<Span> {
+        if let Some(caller) = &self.caller {
+            let inside = self.sources.narrow(self.span.clone(), literal);
+            if inside != self.span {
+                return inside;
+            }
+            return self.sources.narrow(Some(caller.clone()), literal);
+        }
         self.sources.narrow(self.span.clone(), literal)
+    }
+
+    /// Where a declaration is attributed: the script's call (for resources made by plugins)
+    /// or the call itself.
+    pub fn primary(&self) -> Option<Span> {
+        self.caller.clone().or_else(|| self.span.clone())
     }
 
     /// An error diagnostic at the literal (or the call).

@@ -22,13 +22,14 @@ impl PluginResolver {
     }
 }
 
-/// How a path is shown in diagnostics: relative to the working directory when inside it.
-pub fn display_path(path: &Path) -> String {
-    let shown = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf());
-    shown.display().to_string()
+/// How a plugin file is shown in diagnostics: relative to the folder that holds the plugin
+/// directory (`plugins/postgres/main.rhai`), whatever the working directory.
+pub fn display_path(dir: &Path, file: &Path) -> String {
+    dir.parent()
+        .and_then(|base| file.strip_prefix(base).ok())
+        .unwrap_or(file)
+        .display()
+        .to_string()
 }
 
 impl ModuleResolver for PluginResolver {
@@ -49,18 +50,18 @@ impl ModuleResolver for PluginResolver {
                 pos,
             )));
         }
-        let Some(file) = self
+        let Some((dir, file)) = self
             .dirs
             .iter()
-            .map(|d| d.join(name).join("main.rhai"))
-            .find(|f| f.is_file())
+            .map(|d| (d, d.join(name).join("main.rhai")))
+            .find(|(_, f)| f.is_file())
         else {
             return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
                 name.to_owned(),
                 pos,
             )));
         };
-        let display = display_path(&file);
+        let display = display_path(dir, &file);
         let text = std::fs::read_to_string(&file).map_err(|e| {
             Box::new(EvalAltResult::ErrorRuntime(
                 format!("cannot read plugin {display}: {e}").into(),

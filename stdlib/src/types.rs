@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_model::{ResourceId, Sensitive, Span, Value};
+use cairn_model::{ResourceId, Sensitive, Value};
 
 /// The environment returned by `environment(...)`.
 #[derive(Debug, Clone)]
@@ -24,7 +24,6 @@ pub struct SecretHandle {
 pub struct ConfigHandle {
     pub name: String,
     pub keys: Vec<String>,
-    pub id: ResourceId,
 }
 
 /// A reference to one key of a Secret or ConfigMap, for an environment variable.
@@ -34,7 +33,6 @@ pub struct KeyRef {
     pub kind: &'static str,
     pub name: String,
     pub key: String,
-    pub span: Option<Span>,
 }
 
 /// A sensitive string in a script: printing it shows a placeholder.
@@ -45,7 +43,6 @@ pub struct SensitiveStr(pub Sensitive);
 /// target, a dependency (`after`) and a network peer.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub kind: &'static str,
     pub name: String,
     pub id: ResourceId,
     /// The Service in front of it, if any.

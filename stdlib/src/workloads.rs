@@ -162,7 +162,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             b.diagnostics.extend(diagnostics);
             for (id, body) in objects {
                 let deps = if id == ns_id { Vec::new() } else { vec![ns_id.clone()] };
-                b.add(id, body, deps, false, site.span.clone());
+                b.add(id, body, deps, false, site.primary());
             }
         });
 }
@@ -213,7 +213,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             body.insert("type", Value::str("Opaque"));
             body.insert("stringData", Value::Object(string_data));
             let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.span.clone());
+            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
             SecretHandle { name: name.to_owned(), keys, id }
         });
     let c = ctx.clone();
@@ -248,7 +248,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
             body.insert("stringData", Value::obj([(".dockerconfigjson", Value::Sensitive(config))]));
             let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.span.clone());
+            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
             SecretHandle { name: name.to_owned(), keys: Vec::new(), id }
         });
     let c = ctx.clone();
@@ -274,8 +274,8 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut body = k8s::object("v1", "ConfigMap", name, Some(&ns));
             body.insert("data", Value::Object(out));
             let id = ResourceId::kube("ConfigMap", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.span.clone());
-            ConfigHandle { name: name.to_owned(), keys, id }
+            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
+            ConfigHandle { name: name.to_owned(), keys }
         });
     let c = ctx.clone();
     export!(engine, docs, "volume_claim", ["env: Environment", "name: &str", "options: Map"],
@@ -309,7 +309,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut body = k8s::object("v1", "PersistentVolumeClaim", name, Some(&ns));
             body.insert("spec", spec);
             let id = ResourceId::kube("PersistentVolumeClaim", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], !allow_delete, site.span.clone());
+            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], !allow_delete, site.primary());
             VolumeHandle { name: name.to_owned(), id }
         });
     let c = ctx.clone();
@@ -516,7 +516,7 @@ fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> O
         ])).collect())),
     ]));
     let id = ResourceId::kube("Service", Some(&ns), name);
-    builder::lock(&ctx.b).add(id, body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.span.clone());
+    builder::lock(&ctx.b).add(id, body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
     Some(name.to_owned())
 }
 
@@ -524,9 +524,9 @@ fn finish_workload(ctx: &Ctx, site: &Site, kind: &'static str, name: &str, body:
     let ns = ns_of(ctx);
     let id = ResourceId::kube(kind, Some(&ns), name);
     let service = if service { add_service(ctx, site, name, &pod.ports) } else { None };
-    let workload = Workload { kind, name: name.to_owned(), id: id.clone(), service, ports: pod.ports.clone(), route_port: None };
+    let workload = Workload { name: name.to_owned(), id: id.clone(), service, ports: pod.ports.clone(), route_port: None };
     let mut b = builder::lock(&ctx.b);
-    b.add(id, body, pod.depends_on, false, site.span.clone());
+    b.add(id, body, pod.depends_on, false, site.primary());
     for (var, span) in pod.env_spans {
         b.field_span(format!("env/{var}"), span);
     }
@@ -672,5 +672,5 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 /// the script can go on and every other problem is found too.
 fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
     let ns = ns_of(ctx);
-    Workload { kind, name: name.to_owned(), id: ResourceId::kube(kind, Some(&ns), name), service: None, ports: Vec::new(), route_port: None }
+    Workload { name: name.to_owned(), id: ResourceId::kube(kind, Some(&ns), name), service: None, ports: Vec::new(), route_port: None }
 }
