@@ -171,7 +171,11 @@ pub fn register_all(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 
 fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
-    export!(engine, docs, "env_var", ["name: &str"],
+    export!(
+        engine,
+        docs,
+        "env_var",
+        ["name: &str"],
         "The value of an environment variable of the process running cairn (the CI's), as plain text.\n\
          A variable that is not set is an error at this call.\n\n\
          ```rhai\nlet sha = env_var(\"GIT_SHA\");\nlet image = \"ghcr.io/acme/app:\" + sha;\n```",
@@ -187,16 +191,30 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     String::new()
                 }
             }
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "env_var", ["name: &str", "default: &str"],
+    export!(
+        engine,
+        docs,
+        "env_var",
+        ["name: &str", "default: &str"],
         "The value of an environment variable, or `default` when it is not set.\n\n\
          ```rhai\nlet tag = env_var(\"IMAGE_TAG\", \"latest-known-good\");\n```",
         move |name: &str, default: &str| -> String {
-            builder::lock(&c.b).vars.get(name).cloned().unwrap_or_else(|| default.to_owned())
-        });
+            builder::lock(&c.b)
+                .vars
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| default.to_owned())
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "secret_env", ["name: &str"],
+    export!(
+        engine,
+        docs,
+        "secret_env",
+        ["name: &str"],
         "A sensitive value read from an environment variable (a CI secret). It is never printed:\n\
          plans and renders show `<sensitive: $NAME>`. A variable that is not set is an error.\n\n\
          ```rhai\nlet key = secret_env(\"BINANCE_API_KEY\");\n```",
@@ -206,20 +224,42 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let value = match b.vars.get(name) {
                 Some(v) => v.clone(),
                 None => {
-                    b.report(Diagnostic::error("missing-env-var", format!("environment variable `{name}` is not set"))
+                    b.report(
+                        Diagnostic::error(
+                            "missing-env-var",
+                            format!("environment variable `{name}` is not set"),
+                        )
                         .at(site.at(name))
-                        .help(format!("export {name} in the CI job's secrets")));
+                        .help(format!("export {name} in the CI job's secrets")),
+                    );
                     String::new()
                 }
             };
-            SensitiveStr(Sensitive::from_part(SensitivePart::Env { var: name.to_owned(), value }))
-        });
-    export!(engine, docs, "sensitive", ["text: &str"],
+            SensitiveStr(Sensitive::from_part(SensitivePart::Env {
+                var: name.to_owned(),
+                value,
+            }))
+        }
+    );
+    export!(
+        engine,
+        docs,
+        "sensitive",
+        ["text: &str"],
         "Marks a literal as sensitive, so that it is never printed.\n\n\
          ```rhai\nlet token = sensitive(\"not-for-logs\");\n```",
-        |text: &str| -> SensitiveStr { SensitiveStr(Sensitive::from_part(SensitivePart::Literal(text.to_owned()))) });
+        |text: &str| -> SensitiveStr {
+            SensitiveStr(Sensitive::from_part(SensitivePart::Literal(
+                text.to_owned(),
+            )))
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "generate_password", ["length: i64"],
+    export!(
+        engine,
+        docs,
+        "generate_password",
+        ["length: i64"],
         "A random password of `length` letters and digits, generated on the first apply and kept\n\
          afterwards (read back from the Secret that holds it). Store it alone in a secret key;\n\
          it can then also be used inside other values, such as a connection URL.\n\n\
@@ -230,25 +270,50 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let len = match u32::try_from(length) {
                 Ok(l) if (8..=256).contains(&l) => l,
                 _ => {
-                    b.report(Diagnostic::error("invalid-option", format!("password length {length} is out of range 8-256")).at(site.span.clone()));
+                    b.report(
+                        Diagnostic::error(
+                            "invalid-option",
+                            format!("password length {length} is out of range 8-256"),
+                        )
+                        .at(site.span.clone()),
+                    );
                     32
                 }
             };
             let id = b.new_generated(len, site.span);
-            SensitiveStr(Sensitive::from_part(SensitivePart::Generated { id, length: len }))
-        });
+            SensitiveStr(Sensitive::from_part(SensitivePart::Generated {
+                id,
+                length: len,
+            }))
+        }
+    );
     // Sensitive strings concatenate with plain ones and stay sensitive.
-    engine.register_fn("+", |a: SensitiveStr, b: SensitiveStr| SensitiveStr(convert::concat(&a.0, &b.0)));
-    engine.register_fn("+", |a: SensitiveStr, b: &str| SensitiveStr(convert::concat(&a.0, &convert::plain(b))));
-    engine.register_fn("+", |a: &str, b: SensitiveStr| SensitiveStr(convert::concat(&convert::plain(a), &b.0)));
+    engine.register_fn("+", |a: SensitiveStr, b: SensitiveStr| {
+        SensitiveStr(convert::concat(&a.0, &b.0))
+    });
+    engine.register_fn("+", |a: SensitiveStr, b: &str| {
+        SensitiveStr(convert::concat(&a.0, &convert::plain(b)))
+    });
+    engine.register_fn("+", |a: &str, b: SensitiveStr| {
+        SensitiveStr(convert::concat(&convert::plain(a), &b.0))
+    });
     engine.register_fn("to_string", |s: &mut SensitiveStr| s.0.placeholder());
     engine.register_fn("to_debug", |s: &mut SensitiveStr| s.0.placeholder());
-    export!(engine, docs, "assert", ["condition: bool", "message: &str"],
+    export!(
+        engine,
+        docs,
+        "assert",
+        ["condition: bool", "message: &str"],
         "Stops the evaluation with `message` when `condition` is false: an invariant of the script.\n\n\
          ```rhai\nlet replicas = 2;\nassert(replicas >= 1, \"at least one replica\");\n```",
         |condition: bool, message: &str| -> R<()> {
-            if condition { Ok(()) } else { fail(format!("assertion failed: {message}")) }
-        });
+            if condition {
+                Ok(())
+            } else {
+                fail(format!("assertion failed: {message}"))
+            }
+        }
+    );
 }
 
 fn tagged(kind: &'static str, value: Value) -> Tagged {
@@ -267,19 +332,33 @@ fn map_value(ctx: &Ctx, site: &Site, map: &Map) -> Value {
 }
 
 fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
-    export!(engine, docs, "kube_context", ["name: &str"],
+    export!(
+        engine,
+        docs,
+        "kube_context",
+        ["name: &str"],
         "The kubeconfig context of the cluster an environment lives in (like `kubectl --context`).\n\n\
          ```rhai\nlet env = environment(\"staging\", #{ cluster: kube_context(\"k3s\") });\n```",
-        |name: &str| tagged("kube_context", Value::str(name)));
+        |name: &str| tagged("kube_context", Value::str(name))
+    );
     let c = ctx.clone();
-    export!(engine, docs, "rfc2136", ["options: Map"],
+    export!(
+        engine,
+        docs,
+        "rfc2136",
+        ["options: Map"],
         "A DNS zone updated with RFC 2136 dynamic updates signed with a TSIG key.\n\
          Options: `server` (host:port), `zone`, `key_name`, `key` (sensitive), `algorithm`\n\
          (`hmac-sha256` or `hmac-sha512`), `ttl`.\n\n\
          ```rhai\nlet dns = rfc2136(#{ server: \"ns1.example.com:53\", zone: \"example.com\", key_name: \"cairn\", key: sensitive(\"c2VjcmV0\") });\n```",
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new("rfc2136(...)", options.clone(), &["server", "zone", "key_name", "key", "algorithm", "ttl"], &site);
+            let mut o = Opts::new(
+                "rfc2136(...)",
+                options.clone(),
+                &["server", "zone", "key_name", "key", "algorithm", "ttl"],
+                &site,
+            );
             o.req_str("server");
             let zone = o.req_str("zone");
             o.req_str("key_name");
@@ -288,31 +367,49 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
             if let Some(alg) = o.str("algorithm") {
                 if !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512") {
-                    o.diagnostics.push(site.error("invalid-option", &alg, format!("unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512")));
+                    o.diagnostics.push(site.error(
+                        "invalid-option",
+                        &alg,
+                        format!(
+                            "unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"
+                        ),
+                    ));
                 }
             }
             if let Some(zone) = &zone {
                 if let Err(e) = validate::dns_name(zone, false, false) {
-                    o.diagnostics.push(site.error("invalid-dns-name", zone, e.0));
+                    o.diagnostics
+                        .push(site.error("invalid-dns-name", zone, e.0));
                 }
             }
             let mut value = map_value(&c, &site, &options);
             value.insert("provider", Value::str("rfc2136"));
             c.report(o.finish());
             tagged("dns", value)
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "manual_dns", ["options: Map"],
+    export!(
+        engine,
+        docs,
+        "manual_dns",
+        ["options: Map"],
         "A DNS zone with no update API (a registrar's web form): `plan` reads the live records and\n\
          `apply` prints the records to create, then waits until the authoritative servers answer them.\n\
          Options: `zone`, `nameservers` (list of host:port).\n\n\
          ```rhai\nlet dns = manual_dns(#{ zone: \"example.com.br\" });\n```",
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new("manual_dns(...)", options.clone(), &["zone", "nameservers", "ttl"], &site);
+            let mut o = Opts::new(
+                "manual_dns(...)",
+                options.clone(),
+                &["zone", "nameservers", "ttl"],
+                &site,
+            );
             if let Some(zone) = o.req_str("zone") {
                 if let Err(e) = validate::dns_name(&zone, false, false) {
-                    o.diagnostics.push(site.error("invalid-dns-name", &zone, e.0));
+                    o.diagnostics
+                        .push(site.error("invalid-dns-name", &zone, e.0));
                 }
             }
             o.str_list("nameservers");
@@ -320,39 +417,67 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             value.insert("provider", Value::str("manual"));
             c.report(o.finish());
             tagged("dns", value)
-        });
+        }
+    );
     for (name, directory, doc) in [
-        ("letsencrypt", "https://acme-v02.api.letsencrypt.org/directory",
-         "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```"),
-        ("letsencrypt_staging", "https://acme-staging-v02.api.letsencrypt.org/directory",
-         "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```"),
+        (
+            "letsencrypt",
+            "https://acme-v02.api.letsencrypt.org/directory",
+            "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n\
+          ```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```",
+        ),
+        (
+            "letsencrypt_staging",
+            "https://acme-staging-v02.api.letsencrypt.org/directory",
+            "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n\
+          ```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```",
+        ),
     ] {
         let c = ctx.clone();
         rhai::FuncRegistration::new(name)
             .with_params_info(["options: Map"])
             .with_comments([doc])
-            .register_into_engine(engine, move |nc: NativeCallContext, options: Map| -> Tagged {
-                let site = c.site(&nc);
-                let mut o = Opts::new(format!("{name}(...)"), options.clone(), &["email", "renew_before_days"], &site);
-                o.req_str("email");
-                o.int("renew_before_days");
-                let mut value = map_value(&c, &site, &options);
-                value.insert("directory", Value::str(directory));
-                c.report(o.finish());
-                tagged("acme", value)
-            });
-        docs.0.push(crate::docs::FunctionDoc { name, params: &["options: Map"], doc });
+            .register_into_engine(
+                engine,
+                move |nc: NativeCallContext, options: Map| -> Tagged {
+                    let site = c.site(&nc);
+                    let mut o = Opts::new(
+                        format!("{name}(...)"),
+                        options.clone(),
+                        &["email", "renew_before_days"],
+                        &site,
+                    );
+                    o.req_str("email");
+                    o.int("renew_before_days");
+                    let mut value = map_value(&c, &site, &options);
+                    value.insert("directory", Value::str(directory));
+                    c.report(o.finish());
+                    tagged("acme", value)
+                },
+            );
+        docs.0.push(crate::docs::FunctionDoc {
+            name,
+            params: &["options: Map"],
+            doc,
+        });
     }
     let c = ctx.clone();
-    export!(engine, docs, "acme", ["options: Map"],
+    export!(
+        engine,
+        docs,
+        "acme",
+        ["options: Map"],
         "Certificates from any ACME directory. Options: `directory` (URL), `email`, `ca_file`\n\
          (PEM of a private CA to trust), `renew_before_days`.\n\n\
          ```rhai\nlet ca = acme(#{ directory: \"https://localhost:14000/dir\", email: \"ops@example.com\" });\n```",
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new("acme(...)", options.clone(), &["directory", "email", "ca_file", "renew_before_days"], &site);
+            let mut o = Opts::new(
+                "acme(...)",
+                options.clone(),
+                &["directory", "email", "ca_file", "renew_before_days"],
+                &site,
+            );
             o.req_str("directory");
             o.req_str("email");
             o.str("ca_file");
@@ -360,19 +485,38 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let value = map_value(&c, &site, &options);
             c.report(o.finish());
             tagged("acme", value)
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "s3", ["options: Map"],
+    export!(
+        engine,
+        docs,
+        "s3",
+        ["options: Map"],
         "The S3 bucket that receives the environment's backups. Options: `bucket`, `region`,\n\
          `endpoint`, `path_style`, `access_key_id` and `secret_access_key` (sensitive; otherwise the\n\
          standard AWS credential chain), `tags`.\n\n\
          ```rhai\nlet backups = s3(#{ bucket: \"acme-backup-staging\", region: \"eu-central-1\" });\n```",
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new("s3(...)", options.clone(), &["bucket", "region", "endpoint", "path_style", "access_key_id", "secret_access_key", "tags"], &site);
+            let mut o = Opts::new(
+                "s3(...)",
+                options.clone(),
+                &[
+                    "bucket",
+                    "region",
+                    "endpoint",
+                    "path_style",
+                    "access_key_id",
+                    "secret_access_key",
+                    "tags",
+                ],
+                &site,
+            );
             if let Some(bucket) = o.req_str("bucket") {
                 if let Err(e) = bucket_name(&bucket) {
-                    o.diagnostics.push(site.error("invalid-bucket-name", &bucket, e));
+                    o.diagnostics
+                        .push(site.error("invalid-bucket-name", &bucket, e));
                 }
             }
             o.str("region");
@@ -382,11 +526,24 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let value = map_value(&c, &site, &options);
             c.report(o.finish());
             tagged("s3", value)
-        });
+        }
+    );
     for (name, key, doc) in [
-        ("slack", "slack_channel", "Alerts routed to a Slack channel.\n\n```rhai\nlet notify = slack(\"#staging-alerts\");\n```"),
-        ("email", "email", "Alerts routed to an e-mail address.\n\n```rhai\nlet notify = email(\"oncall@example.com\");\n```"),
-        ("webhook", "webhook_url", "Alerts posted to a webhook URL.\n\n```rhai\nlet notify = webhook(\"https://hooks.example.com/alerts\");\n```"),
+        (
+            "slack",
+            "slack_channel",
+            "Alerts routed to a Slack channel.\n\n```rhai\nlet notify = slack(\"#staging-alerts\");\n```",
+        ),
+        (
+            "email",
+            "email",
+            "Alerts routed to an e-mail address.\n\n```rhai\nlet notify = email(\"oncall@example.com\");\n```",
+        ),
+        (
+            "webhook",
+            "webhook_url",
+            "Alerts posted to a webhook URL.\n\n```rhai\nlet notify = webhook(\"https://hooks.example.com/alerts\");\n```",
+        ),
     ] {
         rhai::FuncRegistration::new(name)
             .with_params_info(["target: &str"])
@@ -394,48 +551,110 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             .register_into_engine(engine, move |target: &str| -> Tagged {
                 tagged("notify", Value::obj([(key, Value::str(target))]))
             });
-        docs.0.push(crate::docs::FunctionDoc { name, params: &["target: &str"], doc });
+        docs.0.push(crate::docs::FunctionDoc {
+            name,
+            params: &["target: &str"],
+            doc,
+        });
     }
-    export!(engine, docs, "http_get", ["path: &str", "port: i64"],
+    export!(
+        engine,
+        docs,
+        "http_get",
+        ["path: &str", "port: i64"],
         "A readiness or liveness probe: HTTP GET `path` on `port` must answer 2xx or 3xx.\n\n\
          ```rhai\nlet ready = http_get(\"/health\", 8000);\n```",
-        |path: &str, port: i64| tagged("probe", Value::obj([
-            ("httpGet", Value::obj([("path", Value::str(path)), ("port", Value::Int(port))])),
-            ("periodSeconds", Value::Int(10)),
-        ])));
-    export!(engine, docs, "tcp_socket", ["port: i64"],
+        |path: &str, port: i64| tagged(
+            "probe",
+            Value::obj([
+                (
+                    "httpGet",
+                    Value::obj([("path", Value::str(path)), ("port", Value::Int(port))])
+                ),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    export!(
+        engine,
+        docs,
+        "tcp_socket",
+        ["port: i64"],
         "A probe that succeeds when a TCP connection to `port` opens.\n\n\
          ```rhai\nlet ready = tcp_socket(6379);\n```",
-        |port: i64| tagged("probe", Value::obj([
-            ("tcpSocket", Value::obj([("port", Value::Int(port))])),
-            ("periodSeconds", Value::Int(10)),
-        ])));
-    export!(engine, docs, "exec", ["command: Array"],
+        |port: i64| tagged(
+            "probe",
+            Value::obj([
+                ("tcpSocket", Value::obj([("port", Value::Int(port))])),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    export!(
+        engine,
+        docs,
+        "exec",
+        ["command: Array"],
         "A probe that runs a command in the container; exit code 0 means ready.\n\n\
          ```rhai\nlet ready = exec([\"pg_isready\", \"-U\", \"app\"]);\n```",
-        |command: rhai::Array| tagged("probe", Value::obj([
-            ("exec", Value::obj([("command", Value::Array(command.iter().map(|c| Value::str(c.to_string())).collect()))])),
-            ("periodSeconds", Value::Int(10)),
-        ])));
+        |command: rhai::Array| tagged(
+            "probe",
+            Value::obj([
+                (
+                    "exec",
+                    Value::obj([(
+                        "command",
+                        Value::Array(command.iter().map(|c| Value::str(c.to_string())).collect())
+                    )])
+                ),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
     let c = ctx.clone();
-    export!(engine, docs, "environment", ["name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "environment",
+        ["name: &str", "options: Map"],
         "Declares the environment the script describes; call it once, first. Options: `cluster`\n\
          (`kube_context(...)`), `domain`, `dns` (`rfc2136(...)` or `manual_dns(...)`), `acme`\n\
          (`letsencrypt(...)`…), `backups` (`s3(...)`), `ingress_class`, `ingress_namespace`.\n\n\
          ```rhai\nlet env = environment(\"staging\", #{ domain: \"staging.example.com\" });\nlet host = \"api.\" + env.domain;\n```",
         move |nc: NativeCallContext, name: &str, options: Map| -> EnvHandle {
             let site = c.site(&nc);
-            let mut o = Opts::new("environment(...)", options, &["cluster", "domain", "dns", "acme", "backups", "ingress_class", "ingress_namespace"], &site);
-            let mut meta = EnvironmentMeta { name: name.to_owned(), ..EnvironmentMeta::default() };
+            let mut o = Opts::new(
+                "environment(...)",
+                options,
+                &[
+                    "cluster",
+                    "domain",
+                    "dns",
+                    "acme",
+                    "backups",
+                    "ingress_class",
+                    "ingress_namespace",
+                ],
+                &site,
+            );
+            let mut meta = EnvironmentMeta {
+                name: name.to_owned(),
+                ..EnvironmentMeta::default()
+            };
             if let Err(e) = validate::dns1123_label(name) {
-                o.diagnostics.push(site.error("invalid-name", name, format!("invalid environment name \"{name}\": {}", e.0)));
+                o.diagnostics.push(site.error(
+                    "invalid-name",
+                    name,
+                    format!("invalid environment name \"{name}\": {}", e.0),
+                ));
             }
             if let Some(cluster) = o.custom::<Tagged>("cluster", "kube_context(...)") {
                 meta.kube_context = cluster.value.as_str().map(str::to_owned);
             }
             if let Some(domain) = o.str("domain") {
                 if let Err(e) = validate::dns_name(&domain, false, false) {
-                    o.diagnostics.push(site.error("invalid-dns-name", &domain, e.0));
+                    o.diagnostics
+                        .push(site.error("invalid-dns-name", &domain, e.0));
                 }
                 meta.domain = Some(domain.trim_end_matches('.').to_owned());
             }
@@ -454,40 +673,70 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut b = builder::lock(&c.b);
             b.diagnostics.extend(diagnostics);
             if b.env.is_some() {
-                b.report(Diagnostic::error("duplicate-environment", "environment(...) is called more than once").at(site.span.clone()));
+                b.report(
+                    Diagnostic::error(
+                        "duplicate-environment",
+                        "environment(...) is called more than once",
+                    )
+                    .at(site.span.clone()),
+                );
             }
             if let Some(class) = class {
-                meta.providers.insert("ingress_class".to_owned(), Value::str(class));
+                meta.providers
+                    .insert("ingress_class".to_owned(), Value::str(class));
             }
             if let Some(ns) = ingress_ns {
                 b.ingress_namespace = ns;
             }
-            let handle = EnvHandle { name: name.to_owned(), domain: meta.domain.clone().unwrap_or_default() };
+            let handle = EnvHandle {
+                name: name.to_owned(),
+                domain: meta.domain.clone().unwrap_or_default(),
+            };
             b.env = Some(meta);
             handle
-        });
+        }
+    );
     engine.register_get("name", |e: &mut EnvHandle| e.name.clone());
     engine.register_get("domain", |e: &mut EnvHandle| e.domain.clone());
     let c = ctx.clone();
-    engine.register_get("namespace", move |_: &mut EnvHandle| builder::lock(&c.b).namespace());
+    engine.register_get("namespace", move |_: &mut EnvHandle| {
+        builder::lock(&c.b).namespace()
+    });
 }
 
 /// Validates an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens).
 pub fn bucket_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let edges = name.starts_with(|c: char| c.is_ascii_alphanumeric()) && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let edges = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if (3..=63).contains(&name.len()) && ok_chars && edges && !name.contains("..") {
         Ok(())
     } else {
-        Err(format!("invalid bucket name \"{name}\": 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"))
+        Err(format!(
+            "invalid bucket name \"{name}\": 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+        ))
     }
+}
+
+/// The workload behind a backing service, reached on the service's own port only.
+fn peer_of(service: &Component) -> Workload {
+    let mut w = service.workload.clone();
+    w.ports.retain(|(_, p)| *p == service.port);
+    if w.ports.is_empty() {
+        w.ports.push(("service".to_owned(), service.port));
+    }
+    w
 }
 
 fn register_handles(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("name", |s: &mut SecretHandle| s.name.clone());
     engine.register_get("name", |s: &mut ConfigHandle| s.name.clone());
     engine.register_get("name", |w: &mut Workload| w.name.clone());
-    engine.register_get("host", |w: &mut Workload| w.service.clone().unwrap_or_else(|| w.name.clone()));
+    engine.register_get("host", |w: &mut Workload| {
+        w.service.clone().unwrap_or_else(|| w.name.clone())
+    });
     engine.register_get("name", |v: &mut VolumeHandle| v.name.clone());
     engine.register_get("name", |c: &mut CertHandle| c.name.clone());
     engine.register_get("secret_name", |c: &mut CertHandle| c.secret_name.clone());
@@ -496,72 +745,137 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("port", |c: &mut Component| c.port);
     engine.register_get("workload", |c: &mut Component| c.workload.clone());
     engine.register_get("info", |c: &mut Component| c.extra.clone());
-    export!(engine, docs, "key", ["secret: Secret", "key: &str"],
+    export!(
+        engine,
+        docs,
+        "key",
+        ["secret: Secret", "key: &str"],
         "A reference to one key of a declared Secret, for an environment variable. `check` reports a\n\
          key the Secret does not have (the crash loop of an unset variable, caught before deploy).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"app\", #{ SECRET_KEY: generate_password(50) });\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", env: [#{ DJANGO_SECRET_KEY: app.key(\"SECRET_KEY\") }] });\n```",
         |nc: NativeCallContext, secret: &mut SecretHandle, key: &str| -> KeyRef {
             let _ = nc;
-            KeyRef { kind: "Secret", name: secret.name.clone(), key: key.to_owned() }
-        });
+            KeyRef {
+                kind: "Secret",
+                name: secret.name.clone(),
+                key: key.to_owned(),
+            }
+        }
+    );
     engine.register_fn("key", |config: &mut ConfigHandle, key: &str| KeyRef {
         kind: "ConfigMap",
         name: config.name.clone(),
         key: key.to_owned(),
     });
-    export!(engine, docs, "secret_ref", ["name: &str", "key: &str"],
+    export!(
+        engine,
+        docs,
+        "secret_ref",
+        ["name: &str", "key: &str"],
         "A reference to a key of a Secret the script does not declare (made by an operator or by\n\
          hand). `check` reports it when no declared Secret provides the key.\n\n\
          ```rhai\nlet token = secret_ref(\"registry-token\", \"TOKEN\");\n```",
-        |name: &str, key: &str| KeyRef { kind: "Secret", name: name.to_owned(), key: key.to_owned() });
-    export!(engine, docs, "env", ["service: Component", "prefix: &str"],
+        |name: &str, key: &str| KeyRef {
+            kind: "Secret",
+            name: name.to_owned(),
+            key: key.to_owned()
+        }
+    );
+    export!(
+        engine,
+        docs,
+        "env",
+        ["service: Component", "prefix: &str"],
         "The connection settings of a backing service as environment variables named with `prefix`:\n\
          `<prefix>HOST`, `<prefix>PORT`, and the user, password and database the plugin provides.\n\
          Using them also lets the workload reach the service through the network policies.\n\n\
          ```rhai\nimport \"postgres\" as postgres;\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet db = postgres::instance(env, \"pg\", #{ storage: \"1Gi\" });\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", env: [db.env(\"DB_\")] });\n```",
         |service: &mut Component, prefix: &str| EnvSet {
-            vars: service.vars.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone())).collect(),
-            peer: Some(service.workload.clone()),
-        });
+            vars: service
+                .vars
+                .iter()
+                .map(|(k, v)| (format!("{prefix}{k}"), v.clone()))
+                .collect(),
+            peer: Some(peer_of(service)),
+        }
+    );
     engine.register_fn("env", |service: &mut Component| EnvSet {
         vars: service.vars.clone(),
-        peer: Some(service.workload.clone()),
+        peer: Some(peer_of(service)),
     });
-    export!(engine, docs, "url_env", ["service: Component", "name: &str"],
+    export!(
+        engine,
+        docs,
+        "url_env",
+        ["service: Component", "name: &str"],
         "The connection URL of a backing service (password included, from its Secret) as one\n\
          environment variable called `name`.\n\n\
          ```rhai\nimport \"redis\" as redis;\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet cache = redis::instance(env, \"cache\", #{ storage: \"1Gi\" });\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", env: [cache.url_env(\"REDIS_URL\")] });\n```",
         |service: &mut Component, name: &str| -> R<EnvSet> {
             match &service.url {
-                Some(url) => Ok(EnvSet { vars: vec![(name.to_owned(), EnvValue::Ref(url.clone()))], peer: Some(service.workload.clone()) }),
+                Some(url) => Ok(EnvSet {
+                    vars: vec![(name.to_owned(), EnvValue::Ref(url.clone()))],
+                    peer: Some(peer_of(service)),
+                }),
                 None => fail(format!("service `{}` has no connection URL", service.name)),
             }
-        });
-    export!(engine, docs, "endpoint", ["service: Component", "name: &str"],
+        }
+    );
+    export!(
+        engine,
+        docs,
+        "endpoint",
+        ["service: Component", "name: &str"],
         "A named endpoint of a backing service (such as RabbitMQ's `management` UI), to route to.\n\n\
          ```rhai\nimport \"rabbitmq\" as rabbitmq;\nlet env = environment(\"demo\", #{ domain: \"demo.example.com\" });\nenv.namespace(\"demo\", #{});\nlet queue = rabbitmq::instance(env, \"mq\", #{ storage: \"1Gi\" });\nenv.route(\"mq.demo.example.com\", queue.endpoint(\"management\"), #{});\n```",
         |service: &mut Component, name: &str| -> R<Workload> {
             match service.endpoints.get(name) {
-                Some(port) => Ok(Workload { route_port: Some(*port), ..service.workload.clone() }),
-                None => fail(format!("service `{}` has no endpoint `{name}`; it has: {}", service.name,
-                    service.endpoints.keys().cloned().collect::<Vec<_>>().join(", "))),
+                Some(port) => Ok(Workload {
+                    route_port: Some(*port),
+                    ..service.workload.clone()
+                }),
+                None => fail(format!(
+                    "service `{}` has no endpoint `{name}`; it has: {}",
+                    service.name,
+                    service
+                        .endpoints
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             }
-        });
+        }
+    );
     engine.register_fn("management", |service: &mut Component| -> R<Workload> {
         match service.endpoints.get("management") {
-            Some(port) => Ok(Workload { route_port: Some(*port), ..service.workload.clone() }),
-            None => fail(format!("service `{}` has no management endpoint", service.name)),
+            Some(port) => Ok(Workload {
+                route_port: Some(*port),
+                ..service.workload.clone()
+            }),
+            None => fail(format!(
+                "service `{}` has no management endpoint",
+                service.name
+            )),
         }
     });
-    export!(engine, docs, "port", ["workload: Workload", "name: &str"],
+    export!(
+        engine,
+        docs,
+        "port",
+        ["workload: Workload", "name: &str"],
         "The same workload, routed to its port `name` instead of its first port.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9090 }, ready: http_get(\"/\", 80) });\nlet metrics = web.port(\"metrics\");\n```",
         |workload: &mut Workload, name: &str| -> R<Workload> {
             match workload.ports.iter().find(|(n, _)| n == name) {
-                Some((_, port)) => Ok(Workload { route_port: Some(*port), ..workload.clone() }),
+                Some((_, port)) => Ok(Workload {
+                    route_port: Some(*port),
+                    ..workload.clone()
+                }),
                 None => fail(format!("workload `{}` has no port `{name}`", workload.name)),
             }
-        });
+        }
+    );
 }
 
 /// Parses a quantity option, reporting a diagnostic at its literal; returns its canonical form.
@@ -582,7 +896,11 @@ pub fn quantity(o: &mut Opts, site: &Site, key: &str, what: &str) -> Option<Stri
 
 /// Reports an invalid Kubernetes object name; returns whether the name is valid.
 pub fn check_name(ctx: &Ctx, site: &Site, kind: &str, name: &str, label: bool) -> bool {
-    let result = if label { validate::dns1123_label(name) } else { validate::dns1123_subdomain(name) };
+    let result = if label {
+        validate::dns1123_label(name)
+    } else {
+        validate::dns1123_subdomain(name)
+    };
     match result {
         Ok(()) => true,
         Err(e) => {
@@ -603,7 +921,8 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
     let mut outer_pos = err.position();
     // The call in the main script that led into a plugin, if any.
     let caller = match err {
-        EvalAltResult::ErrorInFunctionCall(_, _, _, pos) | EvalAltResult::ErrorInModule(_, _, pos) => sources.span(main, *pos),
+        EvalAltResult::ErrorInFunctionCall(_, _, _, pos)
+        | EvalAltResult::ErrorInModule(_, _, pos) => sources.span(main, *pos),
         _ => None,
     };
     loop {
@@ -625,13 +944,19 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
             _ => break,
         }
     }
-    let pos = if current.position().is_none() { outer_pos } else { current.position() };
+    let pos = if current.position().is_none() {
+        outer_pos
+    } else {
+        current.position()
+    };
     let mut span = sources.span(&source, pos);
     let mut thrown_at = None;
     if let (EvalAltResult::ErrorRuntime(..), Some(caller)) = (current, &caller) {
         // A plugin refusing its arguments (`throw`) is the caller's problem: point there.
         if source != main {
-            thrown_at = span.take().map(|s| format!("raised at {}:{}:{}", s.file, s.line, s.col));
+            thrown_at = span
+                .take()
+                .map(|s| format!("raised at {}:{}:{}", s.file, s.line, s.col));
             span = Some(caller.clone());
         }
     }
@@ -648,21 +973,37 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => (
             "script-limit",
-            format!("{} grew past the sandbox's limit and was stopped", what.to_lowercase()),
+            format!(
+                "{} grew past the sandbox's limit and was stopped",
+                what.to_lowercase()
+            ),
             None,
         ),
-        EvalAltResult::ErrorTooManyModules(_) => ("script-limit", "too many plugin imports".to_owned(), None),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            ("script-limit", "too many plugin imports".to_owned(), None)
+        }
         EvalAltResult::ErrorModuleNotFound(name, _) => (
             "plugin-not-found",
             format!("plugin `{name}` not found"),
-            Some("plugins are folders under the project's plugins/ (or CAIRN_PLUGIN_PATH) holding a main.rhai"),
+            Some(
+                "plugins are folders under the project's plugins/ (or CAIRN_PLUGIN_PATH) holding a main.rhai",
+            ),
         ),
         EvalAltResult::ErrorRuntime(value, _) => ("script-error", value.to_string(), None),
-        EvalAltResult::ErrorParsing(kind, _) => ("syntax-error", lower_first(&kind.to_string()), None),
-        EvalAltResult::ErrorVariableNotFound(name, _) => ("script-error", format!("variable `{name}` is not defined"), None),
+        EvalAltResult::ErrorParsing(kind, _) => {
+            ("syntax-error", lower_first(&kind.to_string()), None)
+        }
+        EvalAltResult::ErrorVariableNotFound(name, _) => (
+            "script-error",
+            format!("variable `{name}` is not defined"),
+            None,
+        ),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => (
             "script-error",
-            format!("no function `{}`", sig.replace("&str | ImmutableString | String", "string")),
+            format!(
+                "no function `{}`",
+                sig.replace("&str | ImmutableString | String", "string")
+            ),
             Some("see `cairn docs` for the functions scripts can call"),
         ),
         other => {
@@ -683,7 +1024,11 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
 fn lower_first(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
-        Some(c) if !s.starts_with(|c: char| c.is_uppercase() && s.chars().nth(1).is_some_and(char::is_uppercase)) => {
+        Some(c)
+            if !s.starts_with(|c: char| {
+                c.is_uppercase() && s.chars().nth(1).is_some_and(char::is_uppercase)
+            }) =>
+        {
             c.to_lowercase().chain(chars).collect()
         }
         _ => s.to_owned(),
@@ -700,10 +1045,19 @@ pub fn parse_diagnostic(sources: &Sources, name: &str, err: &ParseError) -> Diag
 
 /// Declares the buckets that backups write to.
 pub fn derive_buckets(b: &mut Builder) {
-    let Some(settings) = b.env.as_ref().and_then(|e| e.providers.get("backups")).cloned() else {
+    let Some(settings) = b
+        .env
+        .as_ref()
+        .and_then(|e| e.providers.get("backups"))
+        .cloned()
+    else {
         return;
     };
-    let Some(bucket) = settings.get("bucket").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(bucket) = settings
+        .get("bucket")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
     let rules = b.bucket_rules.get(&bucket).cloned().unwrap_or_default();

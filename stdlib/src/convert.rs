@@ -26,7 +26,11 @@ pub fn to_value(v: &Dynamic) -> Result<Value, String> {
     }
     if v.is_array() {
         let items = v.clone().into_array().unwrap_or_default();
-        return items.iter().map(to_value).collect::<Result<_, _>>().map(Value::Array);
+        return items
+            .iter()
+            .map(to_value)
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
     }
     if v.is_map() {
         let map = v.clone().try_cast::<rhai::Map>().unwrap_or_default();
@@ -66,7 +70,11 @@ pub fn plain(text: &str) -> Sensitive {
 
 /// Flattens an `env:` list (Secrets, ConfigMaps, maps, `EnvSet`s, nested lists) into
 /// environment variables, or says what could not be used.
-pub fn env_list(items: &[Dynamic], out: &mut EnvSet, peers: &mut Vec<EnvSet>) -> Result<(), String> {
+pub fn env_list(
+    items: &[Dynamic],
+    out: &mut EnvSet,
+    peers: &mut Vec<EnvSet>,
+) -> Result<(), String> {
     for item in items {
         if item.is_array() {
             env_list(&item.clone().into_array().unwrap_or_default(), out, peers)?;

@@ -39,11 +39,7 @@ impl FunctionDoc {
 pub fn function_docs() -> Vec<FunctionDoc> {
     let mut docs = Docs::default();
     let mut engine = Engine::new_raw();
-    crate::api::register_all(
-        &mut engine,
-        &mut docs,
-        &crate::api::Ctx::detached(),
-    );
+    crate::api::register_all(&mut engine, &mut docs, &crate::api::Ctx::detached());
     let mut all = docs.0;
     all.sort_by(|a, b| (a.name, a.params).cmp(&(b.name, b.params)));
     all

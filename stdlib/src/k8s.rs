@@ -43,11 +43,21 @@ pub fn stamp(body: &mut Value, env: &str) {
     label(body, &["metadata", "labels"], env, true);
     let templates: &[&[&str]] = &[
         &["spec", "template", "metadata", "labels"],
-        &["spec", "jobTemplate", "spec", "template", "metadata", "labels"],
+        &[
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "metadata",
+            "labels",
+        ],
     ];
     for path in templates {
         let parent = &path[..path.len() - 3];
-        if body.pointer(parent).is_some_and(|v| v.get(path[path.len() - 3]).is_some()) {
+        if body
+            .pointer(parent)
+            .is_some_and(|v| v.get(path[path.len() - 3]).is_some())
+        {
             label(body, path, env, false);
         }
     }
@@ -225,10 +235,7 @@ pub fn pod_template(
         spec.insert("restartPolicy", Value::str(policy));
     }
     Value::obj([
-        (
-            "metadata",
-            Value::obj([("labels", selector(name))]),
-        ),
+        ("metadata", Value::obj([("labels", selector(name))])),
         ("spec", spec),
     ])
 }
@@ -264,7 +271,10 @@ fn match_labels(labels: Value) -> Value {
 fn namespace_peer(name: &str) -> Value {
     Value::obj([(
         "namespaceSelector",
-        match_labels(Value::obj([("kubernetes.io/metadata.name", Value::str(name))])),
+        match_labels(Value::obj([(
+            "kubernetes.io/metadata.name",
+            Value::str(name),
+        )])),
     )])
 }
 
@@ -303,7 +313,14 @@ pub fn isolation_policies(
                     "matchExpressions",
                     Value::Array(vec![Value::obj([
                         ("key", Value::str("kubernetes.io/metadata.name")),
-                        ("operator", Value::str(if deny_namespaces.is_empty() { "In" } else { "NotIn" })),
+                        (
+                            "operator",
+                            Value::str(if deny_namespaces.is_empty() {
+                                "In"
+                            } else {
+                                "NotIn"
+                            }),
+                        ),
                         (
                             "values",
                             if deny_namespaces.is_empty() {
@@ -376,7 +393,12 @@ pub fn derive_network_policies(b: &mut Builder) {
     let mut derived = Vec::new();
     for (name, (_, peers)) in &b.peers {
         let policy_name = format!("allow-{name}-to-deps");
-        let mut p = policy(&policy_name, &ns, match_labels(selector(name)), &["Egress", "Ingress"]);
+        let mut p = policy(
+            &policy_name,
+            &ns,
+            match_labels(selector(name)),
+            &["Egress", "Ingress"],
+        );
         let mut egress = Vec::new();
         for peer in peers {
             let ports: Vec<i64> = peer.ports.iter().map(|(_, p)| *p).collect();
@@ -399,12 +421,20 @@ pub fn derive_network_policies(b: &mut Builder) {
     }
     for (name, (_, port)) in &b.exposed {
         let policy_name = format!("allow-ingress-to-{name}");
-        let mut p = policy(&policy_name, &ns, match_labels(selector(name)), &["Ingress"]);
+        let mut p = policy(
+            &policy_name,
+            &ns,
+            match_labels(selector(name)),
+            &["Ingress"],
+        );
         let mut spec = p.get("spec").cloned().unwrap_or_default();
         spec.insert(
             "ingress",
             Value::Array(vec![Value::obj([
-                ("from", Value::Array(vec![namespace_peer(&b.ingress_namespace)])),
+                (
+                    "from",
+                    Value::Array(vec![namespace_peer(&b.ingress_namespace)]),
+                ),
                 ("ports", ports_of(&[*port])),
             ])]),
         );
@@ -417,4 +447,3 @@ pub fn derive_network_policies(b: &mut Builder) {
         b.add(id, body, vec![ns_id.clone()], false, None);
     }
 }
-

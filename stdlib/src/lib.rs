@@ -11,16 +11,16 @@
 //! ([`sources::Sources::span`]).
 
 mod api;
-mod network;
-mod workloads;
 mod builder;
 mod convert;
 mod docs;
 mod k8s;
+mod network;
 mod opts;
 mod resolver;
 mod sources;
 mod types;
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -37,7 +37,12 @@ impl Site {
     }
 
     /// An error diagnostic at the literal (or the call).
-    pub fn error(&self, code: &'static str, literal: &str, message: impl Into<String>) -> Diagnostic {
+    pub fn error(
+        &self,
+        code: &'static str,
+        literal: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::error(code, message).at(self.at(literal))
     }
 }
@@ -53,7 +58,12 @@ pub struct Opts {
 
 impl Opts {
     /// Starts reading `map`, the options of `what` (for messages), which may hold `known` keys.
-    pub fn new(what: impl Into<String>, map: Map, known: &'static [&'static str], site: &Site) -> Self {
+    pub fn new(
+        what: impl Into<String>,
+        map: Map,
+        known: &'static [&'static str],
+        site: &Site,
+    ) -> Self {
         Self {
             what: what.into(),
             map,

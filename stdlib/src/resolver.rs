@@ -77,9 +77,8 @@ impl ModuleResolver for PluginResolver {
             ))
         })?;
         ast.set_source(display.as_str());
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| {
-            Box::new(EvalAltResult::ErrorInModule(display.clone(), e, pos))
-        })?;
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(display.clone(), e, pos)))?;
         Ok(module.into())
     }
 }

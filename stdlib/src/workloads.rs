@@ -46,13 +46,26 @@ fn quota_key(key: &str) -> Option<&'static str> {
 }
 
 const QUOTA_KEYS: &[&str] = &[
-    "requests_cpu", "requests_memory", "limits_cpu", "limits_memory", "requests_storage", "pvcs",
-    "pods", "services", "load_balancers", "secrets", "config_maps",
+    "requests_cpu",
+    "requests_memory",
+    "limits_cpu",
+    "limits_memory",
+    "requests_storage",
+    "pvcs",
+    "pods",
+    "services",
+    "load_balancers",
+    "secrets",
+    "config_maps",
 ];
 
 fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
-    export!(engine, docs, "namespace", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "namespace",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares the environment's namespace and its isolation: a ResourceQuota (`quota`), default\n\
          container requests and limits (`container_defaults`), and network policies (`isolate`):\n\
          default deny both ways, a block of the namespaces in `deny_namespaces`, DNS, and egress to\n\
@@ -62,19 +75,42 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
             let site = c.site(&nc);
             check_name(&c, &site, "namespace", name, true);
-            let mut o = Opts::new("env.namespace(...)", options, &["quota", "container_defaults", "isolate", "labels", "annotations"], &site);
+            let mut o = Opts::new(
+                "env.namespace(...)",
+                options,
+                &[
+                    "quota",
+                    "container_defaults",
+                    "isolate",
+                    "labels",
+                    "annotations",
+                ],
+                &site,
+            );
             let env = {
                 let mut b = builder::lock(&c.b);
                 let env = b.env_name();
                 match b.env.as_mut() {
                     Some(meta) => {
                         if meta.namespace.is_some() {
-                            b.report(Diagnostic::error("duplicate-namespace", "env.namespace(...) is called more than once").at(site.span.clone()));
+                            b.report(
+                                Diagnostic::error(
+                                    "duplicate-namespace",
+                                    "env.namespace(...) is called more than once",
+                                )
+                                .at(site.span.clone()),
+                            );
                         } else {
                             meta.namespace = Some(name.to_owned());
                         }
                     }
-                    None => b.report(Diagnostic::error("missing-environment", "env.namespace(...) needs environment(...) first").at(site.span.clone())),
+                    None => b.report(
+                        Diagnostic::error(
+                            "missing-environment",
+                            "env.namespace(...) needs environment(...) first",
+                        )
+                        .at(site.span.clone()),
+                    ),
                 }
                 env
             };
@@ -85,7 +121,8 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if let Some(extra) = o.map("labels") {
                 for (k, v) in extra {
                     let v = v.to_string();
-                    if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
+                    if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v))
+                    {
                         o.diagnostics.push(site.error("invalid-label", &k, e.0));
                     }
                     labels.insert(k.to_string(), Value::str(v));
@@ -101,8 +138,17 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let mut q = Opts::new("the quota", quota.clone(), QUOTA_KEYS, &site);
                 let mut hard = Value::object();
                 for key in quota.keys() {
-                    let Some(k8s_key) = quota_key(key) else { continue };
-                    let value = if matches!(key.as_str(), "requests_cpu" | "requests_memory" | "limits_cpu" | "limits_memory" | "requests_storage") {
+                    let Some(k8s_key) = quota_key(key) else {
+                        continue;
+                    };
+                    let value = if matches!(
+                        key.as_str(),
+                        "requests_cpu"
+                            | "requests_memory"
+                            | "limits_cpu"
+                            | "limits_memory"
+                            | "requests_storage"
+                    ) {
                         quantity(&mut q, &site, key, &format!("quota {key}"))
                     } else {
                         q.int(key).map(|i| i.to_string())
@@ -118,14 +164,43 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 objects.push((ResourceId::kube("ResourceQuota", Some(name), &qname), body));
             }
             if let Some(defaults) = o.map("container_defaults") {
-                let mut d = Opts::new("container_defaults", defaults, &["cpu", "memory", "request_cpu", "request_memory", "max_cpu", "max_memory", "min_cpu", "min_memory"], &site);
+                let mut d = Opts::new(
+                    "container_defaults",
+                    defaults,
+                    &[
+                        "cpu",
+                        "memory",
+                        "request_cpu",
+                        "request_memory",
+                        "max_cpu",
+                        "max_memory",
+                        "min_cpu",
+                        "min_memory",
+                    ],
+                    &site,
+                );
                 let mut limit = Value::obj([("type", Value::str("Container"))]);
-                for (field, cpu_key, mem_key) in [("default", "cpu", "memory"), ("defaultRequest", "request_cpu", "request_memory"), ("max", "max_cpu", "max_memory"), ("min", "min_cpu", "min_memory")] {
+                for (field, cpu_key, mem_key) in [
+                    ("default", "cpu", "memory"),
+                    ("defaultRequest", "request_cpu", "request_memory"),
+                    ("max", "max_cpu", "max_memory"),
+                    ("min", "min_cpu", "min_memory"),
+                ] {
                     let mut pair = Value::object();
-                    if let Some(v) = quantity(&mut d, &site, cpu_key, &format!("container default {cpu_key}")) {
+                    if let Some(v) = quantity(
+                        &mut d,
+                        &site,
+                        cpu_key,
+                        &format!("container default {cpu_key}"),
+                    ) {
                         pair.insert("cpu", Value::str(v));
                     }
-                    if let Some(v) = quantity(&mut d, &site, mem_key, &format!("container default {mem_key}")) {
+                    if let Some(v) = quantity(
+                        &mut d,
+                        &site,
+                        mem_key,
+                        &format!("container default {mem_key}"),
+                    ) {
                         pair.insert("memory", Value::str(v));
                     }
                     if pair.as_object().is_some_and(|m| !m.is_empty()) {
@@ -139,14 +214,23 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 objects.push((ResourceId::kube("LimitRange", Some(name), &lname), body));
             }
             if let Some(isolate) = o.map("isolate") {
-                let mut i = Opts::new("isolate", isolate, &["deny_namespaces", "allow_egress_ports", "cluster_cidrs"], &site);
+                let mut i = Opts::new(
+                    "isolate",
+                    isolate,
+                    &["deny_namespaces", "allow_egress_ports", "cluster_cidrs"],
+                    &site,
+                );
                 let deny = i.str_list("deny_namespaces");
                 for d in &deny {
                     if let Err(e) = validate::dns1123_label(d) {
                         i.diagnostics.push(site.error("invalid-name", d, e.0));
                     }
                 }
-                let ports: Vec<i64> = i.list("allow_egress_ports").iter().filter_map(|p| p.as_int().ok()).collect();
+                let ports: Vec<i64> = i
+                    .list("allow_egress_ports")
+                    .iter()
+                    .filter_map(|p| p.as_int().ok())
+                    .collect();
                 let cidrs = match i.get("cluster_cidrs") {
                     Some(_) => i.str_list("cluster_cidrs"),
                     // k3s defaults: pod and service networks.
@@ -161,10 +245,15 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut b = builder::lock(&c.b);
             b.diagnostics.extend(diagnostics);
             for (id, body) in objects {
-                let deps = if id == ns_id { Vec::new() } else { vec![ns_id.clone()] };
+                let deps = if id == ns_id {
+                    Vec::new()
+                } else {
+                    vec![ns_id.clone()]
+                };
                 b.add(id, body, deps, false, site.primary());
             }
-        });
+        }
+    );
 }
 
 /// Converts a secret's value, recording where generated passwords live.
@@ -184,13 +273,24 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
     if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
         return Some(Value::str(v.to_string()));
     }
-    ctx.report1(site.error("invalid-option", key, format!("value of `{key}` in secret `{secret}` must be a string or a sensitive value, found {}", v.type_name())));
+    ctx.report1(site.error(
+        "invalid-option",
+        key,
+        format!(
+            "value of `{key}` in secret `{secret}` must be a string or a sensitive value, found {}",
+            v.type_name()
+        ),
+    ));
     None
 }
 
 fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
-    export!(engine, docs, "secret", ["env: Environment", "name: &str", "data: Map"],
+    export!(
+        engine,
+        docs,
+        "secret",
+        ["env: Environment", "name: &str", "data: Map"],
         "Declares a Secret. Values may be plain strings, `secret_env(...)`, `generate_password(...)`\n\
          or concatenations of them; sensitive values are never printed. Using the secret in a\n\
          workload's `env` list exposes each key as a variable of the same name.\n\n\
@@ -213,19 +313,43 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             body.insert("type", Value::str("Opaque"));
             body.insert("stringData", Value::Object(string_data));
             let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
-            SecretHandle { name: name.to_owned(), keys, id }
-        });
+            builder::lock(&c.b).add(
+                id.clone(),
+                body,
+                vec![ResourceId::kube("Namespace", None, &ns)],
+                false,
+                site.primary(),
+            );
+            SecretHandle {
+                name: name.to_owned(),
+                keys,
+                id,
+            }
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "registry_secret", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "registry_secret",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares an image pull Secret (`kubernetes.io/dockerconfigjson`) for a private registry.\n\
          Options: `server`, `username`, `password` (sensitive). Pass it as a workload's `pull_secret`.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet ghcr = env.registry_secret(\"ghcr\", #{ server: \"ghcr.io\", username: \"bot\", password: sensitive(\"token\") });\n```",
-        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> SecretHandle {
+        move |nc: NativeCallContext,
+              _env: &mut EnvHandle,
+              name: &str,
+              options: Map|
+              -> SecretHandle {
             let site = c.site(&nc);
             check_name(&c, &site, "secret", name, false);
             let ns = ns_of(&c);
-            let mut o = Opts::new("env.registry_secret(...)", options, &["server", "username", "password"], &site);
+            let mut o = Opts::new(
+                "env.registry_secret(...)",
+                options,
+                &["server", "username", "password"],
+                &site,
+            );
             let server = o.req_str("server").unwrap_or_default();
             let user = o.req_str("username").unwrap_or_default();
             let password = match o.get("password") {
@@ -241,18 +365,38 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             c.report(o.finish());
             let head = convert::plain(&format!(
                 "{{\"auths\":{{{}:{{\"username\":{},\"password\":\"",
-                serde_json::Value::String(server), serde_json::Value::String(user)
+                serde_json::Value::String(server),
+                serde_json::Value::String(user)
             ));
-            let config = convert::concat(&convert::concat(&head, &password), &convert::plain("\"}}}"));
+            let config =
+                convert::concat(&convert::concat(&head, &password), &convert::plain("\"}}}"));
             let mut body = k8s::object("v1", "Secret", name, Some(&ns));
             body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
-            body.insert("stringData", Value::obj([(".dockerconfigjson", Value::Sensitive(config))]));
+            body.insert(
+                "stringData",
+                Value::obj([(".dockerconfigjson", Value::Sensitive(config))]),
+            );
             let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
-            SecretHandle { name: name.to_owned(), keys: Vec::new(), id }
-        });
+            builder::lock(&c.b).add(
+                id.clone(),
+                body,
+                vec![ResourceId::kube("Namespace", None, &ns)],
+                false,
+                site.primary(),
+            );
+            SecretHandle {
+                name: name.to_owned(),
+                keys: Vec::new(),
+                id,
+            }
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "config_map", ["env: Environment", "name: &str", "data: Map"],
+    export!(
+        engine,
+        docs,
+        "config_map",
+        ["env: Environment", "name: &str", "data: Map"],
         "Declares a ConfigMap of plain strings (never put secrets here: `check` refuses sensitive values).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet settings = env.config_map(\"settings\", #{ DEBUG: \"False\", ALLOWED_HOSTS: \"api.example.com\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> ConfigHandle {
@@ -265,7 +409,11 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     c.report1(site.error("invalid-name", key, e.0));
                 }
                 if v.is::<SensitiveStr>() {
-                    c.report1(site.error("sensitive-in-config-map", key, format!("`{key}` of config map `{name}` is sensitive; put it in a secret")));
+                    c.report1(site.error(
+                        "sensitive-in-config-map",
+                        key,
+                        format!("`{key}` of config map `{name}` is sensitive; put it in a secret"),
+                    ));
                     continue;
                 }
                 out.insert(key.to_string(), Value::str(v.to_string()));
@@ -274,34 +422,70 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut body = k8s::object("v1", "ConfigMap", name, Some(&ns));
             body.insert("data", Value::Object(out));
             let id = ResourceId::kube("ConfigMap", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
-            ConfigHandle { name: name.to_owned(), keys }
-        });
+            builder::lock(&c.b).add(
+                id.clone(),
+                body,
+                vec![ResourceId::kube("Namespace", None, &ns)],
+                false,
+                site.primary(),
+            );
+            ConfigHandle {
+                name: name.to_owned(),
+                keys,
+            }
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "volume_claim", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "volume_claim",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares a PersistentVolumeClaim. Options: `storage` (size), `class`, `access`\n\
          (`ReadWriteOnce` by default). Volumes are protected: cairn never deletes one unless the\n\
          script allows it.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet data = env.volume_claim(\"db-data\", #{ storage: \"10Gi\", class: \"local-path\" });\n```",
-        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> VolumeHandle {
+        move |nc: NativeCallContext,
+              _env: &mut EnvHandle,
+              name: &str,
+              options: Map|
+              -> VolumeHandle {
             let site = c.site(&nc);
             check_name(&c, &site, "volume claim", name, false);
             let ns = ns_of(&c);
-            let mut o = Opts::new("env.volume_claim(...)", options, &["storage", "class", "access", "allow_delete"], &site);
+            let mut o = Opts::new(
+                "env.volume_claim(...)",
+                options,
+                &["storage", "class", "access", "allow_delete"],
+                &site,
+            );
             if o.get("storage").is_none() {
                 o.req_str("storage");
             }
-            let storage = quantity(&mut o, &site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
+            let storage = quantity(&mut o, &site, "storage", "volume size")
+                .unwrap_or_else(|| "1Gi".to_owned());
             let class = o.str("class");
-            let access = o.str("access").unwrap_or_else(|| "ReadWriteOnce".to_owned());
-            if !matches!(access.as_str(), "ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod") {
-                o.diagnostics.push(site.error("invalid-option", &access, format!("unknown access mode `{access}`")));
+            let access = o
+                .str("access")
+                .unwrap_or_else(|| "ReadWriteOnce".to_owned());
+            if !matches!(
+                access.as_str(),
+                "ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod"
+            ) {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &access,
+                    format!("unknown access mode `{access}`"),
+                ));
             }
             let allow_delete = o.bool("allow_delete").unwrap_or(false);
             c.report(o.finish());
             let mut spec = Value::obj([
                 ("accessModes", Value::from(vec![access])),
-                ("resources", Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))])),
+                (
+                    "resources",
+                    Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
+                ),
             ]);
             if let Some(class) = class {
                 spec.insert("storageClassName", Value::str(class));
@@ -309,11 +493,25 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut body = k8s::object("v1", "PersistentVolumeClaim", name, Some(&ns));
             body.insert("spec", spec);
             let id = ResourceId::kube("PersistentVolumeClaim", Some(&ns), name);
-            builder::lock(&c.b).add(id.clone(), body, vec![ResourceId::kube("Namespace", None, &ns)], !allow_delete, site.primary());
-            VolumeHandle { name: name.to_owned(), id }
-        });
+            builder::lock(&c.b).add(
+                id.clone(),
+                body,
+                vec![ResourceId::kube("Namespace", None, &ns)],
+                !allow_delete,
+                site.primary(),
+            );
+            VolumeHandle {
+                name: name.to_owned(),
+                id,
+            }
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "component", ["options: Map"],
+    export!(
+        engine,
+        docs,
+        "component",
+        ["options: Map"],
         "For plugins: describes a backing service so that scripts can use it. Options: `name`,\n\
          `host`, `port`, `workload` (its StatefulSet or Deployment), `vars` (connection variables\n\
          without prefix, values plain or `secret.key(...)`), `url` (a `secret.key(...)` holding the\n\
@@ -321,7 +519,21 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet s = env.secret(\"kv\", #{ PASSWORD: generate_password(24) });\nlet w = env.statefulset(\"kv\", #{ image: \"valkey/valkey:8.0\", port: 6379 });\nlet kv = component(#{ name: \"kv\", host: \"kv\", port: 6379, workload: w, vars: #{ HOST: \"kv\", PASSWORD: s.key(\"PASSWORD\") } });\n```",
         move |nc: NativeCallContext, options: Map| -> R<Component> {
             let site = c.site(&nc);
-            let mut o = Opts::new("component(...)", options, &["name", "host", "port", "workload", "vars", "url", "endpoints", "info"], &site);
+            let mut o = Opts::new(
+                "component(...)",
+                options,
+                &[
+                    "name",
+                    "host",
+                    "port",
+                    "workload",
+                    "vars",
+                    "url",
+                    "endpoints",
+                    "info",
+                ],
+                &site,
+            );
             let name = o.req_str("name").unwrap_or_default();
             let host = o.str("host").unwrap_or_else(|| name.clone());
             let port = o.int("port").unwrap_or(0);
@@ -334,18 +546,32 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let mut set = EnvSet::default();
                 let mut peers = Vec::new();
                 if let Err(e) = convert::env_list(&[Dynamic::from_map(map)], &mut set, &mut peers) {
-                    o.diagnostics.push(Diagnostic::error("invalid-option", e).at(site.span.clone()));
+                    o.diagnostics
+                        .push(Diagnostic::error("invalid-option", e).at(site.span.clone()));
                 }
                 vars = set.vars;
             }
             let url = o.custom::<KeyRef>("url", "a secret key reference");
-            let endpoints = o.map("endpoints").unwrap_or_default().into_iter()
+            let endpoints = o
+                .map("endpoints")
+                .unwrap_or_default()
+                .into_iter()
                 .filter_map(|(k, v)| v.as_int().ok().map(|p| (k.to_string(), p)))
                 .collect();
             let extra = o.map("info").unwrap_or_default();
             c.report(o.finish());
-            Ok(Component { name, host, port, vars, url, workload, endpoints, extra })
-        });
+            Ok(Component {
+                name,
+                host,
+                port,
+                vars,
+                url,
+                workload,
+                endpoints,
+                extra,
+            })
+        }
+    );
 }
 
 /// What the pod-level options of a workload turn into.
@@ -357,12 +583,78 @@ struct Pod {
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
 }
 
-const DEPLOYMENT_KEYS: &[&str] = &["image", "command", "args", "env", "port", "ports", "resources", "ready", "live", "after", "pull_secret", "volumes", "replicas", "service"];
-const STATEFULSET_KEYS: &[&str] = &["image", "command", "args", "env", "port", "ports", "resources", "ready", "live", "after", "pull_secret", "volumes", "replicas"];
-const JOB_KEYS: &[&str] = &["image", "command", "args", "env", "port", "ports", "resources", "ready", "live", "after", "pull_secret", "volumes", "backoff_limit"];
-const CRONJOB_KEYS: &[&str] = &["image", "command", "args", "env", "port", "ports", "resources", "ready", "live", "after", "pull_secret", "volumes", "schedule", "suspend", "concurrency", "backoff_limit"];
+const DEPLOYMENT_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+    "after",
+    "pull_secret",
+    "volumes",
+    "replicas",
+    "service",
+];
+const STATEFULSET_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+    "after",
+    "pull_secret",
+    "volumes",
+    "replicas",
+];
+const JOB_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+    "after",
+    "pull_secret",
+    "volumes",
+    "backoff_limit",
+];
+const CRONJOB_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+    "after",
+    "pull_secret",
+    "volumes",
+    "schedule",
+    "suspend",
+    "concurrency",
+    "backoff_limit",
+];
 
-fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&str>) -> Option<Pod> {
+fn parse_pod(
+    ctx: &Ctx,
+    site: &Site,
+    o: &mut Opts,
+    name: &str,
+    restart: Option<&str>,
+) -> Option<Pod> {
     let image = o.req_str("image");
     if let Some(image) = &image {
         match validate::image_ref(image) {
@@ -389,46 +681,94 @@ fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&
         for (k, v) in map {
             match v.as_int() {
                 Ok(p) => ports.push((k.to_string(), p)),
-                Err(_) => o.diagnostics.push(site.error("invalid-option", &k, format!("port `{k}` must be a number"))),
+                Err(_) => o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &k,
+                    format!("port `{k}` must be a number"),
+                )),
             }
         }
     }
     for (pname, port) in &ports {
         if !(1..=65535).contains(port) {
-            o.diagnostics.push(site.error("invalid-option", &port.to_string(), format!("port {port} is out of range 1-65535")));
+            o.diagnostics.push(site.error(
+                "invalid-option",
+                &port.to_string(),
+                format!("port {port} is out of range 1-65535"),
+            ));
         }
         if pname.len() > 15 || validate::dns1123_label(pname).is_err() {
-            o.diagnostics.push(site.error("invalid-name", pname, format!("invalid port name \"{pname}\": at most 15 lowercase letters, digits and '-'")));
+            o.diagnostics.push(site.error(
+                "invalid-name",
+                pname,
+                format!(
+                    "invalid port name \"{pname}\": at most 15 lowercase letters, digits and '-'"
+                ),
+            ));
         }
     }
     let mut resources = Resources::default();
     if let Some(map) = o.map("resources") {
-        let mut r = Opts::new(format!("resources of `{name}`"), map, &["cpu", "memory", "request_cpu", "request_memory", "limit_cpu", "limit_memory"], site);
+        let mut r = Opts::new(
+            format!("resources of `{name}`"),
+            map,
+            &[
+                "cpu",
+                "memory",
+                "request_cpu",
+                "request_memory",
+                "limit_cpu",
+                "limit_memory",
+            ],
+            site,
+        );
         let cpu = quantity(&mut r, site, "cpu", "cpu");
         let memory = quantity(&mut r, site, "memory", "memory");
-        resources.request_cpu = quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
-        resources.request_memory = quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
+        resources.request_cpu =
+            quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
+        resources.request_memory =
+            quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
         resources.limit_cpu = quantity(&mut r, site, "limit_cpu", "cpu limit").or(cpu);
         resources.limit_memory = quantity(&mut r, site, "limit_memory", "memory limit").or(memory);
-        for (req, lim, what) in [(&resources.request_cpu, &resources.limit_cpu, "cpu"), (&resources.request_memory, &resources.limit_memory, "memory")] {
+        for (req, lim, what) in [
+            (&resources.request_cpu, &resources.limit_cpu, "cpu"),
+            (&resources.request_memory, &resources.limit_memory, "memory"),
+        ] {
             if let (Some(req), Some(lim)) = (req, lim) {
                 if let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim)) {
                     if rq > lq {
-                        r.diagnostics.push(site.error("invalid-resources", req, format!("{what} request {req} of `{name}` is above its limit {lim}")));
+                        r.diagnostics.push(site.error(
+                            "invalid-resources",
+                            req,
+                            format!("{what} request {req} of `{name}` is above its limit {lim}"),
+                        ));
                     }
                 }
             }
         }
         o.diagnostics.extend(r.finish());
     }
-    let readiness = o.custom::<Tagged>("ready", "a probe (http_get, tcp_socket or exec)").map(|t| t.value);
-    let liveness = o.custom::<Tagged>("live", "a probe (http_get, tcp_socket or exec)").map(|t| t.value);
+    let readiness = o
+        .custom::<Tagged>("ready", "a probe (http_get, tcp_socket or exec)")
+        .map(|t| t.value);
+    let liveness = o
+        .custom::<Tagged>("live", "a probe (http_get, tcp_socket or exec)")
+        .map(|t| t.value);
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
     for dep in o.list("after") {
         match dep.clone().try_cast::<Workload>() {
             Some(w) => depends_on.push(w.id.clone()),
-            None => o.diagnostics.push(Diagnostic::error("invalid-option", format!("`after` of `{name}` lists a {}, not a workload", dep.type_name())).at(site.at("after"))),
+            None => o.diagnostics.push(
+                Diagnostic::error(
+                    "invalid-option",
+                    format!(
+                        "`after` of `{name}` lists a {}, not a workload",
+                        dep.type_name()
+                    ),
+                )
+                .at(site.at("after")),
+            ),
         }
     }
     let mut pull_secrets = Vec::new();
@@ -439,7 +779,16 @@ fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&
         } else if p.is_string() {
             pull_secrets.push(p.to_string());
         } else {
-            o.diagnostics.push(Diagnostic::error("invalid-option", format!("`pull_secret` of `{name}` must be a secret, found {}", p.type_name())).at(site.at("pull_secret")));
+            o.diagnostics.push(
+                Diagnostic::error(
+                    "invalid-option",
+                    format!(
+                        "`pull_secret` of `{name}` must be a secret, found {}",
+                        p.type_name()
+                    ),
+                )
+                .at(site.at("pull_secret")),
+            );
         }
     }
     let mut mounts = Vec::new();
@@ -452,17 +801,28 @@ fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&
                     mounts.push((vol.name.clone(), path.to_string()));
                     volumes.push(Value::obj([
                         ("name", Value::str(vol.name.as_str())),
-                        ("persistentVolumeClaim", Value::obj([("claimName", Value::str(vol.name.as_str()))])),
+                        (
+                            "persistentVolumeClaim",
+                            Value::obj([("claimName", Value::str(vol.name.as_str()))]),
+                        ),
                     ]));
                 }
-                None => o.diagnostics.push(site.error("invalid-option", &path, format!("volume at `{path}` must be a volume claim, found {}", v.type_name()))),
+                None => o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &path,
+                    format!(
+                        "volume at `{path}` must be a volume claim, found {}",
+                        v.type_name()
+                    ),
+                )),
             }
         }
     }
     let mut set = EnvSet::default();
     let mut peer_sets = Vec::new();
     if let Err(e) = convert::env_list(&o.list("env"), &mut set, &mut peer_sets) {
-        o.diagnostics.push(Diagnostic::error("invalid-env", e).at(site.at("env")));
+        o.diagnostics
+            .push(Diagnostic::error("invalid-env", e).at(site.at("env")));
     }
     let mut seen = BTreeSet::new();
     let mut env_spans = Vec::new();
@@ -471,7 +831,11 @@ fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&
             o.diagnostics.push(site.error("invalid-env-name", var, e.0));
         }
         if !seen.insert(var.clone()) {
-            o.diagnostics.push(site.error("duplicate-env-var", var, format!("environment variable `{var}` of `{name}` is set twice")));
+            o.diagnostics.push(site.error(
+                "duplicate-env-var",
+                var,
+                format!("environment variable `{var}` of `{name}` is set twice"),
+            ));
         }
         if let EnvValue::Ref(r) = value {
             depends_on.push(ResourceId::kube(r.kind, Some(&ns), &r.name));
@@ -496,8 +860,20 @@ fn parse_pod(ctx: &Ctx, site: &Site, o: &mut Opts, name: &str, restart: Option<&
         liveness,
         mounts,
     };
-    let template = k8s::pod_template(name, vec![k8s::container(&container)], volumes, &pull_secrets, restart);
-    Some(Pod { template, depends_on, ports, peers, env_spans })
+    let template = k8s::pod_template(
+        name,
+        vec![k8s::container(&container)],
+        volumes,
+        &pull_secrets,
+        restart,
+    );
+    Some(Pod {
+        template,
+        depends_on,
+        ports,
+        peers,
+        env_spans,
+    })
 }
 
 fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> Option<String> {
@@ -506,32 +882,72 @@ fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> O
     }
     let ns = ns_of(ctx);
     let mut body = k8s::object("v1", "Service", name, Some(&ns));
-    body.insert("spec", Value::obj([
-        ("selector", k8s::selector(name)),
-        ("ports", Value::Array(ports.iter().map(|(pname, port)| Value::obj([
-            ("name", Value::str(pname.as_str())),
-            ("port", Value::Int(*port)),
-            ("targetPort", Value::Int(*port)),
-            ("protocol", Value::str("TCP")),
-        ])).collect())),
-    ]));
+    body.insert(
+        "spec",
+        Value::obj([
+            ("selector", k8s::selector(name)),
+            (
+                "ports",
+                Value::Array(
+                    ports
+                        .iter()
+                        .map(|(pname, port)| {
+                            Value::obj([
+                                ("name", Value::str(pname.as_str())),
+                                ("port", Value::Int(*port)),
+                                ("targetPort", Value::Int(*port)),
+                                ("protocol", Value::str("TCP")),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+        ]),
+    );
     let id = ResourceId::kube("Service", Some(&ns), name);
-    builder::lock(&ctx.b).add(id, body, vec![ResourceId::kube("Namespace", None, &ns)], false, site.primary());
+    builder::lock(&ctx.b).add(
+        id,
+        body,
+        vec![ResourceId::kube("Namespace", None, &ns)],
+        false,
+        site.primary(),
+    );
     Some(name.to_owned())
 }
 
-fn finish_workload(ctx: &Ctx, site: &Site, kind: &'static str, name: &str, body: Value, pod: Pod, service: bool) -> Workload {
+fn finish_workload(
+    ctx: &Ctx,
+    site: &Site,
+    kind: &'static str,
+    name: &str,
+    body: Value,
+    pod: Pod,
+    service: bool,
+) -> Workload {
     let ns = ns_of(ctx);
     let id = ResourceId::kube(kind, Some(&ns), name);
-    let service = if service { add_service(ctx, site, name, &pod.ports) } else { None };
-    let workload = Workload { name: name.to_owned(), id: id.clone(), service, ports: pod.ports.clone(), route_port: None };
+    let service = if service {
+        add_service(ctx, site, name, &pod.ports)
+    } else {
+        None
+    };
+    let workload = Workload {
+        name: name.to_owned(),
+        id: id.clone(),
+        service,
+        ports: pod.ports.clone(),
+        route_port: None,
+    };
     let mut b = builder::lock(&ctx.b);
     b.add(id, body, pod.depends_on, false, site.primary());
     for (var, span) in pod.env_spans {
         b.field_span(format!("env/{var}"), span);
     }
     if !pod.peers.is_empty() {
-        let entry = b.peers.entry(name.to_owned()).or_insert_with(|| (workload.clone(), Vec::new()));
+        let entry = b
+            .peers
+            .entry(name.to_owned())
+            .or_insert_with(|| (workload.clone(), Vec::new()));
         for p in pod.peers {
             if !entry.1.iter().any(|e| e.name == p.name) {
                 entry.1.push(p);
@@ -543,7 +959,11 @@ fn finish_workload(ctx: &Ctx, site: &Site, kind: &'static str, name: &str, body:
 
 fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
-    export!(engine, docs, "deployment", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "deployment",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares a Deployment (and a Service when it has ports). Options: `image`, `replicas`,\n\
          `command`, `args`, `port` or `ports` (#{ name: number }), `env` (a list of secrets, config\n\
          maps, maps and services' `.env(...)`), `resources` (#{ cpu, memory } sets requests and limits;\n\
@@ -553,15 +973,32 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             check_name(&c, &site, "deployment", name, true);
-            let mut o = Opts::new(format!("env.deployment(\"{name}\", ...)"), options, DEPLOYMENT_KEYS, &site);
+            let mut o = Opts::new(
+                format!("env.deployment(\"{name}\", ...)"),
+                options,
+                DEPLOYMENT_KEYS,
+                &site,
+            );
             let replicas = o.int("replicas").unwrap_or(1);
             if replicas < 0 {
-                o.diagnostics.push(site.error("invalid-option", &replicas.to_string(), "replicas must not be negative"));
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &replicas.to_string(),
+                    "replicas must not be negative",
+                ));
             }
             let service = o.bool("service").unwrap_or(true);
             let pod = parse_pod(&c, &site, &mut o, name, None);
             if let Some(pod) = &pod {
-                let probed = pod.template.pointer(&["spec"]).and_then(|s| s.get("containers")).is_some_and(|cs| cs.as_array().iter().all(|c| c.get("readinessProbe").is_some()));
+                let probed = pod
+                    .template
+                    .pointer(&["spec"])
+                    .and_then(|s| s.get("containers"))
+                    .is_some_and(|cs| {
+                        cs.as_array()
+                            .iter()
+                            .all(|c| c.get("readinessProbe").is_some())
+                    });
                 if !pod.ports.is_empty() && service && !probed {
                     o.diagnostics.push(Diagnostic::warning("no-readiness-probe", format!("deployment `{name}` is exposed without a readiness probe"))
                         .at(site.span.clone())
@@ -570,62 +1007,108 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 }
             }
             c.report(o.finish());
-            let Some(pod) = pod else { return placeholder(&c, "Deployment", name) };
+            let Some(pod) = pod else {
+                return placeholder(&c, "Deployment", name);
+            };
             let ns = ns_of(&c);
             let mut body = k8s::object("apps/v1", "Deployment", name, Some(&ns));
-            body.insert("spec", Value::obj([
-                ("replicas", Value::Int(replicas)),
-                ("selector", Value::obj([("matchLabels", k8s::selector(name))])),
-                ("template", pod.template.clone()),
-            ]));
+            body.insert(
+                "spec",
+                Value::obj([
+                    ("replicas", Value::Int(replicas)),
+                    (
+                        "selector",
+                        Value::obj([("matchLabels", k8s::selector(name))]),
+                    ),
+                    ("template", pod.template.clone()),
+                ]),
+            );
             finish_workload(&c, &site, "Deployment", name, body, pod, service)
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "statefulset", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "statefulset",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares a StatefulSet with a Service of the same name (for databases and queues). Options as\n\
          for `deployment`; `volumes` mounts volume claims by path.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet data = env.volume_claim(\"cache-data\", #{ storage: \"1Gi\" });\nlet cache = env.statefulset(\"cache\", #{ image: \"redis:7.2-alpine\", port: 6379, volumes: #{ \"/data\": data } });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             check_name(&c, &site, "statefulset", name, true);
-            let mut o = Opts::new(format!("env.statefulset(\"{name}\", ...)"), options, STATEFULSET_KEYS, &site);
+            let mut o = Opts::new(
+                format!("env.statefulset(\"{name}\", ...)"),
+                options,
+                STATEFULSET_KEYS,
+                &site,
+            );
             let replicas = o.int("replicas").unwrap_or(1);
             let pod = parse_pod(&c, &site, &mut o, name, None);
             c.report(o.finish());
-            let Some(pod) = pod else { return placeholder(&c, "StatefulSet", name) };
+            let Some(pod) = pod else {
+                return placeholder(&c, "StatefulSet", name);
+            };
             let ns = ns_of(&c);
             let mut body = k8s::object("apps/v1", "StatefulSet", name, Some(&ns));
-            body.insert("spec", Value::obj([
-                ("replicas", Value::Int(replicas)),
-                ("serviceName", Value::str(name)),
-                ("selector", Value::obj([("matchLabels", k8s::selector(name))])),
-                ("template", pod.template.clone()),
-            ]));
+            body.insert(
+                "spec",
+                Value::obj([
+                    ("replicas", Value::Int(replicas)),
+                    ("serviceName", Value::str(name)),
+                    (
+                        "selector",
+                        Value::obj([("matchLabels", k8s::selector(name))]),
+                    ),
+                    ("template", pod.template.clone()),
+                ]),
+            );
             finish_workload(&c, &site, "StatefulSet", name, body, pod, true)
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "job", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "job",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares a Job that runs to completion (a migration, a seed). Workloads that list it in\n\
          `after` wait until it has completed. Options as for `deployment`, plus `backoff_limit`.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet migrate = env.job(\"migrate-1\", #{ image: \"ghcr.io/acme/app:1.0\", command: [\"python\", \"manage.py\", \"migrate\"] });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             check_name(&c, &site, "job", name, false);
-            let mut o = Opts::new(format!("env.job(\"{name}\", ...)"), options, JOB_KEYS, &site);
+            let mut o = Opts::new(
+                format!("env.job(\"{name}\", ...)"),
+                options,
+                JOB_KEYS,
+                &site,
+            );
             let backoff = o.int("backoff_limit").unwrap_or(3);
             let pod = parse_pod(&c, &site, &mut o, name, Some("Never"));
             c.report(o.finish());
-            let Some(pod) = pod else { return placeholder(&c, "Job", name) };
+            let Some(pod) = pod else {
+                return placeholder(&c, "Job", name);
+            };
             let ns = ns_of(&c);
             let mut body = k8s::object("batch/v1", "Job", name, Some(&ns));
-            body.insert("spec", Value::obj([
-                ("backoffLimit", Value::Int(backoff)),
-                ("template", pod.template.clone()),
-            ]));
+            body.insert(
+                "spec",
+                Value::obj([
+                    ("backoffLimit", Value::Int(backoff)),
+                    ("template", pod.template.clone()),
+                ]),
+            );
             finish_workload(&c, &site, "Job", name, body, pod, false)
-        });
+        }
+    );
     let c = ctx.clone();
-    export!(engine, docs, "cronjob", ["env: Environment", "name: &str", "options: Map"],
+    export!(
+        engine,
+        docs,
+        "cronjob",
+        ["env: Environment", "name: &str", "options: Map"],
         "Declares a CronJob. Options as for `job`, plus `schedule` (five cron fields, checked at plan\n\
          time), `suspend`, `concurrency` (`Forbid` by default, `Allow`, `Replace`).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.cronjob(\"report\", #{ schedule: \"*/5 * * * *\", image: \"ghcr.io/acme/app:1.0\", command: [\"report\"] });\n```",
@@ -633,9 +1116,18 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let site = c.site(&nc);
             check_name(&c, &site, "cronjob", name, false);
             if name.len() > 52 {
-                c.report1(site.error("invalid-name", name, format!("cronjob name \"{name}\" is longer than 52 characters")));
+                c.report1(site.error(
+                    "invalid-name",
+                    name,
+                    format!("cronjob name \"{name}\" is longer than 52 characters"),
+                ));
             }
-            let mut o = Opts::new(format!("env.cronjob(\"{name}\", ...)"), options, CRONJOB_KEYS, &site);
+            let mut o = Opts::new(
+                format!("env.cronjob(\"{name}\", ...)"),
+                options,
+                CRONJOB_KEYS,
+                &site,
+            );
             let schedule = o.req_str("schedule");
             if let Some(s) = &schedule {
                 if let Err(e) = validate::cron_schedule(s) {
@@ -645,32 +1137,56 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let suspend = o.bool("suspend").unwrap_or(false);
             let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
             if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
-                o.diagnostics.push(site.error("invalid-option", &concurrency, format!("unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace")));
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &concurrency,
+                    format!(
+                        "unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"
+                    ),
+                ));
             }
             let backoff = o.int("backoff_limit").unwrap_or(1);
             let pod = parse_pod(&c, &site, &mut o, name, Some("Never"));
             c.report(o.finish());
-            let Some(pod) = pod else { return placeholder(&c, "CronJob", name) };
+            let Some(pod) = pod else {
+                return placeholder(&c, "CronJob", name);
+            };
             let ns = ns_of(&c);
             let mut body = k8s::object("batch/v1", "CronJob", name, Some(&ns));
-            body.insert("spec", Value::obj([
-                ("schedule", Value::str(schedule.unwrap_or_default())),
-                ("suspend", Value::Bool(suspend)),
-                ("concurrencyPolicy", Value::str(concurrency)),
-                ("successfulJobsHistoryLimit", Value::Int(3)),
-                ("failedJobsHistoryLimit", Value::Int(1)),
-                ("jobTemplate", Value::obj([("spec", Value::obj([
-                    ("backoffLimit", Value::Int(backoff)),
-                    ("template", pod.template.clone()),
-                ]))])),
-            ]));
+            body.insert(
+                "spec",
+                Value::obj([
+                    ("schedule", Value::str(schedule.unwrap_or_default())),
+                    ("suspend", Value::Bool(suspend)),
+                    ("concurrencyPolicy", Value::str(concurrency)),
+                    ("successfulJobsHistoryLimit", Value::Int(3)),
+                    ("failedJobsHistoryLimit", Value::Int(1)),
+                    (
+                        "jobTemplate",
+                        Value::obj([(
+                            "spec",
+                            Value::obj([
+                                ("backoffLimit", Value::Int(backoff)),
+                                ("template", pod.template.clone()),
+                            ]),
+                        )]),
+                    ),
+                ]),
+            );
             finish_workload(&c, &site, "CronJob", name, body, pod, false)
-        });
+        }
+    );
 }
 
 /// A handle for a workload that could not be declared (its errors are already reported), so
 /// the script can go on and every other problem is found too.
 fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
     let ns = ns_of(ctx);
-    Workload { name: name.to_owned(), id: ResourceId::kube(kind, Some(&ns), name), service: None, ports: Vec::new(), route_port: None }
+    Workload {
+        name: name.to_owned(),
+        id: ResourceId::kube(kind, Some(&ns), name),
+        service: None,
+        ports: Vec::new(),
+        route_port: None,
+    }
 }

@@ -8,7 +8,10 @@ fn every_function_has_a_working_example() {
     let docs = function_docs();
     assert!(docs.len() >= 40, "only {} documented functions", docs.len());
     let plugins = vec![root().join("plugins")];
-    let options = EvalOptions { vars: cairn_tests::ci_vars(), ..EvalOptions::default() };
+    let options = EvalOptions {
+        vars: cairn_tests::ci_vars(),
+        ..EvalOptions::default()
+    };
     let mut failures = Vec::new();
     for f in &docs {
         let examples = f.examples();
@@ -16,9 +19,23 @@ fn every_function_has_a_working_example() {
             failures.push(format!("{}: no ```rhai example", f.name));
         }
         for example in examples {
-            let eval = evaluate(&format!("example of {}", f.name), &example, &plugins, &options);
-            let mut problems: Vec<_> = eval.diagnostics.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
-            problems.extend(cairn_plan::check(&eval.state).iter().filter(|d| d.is_error()).map(|d| format!("{}: {}", d.code, d.message)));
+            let eval = evaluate(
+                &format!("example of {}", f.name),
+                &example,
+                &plugins,
+                &options,
+            );
+            let mut problems: Vec<_> = eval
+                .diagnostics
+                .iter()
+                .map(|d| format!("{}: {}", d.code, d.message))
+                .collect();
+            problems.extend(
+                cairn_plan::check(&eval.state)
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| format!("{}: {}", d.code, d.message)),
+            );
             if !problems.is_empty() {
                 failures.push(format!("{}: {}\n{example}", f.name, problems.join("; ")));
             }
@@ -31,6 +48,11 @@ fn every_function_has_a_working_example() {
 fn the_docs_command_lists_them() {
     let out = cairn_tests::cairn(&["docs", "deployment"], cairn_tests::ci_vars());
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("## deployment(env: Environment, name: &str, options: Map)"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("## deployment(env: Environment, name: &str, options: Map)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("```rhai"));
 }

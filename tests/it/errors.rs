@@ -16,9 +16,16 @@ fn check(rel: &str) -> (String, BTreeSet<String>) {
         }
     }
     assert_eq!(out.code, json.code);
-    let diags: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).expect("JSON diagnostics");
-    let codes = diags.iter().filter_map(|d| d["code"].as_str().map(str::to_owned)).collect();
-    (format!("exit code: {}\n{}{}", out.code, out.stdout, out.stderr), codes)
+    let diags: Vec<serde_json::Value> =
+        serde_json::from_str(&json.stdout).expect("JSON diagnostics");
+    let codes = diags
+        .iter()
+        .filter_map(|d| d["code"].as_str().map(str::to_owned))
+        .collect();
+    (
+        format!("exit code: {}\n{}{}", out.code, out.stdout, out.stderr),
+        codes,
+    )
 }
 
 #[test]
@@ -36,14 +43,28 @@ fn broken_scripts() {
         let name = file.trim_end_matches(".rhai");
         let (output, codes) = check(&format!("fixtures/errors/{file}"));
         assert!(!codes.is_empty(), "{name}: no diagnostic");
-        let expected_exit = if name.starts_with("warn-") { "exit code: 0" } else { "exit code: 1" };
+        let expected_exit = if name.starts_with("warn-") {
+            "exit code: 0"
+        } else {
+            "exit code: 1"
+        };
         assert!(output.starts_with(expected_exit), "{name}: {output}");
-        assert!(output.contains(&format!("fixtures/errors/{file}:")) || output.contains("plugins/"), "{name}: diagnostic without a span:\n{output}");
+        assert!(
+            output.contains(&format!("fixtures/errors/{file}:")) || output.contains("plugins/"),
+            "{name}: diagnostic without a span:\n{output}"
+        );
         all_codes.extend(codes);
         insta::with_settings!({ snapshot_suffix => name, prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!("check", output);
         });
     }
-    let errors: Vec<_> = all_codes.iter().filter(|c| !matches!(c.as_str(), "latest-tag" | "no-readiness-probe")).collect();
-    assert!(errors.len() >= 15, "only {} distinct error kinds: {errors:?}", errors.len());
+    let errors: Vec<_> = all_codes
+        .iter()
+        .filter(|c| !matches!(c.as_str(), "latest-tag" | "no-readiness-probe"))
+        .collect();
+    assert!(
+        errors.len() >= 15,
+        "only {} distinct error kinds: {errors:?}",
+        errors.len()
+    );
 }

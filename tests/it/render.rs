@@ -9,7 +9,11 @@ fn render(env: &str, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = cairn(&args, ci_vars());
     assert_eq!(out.code, 0, "render {env} failed:\n{}", out.stderr);
-    assert!(out.stderr.is_empty(), "render {env} reported:\n{}", out.stderr);
+    assert!(
+        out.stderr.is_empty(),
+        "render {env} reported:\n{}",
+        out.stderr
+    );
     out.stdout
 }
 
@@ -48,21 +52,38 @@ fn render_to_a_directory_writes_one_file_per_object() {
     let dir_s = dir.to_string_lossy().into_owned();
     let stream = render("staging", &[]);
     let script = root().join("environments/staging.rhai");
-    let out = cairn(&["render", &script.to_string_lossy(), "-o", &dir_s], ci_vars());
+    let out = cairn(
+        &["render", &script.to_string_lossy(), "-o", &dir_s],
+        ci_vars(),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), stream.matches("---\n").count());
-    let joined: String = files.iter().map(|f| format!("---\n{}", std::fs::read_to_string(f).expect("file"))).collect();
+    let joined: String = files
+        .iter()
+        .map(|f| format!("---\n{}", std::fs::read_to_string(f).expect("file")))
+        .collect();
     assert_eq!(joined, stream);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn secrets_never_appear_unless_asked() {
-    let redacted = format!("{}{}", render("staging", &[]), render("production", &["--format", "json"]));
+    let redacted = format!(
+        "{}{}",
+        render("staging", &[]),
+        render("production", &["--format", "json"])
+    );
     for secret in secret_values() {
-        assert!(!redacted.contains(&secret), "secret value {secret:?} leaked into render output");
+        assert!(
+            !redacted.contains(&secret),
+            "secret value {secret:?} leaked into render output"
+        );
     }
     assert!(redacted.contains("<sensitive: $BINANCE_TESTNET_KEY>"));
     assert!(redacted.contains("<sensitive: generated, 50 chars>"));

@@ -8,8 +8,21 @@ use cairn_stdlib::{EvalOptions, evaluate};
 fn eval(text: &str) -> Vec<(String, String, Option<u32>)> {
     let start = Instant::now();
     let e = evaluate("s.rhai", text, &[], &EvalOptions::default());
-    assert!(start.elapsed() < Duration::from_secs(20), "evaluation took {:?}", start.elapsed());
-    e.diagnostics.iter().map(|d| (d.code.to_owned(), d.message.clone(), d.span.as_ref().map(|s| s.line))).collect()
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "evaluation took {:?}",
+        start.elapsed()
+    );
+    e.diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.code.to_owned(),
+                d.message.clone(),
+                d.span.as_ref().map(|s| s.line),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -52,7 +65,13 @@ fn no_file_or_network_access() {
     ] {
         let d = eval(script);
         assert_eq!(d.len(), 1, "{script}: {d:?}");
-        assert!(matches!(d[0].0.as_str(), "script-error" | "plugin-not-found" | "syntax-error"), "{script}: {d:?}");
+        assert!(
+            matches!(
+                d[0].0.as_str(),
+                "script-error" | "plugin-not-found" | "syntax-error"
+            ),
+            "{script}: {d:?}"
+        );
     }
 }
 

@@ -3,7 +3,9 @@
 //! and silently dropped).
 
 use cairn_tests::{cairn, ci_vars, root};
-use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net};
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -13,7 +15,9 @@ fn strict<T: DeserializeOwned + Serialize>(doc: &serde_json::Value) -> Result<()
     if &back == doc {
         Ok(())
     } else {
-        Err(format!("fields lost or changed in a round trip:\nrendered: {doc}\ntyped:    {back}"))
+        Err(format!(
+            "fields lost or changed in a round trip:\nrendered: {doc}\ntyped:    {back}"
+        ))
     }
 }
 
@@ -26,13 +30,17 @@ fn check_doc(doc: &serde_json::Value) -> Result<&'static str, String> {
         ("v1", "LimitRange") => strict::<core::LimitRange>(doc).map(|()| "LimitRange"),
         ("v1", "Secret") => strict::<core::Secret>(doc).map(|()| "Secret"),
         ("v1", "ConfigMap") => strict::<core::ConfigMap>(doc).map(|()| "ConfigMap"),
-        ("v1", "PersistentVolumeClaim") => strict::<core::PersistentVolumeClaim>(doc).map(|()| "PersistentVolumeClaim"),
+        ("v1", "PersistentVolumeClaim") => {
+            strict::<core::PersistentVolumeClaim>(doc).map(|()| "PersistentVolumeClaim")
+        }
         ("v1", "Service") => strict::<core::Service>(doc).map(|()| "Service"),
         ("apps/v1", "Deployment") => strict::<apps::Deployment>(doc).map(|()| "Deployment"),
         ("apps/v1", "StatefulSet") => strict::<apps::StatefulSet>(doc).map(|()| "StatefulSet"),
         ("batch/v1", "Job") => strict::<batch::Job>(doc).map(|()| "Job"),
         ("batch/v1", "CronJob") => strict::<batch::CronJob>(doc).map(|()| "CronJob"),
-        ("networking.k8s.io/v1", "NetworkPolicy") => strict::<net::NetworkPolicy>(doc).map(|()| "NetworkPolicy"),
+        ("networking.k8s.io/v1", "NetworkPolicy") => {
+            strict::<net::NetworkPolicy>(doc).map(|()| "NetworkPolicy")
+        }
         ("networking.k8s.io/v1", "Ingress") => strict::<net::Ingress>(doc).map(|()| "Ingress"),
         (api, kind) if api.contains("cairn.dev") => Ok(if kind.is_empty() { "?" } else { "cairn" }),
         (api, kind) => Err(format!("no k8s-openapi type checked for {api} {kind}")),
@@ -49,7 +57,10 @@ fn a_lost_field_is_caught() {
 fn every_rendered_kubernetes_object_is_strictly_valid() {
     for env in ["staging", "production"] {
         let script = root().join(format!("environments/{env}.rhai"));
-        let out = cairn(&["render", &script.to_string_lossy(), "--format", "json"], ci_vars());
+        let out = cairn(
+            &["render", &script.to_string_lossy(), "--format", "json"],
+            ci_vars(),
+        );
         assert_eq!(out.code, 0, "{}", out.stderr);
         let docs: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("JSON array");
         let mut kinds = std::collections::BTreeSet::new();
@@ -61,7 +72,21 @@ fn every_rendered_kubernetes_object_is_strictly_valid() {
                 Err(e) => panic!("{env}: {} {}: {e}", doc["kind"], doc["metadata"]["name"]),
             }
         }
-        for kind in ["Namespace", "ResourceQuota", "LimitRange", "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet", "Job", "CronJob", "NetworkPolicy", "Ingress"] {
+        for kind in [
+            "Namespace",
+            "ResourceQuota",
+            "LimitRange",
+            "Secret",
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "Service",
+            "Deployment",
+            "StatefulSet",
+            "Job",
+            "CronJob",
+            "NetworkPolicy",
+            "Ingress",
+        ] {
             assert!(kinds.contains(kind), "{env} renders no {kind}");
         }
     }

@@ -16,7 +16,10 @@ pub fn root() -> PathBuf {
 pub fn ci_vars() -> BTreeMap<String, String> {
     [
         ("GIT_SHA", "4f2c9e1"),
-        ("RBX_TSIG_KEY", "dGVzdC10c2lnLWtleS12YWx1ZS0wMDAwMDAwMDAwMDA="),
+        (
+            "RBX_TSIG_KEY",
+            "dGVzdC10c2lnLWtleS12YWx1ZS0wMDAwMDAwMDAwMDA=",
+        ),
         ("GHCR_TOKEN", "ghp_TESTTOKENVALUE123"),
         ("BINANCE_TESTNET_KEY", "testnet-key-VALUE-1"),
         ("BINANCE_TESTNET_SECRET", "testnet-secret-VALUE-2"),
@@ -31,10 +34,17 @@ pub fn ci_vars() -> BTreeMap<String, String> {
 /// The secret values of [`ci_vars`], which must never appear in any output.
 pub fn secret_values() -> Vec<String> {
     let vars = ci_vars();
-    ["RBX_TSIG_KEY", "GHCR_TOKEN", "BINANCE_TESTNET_KEY", "BINANCE_TESTNET_SECRET", "BINANCE_API_KEY", "BINANCE_API_SECRET"]
-        .iter()
-        .filter_map(|k| vars.get(*k).cloned())
-        .collect()
+    [
+        "RBX_TSIG_KEY",
+        "GHCR_TOKEN",
+        "BINANCE_TESTNET_KEY",
+        "BINANCE_TESTNET_SECRET",
+        "BINANCE_API_KEY",
+        "BINANCE_API_SECRET",
+    ]
+    .iter()
+    .filter_map(|k| vars.get(*k).cloned())
+    .collect()
 }
 
 /// What a CLI run produced.
@@ -59,7 +69,10 @@ pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
             vars,
             color: false,
         };
-        cairn::run(std::iter::once("cairn").chain(args.iter().copied()), &mut io)
+        cairn::run(
+            std::iter::once("cairn").chain(args.iter().copied()),
+            &mut io,
+        )
     };
     Output {
         code,

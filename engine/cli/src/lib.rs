@@ -34,7 +34,11 @@ pub struct Io<'a> {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "cairn", version, about = "Environments as Rhai scripts, planned and applied against live infrastructure")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Environments as Rhai scripts, planned and applied against live infrastructure"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,14 +110,23 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let text = if io.color { e.render().ansi().to_string() } else { e.render().to_string() };
+            let text = if io.color {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
             let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
             let _ = write!(target, "{text}");
             return code;
         }
     };
     let result = match cli.command {
-        Command::Render { script, format, output, show_secrets } => render(io, &script, format, output.as_deref(), show_secrets),
+        Command::Render {
+            script,
+            format,
+            output,
+            show_secrets,
+        } => render(io, &script, format, output.as_deref(), show_secrets),
         Command::Check { script, format } => check(io, &script, format),
         Command::Docs { filter } => docs(io, filter.as_deref()),
     };
@@ -148,15 +161,25 @@ fn parse_env_file(text: &str) -> BTreeMap<String, String> {
 fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, String> {
     let mut vars = BTreeMap::new();
     if let Some(file) = &args.env_file {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         vars.extend(parse_env_file(&text));
     }
     vars.extend(io.vars.clone());
     let mut plugin_path = args.plugin_path.clone();
     if let Some(extra) = io.vars.get("CAIRN_PLUGIN_PATH") {
-        plugin_path.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        plugin_path.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
-    let options = cairn_stdlib::EvalOptions { vars, plugin_path, ..cairn_stdlib::EvalOptions::default() };
+    let options = cairn_stdlib::EvalOptions {
+        vars,
+        plugin_path,
+        ..cairn_stdlib::EvalOptions::default()
+    };
     Ok(cairn_stdlib::evaluate_file(&args.script, &options))
 }
 
@@ -164,37 +187,69 @@ fn random_password(length: u32) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..length).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
+    (0..length)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
 }
 
-fn render(io: &mut Io<'_>, args: &ScriptArgs, format: Format, output: Option<&Path>, show_secrets: bool) -> Result<i32, String> {
+fn render(
+    io: &mut Io<'_>,
+    args: &ScriptArgs,
+    format: Format,
+    output: Option<&Path>,
+    show_secrets: bool,
+) -> Result<i32, String> {
     let eval = evaluate(io, args)?;
     if !eval.diagnostics.is_empty() {
-        let _ = write!(io.err, "{}", report::render(&eval.diagnostics, &eval.sources, io.color));
+        let _ = write!(
+            io.err,
+            "{}",
+            report::render(&eval.diagnostics, &eval.sources, io.color)
+        );
     }
     if eval.has_errors() {
         return Ok(EXIT_ERROR);
     }
-    let generated: BTreeMap<u32, String> = eval.state.generated.iter().map(|(id, g)| (*id, random_password(g.length))).collect();
-    let secrets = if show_secrets { output::Secrets::Revealed(&generated) } else { output::Secrets::Redacted };
-    let docs = output::documents(&eval.state, &secrets).map_err(|id| format!("generated value {id} has no value; this is a bug"))?;
+    let generated: BTreeMap<u32, String> = eval
+        .state
+        .generated
+        .iter()
+        .map(|(id, g)| (*id, random_password(g.length)))
+        .collect();
+    let secrets = if show_secrets {
+        output::Secrets::Revealed(&generated)
+    } else {
+        output::Secrets::Redacted
+    };
+    let docs = output::documents(&eval.state, &secrets)
+        .map_err(|id| format!("generated value {id} has no value; this is a bug"))?;
     match output {
         None => {
             let text = match format {
                 Format::Yaml => output::yaml_stream(&docs),
                 Format::Json => output::json_stream(&docs),
             };
-            io.out.write_all(text.as_bytes()).map_err(|e| format!("cannot write output: {e}"))?;
+            io.out
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write output: {e}"))?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             for d in &docs {
                 let (ext, text) = match format {
                     Format::Yaml => ("yaml", output::yaml(&d.json)),
-                    Format::Json => ("json", format!("{}\n", serde_json::to_string_pretty(&d.json).unwrap_or_default())),
+                    Format::Json => (
+                        "json",
+                        format!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&d.json).unwrap_or_default()
+                        ),
+                    ),
                 };
                 let path = dir.join(format!("{}.{ext}", d.file_name));
-                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
             let _ = writeln!(io.err, "wrote {} files to {}", docs.len(), dir.display());
         }
@@ -206,7 +261,16 @@ fn render(io: &mut Io<'_>, args: &ScriptArgs, format: Format, output: Option<&Pa
 pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Diagnostic> {
     let mut all = eval.diagnostics.clone();
     // Checks of the whole state are meaningful only when evaluation got through the script.
-    if !eval.diagnostics.iter().any(|d| matches!(d.code, "syntax-error" | "script-error" | "script-limit" | "plugin-not-found" | "unreadable-script")) {
+    if !eval.diagnostics.iter().any(|d| {
+        matches!(
+            d.code,
+            "syntax-error"
+                | "script-error"
+                | "script-limit"
+                | "plugin-not-found"
+                | "unreadable-script"
+        )
+    }) {
         all.extend(cairn_plan::check(&eval.state));
     }
     all
@@ -218,7 +282,12 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
     match format {
         ReportFormat::Human => {
             if all.is_empty() {
-                let _ = writeln!(io.out, "{}: {} resources, no problems", args.script.display(), eval.state.resources.len());
+                let _ = writeln!(
+                    io.out,
+                    "{}: {} resources, no problems",
+                    args.script.display(),
+                    eval.state.resources.len()
+                );
             } else {
                 let _ = write!(io.err, "{}", report::render(&all, &eval.sources, io.color));
             }
@@ -228,7 +297,11 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
             let _ = writeln!(io.out, "{text}");
         }
     }
-    Ok(if all.iter().any(cairn_model::Diagnostic::is_error) { EXIT_ERROR } else { EXIT_OK })
+    Ok(if all.iter().any(cairn_model::Diagnostic::is_error) {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
 }
 
 fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, String> {
@@ -236,7 +309,13 @@ fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, String> {
         if filter.is_some_and(|needle| !f.name.contains(needle)) {
             continue;
         }
-        let _ = writeln!(io.out, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc);
+        let _ = writeln!(
+            io.out,
+            "## {}({})\n\n{}\n",
+            f.name,
+            f.params.join(", "),
+            f.doc
+        );
     }
     Ok(EXIT_OK)
 }

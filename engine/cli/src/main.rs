@@ -9,7 +9,12 @@ fn main() {
     let stderr = std::io::stderr();
     let mut out = stdout.lock();
     let mut err = stderr.lock();
-    let mut io = cairn::Io { out: &mut out, err: &mut err, vars, color };
+    let mut io = cairn::Io {
+        out: &mut out,
+        err: &mut err,
+        vars,
+        color,
+    };
     let code = cairn::run(std::env::args_os(), &mut io);
     std::process::exit(code);
 }

@@ -47,7 +47,11 @@ pub fn documents(state: &DesiredState, secrets: &Secrets<'_>) -> Result<Vec<Docu
             let mut metadata = serde_json::Map::new();
             metadata.insert("name".into(), r.id.name.clone().into());
             if let Some(scope) = &r.id.scope {
-                let key = if r.id.provider == Provider::Dns { "zone" } else { "namespace" };
+                let key = if r.id.provider == Provider::Dns {
+                    "zone"
+                } else {
+                    "namespace"
+                };
                 metadata.insert(key.into(), scope.clone().into());
             }
             serde_json::json!({
@@ -57,10 +61,20 @@ pub fn documents(state: &DesiredState, secrets: &Secrets<'_>) -> Result<Vec<Docu
                 "spec": body,
             })
         };
-        let scope = r.id.scope.as_deref().map(|s| format!("{s}-")).unwrap_or_default();
+        let scope =
+            r.id.scope
+                .as_deref()
+                .map(|s| format!("{s}-"))
+                .unwrap_or_default();
         let name: String = format!("{scope}{}", r.id.name)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         out.push(Document {
             file_name: format!("{:03}-{}-{name}", i + 1, r.id.kind.to_ascii_lowercase()),

@@ -33,7 +33,11 @@ pub fn render(diagnostics: &[Diagnostic], sources: &Sources, color: bool) -> Str
 /// `2 errors, 1 warning` style summary line.
 pub fn summary(errors: usize, warnings: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}\n", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}\n",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 fn to_report(d: &Diagnostic, sources: &Sources) -> Report {

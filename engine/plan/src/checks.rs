@@ -34,7 +34,9 @@ fn duplicates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
 /// The containers (and init containers) of a workload's pod template.
 pub(crate) fn pod_spec(r: &Resource) -> Option<&Value> {
     let path: &[&str] = match r.id.kind.as_str() {
-        "Deployment" | "StatefulSet" | "Job" | "DaemonSet" | "ReplicaSet" => &["spec", "template", "spec"],
+        "Deployment" | "StatefulSet" | "Job" | "DaemonSet" | "ReplicaSet" => {
+            &["spec", "template", "spec"]
+        }
         "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
         "Pod" => &["spec"],
         _ => return None,
@@ -71,7 +73,11 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             _ => continue,
         };
         let keys = provided
-            .entry((r.id.kind.as_str(), r.id.scope.as_deref(), r.id.name.as_str()))
+            .entry((
+                r.id.kind.as_str(),
+                r.id.scope.as_deref(),
+                r.id.name.as_str(),
+            ))
             .or_default();
         for f in field {
             if let Some(map) = r.body.get(f).and_then(Value::as_object) {
@@ -84,16 +90,34 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         let ns = r.id.scope.as_deref();
         for (_, container) in containers(spec) {
             let cname = str_at(container, &["name"]).unwrap_or("?");
-            for env in container.get("env").map(Value::as_array).unwrap_or_default() {
+            for env in container
+                .get("env")
+                .map(Value::as_array)
+                .unwrap_or_default()
+            {
                 let var = str_at(env, &["name"]).unwrap_or("?");
-                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
-                    let Some(sel) = env.pointer(&["valueFrom", source]) else { continue };
+                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")]
+                {
+                    let Some(sel) = env.pointer(&["valueFrom", source]) else {
+                        continue;
+                    };
                     if sel.get("optional") == Some(&Value::Bool(true)) {
                         continue;
                     }
-                    let (Some(name), Some(key)) = (str_at(sel, &["name"]), str_at(sel, &["key"])) else { continue };
-                    let span = r.field_spans.get(&format!("env/{var}")).cloned().or_else(|| r.span.clone());
-                    let what = if kind == "Secret" { "secret" } else { "config map" };
+                    let (Some(name), Some(key)) = (str_at(sel, &["name"]), str_at(sel, &["key"]))
+                    else {
+                        continue;
+                    };
+                    let span = r
+                        .field_spans
+                        .get(&format!("env/{var}"))
+                        .cloned()
+                        .or_else(|| r.span.clone());
+                    let what = if kind == "Secret" {
+                        "secret"
+                    } else {
+                        "config map"
+                    };
                     match provided.get(&(kind, ns, name)) {
                         None => out.push(
                             Diagnostic::error("missing-secret", format!(
@@ -182,7 +206,9 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         .iter()
         .filter(|r| r.id.provider == Provider::Dns)
         .filter(|r| matches!(str_at(&r.body, &["type"]), Some("A" | "AAAA" | "CNAME")))
-        .filter_map(|r| str_at(&r.body, &["name"]).map(|n| n.trim_end_matches('.').to_ascii_lowercase()))
+        .filter_map(|r| {
+            str_at(&r.body, &["name"]).map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+        })
         .collect();
     let zone = state
         .environment
@@ -191,14 +217,22 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         .and_then(|d| d.get("zone"))
         .and_then(Value::as_str)
         .map(|z| z.trim_end_matches('.').to_ascii_lowercase());
-    for r in state.resources.iter().filter(|r| r.id.kind == "Certificate") {
+    for r in state
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == "Certificate")
+    {
         for name in r.body.get("names").map(Value::as_array).unwrap_or_default() {
             let Some(name) = name.as_str() else { continue };
             let lower = name.to_ascii_lowercase();
             let covered = if let Some(base) = lower.strip_prefix("*.") {
-                records.iter().any(|rec| rec == &lower || covers(&lower, rec) || rec == base)
+                records
+                    .iter()
+                    .any(|rec| rec == &lower || covers(&lower, rec) || rec == base)
             } else {
-                records.iter().any(|rec| rec == &lower || covers(rec, &lower))
+                records
+                    .iter()
+                    .any(|rec| rec == &lower || covers(rec, &lower))
             };
             if !covered {
                 out.push(
@@ -253,9 +287,12 @@ fn sensitive_outside_secrets(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     for r in state.kube_objects() {
         if r.id.kind != "Secret" && r.body.contains_sensitive() {
             out.push(
-                Diagnostic::error("sensitive-outside-secret", format!("{} holds a sensitive value; only Secrets may", r.id))
-                    .at(r.span.clone())
-                    .help("put the value in env.secret(...) and reference its key"),
+                Diagnostic::error(
+                    "sensitive-outside-secret",
+                    format!("{} holds a sensitive value; only Secrets may", r.id),
+                )
+                .at(r.span.clone())
+                .help("put the value in env.secret(...) and reference its key"),
             );
         }
     }
@@ -275,7 +312,10 @@ mod tests {
 
     #[test]
     fn closest_key_suggests_typos() {
-        assert_eq!(closest("SECRET_KY", &["SECRET_KEY", "DEBUG"]), Some("SECRET_KEY"));
+        assert_eq!(
+            closest("SECRET_KY", &["SECRET_KEY", "DEBUG"]),
+            Some("SECRET_KEY")
+        );
         assert_eq!(closest("ZZZ", &["SECRET_KEY"]), None);
     }
 }

@@ -39,8 +39,16 @@ fn quantities(v: Option<&Value>) -> BTreeMap<String, Quantity> {
 
 fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
     let mut out = LimitDefaults::default();
-    for r in state.kube_objects().filter(|r| r.id.kind == "LimitRange" && r.id.scope.as_deref() == Some(ns)) {
-        for item in r.body.pointer(&["spec", "limits"]).map(Value::as_array).unwrap_or_default() {
+    for r in state
+        .kube_objects()
+        .filter(|r| r.id.kind == "LimitRange" && r.id.scope.as_deref() == Some(ns))
+    {
+        for item in r
+            .body
+            .pointer(&["spec", "limits"])
+            .map(Value::as_array)
+            .unwrap_or_default()
+        {
             if item.get("type").and_then(Value::as_str) != Some("Container") {
                 continue;
             }
@@ -53,7 +61,12 @@ fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
 }
 
 /// Per-pod usage of one workload: (quota key → amount), and the problems found on the way.
-fn pod_usage(r: &Resource, spec: &Value, defaults: &LimitDefaults, out: &mut Vec<Diagnostic>) -> BTreeMap<&'static str, Quantity> {
+fn pod_usage(
+    r: &Resource,
+    spec: &Value,
+    defaults: &LimitDefaults,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeMap<&'static str, Quantity> {
     let mut regular: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     let mut init_max: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     for (list, c) in containers(spec) {
@@ -63,7 +76,11 @@ fn pod_usage(r: &Resource, spec: &Value, defaults: &LimitDefaults, out: &mut Vec
         for res in ["cpu", "memory"] {
             // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
             if !requests.contains_key(res) {
-                if let Some(q) = limits.get(res).or_else(|| defaults.request.get(res)).or_else(|| defaults.limit.get(res)) {
+                if let Some(q) = limits
+                    .get(res)
+                    .or_else(|| defaults.request.get(res))
+                    .or_else(|| defaults.limit.get(res))
+                {
                     requests.insert(res.to_owned(), *q);
                 }
             }
@@ -81,9 +98,17 @@ fn pod_usage(r: &Resource, spec: &Value, defaults: &LimitDefaults, out: &mut Vec
                 }
             }
         }
-        let target = if list == "initContainers" { &mut init_max } else { &mut regular };
+        let target = if list == "initContainers" {
+            &mut init_max
+        } else {
+            &mut regular
+        };
         for (key, section, res) in COMPUTE {
-            let q = if section == "requests" { requests.get(res) } else { limits.get(res) };
+            let q = if section == "requests" {
+                requests.get(res)
+            } else {
+                limits.get(res)
+            };
             if let Some(q) = q {
                 if list == "initContainers" {
                     let e = target.entry(key).or_insert(*q);
@@ -91,7 +116,9 @@ fn pod_usage(r: &Resource, spec: &Value, defaults: &LimitDefaults, out: &mut Vec
                         *e = *q;
                     }
                 } else {
-                    let e = target.entry(key).or_insert_with(|| Quantity::parse("0").unwrap_or(*q));
+                    let e = target
+                        .entry(key)
+                        .or_insert_with(|| Quantity::parse("0").unwrap_or(*q));
                     *e = *e + *q;
                 }
             }
@@ -125,35 +152,73 @@ fn add(map: &mut BTreeMap<&'static str, Quantity>, key: &'static str, q: Quantit
 
 /// Checks every namespace that has a ResourceQuota.
 pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
-    for quota in state.kube_objects().filter(|r| r.id.kind == "ResourceQuota") {
-        let Some(ns) = quota.id.scope.as_deref() else { continue };
+    for quota in state
+        .kube_objects()
+        .filter(|r| r.id.kind == "ResourceQuota")
+    {
+        let Some(ns) = quota.id.scope.as_deref() else {
+            continue;
+        };
         let hard = quantities(quota.body.pointer(&["spec", "hard"]));
         let defaults = limit_defaults(state, ns);
-        let mut usage = Usage { steady: BTreeMap::new(), peak: BTreeMap::new(), lines: BTreeMap::new(), pods_steady: 0, pods_peak: 0 };
+        let mut usage = Usage {
+            steady: BTreeMap::new(),
+            peak: BTreeMap::new(),
+            lines: BTreeMap::new(),
+            pods_steady: 0,
+            pods_peak: 0,
+        };
         let mut pvcs = 0i64;
         let mut storage: Option<Quantity> = None;
         let mut load_balancers = 0i64;
-        for r in state.kube_objects().filter(|r| r.id.scope.as_deref() == Some(ns)) {
+        for r in state
+            .kube_objects()
+            .filter(|r| r.id.scope.as_deref() == Some(ns))
+        {
             match r.id.kind.as_str() {
                 "PersistentVolumeClaim" => {
                     pvcs += 1;
-                    if let Some(q) = r.body.pointer(&["spec", "resources", "requests", "storage"]).and_then(Value::as_str).and_then(|s| Quantity::parse(s).ok()) {
+                    if let Some(q) = r
+                        .body
+                        .pointer(&["spec", "resources", "requests", "storage"])
+                        .and_then(Value::as_str)
+                        .and_then(|s| Quantity::parse(s).ok())
+                    {
                         storage = Some(storage.map_or(q, |s| s + q));
                     }
                 }
-                "Service" if r.body.pointer(&["spec", "type"]).and_then(Value::as_str) == Some("LoadBalancer") => load_balancers += 1,
+                "Service"
+                    if r.body.pointer(&["spec", "type"]).and_then(Value::as_str)
+                        == Some("LoadBalancer") =>
+                {
+                    load_balancers += 1
+                }
                 _ => {}
             }
             let Some(spec) = pod_spec(r) else { continue };
             let replicas = match r.id.kind.as_str() {
-                "Deployment" | "StatefulSet" => r.body.pointer(&["spec", "replicas"]).and_then(Value::as_int).unwrap_or(1),
-                "Job" => r.body.pointer(&["spec", "parallelism"]).and_then(Value::as_int).unwrap_or(1),
+                "Deployment" | "StatefulSet" => r
+                    .body
+                    .pointer(&["spec", "replicas"])
+                    .and_then(Value::as_int)
+                    .unwrap_or(1),
+                "Job" => r
+                    .body
+                    .pointer(&["spec", "parallelism"])
+                    .and_then(Value::as_int)
+                    .unwrap_or(1),
                 _ => 1,
             };
-            if r.id.kind == "CronJob" && r.body.pointer(&["spec", "suspend"]) == Some(&Value::Bool(true)) {
+            if r.id.kind == "CronJob"
+                && r.body.pointer(&["spec", "suspend"]) == Some(&Value::Bool(true))
+            {
                 continue;
             }
-            let surge = if r.id.kind == "Deployment" && replicas > 0 { (replicas + 3) / 4 } else { 0 };
+            let surge = if r.id.kind == "Deployment" && replicas > 0 {
+                (replicas + 3) / 4
+            } else {
+                0
+            };
             if r.id.kind == "StatefulSet" {
                 if let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"]) {
                     pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
@@ -165,7 +230,11 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             for (key, q) in per_pod {
                 add(&mut usage.steady, key, q.scale(replicas));
                 add(&mut usage.peak, key, q.scale(replicas + surge));
-                usage.lines.entry(key).or_default().push(format!("{} {}: {replicas} × {q}", r.id.kind, r.id.name));
+                usage
+                    .lines
+                    .entry(key)
+                    .or_default()
+                    .push(format!("{} {}: {replicas} × {q}", r.id.kind, r.id.name));
             }
             // Quota on limits makes a container without a limit (and no default) unschedulable.
             for (key, section, res) in COMPUTE {
@@ -174,7 +243,10 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 }
                 for (_, c) in containers(spec) {
                     let has = c.pointer(&["resources", section, res]).is_some()
-                        || (section == "requests" && (c.pointer(&["resources", "limits", res]).is_some() || defaults.request.contains_key(res) || defaults.limit.contains_key(res)))
+                        || (section == "requests"
+                            && (c.pointer(&["resources", "limits", res]).is_some()
+                                || defaults.request.contains_key(res)
+                                || defaults.limit.contains_key(res)))
                         || (section == "limits" && defaults.limit.contains_key(res));
                     if !has {
                         out.push(Diagnostic::error("quota-requires-resources", format!(
@@ -186,9 +258,15 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             }
         }
         for (key, total) in &usage.steady {
-            let Some(limit) = hard.get(*key) else { continue };
+            let Some(limit) = hard.get(*key) else {
+                continue;
+            };
             let peak = usage.peak.get(key).copied().unwrap_or(*total);
-            let breakdown = usage.lines.get(key).map(|l| l.join(", ")).unwrap_or_default();
+            let breakdown = usage
+                .lines
+                .get(key)
+                .map(|l| l.join(", "))
+                .unwrap_or_default();
             if total > limit {
                 out.push(Diagnostic::error("quota-exceeded", format!(
                     "pods of namespace `{ns}` need {key} = {total}, above the {limit} allowed by quota `{}`",
