@@ -365,22 +365,20 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if o.get("key").is_none() {
                 o.req_str("key");
             }
-            if let Some(alg) = o.str("algorithm") {
-                if !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512") {
-                    o.diagnostics.push(site.error(
-                        "invalid-option",
-                        &alg,
-                        format!(
-                            "unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"
-                        ),
-                    ));
-                }
+            if let Some(alg) = o.str("algorithm")
+                && !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512")
+            {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &alg,
+                    format!("unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"),
+                ));
             }
-            if let Some(zone) = &zone {
-                if let Err(e) = validate::dns_name(zone, false, false) {
-                    o.diagnostics
-                        .push(site.error("invalid-dns-name", zone, e.0));
-                }
+            if let Some(zone) = &zone
+                && let Err(e) = validate::dns_name(zone, false, false)
+            {
+                o.diagnostics
+                    .push(site.error("invalid-dns-name", zone, e.0));
             }
             let mut value = map_value(&c, &site, &options);
             value.insert("provider", Value::str("rfc2136"));
@@ -406,11 +404,11 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 &["zone", "nameservers", "ttl"],
                 &site,
             );
-            if let Some(zone) = o.req_str("zone") {
-                if let Err(e) = validate::dns_name(&zone, false, false) {
-                    o.diagnostics
-                        .push(site.error("invalid-dns-name", &zone, e.0));
-                }
+            if let Some(zone) = o.req_str("zone")
+                && let Err(e) = validate::dns_name(&zone, false, false)
+            {
+                o.diagnostics
+                    .push(site.error("invalid-dns-name", &zone, e.0));
             }
             o.str_list("nameservers");
             let mut value = map_value(&c, &site, &options);
@@ -513,11 +511,11 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ],
                 &site,
             );
-            if let Some(bucket) = o.req_str("bucket") {
-                if let Err(e) = bucket_name(&bucket) {
-                    o.diagnostics
-                        .push(site.error("invalid-bucket-name", &bucket, e));
-                }
+            if let Some(bucket) = o.req_str("bucket")
+                && let Err(e) = bucket_name(&bucket)
+            {
+                o.diagnostics
+                    .push(site.error("invalid-bucket-name", &bucket, e));
             }
             o.str("region");
             o.str("endpoint");

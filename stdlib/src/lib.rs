@@ -32,7 +32,7 @@ pub use docs::{FunctionDoc, function_docs};
 pub use sources::Sources;
 
 /// Inputs of an evaluation besides the script itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     /// The process environment the script may read through `env_var` and `secret_env`
     /// (usually the CI's variables). Injected, so tests and evaluation stay deterministic.
@@ -41,16 +41,6 @@ pub struct EvalOptions {
     pub plugin_path: Vec<PathBuf>,
     /// Sandbox limits.
     pub limits: Limits,
-}
-
-impl Default for EvalOptions {
-    fn default() -> Self {
-        Self {
-            vars: BTreeMap::new(),
-            plugin_path: Vec::new(),
-            limits: Limits::default(),
-        }
-    }
 }
 
 /// Bounds that make any script terminate quickly.

@@ -262,10 +262,10 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
         if let [SensitivePart::Generated { id, .. }] = s.0.parts.as_slice() {
             let ns = ns_of(ctx);
             let mut b = builder::lock(&ctx.b);
-            if let Some(g) = b.generated.get_mut(id) {
-                if g.home.is_none() {
-                    g.home = Some((format!("{ns}/{secret}"), key.to_owned()));
-                }
+            if let Some(g) = b.generated.get_mut(id)
+                && g.home.is_none()
+            {
+                g.home = Some((format!("{ns}/{secret}"), key.to_owned()));
             }
         }
         return Some(Value::Sensitive(s.0));
@@ -734,16 +734,15 @@ fn parse_pod(
             (&resources.request_cpu, &resources.limit_cpu, "cpu"),
             (&resources.request_memory, &resources.limit_memory, "memory"),
         ] {
-            if let (Some(req), Some(lim)) = (req, lim) {
-                if let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim)) {
-                    if rq > lq {
-                        r.diagnostics.push(site.error(
-                            "invalid-resources",
-                            req,
-                            format!("{what} request {req} of `{name}` is above its limit {lim}"),
-                        ));
-                    }
-                }
+            if let (Some(req), Some(lim)) = (req, lim)
+                && let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim))
+                && rq > lq
+            {
+                r.diagnostics.push(site.error(
+                    "invalid-resources",
+                    req,
+                    format!("{what} request {req} of `{name}` is above its limit {lim}"),
+                ));
             }
         }
         o.diagnostics.extend(r.finish());
@@ -1129,10 +1128,10 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 &site,
             );
             let schedule = o.req_str("schedule");
-            if let Some(s) = &schedule {
-                if let Err(e) = validate::cron_schedule(s) {
-                    o.diagnostics.push(site.error("invalid-schedule", s, e.0).label("not a cron schedule").help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\""));
-                }
+            if let Some(s) = &schedule
+                && let Err(e) = validate::cron_schedule(s)
+            {
+                o.diagnostics.push(site.error("invalid-schedule", s, e.0).label("not a cron schedule").help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\""));
             }
             let suspend = o.bool("suspend").unwrap_or(false);
             let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());

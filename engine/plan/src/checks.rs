@@ -147,16 +147,16 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         }
         if let Some(pulls) = spec.get("imagePullSecrets") {
             for p in pulls.as_array() {
-                if let Some(name) = str_at(p, &["name"]) {
-                    if !provided.contains_key(&("Secret", ns, name)) {
-                        out.push(
+                if let Some(name) = str_at(p, &["name"])
+                    && !provided.contains_key(&("Secret", ns, name))
+                {
+                    out.push(
                             Diagnostic::error("missing-secret", format!(
                                 "{} `{}` pulls its image with secret `{name}`, which the environment does not declare",
                                 r.id.kind, r.id.name))
                                 .at(r.span.clone())
                                 .help("declare it with env.registry_secret(...)"),
                         );
-                    }
                 }
             }
         }

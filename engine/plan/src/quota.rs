@@ -75,14 +75,13 @@ fn pod_usage(
         let mut requests = quantities(c.pointer(&["resources", "requests"]));
         for res in ["cpu", "memory"] {
             // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
-            if !requests.contains_key(res) {
-                if let Some(q) = limits
+            if !requests.contains_key(res)
+                && let Some(q) = limits
                     .get(res)
                     .or_else(|| defaults.request.get(res))
                     .or_else(|| defaults.limit.get(res))
-                {
-                    requests.insert(res.to_owned(), *q);
-                }
+            {
+                requests.insert(res.to_owned(), *q);
             }
         }
         let mut limits = limits;
@@ -90,12 +89,12 @@ fn pod_usage(
             limits.entry(res.clone()).or_insert(*q);
         }
         for (res, max) in &defaults.max {
-            if let Some(l) = limits.get(res) {
-                if l > max {
-                    out.push(Diagnostic::error("exceeds-limit-range", format!(
+            if let Some(l) = limits.get(res)
+                && l > max
+            {
+                out.push(Diagnostic::error("exceeds-limit-range", format!(
                         "container `{cname}` of {} `{}` has a {res} limit of {l}, above the namespace's maximum of {max}",
                         r.id.kind, r.id.name)).at(r.span.clone()));
-                }
             }
         }
         let target = if list == "initContainers" {
@@ -219,10 +218,10 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             } else {
                 0
             };
-            if r.id.kind == "StatefulSet" {
-                if let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"]) {
-                    pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
-                }
+            if r.id.kind == "StatefulSet"
+                && let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"])
+            {
+                pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
             }
             let per_pod = pod_usage(r, spec, &defaults, out);
             usage.pods_steady += replicas;
@@ -296,12 +295,12 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                     quota.id.name)).at(quota.span.clone()).label(format!("{key}: {limit}")));
             }
         }
-        if let (Some(total), Some(limit)) = (storage, hard.get("requests.storage")) {
-            if total > *limit {
-                out.push(Diagnostic::error("quota-exceeded", format!(
+        if let (Some(total), Some(limit)) = (storage, hard.get("requests.storage"))
+            && total > *limit
+        {
+            out.push(Diagnostic::error("quota-exceeded", format!(
                     "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
                     quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
-            }
         }
         let _ = usage.pods_steady;
     }
