@@ -1,0 +1,1 @@
+//! The DNS provider (work in progress).
