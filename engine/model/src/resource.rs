@@ -145,6 +145,8 @@ pub struct EnvironmentMeta {
     pub kube_context: Option<String>,
     /// Provider settings (DNS server, ACME directory, S3 endpoint…), sensitive values included.
     pub providers: BTreeMap<String, Value>,
+    /// Protected resources the script allows cairn to delete, as `Kind/scope/name` ids.
+    pub allow_delete: Vec<String>,
 }
 
 /// What an environment script evaluates to.

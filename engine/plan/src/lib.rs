@@ -9,6 +9,8 @@
 //! Everything here is synchronous and does no IO.
 
 mod checks;
+pub mod diff;
+pub mod plan;
 mod quota;
 
 pub use checks::check;

@@ -1,0 +1,83 @@
+//! Choosing and connecting to a cluster.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::client::ClientBuilder;
+use kube::{Client, Config};
+
+use crate::KubeError;
+
+/// A connected cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    pub(crate) client: Client,
+    /// How the cluster is named in output (the context, or `sandbox`).
+    pub name: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Cluster {
+    /// Connects like kubectl: the kubeconfig from `path` (else `KUBECONFIG`, else
+    /// `~/.kube/config`), with `context` (else the current context).
+    pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Self, KubeError> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..KubeConfigOptions::default()
+        };
+        let kubeconfig = match path {
+            Some(p) => Kubeconfig::read_from(p).map_err(|e| KubeError::Connect(format!("{}: {e}", p.display())))?,
+            None => Kubeconfig::read().map_err(|e| KubeError::Connect(format!("reading the kubeconfig: {e}")))?,
+        };
+        let name = context
+            .map(str::to_owned)
+            .or_else(|| kubeconfig.current_context.clone())
+            .unwrap_or_else(|| "default".to_owned());
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| KubeError::Connect(e.to_string()))?;
+        Self::from_config(config, name)
+    }
+
+    /// Connects with kubeconfig text (the sandbox hands one over).
+    pub async fn from_kubeconfig_yaml(yaml: &str, context: &str) -> Result<Self, KubeError> {
+        let kubeconfig = Kubeconfig::from_yaml(yaml).map_err(|e| KubeError::Connect(e.to_string()))?;
+        let options = KubeConfigOptions {
+            context: Some(context.to_owned()),
+            ..KubeConfigOptions::default()
+        };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| KubeError::Connect(e.to_string()))?;
+        Self::from_config(config, context.to_owned())
+    }
+
+    fn from_config(config: Config, name: String) -> Result<Self, KubeError> {
+        // Every request is counted (`METHOD path?query`), for benchmarks and for tests that
+        // hold cairn to one LIST per kind, on any cluster.
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = requests.clone();
+        let counting = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!("{} {}", req.method(), req.uri().path_and_query().map_or("", |p| p.as_str())));
+            req
+        });
+        let client = ClientBuilder::try_from(config)
+            .map_err(|e| KubeError::Connect(e.to_string()))?
+            .with_layer(&counting)
+            .build();
+        Ok(Self { client, name, requests })
+    }
+
+    /// The requests made so far (`METHOD path?query`).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Forgets the requests made so far.
+    pub fn clear_requests(&self) {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}

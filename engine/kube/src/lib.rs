@@ -1,0 +1,75 @@
+//! cairn's Kubernetes provider.
+//!
+//! - [`Cluster`]: a connection chosen like kubectl does (`KUBECONFIG`, a context), or handed a
+//!   kubeconfig (the sandbox).
+//! - [`plan()`]: reads the live state with one LIST per kind and label selector, compares on the
+//!   fields cairn manages, and confirms each apparent change with a server-side dry run, so that
+//!   server defaults never show up as changes.
+//! - [`apply()`]: walks the plan's dependency graph, applies with server-side apply (field
+//!   manager `cairn`), independent steps in parallel, waits for readiness (rollouts, Jobs,
+//!   CRDs), prunes what cairn owns and the script no longer declares, and explains failures.
+//!
+//! Sensitive values (Secret data) exist only in the in-memory apply bodies; the [`Plan`] that is
+//! printed or saved holds redacted field changes.
+
+mod apply;
+mod cluster;
+mod explain;
+pub mod kinds;
+mod observe;
+mod plan;
+
+pub use apply::{ApplyOptions, ApplyReport, Event, apply};
+pub use cluster::Cluster;
+pub use explain::Failure;
+pub use plan::{KubePlan, PlanOptions, plan};
+
+/// Field manager name cairn applies with.
+pub const FIELD_MANAGER: &str = "cairn";
+/// Label marking objects cairn manages.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Label naming the environment an object belongs to.
+pub const ENVIRONMENT: &str = "cairn.dev/environment";
+/// Name of the per-environment inventory ConfigMap.
+pub const INVENTORY: &str = "cairn-inventory";
+
+/// What can go wrong talking to a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The kubeconfig could not be loaded or the cluster reached.
+    #[error("cannot connect to the cluster: {0}")]
+    Connect(String),
+    /// The API server refused a request.
+    #[error("{what}: {message}")]
+    Api {
+        /// The request (`list Deployments in staging`, `apply Deployment/staging/web`).
+        what: String,
+        /// The server's message.
+        message: String,
+        /// The HTTP status code, when there is one.
+        code: Option<u16>,
+    },
+    /// The script declares a kind cairn cannot handle yet.
+    #[error("kind {0} is not supported yet")]
+    UnsupportedKind(String),
+    /// Something that should not happen.
+    #[error("{0}; this is a bug")]
+    Internal(String),
+}
+
+impl KubeError {
+    pub(crate) fn api(what: impl Into<String>, err: kube::Error) -> Self {
+        match err {
+            kube::Error::Api(status) => KubeError::Api {
+                what: what.into(),
+                message: status.message.clone(),
+                code: Some(status.code),
+            },
+            other => KubeError::Api {
+                what: what.into(),
+                message: other.to_string(),
+                code: None,
+            },
+        }
+    }
+}

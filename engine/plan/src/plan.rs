@@ -1,0 +1,109 @@
+//! The plan: what would change, per resource, with field-level detail and redactions.
+
+use cairn_model::ResourceId;
+use serde::Serialize;
+
+use crate::diff::FieldChange;
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Nothing: the live resource matches.
+    NoOp,
+    /// Created.
+    Create,
+    /// Changed in place.
+    Update,
+    /// Deleted and created again (an immutable field changed).
+    Replace,
+    /// Deleted: cairn owns it and the script no longer declares it.
+    Delete,
+    /// Would be deleted, but it is protected (a volume, a bucket): kept.
+    Keep,
+}
+
+impl Action {
+    /// The plan symbol: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::Keep => "!",
+        }
+    }
+}
+
+/// One resource's change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// The resource.
+    pub id: ResourceId,
+    /// What happens to it.
+    pub action: Action,
+    /// Field-level changes for updates and replacements; sensitive values are redacted.
+    pub fields: Vec<FieldChange>,
+    /// Why (for replacements, protected resources, conflicts).
+    pub reason: Option<String>,
+}
+
+/// The marker shown instead of a sensitive value.
+pub const REDACTED: &str = "(sensitive)";
+
+/// Everything a plan would do to one environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The environment's name.
+    pub environment: String,
+    /// Where it runs (a kubeconfig context, or `sandbox`).
+    pub target: String,
+    /// Changes in apply order; no-ops included.
+    pub changes: Vec<Change>,
+    /// Resources no provider handles yet, listed so nothing is silently ignored.
+    pub unsupported: Vec<ResourceId>,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Created.
+    pub create: usize,
+    /// Changed in place.
+    pub update: usize,
+    /// Replaced.
+    pub replace: usize,
+    /// Deleted.
+    pub delete: usize,
+    /// Unchanged.
+    pub unchanged: usize,
+    /// Protected and kept.
+    pub kept: usize,
+}
+
+impl Plan {
+    /// Counts per action.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::NoOp => s.unchanged += 1,
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::Keep => s.kept += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| !matches!(c.action, Action::NoOp | Action::Keep))
+    }
+}
