@@ -1,0 +1,831 @@
+//! Request routing and the REST handlers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::registry::ResourceType;
+use crate::schema::{builtin, docs, recorded_body};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{State, WriteOpts, meta_str};
+use crate::util::ApiError;
+
+/// A parsed request.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub content_type: String,
+    pub accept: String,
+    pub user_agent: String,
+    pub body: Vec<u8>,
+}
+
+pub struct WatchSpec {
+    pub rt: Arc<ResourceType>,
+    pub namespace: String,
+    pub name: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub from_rv: u64,
+    pub timeout_secs: u64,
+    pub bookmarks: bool,
+    pub initial: Vec<Value>,
+    pub rx: tokio::sync::broadcast::Receiver<crate::store::Event>,
+}
+
+pub enum Reply {
+    Json(u16, Value),
+    Raw(u16, &'static str, String),
+    Watch(Box<WatchSpec>),
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Reply {
+        Reply::Json(e.code, e.status_body())
+    }
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// Parses a JSON or YAML body.
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    let text = String::from_utf8_lossy(body);
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        return Ok(v);
+    }
+    serde_saphyr::from_str::<Value>(&text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+}
+
+fn no_version() -> Value {
+    recorded_body(docs::DISCOVERY[0])
+}
+
+pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
+    let segs: Vec<String> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["version"] => Reply::Json(200, no_version()),
+        ["api"] => Reply::Json(200, recorded_body(docs::DISCOVERY[1])),
+        ["apis"] => {
+            let st = lock(state);
+            Reply::Json(200, apis_document(&st))
+        }
+        ["openapi", "v2"] => {
+            if req.accept.contains("protobuf") && !req.accept.contains("json") {
+                return ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only the following media types are accepted: application/json",
+                )
+                .into();
+            }
+            Reply::Raw(200, "application/json", builtin().v2_text.clone())
+        }
+        ["openapi", "v3"] => {
+            let st = lock(state);
+            Reply::Raw(
+                200,
+                "text/plain; charset=utf-8",
+                openapi_v3_index(&st).to_string(),
+            )
+        }
+        ["openapi", "v3", rest @ ..] => {
+            let path = rest.join("/");
+            let st = lock(state);
+            match openapi_v3_doc(&st, &path) {
+                Some(doc) => Reply::Raw(200, "text/plain; charset=utf-8", doc),
+                None => Reply::Raw(
+                    404,
+                    "text/plain; charset=utf-8",
+                    "404 page not found\n".into(),
+                ),
+            }
+        }
+        ["api", "v1"] => Reply::Json(200, group_version_document(&lock(state), "", "v1")),
+        ["apis", g] => {
+            let st = lock(state);
+            match api_group(&st, g) {
+                Some(v) => Reply::Json(200, v),
+                None => not_found_page(),
+            }
+        }
+        ["apis", g, v] => {
+            let st = lock(state);
+            let doc = group_version_document(&st, g, v);
+            if doc.is_null() {
+                not_found_page()
+            } else {
+                Reply::Json(200, doc)
+            }
+        }
+        ["api", "v1", rest @ ..] => resource(state, req, "", "v1", rest),
+        ["apis", g, v, rest @ ..] => resource(state, req, g, v, rest),
+        ["healthz"] | ["readyz"] | ["livez"] => {
+            Reply::Raw(200, "text/plain; charset=utf-8", "ok".into())
+        }
+        _ => not_found_page(),
+    }
+}
+
+fn not_found_page() -> Reply {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+    .with_details(json!({}))
+    .into()
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    match state.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn apis_document(st: &State) -> Value {
+    let mut doc = recorded_body(docs::DISCOVERY[3]);
+    if let Some(groups) = doc.get_mut("groups").and_then(Value::as_array_mut) {
+        for (g, versions) in st.registry.custom_groups() {
+            groups.push(group_entry(&g, &versions));
+        }
+    }
+    doc
+}
+
+fn group_entry(g: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+        .collect();
+    let first = versions.first().cloned().unwrap_or_default();
+    json!({"name": g, "versions": vs, "preferredVersion": {"groupVersion": format!("{g}/{first}"), "version": first}})
+}
+
+fn api_group(st: &State, g: &str) -> Option<Value> {
+    let doc = apis_document(st);
+    let entry = doc
+        .get("groups")
+        .and_then(Value::as_array)
+        .and_then(|gs| {
+            gs.iter()
+                .find(|x| x.get("name").and_then(Value::as_str) == Some(g))
+        })?
+        .clone();
+    let mut m = Map::new();
+    m.insert("kind".into(), json!("APIGroup"));
+    m.insert("apiVersion".into(), json!("v1"));
+    for (k, v) in entry.as_object().into_iter().flatten() {
+        m.insert(k.clone(), v.clone());
+    }
+    Some(Value::Object(m))
+}
+
+fn group_version_document(st: &State, g: &str, v: &str) -> Value {
+    let gv = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
+    if let Some(doc) = st.registry.builtin_discovery.get(&gv) {
+        return doc.clone();
+    }
+    let mut resources = Vec::new();
+    for ((tg, tv, _), t) in &st.registry.types {
+        if tg != g || tv != v {
+            continue;
+        }
+        resources.push(json!({
+            "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
+            "verbs": ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
+            "shortNames": t.short_names, "storageVersionHash": storage_hash(&t.plural)
+        }));
+        if t.status_subresource {
+            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    if resources.is_empty() {
+        return Value::Null;
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+fn storage_hash(s: &str) -> String {
+    let mut h: u64 = 1469598103934665603;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(1099511628211);
+    }
+    base64::engine::general_purpose::STANDARD.encode(h.to_be_bytes())
+}
+
+fn openapi_v3_index(st: &State) -> Value {
+    let index = recorded_body(docs::V3_INDEX);
+    let mut paths = Map::new();
+    if let Some(p) = index.get("paths").and_then(Value::as_object) {
+        for (k, v) in p {
+            if docs::V3.iter().any(|(n, _)| n == k) {
+                paths.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (g, versions) in st.registry.custom_groups() {
+        for v in versions {
+            let p = format!("apis/{g}/{v}");
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", storage_hash(&format!("{p}{}", st.rv)))}),
+            );
+        }
+    }
+    json!({"paths": paths})
+}
+
+fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
+    if let Some((_, text)) = docs::V3.iter().find(|(n, _)| *n == path) {
+        return serde_json::to_string(&recorded_body(text)).ok();
+    }
+    let rest = path.strip_prefix("apis/")?;
+    let (g, v) = rest.split_once('/')?;
+    let crds = st
+        .registry
+        .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
+    let mut schemas = Map::new();
+    for crd in st.list(&crds, "") {
+        if crd.pointer("/spec/group").and_then(Value::as_str) != Some(g) {
+            continue;
+        }
+        let kind = crd
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let reversed: Vec<&str> = g.split('.').rev().collect();
+        let name = format!("{}.{v}.{kind}", reversed.join("."));
+        for ver in crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if ver.get("name").and_then(Value::as_str) != Some(v) {
+                continue;
+            }
+            let mut s = ver
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+                .unwrap_or(json!({"type": "object"}));
+            if let Some(m) = s.as_object_mut() {
+                let props = m.entry("properties").or_insert(json!({}));
+                if let Some(p) = props.as_object_mut() {
+                    p.insert("apiVersion".into(), json!({"type": "string"}));
+                    p.insert("kind".into(), json!({"type": "string"}));
+                    p.insert("metadata".into(), json!({"allOf": [{"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}]}));
+                }
+                m.insert(
+                    "x-kubernetes-group-version-kind".into(),
+                    json!([{"group": g, "version": v, "kind": kind}]),
+                );
+            }
+            schemas.insert(name.clone(), s);
+        }
+    }
+    if schemas.is_empty() {
+        return None;
+    }
+    // ObjectMeta and what it references, from the core document.
+    let core = recorded_body(docs::V3[0].1);
+    if let Some(all) = core
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
+        let mut todo = vec!["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".to_string()];
+        while let Some(n) = todo.pop() {
+            if schemas.contains_key(&n) {
+                continue;
+            }
+            if let Some(s) = all.get(&n) {
+                let text = s.to_string();
+                for part in text.split("#/components/schemas/").skip(1) {
+                    if let Some(end) = part.find('"') {
+                        todo.push(part[..end].to_string());
+                    }
+                }
+                schemas.insert(n, s.clone());
+            }
+        }
+    }
+    let doc = json!({"openapi": "3.0.0", "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"}, "paths": {}, "components": {"schemas": schemas}});
+    serde_json::to_string(&doc).ok()
+}
+
+/// Resource endpoints under a group version.
+fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]) -> Reply {
+    let st = lock(state);
+    let (ns, plural, name, sub) = match rest {
+        ["namespaces", ns, p, tail @ ..]
+            if st.registry.get(g, v, p).is_some_and(|t| t.namespaced) =>
+        {
+            match tail {
+                [] => (ns.to_string(), p.to_string(), None, None),
+                [n] => (ns.to_string(), p.to_string(), Some(n.to_string()), None),
+                [n, s] => (
+                    ns.to_string(),
+                    p.to_string(),
+                    Some(n.to_string()),
+                    Some(s.to_string()),
+                ),
+                _ => return not_found_page(),
+            }
+        }
+        [p] => (String::new(), p.to_string(), None, None),
+        [p, n] => (String::new(), p.to_string(), Some(n.to_string()), None),
+        [p, n, s] => (
+            String::new(),
+            p.to_string(),
+            Some(n.to_string()),
+            Some(s.to_string()),
+        ),
+        _ => return not_found_page(),
+    };
+    let Some(rt) = st.registry.get(g, v, &plural) else {
+        return not_found_page();
+    };
+    drop(st);
+    if let Some(s) = &sub
+        && s != "status"
+        && !(s == "log" && rt.kind == "Pod")
+        && !(s == "finalize" && rt.kind == "Namespace")
+    {
+        return not_found_page();
+    }
+    let opts_manager = req
+        .query
+        .get("fieldManager")
+        .cloned()
+        .unwrap_or_else(|| default_manager(&req.user_agent));
+    let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
+    let opts = WriteOpts {
+        manager: &opts_manager,
+        dry_run,
+        subresource: sub.as_deref().filter(|s| *s == "status"),
+    };
+    let result: Result<Reply, ApiError> = match (req.method.as_str(), name.as_deref()) {
+        ("GET", None) => {
+            let watch = req
+                .query
+                .get("watch")
+                .is_some_and(|w| w == "1" || w == "true");
+            if watch {
+                start_watch(state, req, rt, &ns, None)
+            } else {
+                list(state, req, &rt, &ns)
+            }
+        }
+        ("GET", Some(n)) if sub.as_deref() == Some("log") => pod_log(state, req, &rt, &ns, n),
+        ("GET", Some(n)) => {
+            let st = lock(state);
+            match st.get(&rt, &ns, n) {
+                Some(o) => Ok(Reply::Json(200, o.clone())),
+                None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
+            }
+        }
+        ("POST", None) => parse_body(&req.body).and_then(|body| {
+            let mut st = lock(state);
+            let ns = if ns.is_empty() {
+                meta_str(&body, "namespace").to_string()
+            } else {
+                ns.clone()
+            };
+            st.create(&rt, &ns, body, &opts)
+                .map(|o| Reply::Json(201, o))
+        }),
+        ("PUT", Some(n)) => parse_body(&req.body).and_then(|body| {
+            let mut st = lock(state);
+            st.update(&rt, &ns, n, body, &opts)
+                .map(|o| Reply::Json(200, o))
+        }),
+        ("PATCH", Some(n)) => patch(state, req, &rt, &ns, n, &opts),
+        ("DELETE", Some(n)) => {
+            let body = parse_body(&req.body).unwrap_or(Value::Null);
+            let propagation = req
+                .query
+                .get("propagationPolicy")
+                .cloned()
+                .or_else(|| {
+                    body.get("propagationPolicy")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "Background".into());
+            let mut st = lock(state);
+            st.delete(&rt, &ns, n, &propagation, dry_run)
+                .map(|o| Reply::Json(200, o))
+        }
+        ("DELETE", None) => {
+            let mut st = lock(state);
+            let labels =
+                LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
+                    .map_err(ApiError::bad_request);
+            labels.map(|sel| {
+                let items: Vec<Value> = st
+                    .list(&rt, &ns)
+                    .into_iter()
+                    .filter(|o| sel.matches_object(o))
+                    .collect();
+                for o in &items {
+                    let _ = st.delete(
+                        &rt,
+                        meta_str(o, "namespace"),
+                        meta_str(o, "name"),
+                        "Background",
+                        dry_run,
+                    );
+                }
+                Reply::Json(200, list_body(&rt, items, st.rv, None, None))
+            })
+        }
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )),
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => e.into(),
+    }
+}
+
+fn default_manager(user_agent: &str) -> String {
+    let ua = user_agent.split('/').next().unwrap_or("").to_string();
+    if ua.is_empty() { "unknown".into() } else { ua }
+}
+
+fn patch(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &WriteOpts,
+) -> Result<Reply, ApiError> {
+    let ct = req.content_type.split(';').next().unwrap_or("").trim();
+    let unsupported = || {
+        ApiError::new(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+            .with_details(json!({}))
+    };
+    match ct {
+        "application/apply-patch+yaml" => {
+            let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                )
+                .with_details(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]})));
+            };
+            let body = parse_body(&req.body)?;
+            let force = req.query.get("force").is_some_and(|f| f == "true");
+            let mut st = lock(state);
+            let (obj, created) = st.apply(rt, ns, name, body, manager, force, opts.dry_run)?;
+            Ok(Reply::Json(if created { 201 } else { 200 }, obj))
+        }
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            let body = parse_body(&req.body)?;
+            let mut st = lock(state);
+            let strategic = ct.starts_with("application/strategic");
+            st.patch(rt, ns, name, strategic, &body, opts)
+                .map(|o| Reply::Json(200, o))
+        }
+        "application/json-patch+json" => {
+            let body = parse_body(&req.body)?;
+            let mut st = lock(state);
+            let Some(old) = st.get(rt, ns, name).cloned() else {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            };
+            let mut obj = old.clone();
+            json_patch(&mut obj, &body)?;
+            st.update(rt, ns, name, obj, opts)
+                .map(|o| Reply::Json(200, o))
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// RFC 6902 (add, remove, replace, test).
+fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), ApiError> {
+    for op in ops.as_array().into_iter().flatten() {
+        let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+        let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+        let last = last.replace("~1", "/").replace("~0", "~");
+        let value = op.get("value").cloned().unwrap_or(Value::Null);
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+        if kind == "test" {
+            if obj.pointer(path) != Some(&value) {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "the server rejected our request due to an error in our request: test failed at {path}"
+                    ),
+                ));
+            }
+            continue;
+        }
+        let target = obj
+            .pointer_mut(parent)
+            .ok_or_else(|| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: missing path {path}")))?;
+        match (kind, target) {
+            ("add" | "replace", Value::Object(m)) => {
+                m.insert(last, value);
+            }
+            ("remove", Value::Object(m)) => {
+                m.shift_remove(&last);
+            }
+            ("add", Value::Array(a)) => {
+                if last == "-" {
+                    a.push(value);
+                } else if let Ok(i) = last.parse::<usize>() {
+                    a.insert(i.min(a.len()), value);
+                }
+            }
+            ("replace", Value::Array(a)) => {
+                if let Some(x) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    *x = value;
+                }
+            }
+            ("remove", Value::Array(a)) => {
+                if let Ok(i) = last.parse::<usize>()
+                    && i < a.len()
+                {
+                    a.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn selectors(req: &Request) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    Ok((labels, fields))
+}
+
+fn list_body(
+    rt: &ResourceType,
+    items: Vec<Value>,
+    rv: u64,
+    cont: Option<String>,
+    remaining: Option<usize>,
+) -> Value {
+    let mut meta = Map::new();
+    meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    if let Some(c) = cont {
+        meta.insert("continue".into(), json!(c));
+    }
+    if let Some(r) = remaining {
+        meta.insert("remainingItemCount".into(), json!(r));
+    }
+    json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items})
+}
+
+fn continue_token(rv: u64, start: &str) -> String {
+    let t = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{start}\u{0}")});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.to_string())
+}
+
+fn list(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &Arc<ResourceType>,
+    ns: &str,
+) -> Result<Reply, ApiError> {
+    let (labels, fields) = selectors(req)?;
+    let st = lock(state);
+    let all_ns = ns.is_empty() && rt.namespaced;
+    let key_of = |o: &Value| {
+        if all_ns {
+            format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name"))
+        } else {
+            meta_str(o, "name").to_string()
+        }
+    };
+    let mut items: Vec<Value> = st
+        .list(rt, ns)
+        .into_iter()
+        .filter(|o| labels.matches_object(o) && fields.matches(o))
+        .collect();
+    let mut rv = st.rv;
+    drop(st);
+    if let Some(c) = req.query.get("continue").filter(|c| !c.is_empty()) {
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c.trim_end_matches('='))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("continue key is not valid: illegal base64 data")
+            })?;
+        let start = decoded
+            .get("start")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        rv = decoded.get("rv").and_then(Value::as_u64).unwrap_or(rv);
+        items.retain(|o| key_of(o) >= start);
+    }
+    let limit = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let (cont, remaining) = match limit {
+        Some(l) if items.len() > l => {
+            let rest = items.split_off(l);
+            let last = items.last().map(&key_of).unwrap_or_default();
+            (Some(continue_token(rv, &last)), Some(rest.len()))
+        }
+        _ => (None, None),
+    };
+    if req.accept.contains("as=Table") {
+        return Ok(Reply::Json(200, crate::tables::table(rt, &items, rv, req)));
+    }
+    Ok(Reply::Json(200, list_body(rt, items, rv, cont, remaining)))
+}
+
+fn start_watch(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: Arc<ResourceType>,
+    ns: &str,
+    name: Option<String>,
+) -> Result<Reply, ApiError> {
+    let (labels, fields) = selectors(req)?;
+    let st = lock(state);
+    let rx = st.tx.subscribe();
+    let requested = req
+        .query
+        .get("resourceVersion")
+        .and_then(|r| r.parse::<u64>().ok())
+        .filter(|r| *r > 0);
+    let mut initial = Vec::new();
+    let from_rv = match requested {
+        Some(r) => {
+            let oldest = st.history.front().map(|e| e.rv).unwrap_or(st.rv);
+            if r + 1 < oldest {
+                return Err(ApiError::new(
+                    410,
+                    "Expired",
+                    format!("too old resource version: {r} ({})", oldest - 1),
+                ));
+            }
+            for e in &st.history {
+                if e.rv > r
+                    && e.group == rt.group
+                    && e.plural == rt.plural
+                    && (ns.is_empty() || e.namespace == ns)
+                {
+                    initial.push(json!({"type": e.kind, "object": e.object}));
+                }
+            }
+            r
+        }
+        None => {
+            for o in st.list(&rt, ns) {
+                initial.push(json!({"type": "ADDED", "object": o}));
+            }
+            st.rv
+        }
+    };
+    let last_rv = st.rv;
+    drop(st);
+    initial.retain(|e| {
+        let o = e.get("object").unwrap_or(&Value::Null);
+        labels.matches_object(o) && fields.matches(o)
+    });
+    let timeout_secs = req
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
+    Ok(Reply::Watch(Box::new(WatchSpec {
+        rt,
+        namespace: ns.to_string(),
+        name,
+        labels,
+        fields,
+        from_rv: from_rv.max(last_rv),
+        timeout_secs,
+        bookmarks: req
+            .query
+            .get("allowWatchBookmarks")
+            .is_some_and(|b| b == "true"),
+        initial,
+        rx,
+    })))
+}
+
+fn pod_log(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Reply, ApiError> {
+    let st = lock(state);
+    let Some(pod) = st.get(rt, ns, name).cloned() else {
+        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+    };
+    let containers: Vec<String> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match req.query.get("container") {
+        Some(c) => c.clone(),
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+    };
+    if !containers.contains(&container) {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
+    }
+    let lines = st
+        .logs
+        .get(&(ns.to_string(), name.to_string(), container.clone()))
+        .cloned();
+    let Some(mut lines) = lines else {
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+        )));
+    };
+    if let Some(n) = req
+        .query
+        .get("tailLines")
+        .and_then(|t| t.parse::<usize>().ok())
+        && lines.len() > n
+    {
+        lines = lines.split_off(lines.len() - n);
+    }
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Ok(Reply::Raw(200, "text/plain", text))
+}

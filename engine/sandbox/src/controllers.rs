@@ -1,0 +1,1679 @@
+//! The controller loop: what kube-controller-manager, the scheduler and a kubelet would do,
+//! reduced to what readiness checks observe.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cairn_model::validate::Quantity;
+use serde_json::{Value, json};
+
+use crate::registry::ResourceType;
+use crate::store::{State, WriteOpts, is_established, meta_str};
+use crate::util::{self, ApiError};
+use crate::{PodOutcome, SandboxConfig, lock};
+
+const KCM: &str = "kube-controller-manager";
+const TICK: Duration = Duration::from_millis(25);
+
+#[derive(Default)]
+struct Memory {
+    /// Pod uid -> when the controller first saw it.
+    seen: HashMap<String, Instant>,
+    /// Pod uid -> last restart.
+    restarted: HashMap<String, Instant>,
+    /// RS uid -> last failed create.
+    failed_create: HashMap<String, Instant>,
+    /// CRD name -> generation whose schema is served.
+    crd_generation: HashMap<String, i64>,
+}
+
+pub async fn run(
+    state: Arc<Mutex<State>>,
+    config: SandboxConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut mem = Memory::default();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        let mut st = lock(&state);
+        reconcile(&mut st, &mut mem, &config);
+    }
+}
+
+fn rt(st: &State, g: &str, v: &str, p: &str) -> Option<Arc<ResourceType>> {
+    st.registry.get(g, v, p)
+}
+
+fn opts() -> WriteOpts<'static> {
+    WriteOpts {
+        manager: KCM,
+        dry_run: false,
+        subresource: None,
+    }
+}
+
+fn uid_of(o: &Value) -> String {
+    meta_str(o, "uid").to_string()
+}
+
+fn owner_ref(owner: &Value, block: bool) -> Value {
+    json!({
+        "apiVersion": owner.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "kind": owner.get("kind").cloned().unwrap_or(Value::Null),
+        "name": meta_str(owner, "name"),
+        "uid": meta_str(owner, "uid"),
+        "controller": true,
+        "blockOwnerDeletion": block
+    })
+}
+
+fn owned_by(o: &Value, uid: &str) -> bool {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+        })
+}
+
+fn deleting(o: &Value) -> bool {
+    o.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+fn fnv32a(s: &str) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(16_777_619);
+    }
+    h
+}
+
+/// `rand.SafeEncodeString(fmt.Sprint(hash))`.
+fn template_hash(template: &Value) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let h = fnv32a(&template.to_string()).to_string();
+    h.bytes()
+        .map(|b| ALPHA[usize::from(b) % ALPHA.len()] as char)
+        .collect()
+}
+
+/// Records a core/v1 Event.
+pub fn event(
+    st: &mut State,
+    involved: &Value,
+    kind: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    let Some(ert) = rt(st, "", "v1", "events") else {
+        return;
+    };
+    let ns = meta_str(involved, "namespace").to_string();
+    let ns = if ns.is_empty() { "default".into() } else { ns };
+    let name = format!(
+        "{}.{:016x}",
+        meta_str(involved, "name"),
+        rand::random::<u64>() >> 4
+    );
+    let now = util::now();
+    let ev = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": ns},
+        "involvedObject": {
+            "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
+            "namespace": meta_str(involved, "namespace"),
+            "name": meta_str(involved, "name"),
+            "uid": meta_str(involved, "uid"),
+            "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
+            "resourceVersion": meta_str(involved, "resourceVersion"),
+        },
+        "reason": reason, "message": message,
+        "source": {"component": component},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": kind,
+        "eventTime": null, "reportingComponent": "", "reportingInstance": ""
+    });
+    let _ = st.create(&ert, &ns, ev, &opts());
+}
+
+fn reconcile(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
+    crds(st, mem);
+    namespaces(st);
+    garbage_collect(st);
+    deployments(st);
+    replicasets(st, mem);
+    statefulsets(st);
+    jobs(st);
+    pods(st, mem, config);
+    quotas(st);
+}
+
+fn crds(st: &mut State, mem: &mut Memory) {
+    let Some(crt) = rt(
+        st,
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+    ) else {
+        return;
+    };
+    for crd in st.list(&crt, "") {
+        let name = meta_str(&crd, "name").to_string();
+        if deleting(&crd) {
+            // Delete every custom object, then the CRD.
+            let types: Vec<Arc<ResourceType>> = st
+                .registry
+                .types
+                .values()
+                .filter(|t| {
+                    t.custom
+                        && Some(t.group.as_str())
+                            == crd.pointer("/spec/group").and_then(Value::as_str)
+                        && Some(t.plural.as_str())
+                            == crd.pointer("/spec/names/plural").and_then(Value::as_str)
+                })
+                .cloned()
+                .collect();
+            for t in &types {
+                for o in st.list(t, "") {
+                    let (ns, n) = (
+                        meta_str(&o, "namespace").to_string(),
+                        meta_str(&o, "name").to_string(),
+                    );
+                    st.remove(t, &ns, &n);
+                }
+            }
+            st.registry.remove_crd(&crd);
+            st.remove(&crt, "", &name);
+            continue;
+        }
+        if !is_established(&crd) {
+            let now = util::now();
+            let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+            let updated = st.controller_update(
+                &crt,
+                "",
+                &name,
+                "kube-apiserver",
+                Some("status"),
+                |o| {
+                    if let Some(s) = o.get_mut("status").and_then(Value::as_object_mut) {
+                        s.insert(
+                            "conditions".into(),
+                            json!([
+                                {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
+                                {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+                            ]),
+                        );
+                        s.insert("acceptedNames".into(), names);
+                    }
+                },
+            );
+            if let Some(c) = updated {
+                st.registry.add_crd(&c);
+                mem.crd_generation
+                    .insert(name, int(&c, "/metadata/generation"));
+            }
+        } else {
+            let generation = int(&crd, "/metadata/generation");
+            if mem.crd_generation.get(&name) != Some(&generation) {
+                st.registry.add_crd(&crd);
+                mem.crd_generation.insert(name, generation);
+            }
+        }
+    }
+}
+
+fn namespaces(st: &mut State) {
+    let Some(nrt) = rt(st, "", "v1", "namespaces") else {
+        return;
+    };
+    let (Some(cmrt), Some(sart)) = (
+        rt(st, "", "v1", "configmaps"),
+        rt(st, "", "v1", "serviceaccounts"),
+    ) else {
+        return;
+    };
+    for ns in st.list(&nrt, "") {
+        let name = meta_str(&ns, "name").to_string();
+        if deleting(&ns) {
+            let types: Vec<Arc<ResourceType>> = st
+                .registry
+                .types
+                .values()
+                .filter(|t| t.namespaced)
+                .cloned()
+                .collect();
+            for t in types {
+                for o in st.list(&t, &name) {
+                    let n = meta_str(&o, "name").to_string();
+                    st.remove(&t, &name, &n);
+                }
+            }
+            st.remove(&nrt, "", &name);
+            continue;
+        }
+        if st.get(&cmrt, &name, "kube-root-ca.crt").is_none() {
+            let _ = st.create(
+                &cmrt,
+                &name,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": name, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nsandbox\n-----END CERTIFICATE-----\n"}}),
+                &opts(),
+            );
+        }
+        if st.get(&sart, &name, "default").is_none() {
+            let _ = st.create(
+                &sart,
+                &name,
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}),
+                &opts(),
+            );
+        }
+    }
+}
+
+/// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
+fn garbage_collect(st: &mut State) {
+    let types: Vec<Arc<ResourceType>> = st.registry.types.values().cloned().collect();
+    let mut all: Vec<(Arc<ResourceType>, Value)> = Vec::new();
+    for t in &types {
+        for o in st.list(t, "") {
+            all.push((t.clone(), o));
+        }
+    }
+    let uids: HashSet<String> = all.iter().map(|(_, o)| uid_of(o)).collect();
+    let foreground: HashSet<String> = all
+        .iter()
+        .filter(|(_, o)| {
+            deleting(o)
+                && o.pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| f.contains(&json!("foregroundDeletion")))
+        })
+        .map(|(_, o)| uid_of(o))
+        .collect();
+    let mut has_dependents: HashSet<String> = HashSet::new();
+    for (t, o) in &all {
+        let refs: Vec<String> = o
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if refs.is_empty() {
+            continue;
+        }
+        let ns = meta_str(o, "namespace").to_string();
+        let name = meta_str(o, "name").to_string();
+        let orphaned = refs.iter().all(|r| !uids.contains(r));
+        let owner_foreground = refs.iter().any(|r| foreground.contains(r));
+        if orphaned || owner_foreground {
+            if owner_foreground {
+                for r in &refs {
+                    has_dependents.insert(r.clone());
+                }
+            }
+            let _ = st.delete(t, &ns, &name, "Background", false);
+        }
+    }
+    for (t, o) in &all {
+        let ns = meta_str(o, "namespace").to_string();
+        let name = meta_str(o, "name").to_string();
+        if foreground.contains(&uid_of(o)) && !has_dependents.contains(&uid_of(o)) {
+            remove_finalizer(st, t, &ns, &name, "foregroundDeletion");
+        }
+        if t.kind == "PersistentVolumeClaim" && deleting(o) {
+            remove_finalizer(st, t, &ns, &name, "kubernetes.io/pvc-protection");
+        }
+    }
+}
+
+fn remove_finalizer(st: &mut State, t: &ResourceType, ns: &str, name: &str, f: &str) {
+    st.controller_update(t, ns, name, KCM, None, |o| {
+        if let Some(a) = o
+            .pointer_mut("/metadata/finalizers")
+            .and_then(Value::as_array_mut)
+        {
+            a.retain(|x| x.as_str() != Some(f));
+        }
+    });
+}
+
+fn int(v: &Value, p: &str) -> i64 {
+    v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn pod_ready(p: &Value) -> bool {
+    p.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
+fn pod_terminal(p: &Value) -> bool {
+    matches!(
+        p.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn set_condition(status: &mut serde_json::Map<String, Value>, cond: Value, with_update: bool) {
+    let ty = cond.get("type").cloned();
+    let conds = status.entry("conditions").or_insert(json!([]));
+    if !conds.is_array() {
+        *conds = json!([]);
+    }
+    let Some(list) = conds.as_array_mut() else {
+        return;
+    };
+    let now = util::now();
+    match list.iter_mut().find(|c| c.get("type") == ty.as_ref()) {
+        Some(c) => {
+            let same_status = c.get("status") == cond.get("status");
+            let same = same_status
+                && c.get("reason") == cond.get("reason")
+                && c.get("message") == cond.get("message");
+            if same {
+                return;
+            }
+            let transition = if same_status {
+                c.get("lastTransitionTime").cloned()
+            } else {
+                Some(json!(now))
+            };
+            let mut n = cond.clone();
+            if let Some(m) = n.as_object_mut() {
+                if with_update {
+                    m.insert("lastUpdateTime".into(), json!(now));
+                }
+                m.insert(
+                    "lastTransitionTime".into(),
+                    transition.unwrap_or(json!(now)),
+                );
+            }
+            *c = order_condition(n);
+        }
+        None => {
+            let mut n = cond.clone();
+            if let Some(m) = n.as_object_mut() {
+                if with_update {
+                    m.insert("lastUpdateTime".into(), json!(now));
+                }
+                m.insert("lastTransitionTime".into(), json!(now));
+            }
+            list.push(order_condition(n));
+        }
+    }
+}
+
+fn order_condition(c: Value) -> Value {
+    let Value::Object(mut m) = c else { return c };
+    let mut out = serde_json::Map::new();
+    for k in [
+        "type",
+        "status",
+        "lastProbeTime",
+        "lastUpdateTime",
+        "lastTransitionTime",
+        "reason",
+        "message",
+    ] {
+        if let Some(v) = m.shift_remove(k) {
+            out.insert(k.into(), v);
+        }
+    }
+    out.extend(m);
+    Value::Object(out)
+}
+
+fn remove_condition(status: &mut serde_json::Map<String, Value>, ty: &str) {
+    if let Some(list) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        list.retain(|c| c.get("type").and_then(Value::as_str) != Some(ty));
+    }
+}
+
+fn deployments(st: &mut State) {
+    let (Some(drt), Some(rsrt)) = (
+        rt(st, "apps", "v1", "deployments"),
+        rt(st, "apps", "v1", "replicasets"),
+    ) else {
+        return;
+    };
+    for d in st.list(&drt, "") {
+        if deleting(&d) {
+            continue;
+        }
+        let ns = meta_str(&d, "namespace").to_string();
+        let name = meta_str(&d, "name").to_string();
+        let uid = uid_of(&d);
+        let replicas = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let hash = template_hash(&template);
+        let owned: Vec<Value> = st
+            .list(&rsrt, &ns)
+            .into_iter()
+            .filter(|r| owned_by(r, &uid))
+            .collect();
+        let max_rev = owned
+            .iter()
+            .filter_map(|r| {
+                r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                    .and_then(Value::as_str)
+                    .and_then(|x| x.parse::<i64>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        let current = owned.iter().find(|r| {
+            r.pointer("/metadata/labels/pod-template-hash")
+                .and_then(Value::as_str)
+                == Some(hash.as_str())
+        });
+        let surge = (replicas as f64 * 0.25).ceil() as i64;
+        let (rs_name, revision) = match current {
+            Some(r) => (
+                meta_str(r, "name").to_string(),
+                r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                    .and_then(Value::as_str)
+                    .and_then(|x| x.parse::<i64>().ok())
+                    .unwrap_or(max_rev),
+            ),
+            None => {
+                let rs_name = format!("{name}-{hash}");
+                let mut tmpl = template.clone();
+                if let Some(l) = tmpl.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+                    let labels = l.entry("labels").or_insert(json!({}));
+                    if let Some(lm) = labels.as_object_mut() {
+                        lm.insert("pod-template-hash".into(), json!(hash));
+                    }
+                }
+                let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+                if let Some(ml) = selector
+                    .as_object_mut()
+                    .map(|s| s.entry("matchLabels").or_insert(json!({})))
+                    .and_then(Value::as_object_mut)
+                {
+                    ml.insert("pod-template-hash".into(), json!(hash));
+                }
+                let labels = tmpl
+                    .pointer("/metadata/labels")
+                    .cloned()
+                    .unwrap_or(json!({}));
+                let rev = max_rev + 1;
+                let rs = json!({
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": rs_name, "namespace": ns, "labels": labels,
+                        "annotations": {
+                            "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
+                            "deployment.kubernetes.io/max-replicas": (replicas + surge).to_string(),
+                            "deployment.kubernetes.io/revision": rev.to_string()
+                        },
+                        "ownerReferences": [owner_ref(&d, true)]
+                    },
+                    "spec": {"replicas": replicas, "selector": selector, "template": tmpl}
+                });
+                if st.create(&rsrt, &ns, rs, &opts()).is_ok() {
+                    event(
+                        st,
+                        &d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {rs_name} to {replicas}"),
+                        "deployment-controller",
+                    );
+                }
+                (rs_name, rev)
+            }
+        };
+        // Scale: the current ReplicaSet to the desired count, older ones to zero.
+        for r in &owned {
+            let rn = meta_str(r, "name").to_string();
+            let want = if rn == rs_name { replicas } else { 0 };
+            if int(r, "/spec/replicas") != want {
+                st.controller_update(&rsrt, &ns, &rn, KCM, None, |o| {
+                    if let Some(s) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                        s.insert("replicas".into(), json!(want));
+                    }
+                    if let Some(a) = o
+                        .pointer_mut("/metadata/annotations")
+                        .and_then(Value::as_object_mut)
+                    {
+                        a.insert(
+                            "deployment.kubernetes.io/desired-replicas".into(),
+                            json!(replicas.to_string()),
+                        );
+                        a.insert(
+                            "deployment.kubernetes.io/max-replicas".into(),
+                            json!((replicas + surge).to_string()),
+                        );
+                    }
+                });
+                if rn != rs_name && want == 0 {
+                    event(
+                        st,
+                        &d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled down replica set {rn} to 0"),
+                        "deployment-controller",
+                    );
+                }
+            }
+        }
+        // Status.
+        let owned: Vec<Value> = st
+            .list(&rsrt, &ns)
+            .into_iter()
+            .filter(|r| owned_by(r, &uid))
+            .collect();
+        let cur = owned
+            .iter()
+            .find(|r| meta_str(r, "name") == rs_name)
+            .cloned();
+        let total: i64 = owned.iter().map(|r| int(r, "/status/replicas")).sum();
+        let ready: i64 = owned.iter().map(|r| int(r, "/status/readyReplicas")).sum();
+        let available: i64 = owned
+            .iter()
+            .map(|r| int(r, "/status/availableReplicas"))
+            .sum();
+        let updated = cur.as_ref().map_or(0, |r| int(r, "/status/replicas"));
+        let max_unavailable = (replicas as f64 * 0.25).floor() as i64;
+        let generation = int(&d, "/metadata/generation");
+        let failure = cur.as_ref().and_then(|r| {
+            r.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure"))
+                        .cloned()
+                })
+        });
+        let complete = updated == replicas && available >= replicas && total == replicas;
+        st.controller_update(&drt, &ns, &name, KCM, Some("status"), |o| {
+            if let Some(a) = o
+                .get_mut("metadata")
+                .and_then(Value::as_object_mut)
+                .map(|m| m.entry("annotations").or_insert(json!({})))
+                .and_then(Value::as_object_mut)
+            {
+                a.insert(
+                    "deployment.kubernetes.io/revision".into(),
+                    json!(revision.to_string()),
+                );
+            }
+            let status = o
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert(json!({})));
+            let Some(s) = status.and_then(Value::as_object_mut) else {
+                return;
+            };
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("replicas".into(), json!(total));
+            s.insert("updatedReplicas".into(), json!(updated));
+            for (k, v) in [
+                ("readyReplicas", ready),
+                ("availableReplicas", available),
+                ("unavailableReplicas", (replicas - available).max(0)),
+            ] {
+                if v > 0 {
+                    s.insert(k.into(), json!(v));
+                } else {
+                    s.shift_remove(k);
+                }
+            }
+            if replicas == 0 || available >= replicas - max_unavailable {
+                set_condition(
+                    s,
+                    json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."}),
+                    true,
+                );
+            } else {
+                set_condition(
+                    s,
+                    json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}),
+                    true,
+                );
+            }
+            if complete {
+                set_condition(
+                    s,
+                    json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed.")}),
+                    true,
+                );
+            } else {
+                set_condition(
+                    s,
+                    json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing.")}),
+                    true,
+                );
+            }
+            match &failure {
+                Some(f) => {
+                    let mut c = f.clone();
+                    if let Some(m) = c.as_object_mut() {
+                        m.shift_remove("lastTransitionTime");
+                    }
+                    set_condition(s, c, true);
+                }
+                None => remove_condition(s, "ReplicaFailure"),
+            }
+        });
+    }
+}
+
+/// A pod for `owner` from its template.
+fn pod_from_template(owner: &Value, template: &Value, name: Option<String>, ns: &str) -> Value {
+    let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
+    if let Some(m) = meta.as_object_mut() {
+        m.shift_remove("creationTimestamp");
+        match &name {
+            Some(n) => {
+                m.insert("name".into(), json!(n));
+            }
+            None => {
+                m.insert(
+                    "generateName".into(),
+                    json!(format!("{}-", meta_str(owner, "name"))),
+                );
+            }
+        }
+        m.insert("namespace".into(), json!(ns));
+        m.insert("ownerReferences".into(), json!([owner_ref(owner, true)]));
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
+}
+
+fn replicasets(st: &mut State, mem: &mut Memory) {
+    let (Some(rsrt), Some(prt)) = (
+        rt(st, "apps", "v1", "replicasets"),
+        rt(st, "", "v1", "pods"),
+    ) else {
+        return;
+    };
+    for rs in st.list(&rsrt, "") {
+        if deleting(&rs) {
+            continue;
+        }
+        let ns = meta_str(&rs, "namespace").to_string();
+        let name = meta_str(&rs, "name").to_string();
+        let uid = uid_of(&rs);
+        let want = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let pods: Vec<Value> = st
+            .list(&prt, &ns)
+            .into_iter()
+            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .collect();
+        let mut failure: Option<String> = None;
+        let have = pods.len() as i64;
+        if have < want {
+            let backoff = mem
+                .failed_create
+                .get(&uid)
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
+            if !backoff {
+                let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+                for _ in have..want {
+                    let pod = pod_from_template(&rs, &template, None, &ns);
+                    match st.create(&prt, &ns, pod, &opts()) {
+                        Ok(p) => event(
+                            st,
+                            &rs,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("Created pod: {}", meta_str(&p, "name")),
+                            "replicaset-controller",
+                        ),
+                        Err(e) => {
+                            event(
+                                st,
+                                &rs,
+                                "Warning",
+                                "FailedCreate",
+                                &format!("Error creating: {}", e.message),
+                                "replicaset-controller",
+                            );
+                            mem.failed_create.insert(uid.clone(), Instant::now());
+                            failure = Some(e.message);
+                            break;
+                        }
+                    }
+                }
+            } else {
+                failure = rs
+                    .pointer("/status/conditions/0/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
+        } else if have > want {
+            let mut extra = pods.clone();
+            // Delete not-ready pods first, newest first.
+            extra.sort_by_key(|p| {
+                (
+                    pod_ready(p),
+                    std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+                )
+            });
+            for p in extra.iter().take((have - want) as usize) {
+                let pn = meta_str(p, "name").to_string();
+                if st.delete(&prt, &ns, &pn, "Background", false).is_ok() {
+                    event(
+                        st,
+                        &rs,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {pn}"),
+                        "replicaset-controller",
+                    );
+                }
+            }
+        }
+        let pods: Vec<Value> = st
+            .list(&prt, &ns)
+            .into_iter()
+            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .collect();
+        let count = pods.len() as i64;
+        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let generation = int(&rs, "/metadata/generation");
+        st.controller_update(&rsrt, &ns, &name, KCM, Some("status"), |o| {
+            let Some(s) = o
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert(json!({})))
+                .and_then(Value::as_object_mut)
+            else {
+                return;
+            };
+            s.insert("replicas".into(), json!(count));
+            if count > 0 {
+                s.insert("fullyLabeledReplicas".into(), json!(count));
+            } else {
+                s.shift_remove("fullyLabeledReplicas");
+            }
+            for (k, v) in [("readyReplicas", ready), ("availableReplicas", ready)] {
+                if v > 0 {
+                    s.insert(k.into(), json!(v));
+                } else {
+                    s.shift_remove(k);
+                }
+            }
+            s.insert("observedGeneration".into(), json!(generation));
+            match &failure {
+                Some(m) => set_condition(
+                    s,
+                    json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": m}),
+                    false,
+                ),
+                None if count >= want => {
+                    remove_condition(s, "ReplicaFailure");
+                    if s
+                        .get("conditions")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                    {
+                        s.shift_remove("conditions");
+                    }
+                }
+                None => {}
+            }
+        });
+    }
+}
+
+fn statefulsets(st: &mut State) {
+    let (Some(ssrt), Some(prt), Some(pvcrt)) = (
+        rt(st, "apps", "v1", "statefulsets"),
+        rt(st, "", "v1", "pods"),
+        rt(st, "", "v1", "persistentvolumeclaims"),
+    ) else {
+        return;
+    };
+    for ss in st.list(&ssrt, "") {
+        if deleting(&ss) {
+            continue;
+        }
+        let ns = meta_str(&ss, "namespace").to_string();
+        let name = meta_str(&ss, "name").to_string();
+        let uid = uid_of(&ss);
+        let want = ss
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let template = ss.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let revision = format!("{name}-{}", template_hash(&template));
+        let parallel = ss
+            .pointer("/spec/podManagementPolicy")
+            .and_then(Value::as_str)
+            == Some("Parallel");
+        for i in 0..want {
+            let pod_name = format!("{name}-{i}");
+            if let Some(p) = st.get(&prt, &ns, &pod_name) {
+                if !parallel && !pod_ready(p) {
+                    break;
+                }
+                continue;
+            }
+            for vct in ss
+                .pointer("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                let claim = format!("{}-{pod_name}", meta_str(&vct, "name"));
+                if st.get(&pvcrt, &ns, &claim).is_none() {
+                    let mut labels = template
+                        .pointer("/metadata/labels")
+                        .cloned()
+                        .unwrap_or(json!({}));
+                    if let Some(l) = labels.as_object_mut() {
+                        for (k, v) in vct
+                            .pointer("/metadata/labels")
+                            .and_then(Value::as_object)
+                            .into_iter()
+                            .flatten()
+                        {
+                            l.insert(k.clone(), v.clone());
+                        }
+                    }
+                    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": claim, "namespace": ns, "labels": labels},
+                        "spec": vct.get("spec").cloned().unwrap_or(json!({}))});
+                    if st.create(&pvcrt, &ns, pvc, &opts()).is_ok() {
+                        event(
+                            st,
+                            &ss,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!(
+                                "create Claim {claim} Pod {pod_name} in StatefulSet {name} success"
+                            ),
+                            "statefulset-controller",
+                        );
+                    }
+                }
+            }
+            let mut pod = pod_from_template(&ss, &template, Some(pod_name.clone()), &ns);
+            if let Some(m) = pod.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+                let labels = m.entry("labels").or_insert(json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("controller-revision-hash".into(), json!(revision));
+                    l.insert("statefulset.kubernetes.io/pod-name".into(), json!(pod_name));
+                }
+            }
+            if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("hostname".into(), json!(pod_name));
+                if let Some(svc) = ss.pointer("/spec/serviceName") {
+                    spec.insert("subdomain".into(), svc.clone());
+                }
+                let vols = spec.entry("volumes").or_insert(json!([]));
+                if let Some(vs) = vols.as_array_mut() {
+                    for vct in ss
+                        .pointer("/spec/volumeClaimTemplates")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        let vn = meta_str(&vct, "name").to_string();
+                        vs.push(json!({"name": vn, "persistentVolumeClaim": {"claimName": format!("{vn}-{pod_name}")}}));
+                    }
+                }
+            }
+            match st.create(&prt, &ns, pod, &opts()) {
+                Ok(_) => event(
+                    st,
+                    &ss,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &format!("create Pod {pod_name} in StatefulSet {name} successful"),
+                    "statefulset-controller",
+                ),
+                Err(e) => {
+                    event(
+                        st,
+                        &ss,
+                        "Warning",
+                        "FailedCreate",
+                        &format!(
+                            "create Pod {pod_name} in StatefulSet {name} failed error: {}",
+                            e.message
+                        ),
+                        "statefulset-controller",
+                    );
+                }
+            }
+            if !parallel {
+                break;
+            }
+        }
+        // Scale down from the highest ordinal.
+        let pods: Vec<Value> = st
+            .list(&prt, &ns)
+            .into_iter()
+            .filter(|p| owned_by(p, &uid))
+            .collect();
+        for p in &pods {
+            let ord = meta_str(p, "name")
+                .rsplit('-')
+                .next()
+                .and_then(|x| x.parse::<i64>().ok())
+                .unwrap_or(0);
+            if ord >= want {
+                let pn = meta_str(p, "name").to_string();
+                let _ = st.delete(&prt, &ns, &pn, "Background", false);
+            }
+        }
+        let pods: Vec<Value> = st
+            .list(&prt, &ns)
+            .into_iter()
+            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .collect();
+        let count = pods.len() as i64;
+        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let generation = int(&ss, "/metadata/generation");
+        st.controller_update(&ssrt, &ns, &name, KCM, Some("status"), |o| {
+            let Some(s) = o
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert(json!({})))
+                .and_then(Value::as_object_mut)
+            else {
+                return;
+            };
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("replicas".into(), json!(count));
+            if ready > 0 {
+                s.insert("readyReplicas".into(), json!(ready));
+            } else {
+                s.shift_remove("readyReplicas");
+            }
+            s.insert("currentReplicas".into(), json!(count));
+            s.insert("updatedReplicas".into(), json!(count));
+            s.insert("currentRevision".into(), json!(revision));
+            s.insert("updateRevision".into(), json!(revision));
+            s.insert("collisionCount".into(), json!(0));
+            s.insert("availableReplicas".into(), json!(ready));
+        });
+    }
+}
+
+fn jobs(st: &mut State) {
+    let (Some(jrt), Some(prt)) = (rt(st, "batch", "v1", "jobs"), rt(st, "", "v1", "pods")) else {
+        return;
+    };
+    for job in st.list(&jrt, "") {
+        if deleting(&job) {
+            continue;
+        }
+        let ns = meta_str(&job, "namespace").to_string();
+        let name = meta_str(&job, "name").to_string();
+        let uid = uid_of(&job);
+        let finished = job
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    matches!(
+                        c.get("type").and_then(Value::as_str),
+                        Some("Complete" | "Failed")
+                    ) && c.get("status").and_then(Value::as_str) == Some("True")
+                })
+            });
+        if finished || job.pointer("/spec/suspend") == Some(&json!(true)) {
+            continue;
+        }
+        let completions = job
+            .pointer("/spec/completions")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let backoff = job
+            .pointer("/spec/backoffLimit")
+            .and_then(Value::as_i64)
+            .unwrap_or(6);
+        let pods: Vec<Value> = st
+            .list(&prt, &ns)
+            .into_iter()
+            .filter(|p| owned_by(p, &uid))
+            .collect();
+        let succeeded = pods
+            .iter()
+            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded"))
+            .count() as i64;
+        let failed_pods = pods
+            .iter()
+            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"))
+            .count() as i64;
+        let restarts: i64 = pods
+            .iter()
+            .map(|p| int(p, "/status/containerStatuses/0/restartCount"))
+            .sum();
+        let failed = failed_pods + restarts;
+        let active: Vec<&Value> = pods.iter().filter(|p| !pod_terminal(p)).collect();
+        let over_backoff = failed > backoff;
+        if !over_backoff && succeeded < completions && active.is_empty() {
+            let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            let pod = pod_from_template(&job, &template, None, &ns);
+            match st.create(&prt, &ns, pod, &opts()) {
+                Ok(p) => event(
+                    st,
+                    &job,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", meta_str(&p, "name")),
+                    "job-controller",
+                ),
+                Err(e) => event(
+                    st,
+                    &job,
+                    "Warning",
+                    "FailedCreate",
+                    &format!("Error creating: {}", e.message),
+                    "job-controller",
+                ),
+            }
+        }
+        if over_backoff {
+            for p in &active {
+                let pn = meta_str(p, "name").to_string();
+                let _ = st.delete(&prt, &ns, &pn, "Background", false);
+            }
+        }
+        let active_n = st
+            .list(&prt, &ns)
+            .iter()
+            .filter(|p| owned_by(p, &uid) && !pod_terminal(p) && !deleting(p))
+            .count() as i64;
+        let ready_n = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let complete = succeeded >= completions;
+        let start = job
+            .pointer("/status/startTime")
+            .cloned()
+            .unwrap_or(json!(util::now()));
+        let mut done_event = None;
+        st.controller_update(&jrt, &ns, &name, KCM, Some("status"), |o| {
+            let Some(s) = o
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert(json!({})))
+                .and_then(Value::as_object_mut)
+            else {
+                return;
+            };
+            s.insert("startTime".into(), start);
+            if active_n > 0 && !complete && !over_backoff {
+                s.insert("active".into(), json!(active_n));
+            } else {
+                s.shift_remove("active");
+            }
+            if succeeded > 0 {
+                s.insert("succeeded".into(), json!(succeeded));
+            }
+            if failed > 0 {
+                s.insert("failed".into(), json!(failed));
+            }
+            s.insert("uncountedTerminatedPods".into(), json!({}));
+            s.insert("ready".into(), json!(ready_n));
+            if complete {
+                s.insert("completionTime".into(), json!(util::now()));
+                set_condition(s, json!({"type": "Complete", "status": "True", "lastProbeTime": util::now()}), false);
+                done_event = Some(("Normal", "Completed", "Job completed".to_string()));
+            } else if over_backoff {
+                set_condition(s, json!({"type": "Failed", "status": "True", "lastProbeTime": util::now(), "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}), false);
+                done_event = Some(("Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit".to_string()));
+            }
+        });
+        if let Some((t, r, m)) = done_event {
+            event(st, &job, t, r, &m, "job-controller");
+        }
+    }
+}
+
+fn outcome_of(pod: &Value, config: &SandboxConfig) -> PodOutcome {
+    let ann = pod
+        .pointer("/metadata/annotations/sandbox.cairn.dev~1outcome")
+        .and_then(Value::as_str);
+    let images: Vec<String> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let configured = config
+        .outcomes
+        .iter()
+        .find(|(sub, _)| images.iter().any(|i| i.contains(sub.as_str())))
+        .map(|(_, o)| o.clone());
+    match ann {
+        Some("crashloop") => match configured {
+            Some(c @ PodOutcome::CrashLoop { .. }) => c,
+            _ => PodOutcome::CrashLoop {
+                exit_code: 1,
+                logs: vec!["sandbox: container exited with code 1".into()],
+            },
+        },
+        Some("image-pull-error") => PodOutcome::ImagePullError,
+        Some("ready") => PodOutcome::Ready,
+        _ => configured.unwrap_or(PodOutcome::Ready),
+    }
+}
+
+fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
+    let Some(prt) = rt(st, "", "v1", "pods") else {
+        return;
+    };
+    let mut live: HashSet<String> = HashSet::new();
+    for pod in st.list(&prt, "") {
+        let uid = uid_of(&pod);
+        live.insert(uid.clone());
+        if deleting(&pod) || pod_terminal(&pod) {
+            continue;
+        }
+        let seen = *mem.seen.entry(uid.clone()).or_insert_with(Instant::now);
+        let ns = meta_str(&pod, "namespace").to_string();
+        let name = meta_str(&pod, "name").to_string();
+        let elapsed = seen.elapsed();
+        if elapsed < config.pod_start_delay {
+            continue;
+        }
+        let outcome = outcome_of(&pod, config);
+        let restart_policy = pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+            .to_string();
+        let is_job = pod
+            .pointer("/metadata/ownerReferences/0/kind")
+            .and_then(Value::as_str)
+            == Some("Job");
+        let containers: Vec<(String, String)> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c.get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            c.get("image")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let started = util::now();
+        let pod_ip = format!("10.244.0.{}", 2 + (fnv32a(&uid) % 250));
+        match &outcome {
+            PodOutcome::Ready => {
+                let finish =
+                    is_job && restart_policy != "Always" && elapsed >= config.pod_start_delay * 2;
+                let already = pod_ready(&pod);
+                if already && !finish {
+                    continue;
+                }
+                for (c, _) in &containers {
+                    st.logs
+                        .entry((ns.clone(), name.clone(), c.clone()))
+                        .or_insert_with(|| vec![format!("sandbox: container {c} started")]);
+                }
+                let pn = name.clone();
+                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
+                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                    }
+                    let Some(s) = o
+                        .as_object_mut()
+                        .map(|m| m.entry("status").or_insert(json!({})))
+                        .and_then(Value::as_object_mut)
+                    else {
+                        return;
+                    };
+                    let statuses: Vec<Value> = containers
+                        .iter()
+                        .map(|(c, image)| {
+                            if finish {
+                                json!({"name": c, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": util::now(), "containerID": format!("containerd://{}", util::uid().replace('-', ""))}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+                            } else {
+                                json!({"name": c, "state": {"running": {"startedAt": started}}, "lastState": {}, "ready": true, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": true})
+                            }
+                        })
+                        .collect();
+                    s.insert("phase".into(), json!(if finish { "Succeeded" } else { "Running" }));
+                    let ready = if finish { "False" } else { "True" };
+                    for (t, v) in [("Initialized", "True"), ("Ready", ready), ("ContainersReady", ready), ("PodScheduled", "True")] {
+                        let mut c = json!({"type": t, "status": v, "lastProbeTime": null});
+                        if finish && t != "Initialized" && t != "PodScheduled" {
+                            c["reason"] = json!("PodCompleted");
+                        }
+                        set_condition(s, c, false);
+                    }
+                    s.insert("hostIP".into(), json!("10.0.0.10"));
+                    s.insert("podIP".into(), json!(pod_ip));
+                    s.insert("podIPs".into(), json!([{"ip": pod_ip}]));
+                    s.entry("startTime").or_insert(json!(started));
+                    s.insert("containerStatuses".into(), Value::Array(statuses));
+                    let _ = &pn;
+                });
+            }
+            PodOutcome::CrashLoop { exit_code, logs } => {
+                for (c, _) in &containers {
+                    st.logs
+                        .insert((ns.clone(), name.clone(), c.clone()), logs.clone());
+                }
+                let never = restart_policy == "Never";
+                let period = config.pod_start_delay.max(Duration::from_millis(200));
+                let due = mem
+                    .restarted
+                    .get(&uid)
+                    .is_none_or(|t| t.elapsed() >= period);
+                if !due {
+                    continue;
+                }
+                mem.restarted.insert(uid.clone(), Instant::now());
+                let code = *exit_code;
+                let uid_c = uid.clone();
+                let name_c = name.clone();
+                let ns_c = ns.clone();
+                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
+                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                    }
+                    let prev: HashMap<String, i64> = o
+                        .pointer("/status/containerStatuses")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .map(|c| {
+                                    (
+                                        c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                                        c.get("restartCount").and_then(Value::as_i64).unwrap_or(0),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let Some(s) = o
+                        .as_object_mut()
+                        .map(|m| m.entry("status").or_insert(json!({})))
+                        .and_then(Value::as_object_mut)
+                    else {
+                        return;
+                    };
+                    let terminated = json!({"exitCode": code, "reason": "Error", "startedAt": started, "finishedAt": util::now(), "containerID": "containerd://sandbox"});
+                    let statuses: Vec<Value> = containers
+                        .iter()
+                        .map(|(c, image)| {
+                            let restarts = prev.get(c).map_or(0, |r| r + 1);
+                            if never {
+                                json!({"name": c, "state": {"terminated": terminated}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+                            } else {
+                                json!({"name": c, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={c} pod={name_c}_{ns_c}({uid_c})")}}, "lastState": {"terminated": terminated}, "ready": false, "restartCount": restarts, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+                            }
+                        })
+                        .collect();
+                    s.insert("phase".into(), json!(if never { "Failed" } else { "Running" }));
+                    set_condition(s, json!({"type": "Initialized", "status": "True", "lastProbeTime": null}), false);
+                    for t in ["Ready", "ContainersReady"] {
+                        set_condition(s, json!({"type": t, "status": "False", "lastProbeTime": null, "reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", containers.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(" "))}), false);
+                    }
+                    set_condition(s, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}), false);
+                    s.insert("hostIP".into(), json!("10.0.0.10"));
+                    s.insert("podIP".into(), json!(pod_ip));
+                    s.entry("startTime").or_insert(json!(started));
+                    s.insert("containerStatuses".into(), Value::Array(statuses));
+                });
+                if let Some(p) = st.get(&prt, &ns, &name).cloned() {
+                    let c = containers.first().map(|c| c.0.clone()).unwrap_or_default();
+                    event(
+                        st,
+                        &p,
+                        "Warning",
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {c} in pod {name}_{ns}({uid})"
+                        ),
+                        "kubelet",
+                    );
+                }
+            }
+            PodOutcome::ImagePullError => {
+                let second = elapsed >= config.pod_start_delay * 2;
+                let current = pod
+                    .pointer("/status/containerStatuses/0/state/waiting/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let want = if second {
+                    "ImagePullBackOff"
+                } else {
+                    "ErrImagePull"
+                };
+                if current == want {
+                    continue;
+                }
+                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
+                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                    }
+                    let Some(s) = o
+                        .as_object_mut()
+                        .map(|m| m.entry("status").or_insert(json!({})))
+                        .and_then(Value::as_object_mut)
+                    else {
+                        return;
+                    };
+                    let statuses: Vec<Value> = containers
+                        .iter()
+                        .map(|(c, image)| {
+                            let message = if second {
+                                format!("Back-off pulling image \"{image}\"")
+                            } else {
+                                format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")
+                            };
+                            json!({"name": c, "state": {"waiting": {"reason": want, "message": message}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": "", "started": false})
+                        })
+                        .collect();
+                    s.insert("phase".into(), json!("Pending"));
+                    set_condition(s, json!({"type": "Initialized", "status": "True", "lastProbeTime": null}), false);
+                    for t in ["Ready", "ContainersReady"] {
+                        set_condition(s, json!({"type": t, "status": "False", "lastProbeTime": null, "reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", containers.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(" "))}), false);
+                    }
+                    set_condition(s, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}), false);
+                    s.insert("hostIP".into(), json!("10.0.0.10"));
+                    s.entry("startTime").or_insert(json!(started));
+                    s.insert("containerStatuses".into(), Value::Array(statuses));
+                });
+                if let Some(p) = st.get(&prt, &ns, &name).cloned() {
+                    let image = containers.first().map(|c| c.1.clone()).unwrap_or_default();
+                    let (reason, msg) = if second {
+                        ("BackOff", format!("Back-off pulling image \"{image}\""))
+                    } else {
+                        (
+                            "Failed",
+                            format!("Failed to pull image \"{image}\": not found"),
+                        )
+                    };
+                    event(st, &p, "Warning", reason, &msg, "kubelet");
+                }
+            }
+        }
+    }
+    mem.seen.retain(|k, _| live.contains(k));
+    mem.restarted.retain(|k, _| live.contains(k));
+}
+
+/// Usage of a namespace for the resources a quota limits.
+fn usage(
+    st: &State,
+    ns: &str,
+    hard: &serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let pods: Vec<Value> = rt(st, "", "v1", "pods")
+        .map(|t| st.list(&t, ns))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !pod_terminal(p) && !deleting(p))
+        .collect();
+    let sum = |kind: &str, res: &str| -> String {
+        let mut total: Option<Quantity> = None;
+        for p in &pods {
+            for c in p
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let q = c
+                    .pointer(&format!("/resources/{kind}/{res}"))
+                    .or_else(|| {
+                        if kind == "requests" {
+                            c.pointer(&format!("/resources/limits/{res}"))
+                        } else {
+                            None
+                        }
+                    })
+                    .and_then(Value::as_str)
+                    .and_then(|s| Quantity::parse(s).ok());
+                if let Some(q) = q {
+                    total = Some(match total {
+                        Some(t) => t + q,
+                        None => q,
+                    });
+                }
+            }
+        }
+        total.map_or_else(|| "0".to_string(), |t| t.canonical())
+    };
+    let count = |g: &str, p: &str| -> usize {
+        st.registry
+            .types
+            .values()
+            .find(|t| t.group == g && t.plural == p)
+            .map(|t| st.list(t, ns).len())
+            .unwrap_or(0)
+    };
+    for key in hard.keys() {
+        let v = match key.as_str() {
+            "pods" | "count/pods" => pods.len().to_string(),
+            "requests.cpu" | "cpu" => sum("requests", "cpu"),
+            "requests.memory" | "memory" => sum("requests", "memory"),
+            "limits.cpu" => sum("limits", "cpu"),
+            "limits.memory" => sum("limits", "memory"),
+            "persistentvolumeclaims" => count("", "persistentvolumeclaims").to_string(),
+            "requests.storage" => {
+                let mut total: Option<Quantity> = None;
+                if let Some(t) = rt(st, "", "v1", "persistentvolumeclaims") {
+                    for pvc in st.list(&t, ns) {
+                        if let Some(q) = pvc
+                            .pointer("/spec/resources/requests/storage")
+                            .and_then(Value::as_str)
+                            .and_then(|s| Quantity::parse(s).ok())
+                        {
+                            total = Some(match total {
+                                Some(t) => t + q,
+                                None => q,
+                            });
+                        }
+                    }
+                }
+                total.map_or_else(|| "0".to_string(), |t| t.canonical())
+            }
+            "services" => count("", "services").to_string(),
+            "secrets" => count("", "secrets").to_string(),
+            "configmaps" => count("", "configmaps").to_string(),
+            other => match other.strip_prefix("count/") {
+                Some(res) => {
+                    let (p, g) = res.split_once('.').unwrap_or((res, ""));
+                    count(g, p).to_string()
+                }
+                None => "0".to_string(),
+            },
+        };
+        out.insert(key.clone(), json!(v));
+    }
+    out
+}
+
+fn quotas(st: &mut State) {
+    let Some(qrt) = rt(st, "", "v1", "resourcequotas") else {
+        return;
+    };
+    for q in st.list(&qrt, "") {
+        let ns = meta_str(&q, "namespace").to_string();
+        let name = meta_str(&q, "name").to_string();
+        let hard = q
+            .pointer("/spec/hard")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let used = usage(st, &ns, &hard);
+        st.controller_update(&qrt, &ns, &name, KCM, Some("status"), |o| {
+            if let Some(m) = o.as_object_mut() {
+                m.insert("status".into(), json!({"hard": hard, "used": used}));
+            }
+        });
+    }
+}
+
+/// Admission of a new pod: LimitRange defaults, then ResourceQuota.
+pub fn admit_pod(st: &State, ns: &str, pod: &mut Value) -> Result<(), ApiError> {
+    if let Some(lrt) = rt(st, "", "v1", "limitranges") {
+        for lr in st.list(&lrt, ns) {
+            for limit in lr
+                .pointer("/spec/limits")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if limit.get("type").and_then(Value::as_str) != Some("Container") {
+                    continue;
+                }
+                for c in pod
+                    .pointer_mut("/spec/containers")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(cm) = c.as_object_mut() else {
+                        continue;
+                    };
+                    let res = cm.entry("resources").or_insert(json!({}));
+                    let Some(rm) = res.as_object_mut() else {
+                        continue;
+                    };
+                    for (src, dst) in [("default", "limits"), ("defaultRequest", "requests")] {
+                        if let Some(d) = limit.get(src).and_then(Value::as_object) {
+                            let target = rm.entry(dst).or_insert(json!({}));
+                            if let Some(tm) = target.as_object_mut() {
+                                for (k, v) in d {
+                                    tm.entry(k.clone()).or_insert(v.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let Some(qrt) = rt(st, "", "v1", "resourcequotas") else {
+        return Ok(());
+    };
+    let name = meta_str(pod, "name").to_string();
+    for q in st.list(&qrt, ns) {
+        let hard = q
+            .pointer("/spec/hard")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let used = usage(st, ns, &hard);
+        let mut requested = serde_json::Map::new();
+        let mut exceeded = Vec::new();
+        for (k, limit) in &hard {
+            let req = match k.as_str() {
+                "pods" | "count/pods" => Some("1".to_string()),
+                "requests.cpu" | "cpu" | "requests.memory" | "memory" | "limits.cpu"
+                | "limits.memory" => {
+                    let (kind, res) = match k.as_str() {
+                        "requests.cpu" | "cpu" => ("requests", "cpu"),
+                        "requests.memory" | "memory" => ("requests", "memory"),
+                        "limits.cpu" => ("limits", "cpu"),
+                        _ => ("limits", "memory"),
+                    };
+                    let mut total: Option<Quantity> = None;
+                    for c in pod
+                        .pointer("/spec/containers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(q) = c
+                            .pointer(&format!("/resources/{kind}/{res}"))
+                            .or_else(|| {
+                                if kind == "requests" {
+                                    c.pointer(&format!("/resources/limits/{res}"))
+                                } else {
+                                    None
+                                }
+                            })
+                            .and_then(Value::as_str)
+                            .and_then(|s| Quantity::parse(s).ok())
+                        {
+                            total = Some(match total {
+                                Some(t) => t + q,
+                                None => q,
+                            });
+                        }
+                    }
+                    total.map(|t| t.canonical())
+                }
+                _ => None,
+            };
+            let Some(req) = req else { continue };
+            requested.insert(k.clone(), json!(req));
+            let u = used.get(k).and_then(Value::as_str).unwrap_or("0");
+            let (Ok(uq), Ok(rq), Ok(lq)) = (
+                Quantity::parse(u),
+                Quantity::parse(&req),
+                Quantity::parse(limit.as_str().unwrap_or("0")),
+            ) else {
+                continue;
+            };
+            if uq + rq > lq {
+                exceeded.push((
+                    k.clone(),
+                    req,
+                    u.to_string(),
+                    limit.as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+        if !exceeded.is_empty() {
+            let r: Vec<String> = exceeded
+                .iter()
+                .map(|(k, r, _, _)| format!("{k}={r}"))
+                .collect();
+            let u: Vec<String> = exceeded
+                .iter()
+                .map(|(k, _, u, _)| format!("{k}={u}"))
+                .collect();
+            let l: Vec<String> = exceeded
+                .iter()
+                .map(|(k, _, _, l)| format!("{k}={l}"))
+                .collect();
+            return Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "pods \"{name}\" is forbidden: exceeded quota: {}, requested: {}, used: {}, limited: {}",
+                    meta_str(&q, "name"),
+                    r.join(","),
+                    u.join(","),
+                    l.join(",")
+                ),
+            )
+            .with_details(json!({"name": name, "kind": "pods"})));
+        }
+    }
+    Ok(())
+}

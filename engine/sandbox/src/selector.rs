@@ -1,0 +1,327 @@
+//! Label and field selectors, parsed like apimachinery's `labels.Parse`.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Eq,
+    NotEq,
+    In,
+    NotIn,
+    Exists,
+    NotExists,
+    Gt,
+    Lt,
+}
+
+#[derive(Debug, Clone)]
+struct Req {
+    key: String,
+    op: Op,
+    values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LabelSelector {
+    reqs: Vec<Req>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Eq,
+    DoubleEq,
+    NotEq,
+    In,
+    NotIn,
+    Open,
+    Close,
+    Comma,
+    Bang,
+    Gt,
+    Lt,
+    End,
+}
+
+impl Tok {
+    fn lit(&self) -> String {
+        match self {
+            Tok::Ident(s) => s.clone(),
+            Tok::Eq => "=".into(),
+            Tok::DoubleEq => "==".into(),
+            Tok::NotEq => "!=".into(),
+            Tok::In => "in".into(),
+            Tok::NotIn => "notin".into(),
+            Tok::Open => "(".into(),
+            Tok::Close => ")".into(),
+            Tok::Comma => ",".into(),
+            Tok::Bang => "!".into(),
+            Tok::Gt => ">".into(),
+            Tok::Lt => "<".into(),
+            Tok::End => String::new(),
+        }
+    }
+}
+
+fn lex(s: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let cs: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let special = |c: char| "=!(),<>".contains(c) || c.is_whitespace();
+    while i < cs.len() {
+        let c = cs[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if special(c) {
+            let two: String = cs[i..(i + 2).min(cs.len())].iter().collect();
+            let (t, n) = match (c, two.as_str()) {
+                (_, "==") => (Tok::DoubleEq, 2),
+                (_, "!=") => (Tok::NotEq, 2),
+                ('=', _) => (Tok::Eq, 1),
+                ('!', _) => (Tok::Bang, 1),
+                ('(', _) => (Tok::Open, 1),
+                (')', _) => (Tok::Close, 1),
+                (',', _) => (Tok::Comma, 1),
+                ('>', _) => (Tok::Gt, 1),
+                _ => (Tok::Lt, 1),
+            };
+            out.push(t);
+            i += n;
+            continue;
+        }
+        let start = i;
+        while i < cs.len() && !special(cs[i]) {
+            i += 1;
+        }
+        let word: String = cs[start..i].iter().collect();
+        out.push(match word.as_str() {
+            "in" => Tok::In,
+            "notin" => Tok::NotIn,
+            _ => Tok::Ident(word),
+        });
+    }
+    out.push(Tok::End);
+    out
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Tok {
+        self.toks.get(self.pos).cloned().unwrap_or(Tok::End)
+    }
+    fn next(&mut self) -> Tok {
+        let t = self.peek();
+        self.pos += 1;
+        t
+    }
+
+    fn requirement(&mut self) -> Result<Req, String> {
+        let mut negate = false;
+        if self.peek() == Tok::Bang {
+            self.next();
+            negate = true;
+        }
+        let key = match self.next() {
+            Tok::Ident(k) => k,
+            t => return Err(format!("found '{}', expected: identifier", t.lit())),
+        };
+        if negate {
+            return Ok(Req {
+                key,
+                op: Op::NotExists,
+                values: vec![],
+            });
+        }
+        let op = match self.peek() {
+            Tok::End | Tok::Comma => {
+                return Ok(Req {
+                    key,
+                    op: Op::Exists,
+                    values: vec![],
+                });
+            }
+            Tok::Eq | Tok::DoubleEq => Op::Eq,
+            Tok::NotEq => Op::NotEq,
+            Tok::In => Op::In,
+            Tok::NotIn => Op::NotIn,
+            Tok::Gt => Op::Gt,
+            Tok::Lt => Op::Lt,
+            t => {
+                return Err(format!(
+                    "found '{}', expected: '=', '!=', '==', 'in', notin'",
+                    t.lit()
+                ));
+            }
+        };
+        self.next();
+        let values = if matches!(op, Op::In | Op::NotIn) {
+            match self.next() {
+                Tok::Open => {}
+                t => return Err(format!("found '{}', expected: '('", t.lit())),
+            }
+            let mut vals = Vec::new();
+            loop {
+                match self.peek() {
+                    Tok::Ident(v) => {
+                        self.next();
+                        vals.push(v);
+                    }
+                    Tok::Close if vals.is_empty() => {}
+                    Tok::Comma => vals.push(String::new()),
+                    _ => {}
+                }
+                match self.next() {
+                    Tok::Comma => continue,
+                    Tok::Close => break,
+                    t => return Err(format!("found '{}', expected: ',' or ')'", t.lit())),
+                }
+            }
+            vals
+        } else {
+            match self.peek() {
+                Tok::Ident(v) => {
+                    self.next();
+                    vec![v]
+                }
+                Tok::End | Tok::Comma => vec![String::new()],
+                t => {
+                    return Err(format!(
+                        "found '{}', expected: identifier for value",
+                        t.lit()
+                    ));
+                }
+            }
+        };
+        Ok(Req { key, op, values })
+    }
+}
+
+impl LabelSelector {
+    pub fn parse(s: &str) -> Result<LabelSelector, String> {
+        let mut p = Parser {
+            toks: lex(s),
+            pos: 0,
+        };
+        let mut reqs = Vec::new();
+        if p.peek() == Tok::End {
+            return Ok(LabelSelector { reqs });
+        }
+        loop {
+            let r = p
+                .requirement()
+                .map_err(|e| format!("unable to parse requirement: {e}"))?;
+            reqs.push(r);
+            match p.next() {
+                Tok::End => break,
+                Tok::Comma => continue,
+                t => {
+                    return Err(format!(
+                        "found '{}', expected: ',' or 'end of string'",
+                        t.lit()
+                    ));
+                }
+            }
+        }
+        Ok(LabelSelector { reqs })
+    }
+
+    pub fn matches(&self, labels: Option<&Value>) -> bool {
+        self.reqs.iter().all(|r| {
+            let v = labels.and_then(|l| l.get(&r.key)).and_then(Value::as_str);
+            match r.op {
+                Op::Eq => v == r.values.first().map(String::as_str),
+                Op::NotEq => v != r.values.first().map(String::as_str),
+                Op::In => v.is_some_and(|v| r.values.iter().any(|x| x == v)),
+                Op::NotIn => !v.is_some_and(|v| r.values.iter().any(|x| x == v)),
+                Op::Exists => v.is_some(),
+                Op::NotExists => v.is_none(),
+                Op::Gt | Op::Lt => {
+                    let (Some(a), Some(b)) = (
+                        v.and_then(|x| x.parse::<i64>().ok()),
+                        r.values.first().and_then(|x| x.parse::<i64>().ok()),
+                    ) else {
+                        return false;
+                    };
+                    if r.op == Op::Gt { a > b } else { a < b }
+                }
+            }
+        })
+    }
+
+    pub fn matches_object(&self, obj: &Value) -> bool {
+        self.matches(obj.pointer("/metadata/labels"))
+    }
+}
+
+/// `metadata.name=x,status.phase!=Running`.
+#[derive(Debug, Clone, Default)]
+pub struct FieldSelector {
+    reqs: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    pub fn parse(s: &str) -> Result<FieldSelector, String> {
+        let mut reqs = Vec::new();
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            let (k, eq, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k, true, v)
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k, true, v)
+            } else {
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ));
+            };
+            reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
+        }
+        Ok(FieldSelector { reqs })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.reqs.iter().all(|(k, eq, v)| {
+            let mut cur = Some(obj);
+            for part in k.split('.') {
+                cur = cur.and_then(|c| c.get(part));
+            }
+            let actual = match cur {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (actual == *v) == *eq
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_like_apimachinery() {
+        assert_eq!(
+            LabelSelector::parse("app in (web").unwrap_err(),
+            "unable to parse requirement: found '', expected: ',' or ')'"
+        );
+        assert_eq!(
+            LabelSelector::parse("a==b==c").unwrap_err(),
+            "found '==', expected: ',' or 'end of string'"
+        );
+        let s = LabelSelector::parse("rec.example.com/page in (yes),!tier").unwrap();
+        assert!(s.matches(Some(&json!({"rec.example.com/page": "yes"}))));
+        assert!(!s.matches(Some(&json!({"rec.example.com/page": "yes", "tier": "x"}))));
+        let s = LabelSelector::parse("a notin (x, y),b").unwrap();
+        assert!(s.matches(Some(&json!({"a": "z", "b": ""}))));
+        assert!(!s.matches(Some(&json!({"a": "x", "b": ""}))));
+    }
+}

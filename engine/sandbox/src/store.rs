@@ -1,0 +1,761 @@
+//! The object store: objects by type, namespace and name; the global resourceVersion counter;
+//! the write path (defaults, validation, managedFields, generation) and watch events.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::apply::{self, comparable, record_update, write_entries};
+use crate::defaults::{self, Allocator};
+use crate::registry::{Registry, ResourceType};
+use crate::schema;
+use crate::util::{self, ApiError};
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub rv: u64,
+    pub kind: &'static str,
+    pub object: Value,
+}
+
+type Objects = BTreeMap<(String, String), BTreeMap<(String, String), Value>>;
+
+pub struct State {
+    pub registry: Registry,
+    pub objects: Objects,
+    pub rv: u64,
+    pub history: VecDeque<Event>,
+    pub tx: broadcast::Sender<Event>,
+    pub next_ip: u32,
+    pub next_port: i64,
+    pub dirty: bool,
+    /// Container logs: (namespace, pod, container) -> lines.
+    pub logs: std::collections::HashMap<(String, String, String), Vec<String>>,
+}
+
+/// What is persisted.
+#[derive(Serialize, Deserialize)]
+pub struct Persisted {
+    pub resource_version: u64,
+    pub next_ip: u32,
+    pub objects: Vec<Value>,
+}
+
+pub struct WriteOpts<'a> {
+    pub manager: &'a str,
+    pub dry_run: bool,
+    pub subresource: Option<&'a str>,
+}
+
+struct Alloc<'a> {
+    ip: &'a mut u32,
+    port: &'a mut i64,
+}
+
+impl Allocator for Alloc<'_> {
+    fn cluster_ip(&mut self) -> String {
+        *self.ip += 1;
+        // 10.96.0.0/12: skip .0 and the API server's 10.96.0.1.
+        let n = *self.ip + 10;
+        format!("10.{}.{}.{}", 96 + (n >> 16) % 16, (n >> 8) & 255, n & 255)
+    }
+    fn node_port(&mut self) -> i64 {
+        *self.port += 1;
+        30000 + (*self.port % 2768)
+    }
+}
+
+pub fn meta_str<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get("metadata")
+        .and_then(|m| m.get(k))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+impl State {
+    pub fn new() -> State {
+        let (tx, _) = broadcast::channel(4096);
+        let mut s = State {
+            registry: Registry::builtin(),
+            objects: BTreeMap::new(),
+            rv: 1000,
+            history: VecDeque::new(),
+            tx,
+            next_ip: 0,
+            next_port: 0,
+            dirty: false,
+            logs: Default::default(),
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if let Some(rt) = s.registry.get("", "v1", "namespaces") {
+                let _ = s.create(
+                    &rt,
+                    "",
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                    &WriteOpts {
+                        manager: "kube-apiserver",
+                        dry_run: false,
+                        subresource: None,
+                    },
+                );
+            }
+        }
+        s
+    }
+
+    pub fn persisted(&self) -> Persisted {
+        Persisted {
+            resource_version: self.rv,
+            next_ip: self.next_ip,
+            objects: self
+                .objects
+                .values()
+                .flat_map(|m| m.values().cloned())
+                .collect(),
+        }
+    }
+
+    pub fn restore(&mut self, p: Persisted) {
+        self.objects.clear();
+        self.rv = p.resource_version;
+        self.next_ip = p.next_ip;
+        // CRDs first, so their types exist.
+        for o in &p.objects {
+            if o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
+                && is_established(o)
+            {
+                self.registry.add_crd(o);
+            }
+        }
+        for o in p.objects {
+            let av = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+            if let Some(rt) = self.registry.by_kind(av, kind) {
+                let key = (
+                    meta_str(&o, "namespace").to_string(),
+                    meta_str(&o, "name").to_string(),
+                );
+                self.objects
+                    .entry((rt.group.clone(), rt.plural.clone()))
+                    .or_default()
+                    .insert(key, o);
+            }
+        }
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(&(rt.group.clone(), rt.plural.clone()))
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Objects of a type, in key order (namespace, name); `ns` empty = all namespaces.
+    pub fn list(&self, rt: &ResourceType, ns: &str) -> Vec<Value> {
+        self.objects
+            .get(&(rt.group.clone(), rt.plural.clone()))
+            .map(|m| {
+                let mut items: Vec<(String, Value)> = m
+                    .iter()
+                    .filter(|((n, _), _)| ns.is_empty() || n == ns)
+                    .map(|((n, name), v)| (format!("{n}/{name}"), v.clone()))
+                    .collect();
+                // etcd key order: "rec-ns-quota/web" sorts before "rec-ns/web".
+                if ns.is_empty() {
+                    items.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                items.into_iter().map(|(_, v)| v).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn emit(&mut self, rt: &ResourceType, kind: &'static str, object: Value) {
+        let ev = Event {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: meta_str(&object, "namespace").to_string(),
+            rv: self.rv,
+            kind,
+            object,
+        };
+        self.history.push_back(ev.clone());
+        while self.history.len() > 5000 {
+            self.history.pop_front();
+        }
+        let _ = self.tx.send(ev);
+        self.dirty = true;
+    }
+
+    /// Stores `obj` with a new resourceVersion.
+    fn commit(&mut self, rt: &ResourceType, mut obj: Value, kind: &'static str) -> Value {
+        self.rv += 1;
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+        let obj = util::order_object(obj);
+        let key = (
+            meta_str(&obj, "namespace").to_string(),
+            meta_str(&obj, "name").to_string(),
+        );
+        self.objects
+            .entry((rt.group.clone(), rt.plural.clone()))
+            .or_default()
+            .insert(key, obj.clone());
+        self.emit(rt, kind, obj.clone());
+        obj
+    }
+
+    /// Removes an object for good.
+    pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Value> {
+        let mut obj = self
+            .objects
+            .get_mut(&(rt.group.clone(), rt.plural.clone()))?
+            .remove(&(ns.to_string(), name.to_string()))?;
+        self.rv += 1;
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        }
+        self.emit(rt, "DELETED", obj.clone());
+        Some(obj)
+    }
+
+    fn check_namespace(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        let Some(nst) = self.registry.get("", "v1", "namespaces") else {
+            return Ok(());
+        };
+        match self.get(&nst, "", ns) {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    util::qualified(&rt.plural, &rt.group)
+                ),
+            )
+            .with_details(json!({
+                "name": name,
+                "kind": rt.plural,
+                "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]
+            }))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Quantities, defaults, validation: everything between the request body and storage.
+    fn prepare(&mut self, rt: &ResourceType, obj: &mut Value, apply: bool) -> Result<(), ApiError> {
+        let arena = &rt.schema.arena;
+        if schema::normalize_quantities(arena, rt.schema.idx, obj).is_err() {
+            let msg = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+            let ns = meta_str(obj, "namespace");
+            let name = meta_str(obj, "name");
+            return Err(if apply {
+                ApiError::internal(format!(
+                    "failed to convert new object ({ns}/{name}; {}) to proper version: unable to convert unstructured object to {}: {msg}",
+                    rt.gvk_string(),
+                    rt.gvk_string()
+                ))
+            } else {
+                ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {msg}",
+                    rt.kind, rt.version, rt.kind
+                ))
+            });
+        }
+        let mut alloc = Alloc {
+            ip: &mut self.next_ip,
+            port: &mut self.next_port,
+        };
+        defaults::apply(rt, obj, &mut alloc);
+        if rt.custom {
+            schema::apply_defaults(arena, rt.schema.idx, obj);
+        }
+        let mut causes = defaults::validate(rt, obj);
+        if rt.custom {
+            schema::validate(arena, rt.schema.idx, obj, "", &mut causes);
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                meta_str(obj, "name"),
+                causes,
+            ));
+        }
+        Ok(())
+    }
+
+    fn fill_new_meta(&self, rt: &ResourceType, obj: &mut Value, ns: &str) {
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("apiVersion".into(), json!(rt.api_version()));
+            m.insert("kind".into(), json!(rt.kind));
+            let meta = m.entry("metadata").or_insert(json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                if rt.namespaced {
+                    meta.insert("namespace".into(), json!(ns));
+                } else {
+                    meta.shift_remove("namespace");
+                }
+                meta.insert("uid".into(), json!(util::uid()));
+                meta.insert("creationTimestamp".into(), json!(util::now()));
+                if rt.generation {
+                    meta.insert("generation".into(), json!(1));
+                } else {
+                    meta.shift_remove("generation");
+                }
+                meta.shift_remove("resourceVersion");
+                meta.shift_remove("managedFields");
+            }
+        }
+    }
+
+    /// POST.
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        let mut name = meta_str(&obj, "name").to_string();
+        if name.is_empty() {
+            let prefix = meta_str(&obj, "generateName").to_string();
+            if prefix.is_empty() {
+                return Err(ApiError::invalid(
+                    &rt.group,
+                    &rt.kind,
+                    "",
+                    vec![(
+                        "FieldValueRequired".into(),
+                        "Required value: name or generateName is required".into(),
+                        "metadata.name".into(),
+                    )],
+                ));
+            }
+            name = format!("{prefix}{}", util::random_suffix(5));
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("name".into(), json!(name));
+            }
+        }
+        self.check_namespace(rt, ns, &name)?;
+        if self.get(rt, ns, &name).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        schema::prune_unknown(&rt.schema.arena, rt.schema.idx, &mut obj);
+        self.fill_new_meta(rt, &mut obj, ns);
+        if rt.group.is_empty() && rt.kind == "Pod" {
+            crate::controllers::admit_pod(self, ns, &mut obj)?;
+        }
+        self.prepare(rt, &mut obj, false)?;
+        let old = json!({});
+        record_update(
+            &rt.schema.arena,
+            rt.schema.idx,
+            &old,
+            &mut obj,
+            opts.manager,
+            &rt.api_version(),
+            None,
+        );
+        if opts.dry_run {
+            return Ok(util::order_object(obj));
+        }
+        Ok(self.commit(rt, obj, "ADDED"))
+    }
+
+    /// PUT (and the end of PATCH): replaces the object; optimistic concurrency when the body
+    /// carries a resourceVersion.
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        let Some(old) = self.get(rt, ns, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let body_name = meta_str(&obj, "name");
+        if !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let rv = meta_str(&obj, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        schema::prune_unknown(&rt.schema.arena, rt.schema.idx, &mut obj);
+        self.finish_update(rt, old, obj, opts)
+    }
+
+    /// Common tail of updates: keeps immutable metadata, status/spec split, generation.
+    pub fn finish_update(
+        &mut self,
+        rt: &ResourceType,
+        old: Value,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("apiVersion".into(), json!(rt.api_version()));
+            m.insert("kind".into(), json!(rt.kind));
+            let meta = m.entry("metadata").or_insert(json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                for k in [
+                    "name",
+                    "namespace",
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "deletionTimestamp",
+                ] {
+                    match old.get("metadata").and_then(|o| o.get(k)) {
+                        Some(v) => {
+                            meta.insert(k.into(), v.clone());
+                        }
+                        None => {
+                            meta.shift_remove(k);
+                        }
+                    }
+                }
+            }
+        }
+        let status_split = rt.status_subresource || rt.kind == "Namespace";
+        if status_split {
+            match opts.subresource {
+                Some("status") => {
+                    // Only status (and metadata) changes.
+                    if let Some(m) = obj.as_object_mut() {
+                        for (k, v) in old.as_object().into_iter().flatten() {
+                            if k != "status" && k != "metadata" {
+                                m.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(m) = obj.as_object_mut() {
+                        match old.get("status") {
+                            Some(s) => {
+                                m.insert("status".into(), s.clone());
+                            }
+                            None => {
+                                m.shift_remove("status");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.prepare(rt, &mut obj, false)?;
+        record_update(
+            &rt.schema.arena,
+            rt.schema.idx,
+            &old,
+            &mut obj,
+            opts.manager,
+            &rt.api_version(),
+            opts.subresource,
+        );
+        self.store_update(rt, &old, obj, opts.dry_run)
+    }
+
+    fn store_update(
+        &mut self,
+        rt: &ResourceType,
+        old: &Value,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        if rt.generation && spec_changed(old, &obj) {
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("generation".into(), json!(g + 1));
+            }
+        }
+        let unchanged = comparable(old) == comparable(&obj)
+            && old.pointer("/metadata/managedFields") == obj.pointer("/metadata/managedFields");
+        if unchanged {
+            return Ok(old.clone());
+        }
+        if dry_run {
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert(
+                    "resourceVersion".into(),
+                    json!(meta_str(old, "resourceVersion")),
+                );
+            }
+            return Ok(util::order_object(obj));
+        }
+        let obj = self.commit(rt, obj, "MODIFIED");
+        // Deleting objects whose finalizers are all gone.
+        if obj.pointer("/metadata/deletionTimestamp").is_some()
+            && obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        {
+            let ns = meta_str(&obj, "namespace").to_string();
+            let name = meta_str(&obj, "name").to_string();
+            self.remove(rt, &ns, &name);
+        }
+        Ok(obj)
+    }
+
+    /// Server-side apply. Returns the object and whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        mut cfg: Value,
+        manager: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<(Value, bool), ApiError> {
+        let arena = rt.schema.arena.clone();
+        let idx = rt.schema.idx;
+        let body_name = meta_str(&cfg, "name");
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if let Some(path) = schema::unknown_field(&arena, idx, &cfg, "") {
+            return Err(ApiError::internal(format!(
+                "failed to create typed patch object ({}/{name}; {}): {path}: field not declared in schema",
+                if rt.namespaced { ns } else { "" },
+                rt.gvk_string()
+            )));
+        }
+        // Normalise the configuration's quantities so comparisons are exact.
+        let quantity_err = schema::normalize_quantities(&arena, idx, &mut cfg).is_err();
+        if quantity_err {
+            let mut probe = cfg.clone();
+            if let Some(m) = probe.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("namespace".into(), json!(ns));
+            }
+            self.prepare(rt, &mut probe, true)?;
+        }
+        let existing = self.get(rt, ns, name).cloned();
+        match existing {
+            None => {
+                self.check_namespace(rt, ns, name)?;
+                let applied = apply::apply(
+                    &arena,
+                    idx,
+                    &Value::Null,
+                    &cfg,
+                    manager,
+                    &rt.api_version(),
+                    force,
+                )?;
+                let mut obj = applied.object;
+                self.fill_new_meta(rt, &mut obj, ns);
+                self.prepare(rt, &mut obj, true)?;
+                write_entries(&mut obj, applied.entries);
+                if dry_run {
+                    return Ok((util::order_object(obj), true));
+                }
+                Ok((self.commit(rt, obj, "ADDED"), true))
+            }
+            Some(old) => {
+                let applied =
+                    apply::apply(&arena, idx, &old, &cfg, manager, &rt.api_version(), force)?;
+                let mut obj = applied.object;
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("apiVersion".into(), json!(rt.api_version()));
+                    m.insert("kind".into(), json!(rt.kind));
+                }
+                self.prepare(rt, &mut obj, true)?;
+                let mut entries = applied.entries;
+                // A no-op apply keeps the manager's timestamp.
+                let old_entries = apply::read_entries(&old);
+                if comparable(&old) == comparable(&obj) {
+                    for e in &mut entries {
+                        if let Some(o) = old_entries.iter().find(|o| {
+                            o.manager == e.manager
+                                && o.operation == e.operation
+                                && o.subresource == e.subresource
+                        }) && o.fields == e.fields
+                        {
+                            e.time = o.time.clone();
+                        }
+                    }
+                }
+                write_entries(&mut obj, entries);
+                let obj = self.store_update(rt, &old, obj, dry_run)?;
+                Ok((obj, false))
+            }
+        }
+    }
+
+    /// PATCH with a merge or strategic merge patch (an Update operation).
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        strategic: bool,
+        patch: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
+        let Some(old) = self.get(rt, ns, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let mut obj = comparable(&old);
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert(
+                "managedFields".into(),
+                old.pointer("/metadata/managedFields")
+                    .cloned()
+                    .unwrap_or(json!([])),
+            );
+        }
+        if strategic {
+            apply::strategic_patch(&rt.schema.arena, rt.schema.idx, &mut obj, patch);
+        } else {
+            apply::merge_patch(&mut obj, patch);
+        }
+        let rv = patch
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.shift_remove("managedFields");
+        }
+        schema::prune_unknown(&rt.schema.arena, rt.schema.idx, &mut obj);
+        self.finish_update(rt, old, obj, opts)
+    }
+
+    /// Marks an object deleted: immediately, or with a deletionTimestamp when finalizers remain.
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        propagation: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let Some(old) = self.get(rt, ns, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let mut obj = old.clone();
+        let mut finalizers: Vec<Value> = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if propagation == "Foreground" && !finalizers.contains(&json!("foregroundDeletion")) {
+            finalizers.push(json!("foregroundDeletion"));
+        }
+        if rt.kind == "CustomResourceDefinition" {
+            finalizers.push(json!("customresourcecleanup.apiextensions.k8s.io"));
+        }
+        let keep = rt.kind == "Namespace" || !finalizers.is_empty();
+        if dry_run {
+            return Ok(old);
+        }
+        if keep {
+            if old.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(old);
+            }
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("deletionTimestamp".into(), json!(util::now()));
+                m.insert("deletionGracePeriodSeconds".into(), json!(0));
+                if !finalizers.is_empty() {
+                    m.insert("finalizers".into(), Value::Array(finalizers));
+                }
+            }
+            if rt.kind == "Namespace"
+                && let Some(s) = obj.get_mut("status").and_then(Value::as_object_mut)
+            {
+                s.insert("phase".into(), json!("Terminating"));
+            }
+            return Ok(self.commit(rt, obj, "MODIFIED"));
+        }
+        let removed = self.remove(rt, ns, name).unwrap_or(old);
+        if rt.kind == "Pod" {
+            return Ok(removed);
+        }
+        Ok(json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": util::details(name, &rt.group, &rt.plural, Some(meta_str(&removed, "uid")))
+        }))
+    }
+
+    /// A controller's write: an Update by `manager` computed from a mutation of the live object.
+    pub fn controller_update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        manager: &str,
+        subresource: Option<&str>,
+        f: impl FnOnce(&mut Value),
+    ) -> Option<Value> {
+        let old = self.get(rt, ns, name)?.clone();
+        let mut obj = comparable(&old);
+        f(&mut obj);
+        if comparable(&old) == obj {
+            return Some(old);
+        }
+        let arena = rt.schema.arena.clone();
+        record_update(
+            &arena,
+            rt.schema.idx,
+            &old,
+            &mut obj,
+            manager,
+            &rt.api_version(),
+            subresource,
+        );
+        self.store_update(rt, &old, obj, false).ok()
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut m = v.as_object().cloned().unwrap_or_default();
+        m.shift_remove("metadata");
+        m.shift_remove("status");
+        m
+    };
+    strip(old) != strip(new)
+}
+
+pub fn is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Established")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}

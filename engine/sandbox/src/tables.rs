@@ -1,0 +1,165 @@
+//! Server-side printing (`meta.k8s.io/v1` Table) for `kubectl get`.
+
+use serde_json::{Value, json};
+
+use crate::api::Request;
+use crate::registry::ResourceType;
+use crate::schema::{docs, recorded_body};
+use crate::util;
+
+const NAME_DESC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: http://kubernetes.io/docs/user-guide/identifiers#names";
+
+fn recorded_columns(kind: &str) -> Option<Value> {
+    let idx = match kind {
+        "Deployment" => 0,
+        "Pod" => 1,
+        "Namespace" => 2,
+        _ => return None,
+    };
+    recorded_body(docs::TABLES[idx])
+        .get("columnDefinitions")
+        .cloned()
+}
+
+fn age(o: &Value) -> String {
+    let created = o
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let secs = parse_time(created)
+        .map(|t| util::now_secs().saturating_sub(t))
+        .unwrap_or(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let b = s.get(0..19)?;
+    let n = |r: std::ops::Range<usize>| b.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+fn cell(rt: &ResourceType, o: &Value, column: &str) -> Value {
+    let i = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let s = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let containers = |p: &str, k: &str| {
+        o.pointer(p)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.get(k).and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    match (rt.kind.as_str(), column) {
+        (_, "Name") => json!(s("/metadata/name")),
+        (_, "Age") => json!(age(o)),
+        ("Deployment", "Ready") => json!(format!(
+            "{}/{}",
+            i("/status/readyReplicas"),
+            i("/spec/replicas")
+        )),
+        ("Deployment", "Up-to-date") => json!(i("/status/updatedReplicas")),
+        ("Deployment", "Available") => json!(i("/status/availableReplicas")),
+        ("Deployment", "Containers") => json!(containers("/spec/template/spec/containers", "name")),
+        ("Deployment", "Images") => json!(containers("/spec/template/spec/containers", "image")),
+        ("Deployment", "Selector") => {
+            let sel = o
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            json!(sel)
+        }
+        ("Pod", "Ready") => {
+            let total = o
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = o
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .map_or(0, |a| {
+                    a.iter()
+                        .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                        .count()
+                });
+            json!(format!("{ready}/{total}"))
+        }
+        ("Pod", "Status") => {
+            let waiting = o
+                .pointer("/status/containerStatuses/0/state/waiting/reason")
+                .and_then(Value::as_str);
+            json!(waiting.map_or_else(|| s("/status/phase"), str::to_string))
+        }
+        ("Pod", "Restarts") => json!(i("/status/containerStatuses/0/restartCount")),
+        ("Pod", "IP") => json!(
+            o.pointer("/status/podIP")
+                .and_then(Value::as_str)
+                .unwrap_or("<none>")
+        ),
+        ("Pod", "Node") => json!(
+            o.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("<none>")
+        ),
+        ("Pod", _) => json!("<none>"),
+        ("Namespace", "Status") => json!(s("/status/phase")),
+        _ => {
+            // CRD printer columns carry their JSON path in the description.
+            Value::Null
+        }
+    }
+}
+
+pub fn table(rt: &ResourceType, items: &[Value], rv: u64, _req: &Request) -> Value {
+    let columns = recorded_columns(&rt.kind).unwrap_or_else(|| {
+        json!([
+            {"name": "Name", "type": "string", "format": "name", "description": NAME_DESC, "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}
+        ])
+    });
+    let names: Vec<String> = columns
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let cells: Vec<Value> = names.iter().map(|n| cell(rt, o, n)).collect();
+            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))}})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": columns, "rows": rows})
+}
