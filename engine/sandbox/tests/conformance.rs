@@ -602,3 +602,288 @@ async fn replays_the_recorded_scenario() {
         problems.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_readiness_logs_and_persistence() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::wait::{await_condition, conditions};
+
+    let dir = std::env::temp_dir().join(format!("cairn-sandbox-test-{}", std::process::id()));
+    let state_file = dir.join("state.json");
+    let _ = std::fs::remove_file(&state_file);
+    let h = Harness::start_with(cairn_sandbox::SandboxConfig {
+        state_file: Some(state_file.clone()),
+        pod_start_delay: Duration::from_millis(50),
+        outcomes: vec![(
+            "crashy".into(),
+            cairn_sandbox::PodOutcome::CrashLoop {
+                exit_code: 3,
+                logs: vec!["starting".into(), "boom: missing DATABASE_URL".into()],
+            },
+        )],
+    })
+    .await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "w"}});
+    let (s, _) = h
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/w?fieldManager=cairn",
+            Some("application/apply-patch+yaml"),
+            Some(serde_json::to_vec(&ns).unwrap()),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    // A watch from a list resourceVersion sees ADDED, MODIFIED, DELETED then a BOOKMARK
+    // (after the namespace controller has created kube-root-ca.crt).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (_, list) = h
+        .call("GET", "/api/v1/namespaces/w/configmaps", None, None)
+        .await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = h.client.clone();
+    let watch_path = format!(
+        "/api/v1/namespaces/w/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1&allowWatchBookmarks=true"
+    );
+    let watcher = tokio::spawn(async move { send(&client, "GET", &watch_path, None, None).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cm = |step: &str| {
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}, "data": {"step": step}})).unwrap()
+    };
+    let (s, _) = h
+        .call(
+            "POST",
+            "/api/v1/namespaces/w/configmaps",
+            Some("application/json"),
+            Some(cm("created")),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = h
+        .call(
+            "PUT",
+            "/api/v1/namespaces/w/configmaps/watched",
+            Some("application/json"),
+            Some(cm("updated")),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = h
+        .call(
+            "DELETE",
+            "/api/v1/namespaces/w/configmaps/watched",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, text, ct) = watcher.await.unwrap();
+    assert_eq!((s, ct.as_str()), (200, "application/json"));
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]);
+
+    // kube-runtime's await_condition sees a Deployment complete its rollout.
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "w");
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}
+    }))
+    .unwrap();
+    deployments
+        .patch("web", &PatchParams::apply("cairn"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(
+            deployments.clone(),
+            "web",
+            conditions::is_deployment_completed(),
+        ),
+    )
+    .await
+    .expect("deployment completes within 10 s")
+    .unwrap()
+    .unwrap();
+    let status = done.status.unwrap();
+    assert_eq!(status.ready_replicas, Some(2));
+    assert_eq!(status.available_replicas, Some(2));
+
+    // A crash-looping image: CrashLoopBackOff, restarts, logs served by /log.
+    let crashy = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "crashy"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "crashy"}},
+                 "template": {"metadata": {"labels": {"app": "crashy"}}, "spec": {"containers": [{"name": "app", "image": "example/crashy:1"}]}}}
+    });
+    let (s, _) = h
+        .call(
+            "PATCH",
+            "/apis/apps/v1/namespaces/w/deployments/crashy?fieldManager=cairn",
+            Some("application/apply-patch+yaml"),
+            Some(serde_json::to_vec(&crashy).unwrap()),
+        )
+        .await;
+    assert_eq!(s, 201);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, pods) = h
+        .call(
+            "GET",
+            "/api/v1/namespaces/w/pods?labelSelector=app%3Dcrashy",
+            None,
+            None,
+        )
+        .await;
+    let pod = &pods["items"][0];
+    let cs = &pod["status"]["containerStatuses"][0];
+    assert_eq!(
+        cs["state"]["waiting"]["reason"], "CrashLoopBackOff",
+        "{pod}"
+    );
+    assert_eq!(cs["lastState"]["terminated"]["exitCode"], 3);
+    assert!(cs["restartCount"].as_i64().unwrap() >= 1);
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    let (s, logs, _) = h
+        .call_text(
+            "GET",
+            &format!(
+                "/api/v1/namespaces/w/pods/{name}/log?container=app&tailLines=1&previous=true"
+            ),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(logs, "boom: missing DATABASE_URL\n");
+
+    // Persistence: a new emulator on the same state file sees the objects.
+    h.stop().await;
+    let h2 = Harness::start_with(cairn_sandbox::SandboxConfig {
+        state_file: Some(state_file.clone()),
+        ..cairn_sandbox::SandboxConfig::default()
+    })
+    .await;
+    let (s, d) = h2
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/w/deployments/web",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(d["spec"]["replicas"], 2);
+    h2.sandbox.clear_requests();
+    let _ = h2.call("GET", "/api/v1/namespaces", None, None).await;
+    let reqs = h2.sandbox.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/api/v1/namespaces")
+    );
+    h2.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Debian's kubectl 1.20 drives the emulator through a written kubeconfig: get (server-side
+/// Tables), apply --server-side, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_apply_delete() {
+    let kubectl = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.test-tools/kubernetes-client/usr/bin/kubectl");
+    assert!(
+        kubectl.exists(),
+        "kubectl not found at {}: run scripts/install-test-servers",
+        kubectl.display()
+    );
+    let h = Harness::start().await;
+    let dir = std::env::temp_dir().join(format!("cairn-sandbox-kubectl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    h.sandbox.write_kubeconfig(&kubeconfig, "sandbox").unwrap();
+    let manifest = dir.join("cm.yaml");
+    let run = |args: Vec<String>| {
+        let kubectl = kubectl.clone();
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(kubectl)
+                    .arg("--kubeconfig")
+                    .arg(kubeconfig)
+                    .args(args)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let out = run(args("get namespaces")).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("kube-system") && stdout.contains("Active"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: k\n  namespace: default\ndata:\n  a: \"1\"\n",
+    )
+    .unwrap();
+    let m = manifest.display().to_string();
+    let out = run(args(&format!(
+        "apply --server-side --validate=false -f {m}"
+    )))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serverside-applied"));
+    let (_, cm) = h
+        .call("GET", "/api/v1/namespaces/default/configmaps/k", None, None)
+        .await;
+    assert_eq!(cm["data"]["a"], "1");
+    assert_eq!(manager_entry(&cm, "kubectl")["operation"], "Apply");
+
+    // `kubectl diff` (1.20) needs the OpenAPI v2 document as protobuf, which the emulator does
+    // not serve yet (it answers 406 and kubectl gives up): not covered here.
+
+    let out = run(args("get configmaps -n default")).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("k "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(args("delete configmap k -n default")).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = h
+        .call("GET", "/api/v1/namespaces/default/configmaps/k", None, None)
+        .await;
+    assert_eq!(s, 404);
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
