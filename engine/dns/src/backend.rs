@@ -1,0 +1,246 @@
+//! The provider surface: a [`DnsBackend`] reads a zone and applies a plan. Three
+//! implementations: [`crate::Rfc2136Backend`] (real servers), [`crate::ManualBackend`]
+//! (registrars without an API) and [`InMemoryBackend`] (`--sandbox`, tests).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::DnsError;
+use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, ownership_record};
+use crate::record::{RecordKey, RecordSet, RecordType, normalize_name};
+
+/// A change the server accepted (NOERROR) but does not answer: it silently ignored it, as
+/// RFC 2136 servers do with data beside a CNAME.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IgnoredChange {
+    /// The change that was sent.
+    pub change: DnsChange,
+    /// What the server answers for the record set instead (normalized values; empty: nothing).
+    pub answered: Vec<String>,
+}
+
+/// What an apply did. Only changes the server answers afterwards are listed as applied.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ApplyReport {
+    /// Changes sent, accepted and verified at the authoritative server.
+    pub applied: Vec<DnsChange>,
+    /// Changes accepted but not answered by the server.
+    pub ignored: Vec<IgnoredChange>,
+    /// Manual provider: the records (zone file lines) the user had to create, change or remove.
+    pub instructions: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Whether everything planned was applied.
+    pub fn is_complete(&self) -> bool {
+        self.ignored.is_empty()
+    }
+}
+
+/// A DNS zone cairn can read and change.
+pub trait DnsBackend: Send + Sync {
+    /// The zone, normalized.
+    fn zone(&self) -> &str;
+
+    /// Reads the zone. `interest` names the record sets wanted when the zone cannot be read
+    /// whole (the desired ones; their ownership records are read too).
+    fn read_zone(
+        &self,
+        interest: &[RecordKey],
+    ) -> impl Future<Output = Result<ZoneSnapshot, DnsError>> + Send;
+
+    /// Applies a plan made against this zone and verifies the result, waiting at most
+    /// `timeout` for the servers to answer the new data.
+    fn apply_changes(
+        &self,
+        plan: &DnsPlan,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<ApplyReport, DnsError>> + Send;
+}
+
+/// An in-memory zone that behaves like an RFC 2136 server, CNAME rule included (data added
+/// beside a CNAME, or a CNAME added beside data, is silently ignored).
+#[derive(Debug)]
+pub struct InMemoryBackend {
+    zone: String,
+    state: Mutex<(u32, BTreeMap<RecordKey, RecordSet>)>,
+}
+
+impl InMemoryBackend {
+    /// An empty zone (an SOA and an NS record set, as a fresh zone has).
+    pub fn new(zone: &str) -> Result<InMemoryBackend, DnsError> {
+        let zone = normalize_name(zone)?;
+        let mut records = BTreeMap::new();
+        for rs in [
+            RecordSet::from_normalized(
+                zone.clone(),
+                RecordType::Other("SOA".into()),
+                300,
+                vec![format!(
+                    "ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 300"
+                )],
+            ),
+            RecordSet::from_normalized(
+                zone.clone(),
+                RecordType::Other("NS".into()),
+                300,
+                vec![format!("ns.{zone}.")],
+            ),
+        ] {
+            records.insert(rs.key(), rs);
+        }
+        Ok(InMemoryBackend {
+            zone,
+            state: Mutex::new((1, records)),
+        })
+    }
+
+    /// Puts a record set in the zone as if someone else had created it.
+    pub fn insert_foreign(&self, rs: RecordSet) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.1.insert(rs.key(), rs);
+        st.0 += 1;
+    }
+
+    fn snapshot(&self) -> ZoneSnapshot {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        ZoneSnapshot {
+            zone: self.zone.clone(),
+            serial: st.0,
+            records: st.1.values().cloned().collect(),
+            read_by: ReadMethod::InMemory,
+        }
+    }
+
+    fn apply_sync(&self, plan: &DnsPlan) -> Result<ApplyReport, DnsError> {
+        if plan.zone != self.zone {
+            return Err(DnsError::Internal(format!(
+                "a plan for zone {} applied to zone {}",
+                plan.zone, self.zone
+            )));
+        }
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (serial, records) = &mut *guard;
+        let mut report = ApplyReport::default();
+        for change in &plan.changes {
+            let key = &change.key;
+            let exists = records.contains_key(key);
+            let changed = |rcode: &str| DnsError::ChangedSincePlan {
+                server: "in-memory zone".into(),
+                key: key.clone(),
+                rcode: rcode.to_owned(),
+            };
+            match change.kind {
+                ChangeKind::Create if exists => return Err(partial(&report, changed("YXRRSET"))),
+                ChangeKind::Update | ChangeKind::Delete if !exists => {
+                    return Err(partial(&report, changed("NXRRSET")));
+                }
+                _ => {}
+            }
+            records.remove(key);
+            if let Some(after) = &change.after {
+                let clash = records.keys().any(|k| {
+                    k.name == key.name
+                        && !matches!(k.rtype, RecordType::Other(_))
+                        && (k.rtype == RecordType::Cname || key.rtype == RecordType::Cname)
+                });
+                if clash {
+                    report.ignored.push(IgnoredChange {
+                        change: change.clone(),
+                        answered: Vec::new(),
+                    });
+                } else {
+                    records.insert(key.clone(), after.clone());
+                }
+            }
+            if let Some(owner) = &plan.owner {
+                let own =
+                    ownership_record(key, owner, change.after.as_ref().map_or(300, |a| a.ttl));
+                match change.kind {
+                    ChangeKind::Delete => {
+                        records.remove(&own.key());
+                    }
+                    _ => {
+                        records.insert(own.key(), own);
+                    }
+                }
+            }
+            *serial += 1;
+            if !report.ignored.iter().any(|i| &i.change == change) {
+                report.applied.push(change.clone());
+            }
+        }
+        Ok(report)
+    }
+}
+
+pub(crate) fn partial(report: &ApplyReport, e: DnsError) -> DnsError {
+    if report.applied.is_empty() {
+        e
+    } else {
+        DnsError::Partial {
+            applied: report.applied.iter().map(ToString::to_string).collect(),
+            source: Box::new(e),
+        }
+    }
+}
+
+impl DnsBackend for InMemoryBackend {
+    fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    async fn read_zone(&self, _interest: &[RecordKey]) -> Result<ZoneSnapshot, DnsError> {
+        Ok(self.snapshot())
+    }
+
+    async fn apply_changes(
+        &self,
+        plan: &DnsPlan,
+        _timeout: Duration,
+    ) -> Result<ApplyReport, DnsError> {
+        self.apply_sync(plan)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanOptions, plan};
+
+    fn rs(name: &str, t: &str, values: &[&str]) -> RecordSet {
+        RecordSet::new(name, RecordType::parse(t), 300, values).unwrap()
+    }
+
+    #[tokio::test]
+    async fn in_memory_zone_round_trip() {
+        let z = InMemoryBackend::new("example.com").unwrap();
+        z.insert_foreign(rs("www.example.com", "CNAME", &["example.com."]));
+        let desired = [
+            rs("api.example.com", "A", &["192.0.2.1"]),
+            rs("www.example.com", "A", &["192.0.2.1"]),
+        ];
+        let opts = PlanOptions::owned_by("staging");
+        let p = plan(&desired, &z.read_zone(&[]).await.unwrap(), &opts).unwrap();
+        assert_eq!(p.changes.len(), 2);
+        let report = z.apply_changes(&p, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(report.applied.len(), 1);
+        assert_eq!(report.ignored.len(), 1);
+        assert_eq!(report.ignored[0].change.key.name, "www.example.com");
+        let again = plan(&desired[..1], &z.read_zone(&[]).await.unwrap(), &opts).unwrap();
+        assert!(again.is_empty(), "{:?}", again.changes);
+        // the foreign CNAME is still there, and removing api deletes only api
+        let snap = z.read_zone(&[]).await.unwrap();
+        let p = plan(&[], &snap, &opts).unwrap();
+        assert_eq!(p.changes.len(), 1);
+        z.apply_changes(&p, Duration::from_secs(1)).await.unwrap();
+        let snap = z.read_zone(&[]).await.unwrap();
+        assert!(snap.records.iter().any(|r| r.name == "www.example.com"));
+        assert!(!snap.records.iter().any(|r| r.name.contains("api")));
+    }
+}

@@ -1,0 +1,617 @@
+//! The pure planner: desired record sets against a zone snapshot, with ownership records.
+//!
+//! # Ownership records
+//!
+//! For every record set cairn creates it also writes one TXT record set that says who owns it
+//! (in the spirit of external-dns's TXT registry):
+//!
+//! ```text
+//! _cairn-owner.<type>.<name>.            TXT "heritage=cairn,environment=<env>,type=<TYPE>"
+//! _cairn-owner-wildcard.<type>.<base>.   TXT  …  for the wildcard name *.<base>
+//! ```
+//!
+//! `<type>` is the lower-case mnemonic, so each record set of a name has its own ownership
+//! record and a CNAME's ownership record is not at the CNAME's name. The first label
+//! (`_cairn-owner` or `_cairn-owner-wildcard`) cannot be a host name (underscore), and desired
+//! records may not use it, so ownership names never collide with records. cairn changes or
+//! deletes only record sets whose ownership record names its environment; any other record
+//! set is foreign: never deleted, and changed only with `force` (which takes it over).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::DnsError;
+use crate::error::Conflict;
+use crate::record::{RecordKey, RecordSet, RecordType, in_zone_name, normalize_name};
+
+/// How a snapshot was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReadMethod {
+    /// A full zone transfer: every record set of the zone.
+    Axfr,
+    /// Targeted queries for the desired record sets and their ownership records: record sets
+    /// cairn owns but no longer declares cannot be seen, so they are not deleted.
+    Queries,
+    /// The in-memory zone of `--sandbox`.
+    InMemory,
+}
+
+/// The live records of a zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneSnapshot {
+    /// The zone, normalized.
+    pub zone: String,
+    /// The SOA serial (0 when unknown).
+    pub serial: u32,
+    /// Every record set read (sorted), ownership records included.
+    pub records: Vec<RecordSet>,
+    /// How it was read.
+    pub read_by: ReadMethod,
+}
+
+impl ZoneSnapshot {
+    /// The record set with this name and type.
+    pub fn get(&self, key: &RecordKey) -> Option<&RecordSet> {
+        self.records
+            .iter()
+            .find(|r| r.name == key.name && r.rtype == key.rtype)
+    }
+}
+
+/// The first label of ownership record names.
+pub const OWNER_LABEL: &str = "_cairn-owner";
+/// The first label of ownership record names of wildcard record sets.
+pub const OWNER_WILDCARD_LABEL: &str = "_cairn-owner-wildcard";
+
+/// The name of the ownership TXT record of a record set.
+pub fn ownership_name(key: &RecordKey) -> String {
+    let t = key.rtype.as_str().to_ascii_lowercase();
+    match key.name.strip_prefix("*.") {
+        Some(base) => format!("{OWNER_WILDCARD_LABEL}.{t}.{base}"),
+        None => format!("{OWNER_LABEL}.{t}.{}", key.name),
+    }
+}
+
+/// The text of the ownership record of a record set of type `rtype` owned by `owner`.
+pub fn ownership_value(owner: &str, rtype: &RecordType) -> String {
+    format!("heritage=cairn,environment={owner},type={rtype}")
+}
+
+/// The ownership TXT record set of `key` for `owner`.
+pub fn ownership_record(key: &RecordKey, owner: &str, ttl: u32) -> RecordSet {
+    RecordSet::from_normalized(
+        ownership_name(key),
+        RecordType::Txt,
+        ttl,
+        vec![ownership_value(owner, &key.rtype)],
+    )
+}
+
+/// Whether a name is an ownership record's name.
+pub fn is_ownership_name(name: &str) -> bool {
+    name.starts_with(&format!("{OWNER_LABEL}."))
+        || name.starts_with(&format!("{OWNER_WILDCARD_LABEL}."))
+}
+
+/// The record set an ownership record set speaks for, and the environments it names.
+fn parse_ownership(rs: &RecordSet) -> Option<(RecordKey, Vec<String>)> {
+    if rs.rtype != RecordType::Txt {
+        return None;
+    }
+    let (wild, rest) = if let Some(r) = rs.name.strip_prefix(&format!("{OWNER_WILDCARD_LABEL}.")) {
+        (true, r)
+    } else {
+        (false, rs.name.strip_prefix(&format!("{OWNER_LABEL}."))?)
+    };
+    let (t, name) = rest.split_once('.')?;
+    let rtype = RecordType::parse(t);
+    let name = if wild {
+        format!("*.{name}")
+    } else {
+        name.to_owned()
+    };
+    let owners = rs
+        .values
+        .iter()
+        .filter_map(|v| {
+            let fields: BTreeMap<&str, &str> =
+                v.split(',').filter_map(|kv| kv.split_once('=')).collect();
+            (fields.get("heritage") == Some(&"cairn")
+                && fields
+                    .get("type")
+                    .is_some_and(|ft| ft.eq_ignore_ascii_case(rtype.as_str())))
+            .then(|| fields.get("environment").map(|e| (*e).to_owned()))
+            .flatten()
+        })
+        .collect();
+    Some((RecordKey { name, rtype }, owners))
+}
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ChangeKind {
+    /// Remove a record set cairn owns and no longer declares.
+    Delete,
+    /// Replace a record set's data or TTL.
+    Update,
+    /// Add a missing record set.
+    Create,
+}
+
+/// One change of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsChange {
+    /// What it does.
+    pub kind: ChangeKind,
+    /// The record set.
+    pub key: RecordKey,
+    /// The live record set (Update, Delete).
+    pub before: Option<RecordSet>,
+    /// The desired record set (Create, Update).
+    pub after: Option<RecordSet>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl std::fmt::Display for DnsChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = match self.kind {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+        };
+        write!(f, "{k} {} ({})", self.key, self.reason)
+    }
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The environment that owns what this plan creates (`staging`). `None` for the manual
+    /// provider: no ownership records, no deletions, every difference is an instruction.
+    pub owner: Option<String>,
+    /// A plan deleting more than this share of the zone's record sets needs `force`
+    /// (zones of fewer than [`MIN_RECORDS_FOR_THRESHOLD`] record sets are exempt, as in octoDNS).
+    pub delete_threshold_percent: u8,
+    /// Allow deleting past the threshold and taking over foreign record sets.
+    pub force: bool,
+}
+
+impl PlanOptions {
+    /// Options for an environment with the default threshold (30%, as octoDNS) and no force.
+    pub fn owned_by(owner: &str) -> PlanOptions {
+        PlanOptions {
+            owner: Some(owner.to_owned()),
+            delete_threshold_percent: 30,
+            force: false,
+        }
+    }
+}
+
+/// Zones with fewer record sets than this are not protected by the delete threshold.
+pub const MIN_RECORDS_FOR_THRESHOLD: usize = 10;
+
+/// What applying would change in a zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsPlan {
+    /// The zone.
+    pub zone: String,
+    /// The owning environment (see [`PlanOptions::owner`]).
+    pub owner: Option<String>,
+    /// Changes in apply order: deletions, updates, creations.
+    pub changes: Vec<DnsChange>,
+    /// Record sets in the zone, ownership records and the SOA not counted.
+    pub zone_records_total: usize,
+    /// How the zone was read.
+    pub read_by: ReadMethod,
+    /// Things the user should know (records the server will ignore, an incomplete read…).
+    pub warnings: Vec<String>,
+}
+
+impl DnsPlan {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn describe_diff(before: &RecordSet, after: &RecordSet) -> String {
+    let mut parts = Vec::new();
+    if before.ttl != after.ttl {
+        parts.push(format!("ttl {} → {}", before.ttl, after.ttl));
+    }
+    let b: BTreeSet<&String> = before.values.iter().collect();
+    let a: BTreeSet<&String> = after.values.iter().collect();
+    let added: Vec<&str> = a.difference(&b).map(|s| s.as_str()).collect();
+    let removed: Vec<&str> = b.difference(&a).map(|s| s.as_str()).collect();
+    if !added.is_empty() {
+        parts.push(format!("add {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("remove {}", removed.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// Plans the changes that make the zone hold `desired`. Pure: no IO.
+///
+/// Errors: [`DnsError::InvalidRecord`] for desired records outside the zone or on ownership
+/// names; [`DnsError::Conflicts`] when a foreign record set would change (unless `force`);
+/// [`DnsError::DeleteThreshold`] when too much of the zone would be deleted (unless `force`).
+pub fn plan(
+    desired: &[RecordSet],
+    live: &ZoneSnapshot,
+    opts: &PlanOptions,
+) -> Result<DnsPlan, DnsError> {
+    let zone = normalize_name(&live.zone)?;
+    if let Some(owner) = &opts.owner
+        && (owner.is_empty()
+            || !owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+    {
+        return Err(DnsError::Settings(format!(
+            "environment name `{owner}` cannot be written in an ownership record (letters, digits, `-`, `_`, `.`)"
+        )));
+    }
+    // Live data and ownership.
+    let mut data: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
+    let mut owners: BTreeMap<RecordKey, Vec<String>> = BTreeMap::new();
+    for rs in &live.records {
+        if is_ownership_name(&rs.name) {
+            if let Some((key, envs)) = parse_ownership(rs) {
+                owners.entry(key).or_default().extend(envs);
+            }
+        } else {
+            data.insert(rs.key(), rs);
+        }
+    }
+    let zone_records_total = data
+        .keys()
+        .filter(|k| !matches!(&k.rtype, RecordType::Other(t) if t == "SOA"))
+        .count();
+
+    let mut warnings = Vec::new();
+    if live.read_by == ReadMethod::Queries && opts.owner.is_some() {
+        warnings.push(format!(
+            "zone transfer of {zone} was refused: only the declared record sets were read, so record sets cairn created earlier and no longer declares are not deleted"
+        ));
+    }
+
+    let mut desired_keys = BTreeSet::new();
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    for d in desired {
+        let key = d.key();
+        if !in_zone_name(&d.name, &zone) {
+            return Err(DnsError::InvalidRecord {
+                what: format!("record {key}"),
+                reason: format!("the name is outside the zone {zone}"),
+            });
+        }
+        if is_ownership_name(&d.name) {
+            return Err(DnsError::InvalidRecord {
+                what: format!("record {key}"),
+                reason: format!(
+                    "names starting with `{OWNER_LABEL}` are reserved for cairn's ownership records"
+                ),
+            });
+        }
+        if !d.rtype.is_managed() {
+            return Err(DnsError::InvalidRecord {
+                what: format!("record {key}"),
+                reason: "cairn does not manage records of this type".to_owned(),
+            });
+        }
+        if !desired_keys.insert(key.clone()) {
+            return Err(DnsError::InvalidRecord {
+                what: format!("record {key}"),
+                reason: "declared twice".to_owned(),
+            });
+        }
+        // RFC 2136 3.4.1.2: a CNAME cannot share its name with other data; servers ignore
+        // the conflicting addition silently.
+        let cname_clash = data.keys().find(|k| {
+            k.name == d.name
+                && k.rtype != d.rtype
+                && (k.rtype == RecordType::Cname || d.rtype == RecordType::Cname)
+                && !matches!(k.rtype, RecordType::Other(_))
+        });
+        if let Some(other) = cname_clash {
+            warnings.push(format!(
+                "{key} shares its name with the live record set {other}: a CNAME cannot coexist with other data, so the server may ignore the change"
+            ));
+        }
+        let owned = owners.get(&key);
+        let mine = match (&opts.owner, owned) {
+            (None, _) => true,
+            (Some(me), Some(envs)) => envs.contains(me),
+            (Some(_), None) => false,
+        };
+        match data.get(&key) {
+            None => changes.push(DnsChange {
+                kind: ChangeKind::Create,
+                key: key.clone(),
+                before: None,
+                after: Some(d.clone()),
+                reason: "missing".to_owned(),
+            }),
+            Some(l) if *l == d => {}
+            Some(l) => {
+                let diff = describe_diff(l, d);
+                if mine {
+                    changes.push(DnsChange {
+                        kind: ChangeKind::Update,
+                        key: key.clone(),
+                        before: Some((*l).clone()),
+                        after: Some(d.clone()),
+                        reason: diff,
+                    });
+                } else {
+                    let other = owned.and_then(|o| o.first().cloned());
+                    if opts.force {
+                        let from = match &other {
+                            Some(o) => format!("environment `{o}`"),
+                            None => "records not created by cairn".to_owned(),
+                        };
+                        changes.push(DnsChange {
+                            kind: ChangeKind::Update,
+                            key: key.clone(),
+                            before: Some((*l).clone()),
+                            after: Some(d.clone()),
+                            reason: format!("{diff}; forced take-over from {from}"),
+                        });
+                    } else {
+                        conflicts.push(Conflict {
+                            key: key.clone(),
+                            owner: other,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(me) = &opts.owner {
+        for (key, envs) in &owners {
+            if desired_keys.contains(key) || !envs.contains(me) {
+                continue;
+            }
+            if let Some(l) = data.get(key) {
+                changes.push(DnsChange {
+                    kind: ChangeKind::Delete,
+                    key: key.clone(),
+                    before: Some((*l).clone()),
+                    after: None,
+                    reason: format!("no longer declared by environment `{me}`"),
+                });
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(DnsError::Conflicts { conflicts });
+    }
+    let deletes = changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Delete)
+        .count();
+    if !opts.force
+        && zone_records_total >= MIN_RECORDS_FOR_THRESHOLD
+        && deletes * 100 > usize::from(opts.delete_threshold_percent) * zone_records_total
+    {
+        return Err(DnsError::DeleteThreshold {
+            zone,
+            deletes,
+            total: zone_records_total,
+            threshold_percent: opts.delete_threshold_percent,
+        });
+    }
+    changes.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+    Ok(DnsPlan {
+        zone,
+        owner: opts.owner.clone(),
+        changes,
+        zone_records_total,
+        read_by: live.read_by,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rs(name: &str, t: &str, ttl: u32, values: &[&str]) -> RecordSet {
+        RecordSet::new(name, RecordType::parse(t), ttl, values).unwrap()
+    }
+
+    fn own(name: &str, t: &str, env: &str) -> RecordSet {
+        ownership_record(&rs(name, t, 1, &[]).key(), env, 300)
+    }
+
+    fn zone(records: Vec<RecordSet>) -> ZoneSnapshot {
+        let mut records = records;
+        records.push(rs(
+            "example.com",
+            "SOA",
+            300,
+            &["ns1.example.com. h.example.com. 1 1 1 1 1"],
+        ));
+        records.push(rs("example.com", "NS", 300, &["ns1.example.com."]));
+        records.sort();
+        ZoneSnapshot {
+            zone: "example.com".into(),
+            serial: 1,
+            records,
+            read_by: ReadMethod::Axfr,
+        }
+    }
+
+    fn kinds(p: &DnsPlan) -> Vec<(ChangeKind, String)> {
+        p.changes
+            .iter()
+            .map(|c| (c.kind, c.key.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn creates_updates_and_deletes_owned_records() {
+        let live = zone(vec![
+            rs("api.example.com", "A", 300, &["192.0.2.1"]),
+            own("api.example.com", "A", "staging"),
+            rs("old.example.com", "TXT", 300, &["bye"]),
+            own("old.example.com", "TXT", "staging"),
+            rs("same.example.com", "AAAA", 300, &["2001:db8::1"]),
+            own("same.example.com", "AAAA", "staging"),
+        ]);
+        let desired = [
+            rs("api.example.com", "A", 60, &["192.0.2.2"]),
+            rs("new.example.com", "MX", 300, &["10 mail.example.com."]),
+            rs("same.example.com", "AAAA", 300, &["2001:DB8:0::1"]),
+        ];
+        let p = plan(&desired, &live, &PlanOptions::owned_by("staging")).unwrap();
+        assert_eq!(
+            kinds(&p),
+            [
+                (ChangeKind::Delete, "old.example.com TXT".into()),
+                (ChangeKind::Update, "api.example.com A".into()),
+                (ChangeKind::Create, "new.example.com MX".into()),
+            ]
+        );
+        assert_eq!(
+            p.changes[1].reason,
+            "ttl 300 → 60; add 192.0.2.2; remove 192.0.2.1"
+        );
+        assert_eq!(p.zone_records_total, 4);
+    }
+
+    #[test]
+    fn foreign_records_are_neither_deleted_nor_changed() {
+        let live = zone(vec![
+            rs("hand.example.com", "A", 300, &["192.0.2.9"]),
+            rs("other.example.com", "A", 300, &["192.0.2.8"]),
+            own("other.example.com", "A", "production"),
+        ]);
+        // not declared: not deleted
+        let p = plan(&[], &live, &PlanOptions::owned_by("staging")).unwrap();
+        assert!(p.is_empty());
+        // declared differently: a conflict naming both record sets
+        let desired = [
+            rs("hand.example.com", "A", 300, &["192.0.2.1"]),
+            rs("other.example.com", "A", 300, &["192.0.2.1"]),
+        ];
+        let err = plan(&desired, &live, &PlanOptions::owned_by("staging")).unwrap_err();
+        let DnsError::Conflicts { conflicts } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(conflicts.len(), 2);
+        assert_eq!(conflicts[1].owner.as_deref(), Some("production"));
+        assert!(
+            err.to_string()
+                .contains("hand.example.com A (not created by cairn)"),
+            "{err}"
+        );
+        // forced: taken over
+        let mut opts = PlanOptions::owned_by("staging");
+        opts.force = true;
+        let p = plan(&desired, &live, &opts).unwrap();
+        assert_eq!(p.changes.len(), 2);
+        assert!(p.changes[0].reason.contains("forced take-over"));
+        // declared identically: nothing to do
+        let same = [rs("hand.example.com", "A", 300, &["192.0.2.9"])];
+        assert!(
+            plan(&same, &live, &PlanOptions::owned_by("staging"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn delete_threshold_needs_force() {
+        let mut records = Vec::new();
+        for i in 0..10 {
+            records.push(rs(&format!("h{i}.example.com"), "A", 300, &["192.0.2.1"]));
+            records.push(own(&format!("h{i}.example.com"), "A", "staging"));
+        }
+        let live = zone(records);
+        let keep: Vec<RecordSet> = (0..8)
+            .map(|i| rs(&format!("h{i}.example.com"), "A", 300, &["192.0.2.1"]))
+            .collect();
+        // 2 of 11 (NS counts) = 18%: fine
+        assert_eq!(
+            plan(&keep, &live, &PlanOptions::owned_by("staging"))
+                .unwrap()
+                .changes
+                .len(),
+            2
+        );
+        // 10 of 11: refused
+        let err = plan(&[], &live, &PlanOptions::owned_by("staging")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DnsError::DeleteThreshold {
+                    deletes: 10,
+                    total: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut opts = PlanOptions::owned_by("staging");
+        opts.force = true;
+        assert_eq!(plan(&[], &live, &opts).unwrap().changes.len(), 10);
+    }
+
+    #[test]
+    fn ownership_names_do_not_collide() {
+        let a = RecordKey {
+            name: "*.example.com".into(),
+            rtype: RecordType::A,
+        };
+        let b = RecordKey {
+            name: "example.com".into(),
+            rtype: RecordType::A,
+        };
+        assert_eq!(ownership_name(&a), "_cairn-owner-wildcard.a.example.com");
+        assert_eq!(ownership_name(&b), "_cairn-owner.a.example.com");
+        for key in [a, b] {
+            let (back, envs) = parse_ownership(&ownership_record(&key, "staging", 60)).unwrap();
+            assert_eq!((back, envs), (key, vec!["staging".to_owned()]));
+        }
+        let bad = [rs("_cairn-owner.a.example.com", "TXT", 300, &["x"])];
+        assert!(plan(&bad, &zone(vec![]), &PlanOptions::owned_by("s")).is_err());
+    }
+
+    #[test]
+    fn cname_beside_other_data_is_warned() {
+        let live = zone(vec![rs("www.example.com", "CNAME", 300, &["example.com."])]);
+        let p = plan(
+            &[rs("www.example.com", "A", 300, &["192.0.2.1"])],
+            &live,
+            &PlanOptions::owned_by("s"),
+        )
+        .unwrap();
+        assert_eq!(p.changes.len(), 1);
+        assert!(p.warnings[0].contains("CNAME"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn manual_plans_have_no_owner_and_no_deletes() {
+        let live = zone(vec![rs("a.example.com", "A", 300, &["192.0.2.1"])]);
+        let opts = PlanOptions {
+            owner: None,
+            delete_threshold_percent: 30,
+            force: false,
+        };
+        let p = plan(
+            &[rs("a.example.com", "A", 300, &["192.0.2.2"])],
+            &live,
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(kinds(&p), [(ChangeKind::Update, "a.example.com A".into())]);
+        assert!(plan(&[], &live, &opts).unwrap().is_empty());
+    }
+}

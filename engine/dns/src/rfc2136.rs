@@ -1,0 +1,487 @@
+//! RFC 2136 dynamic updates and AXFR, signed with TSIG, over TCP.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::{DnsHandle, DnsMultiplexer, NetError};
+use hickory_proto::op::update_message::UpdateMessage;
+use hickory_proto::op::{DnsRequest, DnsResponse, Message, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm as HAlg;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType as HType, TSigner};
+
+use crate::backend::{ApplyReport, DnsBackend, IgnoredChange, partial};
+use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, ownership_record};
+use crate::query::Querier;
+use crate::record::{RecordKey, RecordSet};
+use crate::settings::{Rfc2136Config, TsigAlgorithm, resolve};
+use crate::{DnsError, wire};
+
+/// How long one request may take before the server counts as unreachable.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A zone on an RFC 2136 server.
+#[derive(Debug, Clone)]
+pub struct Rfc2136Backend {
+    cfg: Rfc2136Config,
+    request_timeout: Duration,
+}
+
+impl Rfc2136Backend {
+    /// A backend for the zone `cfg` describes.
+    pub fn new(cfg: Rfc2136Config) -> Rfc2136Backend {
+        Rfc2136Backend {
+            cfg,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Sets how long one request may take (default [`REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(mut self, t: Duration) -> Rfc2136Backend {
+        self.request_timeout = t;
+        self
+    }
+}
+
+impl DnsBackend for Rfc2136Backend {
+    fn zone(&self) -> &str {
+        &self.cfg.zone
+    }
+
+    async fn read_zone(&self, interest: &[RecordKey]) -> Result<ZoneSnapshot, DnsError> {
+        read_zone_with(&self.cfg, interest, self.request_timeout).await
+    }
+
+    async fn apply_changes(
+        &self,
+        plan: &DnsPlan,
+        timeout: Duration,
+    ) -> Result<ApplyReport, DnsError> {
+        apply_with(&self.cfg, plan, timeout, self.request_timeout).await
+    }
+}
+
+/// Reads the zone: AXFR signed with the TSIG key; when the transfer is refused, targeted
+/// queries for `interest` and its ownership records.
+pub async fn read_zone(
+    cfg: &Rfc2136Config,
+    interest: &[RecordKey],
+) -> Result<ZoneSnapshot, DnsError> {
+    read_zone_with(cfg, interest, REQUEST_TIMEOUT).await
+}
+
+/// Sends the plan's changes as signed RFC 2136 updates (one atomic update per record set),
+/// then verifies at the server that it answers the new data, waiting at most `timeout`.
+pub async fn apply(
+    cfg: &Rfc2136Config,
+    plan: &DnsPlan,
+    timeout: Duration,
+) -> Result<ApplyReport, DnsError> {
+    apply_with(cfg, plan, timeout, REQUEST_TIMEOUT).await
+}
+
+struct Conn {
+    client: Client<TokioRuntimeProvider>,
+    addr: SocketAddr,
+    server: String,
+    key_name: String,
+    zone: Name,
+    zone_text: String,
+}
+
+fn signer(cfg: &Rfc2136Config) -> Result<TSigner, DnsError> {
+    let alg = match cfg.algorithm {
+        TsigAlgorithm::HmacSha256 => HAlg::HmacSha256,
+        TsigAlgorithm::HmacSha512 => HAlg::HmacSha512,
+    };
+    let name = wire::name(&cfg.key_name).map_err(|_| {
+        DnsError::Settings(format!(
+            "TSIG key name `{}` is not a DNS name",
+            cfg.key_name
+        ))
+    })?;
+    TSigner::new(cfg.key.clone(), alg, name, 300)
+        .map_err(|e| DnsError::Settings(format!("TSIG key `{}`: {e}", cfg.key_name)))
+}
+
+async fn connect(cfg: &Rfc2136Config, request_timeout: Duration) -> Result<Conn, DnsError> {
+    let signer = signer(cfg)?;
+    let addr = resolve(&cfg.server).await?;
+    let unreachable = |detail: String| DnsError::Unreachable {
+        server: cfg.server.clone(),
+        detail,
+    };
+    let (connecting, handle) = TcpClientStream::new(
+        addr,
+        None,
+        Some(request_timeout),
+        TokioRuntimeProvider::new(),
+    );
+    let stream = match tokio::time::timeout(request_timeout, connecting).await {
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no TCP connection within {}s",
+                request_timeout.as_secs()
+            )));
+        }
+        Ok(Err(e)) => return Err(unreachable(format!("cannot connect over TCP: {e}"))),
+        Ok(Ok(s)) => s,
+    };
+    let mux = DnsMultiplexer::new(stream, handle)
+        .with_timeout(request_timeout)
+        .with_signer(signer);
+    let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(mux);
+    tokio::spawn(bg);
+    Ok(Conn {
+        client,
+        addr,
+        server: cfg.server.clone(),
+        key_name: cfg.key_name.clone(),
+        zone: wire::name(&cfg.zone)?,
+        zone_text: cfg.zone.clone(),
+    })
+}
+
+impl Conn {
+    /// Maps a transport or verification error of a signed request.
+    fn net_error(&self, what: &str, e: NetError) -> DnsError {
+        match e {
+            NetError::Timeout => DnsError::Unreachable {
+                server: self.server.clone(),
+                detail: format!("no answer to {what}"),
+            },
+            NetError::Io(io) => DnsError::Unreachable {
+                server: self.server.clone(),
+                detail: format!("{what}: {io}"),
+            },
+            // The multiplexer verifies the answer's TSIG: a server that does not know the key
+            // or cannot verify our signature answers NOTAUTH with an unsigned TSIG (BADKEY,
+            // BADSIG), which fails verification here.
+            NetError::Proto(p) => DnsError::TsigRejected {
+                server: self.server.clone(),
+                key_name: self.key_name.clone(),
+                detail: format!("its answer to {what} is not signed with this key: {p}"),
+            },
+            other => DnsError::Unreachable {
+                server: self.server.clone(),
+                detail: format!("{what}: {other}"),
+            },
+        }
+    }
+
+    /// Maps an error response code.
+    fn rcode_error(&self, what: &str, resp: &DnsResponse, key: Option<&RecordKey>) -> DnsError {
+        let code = resp.response_code;
+        let tsig_error = resp
+            .signature()
+            .and_then(|s| s.data.error.as_ref())
+            .map(|e| format!("{e:?}"));
+        match (code, tsig_error, key) {
+            (_, Some(te), _) => DnsError::TsigRejected {
+                server: self.server.clone(),
+                key_name: self.key_name.clone(),
+                detail: format!("{code} with TSIG error {te} to {what}"),
+            },
+            (ResponseCode::Refused, None, _) => DnsError::Refused {
+                server: self.server.clone(),
+                what: what.to_owned(),
+                zone: self.zone_text.clone(),
+            },
+            (ResponseCode::YXRRSet | ResponseCode::NXRRSet, None, Some(k)) => {
+                DnsError::ChangedSincePlan {
+                    server: self.server.clone(),
+                    key: k.clone(),
+                    rcode: code.to_string(),
+                }
+            }
+            (ResponseCode::NotAuth, None, _) => DnsError::ServerError {
+                server: self.server.clone(),
+                what: what.to_owned(),
+                rcode: format!("NOTAUTH (not authoritative for zone {})", self.zone_text),
+            },
+            _ => DnsError::ServerError {
+                server: self.server.clone(),
+                what: what.to_owned(),
+                rcode: code.to_string(),
+            },
+        }
+    }
+
+    async fn send(
+        &self,
+        what: &str,
+        message: Message,
+        key: Option<&RecordKey>,
+    ) -> Result<DnsResponse, DnsError> {
+        let mut responses = self.client.send(DnsRequest::from(message));
+        let resp = match responses.next().await {
+            None => return Err(self.net_error(what, NetError::Timeout)),
+            Some(Err(e)) => return Err(self.net_error(what, e)),
+            Some(Ok(r)) => r,
+        };
+        if resp.response_code != ResponseCode::NoError {
+            return Err(self.rcode_error(what, &resp, key));
+        }
+        Ok(resp)
+    }
+
+    /// The record set `key` as the server answers it right now (plain query over TCP).
+    async fn query(&self, key: &RecordKey) -> Result<Option<RecordSet>, DnsError> {
+        let mut client = self.client.clone();
+        let what = format!("a query for {key}");
+        let resp = client
+            .query(
+                wire::name(&key.name)?,
+                DNSClass::IN,
+                wire::htype(&key.rtype),
+            )
+            .await
+            .map_err(|e| self.net_error(&what, e))?;
+        if !matches!(
+            resp.response_code,
+            ResponseCode::NoError | ResponseCode::NXDomain
+        ) {
+            return Err(self.rcode_error(&what, &resp, None));
+        }
+        let mut ttl = u32::MAX;
+        let mut values = Vec::new();
+        for r in &resp.answers {
+            if let Some((owner, t, rttl, v)) = wire::from_record(r)
+                && owner == key.name
+                && t == key.rtype
+            {
+                ttl = ttl.min(rttl);
+                values.push(v);
+            }
+        }
+        Ok((!values.is_empty())
+            .then(|| RecordSet::from_normalized(key.name.clone(), key.rtype.clone(), ttl, values)))
+    }
+
+    /// AXFR; `Ok(None)` when the server refuses the transfer.
+    async fn axfr(&self) -> Result<Option<(u32, Vec<RecordSet>)>, DnsError> {
+        let what = format!("a zone transfer (AXFR) of {}", self.zone_text);
+        let mut client = self.client.clone();
+        let mut stream = client.zone_transfer(self.zone.clone(), None);
+        let mut serial = None;
+        let mut sets: BTreeMap<RecordKey, (u32, Vec<String>)> = BTreeMap::new();
+        while let Some(item) = stream.next().await {
+            let resp = item.map_err(|e| self.net_error(&what, e))?;
+            match resp.response_code {
+                ResponseCode::NoError => {}
+                ResponseCode::Refused | ResponseCode::NotAuth | ResponseCode::NotImp
+                    if resp
+                        .signature()
+                        .and_then(|s| s.data.error.as_ref())
+                        .is_none() =>
+                {
+                    return Ok(None);
+                }
+                _ => return Err(self.rcode_error(&what, &resp, None)),
+            }
+            for r in &resp.answers {
+                if let RData::SOA(soa) = &r.data {
+                    if serial.is_some() {
+                        continue; // the closing SOA
+                    }
+                    serial = Some(soa.serial);
+                }
+                if let Some((owner, t, ttl, v)) = wire::from_record(r) {
+                    let e = sets
+                        .entry(RecordKey {
+                            name: owner,
+                            rtype: t,
+                        })
+                        .or_insert((ttl, Vec::new()));
+                    e.0 = e.0.min(ttl);
+                    e.1.push(v);
+                }
+            }
+        }
+        let records = sets
+            .into_iter()
+            .map(|(k, (ttl, values))| RecordSet::from_normalized(k.name, k.rtype, ttl, values))
+            .collect();
+        Ok(Some((serial.unwrap_or(0), records)))
+    }
+
+    fn update_message(&self) -> Message {
+        let mut zone = Query::new();
+        zone.set_name(self.zone.clone())
+            .set_query_class(DNSClass::IN)
+            .set_query_type(HType::SOA);
+        let mut m = Message::query();
+        m.metadata.op_code = OpCode::Update;
+        m.metadata.recursion_desired = false;
+        m.add_zone(zone);
+        m
+    }
+
+    /// The update message of one change: prerequisites that hold only if the record set is
+    /// as planned (absent for a creation, present otherwise), the new data, and the ownership
+    /// record.
+    fn change_message(&self, change: &DnsChange, owner: Option<&str>) -> Result<Message, DnsError> {
+        let key = &change.key;
+        let name = wire::name(&key.name)?;
+        let t = wire::htype(&key.rtype);
+        let mut m = self.update_message();
+        // RFC 2136 2.4: "RRset does not exist" is class NONE, "RRset exists" is class ANY.
+        let mut pre = Record::update0(name.clone(), 0, t);
+        pre.dns_class = if change.kind == ChangeKind::Create {
+            DNSClass::NONE
+        } else {
+            DNSClass::ANY
+        };
+        m.add_pre_requisite(pre);
+        if change.kind != ChangeKind::Create {
+            m.add_update(delete_rrset(name.clone(), t));
+        }
+        if let Some(after) = &change.after {
+            for v in &after.values {
+                m.add_update(Record::from_rdata(
+                    name.clone(),
+                    after.ttl,
+                    wire::to_rdata(&key.rtype, v)?,
+                ));
+            }
+        }
+        if let Some(owner) = owner {
+            let ttl = change
+                .after
+                .as_ref()
+                .or(change.before.as_ref())
+                .map_or(300, |r| r.ttl);
+            let own = ownership_record(key, owner, ttl);
+            let own_name = wire::name(&own.name)?;
+            m.add_update(delete_rrset(own_name.clone(), HType::TXT));
+            if change.kind != ChangeKind::Delete {
+                for v in &own.values {
+                    m.add_update(Record::from_rdata(
+                        own_name.clone(),
+                        ttl,
+                        wire::to_rdata(&own.rtype, v)?,
+                    ));
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+fn delete_rrset(name: Name, t: HType) -> Record {
+    let mut r = Record::update0(name, 0, t);
+    r.dns_class = DNSClass::ANY;
+    r
+}
+
+async fn read_zone_with(
+    cfg: &Rfc2136Config,
+    interest: &[RecordKey],
+    request_timeout: Duration,
+) -> Result<ZoneSnapshot, DnsError> {
+    let conn = connect(cfg, request_timeout).await?;
+    if let Some((serial, records)) = conn.axfr().await? {
+        return Ok(ZoneSnapshot {
+            zone: cfg.zone.clone(),
+            serial,
+            records,
+            read_by: ReadMethod::Axfr,
+        });
+    }
+    let q = Querier::new(&[conn.addr], request_timeout)?;
+    let serial = q.serial(&cfg.zone).await?;
+    let records = q.read(interest, true).await?;
+    Ok(ZoneSnapshot {
+        zone: cfg.zone.clone(),
+        serial,
+        records,
+        read_by: ReadMethod::Queries,
+    })
+}
+
+async fn apply_with(
+    cfg: &Rfc2136Config,
+    plan: &DnsPlan,
+    timeout: Duration,
+    request_timeout: Duration,
+) -> Result<ApplyReport, DnsError> {
+    if plan.zone != cfg.zone {
+        return Err(DnsError::Internal(format!(
+            "a plan for zone {} applied to zone {}",
+            plan.zone, cfg.zone
+        )));
+    }
+    let mut report = ApplyReport::default();
+    if plan.changes.is_empty() {
+        return Ok(report);
+    }
+    let conn = connect(cfg, request_timeout).await?;
+    let mut sent: Vec<&DnsChange> = Vec::new();
+    for change in &plan.changes {
+        let message = conn.change_message(change, plan.owner.as_deref())?;
+        let what = format!("the update of {} in zone {}", change.key, cfg.zone);
+        if let Err(e) = conn.send(&what, message, Some(&change.key)).await {
+            // Verify what was sent so far, so the error lists only what is really there.
+            let (verified, _) = verify(&conn, &sent, Duration::ZERO).await;
+            report.applied = verified;
+            return Err(partial(&report, e));
+        }
+        sent.push(change);
+    }
+    let (applied, ignored) = verify(&conn, &sent, timeout).await;
+    report.applied = applied;
+    report.ignored = ignored;
+    Ok(report)
+}
+
+/// Polls the server until it answers every sent change's new data or `timeout` passes;
+/// changes it still does not answer are reported as ignored.
+async fn verify(
+    conn: &Conn,
+    sent: &[&DnsChange],
+    timeout: Duration,
+) -> (Vec<DnsChange>, Vec<IgnoredChange>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pending: Vec<&DnsChange> = sent.to_vec();
+    let mut applied = Vec::new();
+    let mut answered: BTreeMap<RecordKey, Vec<String>> = BTreeMap::new();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let mut still = Vec::new();
+        for change in pending {
+            let live = conn.query(&change.key).await;
+            let ok = match &live {
+                Ok(live) => live.as_ref() == change.after.as_ref(),
+                Err(_) => false,
+            };
+            if ok {
+                applied.push(change.clone());
+            } else {
+                let values = match live {
+                    Ok(Some(rs)) => rs.values,
+                    _ => Vec::new(),
+                };
+                answered.insert(change.key.clone(), values);
+                still.push(change);
+            }
+        }
+        pending = still;
+        if pending.is_empty() || tokio::time::Instant::now() + delay > deadline {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    let ignored = pending
+        .into_iter()
+        .map(|c| IgnoredChange {
+            change: c.clone(),
+            answered: answered.remove(&c.key).unwrap_or_default(),
+        })
+        .collect();
+    (applied, ignored)
+}
