@@ -52,14 +52,16 @@ pub enum DnsError {
     },
 
     /// The server refused the request (for example an update the key is not allowed to make).
-    #[error("DNS server {server} refused {what} for zone {zone}")]
+    #[error(
+        "DNS server {server} refused {what}: is TSIG key `{key_name}` allowed to update (allow-update) and transfer (allow-transfer) the zone?"
+    )]
     Refused {
         /// `host:port` of the server.
         server: String,
         /// What was asked.
         what: String,
-        /// The zone.
-        zone: String,
+        /// The key the request was signed with.
+        key_name: String,
     },
 
     /// The server answered with an error code.

@@ -161,10 +161,12 @@ impl Conn {
             // The multiplexer verifies the answer's TSIG: a server that does not know the key
             // or cannot verify our signature answers NOTAUTH with an unsigned TSIG (BADKEY,
             // BADSIG), which fails verification here.
-            NetError::Proto(p) => DnsError::TsigRejected {
+            NetError::Proto(p) if is_tsig_failure(&p.to_string()) => DnsError::TsigRejected {
                 server: self.server.clone(),
                 key_name: self.key_name.clone(),
-                detail: format!("its answer to {what} is not signed with this key: {p}"),
+                detail: format!(
+                    "its answer to {what} carries no valid signature for this key, as when the secret is wrong (BADSIG) or the server does not know the key name (BADKEY)"
+                ),
             },
             other => DnsError::Unreachable {
                 server: self.server.clone(),
@@ -189,7 +191,7 @@ impl Conn {
             (ResponseCode::Refused, None, _) => DnsError::Refused {
                 server: self.server.clone(),
                 what: what.to_owned(),
-                zone: self.zone_text.clone(),
+                key_name: self.key_name.clone(),
             },
             (ResponseCode::YXRRSet | ResponseCode::NXRRSet, None, Some(k)) => {
                 DnsError::ChangedSincePlan {
@@ -264,7 +266,7 @@ impl Conn {
 
     /// AXFR; `Ok(None)` when the server refuses the transfer.
     async fn axfr(&self) -> Result<Option<(u32, Vec<RecordSet>)>, DnsError> {
-        let what = format!("a zone transfer (AXFR) of {}", self.zone_text);
+        let what = format!("the zone transfer (AXFR) of {}", self.zone_text);
         let mut client = self.client.clone();
         let mut stream = client.zone_transfer(self.zone.clone(), None);
         let mut serial = None;
@@ -372,6 +374,14 @@ impl Conn {
     }
 }
 
+/// Whether a protocol error comes from verifying the answer's TSIG.
+fn is_tsig_failure(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["tsig", "hmac", "signature", "mac "]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
 fn delete_rrset(name: Name, t: HType) -> Record {
     let mut r = Record::update0(name, 0, t);
     r.dns_class = DNSClass::ANY;
@@ -423,7 +433,7 @@ async fn apply_with(
     let mut sent: Vec<&DnsChange> = Vec::new();
     for change in &plan.changes {
         let message = conn.change_message(change, plan.owner.as_deref())?;
-        let what = format!("the update of {} in zone {}", change.key, cfg.zone);
+        let what = format!("the update of {}", change.key);
         if let Err(e) = conn.send(&what, message, Some(&change.key)).await {
             // Verify what was sent so far, so the error lists only what is really there.
             let (verified, _) = verify(&conn, &sent, Duration::ZERO).await;
