@@ -12,8 +12,8 @@ use cairn_model::{
     Diagnostic, EnvironmentMeta, Provider, ResourceId, Sensitive, SensitivePart, Value,
 };
 use rhai::packages::{
-    BasicArrayPackage, BasicFnPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
-    LogicPackage, MoreStringPackage, Package,
+    BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
+    BasicStringPackage, LogicPackage, MoreStringPackage, Package,
 };
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, ParseError, Position};
 
@@ -111,6 +111,7 @@ pub fn engine(
         BasicArrayPackage::new().as_shared_module(),
         BasicMapPackage::new().as_shared_module(),
         BasicFnPackage::new().as_shared_module(),
+        BasicIteratorPackage::new().as_shared_module(),
     ] {
         engine.register_global_module(package);
     }

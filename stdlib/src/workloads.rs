@@ -286,7 +286,11 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
 
 fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
-    export!(engine, docs, "allow_delete", ["env: Environment", "kind: &str", "name: &str"],
+    export!(
+        engine,
+        docs,
+        "allow_delete",
+        ["env: Environment", "kind: &str", "name: &str"],
         "Allows cairn to delete a protected resource the script no longer declares — a volume\n\
          claim and the data on it. Without this, `apply` keeps volumes whatever the script says.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_delete(\"PersistentVolumeClaim\", \"old-cache-data\");\n```",
@@ -298,11 +302,16 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
             let mut b = builder::lock(&c.b);
             let ns = b.namespace();
-            let id = if kind == "PersistentVolumeClaim" { format!("{kind}/{ns}/{name}") } else { format!("{kind}/{name}") };
+            let id = if kind == "PersistentVolumeClaim" {
+                format!("{kind}/{ns}/{name}")
+            } else {
+                format!("{kind}/{name}")
+            };
             if let Some(meta) = b.env.as_mut() {
                 meta.allow_delete.push(id);
             }
-        });
+        }
+    );
     let c = ctx.clone();
     export!(
         engine,

@@ -2,6 +2,7 @@
 
 mod docs;
 mod errors;
+mod live;
 mod render;
 mod sandbox;
 mod strict;

@@ -68,6 +68,8 @@ pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
             err: &mut err,
             vars,
             color: false,
+            input: None,
+            cwd: std::env::current_dir().unwrap_or_default(),
         };
         cairn::run(
             std::iter::once("cairn").chain(args.iter().copied()),
@@ -79,4 +81,92 @@ pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
         stdout: String::from_utf8_lossy(&out).into_owned(),
         stderr: String::from_utf8_lossy(&err).into_owned(),
     }
+}
+
+/// A Kubernetes API emulator for one test, with a kubeconfig written to a temp dir.
+pub struct TestCluster {
+    /// The runtime that serves the emulator (kept alive for the test's duration).
+    pub runtime: tokio::runtime::Runtime,
+    /// The emulator.
+    pub sandbox: Option<cairn_sandbox::Sandbox>,
+    /// A temp dir for the test (kubeconfig, scripts).
+    pub dir: PathBuf,
+    /// The kubeconfig file.
+    pub kubeconfig: PathBuf,
+}
+
+impl TestCluster {
+    /// Starts an emulator with `config`.
+    pub fn start(config: cairn_sandbox::SandboxConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sandbox = runtime
+            .block_on(cairn_sandbox::Sandbox::start(config))
+            .expect("the emulator starts");
+        let dir = temp_dir("cluster");
+        let kubeconfig = dir.join("kubeconfig");
+        sandbox
+            .write_kubeconfig(&kubeconfig, "test")
+            .expect("kubeconfig written");
+        Self {
+            runtime,
+            sandbox: Some(sandbox),
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// The emulator.
+    pub fn sandbox(&self) -> &cairn_sandbox::Sandbox {
+        self.sandbox.as_ref().expect("running")
+    }
+
+    /// Runs `cairn ARGS --kubeconfig <this cluster> --context test`.
+    pub fn cairn(&self, args: &[&str]) -> Output {
+        let kubeconfig = self.kubeconfig.to_string_lossy().into_owned();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--kubeconfig", &kubeconfig, "--context", "test"]);
+        cairn(&all, ci_vars())
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let Some(sandbox) = self.sandbox.take() {
+            let _ = self.runtime.block_on(sandbox.shutdown());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh temp directory.
+pub fn temp_dir(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cairn-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A kube client for the test cluster (for making changes "by hand" in tests).
+pub async fn kube_client(cluster: &TestCluster) -> kube::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let yaml = cluster.sandbox().kubeconfig_yaml("test");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+    let options = kube::config::KubeConfigOptions {
+        context: Some("test".to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
 }

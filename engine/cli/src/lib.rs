@@ -4,8 +4,11 @@
 //! comes back. This crate is the only one that prints; everything goes through [`Io`], so the
 //! whole CLI runs in-process in tests.
 
+mod live;
 mod output;
 mod report;
+mod sandbox;
+mod show;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,6 +23,8 @@ pub use report::render as render_diagnostics;
 pub const EXIT_OK: i32 = 0;
 /// Exit code: an error (bad input, failed check, failed step).
 pub const EXIT_ERROR: i32 = 1;
+/// Exit code of `plan`: there are changes.
+pub const EXIT_CHANGES: i32 = 2;
 
 /// Where the CLI reads its environment and writes its output.
 pub struct Io<'a> {
@@ -31,6 +36,10 @@ pub struct Io<'a> {
     pub vars: BTreeMap<String, String>,
     /// Whether to use colour.
     pub color: bool,
+    /// A terminal to ask for confirmation on; `None` when there is none.
+    pub input: Option<&'a mut dyn std::io::BufRead>,
+    /// The working directory (where `.cairn/` lives).
+    pub cwd: PathBuf,
 }
 
 #[derive(Parser, Debug)]
@@ -87,6 +96,29 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: ReportFormat,
     },
+    /// Show what applying the script would change in the live environment
+    ///
+    /// Exit code 0 when nothing would change, 2 when something would, 1 on error.
+    Plan {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+    },
+    /// Plan, confirm, then apply in dependency order, waiting for readiness
+    Apply {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+        #[command(flatten)]
+        apply: live::ApplyArgs,
+    },
+    /// Run the embedded Kubernetes API emulator in the background (state under .cairn/)
+    Sandbox {
+        #[command(subcommand)]
+        action: sandbox::SandboxAction,
+    },
     /// List the functions environment scripts can call, with examples
     Docs {
         /// Only functions whose name contains this
@@ -106,6 +138,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // One TLS stack: rustls with ring. Installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -129,6 +163,13 @@ where
         } => render(io, &script, format, output.as_deref(), show_secrets),
         Command::Check { script, format } => check(io, &script, format),
         Command::Docs { filter } => docs(io, filter.as_deref()),
+        Command::Plan { script, live } => live::plan(io, &script, &live),
+        Command::Apply {
+            script,
+            live,
+            apply,
+        } => live::apply(io, &script, &live, &apply),
+        Command::Sandbox { action } => sandbox::run(io, &action),
     };
     match result {
         Ok(code) => code,

@@ -7,13 +7,18 @@ fn main() {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
     let mut out = stdout.lock();
     let mut err = stderr.lock();
+    let mut input = stdin.lock();
     let mut io = cairn::Io {
         out: &mut out,
         err: &mut err,
         vars,
         color,
+        input: if interactive { Some(&mut input) } else { None },
+        cwd: std::env::current_dir().unwrap_or_default(),
     };
     let code = cairn::run(std::env::args_os(), &mut io);
     std::process::exit(code);

@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::client::ClientBuilder;
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::KubeError;
@@ -27,8 +27,10 @@ impl Cluster {
             ..KubeConfigOptions::default()
         };
         let kubeconfig = match path {
-            Some(p) => Kubeconfig::read_from(p).map_err(|e| KubeError::Connect(format!("{}: {e}", p.display())))?,
-            None => Kubeconfig::read().map_err(|e| KubeError::Connect(format!("reading the kubeconfig: {e}")))?,
+            Some(p) => Kubeconfig::read_from(p)
+                .map_err(|e| KubeError::Connect(format!("{}: {e}", p.display())))?,
+            None => Kubeconfig::read()
+                .map_err(|e| KubeError::Connect(format!("reading the kubeconfig: {e}")))?,
         };
         let name = context
             .map(str::to_owned)
@@ -42,7 +44,8 @@ impl Cluster {
 
     /// Connects with kubeconfig text (the sandbox hands one over).
     pub async fn from_kubeconfig_yaml(yaml: &str, context: &str) -> Result<Self, KubeError> {
-        let kubeconfig = Kubeconfig::from_yaml(yaml).map_err(|e| KubeError::Connect(e.to_string()))?;
+        let kubeconfig =
+            Kubeconfig::from_yaml(yaml).map_err(|e| KubeError::Connect(e.to_string()))?;
         let options = KubeConfigOptions {
             context: Some(context.to_owned()),
             ..KubeConfigOptions::default()
@@ -58,26 +61,41 @@ impl Cluster {
         // hold cairn to one LIST per kind, on any cluster.
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
         let log = requests.clone();
-        let counting = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
-            log.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(format!("{} {}", req.method(), req.uri().path_and_query().map_or("", |p| p.as_str())));
-            req
-        });
+        let counting =
+            tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(format!(
+                        "{} {}",
+                        req.method(),
+                        req.uri().path_and_query().map_or("", |p| p.as_str())
+                    ));
+                req
+            });
         let client = ClientBuilder::try_from(config)
             .map_err(|e| KubeError::Connect(e.to_string()))?
             .with_layer(&counting)
             .build();
-        Ok(Self { client, name, requests })
+        Ok(Self {
+            client,
+            name,
+            requests,
+        })
     }
 
     /// The requests made so far (`METHOD path?query`).
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Forgets the requests made so far.
     pub fn clear_requests(&self) {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }

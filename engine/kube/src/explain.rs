@@ -21,25 +21,49 @@ pub struct Failure {
 
 impl Failure {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), details: Vec::new(), logs: None }
+        Self {
+            message: message.into(),
+            details: Vec::new(),
+            logs: None,
+        }
     }
 }
 
 /// What the pods of a workload say, if anything is wrong with them.
-pub(crate) async fn pod_problems(cluster: &Cluster, namespace: &str, selector: &str) -> Option<Failure> {
-    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    let pods = api.list(&ListParams::default().labels(selector)).await.ok()?;
+pub(crate) async fn pod_problems(
+    cluster: &Cluster,
+    namespace: &str,
+    selector: &str,
+) -> Option<Failure> {
+    let api: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster.client.clone(), namespace);
+    let pods = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .ok()?;
     let mut failure: Option<Failure> = None;
     let mut details = Vec::new();
     for pod in &pods.items {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let status = pod.status.as_ref();
-        let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".to_owned());
-        for cs in status.and_then(|s| s.container_statuses.clone()).unwrap_or_default() {
-            let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+        let phase = status
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Unknown".to_owned());
+        for cs in status
+            .and_then(|s| s.container_statuses.clone())
+            .unwrap_or_default()
+        {
+            let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+                continue;
+            };
             let reason = waiting.reason.clone().unwrap_or_default();
             let message = waiting.message.clone().unwrap_or_default();
-            details.push(format!("pod {name}: {phase}, container {} waiting: {reason}{}{}", cs.name, if message.is_empty() { "" } else { ": " }, message));
+            details.push(format!(
+                "pod {name}: {phase}, container {} waiting: {reason}{}{}",
+                cs.name,
+                if message.is_empty() { "" } else { ": " },
+                message
+            ));
             if failure.is_some() {
                 continue;
             }
@@ -49,13 +73,35 @@ pub(crate) async fn pod_problems(cluster: &Cluster, namespace: &str, selector: &
                         .last_state
                         .as_ref()
                         .and_then(|s| s.terminated.as_ref())
-                        .map(|t| format!(" (last exit code {}, {} restarts)", t.exit_code, cs.restart_count))
+                        .map(|t| {
+                            format!(
+                                " (last exit code {}, {} restarts)",
+                                t.exit_code, cs.restart_count
+                            )
+                        })
                         .unwrap_or_default();
-                    let mut f = Failure::new(format!("container {} of pod {name} is crash-looping{exit}", cs.name));
-                    let params = LogParams { container: Some(cs.name.clone()), previous: true, tail_lines: Some(20), ..LogParams::default() };
+                    let mut f = Failure::new(format!(
+                        "container {} of pod {name} is crash-looping{exit}",
+                        cs.name
+                    ));
+                    let params = LogParams {
+                        container: Some(cs.name.clone()),
+                        previous: true,
+                        tail_lines: Some(20),
+                        ..LogParams::default()
+                    };
                     let logs = match api.logs(&name, &params).await {
                         Ok(text) => Some(text),
-                        Err(_) => api.logs(&name, &LogParams { previous: false, ..params }).await.ok(),
+                        Err(_) => api
+                            .logs(
+                                &name,
+                                &LogParams {
+                                    previous: false,
+                                    ..params
+                                },
+                            )
+                            .await
+                            .ok(),
                     };
                     if let Some(text) = logs {
                         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -64,8 +110,17 @@ pub(crate) async fn pod_problems(cluster: &Cluster, namespace: &str, selector: &
                     }
                     failure = Some(f);
                 }
-                "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "CreateContainerConfigError" | "CreateContainerError" => {
-                    failure = Some(Failure::new(format!("container {} of pod {name} cannot start: {reason}{}{}", cs.name, if message.is_empty() { "" } else { ": " }, message)));
+                "ErrImagePull"
+                | "ImagePullBackOff"
+                | "InvalidImageName"
+                | "CreateContainerConfigError"
+                | "CreateContainerError" => {
+                    failure = Some(Failure::new(format!(
+                        "container {} of pod {name} cannot start: {reason}{}{}",
+                        cs.name,
+                        if message.is_empty() { "" } else { ": " },
+                        message
+                    )));
                 }
                 _ => {}
             }
@@ -81,7 +136,8 @@ pub(crate) async fn pod_problems(cluster: &Cluster, namespace: &str, selector: &
 pub(crate) fn replica_failure(obj: &J) -> Option<Failure> {
     let conditions = obj.pointer("/status/conditions")?.as_array()?;
     let c = conditions.iter().find(|c| {
-        c.get("type").and_then(J::as_str) == Some("ReplicaFailure") && c.get("status").and_then(J::as_str) == Some("True")
+        c.get("type").and_then(J::as_str) == Some("ReplicaFailure")
+            && c.get("status").and_then(J::as_str) == Some("True")
     })?;
     let message = c.get("message").and_then(J::as_str).unwrap_or_default();
     let mut f = Failure::new(format!("pods are rejected: {message}"));

@@ -17,16 +17,36 @@ pub struct Kind {
 
 const KINDS: &[Kind] = &[
     k("v1", "Namespace", "namespaces", false),
-    k("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false),
+    k(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+    ),
     k("v1", "ResourceQuota", "resourcequotas", true),
     k("v1", "LimitRange", "limitranges", true),
-    k("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true),
+    k(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
     k("v1", "ServiceAccount", "serviceaccounts", true),
     k("rbac.authorization.k8s.io/v1", "Role", "roles", true),
-    k("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true),
+    k(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
     k("v1", "Secret", "secrets", true),
     k("v1", "ConfigMap", "configmaps", true),
-    k("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
+    k(
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+    ),
     k("v1", "Service", "services", true),
     k("apps/v1", "Deployment", "deployments", true),
     k("apps/v1", "StatefulSet", "statefulsets", true),
@@ -40,8 +60,18 @@ const KINDS: &[Kind] = &[
     k("v1", "Event", "events", true),
 ];
 
-const fn k(api_version: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> Kind {
-    Kind { api_version, kind, plural, namespaced }
+const fn k(
+    api_version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> Kind {
+    Kind {
+        api_version,
+        kind,
+        plural,
+        namespaced,
+    }
 }
 
 /// Looks a kind up by name.

@@ -23,7 +23,12 @@ pub fn selector(env: &str) -> String {
     format!("{MANAGED_BY}=cairn,{ENVIRONMENT}={env}")
 }
 
-async fn list(cluster: &Cluster, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<J>, KubeError> {
+async fn list(
+    cluster: &Cluster,
+    kind: &Kind,
+    namespace: Option<&str>,
+    selector: &str,
+) -> Result<Vec<J>, KubeError> {
     let ar = kind.api_resource();
     let api: Api<DynamicObject> = match (kind.namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
@@ -44,7 +49,8 @@ async fn list(cluster: &Cluster, kind: &Kind, namespace: Option<&str>, selector:
         };
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
         for item in page.items {
-            let mut json = serde_json::to_value(&item).map_err(|e| KubeError::Internal(e.to_string()))?;
+            let mut json =
+                serde_json::to_value(&item).map_err(|e| KubeError::Internal(e.to_string()))?;
             if let J::Object(m) = &mut json {
                 m.insert("apiVersion".into(), J::String(kind.api_version.to_owned()));
                 m.insert("kind".into(), J::String(kind.kind.to_owned()));
@@ -61,7 +67,11 @@ async fn list(cluster: &Cluster, kind: &Kind, namespace: Option<&str>, selector:
 fn id_of(kind: &Kind, obj: &J) -> Option<ResourceId> {
     let name = obj.pointer("/metadata/name")?.as_str()?;
     let ns = obj.pointer("/metadata/namespace").and_then(J::as_str);
-    Some(ResourceId::kube(kind.kind, if kind.namespaced { ns } else { None }, name))
+    Some(ResourceId::kube(
+        kind.kind,
+        if kind.namespaced { ns } else { None },
+        name,
+    ))
 }
 
 /// Kinds recorded in an inventory ConfigMap.
@@ -77,12 +87,23 @@ fn inventory_kinds(objects: &BTreeMap<ResourceId, J>) -> BTreeSet<String> {
 
 /// Reads every object of `env` of the given kinds (plus the kinds its inventory lists) in the
 /// given namespaces.
-pub async fn observe(cluster: &Cluster, env: &str, kinds_wanted: &BTreeSet<String>, namespaces: &BTreeSet<String>) -> Result<Observed, KubeError> {
+pub async fn observe(
+    cluster: &Cluster,
+    env: &str,
+    kinds_wanted: &BTreeSet<String>,
+    namespaces: &BTreeSet<String>,
+) -> Result<Observed, KubeError> {
     let sel = selector(env);
     let mut observed = Observed::default();
     // ConfigMaps first: the inventory among them says which other kinds to read.
-    let config_maps = kinds::kind("ConfigMap").ok_or_else(|| KubeError::Internal("no ConfigMap kind".into()))?;
-    let lists = try_join_all(namespaces.iter().map(|ns| list(cluster, config_maps, Some(ns), &sel))).await?;
+    let config_maps =
+        kinds::kind("ConfigMap").ok_or_else(|| KubeError::Internal("no ConfigMap kind".into()))?;
+    let lists = try_join_all(
+        namespaces
+            .iter()
+            .map(|ns| list(cluster, config_maps, Some(ns), &sel)),
+    )
+    .await?;
     for obj in lists.into_iter().flatten() {
         if let Some(id) = id_of(config_maps, &obj) {
             observed.objects.insert(id, obj);
@@ -102,7 +123,12 @@ pub async fn observe(cluster: &Cluster, env: &str, kinds_wanted: &BTreeSet<Strin
             requests.push((kind, None));
         }
     }
-    let lists = try_join_all(requests.iter().map(|(kind, ns)| list(cluster, kind, *ns, &sel))).await?;
+    let lists = try_join_all(
+        requests
+            .iter()
+            .map(|(kind, ns)| list(cluster, kind, *ns, &sel)),
+    )
+    .await?;
     for ((kind, _), objects) in requests.iter().zip(lists) {
         for obj in objects {
             if let Some(id) = id_of(kind, &obj) {

@@ -45,7 +45,9 @@ pub struct KubePlan {
 impl KubePlan {
     /// The apply bodies, for tests and debugging of cairn itself. They hold secret values.
     pub fn bodies(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
-        self.steps.iter().filter_map(|s| s.body.as_ref().map(|b| (&s.id, b)))
+        self.steps
+            .iter()
+            .filter_map(|s| s.body.as_ref().map(|b| (&s.id, b)))
     }
 }
 
@@ -53,7 +55,9 @@ fn random_password(length: u32) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..length).map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())])).collect()
+    (0..length)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
 }
 
 /// Values of generated passwords: kept from the live Secret that is their home, else new.
@@ -64,7 +68,9 @@ fn resolve_generated(state: &DesiredState, observed: &Observed) -> BTreeMap<u32,
         .map(|(id, g)| {
             let kept = g.home.as_ref().and_then(|(secret, key)| {
                 let (ns, name) = secret.split_once('/')?;
-                let live = observed.objects.get(&ResourceId::kube("Secret", Some(ns), name))?;
+                let live = observed
+                    .objects
+                    .get(&ResourceId::kube("Secret", Some(ns), name))?;
                 let b64 = live.pointer("/data")?.get(key)?.as_str()?;
                 let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
                 String::from_utf8(bytes).ok()
@@ -81,16 +87,20 @@ fn apply_body(r: &Resource, generated: &BTreeMap<u32, String>) -> Result<J, Kube
         .body
         .reveal(&|id| generated.get(&id).cloned())
         .map_err(|id| KubeError::Internal(format!("generated value {id} has no value")))?;
-    if r.id.kind == "Secret" {
-        if let J::Object(m) = &mut body {
-            if let Some(J::Object(string_data)) = m.remove("stringData") {
-                let data = m.entry("data").or_insert_with(|| J::Object(serde_json::Map::new()));
-                if let J::Object(data) = data {
-                    for (k, v) in string_data {
-                        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                        data.insert(k, J::String(base64::engine::general_purpose::STANDARD.encode(text)));
-                    }
-                }
+    if r.id.kind == "Secret"
+        && let J::Object(m) = &mut body
+        && let Some(J::Object(string_data)) = m.remove("stringData")
+    {
+        let data = m
+            .entry("data")
+            .or_insert_with(|| J::Object(serde_json::Map::new()));
+        if let J::Object(data) = data {
+            for (k, v) in string_data {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                data.insert(
+                    k,
+                    J::String(base64::engine::general_purpose::STANDARD.encode(text)),
+                );
             }
         }
     }
@@ -157,30 +167,52 @@ enum Confirmed {
     Conflict(String),
 }
 
-async fn confirm(cluster: &Cluster, kind: &Kind, id: &ResourceId, body: &J, live: &J, force: bool) -> Result<Confirmed, KubeError> {
+async fn confirm(
+    cluster: &Cluster,
+    kind: &Kind,
+    id: &ResourceId,
+    body: &J,
+    live: &J,
+    force: bool,
+) -> Result<Confirmed, KubeError> {
     let api = api_of(cluster, kind, id);
-    match api.patch(&id.name, &patch_params(force, true), &Patch::Apply(body)).await {
+    match api
+        .patch(&id.name, &patch_params(force, true), &Patch::Apply(body))
+        .await
+    {
         Ok(obj) => {
-            let after = serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
+            let after =
+                serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
             let mut after = after;
             if let J::Object(m) = &mut after {
                 m.insert("apiVersion".into(), J::String(kind.api_version.to_owned()));
                 m.insert("kind".into(), J::String(kind.kind.to_owned()));
             }
             let changes = object_changes(live, &after);
-            Ok(if changes.is_empty() { Confirmed::Same } else { Confirmed::Changed(changes) })
+            Ok(if changes.is_empty() {
+                Confirmed::Same
+            } else {
+                Confirmed::Changed(changes)
+            })
         }
-        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => Ok(Confirmed::Immutable(s.message.clone())),
+        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => {
+            Ok(Confirmed::Immutable(s.message.clone()))
+        }
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Confirmed::Conflict(s.message.clone())),
         Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
     }
 }
 
 /// Plans the Kubernetes objects of `state` against `cluster`.
-pub async fn plan(cluster: &Cluster, state: &DesiredState, options: &PlanOptions) -> Result<KubePlan, KubeError> {
+pub async fn plan(
+    cluster: &Cluster,
+    state: &DesiredState,
+    options: &PlanOptions,
+) -> Result<KubePlan, KubeError> {
     let env = state.environment.name.clone();
     let desired: Vec<&Resource> = state.kube_objects().collect();
-    let mut namespaces: BTreeSet<String> = desired.iter().filter_map(|r| r.id.scope.clone()).collect();
+    let mut namespaces: BTreeSet<String> =
+        desired.iter().filter_map(|r| r.id.scope.clone()).collect();
     if let Some(ns) = &state.environment.namespace {
         namespaces.insert(ns.clone());
     }
@@ -199,20 +231,50 @@ pub async fn plan(cluster: &Cluster, state: &DesiredState, options: &PlanOptions
     // Local comparison first; only apparent changes cost a dry run.
     let mut to_confirm = Vec::new();
     for r in &desired {
-        let kind = kinds::kind(&r.id.kind).ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
+        let kind =
+            kinds::kind(&r.id.kind).ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
         let body = apply_body(r, &generated)?;
-        let deps: Vec<ResourceId> = r.depends_on.iter().filter(|d| d.provider == Provider::Kube).cloned().collect();
+        let deps: Vec<ResourceId> = r
+            .depends_on
+            .iter()
+            .filter(|d| d.provider == Provider::Kube)
+            .cloned()
+            .collect();
         match observed.objects.get(&r.id) {
             None => {
-                changes.push(Change { id: r.id.clone(), action: Action::Create, fields: Vec::new(), reason: None });
-                steps.push(Step { id: r.id.clone(), action: Action::Create, kind, body: Some(body), depends_on: deps });
+                changes.push(Change {
+                    id: r.id.clone(),
+                    action: Action::Create,
+                    fields: Vec::new(),
+                    reason: None,
+                });
+                steps.push(Step {
+                    id: r.id.clone(),
+                    action: Action::Create,
+                    kind,
+                    body: Some(body),
+                    depends_on: deps,
+                });
             }
             Some(live) => {
                 let local = subset_changes(&body, live);
-                let removed = cairn_fields(live).map(|f| removed_fields(f, &body)).unwrap_or_default();
+                let removed = cairn_fields(live)
+                    .map(|f| removed_fields(f, &body))
+                    .unwrap_or_default();
                 if local.is_empty() && removed.is_empty() {
-                    changes.push(Change { id: r.id.clone(), action: Action::NoOp, fields: Vec::new(), reason: None });
-                    steps.push(Step { id: r.id.clone(), action: Action::NoOp, kind, body: Some(body), depends_on: deps });
+                    changes.push(Change {
+                        id: r.id.clone(),
+                        action: Action::NoOp,
+                        fields: Vec::new(),
+                        reason: None,
+                    });
+                    steps.push(Step {
+                        id: r.id.clone(),
+                        action: Action::NoOp,
+                        kind,
+                        body: Some(body),
+                        depends_on: deps,
+                    });
                 } else {
                     to_confirm.push((r.id.clone(), kind, body, live.clone(), deps));
                 }
@@ -220,10 +282,12 @@ pub async fn plan(cluster: &Cluster, state: &DesiredState, options: &PlanOptions
         }
     }
     let force = options.force_conflicts;
-    let confirmed: Vec<_> = futures::stream::iter(to_confirm.into_iter().map(|(id, kind, body, live, deps)| async move {
-        let result = confirm(cluster, kind, &id, &body, &live, force).await;
-        (id, kind, body, deps, result)
-    }))
+    let confirmed: Vec<_> = futures::stream::iter(to_confirm.into_iter().map(
+        |(id, kind, body, live, deps)| async move {
+            let result = confirm(cluster, kind, &id, &body, &live, force).await;
+            (id, kind, body, deps, result)
+        },
+    ))
     .buffer_unordered(16)
     .collect()
     .await;
@@ -235,12 +299,25 @@ pub async fn plan(cluster: &Cluster, state: &DesiredState, options: &PlanOptions
             Confirmed::Conflict(message) => (
                 Action::Update,
                 Vec::new(),
-                Some(format!("{message}; apply with --force-conflicts to take these fields over")),
+                Some(format!(
+                    "{message}; apply with --force-conflicts to take these fields over"
+                )),
             ),
         };
         redact(kind.kind, &mut fields);
-        changes.push(Change { id: id.clone(), action, fields, reason });
-        steps.push(Step { id, action, kind, body: Some(body), depends_on: deps });
+        changes.push(Change {
+            id: id.clone(),
+            action,
+            fields,
+            reason,
+        });
+        steps.push(Step {
+            id,
+            action,
+            kind,
+            body: Some(body),
+            depends_on: deps,
+        });
     }
     // What cairn owns and the script no longer declares.
     let desired_ids: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.id).collect();
@@ -257,27 +334,59 @@ pub async fn plan(cluster: &Cluster, state: &DesiredState, options: &PlanOptions
         let labels = live.pointer("/metadata/labels");
         let ours = labels.and_then(|l| l.get(MANAGED_BY)).and_then(J::as_str) == Some("cairn")
             && labels.and_then(|l| l.get(ENVIRONMENT)).and_then(J::as_str) == Some(env.as_str());
-        let owned_by_other = live.pointer("/metadata/ownerReferences").and_then(J::as_array).is_some_and(|o| !o.is_empty());
+        let owned_by_other = live
+            .pointer("/metadata/ownerReferences")
+            .and_then(J::as_array)
+            .is_some_and(|o| !o.is_empty());
         if !ours || owned_by_other {
             continue;
         }
-        let kind = kinds::kind(&id.kind).ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
-        let allowed = state.environment.allow_delete.iter().any(|a| *a == id.to_string());
-        let protected = !allowed && (id.kind == "PersistentVolumeClaim" || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name)));
+        let kind =
+            kinds::kind(&id.kind).ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
+        let allowed = state
+            .environment
+            .allow_delete
+            .iter()
+            .any(|a| *a == id.to_string());
+        let protected = !allowed
+            && (id.kind == "PersistentVolumeClaim"
+                || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name)));
         let (action, reason) = if protected {
-            (Action::Keep, Some(format!("holds data: cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")", id.kind, id.name)))
+            (
+                Action::Keep,
+                Some(format!(
+                    "holds data: cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")",
+                    id.kind, id.name
+                )),
+            )
         } else {
             (Action::Delete, Some("no longer declared".to_owned()))
         };
-        changes.push(Change { id: id.clone(), action, fields: Vec::new(), reason });
-        steps.push(Step { id: id.clone(), action, kind, body: None, depends_on: Vec::new() });
+        changes.push(Change {
+            id: id.clone(),
+            action,
+            fields: Vec::new(),
+            reason,
+        });
+        steps.push(Step {
+            id: id.clone(),
+            action,
+            kind,
+            body: None,
+            depends_on: Vec::new(),
+        });
     }
-    changes.sort_by(|a, b| order(a.action, &a.id).cmp(&order(b.action, &b.id)));
-    steps.sort_by(|a, b| order(a.action, &a.id).cmp(&order(b.action, &b.id)));
+    changes.sort_by_key(|a| order(a.action, &a.id));
+    steps.sort_by_key(|a| order(a.action, &a.id));
     let inventory = inventory_body(state, &observed);
     let unsupported = state.other_resources().map(|r| r.id.clone()).collect();
     Ok(KubePlan {
-        plan: Plan { environment: env, target: cluster.name.clone(), changes, unsupported },
+        plan: Plan {
+            environment: env,
+            target: cluster.name.clone(),
+            changes,
+            unsupported,
+        },
         steps,
         inventory,
         force_conflicts: force,
@@ -299,7 +408,11 @@ fn inventory_body(state: &DesiredState, observed: &Observed) -> Option<J> {
     let kinds: BTreeSet<&str> = state.kube_objects().map(|r| r.id.kind.as_str()).collect();
     let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
     let id = ResourceId::kube("ConfigMap", Some(&ns), INVENTORY);
-    let current = observed.objects.get(&id).and_then(|cm| cm.pointer("/data/kinds")).and_then(J::as_str);
+    let current = observed
+        .objects
+        .get(&id)
+        .and_then(|cm| cm.pointer("/data/kinds"))
+        .and_then(J::as_str);
     if current == Some(kinds.as_str()) {
         return None;
     }
@@ -332,10 +445,23 @@ mod tests {
             "stringData",
             Value::obj([
                 ("USER", Value::str("app")),
-                ("PASSWORD", Value::Sensitive(Sensitive::from_part(SensitivePart::Generated { id: 7, length: 8 }))),
+                (
+                    "PASSWORD",
+                    Value::Sensitive(Sensitive::from_part(SensitivePart::Generated {
+                        id: 7,
+                        length: 8,
+                    })),
+                ),
             ]),
         );
-        let r = Resource { id: ResourceId::kube("Secret", Some("ns"), "db"), body, depends_on: vec![], protected: false, span: None, field_spans: Default::default() };
+        let r = Resource {
+            id: ResourceId::kube("Secret", Some("ns"), "db"),
+            body,
+            depends_on: vec![],
+            protected: false,
+            span: None,
+            field_spans: Default::default(),
+        };
         let generated = BTreeMap::from([(7, "s3cr3tpw".to_owned())]);
         let applied = apply_body(&r, &generated).unwrap();
         assert!(applied.get("stringData").is_none());
@@ -345,7 +471,11 @@ mod tests {
 
     #[test]
     fn secret_values_are_redacted_in_changes() {
-        let mut changes = vec![FieldChange { path: "data.PASSWORD".into(), before: Some(J::String("b2xk".into())), after: Some(J::String("bmV3".into())) }];
+        let mut changes = vec![FieldChange {
+            path: "data.PASSWORD".into(),
+            before: Some(J::String("b2xk".into())),
+            after: Some(J::String("bmV3".into())),
+        }];
         redact("Secret", &mut changes);
         assert_eq!(changes[0].before, Some(J::String(REDACTED.into())));
         assert_eq!(changes[0].after, Some(J::String(REDACTED.into())));

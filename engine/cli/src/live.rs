@@ -1,0 +1,300 @@
+//! `plan` and `apply`: the commands that talk to live systems.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
+
+use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs, report, show};
+
+/// Where and how to plan or apply.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Use the embedded Kubernetes API emulator, with state kept under .cairn/ in the working
+    /// directory, instead of a real cluster
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the script's kube_context(...), then the current one)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Print the plan as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Take over fields another field manager owns (server-side apply force)
+    #[arg(long)]
+    pub force_conflicts: bool,
+}
+
+/// Options of `apply` only.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApplyArgs {
+    /// Apply without asking for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// How long one step may take to become ready, in seconds
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// The directory of the sandbox's state.
+pub const SANDBOX_DIR: &str = ".cairn/sandbox";
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// A connected target, and the sandbox behind it if any.
+struct Target {
+    cluster: Cluster,
+    sandbox: Option<cairn_sandbox::Sandbox>,
+}
+
+async fn connect(
+    io: &Io<'_>,
+    live: &LiveArgs,
+    script_context: Option<&str>,
+) -> Result<Target, String> {
+    if live.sandbox {
+        // A sandbox started with `cairn sandbox up` owns the state: talk to it.
+        let paths = crate::sandbox::paths(&io.cwd);
+        if crate::sandbox::running(&paths).is_some() {
+            let cluster = Cluster::connect(Some(&paths.kubeconfig), Some("sandbox"))
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Target {
+                cluster,
+                sandbox: None,
+            });
+        }
+        let dir = io.cwd.join(SANDBOX_DIR);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let config = cairn_sandbox::SandboxConfig {
+            state_file: Some(dir.join("state.json")),
+            ..cairn_sandbox::SandboxConfig::default()
+        };
+        let sandbox = cairn_sandbox::Sandbox::start(config)
+            .await
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        let cluster = Cluster::from_kubeconfig_yaml(&sandbox.kubeconfig_yaml("sandbox"), "sandbox")
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Target {
+            cluster,
+            sandbox: Some(sandbox),
+        });
+    }
+    let path = live.kubeconfig.clone().or_else(|| {
+        io.vars
+            .get("KUBECONFIG")
+            .and_then(|k| k.split(':').find(|p| !p.is_empty()))
+            .map(PathBuf::from)
+    });
+    let context = live.context.as_deref().or(script_context);
+    let cluster = Cluster::connect(path.as_deref(), context)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Target {
+        cluster,
+        sandbox: None,
+    })
+}
+
+async fn close(target: Target) -> Result<(), String> {
+    if let Some(sandbox) = target.sandbox {
+        sandbox
+            .shutdown()
+            .await
+            .map_err(|e| format!("cannot save the sandbox's state: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Evaluates and checks the script; prints diagnostics; `None` when there are errors.
+fn evaluate_checked(
+    io: &mut Io<'_>,
+    script: &ScriptArgs,
+) -> Result<Option<cairn_stdlib::Evaluation>, String> {
+    let eval = crate::evaluate(io, script)?;
+    let diagnostics = crate::check_diagnostics(&eval);
+    if !diagnostics.is_empty() {
+        let _ = write!(
+            io.err,
+            "{}",
+            report::render(&diagnostics, &eval.sources, io.color)
+        );
+    }
+    if diagnostics.iter().any(cairn_model::Diagnostic::is_error) {
+        return Ok(None);
+    }
+    Ok(Some(eval))
+}
+
+fn print_plan(io: &mut Io<'_>, plan: &KubePlan, json: bool) {
+    if json {
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "plan": plan.plan,
+            "summary": plan.plan.summary(),
+            "has_changes": plan.plan.has_changes(),
+        });
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+    } else {
+        let _ = write!(io.out, "{}", show::plan(&plan.plan));
+    }
+}
+
+/// `cairn plan`: exit 0 when nothing would change, 2 when something would, 1 on error.
+pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, String> {
+    let Some(eval) = evaluate_checked(io, script)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let result = cairn_kube::plan(
+            &target.cluster,
+            &eval.state,
+            &PlanOptions {
+                force_conflicts: live.force_conflicts,
+            },
+        )
+        .await;
+        close(target).await?;
+        let plan = result.map_err(|e| e.to_string())?;
+        print_plan(io, &plan, live.json);
+        Ok(if plan.plan.has_changes() {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        })
+    })
+}
+
+/// `cairn apply`: plan, confirm, apply, report.
+pub fn apply(
+    io: &mut Io<'_>,
+    script: &ScriptArgs,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+) -> Result<i32, String> {
+    let Some(eval) = evaluate_checked(io, script)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let code = apply_on(io, &target, &eval, live, args).await;
+        close(target).await?;
+        code
+    })
+}
+
+async fn apply_on(
+    io: &mut Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+) -> Result<i32, String> {
+    let plan = cairn_kube::plan(
+        &target.cluster,
+        &eval.state,
+        &PlanOptions {
+            force_conflicts: live.force_conflicts,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    print_plan(io, &plan, live.json);
+    if !plan.plan.has_changes() {
+        return Ok(EXIT_OK);
+    }
+    if !args.yes {
+        let Some(input) = io.input.as_mut() else {
+            let _ = writeln!(
+                io.err,
+                "error: refusing to apply without a terminal to confirm on; pass --yes to apply anyway"
+            );
+            return Ok(EXIT_ERROR);
+        };
+        let _ = write!(
+            io.out,
+            "\nApply these changes to {} on {}? Only 'yes' is accepted: ",
+            plan.plan.environment, plan.plan.target
+        );
+        let _ = io.out.flush();
+        let mut answer = String::new();
+        let _ = input.read_line(&mut answer);
+        if answer.trim() != "yes" {
+            let _ = writeln!(io.out, "Apply cancelled.");
+            return Ok(EXIT_ERROR);
+        }
+    }
+    let _ = writeln!(
+        io.out,
+        "\nApplying to {} on {}:",
+        plan.plan.environment, plan.plan.target
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let emit: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let options = ApplyOptions {
+        timeout: Duration::from_secs(args.timeout),
+        ..ApplyOptions::default()
+    };
+    let run = cairn_kube::apply(&target.cluster, &plan, &options, emit);
+    tokio::pin!(run);
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report,
+            Some(event) = rx.recv() => print_event(io, live.json, &event),
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        print_event(io, live.json, &event);
+    }
+    let s = plan.plan.summary();
+    if report.ok() {
+        let _ = writeln!(
+            io.out,
+            "\nApply complete: {} added, {} changed, {} replaced, {} destroyed.",
+            s.create, s.update, s.replace, s.delete
+        );
+        Ok(EXIT_OK)
+    } else {
+        let _ = writeln!(
+            io.out,
+            "\nApply failed: {} step(s) failed, {} not started, {} done.",
+            report.failed.len(),
+            report.skipped.len(),
+            report.done.len()
+        );
+        Ok(EXIT_ERROR)
+    }
+}
+
+fn print_event(io: &mut Io<'_>, json: bool, event: &Event) {
+    if json {
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string(event).unwrap_or_default()
+        );
+    } else {
+        let _ = write!(io.out, "{}", show::event(event));
+    }
+}

@@ -1,0 +1,142 @@
+//! Human output of plans and apply progress.
+
+use std::fmt::Write as _;
+
+use cairn_kube::{Event, Failure};
+use cairn_model::{Provider, ResourceId};
+use cairn_plan::plan::{Action, Plan};
+use serde_json::Value as J;
+
+fn value(v: &Option<J>) -> String {
+    match v {
+        None => "(none)".to_owned(),
+        Some(J::String(s)) if s == cairn_plan::plan::REDACTED => s.clone(),
+        Some(v) => {
+            let text = v.to_string();
+            if text.len() > 120 {
+                format!(
+                    "{}…",
+                    &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)]
+                )
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// The plan as people read it: one line per resource that changes, field-level detail for
+/// updates, then the summary line.
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for environment {} on {}\n",
+        plan.environment, plan.target
+    );
+    for c in &plan.changes {
+        if c.action == Action::NoOp {
+            continue;
+        }
+        let _ = writeln!(out, "  {} {}", c.action.symbol(), c.id);
+        for f in &c.fields {
+            let _ = writeln!(
+                out,
+                "      {}: {} → {}",
+                f.path,
+                value(&f.before),
+                value(&f.after)
+            );
+        }
+        if let Some(reason) = &c.reason {
+            let _ = writeln!(out, "      ({reason})");
+        }
+    }
+    if !plan.unsupported.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  Not planned yet (no provider for them in this version):"
+        );
+        let mut counts: std::collections::BTreeMap<(Provider, &str), usize> =
+            std::collections::BTreeMap::new();
+        for id in &plan.unsupported {
+            *counts.entry((id.provider, id.kind.as_str())).or_default() += 1;
+        }
+        for ((_, kind), n) in counts {
+            let _ = writeln!(out, "    {n} × {kind}");
+        }
+    }
+    let s = plan.summary();
+    if plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "\nPlan: {} to add, {} to change, {} to replace, {} to destroy ({} unchanged{}).",
+            s.create,
+            s.update,
+            s.replace,
+            s.delete,
+            s.unchanged,
+            if s.kept > 0 {
+                format!(", {} kept", s.kept)
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "No changes: {} resources match the script{}.",
+            s.unchanged,
+            if s.kept > 0 {
+                format!(" ({} protected resources kept)", s.kept)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Delete => "deleted",
+        Action::NoOp | Action::Keep => "unchanged",
+    }
+}
+
+/// The failure of a step, with its details and log tail.
+pub fn failure(id: &ResourceId, f: &Failure) -> String {
+    let mut out = format!("  ✗ {id} failed: {}\n", f.message);
+    for d in &f.details {
+        let _ = writeln!(out, "      {d}");
+    }
+    if let Some((source, lines)) = &f.logs {
+        let _ = writeln!(out, "      last {} log lines of {source}:", lines.len());
+        for l in lines {
+            let _ = writeln!(out, "      | {l}");
+        }
+    }
+    out
+}
+
+/// One line (or block) per apply event.
+pub fn event(e: &Event) -> String {
+    match e {
+        Event::Started { id, action } => format!("  {} {id} …\n", action.symbol()),
+        Event::Waiting { id, what } => format!("    {id}: waiting for {what}\n"),
+        Event::Done {
+            id,
+            action,
+            elapsed_ms,
+        } => format!(
+            "  ✓ {id} {} ({:.1}s)\n",
+            verb(*action),
+            *elapsed_ms as f64 / 1000.0
+        ),
+        Event::Failed { id, failure: f } => failure(id, f),
+        Event::Skipped { id, because } => format!("  - {id} not started: {because} failed\n"),
+    }
+}

@@ -1,0 +1,310 @@
+//! Plan and apply end to end, against the Kubernetes API emulator.
+
+use cairn_sandbox::{PodOutcome, SandboxConfig};
+use cairn_tests::{TestCluster, root};
+
+fn shop(replicas: i64, level: &str, extra: bool) -> String {
+    let mut s = format!(
+        r#"
+let env = environment("shop", #{{}});
+env.namespace("shop", #{{
+    quota: #{{ requests_cpu: "4", requests_memory: "8Gi" }},
+    container_defaults: #{{ cpu: "200m", memory: "128Mi", request_cpu: "100m", request_memory: "64Mi" }},
+}});
+let settings = env.config_map("settings", #{{ MODE: "one" }});
+let creds = env.secret("creds", #{{ PASSWORD: generate_password(20) }});
+let web = env.deployment("web", #{{
+    image: "nginx:1.27", replicas: {replicas}, port: 80, ready: http_get("/", 80),
+    env: [settings, creds, #{{ LEVEL: "{level}" }}],
+    resources: #{{ cpu: "100m", memory: "64Mi" }},
+}});
+"#
+    );
+    if extra {
+        s.push_str("env.config_map(\"extra\", #{ A: \"1\" });\n");
+    }
+    s
+}
+
+fn write(cluster: &TestCluster, name: &str, text: &str) -> String {
+    let path = cluster.dir.join(name);
+    std::fs::write(&path, text).expect("script written");
+    path.to_string_lossy().into_owned()
+}
+
+fn config() -> SandboxConfig {
+    SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(50),
+        ..SandboxConfig::default()
+    }
+}
+
+#[test]
+fn apply_then_edit_then_apply_converges() {
+    let cluster = TestCluster::start(config());
+    let v1 = write(&cluster, "v1.rhai", &shop(2, "info", true));
+    let out = cluster.cairn(&["apply", &v1, "--yes"]);
+    assert_eq!(
+        out.code, 0,
+        "first apply failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("+ Deployment/shop/web"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Apply complete"), "{}", out.stdout);
+
+    let out = cluster.cairn(&["plan", &v1]);
+    assert_eq!(
+        out.code, 0,
+        "a plan right after apply must show no changes:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("No changes"), "{}", out.stdout);
+
+    let v2 = write(&cluster, "v2.rhai", &shop(3, "debug", false));
+    let out = cluster.cairn(&["plan", &v2]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let plan = &out.stdout;
+    assert!(plan.contains("~ Deployment/shop/web"), "{plan}");
+    assert!(plan.contains("spec.replicas: 2 → 3"), "{plan}");
+    assert!(
+        plan.contains("spec.template.spec.containers[web].env[LEVEL].value: \"info\" → \"debug\""),
+        "{plan}"
+    );
+    assert!(plan.contains("- ConfigMap/shop/extra"), "{plan}");
+    assert!(
+        plan.contains("Plan: 0 to add, 1 to change, 0 to replace, 1 to destroy"),
+        "{plan}"
+    );
+    let changed_lines = plan
+        .lines()
+        .filter(|l| l.trim_start().starts_with("spec.") || l.trim_start().starts_with("metadata."))
+        .count();
+    assert_eq!(
+        changed_lines, 2,
+        "exactly the two edited fields change:\n{plan}"
+    );
+
+    let json = cluster.cairn(&["plan", &v2, "--json"]);
+    assert_eq!(json.code, 2);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+    assert_eq!(doc["summary"]["update"], 1);
+    assert_eq!(doc["summary"]["delete"], 1);
+
+    let out = cluster.cairn(&["apply", &v2, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = cluster.cairn(&["plan", &v2]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn apply_refuses_without_a_terminal() {
+    let cluster = TestCluster::start(config());
+    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
+    let out = cluster.cairn(&["apply", &v1]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("refusing to apply without a terminal"),
+        "{}",
+        out.stderr
+    );
+    let out = cluster.cairn(&["plan", &v1]);
+    assert_eq!(out.code, 2, "nothing was applied:\n{}", out.stdout);
+}
+
+#[test]
+fn a_crash_loop_is_explained_with_its_logs() {
+    let mut config = config();
+    config.outcomes.push((
+        "acme/crashy".to_owned(),
+        PodOutcome::CrashLoop {
+            exit_code: 1,
+            logs: vec![
+                "booting".to_owned(),
+                "UndefinedValueError: RBS_SECRET_KEY not found".to_owned(),
+            ],
+        },
+    ));
+    let cluster = TestCluster::start(config);
+    let script = write(
+        &cluster,
+        "crash.rhai",
+        r#"
+let env = environment("crash", #{});
+env.namespace("crash", #{});
+env.deployment("backend", #{ image: "ghcr.io/acme/crashy:1.0", port: 8000, ready: http_get("/health", 8000) });
+"#,
+    );
+    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("✗ Deployment/crash/backend failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("crash-looping"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("| UndefinedValueError: RBS_SECRET_KEY not found"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_quota_rejection_is_explained_with_the_numbers() {
+    let cluster = TestCluster::start(config());
+    // The namespace and a quota made outside cairn: `check` cannot see this one.
+    let ns = write(
+        &cluster,
+        "ns.rhai",
+        "let env = environment(\"tight\", #{});\nenv.namespace(\"tight\", #{});\n",
+    );
+    assert_eq!(cluster.cairn(&["apply", &ns, "--yes"]).code, 0);
+    let kubectl_like = cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<k8s_openapi::api::core::v1::ResourceQuota> = kube::Api::namespaced(client, "tight");
+        let quota: k8s_openapi::api::core::v1::ResourceQuota = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "pods"}, "spec": {"hard": {"pods": "1"}}
+        })).expect("quota");
+        api.create(&kube::api::PostParams::default(), &quota).await
+    });
+    kubectl_like.expect("quota created");
+    let script = write(
+        &cluster,
+        "tight.rhai",
+        "let env = environment(\"tight\", #{});\nenv.namespace(\"tight\", #{});\nenv.deployment(\"web\", #{ image: \"nginx:1.27\", replicas: 3, port: 80, ready: http_get(\"/\", 80) });\n",
+    );
+    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("exceeded quota: pods"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("limited: pods=1"), "{}", out.stdout);
+}
+
+#[test]
+fn objects_without_cairns_labels_are_never_pruned() {
+    let cluster = TestCluster::start(config());
+    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", true));
+    assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, "shop");
+        for (name, labels) in [
+            ("hand-made", serde_json::json!({})),
+            ("other-env", serde_json::json!({"app.kubernetes.io/managed-by": "cairn", "cairn.dev/environment": "other"})),
+        ] {
+            let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"x": "y"}
+            })).expect("configmap");
+            api.create(&kube::api::PostParams::default(), &cm).await.expect("created");
+        }
+    });
+    let v2 = write(&cluster, "v2.rhai", &shop(1, "info", false));
+    let out = cluster.cairn(&["apply", &v2, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("- ConfigMap/shop/extra"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("hand-made") && !out.stdout.contains("other-env"),
+        "{}",
+        out.stdout
+    );
+    let names = cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "shop");
+        api.list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        names.contains(&"hand-made".to_owned()) && names.contains(&"other-env".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"extra".to_owned()), "{names:?}");
+}
+
+#[test]
+fn a_thousand_objects_are_planned_with_one_list_per_kind() {
+    let cluster = TestCluster::start(config());
+    let script = write(
+        &cluster,
+        "big.rhai",
+        r#"
+let env = environment("big", #{});
+env.namespace("big", #{});
+for i in 0..400 { env.config_map(`settings-${i}`, #{ INDEX: `${i}` }); }
+for i in 0..300 { env.secret(`token-${i}`, #{ TOKEN: sensitive(`t-${i}`) }); }
+for i in 0..150 { env.deployment(`svc-${i}`, #{ image: "nginx:1.27", replicas: 1, port: 80, ready: http_get("/", 80) }); }
+"#,
+    );
+    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "120"]);
+    assert_eq!(
+        out.code,
+        0,
+        "{}\n{}",
+        out.stdout
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        out.stderr
+    );
+    cluster.sandbox().clear_requests();
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("1001 resources match"),
+        "{}",
+        out.stdout
+    );
+    let requests = cluster.sandbox().requests();
+    let api_requests: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            !r.path.starts_with("/version")
+                && !r.path.starts_with("/api?")
+                && r.path != "/api"
+                && r.path != "/apis"
+        })
+        .collect();
+    // Namespace, ConfigMap, Secret, Service, Deployment: one LIST each.
+    assert!(
+        api_requests.len() <= 5,
+        "{} requests: {api_requests:?}",
+        api_requests.len()
+    );
+    assert!(
+        api_requests.iter().all(|r| r.method == "GET"),
+        "{api_requests:?}"
+    );
+}
+
+#[test]
+fn staging_applies_on_the_sandbox_and_replans_clean() {
+    let cluster = TestCluster::start(config());
+    let staging = root().join("environments/staging.rhai");
+    let staging = staging.to_string_lossy();
+    let out = cluster.cairn(&["apply", &staging, "--yes", "--timeout", "120"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = cluster.cairn(&["plan", &staging]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for secret in cairn_tests::secret_values() {
+        assert!(!out.stdout.contains(&secret));
+    }
+}
