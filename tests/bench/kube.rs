@@ -237,8 +237,8 @@ fn main() {
 
 /// Times kubectl on the same manifests, rendered into another namespace.
 fn kubectl_times(
-    kubectl: &PathBuf,
-    kubeconfig: &PathBuf,
+    kubectl: &std::path::Path,
+    kubeconfig: &std::path::Path,
     context: &str,
     ns: &str,
     n: usize,

@@ -27,7 +27,11 @@ fn list_keys(field: &str, items: &[J]) -> Option<&'static [&'static str]> {
     let first = items.iter().find(|i| i.is_object())?;
     let has = |k: &str| first.get(k).is_some();
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
         | "imagePullSecrets" => &["name"],
         "volumeMounts" => &["mountPath"],
         "conditions" => &["type"],
@@ -108,7 +112,8 @@ fn subset(desired: &J, live: Option<&J>, path: &str, field: &str, out: &mut Vec<
         (d, Some(l)) if scalar_eq(d, l) => {}
         (d, l) => {
             // An empty desired map or list matches an absent live one.
-            let empty = matches!(d, J::Object(m) if m.is_empty()) || matches!(d, J::Array(a) if a.is_empty());
+            let empty = matches!(d, J::Object(m) if m.is_empty())
+                || matches!(d, J::Array(a) if a.is_empty());
             if !(empty && l.is_none()) {
                 out.push(FieldChange {
                     path: path.to_owned(),
@@ -149,7 +154,9 @@ fn owned(fields: &J, desired: Option<&J>, path: &str, out: &mut Vec<String>) {
                 Some(d) => owned(sub, Some(d), &p, out),
             }
         } else if let Some(k) = key.strip_prefix("k:") {
-            let Ok(J::Object(want)) = serde_json::from_str::<J>(k) else { continue };
+            let Ok(J::Object(want)) = serde_json::from_str::<J>(k) else {
+                continue;
+            };
             let keys: Vec<&str> = want.keys().map(String::as_str).collect();
             let want = J::Object(want.clone());
             let item = desired
@@ -162,7 +169,9 @@ fn owned(fields: &J, desired: Option<&J>, path: &str, out: &mut Vec<String>) {
                 Some(i) => owned(sub, Some(i), &p, out),
             }
         } else if let Some(v) = key.strip_prefix("v:") {
-            let Ok(value) = serde_json::from_str::<J>(v) else { continue };
+            let Ok(value) = serde_json::from_str::<J>(v) else {
+                continue;
+            };
             let present = desired
                 .and_then(J::as_array)
                 .is_some_and(|items| items.contains(&value));
@@ -209,12 +218,20 @@ fn full(before: &J, after: &J, path: &str, field: &str, out: &mut Vec<FieldChang
             for (k, av) in a {
                 match b.get(k) {
                     Some(bv) => full(bv, av, &join(path, k), k, out),
-                    None => out.push(FieldChange { path: join(path, k), before: None, after: Some(av.clone()) }),
+                    None => out.push(FieldChange {
+                        path: join(path, k),
+                        before: None,
+                        after: Some(av.clone()),
+                    }),
                 }
             }
             for (k, bv) in b {
                 if !a.contains_key(k) {
-                    out.push(FieldChange { path: join(path, k), before: Some(bv.clone()), after: None });
+                    out.push(FieldChange {
+                        path: join(path, k),
+                        before: Some(bv.clone()),
+                        after: None,
+                    });
                 }
             }
         }
@@ -224,23 +241,39 @@ fn full(before: &J, after: &J, path: &str, field: &str, out: &mut Vec<FieldChang
                     let name = key_of(item, keys);
                     match b.iter().find(|bi| matches_key(bi, item, keys)) {
                         Some(bi) => full(bi, item, &format!("{path}[{name}]"), "", out),
-                        None => out.push(FieldChange { path: format!("{path}[{name}]"), before: None, after: Some(item.clone()) }),
+                        None => out.push(FieldChange {
+                            path: format!("{path}[{name}]"),
+                            before: None,
+                            after: Some(item.clone()),
+                        }),
                     }
                 }
                 for item in b {
                     if !a.iter().any(|ai| matches_key(ai, item, keys)) {
-                        out.push(FieldChange { path: format!("{path}[{}]", key_of(item, keys)), before: Some(item.clone()), after: None });
+                        out.push(FieldChange {
+                            path: format!("{path}[{}]", key_of(item, keys)),
+                            before: Some(item.clone()),
+                            after: None,
+                        });
                     }
                 }
             }
             None => {
                 if b != a {
-                    out.push(FieldChange { path: path.to_owned(), before: Some(before.clone()), after: Some(after.clone()) });
+                    out.push(FieldChange {
+                        path: path.to_owned(),
+                        before: Some(before.clone()),
+                        after: Some(after.clone()),
+                    });
                 }
             }
         },
         (b, a) if scalar_eq(b, a) => {}
-        (b, a) => out.push(FieldChange { path: path.to_owned(), before: Some(b.clone()), after: Some(a.clone()) }),
+        (b, a) => out.push(FieldChange {
+            path: path.to_owned(),
+            before: Some(b.clone()),
+            after: Some(a.clone()),
+        }),
     }
 }
 
@@ -273,7 +306,10 @@ mod tests {
         let desired = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "web", "env": []}]}});
         assert_eq!(
             removed_fields(&fields, &desired),
-            vec!["metadata.labels.tier".to_owned(), "spec.containers[web].env[DEBUG]".to_owned()]
+            vec![
+                "metadata.labels.tier".to_owned(),
+                "spec.containers[web].env[DEBUG]".to_owned()
+            ]
         );
     }
 
