@@ -142,6 +142,7 @@ impl InMemoryBackend {
                 _ => {}
             }
             records.remove(key);
+            let mut ignored = false;
             if let Some(after) = &change.after {
                 let clash = records.keys().any(|k| {
                     k.name == key.name
@@ -149,6 +150,7 @@ impl InMemoryBackend {
                         && (k.rtype == RecordType::Cname || key.rtype == RecordType::Cname)
                 });
                 if clash {
+                    ignored = true;
                     report.ignored.push(IgnoredChange {
                         change: change.clone(),
                         answered: Vec::new(),
@@ -158,19 +160,16 @@ impl InMemoryBackend {
                 }
             }
             if let Some(owner) = &plan.owner {
-                let own =
-                    ownership_record(key, owner, change.after.as_ref().map_or(300, |a| a.ttl));
-                match change.kind {
-                    ChangeKind::Delete => {
-                        records.remove(&own.key());
-                    }
-                    _ => {
-                        records.insert(own.key(), own);
-                    }
+                let ttl = change.after.as_ref().map_or(300, |a| a.ttl);
+                let own = ownership_record(key, owner, ttl);
+                if change.kind == ChangeKind::Delete || ignored {
+                    records.remove(&own.key());
+                } else {
+                    records.insert(own.key(), own);
                 }
             }
             *serial += 1;
-            if !report.ignored.iter().any(|i| &i.change == change) {
+            if !ignored {
                 report.applied.push(change.clone());
             }
         }
@@ -204,6 +203,81 @@ impl DnsBackend for InMemoryBackend {
         _timeout: Duration,
     ) -> Result<ApplyReport, DnsError> {
         self.apply_sync(plan)
+    }
+}
+
+/// Any backend, chosen from the environment's settings: what the CLI holds.
+#[derive(Debug)]
+pub enum Backend {
+    /// An RFC 2136 server.
+    Rfc2136(crate::Rfc2136Backend),
+    /// A zone changed by hand.
+    Manual(crate::ManualBackend),
+    /// The in-memory zone of `--sandbox`.
+    InMemory(InMemoryBackend),
+}
+
+impl Backend {
+    /// The backend for `settings`; under `sandbox`, an empty in-memory zone of the same name.
+    pub fn from_settings(
+        settings: &crate::DnsSettings,
+        sandbox: bool,
+    ) -> Result<Backend, DnsError> {
+        if sandbox {
+            return InMemoryBackend::new(settings.zone()).map(Backend::InMemory);
+        }
+        Ok(match settings {
+            crate::DnsSettings::Rfc2136(c) => {
+                Backend::Rfc2136(crate::Rfc2136Backend::new(c.clone()))
+            }
+            crate::DnsSettings::Manual(c) => Backend::Manual(crate::ManualBackend::new(c.clone())),
+        })
+    }
+
+    /// Where the zone lives, in words (for plan headers).
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Rfc2136(b) => format!(
+                "zone {} on {} (RFC 2136, TSIG key `{}`)",
+                b.zone(),
+                b.server(),
+                b.key_name()
+            ),
+            Backend::Manual(b) => {
+                format!("zone {} (manual: records are created by hand)", b.zone())
+            }
+            Backend::InMemory(b) => format!("zone {} (in-memory sandbox zone)", b.zone()),
+        }
+    }
+}
+
+impl DnsBackend for Backend {
+    fn zone(&self) -> &str {
+        match self {
+            Backend::Rfc2136(b) => b.zone(),
+            Backend::Manual(b) => b.zone(),
+            Backend::InMemory(b) => b.zone(),
+        }
+    }
+
+    async fn read_zone(&self, interest: &[RecordKey]) -> Result<ZoneSnapshot, DnsError> {
+        match self {
+            Backend::Rfc2136(b) => b.read_zone(interest).await,
+            Backend::Manual(b) => b.read_zone(interest).await,
+            Backend::InMemory(b) => b.read_zone(interest).await,
+        }
+    }
+
+    async fn apply_changes(
+        &self,
+        plan: &DnsPlan,
+        timeout: Duration,
+    ) -> Result<ApplyReport, DnsError> {
+        match self {
+            Backend::Rfc2136(b) => b.apply_changes(plan, timeout).await,
+            Backend::Manual(b) => b.apply_changes(plan, timeout).await,
+            Backend::InMemory(b) => b.apply_changes(plan, timeout).await,
+        }
     }
 }
 

@@ -28,7 +28,7 @@ mod rfc2136;
 mod settings;
 mod wire;
 
-pub use backend::{ApplyReport, DnsBackend, IgnoredChange, InMemoryBackend};
+pub use backend::{ApplyReport, Backend, DnsBackend, IgnoredChange, InMemoryBackend};
 pub use error::{Conflict, DnsError};
 pub use manual::{ManualBackend, manual_instructions};
 pub use plan::{

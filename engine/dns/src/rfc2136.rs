@@ -40,6 +40,16 @@ impl Rfc2136Backend {
         }
     }
 
+    /// The server, `host:port`.
+    pub fn server(&self) -> &str {
+        &self.cfg.server
+    }
+
+    /// The TSIG key's name.
+    pub fn key_name(&self) -> &str {
+        &self.cfg.key_name
+    }
+
     /// Sets how long one request may take (default [`REQUEST_TIMEOUT`]).
     pub fn with_request_timeout(mut self, t: Duration) -> Rfc2136Backend {
         self.request_timeout = t;
@@ -323,6 +333,17 @@ impl Conn {
         m
     }
 
+    /// Deletes the ownership record of `key` if the record set itself does not exist.
+    fn release_message(&self, key: &RecordKey, owner: &str) -> Result<Message, DnsError> {
+        let mut m = self.update_message();
+        let mut pre = Record::update0(wire::name(&key.name)?, 0, wire::htype(&key.rtype));
+        pre.dns_class = DNSClass::NONE;
+        m.add_pre_requisite(pre);
+        let own = ownership_record(key, owner, 0);
+        m.add_update(delete_rrset(wire::name(&own.name)?, HType::TXT));
+        Ok(m)
+    }
+
     /// The update message of one change: prerequisites that hold only if the record set is
     /// as planned (absent for a creation, present otherwise), the new data, and the ownership
     /// record.
@@ -443,6 +464,18 @@ async fn apply_with(
         sent.push(change);
     }
     let (applied, ignored) = verify(&conn, &sent, timeout).await;
+    // A creation the server ignored leaves no data: take its ownership record back, so no
+    // stale claim remains. Best effort: the prerequisite keeps data that appeared since.
+    if let Some(owner) = plan.owner.as_deref() {
+        for i in ignored
+            .iter()
+            .filter(|i| i.change.kind == ChangeKind::Create)
+        {
+            if let Ok(m) = conn.release_message(&i.change.key, owner) {
+                let _ = conn.send("releasing an ownership record", m, None).await;
+            }
+        }
+    }
     report.applied = applied;
     report.ignored = ignored;
     Ok(report)

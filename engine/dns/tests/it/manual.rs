@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use cairn_dns::{
-    ChangeKind, DnsBackend, DnsError, InMemoryBackend, ManualBackend, ManualConfig, PlanOptions,
-    manual_instructions,
+    ChangeKind, DnsBackend, DnsError, ManualBackend, ManualConfig, PlanOptions, manual_instructions,
 };
 
 use crate::harness::Bind;
@@ -73,7 +72,12 @@ async fn manual_zone_says_what_to_create_and_waits_for_it() {
 
 #[tokio::test]
 async fn sandbox_zone_behaves_like_the_server() {
-    let z = InMemoryBackend::new(ZONE).unwrap();
+    let settings = cairn_dns::DnsSettings::Manual(ManualConfig {
+        zone: ZONE.into(),
+        nameservers: vec![],
+    });
+    let z = cairn_dns::Backend::from_settings(&settings, true).unwrap();
+    assert_eq!(z.describe(), "zone cairn.test (in-memory sandbox zone)");
     let desired = [
         rs("api", "A", 300, &["192.0.2.1"]),
         rs("@", "MX", 300, &["10 mail.cairn.test."]),

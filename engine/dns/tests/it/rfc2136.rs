@@ -392,6 +392,10 @@ async fn a_record_the_server_ignores_beside_a_cname_is_reported() {
     assert_eq!(report.ignored[0].change.key.to_string(), "www.cairn.test A");
     assert!(report.ignored[0].answered.is_empty());
     assert!(!report.is_complete());
+    assert!(
+        bind.dig("_cairn-owner.a.www.cairn.test", "TXT").is_empty(),
+        "no ownership claim is left for what was ignored"
+    );
     assert_eq!(
         bind.dig("www.cairn.test", "CNAME"),
         ["api.cairn.test."],
