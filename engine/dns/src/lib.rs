@@ -2,7 +2,7 @@
 //!
 //! Desired record sets come from the model's `DnsRecord` resources ([`desired_records`]); the
 //! environment's `dns` setting gives the zone and how to reach it ([`DnsSettings`]). A
-//! [`DnsBackend`] reads the live zone into a [`ZoneSnapshot`], the pure [`plan`] diffs record
+//! [`DnsBackend`] reads the live zone into a [`ZoneSnapshot`], the pure [`plan()`] diffs record
 //! sets into a [`DnsPlan`], and the backend applies it and reports what the servers really
 //! answer afterwards ([`ApplyReport`]).
 //!

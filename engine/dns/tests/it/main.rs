@@ -5,6 +5,7 @@
 mod harness;
 mod manual;
 mod rfc2136;
+mod script;
 
 use std::time::Duration;
 

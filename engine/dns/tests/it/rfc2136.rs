@@ -10,8 +10,10 @@ use crate::harness::{Bind, BindOptions, KEY_NAME, OTHER_KEY_NAME, OTHER_SECRET};
 use crate::{ZONE, converge, keys, plan_for, rs, staging};
 
 fn every_type() -> Vec<cairn_dns::RecordSet> {
-    let long =
-        "v=DKIM1; k=rsa; p=".to_owned() + &"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(8);
+    let long = format!(
+        "v=DKIM1; k=rsa; p={}",
+        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(8)
+    );
     assert!(long.len() > 255);
     vec![
         rs("api", "A", 300, &["192.0.2.10", "192.0.2.11"]),
