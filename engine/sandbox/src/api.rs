@@ -658,9 +658,10 @@ fn list(
         }
     };
     let mut items: Vec<Value> = st
-        .list(rt, ns)
+        .list_arc(rt, ns)
         .into_iter()
         .filter(|o| labels.matches_object(o) && fields.matches(o))
+        .map(|o| (*o).clone())
         .collect();
     let mut rv = st.rv;
     drop(st);
@@ -731,14 +732,16 @@ fn start_watch(
                     && e.plural == rt.plural
                     && (ns.is_empty() || e.namespace == ns)
                 {
-                    initial.push(json!({"type": e.kind, "object": e.object}));
+                    initial.push(json!({"type": e.kind, "object": *e.object}));
                 }
             }
             r
         }
         None => {
-            for o in st.list(&rt, ns) {
-                initial.push(json!({"type": "ADDED", "object": o}));
+            for o in st.list_arc(&rt, ns) {
+                if labels.matches_object(&o) && fields.matches(&o) {
+                    initial.push(json!({"type": "ADDED", "object": *o}));
+                }
             }
             st.rv
         }

@@ -1,7 +1,7 @@
 //! The controller loop: what kube-controller-manager, the scheduler and a kubelet would do,
 //! reduced to what readiness checks observe.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use cairn_model::validate::Quantity;
 use serde_json::{Value, json};
 
 use crate::registry::ResourceType;
-use crate::store::{State, WriteOpts, is_established, meta_str};
+use crate::store::{Change, ObjKey, State, WriteOpts, is_established, meta_str};
 use crate::util::{self, ApiError};
 use crate::{PodOutcome, SandboxConfig, lock};
 
@@ -28,20 +28,214 @@ struct Memory {
     crd_generation: HashMap<String, i64>,
 }
 
+/// An object in a work queue, ordered like a LIST of all namespaces: by the etcd key
+/// `namespace/name` (so "rec-ns-quota/web" comes before "rec-ns/web"), then namespace and name.
+type WorkKey = (String, String, String);
+
+fn work_key(ns: &str, name: &str) -> WorkKey {
+    (format!("{ns}/{name}"), ns.to_string(), name.to_string())
+}
+
+/// What each controller has to look at: the objects whose inputs changed since it last ran
+/// (filled from the store's change log), plus the few that wait on time (pods starting or
+/// crash-looping, retries after failed creates). A tick costs what changed, not the store size.
+#[derive(Default)]
+struct Queues {
+    crds: BTreeSet<WorkKey>,
+    namespaces: BTreeSet<WorkKey>,
+    gc: BTreeSet<ObjKey>,
+    deployments: BTreeSet<WorkKey>,
+    replicasets: BTreeSet<WorkKey>,
+    statefulsets: BTreeSet<WorkKey>,
+    jobs: BTreeSet<WorkKey>,
+    pods: BTreeSet<WorkKey>,
+    quota_namespaces: BTreeSet<String>,
+    /// Looked at on every tick until they settle.
+    retry_deployments: BTreeSet<WorkKey>,
+    retry_replicasets: BTreeSet<WorkKey>,
+    retry_statefulsets: BTreeSet<WorkKey>,
+    retry_jobs: BTreeSet<WorkKey>,
+    retry_namespaces: BTreeSet<WorkKey>,
+    active_pods: BTreeSet<WorkKey>,
+}
+
 pub async fn run(
     state: Arc<Mutex<State>>,
     config: SandboxConfig,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut mem = Memory::default();
+    let mut queues = Queues::default();
+    {
+        // Everything stored so far (restored state, default namespaces) is new to the controllers.
+        let mut st = lock(&state);
+        resync(&mut st);
+    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
         }
         let mut st = lock(&state);
-        reconcile(&mut st, &mut mem, &config);
+        reconcile(&mut st, &mut mem, &mut queues, &config);
     }
+}
+
+/// Records every stored object as changed.
+fn resync(st: &mut State) {
+    let mut all = Vec::new();
+    for ((group, plural), m) in &st.objects {
+        for ((ns, name), o) in m {
+            all.push(Change {
+                key: ObjKey {
+                    group: group.clone(),
+                    plural: plural.clone(),
+                    ns: ns.clone(),
+                    name: name.clone(),
+                },
+                uid: uid_of(o),
+                owners: owner_uids(o),
+                removed: false,
+            });
+        }
+    }
+    st.changes = all;
+}
+
+fn owner_uids(o: &Value) -> Vec<String> {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_foreground(o: &Value) -> bool {
+    deleting(o)
+        && o.pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("foregroundDeletion")))
+}
+
+/// Routes the store's change log to the controllers that depend on each changed object.
+fn absorb(st: &mut State, mem: &mut Memory, q: &mut Queues) {
+    let changes = std::mem::take(&mut st.changes);
+    for c in changes {
+        let k = &c.key;
+        let wk = || work_key(&k.ns, &k.name);
+        let current = if c.removed { None } else { st.get_key(k) };
+        match (k.group.as_str(), k.plural.as_str()) {
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                q.crds.insert(wk());
+            }
+            ("", "namespaces") => {
+                q.namespaces.insert(wk());
+            }
+            ("", "configmaps") if k.name == "kube-root-ca.crt" => {
+                q.namespaces.insert(work_key("", &k.ns));
+            }
+            ("", "serviceaccounts") if k.name == "default" => {
+                q.namespaces.insert(work_key("", &k.ns));
+            }
+            ("apps", "deployments") => {
+                q.deployments.insert(wk());
+            }
+            ("apps", "replicasets") => {
+                q.replicasets.insert(wk());
+            }
+            ("apps", "statefulsets") => {
+                q.statefulsets.insert(wk());
+            }
+            ("batch", "jobs") => {
+                q.jobs.insert(wk());
+            }
+            ("", "pods") => {
+                q.pods.insert(wk());
+                if c.removed {
+                    mem.seen.remove(&c.uid);
+                    mem.restarted.remove(&c.uid);
+                }
+                // A StatefulSet looks its pods up by name.
+                if let Some((set, ord)) = k.name.rsplit_once('-')
+                    && ord.parse::<i64>().is_ok()
+                    && st
+                        .objects
+                        .get(&("apps".to_string(), "statefulsets".to_string()))
+                        .is_some_and(|m| m.contains_key(&(k.ns.clone(), set.to_string())))
+                {
+                    q.statefulsets.insert(work_key(&k.ns, set));
+                }
+            }
+            _ => {}
+        }
+        // Owners recompute their status from their dependents.
+        for owner in &c.owners {
+            let Some(ok) = st.uids.get(owner) else {
+                continue;
+            };
+            let owk = work_key(&ok.ns, &ok.name);
+            match (ok.group.as_str(), ok.plural.as_str()) {
+                ("apps", "deployments") => {
+                    q.deployments.insert(owk);
+                }
+                ("apps", "replicasets") => {
+                    q.replicasets.insert(owk);
+                }
+                ("apps", "statefulsets") => {
+                    q.statefulsets.insert(owk);
+                }
+                ("batch", "jobs") => {
+                    q.jobs.insert(owk);
+                }
+                _ => {}
+            }
+            // A foreground deletion waits for its dependents.
+            if st.get_key(ok).is_some_and(|o| is_foreground(o)) {
+                q.gc.insert(ok.clone());
+            }
+        }
+        // Garbage collection: the object itself, and its dependents when it goes away.
+        if let Some(o) = current
+            && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
+        {
+            q.gc.insert(k.clone());
+        }
+        if (c.removed || current.is_some_and(|o| deleting(o)))
+            && let Some(deps) = st.dependents.get(&c.uid)
+        {
+            q.gc.extend(deps.iter().cloned());
+        }
+        if !k.ns.is_empty() {
+            q.quota_namespaces.insert(k.ns.clone());
+        }
+    }
+}
+
+/// The stored objects of `rt` for the queued keys, in queue order.
+fn queued(
+    st: &State,
+    rt: &ResourceType,
+    queue: &mut BTreeSet<WorkKey>,
+    retry: Option<&mut BTreeSet<WorkKey>>,
+) -> Vec<Arc<Value>> {
+    let mut keys = std::mem::take(queue);
+    if let Some(r) = retry {
+        keys.extend(std::mem::take(r));
+    }
+    keys.iter()
+        .filter_map(|(_, ns, name)| st.get_arc(rt, ns, name).cloned())
+        .collect()
+}
+
+fn type_of(st: &State, group: &str, plural: &str) -> Option<Arc<ResourceType>> {
+    st.registry
+        .types
+        .values()
+        .find(|t| t.group == group && t.plural == plural)
+        .cloned()
 }
 
 fn rt(st: &State, g: &str, v: &str, p: &str) -> Option<Arc<ResourceType>> {
@@ -69,15 +263,6 @@ fn owner_ref(owner: &Value, block: bool) -> Value {
         "controller": true,
         "blockOwnerDeletion": block
     })
-}
-
-fn owned_by(o: &Value, uid: &str) -> bool {
-    o.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        })
 }
 
 fn deleting(o: &Value) -> bool {
@@ -141,19 +326,28 @@ pub fn event(
     let _ = st.create(&ert, &ns, ev, &opts());
 }
 
-fn reconcile(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
-    crds(st, mem);
-    namespaces(st);
-    garbage_collect(st);
-    deployments(st);
-    replicasets(st, mem);
-    statefulsets(st);
-    jobs(st);
-    pods(st, mem, config);
-    quotas(st);
+fn reconcile(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig) {
+    absorb(st, mem, q);
+    crds(st, mem, q);
+    absorb(st, mem, q);
+    namespaces(st, q);
+    absorb(st, mem, q);
+    garbage_collect(st, q);
+    absorb(st, mem, q);
+    deployments(st, q);
+    absorb(st, mem, q);
+    replicasets(st, mem, q);
+    absorb(st, mem, q);
+    statefulsets(st, q);
+    absorb(st, mem, q);
+    jobs(st, q);
+    absorb(st, mem, q);
+    pods(st, mem, q, config);
+    absorb(st, mem, q);
+    quotas(st, q);
 }
 
-fn crds(st: &mut State, mem: &mut Memory) {
+fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     let Some(crt) = rt(
         st,
         "apiextensions.k8s.io",
@@ -162,7 +356,7 @@ fn crds(st: &mut State, mem: &mut Memory) {
     ) else {
         return;
     };
-    for crd in st.list(&crt, "") {
+    for crd in queued(st, &crt, &mut q.crds, None) {
         let name = meta_str(&crd, "name").to_string();
         if deleting(&crd) {
             // Delete every custom object, then the CRD.
@@ -180,7 +374,7 @@ fn crds(st: &mut State, mem: &mut Memory) {
                 .cloned()
                 .collect();
             for t in &types {
-                for o in st.list(t, "") {
+                for o in st.list_arc(t, "") {
                     let (ns, n) = (
                         meta_str(&o, "namespace").to_string(),
                         meta_str(&o, "name").to_string(),
@@ -229,7 +423,7 @@ fn crds(st: &mut State, mem: &mut Memory) {
     }
 }
 
-fn namespaces(st: &mut State) {
+fn namespaces(st: &mut State, q: &mut Queues) {
     let Some(nrt) = rt(st, "", "v1", "namespaces") else {
         return;
     };
@@ -239,7 +433,7 @@ fn namespaces(st: &mut State) {
     ) else {
         return;
     };
-    for ns in st.list(&nrt, "") {
+    for ns in queued(st, &nrt, &mut q.namespaces, Some(&mut q.retry_namespaces)) {
         let name = meta_str(&ns, "name").to_string();
         if deleting(&ns) {
             let types: Vec<Arc<ResourceType>> = st
@@ -250,7 +444,7 @@ fn namespaces(st: &mut State) {
                 .cloned()
                 .collect();
             for t in types {
-                for o in st.list(&t, &name) {
+                for o in st.list_arc(&t, &name) {
                     let n = meta_str(&o, "name").to_string();
                     st.remove(&t, &name, &n);
                 }
@@ -259,80 +453,91 @@ fn namespaces(st: &mut State) {
             continue;
         }
         if st.get(&cmrt, &name, "kube-root-ca.crt").is_none() {
-            let _ = st.create(
+            let created = st.create(
                 &cmrt,
                 &name,
                 json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": name, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nsandbox\n-----END CERTIFICATE-----\n"}}),
                 &opts(),
             );
+            if created.is_err() {
+                q.retry_namespaces.insert(work_key("", &name));
+            }
         }
         if st.get(&sart, &name, "default").is_none() {
-            let _ = st.create(
+            let created = st.create(
                 &sart,
                 &name,
                 json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}),
                 &opts(),
             );
+            if created.is_err() {
+                q.retry_namespaces.insert(work_key("", &name));
+            }
         }
     }
 }
 
 /// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
-fn garbage_collect(st: &mut State) {
-    let types: Vec<Arc<ResourceType>> = st.registry.types.values().cloned().collect();
-    let mut all: Vec<(Arc<ResourceType>, Value)> = Vec::new();
-    for t in &types {
-        for o in st.list(t, "") {
-            all.push((t.clone(), o));
-        }
-    }
-    let uids: HashSet<String> = all.iter().map(|(_, o)| uid_of(o)).collect();
-    let foreground: HashSet<String> = all
+///
+/// Looks at the queued objects only: those that changed, the dependents of owners that went away
+/// or are being deleted, and owners in foreground deletion whose dependents changed. Decisions
+/// are taken on the state as it is when the pass starts.
+fn garbage_collect(st: &mut State, q: &mut Queues) {
+    let keys = std::mem::take(&mut q.gc);
+    let mut items: Vec<(Arc<ResourceType>, Arc<Value>)> = Vec::new();
+    let mut types: HashMap<(String, String), Option<Arc<ResourceType>>> = HashMap::new();
+    // Work in LIST order per type, like a scan of the whole store would.
+    let mut ordered: Vec<(&ObjKey, String)> = keys
         .iter()
-        .filter(|(_, o)| {
-            deleting(o)
-                && o.pointer("/metadata/finalizers")
-                    .and_then(Value::as_array)
-                    .is_some_and(|f| f.contains(&json!("foregroundDeletion")))
-        })
-        .map(|(_, o)| uid_of(o))
+        .map(|k| (k, format!("{}/{}", k.ns, k.name)))
         .collect();
-    let mut has_dependents: HashSet<String> = HashSet::new();
-    for (t, o) in &all {
-        let refs: Vec<String> = o
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if refs.is_empty() {
+    ordered.sort_by(|a, b| (&a.0.group, &a.0.plural, &a.1).cmp(&(&b.0.group, &b.0.plural, &b.1)));
+    for (k, _) in ordered {
+        let Some(o) = st.get_key(k).cloned() else {
             continue;
-        }
-        let ns = meta_str(o, "namespace").to_string();
-        let name = meta_str(o, "name").to_string();
-        let orphaned = refs.iter().all(|r| !uids.contains(r));
-        let owner_foreground = refs.iter().any(|r| foreground.contains(r));
-        if orphaned || owner_foreground {
-            if owner_foreground {
-                for r in &refs {
-                    has_dependents.insert(r.clone());
-                }
-            }
-            let _ = st.delete(t, &ns, &name, "Background", false);
+        };
+        let t = types
+            .entry((k.group.clone(), k.plural.clone()))
+            .or_insert_with(|| type_of(st, &k.group, &k.plural))
+            .clone();
+        if let Some(t) = t {
+            items.push((t, o));
         }
     }
-    for (t, o) in &all {
+    let exists = |st: &State, uid: &str| st.uids.contains_key(uid);
+    let foreground = |st: &State, uid: &str| {
+        st.uids
+            .get(uid)
+            .and_then(|k| st.get_key(k))
+            .is_some_and(|o| is_foreground(o))
+    };
+    let mut to_delete = Vec::new();
+    let mut to_unblock = Vec::new();
+    for (t, o) in &items {
+        let refs = owner_uids(o);
         let ns = meta_str(o, "namespace").to_string();
         let name = meta_str(o, "name").to_string();
-        if foreground.contains(&uid_of(o)) && !has_dependents.contains(&uid_of(o)) {
-            remove_finalizer(st, t, &ns, &name, "foregroundDeletion");
+        if !refs.is_empty() {
+            let orphaned = refs.iter().all(|r| !exists(st, r));
+            let owner_foreground = refs.iter().any(|r| foreground(st, r));
+            if orphaned || owner_foreground {
+                to_delete.push((t.clone(), ns.clone(), name.clone()));
+            }
+        }
+        let uid = uid_of(o);
+        let has_dependents = st.dependents.get(&uid).is_some_and(|d| !d.is_empty());
+        if is_foreground(o) && !has_dependents {
+            to_unblock.push((t.clone(), ns.clone(), name.clone(), "foregroundDeletion"));
         }
         if t.kind == "PersistentVolumeClaim" && deleting(o) {
-            remove_finalizer(st, t, &ns, &name, "kubernetes.io/pvc-protection");
+            to_unblock.push((t.clone(), ns, name, "kubernetes.io/pvc-protection"));
         }
+    }
+    for (t, ns, name) in to_delete {
+        let _ = st.delete(&t, &ns, &name, "Background", false);
+    }
+    for (t, ns, name, f) in to_unblock {
+        remove_finalizer(st, &t, &ns, &name, f);
     }
 }
 
@@ -444,14 +649,14 @@ fn remove_condition(status: &mut serde_json::Map<String, Value>, ty: &str) {
     }
 }
 
-fn deployments(st: &mut State) {
+fn deployments(st: &mut State, q: &mut Queues) {
     let (Some(drt), Some(rsrt)) = (
         rt(st, "apps", "v1", "deployments"),
         rt(st, "apps", "v1", "replicasets"),
     ) else {
         return;
     };
-    for d in st.list(&drt, "") {
+    for d in queued(st, &drt, &mut q.deployments, Some(&mut q.retry_deployments)) {
         if deleting(&d) {
             continue;
         }
@@ -464,11 +669,7 @@ fn deployments(st: &mut State) {
             .unwrap_or(1);
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
-        let owned: Vec<Value> = st
-            .list(&rsrt, &ns)
-            .into_iter()
-            .filter(|r| owned_by(r, &uid))
-            .collect();
+        let owned = st.dependents_in(&rsrt, &ns, &uid);
         let max_rev = owned
             .iter()
             .filter_map(|r| {
@@ -527,7 +728,11 @@ fn deployments(st: &mut State) {
                     },
                     "spec": {"replicas": replicas, "selector": selector, "template": tmpl}
                 });
-                if st.create(&rsrt, &ns, rs, &opts()).is_ok() {
+                let created = st.create(&rsrt, &ns, rs, &opts());
+                if created.is_err() {
+                    q.retry_deployments.insert(work_key(&ns, &name));
+                }
+                if created.is_ok() {
                     event(
                         st,
                         &d,
@@ -576,11 +781,7 @@ fn deployments(st: &mut State) {
             }
         }
         // Status.
-        let owned: Vec<Value> = st
-            .list(&rsrt, &ns)
-            .into_iter()
-            .filter(|r| owned_by(r, &uid))
-            .collect();
+        let owned = st.dependents_in(&rsrt, &ns, &uid);
         let cur = owned
             .iter()
             .find(|r| meta_str(r, "name") == rs_name)
@@ -698,14 +899,19 @@ fn pod_from_template(owner: &Value, template: &Value, name: Option<String>, ns: 
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
 }
 
-fn replicasets(st: &mut State, mem: &mut Memory) {
+fn replicasets(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     let (Some(rsrt), Some(prt)) = (
         rt(st, "apps", "v1", "replicasets"),
         rt(st, "", "v1", "pods"),
     ) else {
         return;
     };
-    for rs in st.list(&rsrt, "") {
+    for rs in queued(
+        st,
+        &rsrt,
+        &mut q.replicasets,
+        Some(&mut q.retry_replicasets),
+    ) {
         if deleting(&rs) {
             continue;
         }
@@ -716,10 +922,10 @@ fn replicasets(st: &mut State, mem: &mut Memory) {
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let pods: Vec<Value> = st
-            .list(&prt, &ns)
+        let pods: Vec<Arc<Value>> = st
+            .dependents_in(&prt, &ns, &uid)
             .into_iter()
-            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .filter(|p| !deleting(p))
             .collect();
         let mut failure: Option<String> = None;
         let have = pods.len() as i64;
@@ -785,12 +991,16 @@ fn replicasets(st: &mut State, mem: &mut Memory) {
                 }
             }
         }
-        let pods: Vec<Value> = st
-            .list(&prt, &ns)
+        let pods: Vec<Arc<Value>> = st
+            .dependents_in(&prt, &ns, &uid)
             .into_iter()
-            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .filter(|p| !deleting(p))
             .collect();
         let count = pods.len() as i64;
+        if count < want {
+            // Retried on every tick (creates back off on their own).
+            q.retry_replicasets.insert(work_key(&ns, &name));
+        }
         let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
         let generation = int(&rs, "/metadata/generation");
         st.controller_update(&rsrt, &ns, &name, KCM, Some("status"), |o| {
@@ -837,7 +1047,7 @@ fn replicasets(st: &mut State, mem: &mut Memory) {
     }
 }
 
-fn statefulsets(st: &mut State) {
+fn statefulsets(st: &mut State, q: &mut Queues) {
     let (Some(ssrt), Some(prt), Some(pvcrt)) = (
         rt(st, "apps", "v1", "statefulsets"),
         rt(st, "", "v1", "pods"),
@@ -845,7 +1055,12 @@ fn statefulsets(st: &mut State) {
     ) else {
         return;
     };
-    for ss in st.list(&ssrt, "") {
+    for ss in queued(
+        st,
+        &ssrt,
+        &mut q.statefulsets,
+        Some(&mut q.retry_statefulsets),
+    ) {
         if deleting(&ss) {
             continue;
         }
@@ -945,6 +1160,7 @@ fn statefulsets(st: &mut State) {
                     "statefulset-controller",
                 ),
                 Err(e) => {
+                    q.retry_statefulsets.insert(work_key(&ns, &name));
                     event(
                         st,
                         &ss,
@@ -963,11 +1179,7 @@ fn statefulsets(st: &mut State) {
             }
         }
         // Scale down from the highest ordinal.
-        let pods: Vec<Value> = st
-            .list(&prt, &ns)
-            .into_iter()
-            .filter(|p| owned_by(p, &uid))
-            .collect();
+        let pods = st.dependents_in(&prt, &ns, &uid);
         for p in &pods {
             let ord = meta_str(p, "name")
                 .rsplit('-')
@@ -979,10 +1191,10 @@ fn statefulsets(st: &mut State) {
                 let _ = st.delete(&prt, &ns, &pn, "Background", false);
             }
         }
-        let pods: Vec<Value> = st
-            .list(&prt, &ns)
+        let pods: Vec<Arc<Value>> = st
+            .dependents_in(&prt, &ns, &uid)
             .into_iter()
-            .filter(|p| owned_by(p, &uid) && !deleting(p))
+            .filter(|p| !deleting(p))
             .collect();
         let count = pods.len() as i64;
         let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
@@ -1012,11 +1224,11 @@ fn statefulsets(st: &mut State) {
     }
 }
 
-fn jobs(st: &mut State) {
+fn jobs(st: &mut State, q: &mut Queues) {
     let (Some(jrt), Some(prt)) = (rt(st, "batch", "v1", "jobs"), rt(st, "", "v1", "pods")) else {
         return;
     };
-    for job in st.list(&jrt, "") {
+    for job in queued(st, &jrt, &mut q.jobs, Some(&mut q.retry_jobs)) {
         if deleting(&job) {
             continue;
         }
@@ -1045,11 +1257,7 @@ fn jobs(st: &mut State) {
             .pointer("/spec/backoffLimit")
             .and_then(Value::as_i64)
             .unwrap_or(6);
-        let pods: Vec<Value> = st
-            .list(&prt, &ns)
-            .into_iter()
-            .filter(|p| owned_by(p, &uid))
-            .collect();
+        let pods = st.dependents_in(&prt, &ns, &uid);
         let succeeded = pods
             .iter()
             .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded"))
@@ -1063,7 +1271,7 @@ fn jobs(st: &mut State) {
             .map(|p| int(p, "/status/containerStatuses/0/restartCount"))
             .sum();
         let failed = failed_pods + restarts;
-        let active: Vec<&Value> = pods.iter().filter(|p| !pod_terminal(p)).collect();
+        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| !pod_terminal(p)).collect();
         let over_backoff = failed > backoff;
         if !over_backoff && succeeded < completions && active.is_empty() {
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -1077,14 +1285,17 @@ fn jobs(st: &mut State) {
                     &format!("Created pod: {}", meta_str(&p, "name")),
                     "job-controller",
                 ),
-                Err(e) => event(
-                    st,
-                    &job,
-                    "Warning",
-                    "FailedCreate",
-                    &format!("Error creating: {}", e.message),
-                    "job-controller",
-                ),
+                Err(e) => {
+                    q.retry_jobs.insert(work_key(&ns, &name));
+                    event(
+                        st,
+                        &job,
+                        "Warning",
+                        "FailedCreate",
+                        &format!("Error creating: {}", e.message),
+                        "job-controller",
+                    )
+                }
             }
         }
         if over_backoff {
@@ -1094,9 +1305,9 @@ fn jobs(st: &mut State) {
             }
         }
         let active_n = st
-            .list(&prt, &ns)
+            .dependents_in(&prt, &ns, &uid)
             .iter()
-            .filter(|p| owned_by(p, &uid) && !pod_terminal(p) && !deleting(p))
+            .filter(|p| !pod_terminal(p) && !deleting(p))
             .count() as i64;
         let ready_n = pods.iter().filter(|p| pod_ready(p)).count() as i64;
         let complete = succeeded >= completions;
@@ -1174,14 +1385,12 @@ fn outcome_of(pod: &Value, config: &SandboxConfig) -> PodOutcome {
     }
 }
 
-fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
+fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig) {
     let Some(prt) = rt(st, "", "v1", "pods") else {
         return;
     };
-    let mut live: HashSet<String> = HashSet::new();
-    for pod in st.list(&prt, "") {
+    for pod in queued(st, &prt, &mut q.pods, Some(&mut q.active_pods)) {
         let uid = uid_of(&pod);
-        live.insert(uid.clone());
         if deleting(&pod) || pod_terminal(&pod) {
             continue;
         }
@@ -1189,6 +1398,8 @@ fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
         let ns = meta_str(&pod, "namespace").to_string();
         let name = meta_str(&pod, "name").to_string();
         let elapsed = seen.elapsed();
+        // Looked at again on the next tick unless it has settled (a write requeues it anyway).
+        q.active_pods.insert(work_key(&ns, &name));
         if elapsed < config.pod_start_delay {
             continue;
         }
@@ -1229,6 +1440,10 @@ fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
                 let finish =
                     is_job && restart_policy != "Always" && elapsed >= config.pod_start_delay * 2;
                 let already = pod_ready(&pod);
+                let may_finish = is_job && restart_policy != "Always";
+                if already && !may_finish {
+                    q.active_pods.remove(&work_key(&ns, &name));
+                }
                 if already && !finish {
                     continue;
                 }
@@ -1369,6 +1584,9 @@ fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
                     "ErrImagePull"
                 };
                 if current == want {
+                    if second {
+                        q.active_pods.remove(&work_key(&ns, &name));
+                    }
                     continue;
                 }
                 st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
@@ -1418,8 +1636,6 @@ fn pods(st: &mut State, mem: &mut Memory, config: &SandboxConfig) {
             }
         }
     }
-    mem.seen.retain(|k, _| live.contains(k));
-    mem.restarted.retain(|k, _| live.contains(k));
 }
 
 /// Usage of a namespace for the resources a quota limits.
@@ -1429,8 +1645,8 @@ fn usage(
     hard: &serde_json::Map<String, Value>,
 ) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
-    let pods: Vec<Value> = rt(st, "", "v1", "pods")
-        .map(|t| st.list(&t, ns))
+    let pods: Vec<Arc<Value>> = rt(st, "", "v1", "pods")
+        .map(|t| st.list_arc(&t, ns))
         .unwrap_or_default()
         .into_iter()
         .filter(|p| !pod_terminal(p) && !deleting(p))
@@ -1470,7 +1686,7 @@ fn usage(
             .types
             .values()
             .find(|t| t.group == g && t.plural == p)
-            .map(|t| st.list(t, ns).len())
+            .map(|t| st.count(t, ns))
             .unwrap_or(0)
     };
     for key in hard.keys() {
@@ -1484,7 +1700,7 @@ fn usage(
             "requests.storage" => {
                 let mut total: Option<Quantity> = None;
                 if let Some(t) = rt(st, "", "v1", "persistentvolumeclaims") {
-                    for pvc in st.list(&t, ns) {
+                    for pvc in st.list_arc(&t, ns) {
                         if let Some(q) = pvc
                             .pointer("/spec/resources/requests/storage")
                             .and_then(Value::as_str)
@@ -1515,11 +1731,24 @@ fn usage(
     out
 }
 
-fn quotas(st: &mut State) {
+fn quotas(st: &mut State, queues: &mut Queues) {
     let Some(qrt) = rt(st, "", "v1", "resourcequotas") else {
         return;
     };
-    for q in st.list(&qrt, "") {
+    let namespaces = std::mem::take(&mut queues.quota_namespaces);
+    let mut all: Vec<(String, Arc<Value>)> = namespaces
+        .iter()
+        .flat_map(|ns| st.list_arc(&qrt, ns))
+        .map(|q| {
+            (
+                format!("{}/{}", meta_str(&q, "namespace"), meta_str(&q, "name")),
+                q,
+            )
+        })
+        .collect();
+    // LIST order of all namespaces.
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, q) in all {
         let ns = meta_str(&q, "namespace").to_string();
         let name = meta_str(&q, "name").to_string();
         let hard = q
@@ -1539,7 +1768,7 @@ fn quotas(st: &mut State) {
 /// Admission of a new pod: LimitRange defaults, then ResourceQuota.
 pub fn admit_pod(st: &State, ns: &str, pod: &mut Value) -> Result<(), ApiError> {
     if let Some(lrt) = rt(st, "", "v1", "limitranges") {
-        for lr in st.list(&lrt, ns) {
+        for lr in st.list_arc(&lrt, ns) {
             for limit in lr
                 .pointer("/spec/limits")
                 .and_then(Value::as_array)
@@ -1580,7 +1809,7 @@ pub fn admit_pod(st: &State, ns: &str, pod: &mut Value) -> Result<(), ApiError> 
         return Ok(());
     };
     let name = meta_str(pod, "name").to_string();
-    for q in st.list(&qrt, ns) {
+    for q in st.list_arc(&qrt, ns) {
         let hard = q
             .pointer("/spec/hard")
             .and_then(Value::as_object)

@@ -93,15 +93,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// Saves the state: a cheap snapshot (shared object pointers) under the lock, serialization and
+/// the file write outside it.
 fn save_state(state: &Mutex<store::State>, path: &Path) -> Result<(), Error> {
-    let data = {
+    let snapshot = {
         let mut st = lock(state);
         st.dirty = false;
-        serde_json::to_vec(&st.persisted()).map_err(|e| Error::State {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
+        st.snapshot()
     };
+    let data = snapshot.to_json().map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -196,7 +199,11 @@ impl Sandbox {
                         _ = rx.changed() => break,
                     }
                     if lock(&state).dirty {
-                        let _ = save_state(&state, &path);
+                        // Off the runtime's workers: serializing a large store takes a while.
+                        let state = state.clone();
+                        let path = path.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || save_state(&state, &path)).await;
                     }
                 }
             }));

@@ -182,6 +182,16 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(s)
 }
 
+/// `{"type": kind, "object": object}` and a newline, without copying the object.
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut s = b"{\"type\":".to_vec();
+    let _ = serde_json::to_writer(&mut s, kind);
+    s.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut s, object);
+    s.extend_from_slice(b"}\n");
+    Bytes::from(s)
+}
+
 async fn run_watch(
     mut spec: WatchSpec,
     tx: mpsc::Sender<Bytes>,
@@ -220,7 +230,7 @@ async fn run_watch(
                             continue;
                         }
                         last_sent = e.rv;
-                        if tx.send(line(&json!({"type": e.kind, "object": e.object}))).await.is_err() {
+                        if tx.send(event_line(e.kind, &e.object)).await.is_err() {
                             return;
                         }
                     }

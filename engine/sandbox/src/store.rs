@@ -1,7 +1,8 @@
 //! The object store: objects by type, namespace and name; the global resourceVersion counter;
 //! the write path (defaults, validation, managedFields, generation) and watch events.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -20,10 +21,39 @@ pub struct Event {
     pub namespace: String,
     pub rv: u64,
     pub kind: &'static str,
-    pub object: Value,
+    pub object: Arc<Value>,
 }
 
-type Objects = BTreeMap<(String, String), BTreeMap<(String, String), Value>>;
+/// Objects of one type by (namespace, name).
+type Bucket = BTreeMap<(String, String), Arc<Value>>;
+type Objects = BTreeMap<(String, String), Bucket>;
+
+/// Where an object is stored: type (group, plural), namespace, name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjKey {
+    pub group: String,
+    pub plural: String,
+    pub ns: String,
+    pub name: String,
+}
+
+/// A write the controllers have not looked at yet.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub key: ObjKey,
+    pub uid: String,
+    /// Owner uids of the previous and the new version.
+    pub owners: Vec<String>,
+    pub removed: bool,
+}
+
+fn owner_uids(o: &Value) -> impl Iterator<Item = &str> {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+}
 
 pub struct State {
     pub registry: Registry,
@@ -35,7 +65,13 @@ pub struct State {
     pub next_port: i64,
     pub dirty: bool,
     /// Container logs: (namespace, pod, container) -> lines.
-    pub logs: std::collections::HashMap<(String, String, String), Vec<String>>,
+    pub logs: HashMap<(String, String, String), Vec<String>>,
+    /// uid -> where the object is stored.
+    pub uids: HashMap<String, ObjKey>,
+    /// Owner uid -> the objects whose ownerReferences name it.
+    pub dependents: HashMap<String, BTreeSet<ObjKey>>,
+    /// Writes since the controllers last looked (drained by the controller loop).
+    pub changes: Vec<Change>,
 }
 
 /// What is persisted.
@@ -44,6 +80,30 @@ pub struct Persisted {
     pub resource_version: u64,
     pub next_ip: u32,
     pub objects: Vec<Value>,
+}
+
+/// A cheap copy of what is persisted, taken under the lock and serialized outside it.
+pub struct Snapshot {
+    pub resource_version: u64,
+    pub next_ip: u32,
+    pub objects: Vec<Arc<Value>>,
+}
+
+#[derive(Serialize)]
+struct PersistedRef<'a> {
+    resource_version: u64,
+    next_ip: u32,
+    objects: Vec<&'a Value>,
+}
+
+impl Snapshot {
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&PersistedRef {
+            resource_version: self.resource_version,
+            next_ip: self.next_ip,
+            objects: self.objects.iter().map(|o| &**o).collect(),
+        })
+    }
 }
 
 pub struct WriteOpts<'a> {
@@ -90,6 +150,9 @@ impl State {
             next_port: 0,
             dirty: false,
             logs: Default::default(),
+            uids: HashMap::new(),
+            dependents: HashMap::new(),
+            changes: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             if let Some(rt) = s.registry.get("", "v1", "namespaces") {
@@ -108,8 +171,8 @@ impl State {
         s
     }
 
-    pub fn persisted(&self) -> Persisted {
-        Persisted {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
             resource_version: self.rv,
             next_ip: self.next_ip,
             objects: self
@@ -122,6 +185,9 @@ impl State {
 
     pub fn restore(&mut self, p: Persisted) {
         self.objects.clear();
+        self.uids.clear();
+        self.dependents.clear();
+        self.changes.clear();
         self.rv = p.resource_version;
         self.next_ip = p.next_ip;
         // CRDs first, so their types exist.
@@ -136,44 +202,128 @@ impl State {
             let av = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
             let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
             if let Some(rt) = self.registry.by_kind(av, kind) {
-                let key = (
-                    meta_str(&o, "namespace").to_string(),
-                    meta_str(&o, "name").to_string(),
-                );
+                let key = ObjKey {
+                    group: rt.group.clone(),
+                    plural: rt.plural.clone(),
+                    ns: meta_str(&o, "namespace").to_string(),
+                    name: meta_str(&o, "name").to_string(),
+                };
+                let o = Arc::new(o);
+                self.index(&key, None, Some(&o));
                 self.objects
-                    .entry((rt.group.clone(), rt.plural.clone()))
+                    .entry((key.group, key.plural))
                     .or_default()
-                    .insert(key, o);
+                    .insert((key.ns, key.name), o);
             }
         }
     }
 
+    /// Keeps the uid and owner indexes in step with a write of `key` from `old` to `new`.
+    fn index(&mut self, key: &ObjKey, old: Option<&Value>, new: Option<&Value>) {
+        if let Some(o) = old {
+            let uid = meta_str(o, "uid");
+            if self.uids.get(uid) == Some(key) {
+                self.uids.remove(uid);
+            }
+            for r in owner_uids(o) {
+                if let Some(set) = self.dependents.get_mut(r) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.dependents.remove(r);
+                    }
+                }
+            }
+        }
+        if let Some(n) = new {
+            let uid = meta_str(n, "uid");
+            if !uid.is_empty() {
+                self.uids.insert(uid.to_string(), key.clone());
+            }
+            for r in owner_uids(n) {
+                self.dependents
+                    .entry(r.to_string())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+    }
+
+    fn bucket(&self, rt: &ResourceType) -> Option<&Bucket> {
+        self.objects.get(&(rt.group.clone(), rt.plural.clone()))
+    }
+
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<&Value> {
-        self.objects
-            .get(&(rt.group.clone(), rt.plural.clone()))
+        self.get_arc(rt, ns, name).map(|o| &**o)
+    }
+
+    pub fn get_arc(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<&Arc<Value>> {
+        self.bucket(rt)
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// The object stored under `key`.
+    pub fn get_key(&self, key: &ObjKey) -> Option<&Arc<Value>> {
+        self.objects
+            .get(&(key.group.clone(), key.plural.clone()))
+            .and_then(|m| m.get(&(key.ns.clone(), key.name.clone())))
+    }
+
+    /// Objects of a type in one namespace (`ns` non-empty), in name order.
+    fn in_namespace<'a>(
+        m: &'a Bucket,
+        ns: &'a str,
+    ) -> impl Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a {
+        m.range((ns.to_string(), String::new())..)
+            .take_while(move |((n, _), _)| n == ns)
+    }
+
+    /// Objects of a type, in key order (namespace, name); `ns` empty = all namespaces.
+    pub fn list_arc(&self, rt: &ResourceType, ns: &str) -> Vec<Arc<Value>> {
+        let Some(m) = self.bucket(rt) else {
+            return Vec::new();
+        };
+        if !ns.is_empty() {
+            return Self::in_namespace(m, ns).map(|(_, v)| v.clone()).collect();
+        }
+        let mut items: Vec<(String, Arc<Value>)> = m
+            .iter()
+            .map(|((n, name), v)| (format!("{n}/{name}"), v.clone()))
+            .collect();
+        // etcd key order: "rec-ns-quota/web" sorts before "rec-ns/web".
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.into_iter().map(|(_, v)| v).collect()
     }
 
     /// Objects of a type, in key order (namespace, name); `ns` empty = all namespaces.
     pub fn list(&self, rt: &ResourceType, ns: &str) -> Vec<Value> {
-        self.objects
-            .get(&(rt.group.clone(), rt.plural.clone()))
-            .map(|m| {
-                let mut items: Vec<(String, Value)> = m
-                    .iter()
-                    .filter(|((n, _), _)| ns.is_empty() || n == ns)
-                    .map(|((n, name), v)| (format!("{n}/{name}"), v.clone()))
-                    .collect();
-                // etcd key order: "rec-ns-quota/web" sorts before "rec-ns/web".
-                if ns.is_empty() {
-                    items.sort_by(|a, b| a.0.cmp(&b.0));
-                }
-                items.into_iter().map(|(_, v)| v).collect()
-            })
-            .unwrap_or_default()
+        self.list_arc(rt, ns)
+            .into_iter()
+            .map(|o| (*o).clone())
+            .collect()
     }
 
-    fn emit(&mut self, rt: &ResourceType, kind: &'static str, object: Value) {
+    /// How many objects of a type a namespace holds (`ns` empty = all).
+    pub fn count(&self, rt: &ResourceType, ns: &str) -> usize {
+        match self.bucket(rt) {
+            None => 0,
+            Some(m) if ns.is_empty() => m.len(),
+            Some(m) => Self::in_namespace(m, ns).count(),
+        }
+    }
+
+    /// Objects of type `rt` in namespace `ns` whose ownerReferences name `owner_uid`, in name
+    /// order (what filtering a LIST of the namespace by owner gives).
+    pub fn dependents_in(&self, rt: &ResourceType, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
+        self.dependents
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter(|k| k.group == rt.group && k.plural == rt.plural && k.ns == ns)
+            .filter_map(|k| self.get_key(k).cloned())
+            .collect()
+    }
+
+    fn emit(&mut self, rt: &ResourceType, kind: &'static str, object: Arc<Value>) {
         let ev = Event {
             group: rt.group.clone(),
             plural: rt.plural.clone(),
@@ -190,6 +340,23 @@ impl State {
         self.dirty = true;
     }
 
+    fn record_change(&mut self, key: ObjKey, old: Option<&Value>, new: &Value, removed: bool) {
+        let mut owners: Vec<String> = old
+            .into_iter()
+            .flat_map(owner_uids)
+            .chain(owner_uids(new))
+            .map(str::to_string)
+            .collect();
+        owners.sort();
+        owners.dedup();
+        self.changes.push(Change {
+            key,
+            uid: meta_str(new, "uid").to_string(),
+            owners,
+            removed,
+        });
+    }
+
     /// Stores `obj` with a new resourceVersion.
     fn commit(&mut self, rt: &ResourceType, mut obj: Value, kind: &'static str) -> Value {
         self.rv += 1;
@@ -197,29 +364,44 @@ impl State {
             m.insert("resourceVersion".into(), json!(self.rv.to_string()));
         }
         let obj = util::order_object(obj);
-        let key = (
-            meta_str(&obj, "namespace").to_string(),
-            meta_str(&obj, "name").to_string(),
-        );
-        self.objects
+        let key = ObjKey {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            ns: meta_str(&obj, "namespace").to_string(),
+            name: meta_str(&obj, "name").to_string(),
+        };
+        let stored = Arc::new(obj.clone());
+        let old = self
+            .objects
             .entry((rt.group.clone(), rt.plural.clone()))
             .or_default()
-            .insert(key, obj.clone());
-        self.emit(rt, kind, obj.clone());
+            .insert((key.ns.clone(), key.name.clone()), stored.clone());
+        self.index(&key, old.as_deref(), Some(&stored));
+        self.record_change(key, old.as_deref(), &stored, false);
+        self.emit(rt, kind, stored);
         obj
     }
 
     /// Removes an object for good.
     pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Value> {
-        let mut obj = self
+        let old = self
             .objects
             .get_mut(&(rt.group.clone(), rt.plural.clone()))?
             .remove(&(ns.to_string(), name.to_string()))?;
+        let key = ObjKey {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            ns: ns.to_string(),
+            name: name.to_string(),
+        };
+        self.index(&key, Some(&old), None);
+        let mut obj = Arc::unwrap_or_clone(old);
         self.rv += 1;
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), json!(self.rv.to_string()));
         }
-        self.emit(rt, "DELETED", obj.clone());
+        self.record_change(key, None, &obj, true);
+        self.emit(rt, "DELETED", Arc::new(obj.clone()));
         Some(obj)
     }
 
