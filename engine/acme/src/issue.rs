@@ -360,8 +360,17 @@ async fn run<B: DnsBackend>(
         .initial_delay(Duration::from_millis(200))
         .backoff(1.5)
         .timeout(remaining(deadline));
-    let status = nonce_retry!(order.poll_ready(&poll).await)
-        .map_err(|e| client.error("validate the challenges", e))?;
+    let status = match nonce_retry!(order.poll_ready(&poll).await) {
+        Ok(status) => status,
+        // An order made invalid by its authorizations comes back as its problem document.
+        Err(instant_acme::Error::Api(p))
+            if order.state().status == OrderStatus::Invalid
+                && p.r#type.as_deref() != Some("urn:ietf:params:acme:error:rateLimited") =>
+        {
+            OrderStatus::Invalid
+        }
+        Err(e) => return Err(client.error("validate the challenges", e)),
+    };
     if status != OrderStatus::Ready {
         return Err(validation_failures(client, &mut order).await);
     }
