@@ -297,14 +297,46 @@ for i in 0..150 { env.deployment(`svc-${i}`, #{ image: "nginx:1.27", replicas: 1
 
 #[test]
 fn staging_applies_on_the_sandbox_and_replans_clean() {
-    let cluster = TestCluster::start(config());
+    // `--sandbox`: the embedded emulator, an in-memory DNS zone, state under .cairn/.
+    let dir = cairn_tests::temp_dir("staging");
     let staging = root().join("environments/staging.rhai");
     let staging = staging.to_string_lossy();
-    let out = cluster.cairn(&["apply", &staging, "--yes", "--timeout", "120"]);
+    let out = cairn_tests::cairn_in(
+        &dir,
+        &["apply", "--sandbox", &staging, "--yes", "--timeout", "120"],
+        cairn_tests::ci_vars(),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let out = cluster.cairn(&["plan", &staging]);
+    assert!(
+        out.stdout
+            .contains("+ DnsRecord/rbx.ia.br/api.staging.rbx.ia.br A"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("✓ Deployment/staging/backend-staging created"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("✓ Job/staging/migrate-4f2c9e1 created"),
+        "{}",
+        out.stdout
+    );
+    let out = cairn_tests::cairn_in(
+        &dir,
+        &["plan", "--sandbox", &staging],
+        cairn_tests::ci_vars(),
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("in-memory sandbox zone"),
+        "{}",
+        out.stdout
+    );
     for secret in cairn_tests::secret_values() {
         assert!(!out.stdout.contains(&secret));
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

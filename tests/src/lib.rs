@@ -60,6 +60,11 @@ pub struct Output {
 
 /// Runs `cairn ARGS` in-process with the given environment variables, without colour.
 pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
+    cairn_in(&std::env::current_dir().unwrap_or_default(), args, vars)
+}
+
+/// Runs `cairn ARGS` in-process in the working directory `cwd` (where `.cairn/` goes).
+pub fn cairn_in(cwd: &std::path::Path, args: &[&str], vars: BTreeMap<String, String>) -> Output {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = {
@@ -69,7 +74,7 @@ pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
             vars,
             color: false,
             input: None,
-            cwd: std::env::current_dir().unwrap_or_default(),
+            cwd: cwd.to_path_buf(),
         };
         cairn::run(
             std::iter::once("cairn").chain(args.iter().copied()),

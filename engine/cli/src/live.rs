@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
+use cairn_plan::plan::{Action, Change, Plan};
 
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs, report, show};
 
@@ -27,6 +28,10 @@ pub struct LiveArgs {
     /// Take over fields another field manager owns (server-side apply force)
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Allow deleting more than 30 % of a DNS zone's records, and taking over records another
+    /// owner created
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `apply` only.
@@ -138,13 +143,66 @@ fn evaluate_checked(
     Ok(Some(eval))
 }
 
-fn print_plan(io: &mut Io<'_>, plan: &KubePlan, json: bool) {
+/// Everything a plan found, per provider, and the combined printable plan.
+struct LivePlan {
+    plan: Plan,
+    kube: KubePlan,
+    dns: Option<crate::dns::DnsPart>,
+}
+
+async fn make_plan(
+    io: &Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    live: &LiveArgs,
+) -> Result<LivePlan, String> {
+    let options = PlanOptions {
+        force_conflicts: live.force_conflicts,
+    };
+    let kube = cairn_kube::plan(&target.cluster, &eval.state, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sandbox_dir = live.sandbox.then(|| io.cwd.join(SANDBOX_DIR));
+    let dns = crate::dns::plan(&eval.state, sandbox_dir.as_deref(), live.force).await?;
+    let mut plan = kube.plan.clone();
+    if let Some(part) = &dns {
+        plan.unsupported
+            .retain(|id| id.provider != cairn_model::Provider::Dns);
+        let changed = crate::dns::changes(part);
+        let changed_ids: std::collections::BTreeSet<String> = changed
+            .iter()
+            .map(|c| c.id.to_string().to_ascii_lowercase())
+            .collect();
+        for r in eval
+            .state
+            .resources
+            .iter()
+            .filter(|r| r.id.provider == cairn_model::Provider::Dns)
+        {
+            if !changed_ids.contains(&r.id.to_string().to_ascii_lowercase()) {
+                plan.changes.push(Change {
+                    id: r.id.clone(),
+                    action: Action::NoOp,
+                    fields: Vec::new(),
+                    reason: None,
+                });
+            }
+        }
+        plan.changes.extend(changed);
+        plan.notes.push(format!("DNS: {}", part.backend.describe()));
+        plan.notes
+            .extend(part.plan.warnings.iter().map(|w| format!("DNS: {w}")));
+    }
+    Ok(LivePlan { plan, kube, dns })
+}
+
+fn print_plan(io: &mut Io<'_>, plan: &Plan, json: bool) {
     if json {
         let doc = serde_json::json!({
             "format_version": 1,
-            "plan": plan.plan,
-            "summary": plan.plan.summary(),
-            "has_changes": plan.plan.has_changes(),
+            "plan": plan,
+            "summary": plan.summary(),
+            "has_changes": plan.has_changes(),
         });
         let _ = writeln!(
             io.out,
@@ -152,7 +210,7 @@ fn print_plan(io: &mut Io<'_>, plan: &KubePlan, json: bool) {
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         );
     } else {
-        let _ = write!(io.out, "{}", show::plan(&plan.plan));
+        let _ = write!(io.out, "{}", show::plan(plan));
     }
 }
 
@@ -164,17 +222,10 @@ pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32
     let rt = runtime()?;
     rt.block_on(async {
         let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
-        let result = cairn_kube::plan(
-            &target.cluster,
-            &eval.state,
-            &PlanOptions {
-                force_conflicts: live.force_conflicts,
-            },
-        )
-        .await;
+        let result = make_plan(io, &target, &eval, live).await;
         close(target).await?;
-        let plan = result.map_err(|e| e.to_string())?;
-        print_plan(io, &plan, live.json);
+        let plan = result?;
+        print_plan(io, &plan.plan, live.json);
         Ok(if plan.plan.has_changes() {
             EXIT_CHANGES
         } else {
@@ -209,16 +260,8 @@ async fn apply_on(
     live: &LiveArgs,
     args: &ApplyArgs,
 ) -> Result<i32, String> {
-    let plan = cairn_kube::plan(
-        &target.cluster,
-        &eval.state,
-        &PlanOptions {
-            force_conflicts: live.force_conflicts,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    print_plan(io, &plan, live.json);
+    let plan = make_plan(io, target, eval, live).await?;
+    print_plan(io, &plan.plan, live.json);
     if !plan.plan.has_changes() {
         return Ok(EXIT_OK);
     }
@@ -256,7 +299,11 @@ async fn apply_on(
         timeout: Duration::from_secs(args.timeout),
         ..ApplyOptions::default()
     };
-    let run = cairn_kube::apply(&target.cluster, &plan, &options, emit);
+    let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
+    if let Some(part) = &plan.dns {
+        nodes.extend(crate::dns::nodes(part, options.timeout));
+    }
+    let run = cairn_apply::execute(nodes, options.concurrency, emit);
     tokio::pin!(run);
     let report = loop {
         tokio::select! {
@@ -266,6 +313,10 @@ async fn apply_on(
     };
     while let Ok(event) = rx.try_recv() {
         print_event(io, live.json, &event);
+    }
+    cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
+    if let Some(part) = &plan.dns {
+        crate::dns::save(part)?;
     }
     let s = plan.plan.summary();
     if report.ok() {

@@ -31,9 +31,13 @@ pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Plan for environment {} on {}\n",
+        "Plan for environment {} on {}",
         plan.environment, plan.target
     );
+    for note in &plan.notes {
+        let _ = writeln!(out, "  {note}");
+    }
+    let _ = writeln!(out);
     for c in &plan.changes {
         if c.action == Action::NoOp {
             continue;

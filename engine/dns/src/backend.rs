@@ -99,6 +99,30 @@ impl InMemoryBackend {
         })
     }
 
+    /// A zone holding `records` (as saved by [`InMemoryBackend::records`]), for a sandbox whose
+    /// state outlives one run.
+    pub fn with_records(
+        zone: &str,
+        serial: u32,
+        records: Vec<RecordSet>,
+    ) -> Result<InMemoryBackend, DnsError> {
+        let backend = InMemoryBackend::new(zone)?;
+        {
+            let mut st = backend.state.lock().unwrap_or_else(PoisonError::into_inner);
+            for rs in records {
+                st.1.insert(rs.key(), rs);
+            }
+            st.0 = st.0.max(serial);
+        }
+        Ok(backend)
+    }
+
+    /// The zone's serial and record sets, to be saved.
+    pub fn records(&self) -> (u32, Vec<RecordSet>) {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        (st.0, st.1.values().cloned().collect())
+    }
+
     /// Puts a record set in the zone as if someone else had created it.
     pub fn insert_foreign(&self, rs: RecordSet) {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);

@@ -5,12 +5,12 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use cairn_model::{Provider, Resource, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::DnsError;
 
 /// The record types cairn manages, and any other type seen in a zone (never touched).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RecordType {
     /// IPv4 address.
     A,
@@ -75,7 +75,7 @@ impl fmt::Display for RecordType {
 ///
 /// `name` is lower case without a trailing dot; `values` are normalized (see [`normalize_value`]),
 /// sorted and without duplicates, so two record sets with the same data compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordSet {
     /// Fully qualified owner name, lower case, no trailing dot.
     pub name: String,

@@ -2,17 +2,16 @@
 //! apply and then waited on until it is ready; failures are explained and stop only the steps
 //! that depend on them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use cairn_apply::{Emit, Event, Failure, Node, Report};
 use cairn_model::ResourceId;
 use cairn_plan::plan::Action;
 use kube::api::{DeleteParams, Patch, PropagationPolicy};
 use serde_json::Value as J;
-use tokio::task::JoinSet;
 
-use crate::explain::{Failure, pod_problems, replica_failure, selector_of};
+use crate::explain::{pod_problems, replica_failure, selector_of};
 use crate::plan::{KubePlan, Step, api_of, patch_params};
 use crate::{Cluster, kinds};
 
@@ -37,214 +36,68 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Progress of an apply, as it happens.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum Event {
-    /// A step started.
-    Started { id: ResourceId, action: Action },
-    /// A step is applied and waits for readiness.
-    Waiting { id: ResourceId, what: String },
-    /// A step finished.
-    Done {
-        id: ResourceId,
-        action: Action,
-        elapsed_ms: u128,
-    },
-    /// A step failed.
-    Failed { id: ResourceId, failure: Failure },
-    /// A step did not run because a dependency failed.
-    Skipped { id: ResourceId, because: ResourceId },
-}
-
-/// The outcome of an apply.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct ApplyReport {
-    /// Steps that succeeded.
-    pub done: Vec<(ResourceId, Action)>,
-    /// Steps that failed, with why.
-    pub failed: Vec<(ResourceId, Failure)>,
-    /// Steps not run because a dependency failed.
-    pub skipped: Vec<ResourceId>,
-}
-
-impl ApplyReport {
-    /// Whether everything succeeded.
-    pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+/// The executor's nodes for a Kubernetes plan: creations, updates and replacements with their
+/// dependencies; deletions after all of them, dependents first (reverse apply rank).
+pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<Node> {
+    let force = plan.force_conflicts;
+    let active: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep))
+        .collect();
+    let forward: Vec<ResourceId> = active
+        .iter()
+        .filter(|s| s.action != Action::Delete)
+        .map(|s| s.id.clone())
+        .collect();
+    let mut out = Vec::new();
+    for step in active {
+        let depends_on = if step.action == Action::Delete {
+            let mut deps = forward.clone();
+            deps.extend(
+                plan.steps
+                    .iter()
+                    .filter(|o| o.action == Action::Delete && o.id.rank > step.id.rank)
+                    .map(|o| o.id.clone()),
+            );
+            deps
+        } else {
+            step.depends_on.clone()
+        };
+        let (cluster, step_owned, options) = (cluster.clone(), step.clone(), options.clone());
+        out.push(Node {
+            id: step.id.clone(),
+            action: step.action,
+            depends_on,
+            work: Box::new(move |emit: Emit| {
+                Box::pin(
+                    async move { run_step(&cluster, &step_owned, force, &options, &emit).await },
+                )
+            }),
+        });
     }
+    out
 }
 
-type Emit = Arc<dyn Fn(Event) + Send + Sync>;
-
-/// Applies `plan` to `cluster`, reporting progress through `emit`.
+/// Applies `plan` to `cluster`, reporting progress through `emit`, then records the
+/// environment's inventory.
 pub async fn apply(
     cluster: &Cluster,
     plan: &KubePlan,
     options: &ApplyOptions,
     emit: Emit,
-) -> ApplyReport {
-    let mut report = ApplyReport::default();
-    let in_plan: BTreeSet<ResourceId> = plan.steps.iter().map(|s| s.id.clone()).collect();
-    let mut state: BTreeMap<ResourceId, Outcome> = BTreeMap::new();
-    for s in &plan.steps {
-        if matches!(s.action, Action::NoOp | Action::Keep) {
-            state.insert(s.id.clone(), Outcome::Done);
-        }
-    }
-    let (forward, deletes): (Vec<&Step>, Vec<&Step>) = plan
-        .steps
-        .iter()
-        .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep))
-        .partition(|s| s.action != Action::Delete);
-    run_graph(
-        cluster,
-        &forward,
-        &in_plan,
-        &mut state,
-        plan.force_conflicts,
-        options,
-        &emit,
-        &mut report,
-    )
-    .await;
-    // Deletions go last, dependents before what they depend on (reverse apply rank), and only
-    // when everything else went through.
-    if report.failed.is_empty() {
-        let mut by_rank: BTreeMap<std::cmp::Reverse<u8>, Vec<&Step>> = BTreeMap::new();
-        for s in deletes {
-            by_rank
-                .entry(std::cmp::Reverse(s.id.rank))
-                .or_default()
-                .push(s);
-        }
-        for (_, group) in by_rank {
-            let empty = BTreeSet::new();
-            run_graph(
-                cluster,
-                &group,
-                &empty,
-                &mut state,
-                false,
-                options,
-                &emit,
-                &mut report,
-            )
-            .await;
-        }
-    } else {
-        for s in deletes {
-            report.skipped.push(s.id.clone());
-        }
-    }
-    if let Some(inventory) = &plan.inventory {
-        write_inventory(cluster, inventory, &report).await;
-    }
+) -> Report {
+    let report =
+        cairn_apply::execute(nodes(cluster, plan, options), options.concurrency, emit).await;
+    finish(cluster, plan, &report).await;
     report
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Failed,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_graph(
-    cluster: &Cluster,
-    steps: &[&Step],
-    in_plan: &BTreeSet<ResourceId>,
-    state: &mut BTreeMap<ResourceId, Outcome>,
-    force: bool,
-    options: &ApplyOptions,
-    emit: &Emit,
-    report: &mut ApplyReport,
-) {
-    let mut pending: Vec<&Step> = steps.to_vec();
-    let mut running: JoinSet<(ResourceId, Action, Instant, Result<(), Failure>)> = JoinSet::new();
-    loop {
-        // Start every step whose dependencies are done; skip those whose dependencies failed.
-        let mut i = 0;
-        while i < pending.len() {
-            let step = pending[i];
-            let deps: Vec<&ResourceId> = step
-                .depends_on
-                .iter()
-                .filter(|d| in_plan.contains(*d) && **d != step.id)
-                .collect();
-            if let Some(failed) = deps
-                .iter()
-                .find(|d| state.get(**d) == Some(&Outcome::Failed))
-            {
-                emit(Event::Skipped {
-                    id: step.id.clone(),
-                    because: (*failed).clone(),
-                });
-                report.skipped.push(step.id.clone());
-                state.insert(step.id.clone(), Outcome::Failed);
-                pending.remove(i);
-                continue;
-            }
-            let ready = deps.iter().all(|d| state.get(*d) == Some(&Outcome::Done));
-            if ready && running.len() < options.concurrency {
-                let step = pending.remove(i);
-                emit(Event::Started {
-                    id: step.id.clone(),
-                    action: step.action,
-                });
-                let (cluster, step, options, emit) =
-                    (cluster.clone(), step.clone(), options.clone(), emit.clone());
-                running.spawn(async move {
-                    let start = Instant::now();
-                    let result = run_step(&cluster, &step, force, &options, &emit).await;
-                    (step.id, step.action, start, result)
-                });
-                continue;
-            }
-            i += 1;
-        }
-        let Some(joined) = running.join_next().await else {
-            // Nothing runs and nothing can start: a dependency cycle or a dependency on a
-            // step that never ran.
-            for step in pending.drain(..) {
-                let because = step
-                    .depends_on
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| step.id.clone());
-                report.failed.push((
-                    step.id.clone(),
-                    Failure::new(format!(
-                        "never started: it waits for {because}, which cannot complete first"
-                    )),
-                ));
-                state.insert(step.id.clone(), Outcome::Failed);
-            }
-            return;
-        };
-        match joined {
-            Ok((id, action, start, Ok(()))) => {
-                emit(Event::Done {
-                    id: id.clone(),
-                    action,
-                    elapsed_ms: start.elapsed().as_millis(),
-                });
-                report.done.push((id.clone(), action));
-                state.insert(id, Outcome::Done);
-            }
-            Ok((id, _, _, Err(failure))) => {
-                emit(Event::Failed {
-                    id: id.clone(),
-                    failure: failure.clone(),
-                });
-                report.failed.push((id.clone(), failure));
-                state.insert(id, Outcome::Failed);
-            }
-            Err(e) => report.failed.push((
-                ResourceId::kube("Unknown", None, "task"),
-                Failure::new(format!("a step panicked: {e}; this is a bug")),
-            )),
-        }
+/// What follows an apply: the inventory, listing the kinds the environment has (and those
+/// whose deletion did not go through, so the next plan finds them).
+pub async fn finish(cluster: &Cluster, plan: &KubePlan, report: &Report) {
+    if let Some(inventory) = &plan.inventory {
+        write_inventory(cluster, inventory, report).await;
     }
 }
 
@@ -480,7 +333,7 @@ async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> R
     }
 }
 
-async fn write_inventory(cluster: &Cluster, inventory: &J, report: &ApplyReport) {
+async fn write_inventory(cluster: &Cluster, inventory: &J, report: &Report) {
     // Kinds whose deletion did not go through stay listed, so the next plan finds them.
     let mut body = inventory.clone();
     let mut kinds: BTreeSet<String> = body

@@ -1,33 +1,12 @@
 //! Explaining why a workload is not ready: pod phases and waiting reasons, the last log lines
 //! of a crash-looping container, the quota and the numbers when a ResourceQuota rejects pods.
 
+use cairn_apply::Failure;
 use kube::Api;
 use kube::api::{ListParams, LogParams};
-use serde::Serialize;
 use serde_json::Value as J;
 
 use crate::Cluster;
-
-/// Why a step failed, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// One line: what went wrong.
-    pub message: String,
-    /// Details: one line per pod or condition.
-    pub details: Vec<String>,
-    /// The last log lines of a failing container: (pod/container, lines).
-    pub logs: Option<(String, Vec<String>)>,
-}
-
-impl Failure {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            details: Vec::new(),
-            logs: None,
-        }
-    }
-}
 
 /// What the pods of a workload say, if anything is wrong with them.
 pub(crate) async fn pod_problems(

@@ -19,9 +19,9 @@ pub mod kinds;
 mod observe;
 mod plan;
 
-pub use apply::{ApplyOptions, ApplyReport, Event, apply};
+pub use apply::{ApplyOptions, apply, finish, nodes};
+pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
-pub use explain::Failure;
 pub use plan::{KubePlan, PlanOptions, plan};
 
 /// Field manager name cairn applies with.

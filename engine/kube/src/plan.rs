@@ -386,6 +386,7 @@ pub async fn plan(
             target: cluster.name.clone(),
             changes,
             unsupported,
+            notes: Vec::new(),
         },
         steps,
         inventory,

@@ -64,6 +64,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Resources no provider handles yet, listed so nothing is silently ignored.
     pub unsupported: Vec<ResourceId>,
+    /// Things to know about this plan (a sandbox stand-in, an incomplete zone read…).
+    pub notes: Vec<String>,
 }
 
 /// Counts per action.
