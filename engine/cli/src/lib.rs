@@ -4,6 +4,7 @@
 //! comes back. This crate is the only one that prints; everything goes through [`Io`], so the
 //! whole CLI runs in-process in tests.
 
+mod certs;
 mod dns;
 mod live;
 mod output;

@@ -148,6 +148,7 @@ struct LivePlan {
     plan: Plan,
     kube: KubePlan,
     dns: Option<crate::dns::DnsPart>,
+    certs: Option<crate::certs::CertPart>,
 }
 
 async fn make_plan(
@@ -193,7 +194,29 @@ async fn make_plan(
         plan.notes
             .extend(part.plan.warnings.iter().map(|w| format!("DNS: {w}")));
     }
-    Ok(LivePlan { plan, kube, dns })
+    let certs = crate::certs::plan(
+        &eval.state,
+        &kube,
+        dns.as_ref().map(|d| d.backend.clone()),
+        live.sandbox,
+    )?;
+    if let Some(part) = &certs {
+        plan.unsupported
+            .retain(|id| id.provider != cairn_model::Provider::Acme);
+        plan.changes.extend(crate::certs::changes(part));
+        if live.sandbox {
+            plan.notes.push(format!(
+                "certificates: {} stands in for the ACME issuer",
+                cairn_acme::LOCAL_CA_DESCRIPTION
+            ));
+        }
+    }
+    Ok(LivePlan {
+        plan,
+        kube,
+        dns,
+        certs,
+    })
 }
 
 fn print_plan(io: &mut Io<'_>, plan: &Plan, json: bool) {
@@ -302,6 +325,9 @@ async fn apply_on(
     let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
     if let Some(part) = &plan.dns {
         nodes.extend(crate::dns::nodes(part, options.timeout));
+    }
+    if let Some(part) = &plan.certs {
+        nodes.extend(crate::certs::nodes(part, &target.cluster, options.timeout));
     }
     let run = cairn_apply::execute(nodes, options.concurrency, emit);
     tokio::pin!(run);

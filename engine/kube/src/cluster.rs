@@ -83,6 +83,34 @@ impl Cluster {
         })
     }
 
+    /// Applies one object (server-side apply, field manager `cairn`, taking fields over): for
+    /// objects other providers produce, such as TLS Secrets.
+    pub async fn apply_object(&self, body: &serde_json::Value) -> Result<(), KubeError> {
+        let kind_name = body
+            .get("kind")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let kind = crate::kinds::kind(kind_name)
+            .ok_or_else(|| KubeError::UnsupportedKind(kind_name.to_owned()))?;
+        let name = body
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let ns = body
+            .pointer("/metadata/namespace")
+            .and_then(serde_json::Value::as_str);
+        let id = cairn_model::ResourceId::kube(kind.kind, ns, name);
+        let api = crate::plan::api_of(self, kind, &id);
+        api.patch(
+            name,
+            &crate::plan::patch_params(true, false),
+            &kube::api::Patch::Apply(body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| KubeError::api(format!("apply {id}"), e))
+    }
+
     /// The requests made so far (`METHOD path?query`).
     pub fn requests(&self) -> Vec<String> {
         self.requests

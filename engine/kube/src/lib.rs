@@ -22,7 +22,7 @@ mod plan;
 pub use apply::{ApplyOptions, apply, finish, nodes};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
-pub use plan::{KubePlan, PlanOptions, plan};
+pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, plan};
 
 /// Field manager name cairn applies with.
 pub const FIELD_MANAGER: &str = "cairn";

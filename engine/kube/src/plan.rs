@@ -15,6 +15,9 @@ use crate::kinds::{self, Kind};
 use crate::observe::{Observed, observe};
 use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, INVENTORY, KubeError, MANAGED_BY};
 
+/// The Secret holding an environment's ACME account (see `cairn-acme`).
+pub const ACME_ACCOUNT_SECRET: &str = "cairn-acme-account";
+
 /// How to plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -40,9 +43,16 @@ pub struct KubePlan {
     pub(crate) steps: Vec<Step>,
     pub(crate) inventory: Option<J>,
     pub(crate) force_conflicts: bool,
+    pub(crate) observed: BTreeMap<ResourceId, J>,
 }
 
 impl KubePlan {
+    /// The live object with this id, as the plan read it (other providers' state kept in
+    /// Kubernetes, such as TLS Secrets, is read this way, without a request of its own).
+    pub fn live(&self, id: &ResourceId) -> Option<&J> {
+        self.observed.get(id)
+    }
+
     /// The apply bodies, for tests and debugging of cairn itself. They hold secret values.
     pub fn bodies(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
         self.steps
@@ -327,8 +337,29 @@ pub async fn plan(
         .filter(|id| id.kind == "PersistentVolumeClaim")
         .filter_map(|id| id.scope.clone())
         .collect();
+    // Secrets other providers keep in the cluster: TLS Secrets of declared certificates, and
+    // the ACME account while there are certificates.
+    let mut kept_by_providers: BTreeSet<ResourceId> = BTreeSet::new();
+    for r in state
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == "Certificate")
+    {
+        if let (Some(ns), Some(secret)) = (
+            r.id.scope.as_deref(),
+            r.body
+                .get("secret_name")
+                .and_then(cairn_model::Value::as_str),
+        ) {
+            kept_by_providers.insert(ResourceId::kube("Secret", Some(ns), secret));
+            kept_by_providers.insert(ResourceId::kube("Secret", Some(ns), ACME_ACCOUNT_SECRET));
+        }
+    }
     for (id, live) in &observed.objects {
-        if desired_ids.contains(id) || (id.kind == "ConfigMap" && id.name == INVENTORY) {
+        if desired_ids.contains(id)
+            || kept_by_providers.contains(id)
+            || (id.kind == "ConfigMap" && id.name == INVENTORY)
+        {
             continue;
         }
         let labels = live.pointer("/metadata/labels");
@@ -391,6 +422,7 @@ pub async fn plan(
         steps,
         inventory,
         force_conflicts: force,
+        observed: observed.objects,
     })
 }
 
