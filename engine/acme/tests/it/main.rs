@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod ratelimit;
 
 use std::time::{Duration, SystemTime};
 
