@@ -1,0 +1,213 @@
+//! cairn's S3 provider: the environment's backup buckets, and backup freshness.
+//!
+//! - [`BucketConfig`]: the desired bucket, read from a `Bucket` resource and validated before
+//!   any request (S3-compatible servers accept what AWS refuses, such as a retention of 0 days).
+//! - [`S3Backend`]: S3 itself or an S3-compatible server ([`S3Client`], aws-sdk-s3 over rustls
+//!   with ring), or the in-memory stand-in of `--sandbox` ([`InMemoryS3`]).
+//! - [`read_bucket`] → [`LiveBucket`]; the pure [`plan_bucket`] / [`plan_delete`] →
+//!   [`BucketPlan`] with field-level changes; [`apply_bucket`] (then read back and verified),
+//!   [`delete_bucket`] (never a bucket that holds objects, never without the script's
+//!   `allow_delete`).
+//! - [`plan`] / [`plan_removed`] for a whole [`DesiredState`], [`changes`] for the printable
+//!   plan, [`nodes`] for the executor.
+//! - [`newest_object`] and the pure [`freshness`] with [`allowed_age`] (from the backup's cron
+//!   schedule) for `cairn status`.
+//!
+//! No AWS SDK type crosses this crate's API; the library never prints.
+
+mod apply;
+mod backend;
+mod client;
+mod config;
+mod error;
+mod freshness;
+mod live;
+mod plan;
+mod settings;
+
+use std::sync::Arc;
+
+use cairn_apply::{Emit, Failure, Node};
+use cairn_model::{DesiredState, Provider, ResourceId};
+use cairn_plan::plan::{Action, Change};
+
+pub use apply::{apply_bucket, delete_bucket, newest_object, read_bucket};
+pub use backend::{InMemoryS3, MemBucket, S3Backend};
+pub use client::S3Client;
+pub use config::{BucketConfig, Encryption, LifecycleRule, MAX_TAGS, bucket_name, region_name};
+pub use error::{Invalid, S3Error};
+pub use freshness::{Cron, Freshness, SLACK, allowed_age, freshness, largest_gap};
+pub use live::{LiveBucket, LiveRule, ObjectInfo, PublicAccessBlock, Versioning};
+pub use plan::{BucketAction, BucketPlan, normalize_region, plan_bucket, plan_delete};
+pub use settings::{S3Settings, StaticCredentials};
+
+/// The tag keys that mark a bucket as cairn's, and whose environment it belongs to.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// See [`MANAGED_BY`].
+pub const ENVIRONMENT: &str = "cairn.dev/environment";
+
+/// The id of a bucket resource.
+pub fn bucket_id(name: &str) -> ResourceId {
+    ResourceId::other(Provider::S3, "Bucket", None, name)
+}
+
+/// The S3 backend of an environment: the sandbox's in-memory store, or a client built from
+/// the `backups: s3(...)` setting.
+pub async fn connect(settings: &S3Settings) -> Result<Arc<dyn S3Backend>, S3Error> {
+    Ok(Arc::new(S3Client::new(settings).await?))
+}
+
+/// The buckets a state declares, validated; every problem of every bucket is reported.
+pub fn desired_buckets(state: &DesiredState) -> Result<Vec<BucketConfig>, S3Error> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for r in &state.resources {
+        if r.id.provider != Provider::S3 || r.id.kind != "Bucket" {
+            continue;
+        }
+        match BucketConfig::from_resource(r) {
+            Ok(c) => out.push(c),
+            Err(S3Error::Invalid(list)) => problems.extend(list),
+            Err(other) => return Err(other),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(S3Error::Invalid(problems))
+    }
+}
+
+/// Whether the script allows deleting a bucket (`env.allow_delete("Bucket", NAME)`).
+pub fn delete_allowed(state: &DesiredState, name: &str) -> bool {
+    let id = bucket_id(name).to_string();
+    state.environment.allow_delete.contains(&id)
+}
+
+/// One bucket's step: the desired configuration (none for a deletion) and its plan.
+#[derive(Debug, Clone)]
+pub struct BucketStep {
+    /// What the script declares.
+    pub desired: Option<BucketConfig>,
+    /// What would change.
+    pub plan: BucketPlan,
+}
+
+/// The S3 part of an environment's plan.
+#[derive(Clone)]
+pub struct S3Part {
+    /// Where the buckets live.
+    pub backend: Arc<dyn S3Backend>,
+    /// One step per bucket, in name order.
+    pub steps: Vec<BucketStep>,
+}
+
+/// Validates every declared bucket (before any request), then reads each and plans it.
+pub async fn plan(state: &DesiredState, backend: Arc<dyn S3Backend>) -> Result<S3Part, S3Error> {
+    let desired = desired_buckets(state)?;
+    let reads =
+        futures::future::join_all(desired.iter().map(|d| backend.read_bucket(&d.name))).await;
+    let mut steps = Vec::new();
+    for (d, live) in desired.into_iter().zip(reads) {
+        let plan = plan_bucket(&d, live?.as_ref());
+        steps.push(BucketStep {
+            desired: Some(d),
+            plan,
+        });
+    }
+    steps.sort_by(|a, b| a.plan.bucket.cmp(&b.plan.bucket));
+    Ok(S3Part { backend, steps })
+}
+
+/// Plans the deletion of buckets the script no longer declares. `candidates` are the names
+/// cairn applied before (from its inventory); only a bucket that still exists and is tagged
+/// as this environment's is considered. Kept unless the script allows the deletion; an error
+/// if it is allowed but holds objects.
+pub async fn plan_removed(
+    state: &DesiredState,
+    backend: &dyn S3Backend,
+    candidates: &[String],
+) -> Result<Vec<BucketStep>, S3Error> {
+    let declared: Vec<String> = desired_buckets(state)?
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    let mut steps = Vec::new();
+    for name in candidates {
+        if declared.contains(name) {
+            continue;
+        }
+        let Some(live) = backend.read_bucket(name).await? else {
+            continue;
+        };
+        let ours = live.tags.get(MANAGED_BY).map(String::as_str) == Some("cairn")
+            && live.tags.get(ENVIRONMENT) == Some(&state.environment.name);
+        if !ours {
+            continue;
+        }
+        let allowed = delete_allowed(state, name);
+        let count = if allowed {
+            backend.count_objects(name).await?
+        } else {
+            0
+        };
+        steps.push(BucketStep {
+            desired: None,
+            plan: plan_delete(&live, allowed, count)?,
+        });
+    }
+    Ok(steps)
+}
+
+fn action_of(a: BucketAction) -> Action {
+    match a {
+        BucketAction::Create => Action::Create,
+        BucketAction::Update => Action::Update,
+        BucketAction::NoChange => Action::NoOp,
+        BucketAction::Delete => Action::Delete,
+        BucketAction::Keep => Action::Keep,
+    }
+}
+
+/// The buckets' changes in the common plan's terms (no-ops included).
+pub fn changes(steps: &[BucketStep]) -> Vec<Change> {
+    steps
+        .iter()
+        .map(|s| Change {
+            id: bucket_id(&s.plan.bucket),
+            action: action_of(s.plan.action),
+            fields: if s.plan.action == BucketAction::Create {
+                Vec::new()
+            } else {
+                s.plan.fields.clone()
+            },
+            reason: s.plan.reason.clone(),
+        })
+        .collect()
+}
+
+/// One executor node per bucket that changes (creates, updates, deletions).
+pub fn nodes(backend: &Arc<dyn S3Backend>, steps: &[BucketStep]) -> Vec<Node> {
+    steps
+        .iter()
+        .filter(|s| s.plan.has_changes())
+        .map(|s| {
+            let backend = backend.clone();
+            let step = s.clone();
+            Node {
+                id: bucket_id(&s.plan.bucket),
+                action: action_of(s.plan.action),
+                depends_on: Vec::new(),
+                work: Box::new(move |_emit: Emit| {
+                    Box::pin(async move {
+                        let result = match &step.desired {
+                            Some(d) => apply_bucket(&*backend, d, &step.plan).await.map(|_| ()),
+                            None => delete_bucket(&*backend, &step.plan).await,
+                        };
+                        result.map_err(|e| Failure::new(e.to_string()))
+                    })
+                }),
+            }
+        })
+        .collect()
+}
