@@ -82,6 +82,11 @@ pub trait S3Backend: Send + Sync {
     ) -> BoxFuture<'a, Result<(), S3Error>>;
     /// The names of all buckets the credentials can see.
     fn list_buckets(&self) -> BoxFuture<'_, Result<Vec<String>, S3Error>>;
+    /// A bucket's tags alone (one request; `None`: no such bucket).
+    fn bucket_tags<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>>;
 }
 
 /// One bucket of the in-memory backend.
@@ -341,6 +346,14 @@ impl S3Backend for InMemoryS3 {
     fn list_buckets(&self) -> BoxFuture<'_, Result<Vec<String>, S3Error>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         ready(Ok(self.lock().keys().cloned().collect()))
+    }
+
+    fn bucket_tags<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        ready(Ok(self.lock().get(name).map(|b| b.config.tags.clone())))
     }
 }
 

@@ -628,4 +628,23 @@ impl S3Backend for S3Client {
                 .collect())
         })
     }
+
+    fn bucket_tags<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>> {
+        Box::pin(async move {
+            match self.client.get_bucket_tagging().bucket(name).send().await {
+                Ok(out) => Ok(Some(
+                    out.tag_set()
+                        .iter()
+                        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                        .collect(),
+                )),
+                Err(e) if code(&e) == Some("NoSuchTagSet") => Ok(Some(BTreeMap::new())),
+                Err(e) if code(&e) == Some("NoSuchBucket") => Ok(None),
+                Err(e) => Err(failed("GetBucketTagging", name, e)),
+            }
+        })
+    }
 }

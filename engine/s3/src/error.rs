@@ -32,6 +32,9 @@ pub enum S3Error {
     /// The environment's `backups: s3(...)` settings are unusable.
     #[error("S3 settings: {0}")]
     Settings(String),
+    /// A backup schedule that is not a cron expression.
+    #[error("backup schedule: {0}")]
+    Schedule(String),
     /// A request failed.
     #[error("{op} {bucket}: {message}")]
     Request {

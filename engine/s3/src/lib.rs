@@ -159,6 +159,59 @@ pub async fn plan_removed(
     Ok(steps)
 }
 
+/// The buckets tagged as this environment's (`app.kubernetes.io/managed-by: cairn`,
+/// `cairn.dev/environment: ENV`): candidates for [`plan_removed`] when there is no inventory.
+/// One ListBuckets, then one GetBucketTagging per bucket.
+pub async fn owned_buckets(
+    backend: &dyn S3Backend,
+    environment: &str,
+) -> Result<Vec<String>, S3Error> {
+    let mut out = Vec::new();
+    for name in backend.list_buckets().await? {
+        let Some(tags) = backend.bucket_tags(&name).await? else {
+            continue;
+        };
+        if tags.get(MANAGED_BY).map(String::as_str) == Some("cairn")
+            && tags.get(ENVIRONMENT).map(String::as_str) == Some(environment)
+        {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// One backup's state, for `cairn status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupStatus {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix the backup writes under.
+    pub prefix: String,
+    /// The newest object under the prefix.
+    pub newest: Option<ObjectInfo>,
+    /// Its freshness at `now`.
+    pub freshness: Freshness,
+}
+
+/// The newest backup under `prefix` and its freshness at `now`, for a backup on `schedule`
+/// (a cron expression: the allowed age is [`allowed_age`]).
+pub async fn backup_status(
+    backend: &dyn S3Backend,
+    bucket: &str,
+    prefix: &str,
+    schedule: &str,
+    now: std::time::SystemTime,
+) -> Result<BackupStatus, S3Error> {
+    let allowed = allowed_age(schedule).map_err(S3Error::Schedule)?;
+    let newest = backend.newest_object(bucket, prefix).await?;
+    Ok(BackupStatus {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        freshness: freshness(newest.as_ref(), now, allowed),
+        newest,
+    })
+}
+
 fn action_of(a: BucketAction) -> Action {
     match a {
         BucketAction::Create => Action::Create,

@@ -642,3 +642,66 @@ async fn sandbox_in_memory_backend() {
     .await;
     assert!(matches!(steps, Err(S3Error::NotEmpty { count: 2, .. })));
 }
+
+#[tokio::test]
+async fn owned_buckets_backup_status_and_regions() {
+    let moto = Moto::start();
+    let client = moto.client().await;
+    converge(&client, &config("ours-staging", 7)).await;
+    let mut prod = config("ours-production", 7);
+    prod.tags
+        .insert("cairn.dev/environment".into(), "production".into());
+    converge(&client, &prod).await;
+    let mut untagged = config("not-cairns", 7);
+    untagged.tags.clear();
+    converge(&client, &untagged).await;
+    assert_eq!(
+        cairn_s3::owned_buckets(&client, "staging").await.unwrap(),
+        ["ours-staging"]
+    );
+
+    // Backup status: missing, then fresh, then stale a day and a half later.
+    let status = cairn_s3::backup_status(
+        &client,
+        "ours-staging",
+        "postgres/",
+        "0 2 * * *",
+        SystemTime::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status.freshness, Freshness::Missing);
+    client
+        .put_object("ours-staging", "postgres/one.sql.gz", b"dump".to_vec())
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let status = cairn_s3::backup_status(&client, "ours-staging", "postgres/", "0 2 * * *", now)
+        .await
+        .unwrap();
+    assert!(matches!(status.freshness, Freshness::Fresh { .. }));
+    assert_eq!(status.newest.as_ref().unwrap().size, 4);
+    let later = now + Duration::from_secs(36 * 3600);
+    let status = cairn_s3::backup_status(&client, "ours-staging", "postgres/", "0 2 * * *", later)
+        .await
+        .unwrap();
+    assert!(matches!(status.freshness, Freshness::Stale { .. }));
+    let err = cairn_s3::backup_status(&client, "ours-staging", "postgres/", "0 2 * *", now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, S3Error::Schedule(_)), "{err}");
+
+    // A bucket created with a location constraint; asking for another region is a conflict
+    // apply refuses.
+    let mut eu = config("eu-backups", 7);
+    eu.region = Some("eu-central-1".into());
+    converge(&client, &eu).await;
+    let live = read_bucket(&client, "eu-backups").await.unwrap().unwrap();
+    assert_eq!(live.region.as_deref(), Some("eu-central-1"));
+    let mut moved = eu.clone();
+    moved.region = Some("eu-west-1".into());
+    let plan = plan_bucket(&moved, Some(&live));
+    assert!(plan.conflict.is_some());
+    let err = apply_bucket(&client, &moved, &plan).await.unwrap_err();
+    assert!(matches!(err, S3Error::Refused(_)), "{err}");
+}
