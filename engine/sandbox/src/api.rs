@@ -38,8 +38,25 @@ pub struct WatchSpec {
 
 pub enum Reply {
     Json(u16, Value),
+    /// A list whose items are shared with the store: serialized outside the lock, not copied.
+    List(ListReply),
     Raw(u16, &'static str, String),
     Watch(Box<WatchSpec>),
+}
+
+/// `{"kind", "apiVersion", "metadata", "items"}`, as [`list_body`] builds it.
+#[derive(serde::Serialize)]
+pub struct ListReply {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Map<String, Value>,
+    #[serde(serialize_with = "shared_items")]
+    items: Vec<Arc<Value>>,
+}
+
+fn shared_items<S: serde::Serializer>(items: &[Arc<Value>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(|o| &**o))
 }
 
 impl From<ApiError> for Reply {
@@ -657,11 +674,10 @@ fn list(
             meta_str(o, "name").to_string()
         }
     };
-    let mut items: Vec<Value> = st
+    let mut items: Vec<Arc<Value>> = st
         .list_arc(rt, ns)
         .into_iter()
         .filter(|o| labels.matches_object(o) && fields.matches(o))
-        .map(|o| (*o).clone())
         .collect();
     let mut rv = st.rv;
     drop(st);
@@ -689,15 +705,34 @@ fn list(
     let (cont, remaining) = match limit {
         Some(l) if items.len() > l => {
             let rest = items.split_off(l);
-            let last = items.last().map(&key_of).unwrap_or_default();
+            let last = items.last().map(|o| key_of(o)).unwrap_or_default();
             (Some(continue_token(rv, &last)), Some(rest.len()))
         }
         _ => (None, None),
     };
     if req.accept.contains("as=Table") {
+        let items: Vec<Value> = items.iter().map(|o| (**o).clone()).collect();
         return Ok(Reply::Json(200, crate::tables::table(rt, &items, rv, req)));
     }
-    Ok(Reply::Json(200, list_body(rt, items, rv, cont, remaining)))
+    let Value::Object(head) = list_body(rt, Vec::new(), rv, cont, remaining) else {
+        return Err(ApiError::internal("list body is not an object"));
+    };
+    let text = |k: &str| {
+        head.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(Reply::List(ListReply {
+        kind: text("kind"),
+        api_version: text("apiVersion"),
+        metadata: head
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        items,
+    }))
 }
 
 fn start_watch(

@@ -15,6 +15,9 @@ use crate::{PodOutcome, SandboxConfig, lock};
 
 const KCM: &str = "kube-controller-manager";
 const TICK: Duration = Duration::from_millis(25);
+/// How long one tick may hold the store before it leaves the rest of its queues for the next
+/// one (which then comes right away), so API requests are not kept waiting behind a burst.
+const TICK_BUDGET: Duration = Duration::from_millis(15);
 
 #[derive(Default)]
 struct Memory {
@@ -57,6 +60,25 @@ struct Queues {
     retry_jobs: BTreeSet<WorkKey>,
     retry_namespaces: BTreeSet<WorkKey>,
     active_pods: BTreeSet<WorkKey>,
+    /// When the current tick should hand the store back.
+    deadline: Option<Instant>,
+    /// Whether the last tick left work for the next one.
+    deferred: bool,
+}
+
+impl Queues {
+    /// Whether the tick is out of time; the first object of each controller is always done.
+    fn out_of_time(&self, done: usize) -> bool {
+        done > 0 && self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Puts the objects a tick did not get to back in `queue`.
+    fn defer(queue: &mut BTreeSet<WorkKey>, rest: &[Arc<Value>], deferred: &mut bool) {
+        for o in rest {
+            queue.insert(work_key(meta_str(o, "namespace"), meta_str(o, "name")));
+        }
+        *deferred = true;
+    }
 }
 
 pub async fn run(
@@ -72,11 +94,18 @@ pub async fn run(
         resync(&mut st);
     }
     loop {
+        let pause = if queues.deferred {
+            Duration::from_millis(1)
+        } else {
+            TICK
+        };
         tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => return,
         }
         let mut st = lock(&state);
+        queues.deferred = false;
+        queues.deadline = Some(Instant::now() + TICK_BUDGET);
         reconcile(&mut st, &mut mem, &mut queues, &config);
     }
 }
@@ -656,7 +685,13 @@ fn deployments(st: &mut State, q: &mut Queues) {
     ) else {
         return;
     };
-    for d in queued(st, &drt, &mut q.deployments, Some(&mut q.retry_deployments)) {
+    let batch = queued(st, &drt, &mut q.deployments, Some(&mut q.retry_deployments));
+    for (i, d) in batch.iter().enumerate() {
+        if q.out_of_time(i) {
+            Queues::defer(&mut q.deployments, &batch[i..], &mut q.deferred);
+            break;
+        }
+        let d = d.clone();
         if deleting(&d) {
             continue;
         }
@@ -906,12 +941,18 @@ fn replicasets(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     ) else {
         return;
     };
-    for rs in queued(
+    let batch = queued(
         st,
         &rsrt,
         &mut q.replicasets,
         Some(&mut q.retry_replicasets),
-    ) {
+    );
+    for (i, rs) in batch.iter().enumerate() {
+        if q.out_of_time(i) {
+            Queues::defer(&mut q.replicasets, &batch[i..], &mut q.deferred);
+            break;
+        }
+        let rs = rs.clone();
         if deleting(&rs) {
             continue;
         }
@@ -1055,12 +1096,18 @@ fn statefulsets(st: &mut State, q: &mut Queues) {
     ) else {
         return;
     };
-    for ss in queued(
+    let batch = queued(
         st,
         &ssrt,
         &mut q.statefulsets,
         Some(&mut q.retry_statefulsets),
-    ) {
+    );
+    for (i, ss) in batch.iter().enumerate() {
+        if q.out_of_time(i) {
+            Queues::defer(&mut q.statefulsets, &batch[i..], &mut q.deferred);
+            break;
+        }
+        let ss = ss.clone();
         if deleting(&ss) {
             continue;
         }
@@ -1228,7 +1275,13 @@ fn jobs(st: &mut State, q: &mut Queues) {
     let (Some(jrt), Some(prt)) = (rt(st, "batch", "v1", "jobs"), rt(st, "", "v1", "pods")) else {
         return;
     };
-    for job in queued(st, &jrt, &mut q.jobs, Some(&mut q.retry_jobs)) {
+    let batch = queued(st, &jrt, &mut q.jobs, Some(&mut q.retry_jobs));
+    for (i, job) in batch.iter().enumerate() {
+        if q.out_of_time(i) {
+            Queues::defer(&mut q.jobs, &batch[i..], &mut q.deferred);
+            break;
+        }
+        let job = job.clone();
         if deleting(&job) {
             continue;
         }
@@ -1389,7 +1442,13 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
     let Some(prt) = rt(st, "", "v1", "pods") else {
         return;
     };
-    for pod in queued(st, &prt, &mut q.pods, Some(&mut q.active_pods)) {
+    let batch = queued(st, &prt, &mut q.pods, Some(&mut q.active_pods));
+    for (i, pod) in batch.iter().enumerate() {
+        if q.out_of_time(i) {
+            Queues::defer(&mut q.pods, &batch[i..], &mut q.deferred);
+            break;
+        }
+        let pod = pod.clone();
         let uid = uid_of(&pod);
         if deleting(&pod) || pod_terminal(&pod) {
             continue;

@@ -167,6 +167,14 @@ pub async fn serve_request(
     let reply = api::handle(&shared.state, &request);
     Ok(match reply {
         Reply::Json(status, v) => json_response(status, &v),
+        Reply::List(list) => {
+            let text = serde_json::to_vec(&list).unwrap_or_default();
+            respond(
+                200,
+                "application/json",
+                OutBody::Full(Some(Bytes::from(text))),
+            )
+        }
         Reply::Raw(status, ct, text) => respond(status, ct, OutBody::Full(Some(Bytes::from(text)))),
         Reply::Watch(spec) => {
             let (tx, rx) = mpsc::channel(256);
