@@ -131,10 +131,17 @@ impl TestCluster {
 
     /// Runs `cairn ARGS --kubeconfig <this cluster> --context test`.
     pub fn cairn(&self, args: &[&str]) -> Output {
+        self.cairn_with(args, &[])
+    }
+
+    /// Like [`TestCluster::cairn`], with more environment variables.
+    pub fn cairn_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let kubeconfig = self.kubeconfig.to_string_lossy().into_owned();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--kubeconfig", &kubeconfig, "--context", "test"]);
-        cairn(&all, ci_vars())
+        let mut env = ci_vars();
+        env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        cairn(&all, env)
     }
 }
 

@@ -153,7 +153,7 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
                 let waits_for = node
                     .depends_on
                     .iter()
-                    .find(|d| in_graph.contains(*d) && state.get(*d).is_none())
+                    .find(|d| in_graph.contains(*d) && !state.contains_key(*d))
                     .cloned();
                 let message = match waits_for {
                     Some(d) => format!(

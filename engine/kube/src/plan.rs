@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
-use cairn_model::{DesiredState, Provider, Resource, ResourceId};
+use cairn_model::{DesiredState, Resource, ResourceId};
 use cairn_plan::diff::{FieldChange, object_changes, removed_fields, subset_changes};
 use cairn_plan::plan::{Action, Change, Plan, REDACTED};
 use futures::StreamExt;
@@ -233,6 +233,10 @@ pub async fn plan(
         }
         kinds_wanted.insert(r.id.kind.clone());
     }
+    // Certificates live in TLS Secrets: read them with the Secret LIST.
+    if state.resources.iter().any(|r| r.id.kind == "Certificate") {
+        kinds_wanted.insert("Secret".to_owned());
+    }
     let observed = observe(cluster, &env, &kinds_wanted, &namespaces).await?;
     let generated = resolve_generated(state, &observed);
 
@@ -244,12 +248,9 @@ pub async fn plan(
         let kind =
             kinds::kind(&r.id.kind).ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
         let body = apply_body(r, &generated)?;
-        let deps: Vec<ResourceId> = r
-            .depends_on
-            .iter()
-            .filter(|d| d.provider == Provider::Kube)
-            .cloned()
-            .collect();
+        // Dependencies on other providers' resources (an Ingress on its certificate) are kept:
+        // the executor runs every provider's steps in one graph.
+        let deps: Vec<ResourceId> = r.depends_on.clone();
         match observed.objects.get(&r.id) {
             None => {
                 changes.push(Change {
