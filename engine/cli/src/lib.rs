@@ -9,6 +9,7 @@ mod dns;
 mod live;
 mod output;
 mod report;
+mod s3;
 mod sandbox;
 mod show;
 

@@ -149,6 +149,7 @@ struct LivePlan {
     kube: KubePlan,
     dns: Option<crate::dns::DnsPart>,
     certs: Option<crate::certs::CertPart>,
+    buckets: Option<crate::s3::Buckets>,
 }
 
 async fn make_plan(
@@ -211,11 +212,23 @@ async fn make_plan(
             ));
         }
     }
+    let buckets = crate::s3::plan(&eval.state, sandbox_dir.as_deref()).await?;
+    if let Some(b) = &buckets {
+        plan.unsupported
+            .retain(|id| id.provider != cairn_model::Provider::S3);
+        plan.changes.extend(crate::s3::changes(b));
+        if live.sandbox {
+            plan.notes.push(
+                "buckets: an in-memory S3 stands in (kept under .cairn/sandbox/s3.json)".to_owned(),
+            );
+        }
+    }
     Ok(LivePlan {
         plan,
         kube,
         dns,
         certs,
+        buckets,
     })
 }
 
@@ -329,6 +342,9 @@ async fn apply_on(
     if let Some(part) = &plan.certs {
         nodes.extend(crate::certs::nodes(part, &target.cluster, options.timeout));
     }
+    if let Some(b) = &plan.buckets {
+        nodes.extend(crate::s3::nodes(b));
+    }
     let run = cairn_apply::execute(nodes, options.concurrency, emit);
     tokio::pin!(run);
     let report = loop {
@@ -343,6 +359,9 @@ async fn apply_on(
     cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
     if let Some(part) = &plan.dns {
         crate::dns::save(part)?;
+    }
+    if let Some(b) = &plan.buckets {
+        crate::s3::save(b)?;
     }
     let s = plan.plan.summary();
     if report.ok() {
