@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use crate::openapi_pb;
 use crate::registry::ResourceType;
 use crate::schema::{builtin, docs, recorded_body};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -41,6 +42,8 @@ pub enum Reply {
     /// A list whose items are shared with the store: serialized outside the lock, not copied.
     List(ListReply),
     Raw(u16, &'static str, String),
+    /// A shared body (no copy per request); an empty content type sends none.
+    Bytes(u16, &'static str, bytes::Bytes),
     Watch(Box<WatchSpec>),
 }
 
@@ -129,17 +132,16 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             let st = lock(state);
             Reply::Json(200, apis_document(&st))
         }
-        ["openapi", "v2"] => {
-            if req.accept.contains("protobuf") && !req.accept.contains("json") {
-                return ApiError::new(
-                    406,
-                    "NotAcceptable",
-                    "only the following media types are accepted: application/json",
-                )
-                .into();
+        // kube-openapi's handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
+        ["openapi", "v2"] => match openapi_pb::negotiate(&req.accept) {
+            Some(openapi_pb::V2Format::Json) => {
+                Reply::Bytes(200, "application/json", builtin().v2_json.clone())
             }
-            Reply::Raw(200, "application/json", builtin().v2_text.clone())
-        }
+            Some(openapi_pb::V2Format::Protobuf) => {
+                Reply::Bytes(200, openapi_pb::PROTOBUF, v2_protobuf())
+            }
+            None => Reply::Bytes(406, "", bytes::Bytes::new()),
+        },
         ["openapi", "v3"] => {
             let st = lock(state);
             Reply::Raw(
@@ -277,6 +279,20 @@ fn storage_hash(s: &str) -> String {
         h = h.wrapping_mul(1099511628211);
     }
     base64::engine::general_purpose::STANDARD.encode(h.to_be_bytes())
+}
+
+/// The recorded /openapi/v2 document as gnostic's `openapi.v2.Document`, encoded once.
+fn v2_protobuf() -> bytes::Bytes {
+    static PB: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    PB.get_or_init(|| {
+        let body = recorded_body(docs::V2);
+        let doc = body
+            .as_object()
+            .map(openapi_pb::document)
+            .unwrap_or_default();
+        bytes::Bytes::from(doc)
+    })
+    .clone()
 }
 
 fn openapi_v3_index(st: &State) -> Value {

@@ -11,6 +11,7 @@ mod apply;
 mod controllers;
 mod defaults;
 mod fields;
+mod openapi_pb;
 mod registry;
 mod schema;
 mod selector;

@@ -326,7 +326,7 @@ pub struct Builtin {
     pub by_gvk: HashMap<(String, String, String), usize>,
     pub defs: Map<String, Value>,
     /// The serialized /openapi/v2 document.
-    pub v2_text: String,
+    pub v2_json: bytes::Bytes,
 }
 
 /// The built-in schemas (parsed once per process).
@@ -334,7 +334,7 @@ pub fn builtin() -> &'static Builtin {
     static B: OnceLock<Builtin> = OnceLock::new();
     B.get_or_init(|| {
         let body = recorded_body(docs::V2);
-        let v2_text = serde_json::to_string(&body).unwrap_or_default();
+        let v2_json = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let defs = body
             .get("definitions")
             .and_then(Value::as_object)
@@ -364,7 +364,7 @@ pub fn builtin() -> &'static Builtin {
             arena: Arc::new(arena),
             by_gvk,
             defs,
-            v2_text,
+            v2_json,
         }
     })
 }

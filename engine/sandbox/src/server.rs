@@ -106,6 +106,9 @@ pub struct Shared {
 fn respond(status: u16, content_type: &str, body: OutBody) -> Response<OutBody> {
     let mut r = Response::new(body);
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    if content_type.is_empty() {
+        return r;
+    }
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
@@ -176,6 +179,7 @@ pub async fn serve_request(
             )
         }
         Reply::Raw(status, ct, text) => respond(status, ct, OutBody::Full(Some(Bytes::from(text)))),
+        Reply::Bytes(status, ct, b) => respond(status, ct, OutBody::Full(Some(b))),
         Reply::Watch(spec) => {
             let (tx, rx) = mpsc::channel(256);
             tokio::spawn(run_watch(*spec, tx, shared.shutdown.clone()));

@@ -49,6 +49,25 @@ async fn discovery_and_openapi() {
     let (s, text, _) = h.call_text("GET", "/openapi/v2", None, None).await;
     assert_eq!(s, 200);
     assert!(text.starts_with("{\"swagger\":\"2.0\""));
+    // As gnostic protobuf for either protobuf name (kubectl 1.20 asks for the `@` one), always
+    // answered with the dotted content type; JSON for a JSON Accept; 406 with no body otherwise.
+    let proto = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+    for accept in [
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        proto,
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json",
+    ] {
+        let (s, body, ct) = get_accept(&h.client, "/openapi/v2", accept).await;
+        assert_eq!((s, ct.as_str()), (200, proto), "{accept}");
+        // Document.swagger = 1: "2.0"
+        assert_eq!(&body[..5], b"\x0a\x032.0", "{accept}");
+        assert!(body.len() > 1_000_000);
+    }
+    let (s, body, ct) = get_accept(&h.client, "/openapi/v2", "application/json, */*").await;
+    assert_eq!((s, ct.as_str()), (200, "application/json"));
+    assert!(body.starts_with(b"{\"swagger\":\"2.0\""));
+    let (s, body, _) = get_accept(&h.client, "/openapi/v2", "application/yaml").await;
+    assert_eq!((s, body.len()), (406, 0));
     // Bad token: 401 with the recorded Status.
     let rec = recording("363-error-bad-token.json");
     let (s, body) = h.call_with_token("GET", &rec.path, "not-the-token").await;
@@ -849,10 +868,7 @@ async fn kubectl_get_apply_delete() {
     )
     .unwrap();
     let m = manifest.display().to_string();
-    let out = run(args(&format!(
-        "apply --server-side --validate=false -f {m}"
-    )))
-    .await;
+    let out = run(args(&format!("apply --server-side -f {m}"))).await;
     assert!(
         out.status.success(),
         "{}",
@@ -864,9 +880,6 @@ async fn kubectl_get_apply_delete() {
         .await;
     assert_eq!(cm["data"]["a"], "1");
     assert_eq!(manager_entry(&cm, "kubectl")["operation"], "Apply");
-
-    // `kubectl diff` (1.20) needs the OpenAPI v2 document as protobuf, which the emulator does
-    // not serve yet (it answers 406 and kubectl gives up): not covered here.
 
     let out = run(args("get configmaps -n default")).await;
     assert!(
@@ -884,6 +897,166 @@ async fn kubectl_get_apply_delete() {
         .call("GET", "/api/v1/namespaces/default/configmaps/k", None, None)
         .await;
     assert_eq!(s, 404);
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// kubectl 1.20 reads /openapi/v2 as gnostic protobuf: client-side validation of apply (an
+/// unknown field is refused before any request) and `diff --server-side` (a server-side dry run
+/// compared with the live object; exit 1 with changes, 0 without).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_diff_and_validated_apply() {
+    let kubectl = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.test-tools/kubernetes-client/usr/bin/kubectl");
+    assert!(
+        kubectl.exists(),
+        "kubectl not found at {}: run scripts/install-test-servers",
+        kubectl.display()
+    );
+    let h = Harness::start().await;
+    let dir = std::env::temp_dir().join(format!("cairn-sandbox-kubediff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    h.sandbox.write_kubeconfig(&kubeconfig, "sandbox").unwrap();
+    let run = |args: String| {
+        let kubectl = kubectl.clone();
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(kubectl)
+                    .arg("--kubeconfig")
+                    .arg(kubeconfig)
+                    .args(args.split(' '))
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let manifest = dir.join("app.yaml");
+    let m = manifest.display().to_string();
+    let write = |replicas: u32, value: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\n\
+                 data:\n  a: \"{value}\"\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  \
+                 name: app\n  namespace: default\nspec:\n  replicas: {replicas}\n  selector:\n    \
+                 matchLabels:\n      app: app\n  template:\n    metadata:\n      labels:\n        \
+                 app: app\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.25\n        \
+                 ports:\n        - containerPort: 80\n        resources:\n          requests:\n            \
+                 cpu: 100m\n"
+            ),
+        )
+        .unwrap();
+    };
+
+    // Nothing there yet: everything is new.
+    write(1, "1");
+    let (code, out, err) = run(format!("diff --server-side -f {m}")).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(out.contains("+  a: \"1\""), "{out}");
+    assert!(out.contains("+  replicas: 1"), "{out}");
+    let (s, _) = h
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps/app",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "diff is a dry run");
+
+    // apply with client-side validation (the default).
+    let (code, out, err) = run(format!("apply --server-side -f {m}")).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("configmap/app serverside-applied"), "{out}");
+    assert!(
+        out.contains("deployment.apps/app serverside-applied"),
+        "{out}"
+    );
+    let (_, d) = h
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/app",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(d["spec"]["replicas"], 1);
+
+    // explain reads the same document.
+    let (code, out, err) = run("explain deployment.spec.replicas".to_string()).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("FIELD:    replicas <integer>"), "{out}");
+
+    // Unchanged: no differences, exit 0.
+    let (code, out, err) = run(format!("diff --server-side -f {m}")).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(out, "");
+
+    // Changed: the differences, exit 1; the live objects stay as they were.
+    write(3, "2");
+    let (code, out, err) = run(format!("diff --server-side -f {m}")).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("-  replicas: 1") && out.contains("+  replicas: 3"),
+        "{out}"
+    );
+    let (_, cm) = h
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps/app",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(cm["data"]["a"], "1");
+
+    // Validation from the protobuf schema: an unknown field and a wrong type are refused by
+    // kubectl itself, before any request.
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  namespace: default\nspec: {}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(format!("apply --server-side -f {m}")).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        err.contains("ValidationError(ConfigMap)") && err.contains("unknown field \"spec\""),
+        "{err}"
+    );
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n  namespace: default\n\
+         spec:\n  replicas: many\n  selector:\n    matchLabels:\n      app: bad\n  template:\n    \
+         metadata:\n      labels:\n        app: bad\n    spec:\n      containers:\n      - name: bad\n        \
+         image: nginx\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(format!("apply --server-side -f {m}")).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        err.contains("ValidationError(Deployment.spec.replicas)"),
+        "{err}"
+    );
+    for path in [
+        "/api/v1/namespaces/default/configmaps/bad",
+        "/apis/apps/v1/namespaces/default/deployments/bad",
+    ] {
+        let (s, _) = h.call("GET", path, None, None).await;
+        assert_eq!(s, 404, "{path}");
+    }
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -167,6 +167,26 @@ pub async fn send(
     (status, String::from_utf8_lossy(&bytes).into_owned(), ct)
 }
 
+/// A GET with the given Accept header: status, raw body and content type.
+pub async fn get_accept(client: &kube::Client, path: &str, accept: &str) -> (u16, Vec<u8>, String) {
+    let req = http::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("Accept", accept)
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes.to_vec(), ct)
+}
+
 pub fn check(problems: &mut Vec<String>, what: &str, ok: bool) {
     if !ok {
         problems.push(what.to_string());
