@@ -762,6 +762,19 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 &site,
             );
             let expr = o.req_str("expr").unwrap_or_default();
+            if !expr.is_empty()
+                && let Err(e) = promql_parser::parser::parse(&expr)
+            {
+                let first = e.lines().next().unwrap_or_default().to_owned();
+                o.diagnostics.push(
+                    site.error(
+                        "invalid-promql",
+                        &expr,
+                        format!("invalid PromQL in alert `{name}`: {first}"),
+                    )
+                    .label("not a PromQL expression"),
+                );
+            }
             let r#for = o.str("for").unwrap_or_else(|| "5m".to_owned());
             if let Err(e) = prom_duration(&r#for) {
                 o.diagnostics

@@ -340,3 +340,68 @@ fn staging_applies_on_the_sandbox_and_replans_clean() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn alert_rules_become_a_prometheus_rule_when_the_operator_is_there() {
+    let cluster = TestCluster::start(config());
+    let script = write(
+        &cluster,
+        "alerts.rhai",
+        r##"
+import "monitoring" as monitoring;
+let env = environment("mon", #{});
+env.namespace("mon", #{});
+monitoring::alerts(env, #{ notify: slack("#mon-alerts") });
+"##,
+    );
+    let cli = |args: &[&str]| {
+        let root = root().join("plugins");
+        let mut all = args.to_vec();
+        let path = root.to_string_lossy().into_owned();
+        all.extend(["--plugin-path", &path]);
+        cluster.cairn(&all)
+    };
+    // Without the operator: a ConfigMap holding a rules file.
+    let out = cli(&["plan", &script]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("+ ConfigMap/mon/mon-alert-rules"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("+ Secret/mon/mon-alertmanager"),
+        "{}",
+        out.stdout
+    );
+    // With the Prometheus operator's CRD served: a PrometheusRule.
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = kube::Api::all(client);
+        let crd = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "prometheusrules.monitoring.coreos.com"},
+            "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                "names": {"plural": "prometheusrules", "singular": "prometheusrule", "kind": "PrometheusRule", "listKind": "PrometheusRuleList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        })).expect("crd");
+        api.create(&kube::api::PostParams::default(), &crd).await.expect("CRD created");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    });
+    let out = cli(&["apply", &script, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("serves monitoring.coreos.com/v1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("✓ PrometheusRule/mon/mon-alert-rules created"),
+        "{}",
+        out.stdout
+    );
+    let out = cli(&["plan", &script]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

@@ -5,4 +5,4 @@
 set -eu
 cd "$(dirname "$0")/../../.."
 command -v certbot >/dev/null || { echo "certbot is missing: apt-get install -y certbot python3-certbot-dns-rfc2136" >&2; exit 1; }
-exec cargo run --release -q -p cairn-acme --example bench -- "${1:-5}" --certbot
+exec cargo run --release -q -p cairn-acme --example bench-acme -- "${1:-5}" --certbot

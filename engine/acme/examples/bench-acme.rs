@@ -2,7 +2,7 @@
 //! validating against a local BIND9 (both started here, on loopback); with `--certbot`, the
 //! same issuance by Debian's certbot + certbot-dns-rfc2136 against the same servers.
 //!
-//! `cargo run --release -p cairn-acme --example bench [-- ROUNDS] [--certbot]`
+//! `cargo run --release -p cairn-acme --example bench-acme [-- ROUNDS] [--certbot]`
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 

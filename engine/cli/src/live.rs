@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
+use cairn_plan::alerts::{RuleFormat, with_alert_objects};
 use cairn_plan::plan::{Action, Change, Plan};
 
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs, report, show};
@@ -161,12 +162,41 @@ async fn make_plan(
     let options = PlanOptions {
         force_conflicts: live.force_conflicts,
     };
-    let kube = cairn_kube::plan(&target.cluster, &eval.state, &options)
+    // Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,
+    // otherwise a ConfigMap; their routing an Alertmanager configuration.
+    let has_alerts = eval
+        .state
+        .resources
+        .iter()
+        .any(|r| r.id.provider == cairn_model::Provider::Alerts);
+    let mut alert_note = None;
+    let state = if has_alerts {
+        let operator = target
+            .cluster
+            .serves("monitoring.coreos.com/v1")
+            .await
+            .map_err(|e| e.to_string())?;
+        let format = if operator {
+            RuleFormat::PrometheusOperator
+        } else {
+            RuleFormat::ConfigMap
+        };
+        alert_note = Some(if operator {
+            "alerts: the cluster serves monitoring.coreos.com/v1: rules as a PrometheusRule"
+        } else {
+            "alerts: no Prometheus operator in the cluster: rules as a ConfigMap holding a Prometheus rules file"
+        });
+        with_alert_objects(&eval.state, format)
+    } else {
+        eval.state.clone()
+    };
+    let kube = cairn_kube::plan(&target.cluster, &state, &options)
         .await
         .map_err(|e| e.to_string())?;
     let sandbox_dir = live.sandbox.then(|| io.cwd.join(SANDBOX_DIR));
     let dns = crate::dns::plan(&eval.state, sandbox_dir.as_deref(), live.force).await?;
     let mut plan = kube.plan.clone();
+    plan.notes.extend(alert_note.map(str::to_owned));
     if let Some(part) = &dns {
         plan.unsupported
             .retain(|id| id.provider != cairn_model::Provider::Dns);

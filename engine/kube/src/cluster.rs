@@ -111,6 +111,20 @@ impl Cluster {
         .map_err(|e| KubeError::api(format!("apply {id}"), e))
     }
 
+    /// Whether the cluster serves an API group version (`monitoring.coreos.com/v1`): one
+    /// discovery request.
+    pub async fn serves(&self, api_version: &str) -> Result<bool, KubeError> {
+        let path = format!("/apis/{api_version}");
+        let request = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| KubeError::Internal(e.to_string()))?;
+        match self.client.request::<serde_json::Value>(request).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(KubeError::api(format!("discover {api_version}"), e)),
+        }
+    }
+
     /// The requests made so far (`METHOD path?query`).
     pub fn requests(&self) -> Vec<String> {
         self.requests

@@ -58,6 +58,12 @@ const KINDS: &[Kind] = &[
     k("coordination.k8s.io/v1", "Lease", "leases", true),
     k("v1", "Pod", "pods", true),
     k("v1", "Event", "events", true),
+    k(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        "prometheusrules",
+        true,
+    ),
 ];
 
 const fn k(

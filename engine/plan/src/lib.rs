@@ -8,6 +8,7 @@
 //!
 //! Everything here is synchronous and does no IO.
 
+pub mod alerts;
 mod checks;
 pub mod diff;
 pub mod plan;
