@@ -405,3 +405,77 @@ monitoring::alerts(env, #{ notify: slack("#mon-alerts") });
     let out = cli(&["plan", &script]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn status_reports_rollouts_certificates_and_backup_freshness() {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime};
+    let dir = cairn_tests::temp_dir("status");
+    let staging = root().join("environments/staging.rhai");
+    let staging = staging.to_string_lossy();
+    let run = |args: &[&str]| cairn_tests::cairn_in(&dir, args, cairn_tests::ci_vars());
+    let out = run(&["apply", "--sandbox", &staging, "--yes", "--timeout", "120"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // No backup has run yet: status fails, naming it.
+    let out = run(&["status", "--sandbox", &staging]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("✓ rollout Deployment/staging/backend-staging"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("✓ certificate staging-rbx-ia-br"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "✗ missing backup postgres-staging-backup → s3://rbx-backup-staging/postgres/"
+        ),
+        "{}",
+        out.stdout
+    );
+    // Backups written at controlled times into the sandbox's S3.
+    let s3_file = dir.join(".cairn/sandbox/s3.json");
+    let write_backup = |age: Duration| {
+        let buckets: BTreeMap<String, cairn_s3::MemBucket> =
+            serde_json::from_str(&std::fs::read_to_string(&s3_file).expect("s3 state"))
+                .expect("json");
+        let s3 = cairn_s3::InMemoryS3::with_buckets(buckets);
+        s3.put_object_at(
+            "rbx-backup-staging",
+            "postgres/robson_staging-x.sql.gz",
+            1234,
+            SystemTime::now() - age,
+        )
+        .expect("put");
+        std::fs::write(
+            &s3_file,
+            serde_json::to_string(&s3.snapshot()).expect("json"),
+        )
+        .expect("saved");
+    };
+    write_backup(Duration::from_secs(30 * 3600));
+    let out = run(&["status", "--sandbox", &staging]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("! stale backup postgres-staging-backup"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("more than the 26h 0m the schedule `0 2 * * *` allows"),
+        "{}",
+        out.stdout
+    );
+    write_backup(Duration::from_secs(3600));
+    let out = run(&["status", "--sandbox", &staging, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(doc["healthy"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,6 +12,7 @@ mod report;
 mod s3;
 mod sandbox;
 mod show;
+mod status;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -117,6 +118,15 @@ enum Command {
         #[command(flatten)]
         apply: live::ApplyArgs,
     },
+    /// Is the environment healthy now: rollouts, certificate expiry, backup freshness
+    ///
+    /// Exit code 0 when everything is healthy, 1 otherwise (for scheduled CI checks).
+    Status {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+    },
     /// Run the embedded Kubernetes API emulator in the background (state under .cairn/)
     Sandbox {
         #[command(subcommand)]
@@ -173,6 +183,7 @@ where
             apply,
         } => live::apply(io, &script, &live, &apply),
         Command::Sandbox { action } => sandbox::run(io, &action),
+        Command::Status { script, live } => status::status(io, &script, &live),
     };
     match result {
         Ok(code) => code,

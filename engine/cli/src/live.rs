@@ -49,7 +49,7 @@ pub struct ApplyArgs {
 /// The directory of the sandbox's state.
 pub const SANDBOX_DIR: &str = ".cairn/sandbox";
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -58,12 +58,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// A connected target, and the sandbox behind it if any.
-struct Target {
-    cluster: Cluster,
+pub(crate) struct Target {
+    pub(crate) cluster: Cluster,
     sandbox: Option<cairn_sandbox::Sandbox>,
 }
 
-async fn connect(
+pub(crate) async fn connect(
     io: &Io<'_>,
     live: &LiveArgs,
     script_context: Option<&str>,
@@ -114,7 +114,7 @@ async fn connect(
     })
 }
 
-async fn close(target: Target) -> Result<(), String> {
+pub(crate) async fn close(target: Target) -> Result<(), String> {
     if let Some(sandbox) = target.sandbox {
         sandbox
             .shutdown()
@@ -125,7 +125,7 @@ async fn close(target: Target) -> Result<(), String> {
 }
 
 /// Evaluates and checks the script; prints diagnostics; `None` when there are errors.
-fn evaluate_checked(
+pub(crate) fn evaluate_checked(
     io: &mut Io<'_>,
     script: &ScriptArgs,
 ) -> Result<Option<cairn_stdlib::Evaluation>, String> {

@@ -223,7 +223,7 @@ fn condition(v: &J, kind: &str) -> Option<(String, String)> {
 }
 
 /// `Ok(true)` ready, `Ok(false)` not yet, `Err` failed.
-fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
+pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
     let generation = num(obj, "/metadata/generation");
     let observed = num(obj, "/status/observedGeneration");
     let replicas = obj

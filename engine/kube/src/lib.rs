@@ -19,10 +19,10 @@ pub mod kinds;
 mod observe;
 mod plan;
 
-pub use apply::{ApplyOptions, apply, finish, nodes};
+pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
-pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, plan};
+pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, live_objects, plan};
 
 /// Field manager name cairn applies with.
 pub const FIELD_MANAGER: &str = "cairn";

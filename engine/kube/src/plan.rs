@@ -213,6 +213,28 @@ async fn confirm(
     }
 }
 
+/// The live objects of the environment (one LIST per kind of `state`, and Secrets), without
+/// planning anything: what `cairn status` looks at.
+pub async fn live_objects(
+    cluster: &Cluster,
+    state: &DesiredState,
+) -> Result<BTreeMap<ResourceId, J>, KubeError> {
+    let mut namespaces: BTreeSet<String> = state
+        .kube_objects()
+        .filter_map(|r| r.id.scope.clone())
+        .collect();
+    if let Some(ns) = &state.environment.namespace {
+        namespaces.insert(ns.clone());
+    }
+    let mut kinds: BTreeSet<String> = state.kube_objects().map(|r| r.id.kind.clone()).collect();
+    kinds.insert("Secret".to_owned());
+    Ok(
+        observe(cluster, &state.environment.name, &kinds, &namespaces)
+            .await?
+            .objects,
+    )
+}
+
 /// Plans the Kubernetes objects of `state` against `cluster`.
 pub async fn plan(
     cluster: &Cluster,
