@@ -3,7 +3,6 @@
 //! run as a scheduled CI check.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
