@@ -691,7 +691,108 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             b.add(
                 ResourceId::kube("CronJob", Some(&ns), &name),
                 body,
-                deps,
+                deps.clone(),
+                false,
+                site.primary(),
+            );
+            // The restore template: a suspended CronJob to start by hand
+            // (`kubectl create job restore-1 --from=cronjob/<db>-restore`); which backup and
+            // which database come from its ConfigMap (`latest` = the newest under the prefix).
+            let restore = format!("{}-restore", database.name);
+            let database_name = database
+                .extra
+                .get("database")
+                .map(ToString::to_string)
+                .unwrap_or_else(|| database.name.clone());
+            let mut choice = k8s::object("v1", "ConfigMap", &restore, Some(&ns));
+            choice.insert(
+                "data",
+                Value::obj([
+                    ("BACKUP_KEY", Value::str("latest")),
+                    ("TARGET_DATABASE", Value::str(database_name)),
+                ]),
+            );
+            b.add(
+                ResourceId::kube("ConfigMap", Some(&ns), &restore),
+                choice,
+                vec![ResourceId::kube("Namespace", None, &ns)],
+                false,
+                site.primary(),
+            );
+            let mut restore_env = upload.env.clone();
+            for key in ["BACKUP_KEY", "TARGET_DATABASE"] {
+                restore_env.push((
+                    key.to_owned(),
+                    EnvValue::Ref(KeyRef {
+                        kind: "ConfigMap",
+                        name: restore.clone(),
+                        key: key.to_owned(),
+                    }),
+                ));
+            }
+            let restore_mount = vec![("restore".to_owned(), "/restore".to_owned())];
+            let download = Container {
+                name: "download".to_owned(),
+                image: upload.image.clone(),
+                command: vec!["sh".into(), "-c".into(), DOWNLOAD_SCRIPT.into()],
+                // The download step needs the bucket, not the database's credentials.
+                env: restore_env
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("PG") && k != "TARGET_DATABASE")
+                    .cloned()
+                    .collect(),
+                mounts: restore_mount.clone(),
+                ..Container::default()
+            };
+            let load = Container {
+                name: "restore".to_owned(),
+                image: dump.image.clone(),
+                command: vec!["sh".into(), "-c".into(), RESTORE_SCRIPT.into()],
+                env: restore_env,
+                mounts: restore_mount,
+                ..Container::default()
+            };
+            let mut template = k8s::pod_template(
+                &restore,
+                vec![k8s::container(&load)],
+                vec![Value::obj([
+                    ("name", Value::str("restore")),
+                    ("emptyDir", Value::object()),
+                ])],
+                &[],
+                Some("Never"),
+            );
+            if let Some(Value::Object(spec)) = template.get("spec").cloned() {
+                let mut spec = Value::Object(spec);
+                spec.insert(
+                    "initContainers",
+                    Value::Array(vec![k8s::container(&download)]),
+                );
+                template.insert("spec", spec);
+            }
+            let mut body = k8s::object("batch/v1", "CronJob", &restore, Some(&ns));
+            body.insert(
+                "spec",
+                Value::obj([
+                    // Never scheduled: February 31st. Started by hand from this template.
+                    ("schedule", Value::str("0 0 31 2 *")),
+                    ("suspend", Value::Bool(true)),
+                    ("concurrencyPolicy", Value::str("Forbid")),
+                    (
+                        "jobTemplate",
+                        Value::obj([(
+                            "spec",
+                            Value::obj([("backoffLimit", Value::Int(0)), ("template", template)]),
+                        )]),
+                    ),
+                ]),
+            );
+            let mut restore_deps = deps;
+            restore_deps.push(ResourceId::kube("ConfigMap", Some(&ns), &restore));
+            b.add(
+                ResourceId::kube("CronJob", Some(&ns), &restore),
+                body,
+                restore_deps,
                 false,
                 site.primary(),
             );
@@ -703,6 +804,11 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 const DUMP_SCRIPT: &str = "set -eu\nkey=\"${S3_PREFIX}${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).sql.gz\"\npg_dump --no-owner --no-privileges | gzip -9 > /backup/dump.sql.gz\nprintf '%s' \"$key\" > /backup/key\n";
 /// The upload step of a backup.
 const UPLOAD_SCRIPT: &str = "set -eu\naws s3 cp ${S3_ENDPOINT:+--endpoint-url \"$S3_ENDPOINT\"} /backup/dump.sql.gz \"s3://${S3_BUCKET}/$(cat /backup/key)\"\n";
+
+/// The download step of a restore: the chosen backup (`latest`: the newest under the prefix).
+const DOWNLOAD_SCRIPT: &str = "set -eu\nendpoint=${S3_ENDPOINT:+--endpoint-url $S3_ENDPOINT}\nkey=\"$BACKUP_KEY\"\nif [ \"$key\" = latest ]; then\n  key=\"${S3_PREFIX}$(aws s3 ls $endpoint \"s3://${S3_BUCKET}/${S3_PREFIX}\" | awk '{print $4}' | sort | tail -n 1)\"\nfi\necho \"restoring s3://${S3_BUCKET}/${key}\"\naws s3 cp $endpoint \"s3://${S3_BUCKET}/${key}\" /restore/dump.sql.gz\n";
+/// The load step of a restore, into the target database.
+const RESTORE_SCRIPT: &str = "set -eu\ngunzip -c /restore/dump.sql.gz | psql -v ON_ERROR_STOP=1 --dbname \"$TARGET_DATABASE\"\n";
 
 /// Validates a Prometheus duration such as `5m` or `1h30m`.
 pub fn prom_duration(s: &str) -> Result<(), String> {

@@ -23,9 +23,12 @@ pub struct LiveArgs {
     /// The kubeconfig context (default: the script's kube_context(...), then the current one)
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Print the plan as JSON
+    /// Print the plan as JSON (the same as `--format json`)
     #[arg(long)]
     pub json: bool,
+    /// Output format of the plan: human, json, or markdown (a pull-request comment)
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
     /// Take over fields another field manager owns (server-side apply force)
     #[arg(long)]
     pub force_conflicts: bool,
@@ -33,6 +36,17 @@ pub struct LiveArgs {
     /// owner created
     #[arg(long)]
     pub force: bool,
+}
+
+/// How a plan is printed.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    /// For people at a terminal.
+    Human,
+    /// The versioned JSON document (`docs/plan-schema.json`).
+    Json,
+    /// A Markdown summary for pull-request comments.
+    Markdown,
 }
 
 /// Options of `apply` only.
@@ -262,21 +276,32 @@ async fn make_plan(
     })
 }
 
-fn print_plan(io: &mut Io<'_>, plan: &Plan, json: bool) {
-    if json {
-        let doc = serde_json::json!({
-            "format_version": 1,
-            "plan": plan,
-            "summary": plan.summary(),
-            "has_changes": plan.has_changes(),
-        });
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        );
+fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
+    let format = if live.json {
+        PlanFormat::Json
     } else {
-        let _ = write!(io.out, "{}", show::plan(plan));
+        live.format
+    };
+    match format {
+        PlanFormat::Json => {
+            let doc = serde_json::json!({
+                "format_version": 1,
+                "plan": plan,
+                "summary": plan.summary(),
+                "has_changes": plan.has_changes(),
+            });
+            let _ = writeln!(
+                io.out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        }
+        PlanFormat::Markdown => {
+            let _ = write!(io.out, "{}", show::plan_markdown(plan));
+        }
+        PlanFormat::Human => {
+            let _ = write!(io.out, "{}", show::plan(plan));
+        }
     }
 }
 
@@ -291,7 +316,7 @@ pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32
         let result = make_plan(io, &target, &eval, live).await;
         close(target).await?;
         let plan = result?;
-        print_plan(io, &plan.plan, live.json);
+        print_plan(io, &plan.plan, live);
         Ok(if plan.plan.has_changes() {
             EXIT_CHANGES
         } else {
@@ -327,7 +352,7 @@ async fn apply_on(
     args: &ApplyArgs,
 ) -> Result<i32, String> {
     let plan = make_plan(io, target, eval, live).await?;
-    print_plan(io, &plan.plan, live.json);
+    print_plan(io, &plan.plan, live);
     if !plan.plan.has_changes() {
         return Ok(EXIT_OK);
     }

@@ -144,3 +144,71 @@ pub fn event(e: &Event) -> String {
         Event::Skipped { id, because } => format!("  - {id} not started: {because} failed\n"),
     }
 }
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('`', "'")
+}
+
+/// The plan as a Markdown summary for a pull-request comment: counts, then a table of what
+/// changes, field-level detail folded per resource.
+pub fn plan_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = plan.summary();
+    let _ = writeln!(
+        out,
+        "### cairn plan: `{}` on `{}`\n",
+        md_escape(&plan.environment),
+        md_escape(&plan.target)
+    );
+    if plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "**{} to add, {} to change, {} to replace, {} to destroy** ({} unchanged{}).\n",
+            s.create,
+            s.update,
+            s.replace,
+            s.delete,
+            s.unchanged,
+            if s.kept > 0 {
+                format!(", {} protected and kept", s.kept)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(out, "| | resource | detail |\n|---|---|---|");
+        for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+            let mut detail: Vec<String> = c
+                .fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "`{}`: {} → {}",
+                        md_escape(&f.path),
+                        md_escape(&value(&f.before)),
+                        md_escape(&value(&f.after))
+                    )
+                })
+                .collect();
+            if let Some(reason) = &c.reason {
+                detail.push(md_escape(reason));
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} |",
+                c.action.symbol(),
+                md_escape(&c.id.to_string()),
+                detail.join("<br>")
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "**No changes**: {} resources match the script.",
+            s.unchanged
+        );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "\n> {}", md_escape(note));
+    }
+    out
+}
