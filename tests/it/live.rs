@@ -492,15 +492,15 @@ fn conforms(
         let name = r.trim_start_matches("#/$defs/");
         return conforms(&defs[name], defs, value, path);
     }
-    if let Some(c) = schema.get("const") {
-        if c != value {
-            return Err(format!("{path}: {value} is not {c}"));
-        }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return Err(format!("{path}: {value} is not {c}"));
     }
-    if let Some(options) = schema.get("enum").and_then(J::as_array) {
-        if !options.contains(value) {
-            return Err(format!("{path}: {value} is not one of {options:?}"));
-        }
+    if let Some(options) = schema.get("enum").and_then(J::as_array)
+        && !options.contains(value)
+    {
+        return Err(format!("{path}: {value} is not one of {options:?}"));
     }
     let type_ok = |t: &str| match t {
         "object" => value.is_object(),
