@@ -581,3 +581,125 @@ fn json_plans_follow_the_documented_schema_and_markdown_reads_well() {
     );
     insta::assert_snapshot!("plan-markdown", out.stdout);
 }
+
+#[test]
+fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
+    let cluster = TestCluster::start(config());
+    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
+    let lock = cluster.runtime.block_on(async {
+        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
+            &cluster.sandbox().kubeconfig_yaml("test"),
+            "test",
+        )
+        .await
+        .expect("cluster");
+        cairn_kube::lock::acquire(
+            &c,
+            "shop",
+            "deploy-bot (run 41)",
+            std::time::Duration::from_secs(3),
+            std::time::Duration::ZERO,
+            &|_| {},
+        )
+        .await
+        .expect("lock")
+    });
+    let out = cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "1"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("waiting for the lock held by deploy-bot (run 41)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("environment shop is locked by deploy-bot (run 41)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("Applying to"),
+        "nothing was applied:\n{}",
+        out.stdout
+    );
+    // A crashed run's lock expires and is taken over.
+    lock.abandon();
+    cluster.runtime.block_on(async {
+        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
+            &cluster.sandbox().kubeconfig_yaml("test"),
+            "test",
+        )
+        .await
+        .expect("cluster");
+        let short = cairn_kube::lock::acquire(
+            &c,
+            "shop",
+            "crashed-run",
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(40),
+            &|_| {},
+        )
+        .await
+        .expect("lock");
+        short.abandon();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    });
+    let out = cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "1"]);
+    assert_eq!(
+        out.code, 0,
+        "an expired lock is taken over:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    // `cairn unlock` removes a live lock.
+    cluster.runtime.block_on(async {
+        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
+            &cluster.sandbox().kubeconfig_yaml("test"),
+            "test",
+        )
+        .await
+        .expect("cluster");
+        cairn_kube::lock::acquire(
+            &c,
+            "shop",
+            "someone",
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+            &|_| {},
+        )
+        .await
+        .expect("lock")
+        .abandon();
+    });
+    let out = cluster.cairn(&["unlock", &v1]);
+    assert_eq!(out.code, 1, "unlock asks first: {}", out.stderr);
+    let out = cluster.cairn(&["unlock", &v1, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("was held by someone"), "{}", out.stdout);
+}
+
+#[test]
+fn two_applies_racing_for_the_lock_run_one_at_a_time() {
+    let cluster = TestCluster::start(SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(1500),
+        ..SandboxConfig::default()
+    });
+    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let a = s.spawn(|| cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "60"]));
+        let b = s.spawn(|| cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "60"]));
+        vec![a.join().expect("a"), b.join().expect("b")]
+    });
+    for o in &outputs {
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    }
+    let waited = outputs
+        .iter()
+        .filter(|o| o.stdout.contains("waiting for the lock held by"))
+        .count();
+    assert_eq!(
+        waited, 1,
+        "exactly one apply waits for the other:\n{}\n----\n{}",
+        outputs[0].stdout, outputs[1].stdout
+    );
+}

@@ -127,6 +127,16 @@ enum Command {
         #[command(flatten)]
         live: live::LiveArgs,
     },
+    /// Remove an environment's apply lock (left by a crashed run), after confirmation
+    Unlock {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+        /// Do not ask
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Run the embedded Kubernetes API emulator in the background (state under .cairn/)
     Sandbox {
         #[command(subcommand)]
@@ -184,6 +194,7 @@ where
         } => live::apply(io, &script, &live, &apply),
         Command::Sandbox { action } => sandbox::run(io, &action),
         Command::Status { script, live } => status::status(io, &script, &live),
+        Command::Unlock { script, live, yes } => live::unlock(io, &script, &live, yes),
     };
     match result {
         Ok(code) => code,

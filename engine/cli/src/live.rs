@@ -58,6 +58,9 @@ pub struct ApplyArgs {
     /// How long one step may take to become ready, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
+    /// How long to wait for another apply of the same environment to finish, in seconds
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
 }
 
 /// The directory of the sandbox's state.
@@ -325,6 +328,88 @@ pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32
     })
 }
 
+/// Who takes the lock: the CI run when there is one, else user@host and the process.
+fn lock_identity(io: &Io<'_>) -> String {
+    let v = |k: &str| io.vars.get(k).cloned().unwrap_or_default();
+    if !v("GITHUB_RUN_ID").is_empty() {
+        return format!(
+            "{} run {} attempt {} ({})",
+            v("GITHUB_REPOSITORY"),
+            v("GITHUB_RUN_ID"),
+            v("GITHUB_RUN_ATTEMPT"),
+            v("GITHUB_ACTOR")
+        );
+    }
+    if !v("CI_JOB_ID").is_empty() {
+        return format!("CI job {} ({})", v("CI_JOB_ID"), v("GITLAB_USER_LOGIN"));
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    // A random tag tells two runs of the same process apart (tests, embedders).
+    let tag: u32 = rand::random();
+    format!(
+        "{}@{host} (pid {}, run {tag:08x})",
+        v("USER"),
+        std::process::id()
+    )
+}
+
+/// `cairn unlock`: removes an environment's lock, after confirmation.
+pub fn unlock(
+    io: &mut Io<'_>,
+    script: &ScriptArgs,
+    live: &LiveArgs,
+    yes: bool,
+) -> Result<i32, String> {
+    let Some(eval) = evaluate_checked(io, script)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let env = eval.state.environment.name.clone();
+        let result = async {
+            let holder = cairn_kube::lock::holder(&target.cluster, &env)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(h) = holder else {
+                let _ = writeln!(io.out, "environment {env} is not locked");
+                return Ok(EXIT_OK);
+            };
+            if !yes {
+                let Some(input) = io.input.as_mut() else {
+                    let _ = writeln!(
+                        io.err,
+                        "error: refusing to unlock without a terminal to confirm on; pass --yes"
+                    );
+                    return Ok(EXIT_ERROR);
+                };
+                let _ = write!(
+                    io.out,
+                    "{env} is locked by {} since {}. Remove the lock? Only 'yes' is accepted: ",
+                    h.identity, h.since
+                );
+                let _ = io.out.flush();
+                let mut answer = String::new();
+                let _ = input.read_line(&mut answer);
+                if answer.trim() != "yes" {
+                    let _ = writeln!(io.out, "Unlock cancelled.");
+                    return Ok(EXIT_ERROR);
+                }
+            }
+            cairn_kube::lock::force_unlock(&target.cluster, &env)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(io.out, "lock of {env} removed (was held by {})", h.identity);
+            Ok(EXIT_OK)
+        }
+        .await;
+        close(target).await?;
+        result
+    })
+}
+
 /// `cairn apply`: plan, confirm, apply, report.
 pub fn apply(
     io: &mut Io<'_>,
@@ -377,6 +462,37 @@ async fn apply_on(
             return Ok(EXIT_ERROR);
         }
     }
+    // One apply at a time per environment.
+    let identity = lock_identity(io);
+    let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let waiting = move |h: &cairn_kube::lock::Holder| {
+        let _ = wait_tx.send(format!(
+            "waiting for the lock held by {} (since {})",
+            h.identity, h.since
+        ));
+    };
+    let lock = cairn_kube::lock::acquire(
+        &target.cluster,
+        &plan.plan.environment,
+        &identity,
+        Duration::from_secs(30),
+        Duration::from_secs(args.lock_timeout),
+        &waiting,
+    )
+    .await;
+    while let Ok(line) = wait_rx.try_recv() {
+        let _ = writeln!(io.out, "{line}");
+    }
+    let lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => {
+            let _ = writeln!(
+                io.err,
+                "error: {e}\n  hint: wait for it, or remove a stale lock with `cairn unlock`"
+            );
+            return Ok(EXIT_ERROR);
+        }
+    };
     let _ = writeln!(
         io.out,
         "\nApplying to {} on {}:",
@@ -412,6 +528,7 @@ async fn apply_on(
         print_event(io, live.json, &event);
     }
     cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
+    lock.release().await;
     if let Some(part) = &plan.dns {
         crate::dns::save(part)?;
     }

@@ -16,6 +16,7 @@ mod apply;
 mod cluster;
 mod explain;
 pub mod kinds;
+pub mod lock;
 mod observe;
 mod plan;
 
@@ -52,6 +53,20 @@ pub enum KubeError {
     /// The script declares a kind cairn cannot handle yet.
     #[error("kind {0} is not supported yet")]
     UnsupportedKind(String),
+    /// Another apply holds the environment's lock.
+    #[error(
+        "environment {environment} is locked by {holder} (since {since}; the lock expires in {expires_in}s unless renewed)"
+    )]
+    Locked {
+        /// The environment.
+        environment: String,
+        /// Who holds it.
+        holder: String,
+        /// Since when.
+        since: String,
+        /// Seconds until it expires.
+        expires_in: i64,
+    },
     /// Something that should not happen.
     #[error("{0}; this is a bug")]
     Internal(String),

@@ -1,0 +1,326 @@
+//! One apply at a time per environment: a `coordination.k8s.io/v1` Lease (`cairn-<env>` in
+//! the `default` namespace) held while an apply runs, renewed in the background, released at
+//! the end. A lease whose holder stopped renewing (a crashed run) expires and is taken over.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, PostParams, Preconditions};
+use serde_json::{Value as J, json};
+use tokio::task::JoinHandle;
+
+use crate::kinds;
+use crate::{Cluster, KubeError};
+
+/// Namespace of the lock Leases.
+pub const LOCK_NAMESPACE: &str = "default";
+
+/// Who holds an environment's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The holder's identity (`user@host (pid N)`, or the CI run).
+    pub identity: String,
+    /// When it took the lock (RFC 3339).
+    pub since: String,
+    /// Seconds until the lock expires if not renewed.
+    pub expires_in: i64,
+}
+
+/// A held lock; dropping it stops the renewal, [`Lock::release`] gives it back.
+pub struct Lock {
+    api: Api<DynamicObject>,
+    name: String,
+    identity: String,
+    renewal: JoinHandle<()>,
+}
+
+fn lease_name(env: &str) -> String {
+    format!("cairn-{env}")
+}
+
+fn api(cluster: &Cluster) -> Result<Api<DynamicObject>, KubeError> {
+    let kind = kinds::kind("Lease").ok_or_else(|| KubeError::Internal("no Lease kind".into()))?;
+    Ok(Api::namespaced_with(
+        cluster.client.clone(),
+        LOCK_NAMESPACE,
+        &kind.api_resource(),
+    ))
+}
+
+/// `2026-11-23T17:59:35.000000Z` for a time.
+pub fn micro_time(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = i64::try_from(d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time (`…Z`), as the API server writes them.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+fn holder_of(lease: &J) -> Option<Holder> {
+    let spec = lease.get("spec")?;
+    let identity = spec
+        .get("holderIdentity")
+        .and_then(J::as_str)
+        .filter(|s| !s.is_empty())?
+        .to_owned();
+    let duration = spec
+        .get("leaseDurationSeconds")
+        .and_then(J::as_i64)
+        .unwrap_or(0);
+    let renewed = spec
+        .get("renewTime")
+        .and_then(J::as_str)
+        .and_then(parse_time)
+        .unwrap_or(0);
+    let since = spec
+        .get("acquireTime")
+        .and_then(J::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some(Holder {
+        identity,
+        since,
+        expires_in: renewed + duration - now_secs(),
+    })
+}
+
+fn lease_body(
+    name: &str,
+    identity: &str,
+    ttl: Duration,
+    acquired: &str,
+    resource_version: Option<&str>,
+) -> Result<DynamicObject, KubeError> {
+    let now = micro_time(SystemTime::now());
+    let mut metadata = json!({ "name": name, "namespace": LOCK_NAMESPACE, "labels": { crate::MANAGED_BY: "cairn" } });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = J::String(rv.to_owned());
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": {
+            "holderIdentity": identity,
+            "leaseDurationSeconds": ttl.as_secs(),
+            "acquireTime": if acquired.is_empty() { now.clone() } else { acquired.to_owned() },
+            "renewTime": now,
+        },
+    }))
+    .map_err(|e| KubeError::Internal(e.to_string()))
+}
+
+/// Who holds the lock of `env`, if anyone (an expired lease counts as free).
+pub async fn holder(cluster: &Cluster, env: &str) -> Result<Option<Holder>, KubeError> {
+    let api = api(cluster)?;
+    let name = lease_name(env);
+    match api
+        .get_opt(&name)
+        .await
+        .map_err(|e| KubeError::api(format!("get lease {name}"), e))?
+    {
+        Some(obj) => {
+            let lease =
+                serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
+            Ok(holder_of(&lease).filter(|h| h.expires_in > 0))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Takes the lock of `env` for `identity`, waiting up to `wait` while someone else holds it;
+/// `waiting` is told who holds it, once. Fails naming the holder when the wait runs out.
+pub async fn acquire(
+    cluster: &Cluster,
+    env: &str,
+    identity: &str,
+    ttl: Duration,
+    wait: Duration,
+    waiting: &(dyn Fn(&Holder) + Send + Sync),
+) -> Result<Lock, KubeError> {
+    let api = api(cluster)?;
+    let name = lease_name(env);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        let current = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| KubeError::api(format!("get lease {name}"), e))?;
+        let attempt = match &current {
+            None => api
+                .create(
+                    &PostParams::default(),
+                    &lease_body(&name, identity, ttl, "", None)?,
+                )
+                .await
+                .map(|_| ()),
+            Some(obj) => {
+                let lease =
+                    serde_json::to_value(obj).map_err(|e| KubeError::Internal(e.to_string()))?;
+                match holder_of(&lease) {
+                    Some(h) if h.identity != identity && h.expires_in > 0 => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(KubeError::Locked {
+                                environment: env.to_owned(),
+                                holder: h.identity,
+                                since: h.since,
+                                expires_in: h.expires_in,
+                            });
+                        }
+                        if !told {
+                            waiting(&h);
+                            told = true;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    _ => {
+                        let rv = obj.metadata.resource_version.clone();
+                        api.replace(
+                            &name,
+                            &PostParams::default(),
+                            &lease_body(&name, identity, ttl, "", rv.as_deref())?,
+                        )
+                        .await
+                        .map(|_| ())
+                    }
+                }
+            }
+        };
+        match attempt {
+            Ok(()) => break,
+            // Someone else was quicker (AlreadyExists, or a stale resourceVersion): look again.
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(KubeError::api(format!("take lease {name}"), e)),
+        }
+    }
+    let renewal = {
+        let (api, name, identity) = (api.clone(), name.clone(), identity.to_owned());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let Ok(Some(obj)) = api.get_opt(&name).await else {
+                    return;
+                };
+                let Ok(lease) = serde_json::to_value(&obj) else {
+                    return;
+                };
+                if holder_of(&lease).is_none_or(|h| h.identity != identity) {
+                    return;
+                }
+                let acquired = lease
+                    .pointer("/spec/acquireTime")
+                    .and_then(J::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let rv = obj.metadata.resource_version.clone();
+                if let Ok(body) = lease_body(&name, &identity, ttl, &acquired, rv.as_deref()) {
+                    let _ = api.replace(&name, &PostParams::default(), &body).await;
+                }
+            }
+        })
+    };
+    Ok(Lock {
+        api,
+        name,
+        identity: identity.to_owned(),
+        renewal,
+    })
+}
+
+impl Lock {
+    /// Gives the lock back (deletes the Lease if it is still ours).
+    pub async fn release(self) {
+        self.renewal.abort();
+        if let Ok(Some(obj)) = self.api.get_opt(&self.name).await {
+            let ours = serde_json::to_value(&obj)
+                .ok()
+                .and_then(|l| holder_of(&l))
+                .is_some_and(|h| h.identity == self.identity);
+            if ours {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        resource_version: obj.metadata.resource_version.clone(),
+                        uid: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                let _ = self.api.delete(&self.name, &params).await;
+            }
+        }
+    }
+}
+
+impl Lock {
+    /// Stops renewing without giving the lock back, as a crashed run would: the lock expires
+    /// after its duration.
+    pub fn abandon(self) {
+        self.renewal.abort();
+    }
+}
+
+/// Removes the lock of `env` whoever holds it (`cairn unlock`).
+pub async fn force_unlock(cluster: &Cluster, env: &str) -> Result<bool, KubeError> {
+    let api = api(cluster)?;
+    let name = lease_name(env);
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(KubeError::api(format!("delete lease {name}"), e)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_456_775) + Duration::from_micros(123);
+        let text = micro_time(t);
+        assert_eq!(text, "2026-11-23T17:59:35.000123Z");
+        assert_eq!(parse_time(&text), Some(1_795_456_775));
+        assert_eq!(parse_time("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+    }
+}
