@@ -587,12 +587,7 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     let cluster = TestCluster::start(config());
     let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
     let lock = cluster.runtime.block_on(async {
-        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
-            &cluster.sandbox().kubeconfig_yaml("test"),
-            "test",
-        )
-        .await
-        .expect("cluster");
+        let c = cluster.provider_cluster().await;
         cairn_kube::lock::acquire(
             &c,
             "shop",
@@ -626,12 +621,7 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     // A crashed run's lock expires and is taken over.
     lock.abandon();
     cluster.runtime.block_on(async {
-        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
-            &cluster.sandbox().kubeconfig_yaml("test"),
-            "test",
-        )
-        .await
-        .expect("cluster");
+        let c = cluster.provider_cluster().await;
         let short = cairn_kube::lock::acquire(
             &c,
             "shop",
@@ -653,12 +643,7 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     );
     // `cairn unlock` removes a live lock.
     cluster.runtime.block_on(async {
-        let c = cairn_kube::Cluster::from_kubeconfig_yaml(
-            &cluster.sandbox().kubeconfig_yaml("test"),
-            "test",
-        )
-        .await
-        .expect("cluster");
+        let c = cluster.provider_cluster().await;
         cairn_kube::lock::acquire(
             &c,
             "shop",

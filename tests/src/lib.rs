@@ -129,6 +129,13 @@ impl TestCluster {
         self.sandbox.as_ref().expect("running")
     }
 
+    /// cairn's own client for this cluster (to act "as another run" in tests).
+    pub async fn provider_cluster(&self) -> cairn_kube::Cluster {
+        cairn_kube::Cluster::from_kubeconfig_yaml(&self.sandbox().kubeconfig_yaml("test"), "test")
+            .await
+            .expect("cluster")
+    }
+
     /// Runs `cairn ARGS --kubeconfig <this cluster> --context test`.
     pub fn cairn(&self, args: &[&str]) -> Output {
         self.cairn_with(args, &[])
