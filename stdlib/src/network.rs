@@ -1,6 +1,6 @@
 //! Routes, DNS records, certificates, backups and alerts.
 
-use cairn_model::validate;
+use cairn_model::validate::{self, name_covers};
 use cairn_model::{Diagnostic, Provider, ResourceId, Value};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
@@ -17,18 +17,6 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_routes(engine, docs, ctx);
     register_backups(engine, docs, ctx);
     register_alerts(engine, docs, ctx);
-}
-
-/// Whether certificate name `pattern` (possibly `*.base`) covers host `host`.
-pub fn covers(pattern: &str, host: &str) -> bool {
-    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
-    match pattern.strip_prefix("*.") {
-        Some(base) => host
-            .strip_suffix(&base)
-            .and_then(|rest| rest.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
-        None => pattern == host,
-    }
 }
 
 /// The zone and the fully qualified name of a record name given relative to the domain.
@@ -331,7 +319,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                         .is_some_and(|rn| {
                             names
                                 .iter()
-                                .any(|n| n.eq_ignore_ascii_case(rn) || covers(n, rn))
+                                .any(|n| n.eq_ignore_ascii_case(rn) || name_covers(n, rn))
                         })
                 })
                 .map(|r| r.id.clone())
@@ -439,7 +427,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 target.id.clone(),
             ];
             if let Some(cert) = &tls {
-                if !cert.names.iter().any(|n| covers(n, host)) {
+                if !cert.names.iter().any(|n| name_covers(n, host)) {
                     b.report(site.error(
                         "tls-host-not-covered",
                         host,

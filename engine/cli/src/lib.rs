@@ -249,15 +249,6 @@ fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, 
     Ok(cairn_stdlib::evaluate_file(&args.script, &options))
 }
 
-fn random_password(length: u32) -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..length)
-        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
-        .collect()
-}
-
 fn render(
     io: &mut Io<'_>,
     args: &ScriptArgs,
@@ -280,7 +271,7 @@ fn render(
         .state
         .generated
         .iter()
-        .map(|(id, g)| (*id, random_password(g.length)))
+        .map(|(id, g)| (*id, cairn_kube::random_password(g.length)))
         .collect();
     let secrets = if show_secrets {
         output::Secrets::Revealed(&generated)

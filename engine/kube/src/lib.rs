@@ -23,7 +23,7 @@ mod plan;
 pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
-pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, live_objects, plan};
+pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, live_objects, plan, random_password};
 
 /// Field manager name cairn applies with.
 pub const FIELD_MANAGER: &str = "cairn";

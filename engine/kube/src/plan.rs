@@ -61,7 +61,8 @@ impl KubePlan {
     }
 }
 
-fn random_password(length: u32) -> String {
+/// A random password of letters and digits (no look-alikes), for generated values.
+pub fn random_password(length: u32) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();

@@ -1506,6 +1506,19 @@ fn image_path_component(component: &str) -> Result<(), String> {
     }
 }
 
+/// Whether certificate name `pattern` (possibly a wildcard `*.base`, which covers exactly one
+/// label under `base`) covers `host`. Case-insensitive.
+pub fn name_covers(pattern: &str, host: &str) -> bool {
+    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match pattern.strip_prefix("*.") {
+        Some(base) => host
+            .strip_suffix(base)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => pattern == host,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

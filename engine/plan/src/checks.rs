@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
+use cairn_model::validate::name_covers;
 use cairn_model::{DesiredState, Diagnostic, Provider, Resource, ResourceId, Value};
 
 /// Runs every plan-time check and returns all problems found, in a stable order.
@@ -166,38 +167,10 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
 fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .filter_map(|k| {
-            let d = edit_distance(key, k);
-            (d <= 2.max(k.len() / 4)).then_some((d, *k))
-        })
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min()
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// Whether certificate name `pattern` (possibly `*.base`) covers `host`.
-fn covers(pattern: &str, host: &str) -> bool {
-    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
-    match pattern.strip_prefix("*.") {
-        Some(base) => host
-            .strip_suffix(&base)
-            .and_then(|rest| rest.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
-        None => pattern == host,
-    }
 }
 
 fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
@@ -228,11 +201,11 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             let covered = if let Some(base) = lower.strip_prefix("*.") {
                 records
                     .iter()
-                    .any(|rec| rec == &lower || covers(&lower, rec) || rec == base)
+                    .any(|rec| rec == &lower || name_covers(&lower, rec) || rec == base)
             } else {
                 records
                     .iter()
-                    .any(|rec| rec == &lower || covers(rec, &lower))
+                    .any(|rec| rec == &lower || name_covers(rec, &lower))
             };
             if !covered {
                 out.push(
@@ -304,10 +277,16 @@ mod tests {
 
     #[test]
     fn wildcards_cover_one_label() {
-        assert!(covers("*.staging.example.com", "api.staging.example.com"));
-        assert!(!covers("*.staging.example.com", "staging.example.com"));
-        assert!(!covers("*.staging.example.com", "a.b.staging.example.com"));
-        assert!(covers("api.example.com", "API.example.com"));
+        assert!(name_covers(
+            "*.staging.example.com",
+            "api.staging.example.com"
+        ));
+        assert!(!name_covers("*.staging.example.com", "staging.example.com"));
+        assert!(!name_covers(
+            "*.staging.example.com",
+            "a.b.staging.example.com"
+        ));
+        assert!(name_covers("api.example.com", "API.example.com"));
     }
 
     #[test]

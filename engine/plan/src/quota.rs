@@ -115,10 +115,7 @@ fn pod_usage(
                         *e = *q;
                     }
                 } else {
-                    let e = target
-                        .entry(key)
-                        .or_insert_with(|| Quantity::parse("0").unwrap_or(*q));
-                    *e = *e + *q;
+                    add(target, key, *q);
                 }
             }
         }
@@ -136,7 +133,6 @@ struct Usage {
     steady: BTreeMap<&'static str, Quantity>,
     peak: BTreeMap<&'static str, Quantity>,
     lines: BTreeMap<&'static str, Vec<String>>,
-    pods_steady: i64,
     pods_peak: i64,
 }
 
@@ -164,7 +160,6 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             steady: BTreeMap::new(),
             peak: BTreeMap::new(),
             lines: BTreeMap::new(),
-            pods_steady: 0,
             pods_peak: 0,
         };
         let mut pvcs = 0i64;
@@ -224,7 +219,6 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
             }
             let per_pod = pod_usage(r, spec, &defaults, out);
-            usage.pods_steady += replicas;
             usage.pods_peak += replicas + surge;
             for (key, q) in per_pod {
                 add(&mut usage.steady, key, q.scale(replicas));
@@ -302,6 +296,5 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                     "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
                     quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
         }
-        let _ = usage.pods_steady;
     }
 }
