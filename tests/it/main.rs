@@ -1,6 +1,7 @@
 //! cairn's end-to-end tests: one binary, one module per area.
 
 mod certificates;
+mod ci;
 mod docs;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]

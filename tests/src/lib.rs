@@ -73,6 +73,7 @@ pub fn cairn_in(cwd: &std::path::Path, args: &[&str], vars: BTreeMap<String, Str
             err: &mut err,
             vars,
             color: false,
+            terminal: false,
             input: None,
             cwd: cwd.to_path_buf(),
         };

@@ -18,6 +18,8 @@ pub struct DnsPart {
     pub plan: DnsPlan,
     /// Under `--sandbox`: where the in-memory zone is saved between runs.
     pub sandbox_file: Option<PathBuf>,
+    /// The zone's SOA serial when the plan read it (every change to the zone bumps it).
+    pub serial: u32,
 }
 
 fn sandbox_file(dir: &Path, zone: &str) -> PathBuf {
@@ -81,6 +83,7 @@ pub async fn plan(
         backend: Arc::new(backend),
         plan,
         sandbox_file: file,
+        serial: snapshot.serial,
     }))
 }
 

@@ -6,11 +6,16 @@
 
 mod certs;
 mod dns;
+mod drift;
+mod graph;
+mod history;
 mod live;
 mod output;
+mod progress;
 mod report;
 mod s3;
 mod sandbox;
+mod saved;
 mod show;
 mod status;
 
@@ -27,8 +32,11 @@ pub use report::render as render_diagnostics;
 pub const EXIT_OK: i32 = 0;
 /// Exit code: an error (bad input, failed check, failed step).
 pub const EXIT_ERROR: i32 = 1;
-/// Exit code of `plan`: there are changes.
+/// Exit code of `plan`: there are changes (of `drift`: something changed outside cairn).
 pub const EXIT_CHANGES: i32 = 2;
+/// Exit code of `plan`: the changes delete data (a volume, a namespace, a bucket) the script
+/// allowed to delete; CI should stop for a human.
+pub const EXIT_PROTECTED: i32 = 3;
 
 /// Where the CLI reads its environment and writes its output.
 pub struct Io<'a> {
@@ -40,6 +48,8 @@ pub struct Io<'a> {
     pub vars: BTreeMap<String, String>,
     /// Whether to use colour.
     pub color: bool,
+    /// Whether standard output is a terminal (a live progress view instead of log lines).
+    pub terminal: bool,
     /// A terminal to ask for confirmation on; `None` when there is none.
     pub input: Option<&'a mut dyn std::io::BufRead>,
     /// The working directory (where `.cairn/` lives).
@@ -63,7 +73,7 @@ enum Format {
     Json,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct ScriptArgs {
     /// The environment script, e.g. environments/staging.rhai
     script: PathBuf,
@@ -102,14 +112,21 @@ enum Command {
     },
     /// Show what applying the script would change in the live environment
     ///
-    /// Exit code 0 when nothing would change, 2 when something would, 1 on error.
+    /// Exit code 0 when nothing would change, 2 when something would, 3 when it would delete
+    /// data the script allowed to delete (volumes, namespaces, buckets), 1 on error.
     Plan {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
         live: live::LiveArgs,
+        /// Also save the plan to this file, for `cairn apply FILE` (no secret values; mode 0600)
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Plan, confirm, then apply in dependency order, waiting for readiness
+    ///
+    /// Given a plan file written by `cairn plan -o FILE` instead of a script, applies exactly
+    /// that plan without asking again, and refuses if anything it read has changed since.
     Apply {
         #[command(flatten)]
         script: ScriptArgs,
@@ -126,6 +143,46 @@ enum Command {
         script: ScriptArgs,
         #[command(flatten)]
         live: live::LiveArgs,
+    },
+    /// Report what changed outside cairn since its last apply (kubectl edit, another tool, a
+    /// record changed by hand)
+    ///
+    /// Exit code 0 when nothing drifted, 2 when something did, 1 on error.
+    Drift {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+    },
+    /// List the revisions recorded by each apply: time, author or CI run, summary
+    History {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+    },
+    /// Plan and apply an earlier revision again (with the plan first, as for apply)
+    Rollback {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: live::LiveArgs,
+        #[command(flatten)]
+        apply: live::ApplyArgs,
+        /// The revision to go back to (see `cairn history`)
+        #[arg(long, value_name = "N")]
+        to: u32,
+    },
+    /// Show the dependency graph apply follows, as dot, Mermaid or SVG (no Graphviz needed)
+    Graph {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value = "dot")]
+        format: graph::GraphFormat,
+        /// Write to this file instead of printing
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Remove an environment's apply lock (left by a crashed run), after confirmation
     Unlock {
@@ -186,7 +243,7 @@ where
         } => render(io, &script, format, output.as_deref(), show_secrets),
         Command::Check { script, format } => check(io, &script, format),
         Command::Docs { filter } => docs(io, filter.as_deref()),
-        Command::Plan { script, live } => live::plan(io, &script, &live),
+        Command::Plan { script, live, out } => live::plan(io, &script, &live, out.as_deref()),
         Command::Apply {
             script,
             live,
@@ -195,6 +252,19 @@ where
         Command::Sandbox { action } => sandbox::run(io, &action),
         Command::Status { script, live } => status::status(io, &script, &live),
         Command::Unlock { script, live, yes } => live::unlock(io, &script, &live, yes),
+        Command::Drift { script, live } => drift::drift(io, &script, &live),
+        Command::History { script, live } => history::history(io, &script, &live),
+        Command::Rollback {
+            script,
+            live,
+            apply,
+            to,
+        } => history::rollback(io, &script, &live, &apply, to),
+        Command::Graph {
+            script,
+            format,
+            output,
+        } => graph(io, &script, format, output.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -359,6 +429,39 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
     } else {
         EXIT_OK
     })
+}
+
+fn graph(
+    io: &mut Io<'_>,
+    args: &ScriptArgs,
+    format: graph::GraphFormat,
+    output: Option<&Path>,
+) -> Result<i32, String> {
+    let eval = evaluate(io, args)?;
+    if eval.has_errors() {
+        let diagnostics = check_diagnostics(&eval);
+        let _ = write!(
+            io.err,
+            "{}",
+            report::render(&diagnostics, &eval.sources, io.color)
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let g = graph::Graph::of(&eval.state);
+    let title = format!("cairn: {}", eval.state.environment.name);
+    let text = match format {
+        graph::GraphFormat::Dot => graph::dot(&g, &title),
+        graph::GraphFormat::Mermaid => graph::mermaid(&g),
+        graph::GraphFormat::Svg => graph::svg(&g, &title),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => {
+            let _ = write!(io.out, "{text}");
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, String> {

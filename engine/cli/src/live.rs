@@ -8,7 +8,7 @@ use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
 use cairn_plan::alerts::{RuleFormat, with_alert_objects};
 use cairn_plan::plan::{Action, Change, Plan};
 
-use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs, report, show};
+use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, ScriptArgs, report, show};
 
 /// Where and how to plan or apply.
 #[derive(clap::Args, Debug, Clone)]
@@ -61,6 +61,9 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same environment to finish, in seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// How many steps may run at once
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
 }
 
 /// The directory of the sandbox's state.
@@ -162,15 +165,15 @@ pub(crate) fn evaluate_checked(
 }
 
 /// Everything a plan found, per provider, and the combined printable plan.
-struct LivePlan {
-    plan: Plan,
-    kube: KubePlan,
-    dns: Option<crate::dns::DnsPart>,
-    certs: Option<crate::certs::CertPart>,
-    buckets: Option<crate::s3::Buckets>,
+pub(crate) struct LivePlan {
+    pub(crate) plan: Plan,
+    pub(crate) kube: KubePlan,
+    pub(crate) dns: Option<crate::dns::DnsPart>,
+    pub(crate) certs: Option<crate::certs::CertPart>,
+    pub(crate) buckets: Option<crate::s3::Buckets>,
 }
 
-async fn make_plan(
+pub(crate) async fn make_plan(
     io: &Io<'_>,
     target: &Target,
     eval: &cairn_stdlib::Evaluation,
@@ -279,7 +282,7 @@ async fn make_plan(
     })
 }
 
-fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
+pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
     let format = if live.json {
         PlanFormat::Json
     } else {
@@ -308,8 +311,15 @@ fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
     }
 }
 
-/// `cairn plan`: exit 0 when nothing would change, 2 when something would, 1 on error.
-pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, String> {
+/// `cairn plan`: exit 0 when nothing would change, 2 when something would, 3 when it would
+/// delete data the script allowed to delete, 1 on error. With `out`, also saves the plan for
+/// `cairn apply FILE`.
+pub fn plan(
+    io: &mut Io<'_>,
+    script: &ScriptArgs,
+    live: &LiveArgs,
+    out: Option<&std::path::Path>,
+) -> Result<i32, String> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
@@ -320,16 +330,32 @@ pub fn plan(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32
         close(target).await?;
         let plan = result?;
         print_plan(io, &plan.plan, live);
-        Ok(if plan.plan.has_changes() {
-            EXIT_CHANGES
-        } else {
-            EXIT_OK
-        })
+        if let Some(path) = out {
+            let saved = crate::saved::make(script, live, &eval.state, &plan)?;
+            crate::saved::write(path, &saved)?;
+            let _ = writeln!(
+                io.err,
+                "Saved this plan to {0}: `cairn apply {0}` applies exactly it, and refuses if anything changes first.",
+                path.display()
+            );
+        }
+        Ok(exit_code(&plan.plan))
     })
 }
 
+/// The exit code of a plan.
+pub(crate) fn exit_code(plan: &Plan) -> i32 {
+    if plan.protected_deletions().next().is_some() {
+        EXIT_PROTECTED
+    } else if plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    }
+}
+
 /// Who takes the lock: the CI run when there is one, else user@host and the process.
-fn lock_identity(io: &Io<'_>) -> String {
+pub(crate) fn lock_identity(io: &Io<'_>) -> String {
     let v = |k: &str| io.vars.get(k).cloned().unwrap_or_default();
     if !v("GITHUB_RUN_ID").is_empty() {
         return format!(
@@ -410,58 +436,139 @@ pub fn unlock(
     })
 }
 
-/// `cairn apply`: plan, confirm, apply, report.
+/// `cairn apply`: plan, confirm, apply, report. `script` may also be a plan file written by
+/// `cairn plan -o`: then exactly that plan is applied, without asking again.
 pub fn apply(
     io: &mut Io<'_>,
     script: &ScriptArgs,
     live: &LiveArgs,
     args: &ApplyArgs,
 ) -> Result<i32, String> {
+    if let Some(saved) = crate::saved::read(&script.script)? {
+        return apply_saved(io, &script.script, &saved, live, args);
+    }
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
     let rt = runtime()?;
     rt.block_on(async {
         let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
-        let code = apply_on(io, &target, &eval, live, args).await;
+        let code = async {
+            let plan = make_plan(io, &target, &eval, live).await?;
+            print_plan(io, &plan.plan, live);
+            if !plan.plan.has_changes() {
+                return Ok(EXIT_OK);
+            }
+            if !confirm(io, &plan.plan, args.yes) {
+                return Ok(EXIT_ERROR);
+            }
+            let origin = crate::history::Origin::script(&script.script, "");
+            run_apply(io, &target, &eval, &plan, live, args, &origin).await
+        }
+        .await;
         close(target).await?;
         code
     })
 }
 
-async fn apply_on(
+/// `cairn apply FILE`: re-evaluates the script the plan was made from, plans again, and
+/// applies only when the script, the live state and the plan are what the file says.
+fn apply_saved(
+    io: &mut Io<'_>,
+    path: &std::path::Path,
+    saved: &crate::saved::SavedPlan,
+    output: &LiveArgs,
+    args: &ApplyArgs,
+) -> Result<i32, String> {
+    let (script, live) = crate::saved::args_of(saved, output);
+    let Some(eval) = evaluate_checked(io, &script)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let _ = writeln!(
+        io.out,
+        "Applying the saved {}.",
+        crate::saved::describe(saved)
+    );
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = connect(io, &live, eval.state.environment.kube_context.as_deref()).await?;
+        let code = async {
+            let plan = make_plan(io, &target, &eval, &live).await?;
+            let problems = crate::saved::verify(saved, &eval.state, &plan);
+            if !problems.is_empty() {
+                let _ = writeln!(
+                    io.err,
+                    "error: refusing to apply {}: it no longer describes what would happen",
+                    path.display()
+                );
+                const SHOWN: usize = 12;
+                for p in problems.iter().take(SHOWN) {
+                    let _ = writeln!(io.err, "  - {p}");
+                }
+                if problems.len() > SHOWN {
+                    let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
+                }
+                let _ = writeln!(
+                    io.err,
+                    "  hint: run `cairn plan -o {}` again and review the new plan",
+                    path.display()
+                );
+                return Ok(EXIT_ERROR);
+            }
+            if !plan.plan.has_changes() {
+                let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
+                return Ok(EXIT_OK);
+            }
+            let origin = crate::history::Origin::script(
+                &script.script,
+                &format!("saved plan made {}", saved.created),
+            );
+            run_apply(io, &target, &eval, &plan, &live, args, &origin).await
+        }
+        .await;
+        close(target).await?;
+        code
+    })
+}
+
+/// Asks for confirmation on the terminal unless `yes`; false when the answer is not `yes` or
+/// there is no terminal to ask on.
+pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> bool {
+    if yes {
+        return true;
+    }
+    let Some(input) = io.input.as_mut() else {
+        let _ = writeln!(
+            io.err,
+            "error: refusing to apply without a terminal to confirm on; pass --yes to apply anyway"
+        );
+        return false;
+    };
+    let _ = write!(
+        io.out,
+        "\nApply these changes to {} on {}? Only 'yes' is accepted: ",
+        plan.environment, plan.target
+    );
+    let _ = io.out.flush();
+    let mut answer = String::new();
+    let _ = input.read_line(&mut answer);
+    if answer.trim() != "yes" {
+        let _ = writeln!(io.out, "Apply cancelled.");
+        return false;
+    }
+    true
+}
+
+/// Takes the lock, runs the plan's steps as one graph, records the revision, reports.
+pub(crate) async fn run_apply(
     io: &mut Io<'_>,
     target: &Target,
     eval: &cairn_stdlib::Evaluation,
+    plan: &LivePlan,
     live: &LiveArgs,
     args: &ApplyArgs,
+    origin: &crate::history::Origin,
 ) -> Result<i32, String> {
-    let plan = make_plan(io, target, eval, live).await?;
-    print_plan(io, &plan.plan, live);
-    if !plan.plan.has_changes() {
-        return Ok(EXIT_OK);
-    }
-    if !args.yes {
-        let Some(input) = io.input.as_mut() else {
-            let _ = writeln!(
-                io.err,
-                "error: refusing to apply without a terminal to confirm on; pass --yes to apply anyway"
-            );
-            return Ok(EXIT_ERROR);
-        };
-        let _ = write!(
-            io.out,
-            "\nApply these changes to {} on {}? Only 'yes' is accepted: ",
-            plan.plan.environment, plan.plan.target
-        );
-        let _ = io.out.flush();
-        let mut answer = String::new();
-        let _ = input.read_line(&mut answer);
-        if answer.trim() != "yes" {
-            let _ = writeln!(io.out, "Apply cancelled.");
-            return Ok(EXIT_ERROR);
-        }
-    }
     // One apply at a time per environment.
     let identity = lock_identity(io);
     let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -504,6 +611,7 @@ async fn apply_on(
     });
     let options = ApplyOptions {
         timeout: Duration::from_secs(args.timeout),
+        concurrency: usize::from(args.parallelism),
         ..ApplyOptions::default()
     };
     let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
@@ -516,19 +624,31 @@ async fn apply_on(
     if let Some(b) = &plan.buckets {
         nodes.extend(crate::s3::nodes(b));
     }
+    let mut progress = crate::progress::Progress::new(
+        if live.json {
+            crate::progress::Mode::Json
+        } else if io.terminal {
+            crate::progress::Mode::Live
+        } else {
+            crate::progress::Mode::Lines
+        },
+        nodes.iter().map(|n| (n.id.clone(), n.action)).collect(),
+    );
     let run = cairn_apply::execute(nodes, options.concurrency, emit);
     tokio::pin!(run);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     let report = loop {
         tokio::select! {
             report = &mut run => break report,
-            Some(event) = rx.recv() => print_event(io, live.json, &event),
+            Some(event) = rx.recv() => progress.event(io, &event),
+            _ = tick.tick() => progress.tick(io),
         }
     };
     while let Ok(event) = rx.try_recv() {
-        print_event(io, live.json, &event);
+        progress.event(io, &event);
     }
+    progress.finish(io);
     cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
-    lock.release().await;
     if let Some(part) = &plan.dns {
         crate::dns::save(part)?;
     }
@@ -536,12 +656,34 @@ async fn apply_on(
         crate::s3::save(b)?;
     }
     let s = plan.plan.summary();
+    let summary = format!(
+        "{} added, {} changed, {} replaced, {} destroyed",
+        s.create, s.update, s.replace, s.delete
+    );
+    let revision = crate::history::record(
+        target,
+        eval,
+        origin,
+        &plan.plan.environment,
+        &identity,
+        &summary,
+        report.ok(),
+    )
+    .await;
+    lock.release().await;
+    match revision {
+        Ok(n) => {
+            let _ = writeln!(io.err, "Recorded as revision {n} (see `cairn history`).");
+        }
+        Err(e) => {
+            let _ = writeln!(
+                io.err,
+                "warning: the apply was not recorded in the history: {e}"
+            );
+        }
+    }
     if report.ok() {
-        let _ = writeln!(
-            io.out,
-            "\nApply complete: {} added, {} changed, {} replaced, {} destroyed.",
-            s.create, s.update, s.replace, s.delete
-        );
+        let _ = writeln!(io.out, "\nApply complete: {summary}.");
         Ok(EXIT_OK)
     } else {
         let _ = writeln!(
@@ -552,17 +694,5 @@ async fn apply_on(
             report.done.len()
         );
         Ok(EXIT_ERROR)
-    }
-}
-
-fn print_event(io: &mut Io<'_>, json: bool, event: &Event) {
-    if json {
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string(event).unwrap_or_default()
-        );
-    } else {
-        let _ = write!(io.out, "{}", show::event(event));
     }
 }

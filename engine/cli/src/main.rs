@@ -9,6 +9,7 @@ fn main() {
     let stderr = std::io::stderr();
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
+    let terminal = stdout.is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
     let mut out = stdout.lock();
     let mut err = stderr.lock();
     let mut input = stdin.lock();
@@ -17,6 +18,7 @@ fn main() {
         err: &mut err,
         vars,
         color,
+        terminal,
         input: if interactive { Some(&mut input) } else { None },
         cwd: std::env::current_dir().unwrap_or_default(),
     };

@@ -15,6 +15,7 @@
 mod apply;
 mod cluster;
 mod explain;
+pub mod history;
 pub mod kinds;
 pub mod lock;
 mod observe;

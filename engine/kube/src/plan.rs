@@ -53,12 +53,71 @@ impl KubePlan {
         self.observed.get(id)
     }
 
+    /// What the plan read, one fingerprint per object: every object the plan covers (`absent`
+    /// when it does not exist) and every object cairn manages. A saved plan is applied only
+    /// while these are unchanged. Status and controller bookkeeping are left out, so a rollout
+    /// progressing or a volume binding is not a change; a Secret is fingerprinted by its
+    /// resourceVersion, never by its values.
+    pub fn observations(&self) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = self
+            .plan
+            .changes
+            .iter()
+            .map(|c| (c.id.to_string(), "absent".to_owned()))
+            .collect();
+        for (id, obj) in &self.observed {
+            let ours = obj
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(MANAGED_BY))
+                .and_then(J::as_str)
+                == Some("cairn");
+            let key = id.to_string();
+            if ours || out.contains_key(&key) {
+                out.insert(key, fingerprint(&id.kind, obj));
+            }
+        }
+        out
+    }
+
     /// The apply bodies, for tests and debugging of cairn itself. They hold secret values.
     pub fn bodies(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
         self.steps
             .iter()
             .filter_map(|s| s.body.as_ref().map(|b| (&s.id, b)))
     }
+}
+
+/// A fingerprint of what matters in a live object: `rv:N` for a Secret (its values must not
+/// leave the cluster, even hashed), otherwise a SHA-256 of the object without its status,
+/// resourceVersion, generation and the times and status entries of its managed fields.
+pub fn fingerprint(kind: &str, obj: &J) -> String {
+    use sha2::Digest as _;
+    let rv = obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(J::as_str)
+        .unwrap_or_default();
+    if kind == "Secret" {
+        return format!("rv:{rv}");
+    }
+    let mut o = obj.clone();
+    if let Some(map) = o.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(meta) = o.get_mut("metadata").and_then(J::as_object_mut) {
+        meta.remove("resourceVersion");
+        meta.remove("generation");
+        if let Some(J::Array(fields)) = meta.get_mut("managedFields") {
+            fields.retain(|f| f.get("subresource").and_then(J::as_str) != Some("status"));
+            for f in fields.iter_mut() {
+                if let Some(f) = f.as_object_mut() {
+                    f.remove("time");
+                }
+            }
+        }
+    }
+    let digest = sha2::Sha256::digest(o.to_string().as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// A random password of letters and digits (no look-alikes), for generated values.

@@ -102,10 +102,30 @@ impl Plan {
         s
     }
 
+    /// Deletions and replacements of stateful resources (volumes, namespaces, buckets) the
+    /// script explicitly allowed: data would be lost, so CI can stop for a human.
+    pub fn protected_deletions(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace) && is_stateful(&c.id))
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.changes
             .iter()
             .any(|c| !matches!(c.action, Action::NoOp | Action::Keep))
     }
+}
+
+/// Whether deleting this resource loses data: a volume claim, a namespace (and everything in
+/// it), a bucket, a database run by an operator.
+pub fn is_stateful(id: &ResourceId) -> bool {
+    matches!(
+        (id.provider, id.kind.as_str()),
+        (
+            cairn_model::Provider::Kube,
+            "PersistentVolumeClaim" | "Namespace" | "postgresql" | "Cluster"
+        ) | (cairn_model::Provider::S3, "Bucket")
+    )
 }

@@ -91,6 +91,8 @@ pub struct BucketStep {
     pub desired: Option<BucketConfig>,
     /// What would change.
     pub plan: BucketPlan,
+    /// The live configuration the plan read (`None`: the bucket does not exist).
+    pub live: Option<LiveBucket>,
 }
 
 /// The S3 part of an environment's plan.
@@ -109,10 +111,12 @@ pub async fn plan(state: &DesiredState, backend: Arc<dyn S3Backend>) -> Result<S
         futures::future::join_all(desired.iter().map(|d| backend.read_bucket(&d.name))).await;
     let mut steps = Vec::new();
     for (d, live) in desired.into_iter().zip(reads) {
-        let plan = plan_bucket(&d, live?.as_ref());
+        let live = live?;
+        let plan = plan_bucket(&d, live.as_ref());
         steps.push(BucketStep {
             desired: Some(d),
             plan,
+            live,
         });
     }
     steps.sort_by(|a, b| a.plan.bucket.cmp(&b.plan.bucket));
@@ -154,6 +158,7 @@ pub async fn plan_removed(
         steps.push(BucketStep {
             desired: None,
             plan: plan_delete(&live, allowed, count)?,
+            live: Some(live),
         });
     }
     Ok(steps)

@@ -1,0 +1,301 @@
+//! Saved plans: `cairn plan -o FILE` writes what it would do and what it read; `cairn apply
+//! FILE` applies exactly that, and refuses, naming the object, when anything it read has
+//! changed since.
+//!
+//! A plan file holds no secret value: the plan is the printable one (sensitive values
+//! redacted), the desired state is kept as a digest of its redacted form, Secrets are
+//! fingerprinted by resourceVersion. Apply re-evaluates the script with the CI's variables to
+//! get the secret values back, then checks that the script, the live state and the plan are
+//! what the file says.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cairn_model::DesiredState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as J;
+use sha2::Digest as _;
+
+use crate::ScriptArgs;
+use crate::live::{LiveArgs, LivePlan};
+
+/// The version of the plan file format.
+pub const FORMAT: u32 = 1;
+
+/// A plan file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// The file format's version ([`FORMAT`]).
+    pub cairn_saved_plan: u32,
+    /// The cairn that wrote it; another version refuses to apply it.
+    pub cairn_version: String,
+    /// When it was made (RFC 3339, UTC).
+    pub created: String,
+    /// The script, as given to `plan` (relative to the working directory).
+    pub script: PathBuf,
+    /// The variables file given to `plan`.
+    pub env_file: Option<PathBuf>,
+    /// Extra plugin directories given to `plan`.
+    pub plugin_path: Vec<PathBuf>,
+    /// Planned against the sandbox.
+    pub sandbox: bool,
+    /// The kubeconfig given to `plan`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The context given to `plan`.
+    pub context: Option<String>,
+    /// `--force-conflicts` was given.
+    pub force_conflicts: bool,
+    /// `--force` was given.
+    pub force: bool,
+    /// The environment.
+    pub environment: String,
+    /// Where it was planned against (context name, or `sandbox`).
+    pub target: String,
+    /// SHA-256 of the redacted desired state.
+    pub desired: String,
+    /// What the plan read: one fingerprint per object, zone and bucket.
+    pub observed: BTreeMap<String, String>,
+    /// The plan, as `plan --json` prints it (sensitive values redacted).
+    pub plan: J,
+}
+
+/// SHA-256 of the desired state with sensitive values as placeholders and without source
+/// positions (a comment added to the script changes nothing).
+pub fn desired_digest(state: &DesiredState) -> String {
+    let resources: Vec<J> = state
+        .resources
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "body": r.body,
+                "depends_on": r.depends_on,
+                "protected": r.protected,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "environment": state.environment, "resources": resources });
+    hex(&sha2::Sha256::digest(doc.to_string().as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything the plan read, keyed by what it is.
+pub fn observations(plan: &LivePlan) -> BTreeMap<String, String> {
+    let mut out = plan.kube.observations();
+    if let Some(dns) = &plan.dns {
+        out.insert(
+            format!("DnsZone/{}", dns.plan.zone),
+            format!("serial:{}", dns.serial),
+        );
+    }
+    if let Some(b) = &plan.buckets {
+        for step in &b.part.steps {
+            let value = match &step.live {
+                Some(live) => {
+                    let text = serde_json::to_string(live).unwrap_or_default();
+                    format!(
+                        "sha256:{}",
+                        hex(&sha2::Sha256::digest(text.as_bytes())[..16])
+                    )
+                }
+                None => "absent".to_owned(),
+            };
+            out.insert(format!("Bucket/{}", step.plan.bucket), value);
+        }
+    }
+    out
+}
+
+/// The changes of a plan, as compared between the saved plan and the plan made at apply
+/// time (notes may differ; what would be done may not).
+fn changes_of(plan: &J) -> (&J, &J) {
+    (
+        plan.pointer("/changes").unwrap_or(&J::Null),
+        plan.pointer("/unsupported").unwrap_or(&J::Null),
+    )
+}
+
+/// Builds the plan file for a plan just made.
+pub fn make(
+    script: &ScriptArgs,
+    live: &LiveArgs,
+    state: &DesiredState,
+    plan: &LivePlan,
+) -> Result<SavedPlan, String> {
+    Ok(SavedPlan {
+        cairn_saved_plan: FORMAT,
+        cairn_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created: cairn_kube::lock::micro_time(std::time::SystemTime::now()),
+        script: script.script.clone(),
+        env_file: script.env_file.clone(),
+        plugin_path: script.plugin_path.clone(),
+        sandbox: live.sandbox,
+        kubeconfig: live.kubeconfig.clone(),
+        context: live.context.clone(),
+        force_conflicts: live.force_conflicts,
+        force: live.force,
+        environment: plan.plan.environment.clone(),
+        target: plan.plan.target.clone(),
+        desired: desired_digest(state),
+        observed: observations(plan),
+        plan: serde_json::to_value(&plan.plan).map_err(|e| e.to_string())?,
+    })
+}
+
+/// Writes a plan file readable by its owner only.
+pub fn write(path: &Path, saved: &SavedPlan) -> Result<(), String> {
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(saved).map_err(|e| e.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // An existing file keeps its mode on open: make it private too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Reads `path` as a plan file: `None` when it is not one (a script), an error when it is one
+/// cairn cannot use.
+pub fn read(path: &Path) -> Result<Option<SavedPlan>, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let doc: J = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a cairn plan file: {e}", path.display()))?;
+    let Some(format) = doc.get("cairn_saved_plan").and_then(J::as_u64) else {
+        return Err(format!("{} is not a cairn plan file", path.display()));
+    };
+    if format != u64::from(FORMAT) {
+        return Err(format!(
+            "{} is a plan file of format {format}; this cairn reads format {FORMAT}",
+            path.display()
+        ));
+    }
+    let saved: SavedPlan = serde_json::from_value(doc)
+        .map_err(|e| format!("{} is a damaged plan file: {e}", path.display()))?;
+    if saved.cairn_version != env!("CARGO_PKG_VERSION") {
+        return Err(format!(
+            "{} was made by cairn {}; this is cairn {}: plan again with this version",
+            path.display(),
+            saved.cairn_version,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    Ok(Some(saved))
+}
+
+/// The script arguments and live options a plan file was made with; output options come from
+/// the current command line.
+pub fn args_of(saved: &SavedPlan, output: &LiveArgs) -> (ScriptArgs, LiveArgs) {
+    (
+        ScriptArgs {
+            script: saved.script.clone(),
+            env_file: saved.env_file.clone(),
+            plugin_path: saved.plugin_path.clone(),
+        },
+        LiveArgs {
+            sandbox: saved.sandbox,
+            kubeconfig: saved.kubeconfig.clone(),
+            context: saved.context.clone(),
+            json: output.json,
+            format: output.format,
+            force_conflicts: saved.force_conflicts,
+            force: saved.force,
+        },
+    )
+}
+
+/// Why the plan file no longer describes what apply would do; empty when it still does.
+pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<String> {
+    let mut problems = Vec::new();
+    if now.plan.target != saved.target {
+        problems.push(format!(
+            "the plan was made against {}, this apply would go to {}",
+            saved.target, now.plan.target
+        ));
+        return problems;
+    }
+    if desired_digest(state) != saved.desired {
+        problems.push(format!(
+            "{} or what it reads (plugins, variables) changed since the plan was made",
+            saved.script.display()
+        ));
+    }
+    let observed = observations(now);
+    let keys: std::collections::BTreeSet<&String> =
+        saved.observed.keys().chain(observed.keys()).collect();
+    for key in keys {
+        let before = saved.observed.get(key).map_or("absent", String::as_str);
+        let after = observed.get(key).map_or("absent", String::as_str);
+        if before != after {
+            let what = match (before, after) {
+                ("absent", _) => "was created".to_owned(),
+                (_, "absent") => "was deleted".to_owned(),
+                (b, a) if b.starts_with("serial:") => format!(
+                    "changed (SOA serial {} → {})",
+                    &b["serial:".len()..],
+                    a.strip_prefix("serial:").unwrap_or(a)
+                ),
+                (b, a) if b.starts_with("rv:") => format!(
+                    "changed (resourceVersion {} → {})",
+                    &b["rv:".len()..],
+                    a.strip_prefix("rv:").unwrap_or(a)
+                ),
+                _ => "changed".to_owned(),
+            };
+            problems.push(format!("{key} {what} since the plan was made"));
+        }
+    }
+    if problems.is_empty() {
+        let current = serde_json::to_value(&now.plan).unwrap_or_default();
+        if changes_of(&current) != changes_of(&saved.plan) {
+            problems.push("the plan made now differs from the saved one".to_owned());
+        }
+    }
+    problems
+}
+
+/// The summary line of a saved plan, for the apply's first line.
+pub fn describe(saved: &SavedPlan) -> String {
+    let count = |action: &str| {
+        saved
+            .plan
+            .pointer("/changes")
+            .and_then(J::as_array)
+            .map_or(0, |c| {
+                c.iter()
+                    .filter(|c| c.get("action").and_then(J::as_str) == Some(action))
+                    .count()
+            })
+    };
+    format!(
+        "plan of {} on {} made {}: {} to add, {} to change, {} to replace, {} to destroy",
+        saved.environment,
+        saved.target,
+        saved.created,
+        count("create"),
+        count("update"),
+        count("replace"),
+        count("delete")
+    )
+}
