@@ -429,3 +429,71 @@ fn the_graph_renders_as_dot_mermaid_and_svg() {
     assert_eq!(dot.matches(" -> ").count(), edges);
     assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
 }
+
+#[test]
+fn the_github_actions_example_uses_commands_cairn_has_and_sets_what_the_scripts_read() {
+    let text =
+        std::fs::read_to_string(root().join("docs/ci/github-actions.yml")).expect("the example");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("valid YAML");
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let global = keys(&doc["env"]);
+    let known = cairn_tests::ci_vars();
+    let mut checked_scripts = 0;
+    let mut subcommands = std::collections::BTreeSet::new();
+    for (name, job) in doc["jobs"].as_object().expect("jobs") {
+        let mut vars = global.clone();
+        vars.extend(keys(&job["env"]));
+        let runs: Vec<&str> = job["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect();
+        let mut scripts = std::collections::BTreeSet::new();
+        for run in &runs {
+            for (i, _) in run.match_indices("cairn ") {
+                if let Some(word) = run[i + 6..].split_whitespace().next()
+                    && word.chars().all(|c| c.is_ascii_lowercase())
+                {
+                    subcommands.insert(word.to_owned());
+                }
+            }
+            for part in run.split(|c: char| c.is_whitespace() || c == '"') {
+                if part.starts_with("environments/")
+                    && part.ends_with(".rhai")
+                    && !part.contains('$')
+                {
+                    scripts.insert(part.to_owned());
+                }
+            }
+        }
+        // Each script the job touches checks clean with only the variables the job sets.
+        for script in scripts {
+            let env: std::collections::BTreeMap<String, String> = vars
+                .iter()
+                .map(|k| {
+                    (
+                        k.clone(),
+                        known.get(k).cloned().unwrap_or_else(|| "x".to_owned()),
+                    )
+                })
+                .collect();
+            let path = root().join(&script);
+            let out = cairn_tests::cairn(&["check", path.to_str().expect("utf-8")], env);
+            assert_eq!(out.code, 0, "job {name}: {script}:\n{}", out.stderr);
+            checked_scripts += 1;
+        }
+    }
+    assert!(checked_scripts >= 5, "{checked_scripts}");
+    for sub in ["check", "plan", "apply", "status", "drift", "history"] {
+        assert!(subcommands.contains(sub), "{subcommands:?}");
+    }
+    for sub in &subcommands {
+        let out = cairn_tests::cairn(&[sub.as_str(), "--help"], Default::default());
+        assert_eq!(out.code, 0, "cairn {sub} --help:\n{}", out.stderr);
+    }
+}
