@@ -497,3 +497,49 @@ fn the_github_actions_example_uses_commands_cairn_has_and_sets_what_the_scripts_
         assert_eq!(out.code, 0, "cairn {sub} --help:\n{}", out.stderr);
     }
 }
+
+#[test]
+fn a_dns_record_changed_by_hand_is_drift() {
+    let dir = cairn_tests::temp_dir("dns-drift");
+    let staging = root().join("environments/staging.rhai");
+    let staging = staging.to_string_lossy();
+    let run = |args: &[&str]| cairn_tests::cairn_in(&dir, args, cairn_tests::ci_vars());
+    let out = run(&["apply", "--sandbox", &staging, "--yes", "--timeout", "120"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(&["drift", "--sandbox", &staging]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // Someone points the API's A record elsewhere, in the zone itself.
+    let zone = dir.join(".cairn/sandbox/dns/rbx.ia.br.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&zone).expect("zone")).expect("JSON");
+    let record = doc[1]
+        .as_array_mut()
+        .expect("records")
+        .iter_mut()
+        .find(|r| r["name"] == "api.staging.rbx.ia.br" && r["rtype"] == "A")
+        .expect("the API's A record");
+    record["values"] = serde_json::json!(["203.0.113.9"]);
+    doc[0] = serde_json::json!(doc[0].as_u64().expect("serial") + 1);
+    std::fs::write(&zone, doc.to_string()).expect("zone written");
+
+    let out = run(&["drift", "--sandbox", &staging]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("~ DnsRecord/rbx.ia.br/api.staging.rbx.ia.br A"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("values: live [\"203.0.113.9\"] → declared [\"158.220.116.31\"]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Drift: 1 resource(s)"),
+        "{}",
+        out.stdout
+    );
+}
