@@ -31,7 +31,7 @@ fn foreign_managers(live: &J) -> Vec<String> {
         .and_then(J::as_array)
         .into_iter()
         .flatten()
-        .filter(|f| f.get("subresource").and_then(J::as_str).is_none())
+        .filter(|f| f.get("subresource").and_then(J::as_str) != Some("status"))
         .filter_map(|f| f.get("manager").and_then(J::as_str))
         .filter(|m| *m != cairn_kube::FIELD_MANAGER && !CONTROLLERS.contains(m))
         .map(str::to_owned)
@@ -160,6 +160,11 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
                         f.before.as_ref().map_or("(none)".to_owned(), J::to_string),
                         f.after.as_ref().map_or("(none)".to_owned(), J::to_string)
                     );
+                }
+                if c.fields.is_empty()
+                    && let Some(reason) = &c.reason
+                {
+                    let _ = writeln!(io.out, "      ({reason})");
                 }
                 if !d.changed_by.is_empty() {
                     let _ = writeln!(io.out, "      (changed by {})", d.changed_by.join(", "));

@@ -134,11 +134,13 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         }
         // kube-openapi's handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
         ["openapi", "v2"] => match openapi_pb::negotiate(&req.accept) {
-            Some(openapi_pb::V2Format::Json) => {
-                Reply::Bytes(200, "application/json", builtin().v2_json.clone())
-            }
-            Some(openapi_pb::V2Format::Protobuf) => {
-                Reply::Bytes(200, openapi_pb::PROTOBUF, v2_protobuf())
+            Some(format) => {
+                let st = lock(state);
+                let (json, pb) = openapi_v2(&st);
+                match format {
+                    openapi_pb::V2Format::Json => Reply::Bytes(200, "application/json", json),
+                    openapi_pb::V2Format::Protobuf => Reply::Bytes(200, openapi_pb::PROTOBUF, pb),
+                }
             }
             None => Reply::Bytes(406, "", bytes::Bytes::new()),
         },
@@ -295,6 +297,216 @@ fn v2_protobuf() -> bytes::Bytes {
     .clone()
 }
 
+/// `/openapi/v2` as JSON and protobuf: the recorded built-in document, plus — as the real
+/// server publishes them — a definition per served version of each CRD (and its list), so
+/// kubectl validates, diffs and explains custom objects. Rebuilt only when CRDs change.
+fn openapi_v2(st: &State) -> (bytes::Bytes, bytes::Bytes) {
+    type Cached = Option<(String, bytes::Bytes, bytes::Bytes)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    let (extra, crd_paths) = crd_v2_definitions(st);
+    if extra.is_empty() {
+        return (builtin().v2_json.clone(), v2_protobuf());
+    }
+    let key = json!([extra, crd_paths]).to_string();
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, json, pb)) = cache.as_ref()
+        && *k == key
+    {
+        return (json.clone(), pb.clone());
+    }
+    let mut body = recorded_body(docs::V2);
+    // kubectl looks for the PATCH operation of a kind to know it takes dryRun (diff).
+    let template = body
+        .pointer("/paths/~1apis~1apps~1v1~1namespaces~1{namespace}~1deployments~1{name}")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(paths) = body.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, (gvk, namespaced)) in crd_paths {
+            paths.insert(path, item_path(&template, &gvk, namespaced));
+        }
+    }
+    if let Some(defs) = body.get_mut("definitions").and_then(Value::as_object_mut) {
+        defs.extend(extra);
+    }
+    let json = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let pb = bytes::Bytes::from(
+        body.as_object()
+            .map(openapi_pb::document)
+            .unwrap_or_default(),
+    );
+    *cache = Some((key, json.clone(), pb.clone()));
+    (json, pb)
+}
+
+/// An OpenAPI v3 schema of a CRD as Swagger 2.0 allows it: what v2 cannot say (`nullable`,
+/// `oneOf`, `anyOf`, `not`) is dropped, as the API server's v2 publishing does.
+fn v3_to_v2(schema: &Value) -> Value {
+    match schema {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "nullable" | "oneOf" | "anyOf" | "not"))
+                .map(|(k, v)| {
+                    let v = match k.as_str() {
+                        // Maps of schemas.
+                        "properties" | "patternProperties" | "definitions" => Value::Object(
+                            v.as_object()
+                                .into_iter()
+                                .flatten()
+                                .map(|(n, s)| (n.clone(), v3_to_v2(s)))
+                                .collect(),
+                        ),
+                        "items" | "additionalProperties" if v.is_object() => v3_to_v2(v),
+                        "allOf" => {
+                            Value::Array(v.as_array().into_iter().flatten().map(v3_to_v2).collect())
+                        }
+                        _ => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The item path of a custom kind, made from a built-in one (Deployment's): its operations
+/// and parameters, with the kind's definition and group-version-kind.
+fn item_path(template: &Value, gvk: &(String, String, String), namespaced: bool) -> Value {
+    let (group, version, kind) = gvk;
+    let reversed: Vec<&str> = group.split('.').rev().collect();
+    let def = format!("#/definitions/{}.{version}.{kind}", reversed.join("."));
+    fn walk(v: &Value, f: &dyn Fn(&str, &Value) -> Option<Value>) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), f(k, v).unwrap_or_else(|| walk(v, f))))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, f)).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut out = walk(template, &|k, v| match k {
+        "$ref" if v.as_str() == Some("#/definitions/io.k8s.api.apps.v1.Deployment") => {
+            Some(Value::String(def.clone()))
+        }
+        "x-kubernetes-group-version-kind" => {
+            Some(json!({"group": group, "kind": kind, "version": version}))
+        }
+        "tags" => Some(json!([format!("{}_{version}", group.replace('.', "_"))])),
+        "operationId" => Some(Value::String(
+            v.as_str()
+                .unwrap_or_default()
+                .replace("AppsV1", "")
+                .replace("Deployment", kind),
+        )),
+        _ => None,
+    });
+    if !namespaced && let Some(params) = out.get_mut("parameters").and_then(Value::as_array_mut) {
+        params.retain(|p| p.get("name").and_then(Value::as_str) != Some("namespace"));
+    }
+    out
+}
+
+/// The v2 definitions of the served versions of every CRD (`com.example.v1.Widget` and
+/// `com.example.v1.WidgetList`), and their item paths with each path's kind and scope.
+#[allow(clippy::type_complexity)]
+fn crd_v2_definitions(
+    st: &State,
+) -> (
+    Map<String, Value>,
+    BTreeMap<String, ((String, String, String), bool)>,
+) {
+    let mut out = Map::new();
+    let mut paths = BTreeMap::new();
+    let Some(crds) = st
+        .registry
+        .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    else {
+        return (out, paths);
+    };
+    for crd in st.list(&crds, "") {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = crd
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let list_kind = crd
+            .pointer("/spec/names/listKind")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("{kind}List"), str::to_owned);
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+        for ver in crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+        {
+            let Some(v) = ver.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = if namespaced {
+                format!("/apis/{group}/{v}/namespaces/{{namespace}}/{plural}/{{name}}")
+            } else {
+                format!("/apis/{group}/{v}/{plural}/{{name}}")
+            };
+            paths.insert(
+                path,
+                (
+                    (group.to_owned(), v.to_owned(), kind.to_owned()),
+                    namespaced,
+                ),
+            );
+            let prefix = format!("{}.{v}", reversed.join("."));
+            let gvk = |k: &str| json!([{"group": group, "version": v, "kind": k}]);
+            let mut s = ver
+                .pointer("/schema/openAPIV3Schema")
+                .map(v3_to_v2)
+                .unwrap_or(json!({"type": "object"}));
+            if let Some(m) = s.as_object_mut() {
+                let props = m.entry("properties").or_insert(json!({}));
+                if let Some(p) = props.as_object_mut() {
+                    p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+                    p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+                    p.insert(
+                        "metadata".into(),
+                        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
+                    );
+                }
+                m.insert("x-kubernetes-group-version-kind".into(), gvk(kind));
+            }
+            out.insert(format!("{prefix}.{kind}"), s);
+            out.insert(
+                format!("{prefix}.{list_kind}"),
+                json!({
+                    "description": format!("{list_kind} is a list of {kind}"),
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "items": {"type": "array", "items": {"$ref": format!("#/definitions/{prefix}.{kind}")}},
+                        "kind": {"type": "string"},
+                        "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+                    },
+                    "x-kubernetes-group-version-kind": gvk(&list_kind),
+                }),
+            );
+        }
+    }
+    (out, paths)
+}
+
 fn openapi_v3_index(st: &State) -> Value {
     let index = recorded_body(docs::V3_INDEX);
     let mut paths = Map::new();
@@ -431,6 +643,11 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
         && s != "status"
         && !(s == "log" && rt.kind == "Pod")
         && !(s == "finalize" && rt.kind == "Namespace")
+        && !(s == "scale"
+            && matches!(
+                rt.kind.as_str(),
+                "Deployment" | "StatefulSet" | "ReplicaSet"
+            ))
     {
         return not_found_page();
     }
@@ -458,6 +675,9 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
             }
         }
         ("GET", Some(n)) if sub.as_deref() == Some("log") => pod_log(state, req, &rt, &ns, n),
+        (method, Some(n)) if sub.as_deref() == Some("scale") => {
+            scale(state, req, method, &rt, &ns, n, &opts_manager, dry_run)
+        }
         ("GET", Some(n)) => {
             let st = lock(state);
             match st.get(&rt, &ns, n) {
@@ -530,6 +750,125 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
         Ok(r) => r,
         Err(e) => e.into(),
     }
+}
+
+/// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let meta = |k: &str| {
+        obj.pointer(&format!("/metadata/{k}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta("name"),
+            "namespace": meta("namespace"),
+            "uid": meta("uid"),
+            "resourceVersion": meta("resourceVersion"),
+            "creationTimestamp": meta("creationTimestamp"),
+        },
+        "spec": { "replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+/// The `scale` subresource: GET, PUT (with the parent's resourceVersion as precondition) and
+/// merge PATCH; a change of replicas is an Update of the parent by the caller, recorded with
+/// subresource `scale`.
+#[allow(clippy::too_many_arguments)]
+fn scale(
+    state: &Mutex<State>,
+    req: &Request,
+    method: &str,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    manager: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut st = lock(state);
+    let parent = st
+        .get(rt, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&rt.group, &format!("{}/scale", rt.plural), name))?;
+    let current = scale_of(&parent);
+    let wanted = match method {
+        "GET" => return Ok(Reply::Json(200, current)),
+        "PUT" => parse_body(&req.body)?,
+        "PATCH" => {
+            let patch = parse_body(&req.body)?;
+            let mut doc = current.clone();
+            crate::apply::merge_patch(&mut doc, &patch);
+            doc
+        }
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    };
+    let rv = wanted
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let live_rv = parent
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if method == "PUT" && !rv.is_empty() && rv != live_rv {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                rt.plural, rt.group
+            ),
+        ));
+    }
+    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            &format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
+        ));
+    };
+    if replicas < 0 {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            &format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            ),
+        ));
+    }
+    let mut body = parent.clone();
+    if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("replicas".into(), json!(replicas));
+    }
+    let opts = WriteOpts {
+        manager,
+        dry_run,
+        subresource: Some("scale"),
+    };
+    let updated = st.update(rt, ns, name, body, &opts)?;
+    Ok(Reply::Json(200, scale_of(&updated)))
 }
 
 fn default_manager(user_agent: &str) -> String {

@@ -1023,8 +1023,49 @@ async fn kubectl_diff_and_validated_apply() {
         .await;
     assert_eq!(cm["data"]["a"], "1");
 
-    // A CRD (validated against apiextensions' schema), then one of its objects: a kind the
-    // served document does not describe, whose validation kubectl 1.20 leaves to the server.
+    // The scale subresource, as `kubectl scale` uses it: replicas change, recorded as an
+    // Update by kubectl on the `scale` subresource.
+    let (code, out, err) = run("scale deployment app -n default --replicas=2".to_string()).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("deployment.apps/app scaled"), "{out}");
+    let (s, sc) = h
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/app/scale",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(sc["kind"], "Scale");
+    assert_eq!(sc["spec"]["replicas"], 2);
+    assert_eq!(sc["status"]["selector"], "app=app");
+    let (_, d) = h
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/app",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(d["spec"]["replicas"], 2);
+    let scaled = d["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["subresource"] == "scale"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(scaled["manager"], "kubectl", "{d}");
+    assert_eq!(scaled["operation"], "Update");
+    assert!(
+        scaled["fieldsV1"]["f:spec"]["f:replicas"].is_object(),
+        "{scaled}"
+    );
+    let (code, out, err) = run("scale deployment app -n default --replicas=1".to_string()).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+
+    // A CRD (validated against apiextensions' schema), then one of its objects: as a real
+    // server does, the emulator then publishes the kind's definition and PATCH path in
+    // /openapi/v2, so kubectl validates, explains and diffs it.
     std::fs::write(
         &manifest,
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
@@ -1053,10 +1094,42 @@ async fn kubectl_diff_and_validated_apply() {
         out.contains("widget.example.com/w serverside-applied"),
         "{out}"
     );
-    // Not `diff` of the Widget: kubectl 1.20 looks for the kind's PATCH path (with its dryRun
-    // parameter) in /openapi/v2, which a real server extends with every CRD; the emulator serves
-    // the recorded built-in document only, so kubectl falls back to listing
-    // apiextensions.k8s.io/v1beta1 CRDs, gone since 1.22 (404 here as there).
+    let (code, out, err) = run("explain widget.spec.size".to_string()).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("FIELD:    size <integer>"), "{out}");
+    std::fs::write(
+        &manifest,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n\
+         spec:\n  size: 4\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(format!("diff --server-side -f {m}")).await;
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("-  size: 3") && out.contains("+  size: 4"),
+        "{out}"
+    );
+    let (_, w) = h
+        .call(
+            "GET",
+            "/apis/example.com/v1/namespaces/default/widgets/w",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(w["spec"]["size"], 3, "diff is a dry run");
+    std::fs::write(
+        &manifest,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\n\
+         spec:\n  size: big\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(format!("apply --server-side -f {m}")).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        err.contains("ValidationError(Widget.spec.size)") && err.contains("expected \"integer\""),
+        "{err}"
+    );
 
     // Validation from the protobuf schema: an unknown field and a wrong type are refused by
     // kubectl itself, before any request.
