@@ -836,7 +836,7 @@ fn scale(
         return Err(ApiError::new(
             409,
             "Conflict",
-            &format!(
+            format!(
                 "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
                 rt.plural, rt.group
             ),
@@ -846,14 +846,14 @@ fn scale(
         return Err(ApiError::new(
             422,
             "Invalid",
-            &format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
+            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
         ));
     };
     if replicas < 0 {
         return Err(ApiError::new(
             422,
             "Invalid",
-            &format!(
+            format!(
                 "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
             ),
         ));
