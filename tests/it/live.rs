@@ -665,8 +665,10 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
 
 #[test]
 fn two_applies_racing_for_the_lock_run_one_at_a_time() {
+    // Both plan at once, then race for the lock: the winner holds it through a rollout of at
+    // least 4 s, far longer than the two plans can drift apart even on a loaded machine.
     let cluster = TestCluster::start(SandboxConfig {
-        pod_start_delay: std::time::Duration::from_millis(1500),
+        pod_start_delay: std::time::Duration::from_millis(4000),
         ..SandboxConfig::default()
     });
     let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));

@@ -1,7 +1,7 @@
 //! The controller loop: what kube-controller-manager, the scheduler and a kubelet would do,
 //! reduced to what readiness checks observe.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -719,7 +719,19 @@ fn deployments(st: &mut State, q: &mut Queues) {
                 .and_then(Value::as_str)
                 == Some(hash.as_str())
         });
-        let surge = (replicas as f64 * 0.25).ceil() as i64;
+        let strategy = Strategy::of(&d, replicas);
+        let surge = strategy.max_surge;
+        // A new ReplicaSet starts with what the surge allows beside the old ones.
+        let old_total: i64 = owned
+            .iter()
+            .filter(|r| Some(*r) != current)
+            .map(|r| int(r, "/spec/replicas"))
+            .sum();
+        let initial = if strategy.recreate {
+            if old_total > 0 { 0 } else { replicas }
+        } else {
+            (replicas + surge - old_total).clamp(0, replicas)
+        };
         let (rs_name, revision) = match current {
             Some(r) => (
                 meta_str(r, "name").to_string(),
@@ -761,7 +773,7 @@ fn deployments(st: &mut State, q: &mut Queues) {
                         },
                         "ownerReferences": [owner_ref(&d, true)]
                     },
-                    "spec": {"replicas": replicas, "selector": selector, "template": tmpl}
+                    "spec": {"replicas": initial, "selector": selector, "template": tmpl}
                 });
                 let created = st.create(&rsrt, &ns, rs, &opts());
                 if created.is_err() {
@@ -773,18 +785,25 @@ fn deployments(st: &mut State, q: &mut Queues) {
                         &d,
                         "Normal",
                         "ScalingReplicaSet",
-                        &format!("Scaled up replica set {rs_name} to {replicas}"),
+                        &format!("Scaled up replica set {rs_name} to {initial}"),
                         "deployment-controller",
                     );
                 }
                 (rs_name, rev)
             }
         };
-        // Scale: the current ReplicaSet to the desired count, older ones to zero.
+        // Scale as the deployment controller does: the new ReplicaSet up within the surge,
+        // old ones down while enough pods stay available (or, for Recreate, old ones to zero
+        // first).
+        let owned = st.dependents_in(&rsrt, &ns, &uid);
+        let targets = rollout_targets(&owned, &rs_name, replicas, &strategy);
         for r in &owned {
             let rn = meta_str(r, "name").to_string();
-            let want = if rn == rs_name { replicas } else { 0 };
-            if int(r, "/spec/replicas") != want {
+            let Some(&want) = targets.get(&rn) else {
+                continue;
+            };
+            let had = int(r, "/spec/replicas");
+            if had != want {
                 st.controller_update(&rsrt, &ns, &rn, KCM, None, |o| {
                     if let Some(s) = o.get_mut("spec").and_then(Value::as_object_mut) {
                         s.insert("replicas".into(), json!(want));
@@ -803,16 +822,15 @@ fn deployments(st: &mut State, q: &mut Queues) {
                         );
                     }
                 });
-                if rn != rs_name && want == 0 {
-                    event(
-                        st,
-                        &d,
-                        "Normal",
-                        "ScalingReplicaSet",
-                        &format!("Scaled down replica set {rn} to 0"),
-                        "deployment-controller",
-                    );
-                }
+                let verb = if want > had { "up" } else { "down" };
+                event(
+                    st,
+                    &d,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!("Scaled {verb} replica set {rn} to {want}"),
+                    "deployment-controller",
+                );
             }
         }
         // Status.
@@ -828,7 +846,7 @@ fn deployments(st: &mut State, q: &mut Queues) {
             .map(|r| int(r, "/status/availableReplicas"))
             .sum();
         let updated = cur.as_ref().map_or(0, |r| int(r, "/status/replicas"));
-        let max_unavailable = (replicas as f64 * 0.25).floor() as i64;
+        let max_unavailable = strategy.max_unavailable;
         let generation = int(&d, "/metadata/generation");
         let failure = cur.as_ref().and_then(|r| {
             r.pointer("/status/conditions")
@@ -910,6 +928,118 @@ fn deployments(st: &mut State, q: &mut Queues) {
             }
         });
     }
+}
+
+/// A Deployment's update strategy, resolved against its replicas.
+struct Strategy {
+    recreate: bool,
+    max_surge: i64,
+    max_unavailable: i64,
+}
+
+impl Strategy {
+    /// `maxSurge` rounds up and `maxUnavailable` down, as the controller resolves them; both
+    /// zero is not allowed, so unavailability becomes 1.
+    fn of(d: &Value, replicas: i64) -> Self {
+        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let resolve = |key: &str, up: bool| -> i64 {
+            match d.pointer(&format!("/spec/strategy/rollingUpdate/{key}")) {
+                Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+                Some(Value::String(p)) => {
+                    let pct = p.trim_end_matches('%').parse::<f64>().unwrap_or(25.0);
+                    let v = replicas as f64 * pct / 100.0;
+                    (if up { v.ceil() } else { v.floor() }) as i64
+                }
+                _ => {
+                    let v = replicas as f64 * 0.25;
+                    (if up { v.ceil() } else { v.floor() }) as i64
+                }
+            }
+        };
+        let max_surge = resolve("maxSurge", true);
+        let mut max_unavailable = resolve("maxUnavailable", false);
+        if max_surge == 0 && max_unavailable == 0 {
+            max_unavailable = 1;
+        }
+        Self {
+            recreate,
+            max_surge,
+            max_unavailable,
+        }
+    }
+}
+
+/// The replicas each owned ReplicaSet should have now (`new` is the current template's):
+/// the rolling-update arithmetic of the deployment controller.
+fn rollout_targets(
+    owned: &[Arc<Value>],
+    new: &str,
+    replicas: i64,
+    strategy: &Strategy,
+) -> BTreeMap<String, i64> {
+    let spec = |r: &Value| int(r, "/spec/replicas");
+    let available = |r: &Value| int(r, "/status/availableReplicas");
+    let mut targets: BTreeMap<String, i64> = owned
+        .iter()
+        .map(|r| (meta_str(r, "name").to_string(), spec(r)))
+        .collect();
+    let mut old: Vec<&Arc<Value>> = owned
+        .iter()
+        .filter(|r| meta_str(r, "name") != new)
+        .collect();
+    old.sort_by_key(|r| meta_str(r, "creationTimestamp").to_string());
+    let Some(new_rs) = owned.iter().find(|r| meta_str(r, "name") == new) else {
+        return targets;
+    };
+    if strategy.recreate {
+        // Old pods go first; the new ReplicaSet scales up once none is left.
+        let old_pods: i64 = old.iter().map(|r| int(r, "/status/replicas")).sum();
+        for r in &old {
+            targets.insert(meta_str(r, "name").to_string(), 0);
+        }
+        if old_pods == 0 {
+            targets.insert(new.to_string(), replicas);
+        }
+        return targets;
+    }
+    // Scale up within replicas + maxSurge.
+    let total: i64 = owned.iter().map(|r| spec(r)).sum();
+    let mut new_count = spec(new_rs);
+    if new_count > replicas {
+        new_count = replicas;
+    } else {
+        let up = (replicas + strategy.max_surge - total)
+            .min(replicas - new_count)
+            .max(0);
+        new_count += up;
+    }
+    targets.insert(new.to_string(), new_count);
+    // Scale down: first old pods that are not available, then available ones while the
+    // minimum stays available.
+    let min_available = replicas - strategy.max_unavailable;
+    let total: i64 = targets.values().sum();
+    let new_unavailable = (new_count - available(new_rs)).max(0);
+    let mut budget = (total - min_available - new_unavailable).max(0);
+    for r in &old {
+        let name = meta_str(r, "name").to_string();
+        let unhealthy = (spec(r) - available(r)).max(0).min(budget);
+        if unhealthy > 0 {
+            targets.insert(name, spec(r) - unhealthy);
+            budget -= unhealthy;
+        }
+    }
+    let all_available: i64 = owned.iter().map(|r| available(r)).sum();
+    let mut down = (all_available - min_available).max(0).min(budget);
+    for r in &old {
+        let name = meta_str(r, "name").to_string();
+        let now = targets.get(&name).copied().unwrap_or(0);
+        let cut = now.min(down);
+        if cut > 0 {
+            targets.insert(name, now - cut);
+            down -= cut;
+        }
+    }
+    targets
 }
 
 /// A pod for `owner` from its template.

@@ -1168,3 +1168,154 @@ async fn kubectl_diff_and_validated_apply() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rolling update proceeds as the deployment controller paces it: with maxSurge 1 and
+/// maxUnavailable 0, never more than replicas + 1 pods are asked for and never fewer than
+/// `replicas` stay available; the old ReplicaSet goes down one by one. A crash-looping new
+/// template stops the rollout with the old pods serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_updates_are_paced_by_max_surge_and_max_unavailable() {
+    let h = Harness::start_with(cairn_sandbox::SandboxConfig {
+        pod_start_delay: Duration::from_millis(120),
+        outcomes: vec![(
+            "crashy".into(),
+            cairn_sandbox::PodOutcome::CrashLoop {
+                exit_code: 1,
+                logs: vec!["boom".into()],
+            },
+        )],
+        ..cairn_sandbox::SandboxConfig::default()
+    })
+    .await;
+    let apply = |image: &str| {
+        let body = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "replicas": 4,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": image}]}}
+            }
+        });
+        serde_json::to_vec(&body).unwrap()
+    };
+    let path = "/apis/apps/v1/namespaces/default/deployments/web?fieldManager=t";
+    let ready = |d: &Value| {
+        d["status"]["updatedReplicas"] == 4
+            && d["status"]["availableReplicas"] == 4
+            && d["status"]["replicas"] == 4
+    };
+    let get = || async {
+        h.call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            None,
+            None,
+        )
+        .await
+        .1
+    };
+    let (s, _) = h
+        .call(
+            "PATCH",
+            path,
+            Some("application/apply-patch+yaml"),
+            Some(apply("nginx:1.25")),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !ready(&get().await) {
+        assert!(std::time::Instant::now() < deadline, "{}", get().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Roll to a new image, sampling the ReplicaSets as it goes.
+    let (s, _) = h
+        .call(
+            "PATCH",
+            path,
+            Some("application/apply-patch+yaml"),
+            Some(apply("nginx:1.27")),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut max_spec = 0;
+    let mut min_available = i64::MAX;
+    let mut old_steps = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = h
+            .call(
+                "GET",
+                "/apis/apps/v1/namespaces/default/replicasets",
+                None,
+                None,
+            )
+            .await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let spec: i64 = items
+            .iter()
+            .map(|r| r["spec"]["replicas"].as_i64().unwrap_or(0))
+            .sum();
+        let available: i64 = items
+            .iter()
+            .map(|r| r["status"]["availableReplicas"].as_i64().unwrap_or(0))
+            .sum();
+        max_spec = max_spec.max(spec);
+        min_available = min_available.min(available);
+        if let Some(old) = items
+            .iter()
+            .find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25")
+        {
+            old_steps.insert(old["spec"]["replicas"].as_i64().unwrap_or(0));
+        }
+        let d = get().await;
+        if ready(&d) && d["status"]["observedGeneration"] == 2 && spec == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rollout stuck: {d}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(max_spec, 5, "replicas + maxSurge at most");
+    assert!(min_available >= 4, "maxUnavailable 0: {min_available}");
+    assert!(
+        old_steps.len() >= 3,
+        "the old ReplicaSet went down step by step: {old_steps:?}"
+    );
+
+    // A new template that crash-loops: one surge pod, the old ones keep serving.
+    let (s, _) = h
+        .call(
+            "PATCH",
+            path,
+            Some("application/apply-patch+yaml"),
+            Some(apply("crashy")),
+        )
+        .await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, list) = h
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/replicasets",
+            None,
+            None,
+        )
+        .await;
+    let by_image = |image: &str| {
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+            .map(|r| r["spec"]["replicas"].as_i64().unwrap_or(-1))
+    };
+    assert_eq!(by_image("crashy"), Some(1), "{list}");
+    assert_eq!(by_image("nginx:1.27"), Some(4), "{list}");
+    let d = get().await;
+    assert_eq!(d["status"]["availableReplicas"], 4, "{d}");
+    assert_eq!(d["status"]["updatedReplicas"], 1, "{d}");
+    h.stop().await;
+}
