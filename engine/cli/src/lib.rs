@@ -12,6 +12,7 @@ mod report;
 mod s3;
 mod sandbox;
 mod show;
+mod smoke;
 mod status;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
-use cairn_plan::alerts::{RuleFormat, with_alert_objects};
+use cairn_plan::alerts::{AlertFormat, RouteFormat, RuleFormat, with_alert_objects};
 use cairn_plan::plan::{Action, Change, Plan};
 
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs, report, show};
@@ -203,7 +203,23 @@ async fn make_plan(
         } else {
             "alerts: no Prometheus operator in the cluster: rules as a ConfigMap holding a Prometheus rules file"
         });
-        with_alert_objects(&eval.state, format)
+        // Routing: an AlertmanagerConfig where the operator serves v1alpha1, else a Secret.
+        let routes = match target
+            .cluster
+            .serves("monitoring.coreos.com/v1alpha1")
+            .await
+        {
+            Ok(true) => RouteFormat::AlertmanagerConfig,
+            Ok(false) => RouteFormat::Secret,
+            Err(e) => return Err(e.to_string()),
+        };
+        with_alert_objects(
+            &eval.state,
+            AlertFormat {
+                rules: format,
+                routes,
+            },
+        )
     } else {
         eval.state.clone()
     };
@@ -439,7 +455,9 @@ async fn apply_on(
     let plan = make_plan(io, target, eval, live).await?;
     print_plan(io, &plan.plan, live);
     if !plan.plan.has_changes() {
-        return Ok(EXIT_OK);
+        let timeout = Duration::from_secs(args.timeout);
+        return crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout)
+            .await;
     }
     if !args.yes {
         let Some(input) = io.input.as_mut() else {
@@ -542,7 +560,8 @@ async fn apply_on(
             "\nApply complete: {} added, {} changed, {} replaced, {} destroyed.",
             s.create, s.update, s.replace, s.delete
         );
-        Ok(EXIT_OK)
+        let timeout = Duration::from_secs(args.timeout);
+        crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout).await
     } else {
         let _ = writeln!(
             io.out,
