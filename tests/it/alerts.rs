@@ -98,3 +98,66 @@ fn each_environment_routes_only_its_own_alerts() {
         assert!(!staging.contains("production"), "{staging}");
     }
 }
+
+#[test]
+fn routing_becomes_an_alertmanager_config_when_the_cluster_serves_it() {
+    let cluster = cairn_tests::TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let script = cluster.dir.join("alerts.rhai");
+    std::fs::write(
+        &script,
+        r##"
+let env = environment("mon", #{});
+env.namespace("mon", #{});
+env.alert("Down", #{ expr: "up == 0" });
+env.alert_route(webhook("https://hooks.example.com/T0/B0/s3cr3t"));
+"##,
+    )
+    .expect("script written");
+    let script = script.to_string_lossy().into_owned();
+    // Without the operator's v1alpha1 API: an Alertmanager configuration in a Secret.
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("+ Secret/mon/mon-alertmanager"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("AlertmanagerConfig"), "{}", out.stdout);
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = kube::Api::all(client);
+        let crd = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "alertmanagerconfigs.monitoring.coreos.com"},
+            "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                "names": {"plural": "alertmanagerconfigs", "singular": "alertmanagerconfig", "kind": "AlertmanagerConfig", "listKind": "AlertmanagerConfigList"},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))
+        .expect("crd");
+        api.create(&kube::api::PostParams::default(), &crd)
+            .await
+            .expect("CRD created");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    });
+    let out = cluster.cairn(&["apply", &script, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("✓ AlertmanagerConfig/mon/mon-alert-routing created"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("✓ Secret/mon/mon-alert-receivers created"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+    // Applied as planned: the next plan has nothing to do.
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
