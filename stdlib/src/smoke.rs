@@ -5,8 +5,8 @@
 //! connection settings.
 
 use cairn_model::validate;
-use cairn_model::{Provider, ResourceId, Value};
-use rhai::{Engine, Map, NativeCallContext};
+use cairn_model::{Diagnostic, Provider, ResourceId, Value};
+use rhai::{Dynamic, Engine, Map, NativeCallContext};
 
 use crate::api::Ctx;
 use crate::builder;
@@ -163,8 +163,24 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          status` runs them on demand. `check` is `http_get(url, expect)`, `tcp_socket(host, port)`\n\
          or `sql(database)`.\n\n\
          ```rhai\nimport \"postgres\" as postgres;\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet db = postgres::instance(env, \"pg\", #{ storage: \"1Gi\" });\nenv.smoke(\"api\", http_get(\"https://api.demo.example.com/health\", #{ status: 200, body: \"ok\" }));\nenv.smoke(\"db-port\", tcp_socket(\"db.demo.example.com\", 5432));\nenv.smoke(\"db\", sql(db));\n```",
-        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, check: SmokeCheck| {
+        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, check: Dynamic| {
             let site = c.site(&nc);
+            let type_name = check.type_name();
+            let Some(check) = check.try_cast::<SmokeCheck>() else {
+                let probe = type_name.ends_with("Tagged") || type_name == "Setting";
+                let mut d = Diagnostic::error(
+                    "invalid-smoke-check",
+                    format!(
+                        "env.smoke(\"{name}\", ...) takes http_get(url, expect), tcp_socket(host, port) or sql(database)"
+                    ),
+                )
+                .at(site.span.clone());
+                if probe {
+                    d = d.help("`http_get(path, port)` and `tcp_socket(port)` are readiness probes; a smoke check names the host: `http_get(\"https://host/path\", #{ status: 200 })`, `tcp_socket(\"host\", port)`");
+                }
+                c.report1(d);
+                return;
+            };
             // The Job of a SQL check is named after it: a DNS label with room for a suffix.
             if let Err(e) = validate::dns1123_label(name) {
                 c.report1(site.error("invalid-name", name, e.0));

@@ -250,6 +250,7 @@ env.namespace("sm", #{});
 env.smoke("api", http_get("ftp://example.com/health", #{ status: 700, bdy: "ok" }));
 env.smoke("port", tcp_socket("not a host", 70000));
 env.smoke("Bad_Name", tcp_socket("127.0.0.1", 80));
+env.smoke("probe", tcp_socket(80));
 "#,
         &[],
         &cairn_stdlib::EvalOptions::default(),
@@ -275,6 +276,10 @@ env.smoke("Bad_Name", tcp_socket("127.0.0.1", 80));
         ),
         ("invalid-option", "a TCP port is 1 to 65535, found 70000"),
         ("invalid-name", "Bad_Name"),
+        (
+            "invalid-smoke-check",
+            "env.smoke(\"probe\", ...) takes http_get(url, expect), tcp_socket(host, port) or sql(database)",
+        ),
     ] {
         assert!(
             found.iter().any(|(c, m)| *c == code && m.contains(text)),

@@ -64,7 +64,7 @@ pub(crate) fn declared(state: &DesiredState) -> Vec<&Resource> {
         .collect()
 }
 
-/// Runs every declared check, in the script's order of names; `timeout` bounds a SQL check's
+/// Runs every declared check, in name order; `timeout` bounds a SQL check's
 /// Job.
 pub(crate) async fn run_all(
     cluster: &Cluster,
