@@ -130,6 +130,18 @@ env.smoke("db", sql(db));
         "{}",
         out.stdout
     );
+    // With --json, one JSON line per check.
+    let out = cli(&cluster, &script, &["apply", "--yes", "--json"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let checks: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("smoke_check").cloned())
+        .collect();
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["api", "api-port", "db"], "{}", out.stdout);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{}", out.stdout);
 }
 
 #[test]
