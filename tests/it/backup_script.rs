@@ -16,7 +16,7 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -76,14 +76,14 @@ fn unprivileged(program: &Path) -> Command {
 
 /// A PostgreSQL server in a temp dir, on a free loopback port, with trust for its superuser
 /// on its Unix socket and passwords over TCP.
-struct Postgres {
+pub(crate) struct Postgres {
     bin: PathBuf,
     dir: PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Postgres {
-    fn start() -> Postgres {
+    pub(crate) fn start() -> Postgres {
         let bin = postgres_bin();
         let dir = temp_dir("postgres");
         let data = dir.join("data");
@@ -134,7 +134,7 @@ impl Postgres {
     }
 
     /// `psql` as the superuser on the Unix socket.
-    fn psql(&self, database: &str, sql: &str) -> String {
+    pub(crate) fn psql(&self, database: &str, sql: &str) -> String {
         let out = run(Command::new("psql")
             .args(["-X", "-v", "ON_ERROR_STOP=1", "-tA", "-U", "postgres"])
             .arg("-h")

@@ -304,3 +304,98 @@ env.smoke("probe", tcp_socket(80));
         eval.diagnostics
     );
 }
+
+/// The rendered SQL check's container (command and environment, Secret references resolved
+/// with `password` for the generated one) run against a real PostgreSQL server.
+fn run_sql_check_container(
+    pg: &crate::backup_script::Postgres,
+    query: &str,
+    password: &str,
+) -> std::process::Output {
+    let script = format!(
+        r#"
+import "postgres" as postgres;
+let env = environment("sm", #{{}});
+env.namespace("sm", #{{}});
+let db = postgres::instance(env, "pg", #{{ storage: "1Gi", database: "app", user: "app" }});
+env.smoke("db", sql(db, #{{ query: "{query}" }}));
+"#
+    );
+    let eval = cairn_stdlib::evaluate(
+        "sql.rhai",
+        &script,
+        &[root().join("plugins")],
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    assert!(!eval.has_errors(), "{:?}", eval.diagnostics);
+    let reveal = |kind: &str, name: &str| {
+        eval.state
+            .resources
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+            .body
+            .reveal(&|_| Some(password.to_owned()))
+            .expect("revealed")
+    };
+    let check = reveal("SmokeCheck", "db");
+    let container = &check["job"]["spec"]["template"]["spec"]["containers"][0];
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .expect("a command")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert_eq!(command[0], "psql");
+    let mut cmd = std::process::Command::new(command[0]);
+    cmd.args(&command[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for e in container["env"].as_array().expect("env") {
+        let name = e["name"].as_str().expect("name");
+        let value = match e.get("value") {
+            Some(v) => v.as_str().expect("a string").to_owned(),
+            None => {
+                let r = &e["valueFrom"]["secretKeyRef"];
+                let secret = reveal("Secret", r["name"].as_str().expect("secret"));
+                secret["stringData"][r["key"].as_str().expect("key")]
+                    .as_str()
+                    .expect("a key of the Secret")
+                    .to_owned()
+            }
+        };
+        cmd.env(name, value);
+    }
+    // The service name resolves only inside the cluster.
+    cmd.env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string());
+    cmd.output().expect("psql runs")
+}
+
+#[test]
+fn the_sql_checks_psql_command_runs_against_a_real_postgres() {
+    let pg = crate::backup_script::Postgres::start();
+    pg.psql(
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'right-password'",
+    );
+    pg.psql("postgres", "CREATE DATABASE app OWNER app");
+    let ok = run_sql_check_container(&pg, "SELECT 1", "right-password");
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1");
+    // What a failing check's Job log shows.
+    let bad = run_sql_check_container(&pg, "SELECT 1", "wrong-password");
+    assert!(!bad.status.success());
+    let log = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        log.contains("password authentication failed for user \"app\""),
+        "{log}"
+    );
+    let bad = run_sql_check_container(&pg, "SELECT * FROM missing_table", "right-password");
+    assert!(!bad.status.success());
+    let log = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        log.contains("relation \"missing_table\" does not exist"),
+        "{log}"
+    );
+}
