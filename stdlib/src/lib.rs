@@ -18,6 +18,7 @@ mod k8s;
 mod network;
 mod opts;
 mod resolver;
+mod smoke;
 mod sources;
 mod types;
 mod workloads;

@@ -1,5 +1,7 @@
 //! cairn's end-to-end tests: one binary, one module per area.
 
+mod alerts;
+mod backup_script;
 mod certificates;
 mod ci;
 mod docs;
@@ -9,4 +11,5 @@ mod harness;
 mod live;
 mod render;
 mod sandbox;
+mod smoke;
 mod strict;

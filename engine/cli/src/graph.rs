@@ -100,6 +100,7 @@ fn color(p: Provider) -> (&'static str, &'static str) {
         Provider::Acme => ("#fef7e0", "#b06000"),
         Provider::S3 => ("#fce8e6", "#c5221f"),
         Provider::Alerts => ("#f3e8fd", "#8430ce"),
+        Provider::Smoke => ("#e0f7fa", "#00838f"),
     }
 }
 
@@ -152,6 +153,7 @@ pub fn mermaid(g: &Graph) -> String {
         Provider::Acme,
         Provider::S3,
         Provider::Alerts,
+        Provider::Smoke,
     ] {
         let (fill, stroke) = color(p);
         let _ = writeln!(out, "  classDef {} fill:{fill},stroke:{stroke}", p.as_str());

@@ -17,6 +17,7 @@ mod s3;
 mod sandbox;
 mod saved;
 mod show;
+mod smoke;
 mod status;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
-use cairn_plan::alerts::{RuleFormat, with_alert_objects};
+use cairn_plan::alerts::{AlertFormat, RouteFormat, RuleFormat, with_alert_objects};
 use cairn_plan::plan::{Action, Change, Plan};
 
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, ScriptArgs, report, show};
@@ -206,7 +206,23 @@ pub(crate) async fn make_plan(
         } else {
             "alerts: no Prometheus operator in the cluster: rules as a ConfigMap holding a Prometheus rules file"
         });
-        with_alert_objects(&eval.state, format)
+        // Routing: an AlertmanagerConfig where the operator serves v1alpha1, else a Secret.
+        let routes = match target
+            .cluster
+            .serves("monitoring.coreos.com/v1alpha1")
+            .await
+        {
+            Ok(true) => RouteFormat::AlertmanagerConfig,
+            Ok(false) => RouteFormat::Secret,
+            Err(e) => return Err(e.to_string()),
+        };
+        with_alert_objects(
+            &eval.state,
+            AlertFormat {
+                rules: format,
+                routes,
+            },
+        )
     } else {
         eval.state.clone()
     };
@@ -457,7 +473,16 @@ pub fn apply(
             let plan = make_plan(io, &target, &eval, live).await?;
             print_plan(io, &plan.plan, live);
             if !plan.plan.has_changes() {
-                return Ok(EXIT_OK);
+                // Nothing to change: the environment is checked all the same.
+                let timeout = Duration::from_secs(args.timeout);
+                return crate::smoke::after_apply(
+                    io,
+                    &target.cluster,
+                    &eval.state,
+                    live.json,
+                    timeout,
+                )
+                .await;
             }
             if !confirm(io, &plan.plan, args.yes) {
                 return Ok(EXIT_ERROR);
@@ -684,7 +709,8 @@ pub(crate) async fn run_apply(
     }
     if report.ok() {
         let _ = writeln!(io.out, "\nApply complete: {summary}.");
-        Ok(EXIT_OK)
+        let timeout = Duration::from_secs(args.timeout);
+        crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout).await
     } else {
         let _ = writeln!(
             io.out,

@@ -25,6 +25,7 @@ fn api_version_of(r: &Resource) -> &'static str {
         Provider::Acme => "acme.cairn.dev/v1alpha1",
         Provider::S3 => "s3.cairn.dev/v1alpha1",
         Provider::Alerts => "alerts.cairn.dev/v1alpha1",
+        Provider::Smoke => "smoke.cairn.dev/v1alpha1",
         Provider::Kube => "v1",
     }
 }

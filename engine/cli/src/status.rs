@@ -1,5 +1,5 @@
-//! `cairn status`: is the environment healthy right now? Rollouts, certificate expiry and
-//! backup freshness, with a non-zero exit code when anything is stale or unhealthy, so it can
+//! `cairn status`: is the environment healthy right now? Rollouts, certificate expiry,
+//! backup freshness and the script's smoke checks, with a non-zero exit code when anything is stale or unhealthy, so it can
 //! run as a scheduled CI check.
 
 use std::collections::BTreeMap;
@@ -254,7 +254,16 @@ pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i
             Ok(objects) => {
                 rollouts(&eval.state, &objects, &mut items);
                 certificates(&eval.state, &objects, &mut items);
-                backups(io, &eval.state, live, &mut items).await
+                let result = backups(io, &eval.state, live, &mut items).await;
+                let timeout = Duration::from_secs(120);
+                for o in crate::smoke::run_all(&target.cluster, &eval.state, timeout).await {
+                    items.push(Item {
+                        what: format!("smoke check {}", o.name),
+                        health: if o.ok { Health::Ok } else { Health::Unhealthy },
+                        detail: crate::smoke::with_log(&o),
+                    });
+                }
+                result
             }
             Err(e) => Err(e),
         };

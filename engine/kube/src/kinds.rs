@@ -64,6 +64,12 @@ const KINDS: &[Kind] = &[
         "prometheusrules",
         true,
     ),
+    k(
+        "monitoring.coreos.com/v1alpha1",
+        "AlertmanagerConfig",
+        "alertmanagerconfigs",
+        true,
+    ),
 ];
 
 const fn k(

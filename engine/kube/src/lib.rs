@@ -8,6 +8,7 @@
 //! - [`apply()`]: walks the plan's dependency graph, applies with server-side apply (field
 //!   manager `cairn`), independent steps in parallel, waits for readiness (rollouts, Jobs,
 //!   CRDs), prunes what cairn owns and the script no longer declares, and explains failures.
+//! - [`run_job()`]: a one-off Job run to completion, with its pod's log (smoke checks' SQL).
 //!
 //! Sensitive values (Secret data) exist only in the in-memory apply bodies; the [`Plan`] that is
 //! printed or saved holds redacted field changes.
@@ -16,6 +17,7 @@ mod apply;
 mod cluster;
 mod explain;
 pub mod history;
+pub mod job;
 pub mod kinds;
 pub mod lock;
 mod observe;
@@ -24,6 +26,7 @@ mod plan;
 pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
+pub use job::{JobRun, run_job};
 pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, live_objects, plan, random_password};
 
 /// Field manager name cairn applies with.

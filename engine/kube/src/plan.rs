@@ -493,7 +493,12 @@ pub async fn plan(
     changes.sort_by_key(|a| order(a.action, &a.id));
     steps.sort_by_key(|a| order(a.action, &a.id));
     let inventory = inventory_body(state, &observed);
-    let unsupported = state.other_resources().map(|r| r.id.clone()).collect();
+    // Smoke checks are run after an apply, not applied: they are no provider's to plan.
+    let unsupported = state
+        .other_resources()
+        .filter(|r| r.id.provider != cairn_model::Provider::Smoke)
+        .map(|r| r.id.clone())
+        .collect();
     Ok(KubePlan {
         plan: Plan {
             environment: env,

@@ -19,6 +19,8 @@ pub enum Provider {
     S3,
     /// Alert rules and their routing.
     Alerts,
+    /// Smoke checks: run after an apply and by `cairn status`, never applied.
+    Smoke,
 }
 
 impl Provider {
@@ -30,6 +32,7 @@ impl Provider {
             Provider::Acme => "acme",
             Provider::S3 => "s3",
             Provider::Alerts => "alerts",
+            Provider::Smoke => "smoke",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Alert rules and their routing as Kubernetes objects, decided at plan time: a
 //! `PrometheusRule` (`monitoring.coreos.com/v1`) when the cluster serves that CRD, otherwise a
-//! ConfigMap holding a Prometheus rules file; the routing as an Alertmanager configuration in a
-//! Secret, matching on the environment's label so one environment's alerts never reach
-//! another's channel.
+//! ConfigMap holding a Prometheus rules file; the routing as an `AlertmanagerConfig`
+//! (`monitoring.coreos.com/v1alpha1`) when the cluster serves that CRD, otherwise as an
+//! Alertmanager configuration in a Secret. Either way the route matches on the environment's
+//! label, so one environment's alerts never reach another's channel.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,35 @@ pub enum RuleFormat {
     ConfigMap,
 }
 
+/// How alert routing is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteFormat {
+    /// An `AlertmanagerConfig` custom resource (`monitoring.coreos.com/v1alpha1`), with webhook
+    /// URLs in a Secret it references, never inline.
+    AlertmanagerConfig,
+    /// A Secret holding an `alertmanager.yaml`.
+    Secret,
+}
+
+/// How alert rules and their routing are rendered, decided by what the cluster serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertFormat {
+    /// The rules.
+    pub rules: RuleFormat,
+    /// The routing.
+    pub routes: RouteFormat,
+}
+
+impl From<RuleFormat> for AlertFormat {
+    /// Rules as given, routing as a Secret.
+    fn from(rules: RuleFormat) -> Self {
+        Self {
+            rules,
+            routes: RouteFormat::Secret,
+        }
+    }
+}
+
 fn labels(env: &str) -> Value {
     Value::obj([
         ("app.kubernetes.io/managed-by", Value::str("cairn")),
@@ -26,7 +56,11 @@ fn labels(env: &str) -> Value {
 
 /// The Kubernetes objects for the environment's alert rules and routing; they replace the
 /// `Alerts` resources in what the Kubernetes provider plans.
-pub fn kube_objects(state: &DesiredState, format: RuleFormat) -> Vec<Resource> {
+pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec<Resource> {
+    let AlertFormat {
+        rules: format,
+        routes: route_format,
+    } = format.into();
     let env = state.environment.name.as_str();
     let Some(ns) = state.environment.namespace.as_deref() else {
         return Vec::new();
@@ -94,81 +128,218 @@ pub fn kube_objects(state: &DesiredState, format: RuleFormat) -> Vec<Resource> {
         });
     }
     if !routes.is_empty() {
-        let receiver = format!("cairn-{env}");
-        let mut configs = Vec::new();
-        for r in &routes {
-            let Some(target) = r.body.get("receiver") else {
-                continue;
-            };
-            if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
-                configs.push((
-                    "slack_configs",
-                    serde_json::json!({ "channel": channel, "send_resolved": true }),
-                ));
-            } else if let Some(to) = target.get("email").and_then(Value::as_str) {
-                configs.push((
-                    "email_configs",
-                    serde_json::json!({ "to": to, "send_resolved": true }),
-                ));
-            } else if let Some(url) = target.get("webhook_url").and_then(Value::as_str) {
-                configs.push((
-                    "webhook_configs",
-                    serde_json::json!({ "url": url, "send_resolved": true }),
-                ));
+        let receivers: Vec<&Value> = routes
+            .iter()
+            .filter_map(|r| r.body.get("receiver"))
+            .collect();
+        let span = routes.first().and_then(|r| r.span.clone());
+        match route_format {
+            RouteFormat::Secret => out.push(routing_secret(env, ns, &receivers, span, &ns_id)),
+            RouteFormat::AlertmanagerConfig => {
+                out.extend(alertmanager_config(env, ns, &receivers, span, &ns_id));
             }
         }
-        let mut receiver_doc = serde_json::Map::new();
-        receiver_doc.insert("name".into(), receiver.clone().into());
-        for (key, cfg) in configs {
-            let entry = receiver_doc
-                .entry(key)
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-            if let serde_json::Value::Array(items) = entry {
-                items.push(cfg);
-            }
-        }
-        let config = serde_json::json!({
-            "route": {
-                "receiver": receiver,
-                "group_by": ["alertname", "environment"],
-                "matchers": [format!("environment=\"{env}\"")],
-            },
-            "receivers": [receiver_doc],
-        });
-        let name = format!("{env}-alertmanager");
-        out.push(Resource {
-            id: ResourceId::kube("Secret", Some(ns), &name),
-            body: Value::obj([
-                ("apiVersion", Value::str("v1")),
-                ("kind", Value::str("Secret")),
-                (
-                    "metadata",
-                    Value::obj([
-                        ("name", Value::str(name.as_str())),
-                        ("namespace", Value::str(ns)),
-                        ("labels", labels(env)),
-                    ]),
-                ),
-                ("type", Value::str("Opaque")),
-                (
-                    "stringData",
-                    Value::obj([(
-                        "alertmanager.yaml",
-                        Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
-                    )]),
-                ),
-            ]),
-            depends_on: vec![ns_id],
-            protected: false,
-            span: routes.first().and_then(|r| r.span.clone()),
-            field_spans: BTreeMap::new(),
-        });
     }
     out
 }
 
+fn metadata(name: &str, ns: &str, env: &str) -> Value {
+    Value::obj([
+        ("name", Value::str(name)),
+        ("namespace", Value::str(ns)),
+        ("labels", labels(env)),
+    ])
+}
+
+fn resource(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    body: Value,
+    span: Option<cairn_model::Span>,
+    deps: Vec<ResourceId>,
+) -> Resource {
+    Resource {
+        id: ResourceId::kube(kind, Some(ns), name),
+        body,
+        depends_on: deps,
+        protected: false,
+        span,
+        field_spans: BTreeMap::new(),
+    }
+}
+
+/// The routing as an Alertmanager configuration file in a Secret.
+fn routing_secret(
+    env: &str,
+    ns: &str,
+    receivers: &[&Value],
+    span: Option<cairn_model::Span>,
+    ns_id: &ResourceId,
+) -> Resource {
+    let receiver = format!("cairn-{env}");
+    let mut receiver_doc = serde_json::Map::new();
+    receiver_doc.insert("name".into(), receiver.clone().into());
+    for target in receivers {
+        let (key, cfg) = if let Some(channel) = target.get("slack_channel").and_then(Value::as_str)
+        {
+            (
+                "slack_configs",
+                serde_json::json!({ "channel": channel, "send_resolved": true }),
+            )
+        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
+            (
+                "email_configs",
+                serde_json::json!({ "to": to, "send_resolved": true }),
+            )
+        } else if let Some(url) = target.get("webhook_url").and_then(Value::as_str) {
+            (
+                "webhook_configs",
+                serde_json::json!({ "url": url, "send_resolved": true }),
+            )
+        } else {
+            continue;
+        };
+        let entry = receiver_doc
+            .entry(key)
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(items) = entry {
+            items.push(cfg);
+        }
+    }
+    let config = serde_json::json!({
+        "route": {
+            "receiver": receiver,
+            "group_by": ["alertname", "environment"],
+            "matchers": [format!("environment=\"{env}\"")],
+        },
+        "receivers": [receiver_doc],
+    });
+    let name = format!("{env}-alertmanager");
+    let body = Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("Secret")),
+        ("metadata", metadata(&name, ns, env)),
+        ("type", Value::str("Opaque")),
+        (
+            "stringData",
+            Value::obj([(
+                "alertmanager.yaml",
+                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
+            )]),
+        ),
+    ]);
+    resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The routing as an `AlertmanagerConfig` custom resource: one receiver with the Slack, e-mail
+/// and webhook targets, a route matching the environment's label. Webhook URLs (credentials in
+/// their paths, often) go into a Secret the resource references by name and key.
+fn alertmanager_config(
+    env: &str,
+    ns: &str,
+    receivers: &[&Value],
+    span: Option<cairn_model::Span>,
+    ns_id: &ResourceId,
+) -> Vec<Resource> {
+    let receiver = format!("cairn-{env}");
+    let secret_name = format!("{env}-alert-receivers");
+    let mut slack = Vec::new();
+    let mut email = Vec::new();
+    let mut webhook = Vec::new();
+    let mut secret_data = Vec::new();
+    for target in receivers {
+        if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
+            slack.push(Value::obj([
+                ("channel", Value::str(channel)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
+            email.push(Value::obj([
+                ("to", Value::str(to)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(url) = target.get("webhook_url") {
+            let key = format!("webhook-{}", webhook.len() + 1);
+            secret_data.push((key.clone(), url.clone()));
+            webhook.push(Value::obj([
+                (
+                    "urlSecret",
+                    Value::obj([
+                        ("name", Value::str(secret_name.as_str())),
+                        ("key", Value::str(key)),
+                    ]),
+                ),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        }
+    }
+    let mut receiver_doc = Value::obj([("name", Value::str(receiver.as_str()))]);
+    for (key, items) in [
+        ("slackConfigs", slack),
+        ("emailConfigs", email),
+        ("webhookConfigs", webhook),
+    ] {
+        if !items.is_empty() {
+            receiver_doc.insert(key, Value::Array(items));
+        }
+    }
+    let mut out = Vec::new();
+    let mut deps = vec![ns_id.clone()];
+    if !secret_data.is_empty() {
+        let body = Value::obj([
+            ("apiVersion", Value::str("v1")),
+            ("kind", Value::str("Secret")),
+            ("metadata", metadata(&secret_name, ns, env)),
+            ("type", Value::str("Opaque")),
+            ("stringData", Value::obj(secret_data)),
+        ]);
+        out.push(resource(
+            "Secret",
+            ns,
+            &secret_name,
+            body,
+            span.clone(),
+            vec![ns_id.clone()],
+        ));
+        deps.push(ResourceId::kube("Secret", Some(ns), &secret_name));
+    }
+    let name = format!("{env}-alert-routing");
+    let body = Value::obj([
+        ("apiVersion", Value::str("monitoring.coreos.com/v1alpha1")),
+        ("kind", Value::str("AlertmanagerConfig")),
+        ("metadata", metadata(&name, ns, env)),
+        (
+            "spec",
+            Value::obj([
+                (
+                    "route",
+                    Value::obj([
+                        ("receiver", Value::str(receiver.as_str())),
+                        (
+                            "groupBy",
+                            Value::Array(vec![Value::str("alertname"), Value::str("environment")]),
+                        ),
+                        (
+                            "matchers",
+                            Value::Array(vec![Value::obj([
+                                ("name", Value::str("environment")),
+                                ("value", Value::str(env)),
+                                ("matchType", Value::str("=")),
+                            ])]),
+                        ),
+                    ]),
+                ),
+                ("receivers", Value::Array(vec![receiver_doc])),
+            ]),
+        ),
+    ]);
+    out.push(resource("AlertmanagerConfig", ns, &name, body, span, deps));
+    out
+}
+
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.
-pub fn with_alert_objects(state: &DesiredState, format: RuleFormat) -> DesiredState {
+pub fn with_alert_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> DesiredState {
     let mut out = state.clone();
     let objects = kube_objects(state, format);
     if !objects.is_empty() {

@@ -1,0 +1,340 @@
+//! Smoke checks (`env.smoke(...)`): run by `apply` once every other step succeeded, and by
+//! `status` on demand. HTTP(S) and TCP checks run from where cairn runs (hyper + rustls with
+//! ring, the platform's roots); a SQL check runs `psql` in a Job in the environment and reports
+//! the Job's log when it fails. Each outcome says what was expected and what came back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_kube::Cluster;
+use cairn_model::{DesiredState, Provider, Resource};
+use http_body_util::{BodyExt, Empty, Limited};
+use serde::Serialize;
+use serde_json::Value as J;
+
+use crate::{EXIT_ERROR, EXIT_OK, Io};
+
+/// How long an HTTP check or a TCP connect may take.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a response body is read (a health endpoint answers with little).
+const BODY_LIMIT: usize = 1 << 20;
+/// How much of an unexpected body is shown.
+const BODY_SHOWN: usize = 200;
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Outcome {
+    /// The check's name in the script.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was checked and, when it failed, what was expected and what came back.
+    pub detail: String,
+    /// A failed SQL check's Job log (last lines).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+impl Outcome {
+    fn pass(name: &str, detail: String) -> Self {
+        Self {
+            name: name.to_owned(),
+            ok: true,
+            detail,
+            logs: Vec::new(),
+        }
+    }
+
+    fn fail(name: &str, detail: String) -> Self {
+        Self {
+            name: name.to_owned(),
+            ok: false,
+            detail,
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// The smoke checks the script declares.
+pub(crate) fn declared(state: &DesiredState) -> Vec<&Resource> {
+    state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == Provider::Smoke)
+        .collect()
+}
+
+/// Runs every declared check, in name order; `timeout` bounds a SQL check's
+/// Job.
+pub(crate) async fn run_all(
+    cluster: &Cluster,
+    state: &DesiredState,
+    timeout: Duration,
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for r in declared(state) {
+        out.push(run(cluster, r, timeout).await);
+    }
+    out
+}
+
+async fn run(cluster: &Cluster, check: &Resource, timeout: Duration) -> Outcome {
+    let body = check.body.to_json();
+    let name = check.id.name.as_str();
+    let str_of = |k: &str| body.get(k).and_then(J::as_str).unwrap_or_default();
+    match str_of("check") {
+        "http" => {
+            let status = body
+                .get("status")
+                .and_then(J::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(200);
+            let expect_body = body.get("body").and_then(J::as_str);
+            http_check(name, str_of("url"), status, expect_body).await
+        }
+        "tcp" => {
+            let port = body
+                .get("port")
+                .and_then(J::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0);
+            tcp_check(name, str_of("host"), port).await
+        }
+        "sql" => {
+            let job = body.get("job").cloned().unwrap_or(J::Null);
+            sql_check(
+                cluster,
+                name,
+                str_of("database"),
+                str_of("query"),
+                job,
+                timeout,
+            )
+            .await
+        }
+        other => Outcome::fail(
+            name,
+            format!("unknown kind of smoke check `{other}`; this is a bug"),
+        ),
+    }
+}
+
+/// An error and its causes, as one line (`client error (Connect): tcp connect error: …`).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn shown(body: &str) -> String {
+    let mut s: String = body.chars().take(BODY_SHOWN).collect();
+    if body.chars().count() > BODY_SHOWN {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// `GET url` must answer `status`, with a body containing `expect_body` when given.
+pub(crate) async fn http_check(
+    name: &str,
+    url: &str,
+    status: u16,
+    expect_body: Option<&str>,
+) -> Outcome {
+    let expected = match expect_body {
+        Some(b) => format!("status {status} and a body containing {b:?}"),
+        None => format!("status {status}"),
+    };
+    let what = format!("GET {url}");
+    let answer = tokio::time::timeout(NETWORK_TIMEOUT, get(url)).await;
+    let (got_status, got_body) = match answer {
+        Err(_) => {
+            return Outcome::fail(
+                name,
+                format!(
+                    "{what}: expected {expected}, got no answer within {}s",
+                    NETWORK_TIMEOUT.as_secs()
+                ),
+            );
+        }
+        Ok(Err(e)) => {
+            return Outcome::fail(name, format!("{what}: expected {expected}, got {e}"));
+        }
+        Ok(Ok(answer)) => answer,
+    };
+    let status_ok = got_status == status;
+    let body_ok = expect_body.is_none_or(|b| got_body.contains(b));
+    if status_ok && body_ok {
+        Outcome::pass(name, format!("{what}: {expected}"))
+    } else {
+        Outcome::fail(
+            name,
+            format!(
+                "{what}: expected {expected}, got status {got_status} with body {}",
+                shown(&got_body)
+            ),
+        )
+    }
+}
+
+async fn get(url: &str) -> Result<(u16, String), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("an invalid URL: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(provider)
+        .map_err(|e| format!("no TLS with the platform's roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(connector);
+    let request = http::Request::get(uri)
+        .header(http::header::USER_AGENT, "cairn-smoke-check")
+        .body(Empty::new())
+        .map_err(|e| format!("an invalid request: {e}"))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("no answer: {}", chain(&e)))?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("status {status} but the body could not be read: {e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A TCP connection to `host:port` must open.
+pub(crate) async fn tcp_check(name: &str, host: &str, port: u16) -> Outcome {
+    let what = format!("connect to {host}:{port}");
+    match tokio::time::timeout(
+        NETWORK_TIMEOUT,
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Outcome::pass(name, format!("{what}: open")),
+        Ok(Err(e)) => Outcome::fail(
+            name,
+            format!("{what}: expected the connection to open, got: {e}"),
+        ),
+        Err(_) => Outcome::fail(
+            name,
+            format!(
+                "{what}: expected the connection to open, got no answer within {}s",
+                NETWORK_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
+/// The check's Job must complete.
+async fn sql_check(
+    cluster: &Cluster,
+    name: &str,
+    database: &str,
+    query: &str,
+    mut job: J,
+    timeout: Duration,
+) -> Outcome {
+    // A fresh name for every run: Jobs are immutable and a failed one is kept for a while.
+    let suffix: u32 = rand::random::<u32>() & 0xf_ffff;
+    if let Some(n) = job.pointer_mut("/metadata/name") {
+        let base = n.as_str().unwrap_or("smoke").to_owned();
+        *n = J::String(format!("{base}-{suffix:05x}"));
+    }
+    let job_name = job
+        .pointer("/metadata/name")
+        .and_then(J::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let what = format!("{query:?} on {database} (Job {job_name})");
+    match cairn_kube::run_job(cluster, &job, timeout).await {
+        Ok(run) if run.succeeded => Outcome::pass(name, format!("{what}: completed")),
+        Ok(run) => Outcome {
+            name: name.to_owned(),
+            ok: false,
+            detail: format!(
+                "{what}: expected the query to succeed, got: {}",
+                run.message
+            ),
+            logs: run.logs,
+        },
+        Err(e) => Outcome::fail(name, format!("{what}: {e}")),
+    }
+}
+
+/// Prints one outcome for people (`✓ name: detail`, the log indented below).
+pub(crate) fn human(o: &Outcome) -> String {
+    let mut s = format!(
+        "  {} {}: {}\n",
+        if o.ok { "✓" } else { "✗" },
+        o.name,
+        o.detail
+    );
+    if !o.logs.is_empty() {
+        s.push_str("      log:\n");
+        for line in &o.logs {
+            s.push_str(&format!("        {line}\n"));
+        }
+    }
+    s
+}
+
+/// An outcome's detail with a failed Job's log on the lines below (for `status`).
+pub(crate) fn with_log(o: &Outcome) -> String {
+    let mut s = o.detail.clone();
+    for line in &o.logs {
+        s.push_str("\n      | ");
+        s.push_str(line);
+    }
+    s
+}
+
+/// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit
+/// code (1 when a check failed).
+pub(crate) async fn after_apply(
+    io: &mut Io<'_>,
+    cluster: &Cluster,
+    state: &DesiredState,
+    json: bool,
+    timeout: Duration,
+) -> Result<i32, String> {
+    if declared(state).is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !json {
+        let _ = writeln!(io.out, "\nSmoke checks:");
+    }
+    let outcomes = run_all(cluster, state, timeout).await;
+    for o in &outcomes {
+        if json {
+            let line = serde_json::json!({ "smoke_check": o });
+            let _ = writeln!(io.out, "{line}");
+        } else {
+            let _ = write!(io.out, "{}", human(o));
+        }
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed == 0 {
+        if !json {
+            let _ = writeln!(io.out, "All {} smoke checks passed.", outcomes.len());
+        }
+        Ok(EXIT_OK)
+    } else {
+        let _ = writeln!(
+            io.err,
+            "error: {failed} of {} smoke checks failed",
+            outcomes.len()
+        );
+        Ok(EXIT_ERROR)
+    }
+}
