@@ -87,9 +87,23 @@ impl KubePlan {
     }
 }
 
+/// Field managers of the cluster's own controllers (real servers, k3s, the sandbox).
+const CONTROLLER_MANAGERS: &[&str] = &["kube-controller-manager", "k3s", "kube-scheduler"];
+
+/// Annotation prefixes controllers write on objects cairn manages (volume binding, rollout
+/// revisions): not a change anyone made.
+const CONTROLLER_ANNOTATIONS: &[&str] = &[
+    "pv.kubernetes.io/",
+    "volume.kubernetes.io/",
+    "volume.beta.kubernetes.io/",
+    "deployment.kubernetes.io/",
+];
+
 /// A fingerprint of what matters in a live object: `rv:N` for a Secret (its values must not
-/// leave the cluster, even hashed), otherwise a SHA-256 of the object without its status,
-/// resourceVersion, generation and the times and status entries of its managed fields.
+/// leave the cluster, even hashed), otherwise a SHA-256 of the object without what the
+/// cluster's controllers keep up to date — status, resourceVersion, generation, their
+/// annotations and managed-field entries, a claim's bound volume — and without the times of
+/// managed-field entries.
 pub fn fingerprint(kind: &str, obj: &J) -> String {
     use sha2::Digest as _;
     let rv = obj
@@ -103,11 +117,25 @@ pub fn fingerprint(kind: &str, obj: &J) -> String {
     if let Some(map) = o.as_object_mut() {
         map.remove("status");
     }
+    if kind == "PersistentVolumeClaim"
+        && let Some(spec) = o.get_mut("spec").and_then(J::as_object_mut)
+    {
+        spec.remove("volumeName");
+    }
     if let Some(meta) = o.get_mut("metadata").and_then(J::as_object_mut) {
         meta.remove("resourceVersion");
         meta.remove("generation");
+        if let Some(J::Object(annotations)) = meta.get_mut("annotations") {
+            annotations.retain(|k, _| !CONTROLLER_ANNOTATIONS.iter().any(|p| k.starts_with(p)));
+        }
         if let Some(J::Array(fields)) = meta.get_mut("managedFields") {
-            fields.retain(|f| f.get("subresource").and_then(J::as_str) != Some("status"));
+            fields.retain(|f| {
+                f.get("subresource").and_then(J::as_str) != Some("status")
+                    && !f
+                        .get("manager")
+                        .and_then(J::as_str)
+                        .is_some_and(|m| CONTROLLER_MANAGERS.contains(&m))
+            });
             for f in fields.iter_mut() {
                 if let Some(f) = f.as_object_mut() {
                     f.remove("time");
@@ -118,6 +146,45 @@ pub fn fingerprint(kind: &str, obj: &J) -> String {
     let digest = sha2::Sha256::digest(o.to_string().as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::fingerprint;
+    use serde_json::json;
+
+    #[test]
+    fn controllers_bookkeeping_is_not_a_change_but_an_edit_is() {
+        let base = json!({
+            "metadata": {"name": "data", "resourceVersion": "5", "annotations": {"a": "1"},
+                "managedFields": [{"manager": "cairn", "operation": "Apply", "time": "t1", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        });
+        let mut bound = base.clone();
+        bound["metadata"]["resourceVersion"] = json!("9");
+        bound["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
+        bound["metadata"]["managedFields"][0]["time"] = json!("t2");
+        bound["metadata"]["managedFields"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {}}));
+        bound["spec"]["volumeName"] = json!("pv-1");
+        bound["status"] = json!({"phase": "Bound"});
+        let pvc = |o: &serde_json::Value| fingerprint("PersistentVolumeClaim", o);
+        assert_eq!(pvc(&base), pvc(&bound));
+        let mut edited = bound.clone();
+        edited["metadata"]["annotations"]["a"] = json!("2");
+        assert_ne!(pvc(&base), pvc(&edited));
+        let mut taken = bound.clone();
+        taken["metadata"]["managedFields"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {}}));
+        assert_ne!(pvc(&base), pvc(&taken));
+        // A Secret: its resourceVersion only, never a hash of its values.
+        let secret = json!({"metadata": {"resourceVersion": "7"}, "data": {"k": "c2VjcmV0"}});
+        assert_eq!(fingerprint("Secret", &secret), "rv:7");
+    }
 }
 
 /// A random password of letters and digits (no look-alikes), for generated values.
