@@ -166,7 +166,7 @@ mod fingerprint_tests {
         bound["metadata"]["managedFields"][0]["time"] = json!("t2");
         bound["metadata"]["managedFields"]
             .as_array_mut()
-            .unwrap()
+            .expect("array")
             .push(json!({"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {}}));
         bound["spec"]["volumeName"] = json!("pv-1");
         bound["status"] = json!({"phase": "Bound"});
@@ -178,7 +178,7 @@ mod fingerprint_tests {
         let mut taken = bound.clone();
         taken["metadata"]["managedFields"]
             .as_array_mut()
-            .unwrap()
+            .expect("array")
             .push(json!({"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {}}));
         assert_ne!(pvc(&base), pvc(&taken));
         // A Secret: its resourceVersion only, never a hash of its values.
