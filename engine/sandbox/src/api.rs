@@ -681,6 +681,14 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
         ("GET", Some(n)) => {
             let st = lock(state);
             match st.get(&rt, &ns, n) {
+                // kubectl get NAME asks for a one-row Table, as for lists.
+                Some(o) if req.accept.contains("as=Table") => {
+                    let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
+                    Ok(Reply::Json(
+                        200,
+                        crate::tables::table(&rt, std::slice::from_ref(o), rv, req),
+                    ))
+                }
                 Some(o) => Ok(Reply::Json(200, o.clone())),
                 None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
             }

@@ -991,6 +991,14 @@ async fn kubectl_diff_and_validated_apply() {
         .await;
     assert_eq!(d["spec"]["replicas"], 1);
 
+    // One object by name: a one-row Table with the kind's columns, as for lists.
+    let (code, out, err) = run("get deployment app -n default".to_string()).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.starts_with("NAME   READY   UP-TO-DATE   AVAILABLE   AGE"),
+        "{out}"
+    );
+
     // explain reads the same document.
     let (code, out, err) = run("explain deployment.spec.replicas".to_string()).await;
     assert_eq!(code, Some(0), "{out}\n{err}");
