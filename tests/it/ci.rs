@@ -204,6 +204,13 @@ fn deleting_a_volume_the_script_allows_to_delete_has_its_own_exit_code() {
         "{}",
         out.stdout
     );
+    let json = cluster.cairn(&["plan", &v3, "--json"]);
+    assert_eq!(json.code, 3);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(doc["deletes_data"], true);
+    let json = cluster.cairn(&["plan", &v2, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(doc["deletes_data"], false);
 }
 
 #[test]

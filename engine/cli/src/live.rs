@@ -311,6 +311,7 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
                 "plan": plan,
                 "summary": plan.summary(),
                 "has_changes": plan.has_changes(),
+                "deletes_data": plan.protected_deletions().next().is_some(),
             });
             let _ = writeln!(
                 io.out,
