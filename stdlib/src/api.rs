@@ -168,6 +168,7 @@ pub fn register_all(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_handles(engine, docs);
     workloads::register(engine, docs, ctx);
     crate::network::register(engine, docs, ctx);
+    crate::custom::register(engine, docs, ctx);
 }
 
 fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
