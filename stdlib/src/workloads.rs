@@ -69,7 +69,8 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "Declares the environment's namespace and its isolation: a ResourceQuota (`quota`), default\n\
          container requests and limits (`container_defaults`), and network policies (`isolate`):\n\
          default deny both ways, a block of the namespaces in `deny_namespaces`, DNS, and egress to\n\
-         `allow_egress_ports` outside the cluster's `cluster_cidrs`. Workloads that use a backing\n\
+         `allow_egress_ports` outside the cluster's `cluster_cidrs`; `allow_within: true` lets the\n\
+         namespace's pods reach each other (clustered databases, Prometheus scraping). Workloads that use a backing\n\
          service, and routed workloads, get the policies they need automatically.\n\n\
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
@@ -217,9 +218,15 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let mut i = Opts::new(
                     "isolate",
                     isolate,
-                    &["deny_namespaces", "allow_egress_ports", "cluster_cidrs"],
+                    &[
+                        "deny_namespaces",
+                        "allow_egress_ports",
+                        "cluster_cidrs",
+                        "allow_within",
+                    ],
                     &site,
                 );
+                let within = i.bool("allow_within").unwrap_or(false);
                 let deny = i.str_list("deny_namespaces");
                 for d in &deny {
                     if let Err(e) = validate::dns1123_label(d) {
@@ -239,6 +246,30 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 o.diagnostics.extend(i.finish());
                 for (pname, body) in k8s::isolation_policies(name, &env, &deny, &ports, &cidrs) {
                     objects.push((ResourceId::kube("NetworkPolicy", Some(name), &pname), body));
+                }
+                if within {
+                    // Clustered services (CockroachDB nodes, Redis replicas and Sentinels,
+                    // Prometheus scraping) talk among themselves inside the namespace.
+                    let pname = "allow-within-namespace";
+                    let mut p = k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
+                    p.insert(
+                        "spec",
+                        Value::obj([
+                            ("podSelector", Value::object()),
+                            ("policyTypes", Value::from(vec!["Egress"])),
+                            (
+                                "egress",
+                                Value::Array(vec![Value::obj([(
+                                    "to",
+                                    Value::Array(vec![Value::obj([(
+                                        "podSelector",
+                                        Value::object(),
+                                    )])]),
+                                )])]),
+                            ),
+                        ]),
+                    );
+                    objects.push((ResourceId::kube("NetworkPolicy", Some(name), pname), p));
                 }
             }
             let diagnostics = o.finish();
