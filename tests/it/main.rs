@@ -2,6 +2,7 @@
 
 mod certificates;
 mod docs;
+mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
