@@ -46,7 +46,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         ["env: Environment", "api_version: &str", "kind: &str", "name: &str", "body: Map", "options: Map"],
         "Like `env.object(api_version, kind, name, body)`, with options: `pods` (the labels of the\n\
          pods the operator makes, so that network policies can reach them), `ports` (#{ name:\n\
-         number }), `after` (what must be applied first).\n\n\
+         number }), `after` (what must be applied first), `holds_data` (when true: once the\n\
+         script drops it, cairn keeps it unless `env.allow_delete(kind, name)` says otherwise).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet db = env.object(\"postgresql.cnpg.io/v1\", \"Cluster\", \"demo-db\",\n    #{ spec: #{ instances: 1, storage: #{ size: \"1Gi\" } } },\n    #{ pods: #{ \"cnpg.io/cluster\": \"demo-db\" }, ports: #{ postgres: 5432 } });\n```",
         move |nc: NativeCallContext,
               _env: &mut EnvHandle,
@@ -150,7 +151,10 @@ fn check_kind(kind: &str) -> Result<(), String> {
     }
 }
 
-const OPTION_KEYS: &[&str] = &["pods", "ports", "after"];
+const OPTION_KEYS: &[&str] = &["pods", "ports", "after", "holds_data"];
+
+/// The annotation that keeps cairn from pruning an object that holds data.
+pub const PROTECTED: &str = "cairn.dev/protected";
 
 fn declare(
     c: &Ctx,
@@ -221,6 +225,7 @@ fn declare(
             );
         }
     }
+    let protected = o.bool("holds_data").unwrap_or(false);
     c.report(o.finish());
     let id = ResourceId::kube(kind, Some(&ns), name);
     let handle = Workload {
@@ -255,8 +260,18 @@ fn declare(
             object.insert(key, value);
         }
     }
+    if protected {
+        let mut meta = object.get("metadata").cloned().unwrap_or_else(Value::object);
+        let mut annotations = meta
+            .get("annotations")
+            .cloned()
+            .unwrap_or_else(Value::object);
+        annotations.insert(PROTECTED, Value::str("true"));
+        meta.insert("annotations", annotations);
+        object.insert("metadata", meta);
+    }
     if valid {
-        builder::lock(&c.b).add(id, object, depends_on, false, site.primary());
+        builder::lock(&c.b).add(id, object, depends_on, protected, site.primary());
     }
     handle
 }
@@ -271,7 +286,7 @@ fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: V
         ));
         return;
     };
-    let mut meta = object.get("metadata").cloned().unwrap_or_default();
+    let mut meta = object.get("metadata").cloned().unwrap_or_else(Value::object);
     for (key, value) in given {
         match key.as_str() {
             "labels" | "annotations" => {

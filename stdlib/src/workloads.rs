@@ -327,13 +327,18 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_delete(\"PersistentVolumeClaim\", \"old-cache-data\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            if !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket") {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace and Bucket")));
+            // Built-in kinds other than these are never protected; any other kind is a custom
+            // resource, protected when declared with `holds_data: true`.
+            let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
+                && ResourceId::kube(kind, None, "").rank < 10;
+            let custom = !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
+            if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
                 return;
             }
             let mut b = builder::lock(&c.b);
             let ns = b.namespace();
-            let id = if kind == "PersistentVolumeClaim" {
+            let id = if kind == "PersistentVolumeClaim" || custom {
                 format!("{kind}/{ns}/{name}")
             } else {
                 format!("{kind}/{name}")
@@ -938,6 +943,8 @@ fn parse_pod(
             o.diagnostics.extend(c.finish());
             mounts.push((claim.clone(), path.to_string()));
             claim_templates.push(Value::obj([
+                ("apiVersion", Value::str("v1")),
+                ("kind", Value::str("PersistentVolumeClaim")),
                 ("metadata", Value::obj([("name", Value::str(claim))])),
                 ("spec", spec),
             ]));

@@ -113,7 +113,7 @@ fn ventros_staging_clones_production_then_sanitizes_before_migrating() {
             .is_some_and(|s| s.contains("UPDATE contacts SET")),
         "{sql}"
     );
-    let job = find(&docs, "Job", "ventros-staging-sanitize");
+    let job = find(&docs, "Job", "ventros-staging-sanitize-202611010300");
     let mounts = &job["spec"]["template"]["spec"]["volumes"];
     assert_eq!(
         mounts[0]["configMap"]["name"], "ventros-staging-sanitize",
@@ -138,7 +138,7 @@ fn ventros_staging_clones_production_then_sanitizes_before_migrating() {
         migrate
             .depends_on
             .iter()
-            .any(|d| d.to_string() == "Job/staging/ventros-staging-sanitize"),
+            .any(|d| d.to_string() == "Job/staging/ventros-staging-sanitize-202611010300"),
         "{:?}",
         migrate.depends_on
     );
@@ -438,4 +438,52 @@ env.object("acid.zalan.do/v1", "postgresql", "db2", #{ metadata: #{ name: "other
         assert!(out.stderr.contains(expected), "{expected}:\n{}", out.stderr);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
+    let cluster = TestCluster::start(SandboxConfig::default());
+    install_operators(&cluster);
+    let head = "let env = environment(\"crm\", #{});\nenv.namespace(\"crm\", #{});\n";
+    let v1 = write(
+        &cluster,
+        "v1.rhai",
+        &format!(
+            "{head}env.object(\"acid.zalan.do/v1\", \"postgresql\", \"crm-db\", #{{ spec: #{{ teamId: \"crm\" }} }}, #{{ holds_data: true }});\n"
+        ),
+    );
+    let out = cluster.cairn(&["apply", &v1, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Dropped from the script: kept, with the reason.
+    let v2 = write(&cluster, "v2.rhai", head);
+    let out = cluster.cairn(&["apply", &v2, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("! postgresql/crm/crm-db"), "{}", out.stdout);
+    assert!(out.stdout.contains("holds data"), "{}", out.stdout);
+    let live = |cluster: &TestCluster| {
+        cluster.runtime.block_on(async {
+            let client = cairn_tests::kube_client(cluster).await;
+            let ar = kube::discovery::ApiResource {
+                group: "acid.zalan.do".into(),
+                version: "v1".into(),
+                api_version: "acid.zalan.do/v1".into(),
+                kind: "postgresql".into(),
+                plural: "postgresqls".into(),
+            };
+            let api: kube::Api<kube::api::DynamicObject> =
+                kube::Api::namespaced_with(client, "crm", &ar);
+            api.get_opt("crm-db").await.expect("get").is_some()
+        })
+    };
+    assert!(live(&cluster), "the database is still there");
+    // Allowed: deleted.
+    let v3 = write(
+        &cluster,
+        "v3.rhai",
+        &format!("{head}env.allow_delete(\"postgresql\", \"crm-db\");\n"),
+    );
+    let out = cluster.cairn(&["apply", &v3, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("- postgresql/crm/crm-db"), "{}", out.stdout);
+    assert!(!live(&cluster), "the database was deleted");
 }

@@ -410,8 +410,14 @@ pub async fn plan(
             .allow_delete
             .iter()
             .any(|a| *a == id.to_string());
+        // Custom resources that hold data (an operator's database) carry cairn's annotation.
+        let annotated = live
+            .pointer("/metadata/annotations/cairn.dev~1protected")
+            .and_then(J::as_str)
+            == Some("true");
         let protected = !allowed
             && (id.kind == "PersistentVolumeClaim"
+                || annotated
                 || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name)));
         let (action, reason) = if protected {
             (
