@@ -21,7 +21,13 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         engine,
         docs,
         "object",
-        ["env: Environment", "api_version: &str", "kind: &str", "name: &str", "body: Map"],
+        [
+            "env: Environment",
+            "api_version: &str",
+            "kind: &str",
+            "name: &str",
+            "body: Map"
+        ],
         "Declares a custom resource an operator acts on, in the environment's namespace: `body`\n\
          holds its top-level fields (`spec`…) and may add `metadata` labels and annotations.\n\
          `plan` asks the cluster whether it serves the kind, and fails naming the operator to\n\
@@ -43,7 +49,14 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         engine,
         docs,
         "object",
-        ["env: Environment", "api_version: &str", "kind: &str", "name: &str", "body: Map", "options: Map"],
+        [
+            "env: Environment",
+            "api_version: &str",
+            "kind: &str",
+            "name: &str",
+            "body: Map",
+            "options: Map"
+        ],
         "Like `env.object(api_version, kind, name, body)`, with options: `pods` (the labels of the\n\
          pods the operator makes, so that network policies can reach them), `ports` (#{ name:\n\
          number }), `after` (what must be applied first), `holds_data` (when true: once the\n\
@@ -70,7 +83,11 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "A Secret that an operator makes (not cairn), with the keys it holds: workloads can read\n\
          its keys with `.key(...)` and `check` knows them. cairn never writes or prunes it.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet creds = env.operator_secret(\"app.demo-db.credentials.postgresql.acid.zalan.do\", [\"username\", \"password\"]);\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", env: [#{ DB_PASSWORD: creds.key(\"password\") }] });\n```",
-        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, keys: Array| -> SecretHandle {
+        move |nc: NativeCallContext,
+              _env: &mut EnvHandle,
+              name: &str,
+              keys: Array|
+              -> SecretHandle {
             let site = c.site(&nc);
             check_name(&c, &site, "secret", name, false);
             let mut names = Vec::new();
@@ -261,7 +278,10 @@ fn declare(
         }
     }
     if protected {
-        let mut meta = object.get("metadata").cloned().unwrap_or_else(Value::object);
+        let mut meta = object
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(Value::object);
         let mut annotations = meta
             .get("annotations")
             .cloned()
@@ -286,7 +306,10 @@ fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: V
         ));
         return;
     };
-    let mut meta = object.get("metadata").cloned().unwrap_or_else(Value::object);
+    let mut meta = object
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(Value::object);
     for (key, value) in given {
         match key.as_str() {
             "labels" | "annotations" => {

@@ -251,7 +251,8 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     // Clustered services (CockroachDB nodes, Redis replicas and Sentinels,
                     // Prometheus scraping) talk among themselves inside the namespace.
                     let pname = "allow-within-namespace";
-                    let mut p = k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
+                    let mut p =
+                        k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
                     p.insert(
                         "spec",
                         Value::obj([
@@ -331,7 +332,8 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             // resource, protected when declared with `holds_data: true`.
             let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
                 && ResourceId::kube(kind, None, "").rank < 10;
-            let custom = !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
+            let custom =
+                !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
             if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
                 c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
                 return;
@@ -998,10 +1000,7 @@ fn parse_pod(
                     Value::obj([("secretName", Value::str(source_name.as_str()))]),
                 )
             };
-            volumes.push(Value::obj([
-                ("name", Value::str(volume.as_str())),
-                source,
-            ]));
+            volumes.push(Value::obj([("name", Value::str(volume.as_str())), source]));
         }
     }
     let mut set = EnvSet::default();
@@ -1256,7 +1255,10 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ("template", pod.template.clone()),
             ]);
             if !pod.claim_templates.is_empty() {
-                spec.insert("volumeClaimTemplates", Value::Array(pod.claim_templates.clone()));
+                spec.insert(
+                    "volumeClaimTemplates",
+                    Value::Array(pod.claim_templates.clone()),
+                );
             }
             body.insert("spec", spec);
             let workload = finish_workload(&c, &site, "StatefulSet", name, body, pod, true);

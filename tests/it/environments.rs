@@ -103,7 +103,10 @@ fn ventros_staging_clones_production_then_sanitizes_before_migrating() {
     assert_eq!(db["apiVersion"], "acid.zalan.do/v1");
     assert_eq!(db["metadata"]["namespace"], "staging");
     assert_eq!(db["spec"]["clone"]["cluster"], "ventros-production");
-    assert_eq!(db["spec"]["clone"]["timestamp"], "2026-11-01T03:00:00+00:00");
+    assert_eq!(
+        db["spec"]["clone"]["timestamp"],
+        "2026-11-01T03:00:00+00:00"
+    );
     assert_eq!(db["spec"]["enableLogicalBackup"], true);
     assert_eq!(db["spec"]["logicalBackupSchedule"], "0 2 * * *");
     let sql = find(&docs, "ConfigMap", "ventros-staging-sanitize");
@@ -156,8 +159,7 @@ fn spacetime_staging_has_three_cockroach_nodes_and_redis_with_sentinel() {
     let crdb = find(&docs, "StatefulSet", "cockroachdb");
     assert_eq!(crdb["spec"]["replicas"], 3);
     assert_eq!(
-        crdb["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
-        "50Gi",
+        crdb["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "50Gi",
         "half of production's 100GB per node"
     );
     let svc = find(&docs, "Service", "cockroachdb");
@@ -174,7 +176,9 @@ fn spacetime_staging_has_three_cockroach_nodes_and_redis_with_sentinel() {
     assert_eq!(redis["spec"]["replicas"], 3);
     let sentinel = find(&docs, "StatefulSet", "redis-sentinel");
     assert!(
-        sentinel.to_string().contains("sentinel monitor mymaster redis-0.redis 6379 2"),
+        sentinel
+            .to_string()
+            .contains("sentinel monitor mymaster redis-0.redis 6379 2"),
         "{sentinel}"
     );
     let prom = find(&docs, "Deployment", "prometheus");
@@ -342,7 +346,11 @@ fn a_custom_resource_is_planned_applied_changed_and_pruned() {
     let v2 = write(&cluster, "v2.rhai", &custom(2, false));
     let out = cluster.cairn(&["plan", &v2]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("~ postgresql/crm/crm-db"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("~ postgresql/crm/crm-db"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("spec.numberOfInstances: 1 → 2"),
         "{}",
@@ -405,7 +413,8 @@ fn a_custom_resource_without_its_crd_fails_the_plan_naming_the_operator() {
     let out = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stderr.contains("does not serve acid.zalan.do/v1 postgresql"),
+        out.stderr
+            .contains("does not serve acid.zalan.do/v1 postgresql"),
         "{}",
         out.stderr
     );
@@ -458,7 +467,11 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     let v2 = write(&cluster, "v2.rhai", head);
     let out = cluster.cairn(&["apply", &v2, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("! postgresql/crm/crm-db"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("! postgresql/crm/crm-db"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("holds data"), "{}", out.stdout);
     let live = |cluster: &TestCluster| {
         cluster.runtime.block_on(async {
@@ -484,6 +497,10 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     );
     let out = cluster.cairn(&["apply", &v3, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("- postgresql/crm/crm-db"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("- postgresql/crm/crm-db"),
+        "{}",
+        out.stdout
+    );
     assert!(!live(&cluster), "the database was deleted");
 }

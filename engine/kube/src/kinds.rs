@@ -165,7 +165,10 @@ impl Catalog {
             if !found {
                 let group = api_version.split_once('/').map_or("", |(g, _)| g);
                 let hint = operator_of(group).map_or_else(
-                    || "install the operator or the CustomResourceDefinition that defines it".to_owned(),
+                    || {
+                        "install the operator or the CustomResourceDefinition that defines it"
+                            .to_owned()
+                    },
                     |op| format!("install {op}"),
                 );
                 return Err(KubeError::NotServed {
