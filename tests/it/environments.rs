@@ -504,3 +504,120 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     );
     assert!(!live(&cluster), "the database was deleted");
 }
+
+#[test]
+fn postgres_cnpg_declares_a_cluster_with_backups_to_s3_and_applies() {
+    let cluster = TestCluster::start(SandboxConfig::default());
+    install_operators(&cluster);
+    let path = write(
+        &cluster,
+        "cnpg.rhai",
+        r#"
+import "postgres" as postgres;
+let env = environment("shop", #{});
+env.namespace("shop", #{ isolate: #{ deny_namespaces: ["production"] } });
+let db = postgres::cnpg(env, "shop-db", #{
+    instances: 2, storage: "5Gi", database: "shop",
+    backup: #{ destination: "s3://shop-backups/cnpg", endpoint: "https://s3.example.com",
+               access_key_id: secret_env("CNPG_KEY_ID"), secret_access_key: secret_env("CNPG_SECRET"),
+               retention: "14d", schedule: "0 0 3 * * *" },
+});
+env.deployment("web", #{ image: "nginx:1.27", env: [db.url_env("DATABASE_URL")] });
+"#,
+    );
+    let plugins = root().join("plugins").to_string_lossy().into_owned();
+    let vars = [
+        ("CNPG_KEY_ID", "AKIA-VALUE-10"),
+        ("CNPG_SECRET", "cnpg-secret-VALUE-11"),
+    ];
+    let mut env_vars = ci_vars();
+    env_vars.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let out = cairn(&["render", &path, "--plugin-path", &plugins], env_vars);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("cnpg-secret-VALUE-11"),
+        "a secret leaked"
+    );
+    let docs = documents(&out.stdout);
+    let db = find(&docs, "Cluster", "shop-db");
+    assert_eq!(db["apiVersion"], "postgresql.cnpg.io/v1");
+    assert_eq!(db["spec"]["instances"], 2);
+    assert_eq!(
+        db["spec"]["bootstrap"]["initdb"]["secret"]["name"],
+        "shop-db-app"
+    );
+    let store = &db["spec"]["backup"]["barmanObjectStore"];
+    assert_eq!(store["destinationPath"], "s3://shop-backups/cnpg");
+    assert_eq!(
+        store["s3Credentials"]["secretAccessKey"]["name"],
+        "shop-db-backup-s3"
+    );
+    assert_eq!(db["spec"]["backup"]["retentionPolicy"], "14d");
+    let scheduled = find(&docs, "ScheduledBackup", "shop-db-daily");
+    assert_eq!(scheduled["spec"]["cluster"]["name"], "shop-db");
+    // The application reaches the operator's pods through the derived network policy.
+    let policy = find(&docs, "NetworkPolicy", "allow-web-to-deps");
+    assert_eq!(
+        policy["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"]["cnpg.io/cluster"],
+        "shop-db"
+    );
+
+    let out = cluster.cairn_with(&["apply", &path, "--yes", "--plugin-path", &plugins], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("✓ Cluster/shop/shop-db created"),
+        "{}",
+        out.stdout
+    );
+    let out = cluster.cairn_with(&["plan", &path, "--plugin-path", &plugins], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn plugin_options_are_checked_where_the_script_calls_them() {
+    let dir = cairn_tests::temp_dir("plugin-errors");
+    for (script, expected) in [
+        (
+            r#"postgres::zalando(env, "staging-db", #{ team: "ventros" });"#,
+            "the cluster name 'staging-db' must start with its team 'ventros-'",
+        ),
+        (
+            r#"postgres::zalando(env, "ventros-db", #{ clone: #{ cluster: "ventros-prod", timestamp: "2026-01-10 15:00:00" } });"#,
+            "needs a time zone",
+        ),
+        (
+            r#"redis::sentinel(env, "cache", #{ sentinels: 2 });"#,
+            "2 sentinels cannot fail over safely",
+        ),
+        (
+            r#"cockroachdb::cluster(env, "crdb", #{ nodes: 2 });"#,
+            "two nodes cannot keep a quorum",
+        ),
+        (
+            r#"monitoring::stack(env, #{ retention: 3 });"#,
+            "monitoring::stack has no option 'retention'",
+        ),
+    ] {
+        let path = dir.join("bad.rhai");
+        std::fs::write(
+            &path,
+            format!(
+                "import \"postgres\" as postgres;\nimport \"redis\" as redis;\nimport \"cockroachdb\" as cockroachdb;\nimport \"monitoring\" as monitoring;\nlet env = environment(\"x\", #{{}});\nenv.namespace(\"x\", #{{}});\n{script}\n"
+            ),
+        )
+        .expect("script");
+        let plugins = root().join("plugins").to_string_lossy().into_owned();
+        let out = cairn(
+            &["check", &path.to_string_lossy(), "--plugin-path", &plugins],
+            ci_vars(),
+        );
+        assert_eq!(out.code, 1, "{script}:\n{}", out.stderr);
+        assert!(out.stderr.contains(expected), "{expected}:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains("bad.rhai:7:"),
+            "points at the call:\n{}",
+            out.stderr
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
