@@ -198,9 +198,8 @@ impl Catalog {
             let Some((name, api_version)) = entry.split_once('.') else {
                 return Err(KubeError::UnsupportedKind(entry.clone()));
             };
-            if let Some(k) = self.custom.get(name)
-                && k.api_version == api_version
-            {
+            // Declared now (possibly at a newer version of its API): read with that version.
+            if self.custom.contains_key(name) {
                 out.push(name.to_owned());
                 continue;
             }
@@ -282,5 +281,48 @@ impl Kind {
             kind: self.kind.to_string(),
             plural: self.plural.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_kinds_are_named_with_their_group_in_the_inventory() {
+        let mut catalog = Catalog::default();
+        catalog.custom.insert(
+            "postgresql".to_owned(),
+            Kind {
+                api_version: Cow::Borrowed("acid.zalan.do/v1"),
+                kind: Cow::Borrowed("postgresql"),
+                plural: Cow::Borrowed("postgresqls"),
+                namespaced: true,
+            },
+        );
+        assert_eq!(catalog.inventory_name("Deployment"), "Deployment");
+        assert_eq!(
+            catalog.inventory_name("postgresql"),
+            "postgresql.acid.zalan.do/v1"
+        );
+        assert_eq!(
+            catalog.get("postgresql").map(|k| k.api_resource().plural),
+            Some("postgresqls".to_owned())
+        );
+        assert_eq!(
+            catalog.get("StatefulSet").map(|k| k.api_resource().group),
+            Some("apps".to_owned())
+        );
+        assert!(catalog.get("Cluster").is_none());
+    }
+
+    #[test]
+    fn operators_are_named_for_well_known_groups() {
+        assert_eq!(
+            operator_of("acid.zalan.do"),
+            Some("the postgres-operator (Zalando)")
+        );
+        assert_eq!(operator_of("postgresql.cnpg.io"), Some("CloudNativePG"));
+        assert_eq!(operator_of("example.com"), None);
     }
 }
