@@ -156,6 +156,14 @@ fn check_api_version(api_version: &str) -> Result<(), String> {
 }
 
 fn check_kind(kind: &str) -> Result<(), String> {
+    // Kinds of the built-in APIs: a custom kind of the same name would be taken for them.
+    if ResourceId::kube(kind, None, "").rank < 10
+        || matches!(kind, "Pod" | "Event" | "Lease" | "ReplicaSet")
+    {
+        return Err(format!(
+            "`{kind}` is the name of a built-in kind; a custom resource needs its own kind"
+        ));
+    }
     let ok = kind.len() <= 63
         && kind.starts_with(|c: char| c.is_ascii_alphabetic())
         && kind.chars().all(|c| c.is_ascii_alphanumeric());
@@ -360,5 +368,8 @@ mod tests {
         assert!(check_kind("Cluster").is_ok());
         assert!(check_kind("my-kind").is_err());
         assert!(check_kind("1Kind").is_err());
+        assert!(check_kind("Deployment").is_err());
+        assert!(check_kind("Pod").is_err());
+        assert!(check_kind("PrometheusRule").is_ok());
     }
 }
