@@ -338,8 +338,30 @@ fn a_custom_resource_is_planned_applied_changed_and_pruned() {
         "{}",
         out.stdout
     );
+    cluster.sandbox().clear_requests();
     let out = cluster.cairn(&["plan", &v1]);
     assert_eq!(out.code, 0, "no change after apply:\n{}", out.stdout);
+    // A plan with no change: one discovery request per custom group version, one LIST per
+    // kind, nothing else.
+    let requests: Vec<String> = cluster
+        .sandbox()
+        .requests()
+        .iter()
+        .filter(|r| !r.path.starts_with("/version") && r.path != "/api" && r.path != "/apis")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let mut expected = vec![
+        "GET /apis/acid.zalan.do/v1",
+        "GET /apis/postgresql.cnpg.io/v1",
+        "GET /api/v1/namespaces",
+        "GET /api/v1/namespaces/crm/configmaps",
+        "GET /apis/acid.zalan.do/v1/namespaces/crm/postgresqls",
+        "GET /apis/postgresql.cnpg.io/v1/namespaces/crm/scheduledbackups",
+    ];
+    let mut seen: Vec<&str> = requests.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    seen.sort_unstable();
+    assert_eq!(seen, expected);
 
     // One field changes; the backup is no longer declared at all: pruned, found through the
     // inventory, which names the kind with its group.
