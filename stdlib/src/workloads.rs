@@ -288,6 +288,38 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// Declares a Secret of `kind` (`Opaque`, `kubernetes.io/basic-auth`…).
+fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> SecretHandle {
+    check_name(c, site, "secret", name, false);
+    let ns = ns_of(c);
+    let mut string_data = BTreeMap::new();
+    for (key, v) in data {
+        if let Err(e) = validate::config_key(key) {
+            c.report1(site.error("invalid-name", key, e.0));
+        }
+        if let Some(value) = secret_value(c, site, name, key, v) {
+            string_data.insert(key.to_string(), value);
+        }
+    }
+    let keys: Vec<String> = string_data.keys().cloned().collect();
+    let mut body = k8s::object("v1", "Secret", name, Some(&ns));
+    body.insert("type", Value::str(kind));
+    body.insert("stringData", Value::Object(string_data));
+    let id = ResourceId::kube("Secret", Some(&ns), name);
+    builder::lock(&c.b).add(
+        id.clone(),
+        body,
+        vec![ResourceId::kube("Namespace", None, &ns)],
+        false,
+        site.primary(),
+    );
+    SecretHandle {
+        name: name.to_owned(),
+        keys,
+        id,
+    }
+}
+
 /// Converts a secret's value, recording where generated passwords live.
 fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) -> Option<Value> {
     if let Some(s) = v.clone().try_cast::<SensitiveStr>() {
@@ -362,34 +394,65 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"app\", #{ SECRET_KEY: generate_password(50), MODE: \"staging\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> SecretHandle {
             let site = c.site(&nc);
-            check_name(&c, &site, "secret", name, false);
-            let ns = ns_of(&c);
-            let mut string_data = BTreeMap::new();
-            for (key, v) in &data {
-                if let Err(e) = validate::config_key(key) {
-                    c.report1(site.error("invalid-name", key, e.0));
-                }
-                if let Some(value) = secret_value(&c, &site, name, key, v) {
-                    string_data.insert(key.to_string(), value);
-                }
-            }
-            let keys: Vec<String> = string_data.keys().cloned().collect();
-            let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-            body.insert("type", Value::str("Opaque"));
-            body.insert("stringData", Value::Object(string_data));
-            let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(
-                id.clone(),
-                body,
-                vec![ResourceId::kube("Namespace", None, &ns)],
-                false,
-                site.primary(),
+            declare_secret(&c, &site, name, &data, "Opaque")
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "secret",
+        [
+            "env: Environment",
+            "name: &str",
+            "data: Map",
+            "options: Map"
+        ],
+        "Declares a Secret of another `type` than `Opaque`, such as `kubernetes.io/basic-auth`\n\
+         (the `username` and `password` some operators require).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"db-app\", #{ username: \"app\", password: generate_password(32) }, #{ type: \"kubernetes.io/basic-auth\" });\n```",
+        move |nc: NativeCallContext,
+              _env: &mut EnvHandle,
+              name: &str,
+              data: Map,
+              options: Map|
+              -> SecretHandle {
+            let site = c.site(&nc);
+            let mut o = Opts::new(
+                format!("env.secret(\"{name}\", ...)"),
+                options,
+                &["type"],
+                &site,
             );
-            SecretHandle {
-                name: name.to_owned(),
-                keys,
-                id,
+            let kind = o.str("type").unwrap_or_else(|| "Opaque".to_owned());
+            let known = [
+                "Opaque",
+                "kubernetes.io/basic-auth",
+                "kubernetes.io/ssh-auth",
+                "kubernetes.io/tls",
+            ];
+            if !known.contains(&kind.as_str()) {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &kind,
+                    format!(
+                        "unknown secret type `{kind}`; use one of {}",
+                        known.join(", ")
+                    ),
+                ));
             }
+            if kind == "kubernetes.io/basic-auth"
+                && !data.contains_key("username")
+                && !data.contains_key("password")
+            {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    name,
+                    format!("basic-auth secret `{name}` needs a `username` or a `password`"),
+                ));
+            }
+            c.report(o.finish());
+            declare_secret(&c, &site, name, &data, &kind)
         }
     );
     let c = ctx.clone();
