@@ -698,3 +698,29 @@ env.deployment("web", #{ image: "nginx:1.27", env: [#{ DB_USER: creds.key("usern
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn one_kind_name_in_two_api_groups_is_refused_before_any_change() {
+    let cluster = TestCluster::start(SandboxConfig::default());
+    let path = write(
+        &cluster,
+        "clash.rhai",
+        r#"
+let env = environment("crm", #{});
+env.namespace("crm", #{});
+env.object("postgresql.cnpg.io/v1", "Cluster", "db", #{ spec: #{ instances: 1 } });
+env.object("example.com/v1", "Cluster", "other", #{ spec: #{} });
+"#,
+    );
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "kind Cluster is declared with two API versions, postgresql.cnpg.io/v1 and example.com/v1"
+        ) || out.stderr.contains(
+            "kind Cluster is declared with two API versions, example.com/v1 and postgresql.cnpg.io/v1"
+        ),
+        "{}",
+        out.stderr
+    );
+}
