@@ -169,6 +169,7 @@ pub fn register_all(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     workloads::register(engine, docs, ctx);
     crate::network::register(engine, docs, ctx);
     crate::smoke::register(engine, docs, ctx);
+    crate::custom::register(engine, docs, ctx);
 }
 
 fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {

@@ -203,6 +203,19 @@ pub fn container(c: &Container) -> Value {
     out
 }
 
+/// The labels that select a workload's pods: its name, or what its operator labels them with.
+fn pods_of(w: &crate::types::Workload) -> Value {
+    match &w.pods {
+        Some(labels) => Value::Object(
+            labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::str(v.as_str())))
+                .collect(),
+        ),
+        None => selector(&w.name),
+    }
+}
+
 /// Selector labels of a workload's pods.
 pub fn selector(name: &str) -> Value {
     Value::obj([(NAME, Value::str(name))])
@@ -407,7 +420,7 @@ pub fn derive_network_policies(b: &mut Builder) {
                     "to",
                     Value::Array(vec![Value::obj([(
                         "podSelector",
-                        match_labels(selector(&peer.name)),
+                        match_labels(pods_of(peer)),
                     )])]),
                 ),
                 ("ports", ports_of(&ports)),

@@ -13,6 +13,7 @@
 mod api;
 mod builder;
 mod convert;
+mod custom;
 mod docs;
 mod k8s;
 mod network;

@@ -217,6 +217,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                             service: None,
                             ports: Vec::new(),
                             route_port: None,
+                            pods: None,
                         },
                         vec![sql.database],
                     ),

@@ -51,6 +51,8 @@ pub struct Workload {
     pub ports: Vec<(String, i64)>,
     /// The port a route to this target uses.
     pub route_port: Option<i64>,
+    /// The labels of its pods when they are not selected by its name (pods an operator makes).
+    pub pods: Option<Vec<(String, String)>>,
 }
 
 /// A declared PersistentVolumeClaim.

@@ -69,7 +69,8 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "Declares the environment's namespace and its isolation: a ResourceQuota (`quota`), default\n\
          container requests and limits (`container_defaults`), and network policies (`isolate`):\n\
          default deny both ways, a block of the namespaces in `deny_namespaces`, DNS, and egress to\n\
-         `allow_egress_ports` outside the cluster's `cluster_cidrs`. Workloads that use a backing\n\
+         `allow_egress_ports` outside the cluster's `cluster_cidrs`; `allow_within: true` lets the\n\
+         namespace's pods reach each other (clustered databases, Prometheus scraping). Workloads that use a backing\n\
          service, and routed workloads, get the policies they need automatically.\n\n\
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
@@ -217,9 +218,15 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let mut i = Opts::new(
                     "isolate",
                     isolate,
-                    &["deny_namespaces", "allow_egress_ports", "cluster_cidrs"],
+                    &[
+                        "deny_namespaces",
+                        "allow_egress_ports",
+                        "cluster_cidrs",
+                        "allow_within",
+                    ],
                     &site,
                 );
+                let within = i.bool("allow_within").unwrap_or(false);
                 let deny = i.str_list("deny_namespaces");
                 for d in &deny {
                     if let Err(e) = validate::dns1123_label(d) {
@@ -240,6 +247,31 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 for (pname, body) in k8s::isolation_policies(name, &env, &deny, &ports, &cidrs) {
                     objects.push((ResourceId::kube("NetworkPolicy", Some(name), &pname), body));
                 }
+                if within {
+                    // Clustered services (CockroachDB nodes, Redis replicas and Sentinels,
+                    // Prometheus scraping) talk among themselves inside the namespace.
+                    let pname = "allow-within-namespace";
+                    let mut p =
+                        k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
+                    p.insert(
+                        "spec",
+                        Value::obj([
+                            ("podSelector", Value::object()),
+                            ("policyTypes", Value::from(vec!["Egress"])),
+                            (
+                                "egress",
+                                Value::Array(vec![Value::obj([(
+                                    "to",
+                                    Value::Array(vec![Value::obj([(
+                                        "podSelector",
+                                        Value::object(),
+                                    )])]),
+                                )])]),
+                            ),
+                        ]),
+                    );
+                    objects.push((ResourceId::kube("NetworkPolicy", Some(name), pname), p));
+                }
             }
             let diagnostics = o.finish();
             let mut b = builder::lock(&c.b);
@@ -254,6 +286,38 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
         }
     );
+}
+
+/// Declares a Secret of `kind` (`Opaque`, `kubernetes.io/basic-auth`…).
+fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> SecretHandle {
+    check_name(c, site, "secret", name, false);
+    let ns = ns_of(c);
+    let mut string_data = BTreeMap::new();
+    for (key, v) in data {
+        if let Err(e) = validate::config_key(key) {
+            c.report1(site.error("invalid-name", key, e.0));
+        }
+        if let Some(value) = secret_value(c, site, name, key, v) {
+            string_data.insert(key.to_string(), value);
+        }
+    }
+    let keys: Vec<String> = string_data.keys().cloned().collect();
+    let mut body = k8s::object("v1", "Secret", name, Some(&ns));
+    body.insert("type", Value::str(kind));
+    body.insert("stringData", Value::Object(string_data));
+    let id = ResourceId::kube("Secret", Some(&ns), name);
+    builder::lock(&c.b).add(
+        id.clone(),
+        body,
+        vec![ResourceId::kube("Namespace", None, &ns)],
+        false,
+        site.primary(),
+    );
+    SecretHandle {
+        name: name.to_owned(),
+        keys,
+        id,
+    }
 }
 
 /// Converts a secret's value, recording where generated passwords live.
@@ -296,13 +360,19 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_delete(\"PersistentVolumeClaim\", \"old-cache-data\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            if !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket") {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace and Bucket")));
+            // Built-in kinds other than these are never protected; any other kind is a custom
+            // resource, protected when declared with `holds_data: true`.
+            let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
+                && ResourceId::kube(kind, None, "").rank < 10;
+            let custom =
+                !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
+            if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
                 return;
             }
             let mut b = builder::lock(&c.b);
             let ns = b.namespace();
-            let id = if kind == "PersistentVolumeClaim" {
+            let id = if kind == "PersistentVolumeClaim" || custom {
                 format!("{kind}/{ns}/{name}")
             } else {
                 format!("{kind}/{name}")
@@ -324,34 +394,65 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"app\", #{ SECRET_KEY: generate_password(50), MODE: \"staging\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> SecretHandle {
             let site = c.site(&nc);
-            check_name(&c, &site, "secret", name, false);
-            let ns = ns_of(&c);
-            let mut string_data = BTreeMap::new();
-            for (key, v) in &data {
-                if let Err(e) = validate::config_key(key) {
-                    c.report1(site.error("invalid-name", key, e.0));
-                }
-                if let Some(value) = secret_value(&c, &site, name, key, v) {
-                    string_data.insert(key.to_string(), value);
-                }
-            }
-            let keys: Vec<String> = string_data.keys().cloned().collect();
-            let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-            body.insert("type", Value::str("Opaque"));
-            body.insert("stringData", Value::Object(string_data));
-            let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(
-                id.clone(),
-                body,
-                vec![ResourceId::kube("Namespace", None, &ns)],
-                false,
-                site.primary(),
+            declare_secret(&c, &site, name, &data, "Opaque")
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "secret",
+        [
+            "env: Environment",
+            "name: &str",
+            "data: Map",
+            "options: Map"
+        ],
+        "Declares a Secret of another `type` than `Opaque`, such as `kubernetes.io/basic-auth`\n\
+         (the `username` and `password` some operators require).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"db-app\", #{ username: \"app\", password: generate_password(32) }, #{ type: \"kubernetes.io/basic-auth\" });\n```",
+        move |nc: NativeCallContext,
+              _env: &mut EnvHandle,
+              name: &str,
+              data: Map,
+              options: Map|
+              -> SecretHandle {
+            let site = c.site(&nc);
+            let mut o = Opts::new(
+                format!("env.secret(\"{name}\", ...)"),
+                options,
+                &["type"],
+                &site,
             );
-            SecretHandle {
-                name: name.to_owned(),
-                keys,
-                id,
+            let kind = o.str("type").unwrap_or_else(|| "Opaque".to_owned());
+            let known = [
+                "Opaque",
+                "kubernetes.io/basic-auth",
+                "kubernetes.io/ssh-auth",
+                "kubernetes.io/tls",
+            ];
+            if !known.contains(&kind.as_str()) {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &kind,
+                    format!(
+                        "unknown secret type `{kind}`; use one of {}",
+                        known.join(", ")
+                    ),
+                ));
             }
+            if kind == "kubernetes.io/basic-auth"
+                && !data.contains_key("username")
+                && !data.contains_key("password")
+            {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    name,
+                    format!("basic-auth secret `{name}` needs a `username` or a `password`"),
+                ));
+            }
+            c.report(o.finish());
+            declare_secret(&c, &site, name, &data, &kind)
         }
     );
     let c = ctx.clone();
@@ -608,6 +709,8 @@ struct Pod {
     ports: Vec<(String, i64)>,
     peers: Vec<Workload>,
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
+    /// Per-pod volume claims of a StatefulSet (`volumeClaimTemplates`).
+    claim_templates: Vec<Value>,
 }
 
 const DEPLOYMENT_KEYS: &[&str] = &[
@@ -623,6 +726,7 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "after",
     "pull_secret",
     "volumes",
+    "files",
     "replicas",
     "service",
 ];
@@ -639,7 +743,10 @@ const STATEFULSET_KEYS: &[&str] = &[
     "after",
     "pull_secret",
     "volumes",
+    "files",
     "replicas",
+    "volume_claims",
+    "headless",
 ];
 const JOB_KEYS: &[&str] = &[
     "image",
@@ -654,6 +761,7 @@ const JOB_KEYS: &[&str] = &[
     "after",
     "pull_secret",
     "volumes",
+    "files",
     "backoff_limit",
 ];
 const CRONJOB_KEYS: &[&str] = &[
@@ -669,6 +777,7 @@ const CRONJOB_KEYS: &[&str] = &[
     "after",
     "pull_secret",
     "volumes",
+    "files",
     "schedule",
     "suspend",
     "concurrency",
@@ -681,6 +790,7 @@ fn parse_pod(
     o: &mut Opts,
     name: &str,
     restart: Option<&str>,
+    per_pod_claims: bool,
 ) -> Option<Pod> {
     let image = o.req_str("image");
     if let Some(image) = &image {
@@ -844,6 +954,118 @@ fn parse_pod(
             }
         }
     }
+    let mut claim_templates = Vec::new();
+    if per_pod_claims && let Some(map) = o.map("volume_claims") {
+        for (path, v) in map {
+            let Some(spec) = v.clone().try_cast::<Map>() else {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &path,
+                    format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
+                ));
+                continue;
+            };
+            let mut c = Opts::new(
+                format!("volume claim at `{path}`"),
+                spec,
+                &["name", "storage", "class", "access"],
+                site,
+            );
+            let default_name: String = path
+                .rsplit('/')
+                .find(|s| !s.is_empty())
+                .unwrap_or("data")
+                .to_lowercase()
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+                .collect();
+            let claim = c.str("name").unwrap_or(default_name);
+            if validate::dns1123_label(&claim).is_err() {
+                c.diagnostics.push(site.error(
+                    "invalid-name",
+                    &claim,
+                    format!("invalid volume claim name \"{claim}\""),
+                ));
+            }
+            if c.get("storage").is_none() {
+                c.req_str("storage");
+            }
+            let storage = quantity(&mut c, site, "storage", "volume size")
+                .unwrap_or_else(|| "1Gi".to_owned());
+            let access = c
+                .str("access")
+                .unwrap_or_else(|| "ReadWriteOnce".to_owned());
+            let mut spec = Value::obj([
+                ("accessModes", Value::from(vec![access])),
+                (
+                    "resources",
+                    Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
+                ),
+            ]);
+            if let Some(class) = c.str("class") {
+                spec.insert("storageClassName", Value::str(class));
+            }
+            o.diagnostics.extend(c.finish());
+            mounts.push((claim.clone(), path.to_string()));
+            claim_templates.push(Value::obj([
+                ("apiVersion", Value::str("v1")),
+                ("kind", Value::str("PersistentVolumeClaim")),
+                ("metadata", Value::obj([("name", Value::str(claim))])),
+                ("spec", spec),
+            ]));
+        }
+    }
+    if let Some(map) = o.map("files") {
+        for (path, v) in map {
+            let mut optional = false;
+            let (kind, source_name) = if let Some(cm) = v.clone().try_cast::<ConfigHandle>() {
+                ("ConfigMap", cm.name)
+            } else if let Some(s) = v.clone().try_cast::<SecretHandle>() {
+                ("Secret", s.name)
+            } else if v.is_string() {
+                // A config map made outside the script (the alert rules cairn renders at plan
+                // time): mounted when it exists.
+                optional = true;
+                ("ConfigMap", v.to_string())
+            } else {
+                o.diagnostics.push(site.error(
+                    "invalid-option",
+                    &path,
+                    format!(
+                        "files at `{path}` must come from a config map or a secret, found {}",
+                        v.type_name()
+                    ),
+                ));
+                continue;
+            };
+            let ns = ns_of(ctx);
+            if !optional {
+                depends_on.push(ResourceId::kube(kind, Some(&ns), &source_name));
+            }
+            let mut volume: String = format!("files-{source_name}")
+                .chars()
+                .map(|c| if c == '.' { '-' } else { c })
+                .take(63)
+                .collect();
+            while volume.ends_with('-') {
+                volume.pop();
+            }
+            mounts.push((volume.clone(), path.to_string()));
+            let source = if kind == "ConfigMap" {
+                let mut cm = Value::obj([("name", Value::str(source_name.as_str()))]);
+                if optional {
+                    cm.insert("optional", Value::Bool(true));
+                }
+                ("configMap", cm)
+            } else {
+                (
+                    "secret",
+                    Value::obj([("secretName", Value::str(source_name.as_str()))]),
+                )
+            };
+            volumes.push(Value::obj([("name", Value::str(volume.as_str())), source]));
+        }
+    }
     let mut set = EnvSet::default();
     let mut peer_sets = Vec::new();
     if let Err(e) = convert::env_list(&o.list("env"), &mut set, &mut peer_sets) {
@@ -899,6 +1121,7 @@ fn parse_pod(
         ports,
         peers,
         env_spans,
+        claim_templates,
     })
 }
 
@@ -963,6 +1186,7 @@ fn finish_workload(
         service,
         ports: pod.ports.clone(),
         route_port: None,
+        pods: None,
     };
     let mut b = builder::lock(&ctx.b);
     b.add(id, body, pod.depends_on, false, site.primary());
@@ -994,7 +1218,9 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          `command`, `args`, `port` or `ports` (#{ name: number }), `env` (a list of secrets, config\n\
          maps, maps and services' `.env(...)`), `resources` (#{ cpu, memory } sets requests and limits;\n\
          `request_cpu`, `limit_memory`… set one), `ready` and `live` probes, `after` (workloads, such as\n\
-         a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }).\n\n\
+         a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files`\n\
+         (#{ directory: config map or secret }: its keys as files; a config map's name as a string\n\
+         mounts one made outside the script, when it exists).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
@@ -1014,7 +1240,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ));
             }
             let service = o.bool("service").unwrap_or(true);
-            let pod = parse_pod(&c, &site, &mut o, name, None);
+            let pod = parse_pod(&c, &site, &mut o, name, None, false);
             if let Some(pod) = &pod {
                 let probed = pod
                     .template
@@ -1059,8 +1285,11 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "statefulset",
         ["env: Environment", "name: &str", "options: Map"],
         "Declares a StatefulSet with a Service of the same name (for databases and queues). Options as\n\
-         for `deployment`; `volumes` mounts volume claims by path.\n\n\
-         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet data = env.volume_claim(\"cache-data\", #{ storage: \"1Gi\" });\nlet cache = env.statefulset(\"cache\", #{ image: \"redis:7.2-alpine\", port: 6379, volumes: #{ \"/data\": data } });\n```",
+         for `deployment`; `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
+         own claim (#{ path: #{ storage, class, name } }, as `volumeClaimTemplates`); `headless: true`\n\
+         makes the Service headless, publishing pods before they are ready (cluster members finding\n\
+         each other as `<name>-0.<name>`).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet data = env.volume_claim(\"cache-data\", #{ storage: \"1Gi\" });\nlet cache = env.statefulset(\"cache\", #{ image: \"redis:7.2-alpine\", port: 6379, volumes: #{ \"/data\": data } });\nlet db = env.statefulset(\"db\", #{ image: \"cockroachdb/cockroach:v24.2.4\", replicas: 3, port: 26257, headless: true,\n    volume_claims: #{ \"/cockroach/cockroach-data\": #{ storage: \"10Gi\", name: \"datadir\" } } });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             check_name(&c, &site, "statefulset", name, true);
@@ -1071,26 +1300,35 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 &site,
             );
             let replicas = o.int("replicas").unwrap_or(1);
-            let pod = parse_pod(&c, &site, &mut o, name, None);
+            let headless = o.bool("headless").unwrap_or(false);
+            let pod = parse_pod(&c, &site, &mut o, name, None, true);
             c.report(o.finish());
             let Some(pod) = pod else {
                 return placeholder(&c, "StatefulSet", name);
             };
             let ns = ns_of(&c);
             let mut body = k8s::object("apps/v1", "StatefulSet", name, Some(&ns));
-            body.insert(
-                "spec",
-                Value::obj([
-                    ("replicas", Value::Int(replicas)),
-                    ("serviceName", Value::str(name)),
-                    (
-                        "selector",
-                        Value::obj([("matchLabels", k8s::selector(name))]),
-                    ),
-                    ("template", pod.template.clone()),
-                ]),
-            );
-            finish_workload(&c, &site, "StatefulSet", name, body, pod, true)
+            let mut spec = Value::obj([
+                ("replicas", Value::Int(replicas)),
+                ("serviceName", Value::str(name)),
+                (
+                    "selector",
+                    Value::obj([("matchLabels", k8s::selector(name))]),
+                ),
+                ("template", pod.template.clone()),
+            ]);
+            if !pod.claim_templates.is_empty() {
+                spec.insert(
+                    "volumeClaimTemplates",
+                    Value::Array(pod.claim_templates.clone()),
+                );
+            }
+            body.insert("spec", spec);
+            let workload = finish_workload(&c, &site, "StatefulSet", name, body, pod, true);
+            if headless {
+                make_headless(&c, name);
+            }
+            workload
         }
     );
     let c = ctx.clone();
@@ -1112,7 +1350,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 &site,
             );
             let backoff = o.int("backoff_limit").unwrap_or(3);
-            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"));
+            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
             c.report(o.finish());
             let Some(pod) = pod else {
                 return placeholder(&c, "Job", name);
@@ -1172,7 +1410,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 ));
             }
             let backoff = o.int("backoff_limit").unwrap_or(1);
-            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"));
+            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
             c.report(o.finish());
             let Some(pod) = pod else {
                 return placeholder(&c, "CronJob", name);
@@ -1204,6 +1442,23 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// Turns the Service of a StatefulSet into a headless one that also publishes pods that are not
+/// ready yet, so that the members of a cluster (CockroachDB, Redis with Sentinel) find each
+/// other by their stable names before they are ready.
+fn make_headless(ctx: &Ctx, name: &str) {
+    let ns = ns_of(ctx);
+    let id = ResourceId::kube("Service", Some(&ns), name);
+    let mut b = builder::lock(&ctx.b);
+    if let Some(r) = b.resources.iter_mut().find(|r| r.id == id)
+        && let Some(Value::Object(spec)) = r.body.get("spec").cloned()
+    {
+        let mut spec = Value::Object(spec);
+        spec.insert("clusterIP", Value::str("None"));
+        spec.insert("publishNotReadyAddresses", Value::Bool(true));
+        r.body.insert("spec", spec);
+    }
+}
+
 /// A handle for a workload that could not be declared (its errors are already reported), so
 /// the script can go on and every other problem is found too.
 fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
@@ -1214,5 +1469,6 @@ fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
         service: None,
         ports: Vec::new(),
         route_port: None,
+        pods: None,
     }
 }

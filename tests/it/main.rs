@@ -5,6 +5,7 @@ mod backup_script;
 mod certificates;
 mod ci;
 mod docs;
+mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;

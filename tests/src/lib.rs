@@ -25,6 +25,11 @@ pub fn ci_vars() -> BTreeMap<String, String> {
         ("BINANCE_TESTNET_SECRET", "testnet-secret-VALUE-2"),
         ("BINANCE_API_KEY", "live-key-VALUE-3"),
         ("BINANCE_API_SECRET", "live-secret-VALUE-4"),
+        ("RSOLV_STAGING_CONVERTKIT_KEY", "convertkit-VALUE-5"),
+        ("RSOLV_STAGING_STRIPE_KEY", "sk_test_VALUE-6"),
+        ("RSOLV_STAGING_OAUTH_SECRET", "oauth-VALUE-7"),
+        ("VENTROS_STAGING_JWT_SECRET", "jwt-ventros-VALUE-8"),
+        ("SPACETIME_STAGING_JWT_SECRET", "jwt-spacetime-VALUE-9"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -41,6 +46,11 @@ pub fn secret_values() -> Vec<String> {
         "BINANCE_TESTNET_SECRET",
         "BINANCE_API_KEY",
         "BINANCE_API_SECRET",
+        "RSOLV_STAGING_CONVERTKIT_KEY",
+        "RSOLV_STAGING_STRIPE_KEY",
+        "RSOLV_STAGING_OAUTH_SECRET",
+        "VENTROS_STAGING_JWT_SECRET",
+        "SPACETIME_STAGING_JWT_SECRET",
     ]
     .iter()
     .filter_map(|k| vars.get(*k).cloned())

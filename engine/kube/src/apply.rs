@@ -97,7 +97,7 @@ pub async fn apply(
 /// whose deletion did not go through, so the next plan finds them).
 pub async fn finish(cluster: &Cluster, plan: &KubePlan, report: &Report) {
     if let Some(inventory) = &plan.inventory {
-        write_inventory(cluster, inventory, report).await;
+        write_inventory(cluster, plan, inventory, report).await;
     }
 }
 
@@ -120,7 +120,7 @@ async fn run_step(
     options: &ApplyOptions,
     emit: &Emit,
 ) -> Result<(), Failure> {
-    let api = api_of(cluster, step.kind, &step.id);
+    let api = api_of(cluster, &step.kind, &step.id);
     match step.action {
         Action::Delete => {
             let params = DeleteParams {
@@ -175,7 +175,7 @@ async fn apply_and_wait(
     options: &ApplyOptions,
     emit: &Emit,
 ) -> Result<(), Failure> {
-    let api = api_of(cluster, step.kind, &step.id);
+    let api = api_of(cluster, &step.kind, &step.id);
     let Some(body) = &step.body else {
         return Ok(());
     };
@@ -186,7 +186,7 @@ async fn apply_and_wait(
     )
     .await
     .map_err(|e| api_failure(&format!("apply {}", step.id), e))?;
-    let what = match step.kind.kind {
+    let what = match step.kind.kind.as_ref() {
         "Deployment" | "StatefulSet" | "DaemonSet" => "rollout",
         "Job" => "completion",
         "CustomResourceDefinition" => "established",
@@ -280,7 +280,7 @@ pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
 }
 
 async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> Result<(), Failure> {
-    let api = api_of(cluster, step.kind, &step.id);
+    let api = api_of(cluster, &step.kind, &step.id);
     let start = Instant::now();
     let mut polls = 0u32;
     loop {
@@ -291,7 +291,7 @@ async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> R
         let obj =
             serde_json::to_value(&obj).map_err(|e| Failure::new(format!("{e}; this is a bug")))?;
         let ns = step.id.scope.clone().unwrap_or_default();
-        match readiness(step.kind.kind, &obj) {
+        match readiness(&step.kind.kind, &obj) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(mut f) => {
@@ -308,7 +308,7 @@ async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> R
         // Now and then, look at the pods: a crash loop or an image that cannot be pulled will
         // not fix itself by waiting.
         if polls.is_multiple_of(4)
-            && kinds::kind(step.kind.kind).is_some_and(|k| k.namespaced)
+            && step.kind.namespaced
             && let Some(sel) = selector_of(&obj)
             && let Some(f) = pod_problems(cluster, &ns, &sel).await
         {
@@ -333,7 +333,7 @@ async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> R
     }
 }
 
-async fn write_inventory(cluster: &Cluster, inventory: &J, report: &Report) {
+async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, report: &Report) {
     // Kinds whose deletion did not go through stay listed, so the next plan finds them.
     let mut body = inventory.clone();
     let mut kinds: BTreeSet<String> = body
@@ -345,10 +345,10 @@ async fn write_inventory(cluster: &Cluster, inventory: &J, report: &Report) {
         .map(str::to_owned)
         .collect();
     for (id, _) in &report.failed {
-        kinds.insert(id.kind.clone());
+        kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
     for id in &report.skipped {
-        kinds.insert(id.kind.clone());
+        kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
     if let Some(data) = body.pointer_mut("/data") {
         *data = serde_json::json!({ "kinds": kinds.into_iter().collect::<Vec<_>>().join(",") });

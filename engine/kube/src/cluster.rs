@@ -99,7 +99,7 @@ impl Cluster {
         let ns = body
             .pointer("/metadata/namespace")
             .and_then(serde_json::Value::as_str);
-        let id = cairn_model::ResourceId::kube(kind.kind, ns, name);
+        let id = cairn_model::ResourceId::kube(&kind.kind, ns, name);
         let api = crate::plan::api_of(self, kind, &id);
         api.patch(
             name,
@@ -121,6 +121,23 @@ impl Cluster {
         match self.client.request::<serde_json::Value>(request).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(KubeError::api(format!("discover {api_version}"), e)),
+        }
+    }
+
+    /// The discovery document (`APIResourceList`) of an API group version, or `None` when the
+    /// cluster does not serve it: one request.
+    pub async fn discovery(
+        &self,
+        api_version: &str,
+    ) -> Result<Option<serde_json::Value>, KubeError> {
+        let path = format!("/apis/{api_version}");
+        let request = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| KubeError::Internal(e.to_string()))?;
+        match self.client.request::<serde_json::Value>(request).await {
+            Ok(doc) => Ok(Some(doc)),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(KubeError::api(format!("discover {api_version}"), e)),
         }
     }

@@ -57,6 +57,26 @@ pub enum KubeError {
     /// The script declares a kind cairn cannot handle yet.
     #[error("kind {0} is not supported yet")]
     UnsupportedKind(String),
+    /// The script declares a custom kind whose API the cluster does not serve.
+    #[error("the cluster does not serve {api_version} {kind}: {hint}")]
+    NotServed {
+        /// `acid.zalan.do/v1`.
+        api_version: String,
+        /// `postgresql`.
+        kind: String,
+        /// What to install.
+        hint: String,
+    },
+    /// Two declared objects share a kind name with different API versions.
+    #[error("kind {kind} is declared with two API versions, {first} and {second}; use one")]
+    KindClash {
+        /// The kind.
+        kind: String,
+        /// One API version.
+        first: String,
+        /// The other.
+        second: String,
+    },
     /// Another apply holds the environment's lock.
     #[error(
         "environment {environment} is locked by {holder} (since {since}; the lock expires in {expires_in}s unless renewed)"

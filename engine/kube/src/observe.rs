@@ -8,7 +8,7 @@ use kube::Api;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::Value as J;
 
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, Catalog, Kind};
 use crate::{Cluster, ENVIRONMENT, INVENTORY, KubeError, MANAGED_BY};
 
 /// The live objects cairn manages for one environment.
@@ -52,8 +52,8 @@ async fn list(
             let mut json =
                 serde_json::to_value(&item).map_err(|e| KubeError::Internal(e.to_string()))?;
             if let J::Object(m) = &mut json {
-                m.insert("apiVersion".into(), J::String(kind.api_version.to_owned()));
-                m.insert("kind".into(), J::String(kind.kind.to_owned()));
+                m.insert("apiVersion".into(), J::String(kind.api_version.to_string()));
+                m.insert("kind".into(), J::String(kind.kind.to_string()));
             }
             out.push(json);
         }
@@ -68,7 +68,7 @@ fn id_of(kind: &Kind, obj: &J) -> Option<ResourceId> {
     let name = obj.pointer("/metadata/name")?.as_str()?;
     let ns = obj.pointer("/metadata/namespace").and_then(J::as_str);
     Some(ResourceId::kube(
-        kind.kind,
+        &kind.kind,
         if kind.namespaced { ns } else { None },
         name,
     ))
@@ -86,10 +86,11 @@ fn inventory_kinds(objects: &BTreeMap<ResourceId, J>) -> BTreeSet<String> {
 }
 
 /// Reads every object of `env` of the given kinds (plus the kinds its inventory lists) in the
-/// given namespaces.
+/// given namespaces. Custom kinds the inventory lists are learnt into `catalog`.
 pub async fn observe(
     cluster: &Cluster,
     env: &str,
+    catalog: &mut Catalog,
     kinds_wanted: &BTreeSet<String>,
     namespaces: &BTreeSet<String>,
 ) -> Result<Observed, KubeError> {
@@ -110,14 +111,17 @@ pub async fn observe(
         }
     }
     let mut kinds_to_read: BTreeSet<String> = kinds_wanted.clone();
-    kinds_to_read.extend(inventory_kinds(&observed.objects));
+    let listed: Vec<String> = inventory_kinds(&observed.objects).into_iter().collect();
+    kinds_to_read.extend(catalog.learn_inventory(cluster, &listed).await?);
     kinds_to_read.remove("ConfigMap");
     let mut requests = Vec::new();
     for name in &kinds_to_read {
-        let kind = kinds::kind(name).ok_or_else(|| KubeError::UnsupportedKind(name.clone()))?;
+        let kind = catalog
+            .get(name)
+            .ok_or_else(|| KubeError::UnsupportedKind(name.clone()))?;
         if kind.namespaced {
             for ns in namespaces {
-                requests.push((kind, Some(ns.as_str())));
+                requests.push((kind.clone(), Some(ns.as_str())));
             }
         } else {
             requests.push((kind, None));

@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value as J;
 
-use crate::kinds::{self, Kind};
+use crate::kinds::{Catalog, Kind};
 use crate::observe::{Observed, observe};
 use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, INVENTORY, KubeError, MANAGED_BY};
 
@@ -30,7 +30,7 @@ pub struct PlanOptions {
 pub(crate) struct Step {
     pub id: ResourceId,
     pub action: Action,
-    pub kind: &'static Kind,
+    pub kind: Kind,
     pub body: Option<J>,
     pub depends_on: Vec<ResourceId>,
 }
@@ -42,6 +42,7 @@ pub struct KubePlan {
     pub plan: Plan,
     pub(crate) steps: Vec<Step>,
     pub(crate) inventory: Option<J>,
+    pub(crate) catalog: Catalog,
     pub(crate) force_conflicts: bool,
     pub(crate) observed: BTreeMap<ResourceId, J>,
 }
@@ -322,8 +323,8 @@ async fn confirm(
                 serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
             let mut after = after;
             if let J::Object(m) = &mut after {
-                m.insert("apiVersion".into(), J::String(kind.api_version.to_owned()));
-                m.insert("kind".into(), J::String(kind.kind.to_owned()));
+                m.insert("apiVersion".into(), J::String(kind.api_version.to_string()));
+                m.insert("kind".into(), J::String(kind.kind.to_string()));
             }
             let changes = object_changes(live, &after);
             Ok(if changes.is_empty() {
@@ -355,11 +356,16 @@ pub async fn live_objects(
     }
     let mut kinds: BTreeSet<String> = state.kube_objects().map(|r| r.id.kind.clone()).collect();
     kinds.insert("Secret".to_owned());
-    Ok(
-        observe(cluster, &state.environment.name, &kinds, &namespaces)
-            .await?
-            .objects,
+    let mut catalog = Catalog::for_state(cluster, state).await?;
+    Ok(observe(
+        cluster,
+        &state.environment.name,
+        &mut catalog,
+        &kinds,
+        &namespaces,
     )
+    .await?
+    .objects)
 }
 
 /// Plans the Kubernetes objects of `state` against `cluster`.
@@ -375,18 +381,17 @@ pub async fn plan(
     if let Some(ns) = &state.environment.namespace {
         namespaces.insert(ns.clone());
     }
+    // Custom kinds (an operator's resources) are discovered: one request per group version.
+    let mut catalog = Catalog::for_state(cluster, state).await?;
     let mut kinds_wanted = BTreeSet::new();
     for r in &desired {
-        if kinds::kind(&r.id.kind).is_none() {
-            return Err(KubeError::UnsupportedKind(r.id.kind.clone()));
-        }
         kinds_wanted.insert(r.id.kind.clone());
     }
     // Certificates live in TLS Secrets: read them with the Secret LIST.
     if state.resources.iter().any(|r| r.id.kind == "Certificate") {
         kinds_wanted.insert("Secret".to_owned());
     }
-    let observed = observe(cluster, &env, &kinds_wanted, &namespaces).await?;
+    let observed = observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces).await?;
     let generated = resolve_generated(state, &observed);
 
     let mut steps: Vec<Step> = Vec::new();
@@ -394,8 +399,9 @@ pub async fn plan(
     // Local comparison first; only apparent changes cost a dry run.
     let mut to_confirm = Vec::new();
     for r in &desired {
-        let kind =
-            kinds::kind(&r.id.kind).ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
+        let kind = catalog
+            .get(&r.id.kind)
+            .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
         let body = apply_body(r, &generated)?;
         // Dependencies on other providers' resources (an Ingress on its certificate) are kept:
         // the executor runs every provider's steps in one graph.
@@ -444,7 +450,7 @@ pub async fn plan(
     let force = options.force_conflicts;
     let confirmed: Vec<_> = futures::stream::iter(to_confirm.into_iter().map(
         |(id, kind, body, live, deps)| async move {
-            let result = confirm(cluster, kind, &id, &body, &live, force).await;
+            let result = confirm(cluster, &kind, &id, &body, &live, force).await;
             (id, kind, body, deps, result)
         },
     ))
@@ -464,7 +470,7 @@ pub async fn plan(
                 )),
             ),
         };
-        redact(kind.kind, &mut fields);
+        redact(&kind.kind, &mut fields);
         changes.push(Change {
             id: id.clone(),
             action,
@@ -522,15 +528,22 @@ pub async fn plan(
         if !ours || owned_by_other {
             continue;
         }
-        let kind =
-            kinds::kind(&id.kind).ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
+        let kind = catalog
+            .get(&id.kind)
+            .ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
         let allowed = state
             .environment
             .allow_delete
             .iter()
             .any(|a| *a == id.to_string());
+        // Custom resources that hold data (an operator's database) carry cairn's annotation.
+        let annotated = live
+            .pointer("/metadata/annotations/cairn.dev~1protected")
+            .and_then(J::as_str)
+            == Some("true");
         let protected = !allowed
             && (id.kind == "PersistentVolumeClaim"
+                || annotated
                 || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name)));
         let (action, reason) = if protected {
             (
@@ -559,7 +572,7 @@ pub async fn plan(
     }
     changes.sort_by_key(|a| order(a.action, &a.id));
     steps.sort_by_key(|a| order(a.action, &a.id));
-    let inventory = inventory_body(state, &observed);
+    let inventory = inventory_body(state, &observed, &catalog);
     // Smoke checks are run after an apply, not applied: they are no provider's to plan.
     let unsupported = state
         .other_resources()
@@ -576,6 +589,7 @@ pub async fn plan(
         },
         steps,
         inventory,
+        catalog,
         force_conflicts: force,
         observed: observed.objects,
     })
@@ -591,9 +605,12 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
 
 /// The inventory ConfigMap: which kinds the environment has, so that pruning finds objects
 /// of kinds the script no longer declares at all. `None` when it is already up to date.
-fn inventory_body(state: &DesiredState, observed: &Observed) -> Option<J> {
+fn inventory_body(state: &DesiredState, observed: &Observed, catalog: &Catalog) -> Option<J> {
     let ns = state.environment.namespace.clone()?;
-    let kinds: BTreeSet<&str> = state.kube_objects().map(|r| r.id.kind.as_str()).collect();
+    let kinds: BTreeSet<String> = state
+        .kube_objects()
+        .map(|r| catalog.inventory_name(&r.id.kind))
+        .collect();
     let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
     let id = ResourceId::kube("ConfigMap", Some(&ns), INVENTORY);
     let current = observed

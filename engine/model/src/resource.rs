@@ -150,6 +150,9 @@ pub struct EnvironmentMeta {
     pub providers: BTreeMap<String, Value>,
     /// Protected resources the script allows cairn to delete, as `Kind/scope/name` ids.
     pub allow_delete: Vec<String>,
+    /// Secrets an operator makes (not cairn) that workloads read: `namespace/name` → keys.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_secrets: BTreeMap<String, Vec<String>>,
 }
 
 /// What an environment script evaluates to.

@@ -86,6 +86,14 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    for (key, keys) in &state.environment.external_secrets {
+        if let Some((ns, name)) = key.split_once('/') {
+            provided
+                .entry(("Secret", Some(ns), name))
+                .or_default()
+                .extend(keys.iter().cloned());
+        }
+    }
     for r in state.kube_objects() {
         let Some(spec) = pod_spec(r) else { continue };
         let ns = r.id.scope.as_deref();
