@@ -1,5 +1,6 @@
 //! cairn's end-to-end tests: one binary, one module per area.
 
+mod acme_rate_limit;
 mod certificates;
 mod ci;
 mod docs;
