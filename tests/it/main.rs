@@ -3,6 +3,7 @@
 mod acme_rate_limit;
 mod certificates;
 mod ci;
+mod dns_sweep;
 mod docs;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
