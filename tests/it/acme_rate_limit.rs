@@ -2,6 +2,8 @@
 //! new orders with 429 + Retry-After while told to, BIND9 for the DNS-01 challenges, and the
 //! Kubernetes API emulator holding the account Secret.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;

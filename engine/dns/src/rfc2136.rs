@@ -518,10 +518,10 @@ impl Conn {
                 }
             }
         }
-        for i in 0..changes.len() {
+        for (i, change) in changes.iter().enumerate() {
             results.push(by_index.remove(&i).unwrap_or_else(|| {
                 Err(fatal.clone().unwrap_or_else(|| {
-                    DnsError::Internal(format!("the update of {} was never sent", changes[i].key))
+                    DnsError::Internal(format!("the update of {} was never sent", change.key))
                 }))
             }));
         }
