@@ -16,6 +16,10 @@
 //! records may not use it, so ownership names never collide with records. cairn changes or
 //! deletes only record sets whose ownership record names its environment; any other record
 //! set is foreign: never deleted, and changed only with `force` (which takes it over).
+//!
+//! An ownership record of this environment whose record set no longer exists (deleted by hand)
+//! is deleted by the plan, with the reason [`ORPHAN_REASON`], when it names this environment
+//! and no other; the update deletes it only while the record set is still absent.
 
 use std::collections::{BTreeMap, BTreeSet};
 

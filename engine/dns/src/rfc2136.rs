@@ -514,7 +514,9 @@ impl Conn {
                     for &i in &chunk {
                         by_index.insert(i, Err(e.clone()));
                     }
-                    fatal = Some(e);
+                    if !is_record_error(&e) {
+                        fatal = Some(e);
+                    }
                 }
             }
         }

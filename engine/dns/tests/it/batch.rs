@@ -112,6 +112,33 @@ async fn two_hundred_records_go_out_in_few_update_messages() {
 }
 
 #[tokio::test]
+async fn large_batches_are_split_under_the_message_size_limit() {
+    let bind = Bind::start();
+    let b = Rfc2136Backend::new(bind.config());
+    // 40 record sets of ~2 KB each: more than one message can hold
+    let desired: Vec<RecordSet> = (0..40)
+        .map(|i| {
+            rs(
+                &format!("big{i}"),
+                "TXT",
+                300,
+                &[&format!("{i}-{}", "x".repeat(2000))],
+            )
+        })
+        .collect();
+    let (p, _) = converge(&b, &desired, &staging()).await;
+    assert_eq!(p.changes.len(), 40);
+    assert_eq!(
+        b.updates_sent(),
+        2,
+        "split in two under {} bytes",
+        cairn_dns::MAX_UPDATE_BYTES
+    );
+    assert_eq!(bind.dig("big39.cairn.test", "TXT").len(), 1);
+    assert!(plan_for(&b, &desired, &staging()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_batch_with_one_bad_record_reports_exactly_that_record() {
     let bind = Bind::start();
     let b = Rfc2136Backend::new(bind.config());
