@@ -443,8 +443,9 @@ impl Conn {
     /// Sends `changes` in as few UPDATE messages as the limits allow ([`MAX_CHANGES_PER_UPDATE`],
     /// [`MAX_UPDATE_BYTES`]); one result per change, in order. A message is atomic: when the
     /// server rejects one for a reason tied to its records (a failed prerequisite, a record it
-    /// will not take), nothing of it was applied and its changes are sent again one by one, so
-    /// each change gets its own answer. A rejection of the key or the server (REFUSED, NOTAUTH,
+    /// will not take), nothing of it was applied, and it is split in halves sent again, down to
+    /// single changes, so each change gets its own answer (one bad record among n costs about
+    /// 2·log2(n) more messages). A rejection of the key or the server (REFUSED, NOTAUTH,
     /// TSIG, unreachable) stops there: the rest is not sent and fails with the same error.
     async fn send_batched(
         &self,
@@ -482,33 +483,26 @@ impl Conn {
         chunks.push(current);
         let mut fatal: Option<DnsError> = None;
         let mut by_index: BTreeMap<usize, Result<(), DnsError>> = BTreeMap::new();
-        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+        // Chunks to send, next one last; a rejected chunk is split in halves, in place.
+        let mut todo: Vec<Vec<usize>> =
+            chunks.into_iter().filter(|c| !c.is_empty()).rev().collect();
+        while let Some(chunk) = todo.pop() {
             if let Some(e) = &fatal {
                 for i in chunk {
                     by_index.insert(i, Err(e.clone()));
                 }
                 continue;
             }
-            let outcome = self.send_chunk(changes, &chunk, owner).await;
-            match outcome {
+            match self.send_chunk(changes, &chunk, owner).await {
                 Ok(()) => {
                     for i in chunk {
                         by_index.insert(i, Ok(()));
                     }
                 }
                 Err(e) if chunk.len() > 1 && is_record_error(&e) => {
-                    for i in chunk {
-                        let r = self.send_chunk(changes, &[i], owner).await;
-                        if let Err(e) = &r
-                            && !is_record_error(e)
-                        {
-                            fatal = Some(e.clone());
-                        }
-                        by_index.insert(i, r);
-                        if fatal.is_some() {
-                            break;
-                        }
-                    }
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    todo.push(second.to_vec());
+                    todo.push(first.to_vec());
                 }
                 Err(e) => {
                     for &i in &chunk {
