@@ -1,4 +1,9 @@
 //! RFC 2136 dynamic updates and AXFR, signed with TSIG, over TCP.
+//!
+//! Changes go out batched: many record sets per UPDATE message, each with its own
+//! prerequisites, at most [`MAX_CHANGES_PER_UPDATE`] record sets or [`MAX_UPDATE_BYTES`] per
+//! message. A message the server rejects for its records is split until each change has its
+//! own answer; every accepted change is then verified at the server.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
