@@ -32,9 +32,20 @@ fn an_ownership_record_left_by_a_record_deleted_by_hand_is_swept() {
     let path_text = path.to_string_lossy().into_owned();
     let key = bind.secret_b64();
     let vars = [("TSIG_KEY", key.as_str())];
-    std::fs::write(&path, script(&bind, r#""@", "api""#)).expect("script");
+    std::fs::write(
+        &path,
+        script(&bind, r#""@", "api", "www", "admin", "status", "mail""#),
+    )
+    .expect("script");
     let out = cluster.cairn_with(&["apply", &path_text, "--yes"], &vars);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // The six record nodes shared one signed UPDATE (counted by BIND9).
+    let approved = std::fs::read_to_string(bind.dir.join("named.log"))
+        .expect("named.log")
+        .lines()
+        .filter(|l| l.ends_with(&format!("signer \"{}\" approved", harness::KEY_NAME)))
+        .count();
+    assert_eq!(approved, 1, "UPDATE messages for 6 record sets");
     let own = "_cairn-owner.a.api.shop.example.test";
     assert_eq!(bind.dig(own, "TXT").len(), 1);
 
@@ -87,8 +98,8 @@ fn an_ownership_record_left_by_a_record_deleted_by_hand_is_swept() {
     );
     assert_eq!(
         out.stdout.matches("- DnsRecord").count(),
-        1,
-        "{}",
+        5,
+        "the 4 record sets no longer declared and the orphan:\n{}",
         out.stdout
     );
 
