@@ -1,9 +1,11 @@
 //! cairn's end-to-end tests: one binary, one module per area.
 
+mod acme_rate_limit;
 mod alerts;
 mod backup_script;
 mod certificates;
 mod ci;
+mod dns_sweep;
 mod docs;
 mod environments;
 mod errors;

@@ -102,9 +102,25 @@ impl AccountSecret {
 /// The Secret that keeps the ACME account (`data."account.json"`, base64), labelled as managed
 /// by cairn and annotated with the directory. The key is in the returned body only.
 pub fn account_secret_manifest(namespace: &str, account: &AccountSecret) -> Value {
+    account_secret_manifest_with(namespace, account, None)
+}
+
+/// [`account_secret_manifest`] with a rate limit to remember
+/// ([`crate::ANNOTATION_RATE_LIMIT`]); without one, applying it removes a recorded block.
+pub fn account_secret_manifest_with(
+    namespace: &str,
+    account: &AccountSecret,
+    rate_limit: Option<&crate::RateLimitBlock>,
+) -> Value {
     let mut annotations = serde_json::Map::new();
     if let Some(dir) = account.directory() {
         annotations.insert(ANNOTATION_DIRECTORY.to_owned(), Value::String(dir));
+    }
+    if let Some(block) = rate_limit {
+        annotations.insert(
+            crate::ANNOTATION_RATE_LIMIT.to_owned(),
+            Value::String(block.to_annotation()),
+        );
     }
     json!({
         "apiVersion": "v1",

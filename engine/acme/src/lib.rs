@@ -14,7 +14,8 @@
 //!    that the authoritative server answers them, asks for validation, finalizes with a new
 //!    ECDSA P-256 key and downloads the chain; the challenge records are removed afterwards,
 //!    also on failure. Rejected nonces are retried; a rate limit (429 / `rateLimited`) stops
-//!    with its Retry-After ([`AcmeError::RateLimited`]) and blocks the client until then.
+//!    with its Retry-After ([`AcmeError::RateLimited`]) and blocks the client until then; the
+//!    block is remembered across runs in the account Secret's annotation ([`RateLimitBlock`]).
 //! 4. [`tls_secret_manifest`] makes the TLS Secret (`tls.crt`, `tls.key`, as cert-manager).
 //!
 //! Under `--sandbox`, [`LocalCa`] issues certificates itself, without any network.
@@ -27,13 +28,14 @@ mod error;
 mod inspect;
 mod issue;
 mod local_ca;
+mod ratelimit;
 mod secret;
 mod settings;
 
 pub use cert::{LeafInfo, days_until, pem_certificates, read_leaf, rfc3339};
 pub use client::{
     ACCOUNT_SECRET_KEY, ACCOUNT_SECRET_NAME, ANNOTATION_DIRECTORY, AccountSecret, AcmeClient,
-    account_secret_manifest,
+    account_secret_manifest, account_secret_manifest_with,
 };
 pub use error::AcmeError;
 pub use inspect::{Action, CertStatus, IssueReason, inspect};
@@ -42,6 +44,7 @@ pub use issue::{
     remove_challenge_records,
 };
 pub use local_ca::{LOCAL_CA_DESCRIPTION, LocalCa};
+pub use ratelimit::{ANNOTATION_RATE_LIMIT, DEFAULT_RATE_LIMIT_WAIT, RateLimitBlock};
 pub use secret::{
     ANNOTATION_ISSUER, ANNOTATION_NAMES, ANNOTATION_NOT_AFTER, MANAGED_BY, tls_secret_manifest,
 };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cairn_acme::{AcmeClient, CertSettings, CertStatus, LocalCa};
+use cairn_acme::{AccountSecret, AcmeClient, CertSettings, CertStatus, LocalCa, RateLimitBlock};
 use cairn_apply::{Emit, Event, Failure, Node};
 use cairn_dns::{Backend, DnsSettings};
 use cairn_kube::{Cluster, KubePlan};
@@ -30,6 +30,8 @@ pub struct CertPart {
     /// Where challenge records go.
     pub dns: Option<Arc<Backend>>,
     pub environment: String,
+    /// The rate limit recorded on the account Secret by an earlier run, if any.
+    pub rate_limit: Option<RateLimitBlock>,
 }
 
 /// Inspects the TLS Secret of every declared certificate (read by the Kubernetes plan's
@@ -90,12 +92,16 @@ pub fn plan(
             None => None,
         },
     };
+    let rate_limit = account
+        .as_ref()
+        .and_then(RateLimitBlock::from_account_secret);
     Ok(Some(CertPart {
         certs,
         sandbox,
         account,
         dns,
         environment: state.environment.name.clone(),
+        rate_limit,
     }))
 }
 
@@ -110,7 +116,7 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
                 cairn_acme::Action::Issue(_) => Action::Update,
             };
             let reason = (action != Action::NoOp).then(|| {
-                format!(
+                let mut r = format!(
                     "{} from {}",
                     c.status.describe(),
                     if part.sandbox {
@@ -118,7 +124,12 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
                     } else {
                         c.settings.issuer.describe()
                     }
-                )
+                );
+                if let Some(block) = active_block(part) {
+                    r.push_str("; ");
+                    r.push_str(&block.describe());
+                }
+                r
             });
             Change {
                 id: c.id.clone(),
@@ -128,6 +139,101 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
             }
         })
         .collect()
+}
+
+/// The rate limit recorded by an earlier run, while it holds (never under `--sandbox`).
+fn active_block(part: &CertPart) -> Option<&RateLimitBlock> {
+    part.rate_limit
+        .as_ref()
+        .filter(|b| !part.sandbox && b.is_active(SystemTime::now()))
+}
+
+/// Plan notes: `certificate X: blocked by the ACME rate limit until T (reason)` for every
+/// certificate to issue while a recorded rate limit holds.
+pub fn notes(part: &CertPart) -> Vec<String> {
+    let Some(block) = active_block(part) else {
+        return Vec::new();
+    };
+    part.certs
+        .iter()
+        .filter(|c| c.status.action != cairn_acme::Action::NoChange)
+        .map(|c| format!("certificate {}: {}", c.settings.name, block.describe()))
+        .collect()
+}
+
+/// What the certificate nodes of one apply share about the ACME account.
+struct Shared {
+    client: Mutex<Option<Arc<AcmeClient>>>,
+    /// The account, to write the account Secret again with or without a rate limit.
+    account: Mutex<Option<AccountSecret>>,
+    /// The account Secret as the plan read it.
+    account_secret: Option<J>,
+    /// The rate limit in force (recorded by an earlier run or hit in this one).
+    rate_limit: Mutex<Option<RateLimitBlock>>,
+}
+
+impl Shared {
+    /// Writes the account Secret with `block` (or without any), and remembers it.
+    async fn record(
+        &self,
+        cluster: &Cluster,
+        namespace: &str,
+        env: &str,
+        block: Option<RateLimitBlock>,
+    ) -> Result<(), String> {
+        let account = self.account.lock().await.clone();
+        *self.rate_limit.lock().await = block.clone();
+        let Some(account) = account else {
+            return Err("no ACME account to record it on".to_owned());
+        };
+        let manifest = with_environment_label(
+            cairn_acme::account_secret_manifest_with(namespace, &account, block.as_ref()),
+            env,
+        );
+        cluster
+            .apply_object(&manifest)
+            .await
+            .map_err(|e| format!("writing the ACME account Secret: {e}"))
+    }
+}
+
+/// The ACME client of the account, made once per apply (the account is created and stored
+/// when there is none). A recorded rate limit that has passed is cleared then.
+async fn acme_client(
+    shared: &Shared,
+    settings: &CertSettings,
+    cluster: &Cluster,
+    env: &str,
+) -> Result<Arc<AcmeClient>, Failure> {
+    let mut guard = shared.client.lock().await;
+    if let Some(c) = guard.as_ref() {
+        return Ok(c.clone());
+    }
+    let (c, created) = AcmeClient::load_or_create(&settings.issuer, shared.account_secret.as_ref())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(created) = created {
+        let manifest = with_environment_label(
+            cairn_acme::account_secret_manifest(&settings.namespace, &created),
+            env,
+        );
+        cluster
+            .apply_object(&manifest)
+            .await
+            .map_err(|e| Failure::new(format!("storing the ACME account: {e}")))?;
+        *shared.account.lock().await = Some(created);
+    } else {
+        let passed = shared.rate_limit.lock().await.is_some();
+        if passed {
+            shared
+                .record(cluster, &settings.namespace, env, None)
+                .await
+                .map_err(Failure::new)?;
+        }
+    }
+    let c = Arc::new(c);
+    *guard = Some(c.clone());
+    Ok(c)
 }
 
 fn with_environment_label(mut body: J, env: &str) -> J {
@@ -144,15 +250,25 @@ fn with_environment_label(mut body: J, env: &str) -> J {
     body
 }
 
-/// One node per certificate to issue or renew: DNS-01 challenge, issuance, TLS Secret.
+/// One node per certificate to issue or renew: DNS-01 challenge, issuance, TLS Secret. While a
+/// rate limit recorded on the account Secret holds, a node fails at once without contacting
+/// the ACME server; a rate limit hit here is recorded there for the next runs.
 pub fn nodes(part: &CertPart, cluster: &Cluster, timeout: Duration) -> Vec<Node> {
-    let client: Arc<Mutex<Option<Arc<AcmeClient>>>> = Arc::default();
-    let account = Arc::new(part.account.clone());
+    let shared = Arc::new(Shared {
+        client: Mutex::new(None),
+        account: Mutex::new(
+            part.account
+                .as_ref()
+                .and_then(|a| AccountSecret::from_secret(a).ok()),
+        ),
+        account_secret: part.account.clone(),
+        rate_limit: Mutex::new(part.rate_limit.clone()),
+    });
     part.certs
         .iter()
         .filter(|c| c.status.action != cairn_acme::Action::NoChange)
         .map(|c| {
-            let (settings, cluster, dns, client, account) = (c.settings.clone(), cluster.clone(), part.dns.clone(), client.clone(), account.clone());
+            let (settings, cluster, dns, shared) = (c.settings.clone(), cluster.clone(), part.dns.clone(), shared.clone());
             let (sandbox, env, id) = (part.sandbox, part.environment.clone(), c.id.clone());
             Node {
                 id: c.id.clone(),
@@ -167,30 +283,31 @@ pub fn nodes(part: &CertPart, cluster: &Cluster, timeout: Duration) -> Vec<Node>
                             let Some(dns) = dns else {
                                 return Err(Failure::new("certificates need a DNS provider for their DNS-01 challenges: set `dns:` in environment(...)"));
                             };
-                            let acme = {
-                                let mut guard = client.lock().await;
-                                match guard.as_ref() {
-                                    Some(c) => c.clone(),
-                                    None => {
-                                        let (c, created) = AcmeClient::load_or_create(&settings.issuer, account.as_ref().as_ref()).await.map_err(|e| Failure::new(e.to_string()))?;
-                                        if let Some(created) = created {
-                                            let manifest = with_environment_label(cairn_acme::account_secret_manifest(&settings.namespace, &created), &env);
-                                            cluster.apply_object(&manifest).await.map_err(|e| Failure::new(format!("storing the ACME account: {e}")))?;
-                                        }
-                                        let c = Arc::new(c);
-                                        *guard = Some(c.clone());
-                                        c
-                                    }
-                                }
-                            };
+                            let blocked = shared.rate_limit.lock().await.clone().filter(|b| b.is_active(SystemTime::now()));
+                            if let Some(block) = blocked {
+                                return Err(Failure::new(format!(
+                                    "certificate {}: {}; cairn does not contact {} before then",
+                                    settings.name,
+                                    block.describe(),
+                                    settings.issuer.directory
+                                )));
+                            }
+                            let acme = acme_client(&shared, &settings, &cluster, &env).await?;
                             emit(Event::Waiting { id: id.clone(), what: format!("DNS-01 validation by {}", settings.issuer.describe()) });
-                            cairn_acme::issue(&acme, &settings, dns.as_ref(), timeout).await.map_err(|e| {
-                                let mut f = Failure::new(e.to_string());
-                                if let Some(wait) = e.retry_after() {
-                                    f.details.push(format!("the issuer asks to retry after {}s; cairn will not retry before", wait.as_secs()));
+                            match cairn_acme::issue(&acme, &settings, dns.as_ref(), timeout).await {
+                                Ok(issued) => issued,
+                                Err(e) => {
+                                    let mut f = Failure::new(e.to_string());
+                                    if let Some(block) = RateLimitBlock::from_error(&e, &settings.names, SystemTime::now()) {
+                                        let until = block.until.clone();
+                                        match shared.record(&cluster, &settings.namespace, &env, Some(block)).await {
+                                            Ok(()) => f.details.push(format!("recorded on Secret {}/{}: no run contacts the ACME server for it before {until}", settings.namespace, cairn_kube::ACME_ACCOUNT_SECRET)),
+                                            Err(why) => f.details.push(format!("cairn will not retry before {until}; the rate limit could not be recorded for the next runs: {why}")),
+                                        }
+                                    }
+                                    return Err(f);
                                 }
-                                f
-                            })?
+                            }
                         };
                         let secret = with_environment_label(cairn_acme::tls_secret_manifest(&settings.namespace, &settings.secret_name, &issued), &env);
                         cluster.apply_object(&secret).await.map_err(|e| Failure::new(format!("storing the certificate: {e}")))?;

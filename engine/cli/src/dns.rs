@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use cairn_apply::{Emit, Event, Failure, Node};
 use cairn_dns::{
-    Backend, ChangeKind, DnsBackend, DnsPlan, DnsSettings, InMemoryBackend, RecordKey, RecordSet,
+    Backend, ChangeKind, DnsBackend, DnsPlan, DnsSettings, IgnoredChange, InMemoryBackend,
+    RecordKey, RecordSet, ZoneBatcher,
 };
 use cairn_model::{DesiredState, Provider, ResourceId};
 use cairn_plan::diff::FieldChange;
@@ -140,8 +141,31 @@ pub fn changes(part: &DnsPart) -> Vec<Change> {
         .collect()
 }
 
-/// One executor node per record set change (each is one signed update).
+fn ignored_failure(ignored: &IgnoredChange) -> Failure {
+    let mut f = Failure::new(format!(
+        "the DNS server accepted the change of {} but does not answer it (a record beside a CNAME is silently ignored)",
+        ignored.change.key
+    ));
+    f.details.push(format!(
+        "the server answers: {}",
+        if ignored.answered.is_empty() {
+            "nothing".to_owned()
+        } else {
+            ignored.answered.join(", ")
+        }
+    ));
+    f
+}
+
+/// One executor node per record set change, so certificates can depend on their records. The
+/// nodes of the zone share a [`ZoneBatcher`]: their changes go out as few batched UPDATEs, and
+/// each node verifies its own record set. The manual provider has nothing to send: each node
+/// says what to create and waits for it.
 pub fn nodes(part: &DnsPart, timeout: Duration) -> Vec<Node> {
+    let mut plan = part.plan.clone();
+    plan.warnings.clear();
+    let batcher = Arc::new(ZoneBatcher::new(part.backend.clone(), plan));
+    let manual = matches!(*part.backend, Backend::Manual(_));
     part.plan
         .changes
         .iter()
@@ -149,34 +173,44 @@ pub fn nodes(part: &DnsPart, timeout: Duration) -> Vec<Node> {
             let mut single = part.plan.clone();
             single.changes = vec![change.clone()];
             single.warnings.clear();
-            let backend = part.backend.clone();
+            let (backend, batcher) = (part.backend.clone(), batcher.clone());
             let id = id_of(&part.plan.zone, &change.key);
             let action = match change.kind {
                 ChangeKind::Create => Action::Create,
                 ChangeKind::Update => Action::Update,
                 ChangeKind::Delete => Action::Delete,
             };
-            let node_id = id.clone();
+            let (node_id, key) = (id.clone(), change.key.clone());
             Node {
                 id,
                 action,
                 depends_on: Vec::new(),
                 work: Box::new(move |emit: Emit| {
                     Box::pin(async move {
-                        if matches!(*backend, Backend::Manual(_)) {
+                        let ignored = if manual {
                             let lines = cairn_dns::manual_instructions(&single);
-                            emit(Event::Waiting { id: node_id.clone(), what: format!("these records to be created by hand: {}", lines.join("; ")) });
+                            emit(Event::Waiting {
+                                id: node_id.clone(),
+                                what: format!(
+                                    "these records to be created by hand: {}",
+                                    lines.join("; ")
+                                ),
+                            });
+                            let report = backend
+                                .apply_changes(&single, timeout)
+                                .await
+                                .map_err(|e| Failure::new(e.to_string()))?;
+                            report.ignored.into_iter().next()
+                        } else {
+                            batcher
+                                .apply(&key, timeout)
+                                .await
+                                .map_err(|e| Failure::new(e.to_string()))?
+                        };
+                        match ignored {
+                            Some(i) => Err(ignored_failure(&i)),
+                            None => Ok(()),
                         }
-                        let report = backend.apply_changes(&single, timeout).await.map_err(|e| Failure::new(e.to_string()))?;
-                        if let Some(ignored) = report.ignored.first() {
-                            let mut f = Failure::new(format!(
-                                "the DNS server accepted the change of {} but does not answer it (a record beside a CNAME is silently ignored)",
-                                ignored.change.key
-                            ));
-                            f.details.push(format!("the server answers: {}", if ignored.answered.is_empty() { "nothing".to_owned() } else { ignored.answered.join(", ") }));
-                            return Err(f);
-                        }
-                        Ok(())
                     })
                 }),
             }

@@ -271,6 +271,7 @@ pub(crate) async fn make_plan(
         plan.unsupported
             .retain(|id| id.provider != cairn_model::Provider::Acme);
         plan.changes.extend(crate::certs::changes(part));
+        plan.notes.extend(crate::certs::notes(part));
         if live.sandbox {
             plan.notes.push(format!(
                 "certificates: {} stands in for the ACME issuer",

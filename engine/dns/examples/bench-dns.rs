@@ -121,8 +121,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// One run of cairn on a fresh zone: (apply = read + plan + apply + verify, re-plan).
-async fn cairn_run(n: usize) -> (Duration, Duration) {
+/// One run of cairn on a fresh zone: (apply = read + plan + apply + verify, re-plan, UPDATE
+/// messages sent).
+async fn cairn_run(n: usize) -> (Duration, Duration, usize) {
     let bind = harness::Bind::start();
     let backend = Rfc2136Backend::new(bind.config());
     let mut opts = PlanOptions::owned_by("bench");
@@ -143,7 +144,7 @@ async fn cairn_run(n: usize) -> (Duration, Duration) {
     let again = plan(&d, &live, &opts).unwrap();
     let replan = t.elapsed();
     assert!(again.is_empty(), "cairn re-plan is not empty: {again:?}");
-    (apply, replan)
+    (apply, replan, backend.updates_sent())
 }
 
 /// Runs `octodns-sync` and returns its wall time and its output (stdout + stderr).
@@ -224,9 +225,9 @@ async fn compare(venv: &Path, n: usize) {
     let (mut ca, mut cr, mut oa, mut or, mut os) = (vec![], vec![], vec![], vec![], vec![]);
     let mut oa1 = vec![];
     for run in 1..=RUNS {
-        let (a, r) = cairn_run(n).await;
+        let (a, r, updates) = cairn_run(n).await;
         println!(
-            "  run {run}: cairn    apply {:>8.1} ms   re-plan {:>8.1} ms",
+            "  run {run}: cairn    apply {:>8.1} ms   re-plan {:>8.1} ms   ({updates} UPDATE messages)",
             ms(a),
             ms(r)
         );
@@ -262,7 +263,7 @@ async fn compare(venv: &Path, n: usize) {
         ("apply to an empty zone", ca, oa),
         ("re-plan (no changes)", cr, or),
         (
-            "apply, octoDNS with `update_batch_size: 1` (one update per record set, as cairn)",
+            "apply, octoDNS with `update_batch_size: 1` (one update per record set)",
             ca,
             oa1,
         ),
@@ -279,11 +280,14 @@ async fn compare(venv: &Path, n: usize) {
         ms(os)
     );
     println!(
-        "\ncairn apply = AXFR + plan + {n} signed updates (one per record set, plus its ownership \
-         TXT) + verification at the server;\noctoDNS apply = `octodns-sync --doit` (process start, \
+        "\ncairn apply = AXFR + plan + batched signed updates (each record set with its ownership \
+         TXT and prerequisites; at most {} record sets or {} bytes per message) + verification at \
+         the server;\noctoDNS apply = `octodns-sync --doit` (process start, \
          AXFR, plan, one signed update per batch of changes over a new TCP connection, no \
          verification);\nre-plan = AXFR + plan \
-         (cairn in-process, octoDNS a full `octodns-sync` run)."
+         (cairn in-process, octoDNS a full `octodns-sync` run).",
+        cairn_dns::MAX_CHANGES_PER_UPDATE,
+        cairn_dns::MAX_UPDATE_BYTES
     );
 }
 

@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::DnsError;
-use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, ownership_record};
+use crate::plan::{
+    ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key,
+    ownership_record,
+};
 use crate::record::{RecordKey, RecordSet, RecordType, normalize_name};
 
 /// A change the server accepted (NOERROR) but does not answer: it silently ignored it, as
@@ -60,6 +63,25 @@ pub trait DnsBackend: Send + Sync {
         plan: &DnsPlan,
         timeout: Duration,
     ) -> impl Future<Output = Result<ApplyReport, DnsError>> + Send;
+
+    /// Sends a plan's changes without waiting for the servers to answer them, in as few
+    /// messages as the backend can (RFC 2136: batched signed UPDATEs). One result per change,
+    /// in the plan's order; `Err`: that change was rejected or not sent, and is not applied.
+    /// The manual backend sends nothing (the user makes the changes).
+    fn send_changes(
+        &self,
+        plan: &DnsPlan,
+    ) -> impl Future<Output = Vec<Result<(), DnsError>>> + Send;
+
+    /// Waits at most `timeout` until the servers answer a sent change's new data. `Some`: they
+    /// do not (the change was accepted but ignored); the ownership record of an ignored
+    /// creation is taken back.
+    fn verify_change(
+        &self,
+        change: &DnsChange,
+        owner: Option<&str>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<IgnoredChange>, DnsError>> + Send;
 }
 
 /// An in-memory zone that behaves like an RFC 2136 server, CNAME rule included (data added
@@ -140,61 +162,85 @@ impl InMemoryBackend {
         }
     }
 
-    fn apply_sync(&self, plan: &DnsPlan) -> Result<ApplyReport, DnsError> {
+    fn check_zone(&self, plan: &DnsPlan) -> Result<(), DnsError> {
         if plan.zone != self.zone {
             return Err(DnsError::Internal(format!(
                 "a plan for zone {} applied to zone {}",
                 plan.zone, self.zone
             )));
         }
+        Ok(())
+    }
+
+    /// Applies one change as an RFC 2136 server would; `Ok(true)`: accepted but ignored.
+    fn apply_one(
+        records: &mut BTreeMap<RecordKey, RecordSet>,
+        serial: &mut u32,
+        change: &DnsChange,
+        owner: Option<&str>,
+    ) -> Result<bool, DnsError> {
+        let key = &change.key;
+        let exists = records.contains_key(key);
+        let changed = |rcode: &str| DnsError::ChangedSincePlan {
+            server: "in-memory zone".into(),
+            key: key.clone(),
+            rcode: rcode.to_owned(),
+        };
+        match change.kind {
+            ChangeKind::Create if exists => return Err(changed("YXRRSET")),
+            ChangeKind::Update | ChangeKind::Delete if !exists => {
+                return Err(changed("NXRRSET"));
+            }
+            _ => {}
+        }
+        if is_orphan_sweep(change)
+            && let Some(data) = owned_key(&key.name)
+            && records.contains_key(&data)
+        {
+            return Err(changed("YXRRSET"));
+        }
+        records.remove(key);
+        let mut ignored = false;
+        if let Some(after) = &change.after {
+            let clash = records.keys().any(|k| {
+                k.name == key.name
+                    && !matches!(k.rtype, RecordType::Other(_))
+                    && (k.rtype == RecordType::Cname || key.rtype == RecordType::Cname)
+            });
+            if clash {
+                ignored = true;
+            } else {
+                records.insert(key.clone(), after.clone());
+            }
+        }
+        if let Some(owner) = owner
+            && !is_orphan_sweep(change)
+        {
+            let ttl = change.after.as_ref().map_or(300, |a| a.ttl);
+            let own = ownership_record(key, owner, ttl);
+            if change.kind == ChangeKind::Delete || ignored {
+                records.remove(&own.key());
+            } else {
+                records.insert(own.key(), own);
+            }
+        }
+        *serial += 1;
+        Ok(ignored)
+    }
+
+    fn apply_sync(&self, plan: &DnsPlan) -> Result<ApplyReport, DnsError> {
+        self.check_zone(plan)?;
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (serial, records) = &mut *guard;
         let mut report = ApplyReport::default();
         for change in &plan.changes {
-            let key = &change.key;
-            let exists = records.contains_key(key);
-            let changed = |rcode: &str| DnsError::ChangedSincePlan {
-                server: "in-memory zone".into(),
-                key: key.clone(),
-                rcode: rcode.to_owned(),
-            };
-            match change.kind {
-                ChangeKind::Create if exists => return Err(partial(&report, changed("YXRRSET"))),
-                ChangeKind::Update | ChangeKind::Delete if !exists => {
-                    return Err(partial(&report, changed("NXRRSET")));
-                }
-                _ => {}
-            }
-            records.remove(key);
-            let mut ignored = false;
-            if let Some(after) = &change.after {
-                let clash = records.keys().any(|k| {
-                    k.name == key.name
-                        && !matches!(k.rtype, RecordType::Other(_))
-                        && (k.rtype == RecordType::Cname || key.rtype == RecordType::Cname)
-                });
-                if clash {
-                    ignored = true;
-                    report.ignored.push(IgnoredChange {
-                        change: change.clone(),
-                        answered: Vec::new(),
-                    });
-                } else {
-                    records.insert(key.clone(), after.clone());
-                }
-            }
-            if let Some(owner) = &plan.owner {
-                let ttl = change.after.as_ref().map_or(300, |a| a.ttl);
-                let own = ownership_record(key, owner, ttl);
-                if change.kind == ChangeKind::Delete || ignored {
-                    records.remove(&own.key());
-                } else {
-                    records.insert(own.key(), own);
-                }
-            }
-            *serial += 1;
-            if !ignored {
-                report.applied.push(change.clone());
+            match Self::apply_one(records, serial, change, plan.owner.as_deref()) {
+                Err(e) => return Err(partial(&report, e)),
+                Ok(true) => report.ignored.push(IgnoredChange {
+                    change: change.clone(),
+                    answered: Vec::new(),
+                }),
+                Ok(false) => report.applied.push(change.clone()),
             }
         }
         Ok(report)
@@ -227,6 +273,32 @@ impl DnsBackend for InMemoryBackend {
         _timeout: Duration,
     ) -> Result<ApplyReport, DnsError> {
         self.apply_sync(plan)
+    }
+
+    async fn send_changes(&self, plan: &DnsPlan) -> Vec<Result<(), DnsError>> {
+        if let Err(e) = self.check_zone(plan) {
+            return plan.changes.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (serial, records) = &mut *guard;
+        plan.changes
+            .iter()
+            .map(|c| Self::apply_one(records, serial, c, plan.owner.as_deref()).map(|_| ()))
+            .collect()
+    }
+
+    async fn verify_change(
+        &self,
+        change: &DnsChange,
+        _owner: Option<&str>,
+        _timeout: Duration,
+    ) -> Result<Option<IgnoredChange>, DnsError> {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = st.1.get(&change.key);
+        Ok((live != change.after.as_ref()).then(|| IgnoredChange {
+            change: change.clone(),
+            answered: live.map(|r| r.values.clone()).unwrap_or_default(),
+        }))
     }
 }
 
@@ -301,6 +373,27 @@ impl DnsBackend for Backend {
             Backend::Rfc2136(b) => b.apply_changes(plan, timeout).await,
             Backend::Manual(b) => b.apply_changes(plan, timeout).await,
             Backend::InMemory(b) => b.apply_changes(plan, timeout).await,
+        }
+    }
+
+    async fn send_changes(&self, plan: &DnsPlan) -> Vec<Result<(), DnsError>> {
+        match self {
+            Backend::Rfc2136(b) => b.send_changes(plan).await,
+            Backend::Manual(b) => b.send_changes(plan).await,
+            Backend::InMemory(b) => b.send_changes(plan).await,
+        }
+    }
+
+    async fn verify_change(
+        &self,
+        change: &DnsChange,
+        owner: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<IgnoredChange>, DnsError> {
+        match self {
+            Backend::Rfc2136(b) => b.verify_change(change, owner, timeout).await,
+            Backend::Manual(b) => b.verify_change(change, owner, timeout).await,
+            Backend::InMemory(b) => b.verify_change(change, owner, timeout).await,
         }
     }
 }

@@ -22,7 +22,7 @@ impl std::fmt::Display for Conflict {
 }
 
 /// What went wrong. Messages are lowercase phrases naming the server, key or record.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DnsError {
     /// The environment's DNS settings are incomplete or wrong.
     #[error("invalid DNS settings: {0}")]
@@ -130,6 +130,13 @@ pub enum DnsError {
         seconds: u64,
         /// What is still missing or different.
         missing: Vec<String>,
+    },
+
+    /// Several changes of one apply were rejected, each for its own reason.
+    #[error("{} changes were rejected: {}", failures.len(), failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rejected {
+        /// Why each was rejected.
+        failures: Vec<DnsError>,
     },
 
     /// Some changes were applied before an error stopped the rest.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use hickory_proto::rr::RecordType as HType;
 use hickory_resolver::Resolver;
 
-use crate::backend::{ApplyReport, DnsBackend};
-use crate::plan::{ChangeKind, DnsPlan, ReadMethod, ZoneSnapshot};
+use crate::backend::{ApplyReport, DnsBackend, IgnoredChange};
+use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot};
 use crate::query::Querier;
 use crate::record::RecordKey;
 use crate::settings::{ManualConfig, resolve};
@@ -172,5 +172,28 @@ impl DnsBackend for ManualBackend {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Nothing is sent: the user makes the changes.
+    async fn send_changes(&self, plan: &DnsPlan) -> Vec<Result<(), DnsError>> {
+        plan.changes.iter().map(|_| Ok(())).collect()
+    }
+
+    /// Waits until every nameserver answers the change (as [`ManualBackend::apply_changes`]).
+    async fn verify_change(
+        &self,
+        change: &DnsChange,
+        _owner: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<IgnoredChange>, DnsError> {
+        let plan = DnsPlan {
+            zone: self.cfg.zone.clone(),
+            owner: None,
+            changes: vec![change.clone()],
+            zone_records_total: 0,
+            read_by: ReadMethod::Queries,
+            warnings: Vec::new(),
+        };
+        self.apply_changes(&plan, timeout).await.map(|_| None)
     }
 }

@@ -16,6 +16,10 @@
 //! records may not use it, so ownership names never collide with records. cairn changes or
 //! deletes only record sets whose ownership record names its environment; any other record
 //! set is foreign: never deleted, and changed only with `force` (which takes it over).
+//!
+//! An ownership record of this environment whose record set no longer exists (deleted by hand)
+//! is deleted by the plan, with the reason [`ORPHAN_REASON`], when it names this environment
+//! and no other; the update deletes it only while the record set is still absent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,16 +98,17 @@ pub fn is_ownership_name(name: &str) -> bool {
         || name.starts_with(&format!("{OWNER_WILDCARD_LABEL}."))
 }
 
-/// The record set an ownership record set speaks for, and the environments it names.
-fn parse_ownership(rs: &RecordSet) -> Option<(RecordKey, Vec<String>)> {
-    if rs.rtype != RecordType::Txt {
-        return None;
-    }
-    let (wild, rest) = if let Some(r) = rs.name.strip_prefix(&format!("{OWNER_WILDCARD_LABEL}.")) {
-        (true, r)
-    } else {
-        (false, rs.name.strip_prefix(&format!("{OWNER_LABEL}."))?)
-    };
+/// The record set an ownership record's name speaks for (`None`: not an ownership name).
+pub fn owned_key(ownership_name: &str) -> Option<RecordKey> {
+    let (wild, rest) =
+        if let Some(r) = ownership_name.strip_prefix(&format!("{OWNER_WILDCARD_LABEL}.")) {
+            (true, r)
+        } else {
+            (
+                false,
+                ownership_name.strip_prefix(&format!("{OWNER_LABEL}."))?,
+            )
+        };
     let (t, name) = rest.split_once('.')?;
     let rtype = RecordType::parse(t);
     let name = if wild {
@@ -111,6 +116,18 @@ fn parse_ownership(rs: &RecordSet) -> Option<(RecordKey, Vec<String>)> {
     } else {
         name.to_owned()
     };
+    Some(RecordKey { name, rtype })
+}
+
+/// The reason of the deletion of an ownership record whose record set is gone.
+pub const ORPHAN_REASON: &str = "orphaned ownership record";
+
+/// The record set an ownership record set speaks for, and the environments it names.
+fn parse_ownership(rs: &RecordSet) -> Option<(RecordKey, Vec<String>)> {
+    if rs.rtype != RecordType::Txt {
+        return None;
+    }
+    let RecordKey { name, rtype } = owned_key(&rs.name)?;
     let owners = rs
         .values
         .iter()
@@ -258,9 +275,14 @@ pub fn plan(
     // Live data and ownership.
     let mut data: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
     let mut owners: BTreeMap<RecordKey, Vec<String>> = BTreeMap::new();
+    let mut ownership_sets: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
     for rs in &live.records {
         if is_ownership_name(&rs.name) {
             if let Some((key, envs)) = parse_ownership(rs) {
+                // Every value must name an environment for the set to be anyone's alone.
+                if envs.len() == rs.values.len() {
+                    ownership_sets.insert(key.clone(), rs);
+                }
                 owners.entry(key).or_default().extend(envs);
             }
         } else {
@@ -388,6 +410,10 @@ pub fn plan(
             }
         }
     }
+    let orphans = match &opts.owner {
+        Some(me) => orphaned_ownership(&owners, &ownership_sets, &data, &desired_keys, me),
+        None => Vec::new(),
+    };
     if !conflicts.is_empty() {
         return Err(DnsError::Conflicts { conflicts });
     }
@@ -395,6 +421,7 @@ pub fn plan(
         .iter()
         .filter(|c| c.kind == ChangeKind::Delete)
         .count();
+    changes.extend(orphans);
     if !opts.force
         && zone_records_total >= MIN_RECORDS_FOR_THRESHOLD
         && deletes * 100 > usize::from(opts.delete_threshold_percent) * zone_records_total
@@ -415,6 +442,43 @@ pub fn plan(
         read_by: live.read_by,
         warnings,
     })
+}
+
+/// Deletions of this environment's ownership records whose record set no longer exists (deleted
+/// by hand, or an apply interrupted between the two): the ownership record set itself is
+/// deleted, when every value of it names `me` and only `me`. Record sets still declared are
+/// left alone (their creation rewrites the ownership record).
+fn orphaned_ownership(
+    owners: &BTreeMap<RecordKey, Vec<String>>,
+    ownership_sets: &BTreeMap<RecordKey, &RecordSet>,
+    data: &BTreeMap<RecordKey, &RecordSet>,
+    desired_keys: &BTreeSet<RecordKey>,
+    me: &str,
+) -> Vec<DnsChange> {
+    owners
+        .iter()
+        .filter(|(key, envs)| {
+            !data.contains_key(*key)
+                && !desired_keys.contains(*key)
+                && !envs.is_empty()
+                && envs.iter().all(|e| e == me)
+        })
+        .filter_map(|(key, _)| {
+            let own = *ownership_sets.get(key)?;
+            Some(DnsChange {
+                kind: ChangeKind::Delete,
+                key: own.key(),
+                before: Some(own.clone()),
+                after: None,
+                reason: ORPHAN_REASON.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a change only removes an orphaned ownership record (see [`ORPHAN_REASON`]).
+pub fn is_orphan_sweep(change: &DnsChange) -> bool {
+    change.kind == ChangeKind::Delete && is_ownership_name(&change.key.name)
 }
 
 #[cfg(test)]
@@ -595,6 +659,65 @@ mod tests {
         .unwrap();
         assert_eq!(p.changes.len(), 1);
         assert!(p.warnings[0].contains("CNAME"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn orphaned_ownership_records_of_this_environment_are_swept() {
+        let mut both = own("shared.example.com", "A", "staging");
+        both.values
+            .push(ownership_value("production", &RecordType::A));
+        let live = zone(vec![
+            // record set deleted by hand: its ownership record is an orphan
+            own("gone.example.com", "A", "staging"),
+            own("gone.example.com", "TXT", "staging"),
+            // another environment's orphan, one claimed by two environments, one still declared
+            own("theirs.example.com", "A", "production"),
+            both,
+            own("back.example.com", "A", "staging"),
+            // a live record set keeps its ownership record
+            rs("kept.example.com", "A", 300, &["192.0.2.1"]),
+            own("kept.example.com", "A", "staging"),
+        ]);
+        let desired = [
+            rs("back.example.com", "A", 300, &["192.0.2.2"]),
+            rs("kept.example.com", "A", 300, &["192.0.2.1"]),
+        ];
+        let p = plan(&desired, &live, &PlanOptions::owned_by("staging")).unwrap();
+        assert_eq!(
+            kinds(&p),
+            [
+                (
+                    ChangeKind::Delete,
+                    "_cairn-owner.a.gone.example.com TXT".into()
+                ),
+                (
+                    ChangeKind::Delete,
+                    "_cairn-owner.txt.gone.example.com TXT".into()
+                ),
+                (ChangeKind::Create, "back.example.com A".into()),
+            ]
+        );
+        assert!(
+            p.changes[..2]
+                .iter()
+                .all(|c| c.reason == ORPHAN_REASON && is_orphan_sweep(c))
+        );
+        assert!(!is_orphan_sweep(&p.changes[2]));
+        // production sees only its own orphan
+        let p = plan(&[], &live, &PlanOptions::owned_by("production")).unwrap();
+        assert_eq!(
+            kinds(&p),
+            [(
+                ChangeKind::Delete,
+                "_cairn-owner.a.theirs.example.com TXT".into()
+            )]
+        );
+        assert_eq!(
+            owned_key("_cairn-owner-wildcard.a.example.com")
+                .unwrap()
+                .name,
+            "*.example.com"
+        );
     }
 
     #[test]

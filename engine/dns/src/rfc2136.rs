@@ -1,7 +1,14 @@
 //! RFC 2136 dynamic updates and AXFR, signed with TSIG, over TCP.
+//!
+//! Changes go out batched: many record sets per UPDATE message, each with its own
+//! prerequisites, at most [`MAX_CHANGES_PER_UPDATE`] record sets or [`MAX_UPDATE_BYTES`] per
+//! message. A message the server rejects for its records is split until each change has its
+//! own answer; every accepted change is then verified at the server.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,7 +22,10 @@ use hickory_proto::rr::rdata::tsig::TsigAlgorithm as HAlg;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType as HType, TSigner};
 
 use crate::backend::{ApplyReport, DnsBackend, IgnoredChange, partial};
-use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, ownership_record};
+use crate::plan::{
+    ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key,
+    ownership_record,
+};
 use crate::query::Querier;
 use crate::record::{RecordKey, RecordSet};
 use crate::settings::{Rfc2136Config, TsigAlgorithm, resolve};
@@ -24,11 +34,18 @@ use crate::{DnsError, wire};
 /// How long one request may take before the server counts as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// At most this many record set changes go in one UPDATE message.
+pub const MAX_CHANGES_PER_UPDATE: usize = 500;
+/// An UPDATE message is kept under this many bytes before its TSIG record (a DNS message over
+/// TCP is at most 65,535 bytes).
+pub const MAX_UPDATE_BYTES: usize = 60_000;
+
 /// A zone on an RFC 2136 server.
 #[derive(Debug, Clone)]
 pub struct Rfc2136Backend {
     cfg: Rfc2136Config,
     request_timeout: Duration,
+    updates: Arc<AtomicUsize>,
 }
 
 impl Rfc2136Backend {
@@ -37,7 +54,13 @@ impl Rfc2136Backend {
         Rfc2136Backend {
             cfg,
             request_timeout: REQUEST_TIMEOUT,
+            updates: Arc::default(),
         }
+    }
+
+    /// UPDATE messages sent so far through this backend (and its clones).
+    pub fn updates_sent(&self) -> usize {
+        self.updates.load(Ordering::Relaxed)
     }
 
     /// The server, `host:port`.
@@ -71,8 +94,56 @@ impl DnsBackend for Rfc2136Backend {
         plan: &DnsPlan,
         timeout: Duration,
     ) -> Result<ApplyReport, DnsError> {
-        apply_with(&self.cfg, plan, timeout, self.request_timeout).await
+        apply_with(
+            &self.cfg,
+            plan,
+            timeout,
+            self.request_timeout,
+            &self.updates,
+        )
+        .await
     }
+
+    async fn send_changes(&self, plan: &DnsPlan) -> Vec<Result<(), DnsError>> {
+        let all = |e: DnsError| plan.changes.iter().map(|_| Err(e.clone())).collect();
+        if let Err(e) = check_zone(&self.cfg, plan) {
+            return all(e);
+        }
+        if plan.changes.is_empty() {
+            return Vec::new();
+        }
+        match connect(&self.cfg, self.request_timeout, &self.updates).await {
+            Err(e) => all(e),
+            Ok(conn) => {
+                let changes: Vec<&DnsChange> = plan.changes.iter().collect();
+                conn.send_batched(&changes, plan.owner.as_deref()).await
+            }
+        }
+    }
+
+    async fn verify_change(
+        &self,
+        change: &DnsChange,
+        owner: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<IgnoredChange>, DnsError> {
+        let conn = connect(&self.cfg, self.request_timeout, &self.updates).await?;
+        let (_, mut ignored) = verify(&conn, &[change], timeout).await;
+        if let Some(owner) = owner {
+            conn.release_ignored(&ignored, owner).await;
+        }
+        Ok(ignored.pop())
+    }
+}
+
+fn check_zone(cfg: &Rfc2136Config, plan: &DnsPlan) -> Result<(), DnsError> {
+    if plan.zone != cfg.zone {
+        return Err(DnsError::Internal(format!(
+            "a plan for zone {} applied to zone {}",
+            plan.zone, cfg.zone
+        )));
+    }
+    Ok(())
 }
 
 /// Reads the zone: AXFR signed with the TSIG key; when the transfer is refused, targeted
@@ -84,17 +155,19 @@ pub async fn read_zone(
     read_zone_with(cfg, interest, REQUEST_TIMEOUT).await
 }
 
-/// Sends the plan's changes as signed RFC 2136 updates (one atomic update per record set),
-/// then verifies at the server that it answers the new data, waiting at most `timeout`.
+/// Sends the plan's changes as signed RFC 2136 updates (batched: many record sets per
+/// message, each with its own prerequisites), then verifies at the server that it answers the
+/// new data, waiting at most `timeout`.
 pub async fn apply(
     cfg: &Rfc2136Config,
     plan: &DnsPlan,
     timeout: Duration,
 ) -> Result<ApplyReport, DnsError> {
-    apply_with(cfg, plan, timeout, REQUEST_TIMEOUT).await
+    apply_with(cfg, plan, timeout, REQUEST_TIMEOUT, &Arc::default()).await
 }
 
 struct Conn {
+    updates: Arc<AtomicUsize>,
     client: Client<TokioRuntimeProvider>,
     addr: SocketAddr,
     server: String,
@@ -118,7 +191,11 @@ fn signer(cfg: &Rfc2136Config) -> Result<TSigner, DnsError> {
         .map_err(|e| DnsError::Settings(format!("TSIG key `{}`: {e}", cfg.key_name)))
 }
 
-async fn connect(cfg: &Rfc2136Config, request_timeout: Duration) -> Result<Conn, DnsError> {
+async fn connect(
+    cfg: &Rfc2136Config,
+    request_timeout: Duration,
+    updates: &Arc<AtomicUsize>,
+) -> Result<Conn, DnsError> {
     let signer = signer(cfg)?;
     let addr = resolve(&cfg.server).await?;
     let unreachable = |detail: String| DnsError::Unreachable {
@@ -147,6 +224,7 @@ async fn connect(cfg: &Rfc2136Config, request_timeout: Duration) -> Result<Conn,
     let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(mux);
     tokio::spawn(bg);
     Ok(Conn {
+        updates: updates.clone(),
         client,
         addr,
         server: cfg.server.clone(),
@@ -229,6 +307,9 @@ impl Conn {
         message: Message,
         key: Option<&RecordKey>,
     ) -> Result<DnsResponse, DnsError> {
+        if message.metadata.op_code == OpCode::Update {
+            self.updates.fetch_add(1, Ordering::Relaxed);
+        }
         let mut responses = self.client.send(DnsRequest::from(message));
         let resp = match responses.next().await {
             None => return Err(self.net_error(what, NetError::Timeout)),
@@ -344,55 +425,198 @@ impl Conn {
         Ok(m)
     }
 
-    /// The update message of one change: prerequisites that hold only if the record set is
-    /// as planned (absent for a creation, present otherwise), the new data, and the ownership
-    /// record.
+    /// The update message of one change.
     fn change_message(&self, change: &DnsChange, owner: Option<&str>) -> Result<Message, DnsError> {
-        let key = &change.key;
-        let name = wire::name(&key.name)?;
-        let t = wire::htype(&key.rtype);
         let mut m = self.update_message();
-        // RFC 2136 2.4: "RRset does not exist" is class NONE, "RRset exists" is class ANY.
-        let mut pre = Record::update0(name.clone(), 0, t);
-        pre.dns_class = if change.kind == ChangeKind::Create {
-            DNSClass::NONE
-        } else {
-            DNSClass::ANY
-        };
-        m.add_pre_requisite(pre);
-        if change.kind != ChangeKind::Create {
-            m.add_update(delete_rrset(name.clone(), t));
-        }
-        if let Some(after) = &change.after {
-            for v in &after.values {
-                m.add_update(Record::from_rdata(
-                    name.clone(),
-                    after.ttl,
-                    wire::to_rdata(&key.rtype, v)?,
-                ));
+        add_change(&mut m, change, owner)?;
+        Ok(m)
+    }
+
+    /// Takes back the ownership records of ignored creations, so no stale claim remains. Best
+    /// effort: the prerequisite keeps data that appeared since.
+    async fn release_ignored(&self, ignored: &[IgnoredChange], owner: &str) {
+        for i in ignored
+            .iter()
+            .filter(|i| i.change.kind == ChangeKind::Create)
+        {
+            if let Ok(m) = self.release_message(&i.change.key, owner) {
+                let _ = self.send("releasing an ownership record", m, None).await;
             }
         }
-        if let Some(owner) = owner {
-            let ttl = change
-                .after
-                .as_ref()
-                .or(change.before.as_ref())
-                .map_or(300, |r| r.ttl);
-            let own = ownership_record(key, owner, ttl);
-            let own_name = wire::name(&own.name)?;
-            m.add_update(delete_rrset(own_name.clone(), HType::TXT));
-            if change.kind != ChangeKind::Delete {
-                for v in &own.values {
-                    m.add_update(Record::from_rdata(
-                        own_name.clone(),
-                        ttl,
-                        wire::to_rdata(&own.rtype, v)?,
-                    ));
+    }
+
+    /// Sends `changes` in as few UPDATE messages as the limits allow ([`MAX_CHANGES_PER_UPDATE`],
+    /// [`MAX_UPDATE_BYTES`]); one result per change, in order. A message is atomic: when the
+    /// server rejects one for a reason tied to its records (a failed prerequisite, a record it
+    /// will not take), nothing of it was applied, and it is split in halves sent again, down to
+    /// single changes, so each change gets its own answer (one bad record among n costs about
+    /// 2·log2(n) more messages). A rejection of the key or the server (REFUSED, NOTAUTH,
+    /// TSIG, unreachable) stops there: the rest is not sent and fails with the same error.
+    async fn send_batched(
+        &self,
+        changes: &[&DnsChange],
+        owner: Option<&str>,
+    ) -> Vec<Result<(), DnsError>> {
+        let mut results: Vec<Result<(), DnsError>> = Vec::with_capacity(changes.len());
+        let mut chunks: Vec<Vec<usize>> = Vec::new();
+        let base = self.update_message().to_vec().map_or(12, |v| v.len());
+        let (mut size, mut current) = (base, Vec::new());
+        for (i, c) in changes.iter().enumerate() {
+            let one = self
+                .change_message(c, owner)
+                .and_then(|m| {
+                    m.to_vec().map_err(|e| {
+                        DnsError::Internal(format!("encoding the update of {}: {e}", c.key))
+                    })
+                })
+                .map(|v| v.len().saturating_sub(base));
+            let Ok(len) = one else {
+                chunks.push(std::mem::take(&mut current));
+                chunks.push(vec![i]); // sent alone: its error is its own
+                size = base;
+                continue;
+            };
+            if !current.is_empty()
+                && (current.len() >= MAX_CHANGES_PER_UPDATE || size + len > MAX_UPDATE_BYTES)
+            {
+                chunks.push(std::mem::take(&mut current));
+                size = base;
+            }
+            size += len;
+            current.push(i);
+        }
+        chunks.push(current);
+        let mut fatal: Option<DnsError> = None;
+        let mut by_index: BTreeMap<usize, Result<(), DnsError>> = BTreeMap::new();
+        // Chunks to send, next one last; a rejected chunk is split in halves, in place.
+        let mut todo: Vec<Vec<usize>> =
+            chunks.into_iter().filter(|c| !c.is_empty()).rev().collect();
+        while let Some(chunk) = todo.pop() {
+            if let Some(e) = &fatal {
+                for i in chunk {
+                    by_index.insert(i, Err(e.clone()));
+                }
+                continue;
+            }
+            match self.send_chunk(changes, &chunk, owner).await {
+                Ok(()) => {
+                    for i in chunk {
+                        by_index.insert(i, Ok(()));
+                    }
+                }
+                Err(e) if chunk.len() > 1 && is_record_error(&e) => {
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    todo.push(second.to_vec());
+                    todo.push(first.to_vec());
+                }
+                Err(e) => {
+                    for &i in &chunk {
+                        by_index.insert(i, Err(e.clone()));
+                    }
+                    if !is_record_error(&e) {
+                        fatal = Some(e);
+                    }
                 }
             }
         }
-        Ok(m)
+        for (i, change) in changes.iter().enumerate() {
+            results.push(by_index.remove(&i).unwrap_or_else(|| {
+                Err(fatal.clone().unwrap_or_else(|| {
+                    DnsError::Internal(format!("the update of {} was never sent", change.key))
+                }))
+            }));
+        }
+        results
     }
+
+    /// One UPDATE message holding the changes `indices` of `changes`.
+    async fn send_chunk(
+        &self,
+        changes: &[&DnsChange],
+        indices: &[usize],
+        owner: Option<&str>,
+    ) -> Result<(), DnsError> {
+        let mut m = self.update_message();
+        for &i in indices {
+            add_change(&mut m, changes[i], owner)?;
+        }
+        let (what, key) = match indices {
+            [i] => (
+                format!("the update of {}", changes[*i].key),
+                Some(&changes[*i].key),
+            ),
+            _ => (format!("an update of {} record sets", indices.len()), None),
+        };
+        self.send(&what, m, key).await.map(|_| ())
+    }
+}
+
+/// Whether an update was rejected because of its records (so it is worth sending its changes
+/// one by one), not because of the key or the server.
+fn is_record_error(e: &DnsError) -> bool {
+    match e {
+        DnsError::ChangedSincePlan { .. } | DnsError::InvalidRecord { .. } => true,
+        DnsError::ServerError { rcode, .. } => !rcode.starts_with("NOTAUTH"),
+        _ => false,
+    }
+}
+
+/// Adds one change to an update message: prerequisites that hold only if the record set is as
+/// planned (absent for a creation, present otherwise), the new data, and the ownership record.
+/// An orphaned ownership record is deleted only while its record set is still absent.
+fn add_change(m: &mut Message, change: &DnsChange, owner: Option<&str>) -> Result<(), DnsError> {
+    let key = &change.key;
+    let name = wire::name(&key.name)?;
+    let t = wire::htype(&key.rtype);
+    // RFC 2136 2.4: "RRset does not exist" is class NONE, "RRset exists" is class ANY.
+    let mut pre = Record::update0(name.clone(), 0, t);
+    pre.dns_class = if change.kind == ChangeKind::Create {
+        DNSClass::NONE
+    } else {
+        DNSClass::ANY
+    };
+    m.add_pre_requisite(pre);
+    if is_orphan_sweep(change) {
+        if let Some(data) = owned_key(&key.name) {
+            let mut absent = Record::update0(wire::name(&data.name)?, 0, wire::htype(&data.rtype));
+            absent.dns_class = DNSClass::NONE;
+            m.add_pre_requisite(absent);
+        }
+        m.add_update(delete_rrset(name, t));
+        return Ok(());
+    }
+    if change.kind != ChangeKind::Create {
+        m.add_update(delete_rrset(name.clone(), t));
+    }
+    if let Some(after) = &change.after {
+        for v in &after.values {
+            m.add_update(Record::from_rdata(
+                name.clone(),
+                after.ttl,
+                wire::to_rdata(&key.rtype, v)?,
+            ));
+        }
+    }
+    if let Some(owner) = owner {
+        let ttl = change
+            .after
+            .as_ref()
+            .or(change.before.as_ref())
+            .map_or(300, |r| r.ttl);
+        let own = ownership_record(key, owner, ttl);
+        let own_name = wire::name(&own.name)?;
+        m.add_update(delete_rrset(own_name.clone(), HType::TXT));
+        if change.kind != ChangeKind::Delete {
+            for v in &own.values {
+                m.add_update(Record::from_rdata(
+                    own_name.clone(),
+                    ttl,
+                    wire::to_rdata(&own.rtype, v)?,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a protocol error comes from verifying the answer's TSIG.
@@ -414,7 +638,7 @@ async fn read_zone_with(
     interest: &[RecordKey],
     request_timeout: Duration,
 ) -> Result<ZoneSnapshot, DnsError> {
-    let conn = connect(cfg, request_timeout).await?;
+    let conn = connect(cfg, request_timeout, &Arc::default()).await?;
     if let Some((serial, records)) = conn.axfr().await? {
         return Ok(ZoneSnapshot {
             zone: cfg.zone.clone(),
@@ -439,42 +663,40 @@ async fn apply_with(
     plan: &DnsPlan,
     timeout: Duration,
     request_timeout: Duration,
+    updates: &Arc<AtomicUsize>,
 ) -> Result<ApplyReport, DnsError> {
-    if plan.zone != cfg.zone {
-        return Err(DnsError::Internal(format!(
-            "a plan for zone {} applied to zone {}",
-            plan.zone, cfg.zone
-        )));
-    }
+    check_zone(cfg, plan)?;
     let mut report = ApplyReport::default();
     if plan.changes.is_empty() {
         return Ok(report);
     }
-    let conn = connect(cfg, request_timeout).await?;
+    let conn = connect(cfg, request_timeout, updates).await?;
+    let changes: Vec<&DnsChange> = plan.changes.iter().collect();
+    let results = conn.send_batched(&changes, plan.owner.as_deref()).await;
     let mut sent: Vec<&DnsChange> = Vec::new();
-    for change in &plan.changes {
-        let message = conn.change_message(change, plan.owner.as_deref())?;
-        let what = format!("the update of {}", change.key);
-        if let Err(e) = conn.send(&what, message, Some(&change.key)).await {
-            // Verify what was sent so far, so the error lists only what is really there.
-            let (verified, _) = verify(&conn, &sent, Duration::ZERO).await;
-            report.applied = verified;
-            return Err(partial(&report, e));
+    let mut failures: Vec<DnsError> = Vec::new();
+    for (change, r) in changes.iter().zip(results) {
+        match r {
+            Ok(()) => sent.push(change),
+            // one error for the whole rest (a rejected key, an unreachable server) once
+            Err(e) if failures.iter().any(|f| f.to_string() == e.to_string()) => {}
+            Err(e) => failures.push(e),
         }
-        sent.push(change);
+    }
+    if !failures.is_empty() {
+        // Verify what was accepted, so the error lists only what is really there.
+        let (verified, _) = verify(&conn, &sent, Duration::ZERO).await;
+        report.applied = verified;
+        let e = if failures.len() == 1 {
+            failures.remove(0)
+        } else {
+            DnsError::Rejected { failures }
+        };
+        return Err(partial(&report, e));
     }
     let (applied, ignored) = verify(&conn, &sent, timeout).await;
-    // A creation the server ignored leaves no data: take its ownership record back, so no
-    // stale claim remains. Best effort: the prerequisite keeps data that appeared since.
     if let Some(owner) = plan.owner.as_deref() {
-        for i in ignored
-            .iter()
-            .filter(|i| i.change.kind == ChangeKind::Create)
-        {
-            if let Ok(m) = conn.release_message(&i.change.key, owner) {
-                let _ = conn.send("releasing an ownership record", m, None).await;
-            }
-        }
+        conn.release_ignored(&ignored, owner).await;
     }
     report.applied = applied;
     report.ignored = ignored;

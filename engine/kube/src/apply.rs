@@ -344,10 +344,12 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    for (id, _) in &report.failed {
+    // Only Kubernetes kinds: a failed certificate or DNS record is no kind to list.
+    let kube = |id: &&ResourceId| id.provider == cairn_model::Provider::Kube;
+    for id in report.failed.iter().map(|(id, _)| id).filter(kube) {
         kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
-    for id in &report.skipped {
+    for id in report.skipped.iter().filter(kube) {
         kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
     if let Some(data) = body.pointer_mut("/data") {
