@@ -191,3 +191,21 @@ fn evaluate_with(
         stopped,
     }
 }
+
+/// The public functions a plugin's `main.rhai` defines: name and parameter names, in order of
+/// definition. For `cairn plugin info` and `cairn plugin test`.
+pub fn plugin_functions(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut engine = rhai::Engine::new_raw();
+    engine.set_max_expr_depths(128, 64);
+    let ast = engine.compile(text).map_err(|e| e.to_string())?;
+    Ok(ast
+        .iter_functions()
+        .filter(|f| f.access != rhai::FnAccess::Private)
+        .map(|f| {
+            (
+                f.name.to_owned(),
+                f.params.iter().map(|p| (*p).to_owned()).collect(),
+            )
+        })
+        .collect())
+}
