@@ -678,7 +678,7 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Res
             if entry.file_name() != ".git" {
                 collect_files(base, &path, out)?;
             }
-        } else if kind.is_file() || kind.is_symlink() && path.is_file() {
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
             let rel = path.strip_prefix(base).unwrap_or(&path);
             let parts: Vec<String> = rel
                 .components()
