@@ -203,13 +203,13 @@ impl Manifest {
                 &manifest.version,
             ));
         }
-        if let Some(min) = &manifest.min_cairn {
-            if let Err(e) = semver::Version::parse(min) {
-                return Err(invalid(
-                    format!("{display}: min_cairn `{min}` is not a semantic version: {e}"),
-                    min,
-                ));
-            }
+        if let Some(min) = &manifest.min_cairn
+            && let Err(e) = semver::Version::parse(min)
+        {
+            return Err(invalid(
+                format!("{display}: min_cairn `{min}` is not a semantic version: {e}"),
+                min,
+            ));
         }
         for (fname, func) in &manifest.functions {
             for (pname, param) in &func.params {
@@ -221,16 +221,16 @@ impl Manifest {
                         pname,
                     ));
                 }
-                if let Some(default) = &param.default {
-                    if let Err(why) = check_default(param.ty, default) {
-                        return Err(invalid(
-                            format!(
-                                "{display}: the default of parameter `{pname}` of `{fname}` is not {}: {why}",
-                                param.ty.describe()
-                            ),
-                            pname,
-                        ));
-                    }
+                if let Some(default) = &param.default
+                    && let Err(why) = check_default(param.ty, default)
+                {
+                    return Err(invalid(
+                        format!(
+                            "{display}: the default of parameter `{pname}` of `{fname}` is not {}: {why}",
+                            param.ty.describe()
+                        ),
+                        pname,
+                    ));
                 }
             }
         }

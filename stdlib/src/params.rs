@@ -162,7 +162,7 @@ pub fn check_options(
         let Some(value) = map.get(key.as_str()).filter(|v| !v.is_unit()).cloned() else {
             continue;
         };
-        if let Err(d) = check_value(what, &key, param.ty, &value, site) {
+        if let Some(d) = check_value(what, &key, param.ty, &value, site) {
             diagnostics.push(d);
             map.remove(key.as_str());
             fatal |= param.required;
@@ -191,13 +191,14 @@ pub fn check_options(
     (Dynamic::from_map(map), diagnostics, fatal)
 }
 
+/// The problem with one option's value, if any.
 fn check_value(
     what: &str,
     key: &str,
     ty: ParamType,
     value: &Dynamic,
     site: &Site,
-) -> Result<(), Diagnostic> {
+) -> Option<Diagnostic> {
     let wrong = || {
         Diagnostic::error(
             "invalid-option",
@@ -221,7 +222,7 @@ fn check_value(
         ParamType::Duration | ParamType::DnsName | ParamType::Cron => value.is_string(),
     };
     if !fits {
-        return Err(wrong());
+        return Some(wrong());
     }
     if matches!(
         ty,
@@ -235,14 +236,14 @@ fn check_value(
                 ParamType::Cron => ("invalid-schedule", "not a cron schedule"),
                 _ => ("invalid-option", "not a duration"),
             };
-            return Err(
+            return Some(
                 Diagnostic::error(code, format!("option `{key}` of {what}: {why}"))
                     .at(site.at(&text))
                     .label(label),
             );
         }
     }
-    Ok(())
+    None
 }
 
 fn type_name(value: &Dynamic) -> &'static str {

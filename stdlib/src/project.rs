@@ -330,17 +330,17 @@ impl PluginSearch {
     /// Finds the plugin `name`; `Ok(None)` when no source has it. Git plugins are fetched
     /// when they are not in the cache, or when `refresh` asks to resolve their tag again.
     pub fn locate(&self, name: &str, refresh: bool) -> Result<Option<Located>, PluginError> {
-        if let Some(project) = &self.project {
-            if let Some(decl) = project.config.plugins.get(name) {
-                let locked = project
-                    .lock
-                    .as_ref()
-                    .and_then(|l| l.plugins.get(name))
-                    .filter(|e| e.matches(decl))
-                    .and_then(|e| e.commit.clone())
-                    .filter(|_| !refresh);
-                return self.fetch_git(name, decl, locked, refresh).map(Some);
-            }
+        if let Some(project) = &self.project
+            && let Some(decl) = project.config.plugins.get(name)
+        {
+            let locked = project
+                .lock
+                .as_ref()
+                .and_then(|l| l.plugins.get(name))
+                .filter(|e| e.matches(decl))
+                .and_then(|e| e.commit.clone())
+                .filter(|_| !refresh);
+            return self.fetch_git(name, decl, locked, refresh).map(Some);
         }
         for dir in self.all_dirs() {
             let folder = dir.join(name);
@@ -436,10 +436,10 @@ impl PluginSearch {
             }
         };
         // Locked and cached: no git at all.
-        if let Some(commit) = &locked {
-            if checkouts.join(commit).is_dir() {
-                return Ok(located(commit.clone()));
-            }
+        if let Some(commit) = &locked
+            && checkouts.join(commit).is_dir()
+        {
+            return Ok(located(commit.clone()));
         }
         let bare = cache.join("repos").join(format!("{key}.git"));
         let git = Git { bare: bare.clone() };

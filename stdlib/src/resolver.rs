@@ -63,10 +63,10 @@ impl PluginResolver {
         let manifest_display = located.file_display("plugin.toml");
         let manifest =
             Manifest::read(&located.dir, &manifest_display, &located.name).map_err(|e| {
-                if e.span.is_some() {
-                    if let Ok(text) = std::fs::read_to_string(located.dir.join("plugin.toml")) {
-                        self.ctx.sources.insert(&manifest_display, &text);
-                    }
+                if e.span.is_some()
+                    && let Ok(text) = std::fs::read_to_string(located.dir.join("plugin.toml"))
+                {
+                    self.ctx.sources.insert(&manifest_display, &text);
                 }
                 Ok(e)
             })?;
@@ -277,7 +277,12 @@ fn instance(env, name, options) {
         let script = format!(
             "import \"kv\" as kv;\nlet env = environment(\"demo\", #{{}});\nenv.namespace(\"demo\", #{{}});\n{call}\n"
         );
-        let e = evaluate("s.rhai", &script, &[dir.clone()], &EvalOptions::default());
+        let e = evaluate(
+            "s.rhai",
+            &script,
+            std::slice::from_ref(&dir),
+            &EvalOptions::default(),
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         e
     }
@@ -373,7 +378,7 @@ fn instance(env, name, options) {
         let e = evaluate(
             "s.rhai",
             "import \"kv\" as kv;\n",
-            &[dir.clone()],
+            std::slice::from_ref(&dir),
             &EvalOptions::default(),
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -393,7 +398,7 @@ fn instance(env, name, options) {
         let e = evaluate(
             "s.rhai",
             "import \"kv\" as kv;\n",
-            &[dir.clone()],
+            std::slice::from_ref(&dir),
             &EvalOptions::default(),
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -409,7 +414,7 @@ fn instance(env, name, options) {
         let e = evaluate(
             "s.rhai",
             "import \"kv\" as kv;\nkv::instance((), \"kv\", #{ database: \"d\" });\n",
-            &[dir.clone()],
+            std::slice::from_ref(&dir),
             &EvalOptions::default(),
         );
         std::fs::remove_dir_all(&dir).unwrap();
