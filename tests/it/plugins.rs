@@ -88,7 +88,7 @@ fn manifest_checks_point_at_the_caller() {
         .filter(|n| n.ends_with(".rhai"))
         .collect();
     scripts.sort();
-    assert_eq!(scripts.len(), 5, "{scripts:?}");
+    assert_eq!(scripts.len(), 6, "{scripts:?}");
     let cache = temp_dir("manifest-cache");
     for file in &scripts {
         let name = file.trim_end_matches(".rhai");
@@ -96,7 +96,14 @@ fn manifest_checks_point_at_the_caller() {
         let out = run(&dir, &["check", &rel], &cache);
         let expected = if name == "defaults" { 0 } else { 1 };
         assert_eq!(out.code, expected, "{name}: {}", out.stderr);
-        if name != "defaults" {
+        if name == "invalid-manifest" {
+            // A broken manifest is pointed at in plugin.toml.
+            assert!(
+                out.stderr.contains("[plugins/broken/plugin.toml:6:21]"),
+                "{}",
+                out.stderr
+            );
+        } else if name != "defaults" {
             // Every diagnostic points at the script, never into the plugin.
             assert!(
                 out.stderr.contains(&format!("[{rel}:")),
