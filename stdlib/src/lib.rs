@@ -7,7 +7,7 @@
 //! names, quantities, schedules and DNS names as it goes, and pointing every problem at the
 //! script span that caused it.
 //!
-//! This is the only crate that knows Rhai. Rhai positions become [`Span`]s in exactly one place
+//! This is the only crate that knows Rhai. Rhai positions become [`Span`](cairn_model::Span)s in exactly one place
 //! ([`sources::Sources::span`]).
 
 mod api;

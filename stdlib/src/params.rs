@@ -134,7 +134,7 @@ pub fn check_options(
                 "invalid-option",
                 format!(
                     "the options of {what} must be a map `#{{ ... }}`, found {}",
-                    options.type_name()
+                    type_name(&options)
                 ),
             )
             .at(site.span.clone()),
@@ -280,5 +280,90 @@ pub fn to_dynamic(value: &toml::Value) -> Dynamic {
                 .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use cairn_model::{Sensitive, SensitivePart};
+
+    use super::*;
+    use crate::manifest::ParamSpec;
+    use crate::sources::Sources;
+
+    fn spec(ty: ParamType) -> FunctionSpec {
+        FunctionSpec {
+            doc: String::new(),
+            params: [(
+                "password".to_owned(),
+                ParamSpec {
+                    ty,
+                    required: true,
+                    default: None,
+                    doc: String::new(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    fn site() -> Site {
+        Site {
+            span: None,
+            caller: None,
+            sources: Sources::default(),
+        }
+    }
+
+    fn secret() -> Dynamic {
+        Dynamic::from(SensitiveStr(Sensitive::from_part(SensitivePart::Literal(
+            "hunter2".to_owned(),
+        ))))
+    }
+
+    #[test]
+    fn a_sensitive_value_is_a_string() {
+        let mut options = Map::new();
+        options.insert("password".into(), secret());
+        let (checked, diagnostics, fatal) = check_options(
+            "p::f",
+            &spec(ParamType::String),
+            Dynamic::from_map(options),
+            &site(),
+        );
+        assert!(diagnostics.is_empty() && !fatal, "{diagnostics:?}");
+        let map = checked.try_cast::<Map>().unwrap();
+        assert!(map["password"].is::<SensitiveStr>());
+    }
+
+    #[test]
+    fn a_sensitive_value_never_shows_in_a_type_error() {
+        let mut options = Map::new();
+        options.insert("password".into(), secret());
+        let (_, diagnostics, fatal) = check_options(
+            "p::f",
+            &spec(ParamType::Quantity),
+            Dynamic::from_map(options),
+            &site(),
+        );
+        assert!(fatal);
+        assert_eq!(
+            diagnostics[0].message,
+            "option `password` of p::f must be a quantity, found a sensitive value"
+        );
+        assert!(!format!("{diagnostics:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn options_must_be_a_map() {
+        let (_, diagnostics, fatal) =
+            check_options("p::f", &spec(ParamType::String), "x".into(), &site());
+        assert!(fatal);
+        assert_eq!(
+            diagnostics[0].message,
+            "the options of p::f must be a map `#{ ... }`, found a string"
+        );
     }
 }

@@ -575,7 +575,7 @@ impl Git {
             ],
             None,
         )?;
-        std::fs::rename(&tmp, &self.bare)
+        publish(&tmp, &self.bare)
             .map_err(|e| format!("cannot move the clone into {}: {e}", self.bare.display()))
     }
 
@@ -641,8 +641,24 @@ impl Git {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        std::fs::rename(&tmp, target)
+        publish(&tmp, target)
             .map_err(|e| format!("cannot move the checkout into {}: {e}", target.display()))
+    }
+}
+
+/// Moves a finished clone or checkout into place. Another cairn may have put the same one
+/// there meanwhile (parallel CI jobs): then that one is kept.
+fn publish(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    match std::fs::rename(tmp, target) {
+        Ok(()) => Ok(()),
+        Err(_) if target.is_dir() => {
+            let _ = std::fs::remove_dir_all(tmp);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(tmp);
+            Err(e)
+        }
     }
 }
 
