@@ -4,7 +4,6 @@
 //! problems as diagnostics at the script span of the call, so one run finds every problem.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cairn_model::validate::{self, Quantity};
@@ -22,6 +21,8 @@ use crate::convert;
 use crate::docs::Docs;
 use crate::export;
 use crate::opts::{Opts, Site};
+use crate::params::Manifests;
+use crate::project::PluginSearch;
 use crate::resolver::PluginResolver;
 use crate::sources::Sources;
 use crate::types::{
@@ -99,7 +100,7 @@ pub fn engine(
     shared: &Shared,
     sources: &Sources,
     main: &str,
-    plugin_dirs: &[PathBuf],
+    plugins: &PluginSearch,
     limits: &Limits,
 ) -> Engine {
     let mut engine = Engine::new_raw();
@@ -143,7 +144,9 @@ pub fn engine(
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
     }
-    engine.set_module_resolver(PluginResolver::new(plugin_dirs.to_vec(), sources.clone()));
+    let manifests = Manifests::default();
+    engine.set_module_resolver(PluginResolver::new(plugins.clone(), &ctx, &manifests));
+    crate::params::register(&mut engine, &ctx, &manifests);
     let mut docs = Docs::default();
     register_all(&mut engine, &mut docs, &ctx);
     engine

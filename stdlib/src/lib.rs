@@ -7,7 +7,7 @@
 //! names, quantities, schedules and DNS names as it goes, and pointing every problem at the
 //! script span that caused it.
 //!
-//! This is the only crate that knows Rhai. Rhai positions become [`Span`]s in exactly one place
+//! This is the only crate that knows Rhai. Rhai positions become [`Span`](cairn_model::Span)s in exactly one place
 //! ([`sources::Sources::span`]).
 
 mod api;
@@ -16,8 +16,11 @@ mod convert;
 mod custom;
 mod docs;
 mod k8s;
+pub mod manifest;
 mod network;
 mod opts;
+mod params;
+pub mod project;
 mod resolver;
 mod smoke;
 mod sources;
@@ -41,6 +44,9 @@ pub struct EvalOptions {
     pub vars: BTreeMap<String, String>,
     /// Extra directories searched for plugins after the project's `plugins/`.
     pub plugin_path: Vec<PathBuf>,
+    /// Where git plugins are cached (`$CAIRN_CACHE_DIR`, else `~/.cache/cairn`); git
+    /// plugins cannot be fetched without one.
+    pub cache_dir: Option<PathBuf>,
     /// Sandbox limits.
     pub limits: Limits,
 }
@@ -81,6 +87,9 @@ pub struct Evaluation {
     pub diagnostics: Vec<Diagnostic>,
     /// The text of the script and of every plugin it loaded, for rendering diagnostics.
     pub sources: Sources,
+    /// Whether evaluation stopped before the end of the script (a script error, a sandbox
+    /// limit, a plugin that cannot load or be called): the state is partial.
+    pub stopped: bool,
 }
 
 impl Evaluation {
@@ -92,50 +101,88 @@ impl Evaluation {
 
 /// Evaluates the environment script at `path`.
 ///
-/// Plugins are resolved from the `plugins/` folder of the project (the nearest ancestor of the
-/// script that has one), then from [`EvalOptions::plugin_path`].
+/// Plugins are resolved from the project of the script (the nearest ancestor with a
+/// `cairn.toml` or a `plugins/` folder: its git plugins, then its `plugins/`), then from
+/// [`EvalOptions::plugin_path`]. When the project has a `cairn.lock`, every imported plugin
+/// must match it.
 pub fn evaluate_file(path: &Path, options: &EvalOptions) -> Evaluation {
     let display = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let mut dirs = Vec::new();
-            if let Some(root) = project_root(path) {
-                dirs.push(root.join("plugins"));
-            }
-            dirs.extend(options.plugin_path.iter().cloned());
-            evaluate(&display, &text, &dirs, options)
+    let failed = |code: &'static str, message: String, help: Option<String>| {
+        let mut d = Diagnostic::error(code, message);
+        if let Some(help) = help {
+            d = d.help(help);
         }
-        Err(err) => Evaluation {
+        Evaluation {
             state: DesiredState::default(),
-            diagnostics: vec![Diagnostic::error(
+            diagnostics: vec![d],
+            sources: Sources::default(),
+            stopped: true,
+        }
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            return failed(
                 "unreadable-script",
                 format!("cannot read {display}: {err}"),
-            )],
-            sources: Sources::default(),
-        },
-    }
+                None,
+            );
+        }
+    };
+    let project = match project::Project::find(path) {
+        Ok(project) => project,
+        Err(e) => return failed(e.code, e.message, e.help),
+    };
+    let search = project::PluginSearch {
+        project,
+        dirs: options.plugin_path.clone(),
+        cache_dir: options.cache_dir.clone(),
+    };
+    evaluate_with(&display, &text, &search, options)
 }
 
-/// Evaluates script text named `name`, resolving plugins from `plugin_dirs` in order.
+/// Evaluates script text named `name`, resolving plugins from `plugin_dirs` in order (no
+/// project: no `cairn.toml`, no lock).
 pub fn evaluate(
     name: &str,
     text: &str,
     plugin_dirs: &[PathBuf],
     options: &EvalOptions,
 ) -> Evaluation {
+    let search = project::PluginSearch {
+        project: None,
+        dirs: plugin_dirs.to_vec(),
+        cache_dir: options.cache_dir.clone(),
+    };
+    evaluate_with(name, text, &search, options)
+}
+
+fn evaluate_with(
+    name: &str,
+    text: &str,
+    plugins: &project::PluginSearch,
+    options: &EvalOptions,
+) -> Evaluation {
     let sources = Sources::default();
     sources.insert(name, text);
     let builder = Arc::new(Mutex::new(builder::Builder::new(options.vars.clone())));
-    let engine = api::engine(&builder, &sources, name, plugin_dirs, &options.limits);
+    let engine = api::engine(&builder, &sources, name, plugins, &options.limits);
     let mut diagnostics = Vec::new();
+    let mut stopped = false;
     match engine.compile(text) {
         Ok(mut ast) => {
             ast.set_source(name);
             if let Err(err) = engine.run_ast(&ast) {
-                diagnostics.push(api::runtime_diagnostic(&sources, name, &err));
+                stopped = true;
+                if !params::is_reported(&err) {
+                    diagnostics.push(api::runtime_diagnostic(&sources, name, &err));
+                }
             }
         }
-        Err(err) => diagnostics.push(api::parse_diagnostic(&sources, name, &err)),
+        Err(err) => {
+            stopped = true;
+            diagnostics.push(api::parse_diagnostic(&sources, name, &err));
+        }
     }
     let (state, mut found) = builder::finish(&builder);
     found.append(&mut diagnostics);
@@ -143,17 +190,24 @@ pub fn evaluate(
         state,
         diagnostics: found,
         sources,
+        stopped,
     }
 }
 
-fn project_root(script: &Path) -> Option<PathBuf> {
-    let start = std::path::absolute(script).ok()?;
-    let mut dir = start.parent();
-    while let Some(d) = dir {
-        if d.join("plugins").is_dir() {
-            return Some(d.to_path_buf());
-        }
-        dir = d.parent();
-    }
-    None
+/// The public functions a plugin's `main.rhai` defines: name and parameter names, in order of
+/// definition. For `cairn plugin info` and `cairn plugin test`.
+pub fn plugin_functions(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut engine = rhai::Engine::new_raw();
+    engine.set_max_expr_depths(128, 64);
+    let ast = engine.compile(text).map_err(|e| e.to_string())?;
+    Ok(ast
+        .iter_functions()
+        .filter(|f| f.access != rhai::FnAccess::Private)
+        .map(|f| {
+            (
+                f.name.to_owned(),
+                f.params.iter().map(|p| (*p).to_owned()).collect(),
+            )
+        })
+        .collect())
 }

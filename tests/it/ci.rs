@@ -550,3 +550,52 @@ fn a_dns_record_changed_by_hand_is_drift() {
         out.stdout
     );
 }
+
+/// A revision records the plugins' manifests with their code: rolling back restores a default
+/// that only `plugin.toml` held.
+#[test]
+fn rollback_restores_what_a_plugin_manifest_said() {
+    let cluster = TestCluster::start(config());
+    let plugin = cluster.dir.join("plugins/tiny");
+    std::fs::create_dir_all(&plugin).expect("plugin dir");
+    let manifest = |level: &str| {
+        format!(
+            "name = \"tiny\"\nversion = \"0.1.0\"\ndescription = \"a settings ConfigMap\"\nmin_cairn = \"0.1.0\"\n\n\
+             [functions.settings]\ndoc = \"settings\"\n[functions.settings.params]\n\
+             level = {{ type = \"string\", default = \"{level}\", doc = \"log level\" }}\n"
+        )
+    };
+    std::fs::write(plugin.join("plugin.toml"), manifest("info")).expect("manifest");
+    std::fs::write(
+        plugin.join("main.rhai"),
+        "fn settings(env, name, options) { env.config_map(name, #{ LEVEL: options.level }) }\n",
+    )
+    .expect("plugin");
+    let script = write(
+        &cluster,
+        "shop.rhai",
+        "import \"tiny\" as tiny;\nlet env = environment(\"shop\", #{});\nenv.namespace(\"shop\", #{});\ntiny::settings(env, \"settings\", #{});\n",
+    );
+    let level = || {
+        cluster.runtime.block_on(async {
+            let client = kube_client(&cluster).await;
+            let api: Api<ConfigMap> = Api::namespaced(client, "shop");
+            api.get("settings")
+                .await
+                .expect("settings")
+                .data
+                .expect("data")["LEVEL"]
+                .clone()
+        })
+    };
+    let out = cluster.cairn(&["apply", &script, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(level(), "info");
+    std::fs::write(plugin.join("plugin.toml"), manifest("debug")).expect("manifest");
+    let out = cluster.cairn(&["apply", &script, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(level(), "debug");
+    let out = cluster.cairn(&["rollback", &script, "--to", "1", "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(level(), "info");
+}

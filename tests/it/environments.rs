@@ -617,7 +617,7 @@ fn plugin_options_are_checked_where_the_script_calls_them() {
         ),
         (
             r#"monitoring::stack(env, #{ retention: 3 });"#,
-            "monitoring::stack has no option 'retention'",
+            "monitoring::stack has no option `retention`",
         ),
     ] {
         let path = dir.join("bad.rhai");

@@ -11,6 +11,7 @@ mod graph;
 mod history;
 mod live;
 mod output;
+mod plugin;
 mod progress;
 mod report;
 mod s3;
@@ -200,6 +201,11 @@ enum Command {
         #[command(subcommand)]
         action: sandbox::SandboxAction,
     },
+    /// Plugins: list, inspect, scaffold, test against their fixtures, lock
+    Plugin {
+        #[command(subcommand)]
+        action: plugin::PluginAction,
+    },
     /// List the functions environment scripts can call, with examples
     Docs {
         /// Only functions whose name contains this
@@ -266,6 +272,7 @@ where
             format,
             output,
         } => graph(io, &script, format, output.as_deref()),
+        Command::Plugin { action } => plugin::run(io, &action),
     };
     match result {
         Ok(code) => code,
@@ -315,6 +322,7 @@ fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, 
     let options = cairn_stdlib::EvalOptions {
         vars,
         plugin_path,
+        cache_dir: plugin::cache_dir(&io.vars),
         ..cairn_stdlib::EvalOptions::default()
     };
     Ok(cairn_stdlib::evaluate_file(&args.script, &options))
@@ -389,16 +397,18 @@ fn render(
 pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Diagnostic> {
     let mut all = eval.diagnostics.clone();
     // Checks of the whole state are meaningful only when evaluation got through the script.
-    if !eval.diagnostics.iter().any(|d| {
-        matches!(
-            d.code,
-            "syntax-error"
-                | "script-error"
-                | "script-limit"
-                | "plugin-not-found"
-                | "unreadable-script"
-        )
-    }) {
+    if !eval.stopped
+        && !eval.diagnostics.iter().any(|d| {
+            matches!(
+                d.code,
+                "syntax-error"
+                    | "script-error"
+                    | "script-limit"
+                    | "plugin-not-found"
+                    | "unreadable-script"
+            )
+        })
+    {
         all.extend(cairn_plan::check(&eval.state));
     }
     all
