@@ -28,12 +28,6 @@ env.deployment("web", #{{
     )
 }
 
-fn write(cluster: &TestCluster, name: &str, text: &str) -> String {
-    let path = cluster.dir.join(name);
-    std::fs::write(&path, text).expect("script written");
-    path.to_string_lossy().into_owned()
-}
-
 fn config() -> SandboxConfig {
     SandboxConfig {
         pod_start_delay: std::time::Duration::from_millis(20),
@@ -76,7 +70,7 @@ fn replicas(cluster: &TestCluster) -> i32 {
 #[test]
 fn a_saved_plan_applies_exactly_and_holds_no_secret() {
     let cluster = TestCluster::start(config());
-    let script = write(&cluster, "shop.rhai", &shop(2, "info"));
+    let script = cluster.write("shop.rhai", &shop(2, "info"));
     let file = cluster.dir.join("plan.cairn");
     let file = file.to_str().expect("utf-8");
     let out = cluster.cairn(&["plan", &script, "-o", file]);
@@ -128,9 +122,9 @@ fn a_saved_plan_applies_exactly_and_holds_no_secret() {
 #[test]
 fn a_saved_plan_is_refused_after_a_concurrent_change() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "shop.rhai", &shop(2, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(2, "info"));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
-    let v2 = write(&cluster, "shop.rhai", &shop(3, "info"));
+    let v2 = cluster.write("shop.rhai", &shop(3, "info"));
     let file = cluster.dir.join("plan.cairn");
     let file = file.to_str().expect("utf-8");
     assert_eq!(cluster.cairn(&["plan", &v2, "-o", file]).code, 2);
@@ -162,7 +156,7 @@ fn a_saved_plan_is_refused_after_a_concurrent_change() {
 
     // The script changing after the plan is refused too.
     assert_eq!(cluster.cairn(&["plan", &v2, "-o", file]).code, 0);
-    write(&cluster, "shop.rhai", &shop(4, "info"));
+    cluster.write("shop.rhai", &shop(4, "info"));
     let out = cluster.cairn(&["apply", file]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -176,14 +170,14 @@ fn a_saved_plan_is_refused_after_a_concurrent_change() {
 #[test]
 fn deleting_a_volume_the_script_allows_to_delete_has_its_own_exit_code() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "shop.rhai", &shop(1, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(1, "info"));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
     let without = shop(1, "info").replace(
         "let data = env.volume_claim(\"data\", #{ storage: \"1Gi\" });",
         "",
     );
     // Not allowed: kept, an ordinary plan.
-    let v2 = write(&cluster, "v2.rhai", &without);
+    let v2 = cluster.write("v2.rhai", &without);
     let out = cluster.cairn(&["plan", &v2]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -192,8 +186,7 @@ fn deleting_a_volume_the_script_allows_to_delete_has_its_own_exit_code() {
         out.stdout
     );
     // Allowed: the plan deletes data, exit code 3.
-    let v3 = write(
-        &cluster,
+    let v3 = cluster.write(
         "v3.rhai",
         &format!("{without}\nenv.allow_delete(\"PersistentVolumeClaim\", \"data\");\n"),
     );
@@ -216,9 +209,9 @@ fn deleting_a_volume_the_script_allows_to_delete_has_its_own_exit_code() {
 #[test]
 fn history_lists_applies_and_rollback_restores_an_earlier_revision() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "shop.rhai", &shop(2, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(2, "info"));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
-    let v2 = write(&cluster, "shop.rhai", &shop(3, "debug"));
+    let v2 = cluster.write("shop.rhai", &shop(3, "debug"));
     let out = cluster.cairn(&["apply", &v2, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -284,7 +277,7 @@ fn history_lists_applies_and_rollback_restores_an_earlier_revision() {
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(doc["revisions"][2]["note"], "rollback to revision 1");
     // The live state is revision 1's: a plan of revision 1's script has nothing to do.
-    let v1 = write(&cluster, "shop.rhai", &shop(2, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(2, "info"));
     assert_eq!(cluster.cairn(&["plan", &v1]).code, 0);
 
     let out = cluster.cairn(&["rollback", &v1, "--to", "9", "--yes"]);
@@ -300,14 +293,14 @@ fn history_lists_applies_and_rollback_restores_an_earlier_revision() {
 #[test]
 fn drift_reports_changes_made_outside_cairn_only() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "shop.rhai", &shop(2, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(2, "info"));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
     let out = cluster.cairn(&["drift", &v1]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("No drift"), "{}", out.stdout);
 
     // A script change not applied yet is not drift.
-    let v2 = write(&cluster, "shop.rhai", &shop(3, "info"));
+    let v2 = cluster.write("shop.rhai", &shop(3, "info"));
     let out = cluster.cairn(&["drift", &v2]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -369,7 +362,7 @@ fn drift_reports_changes_made_outside_cairn_only() {
 #[test]
 fn progress_without_a_terminal_is_a_line_per_event() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "shop.rhai", &shop(1, "info"));
+    let v1 = cluster.write("shop.rhai", &shop(1, "info"));
     let out = cluster.cairn(&["apply", &v1, "--yes", "--parallelism", "1"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let progress: String = out
@@ -383,7 +376,7 @@ fn progress_without_a_terminal_is_a_line_per_event() {
     });
     let json = cluster.cairn(&[
         "apply",
-        &write(&cluster, "v2.rhai", &shop(2, "info")),
+        &cluster.write("v2.rhai", &shop(2, "info")),
         "--yes",
         "--json",
     ]);
@@ -571,9 +564,7 @@ fn rollback_restores_what_a_plugin_manifest_said() {
         "fn settings(env, name, options) { env.config_map(name, #{ LEVEL: options.level }) }\n",
     )
     .expect("plugin");
-    let script = write(
-        &cluster,
-        "shop.rhai",
+    let script = cluster.write("shop.rhai",
         "import \"tiny\" as tiny;\nlet env = environment(\"shop\", #{});\nenv.namespace(\"shop\", #{});\ntiny::settings(env, \"settings\", #{});\n",
     );
     let level = || {

@@ -295,12 +295,6 @@ fn spacetime_staging_applies_then_replans_clean() {
     applies_then_replans_clean("spacetime-staging");
 }
 
-fn write(cluster: &TestCluster, name: &str, text: &str) -> String {
-    let path = cluster.dir.join(name);
-    std::fs::write(&path, text).expect("script written");
-    path.to_string_lossy().into_owned()
-}
-
 fn custom(instances: i64, with_backup: bool) -> String {
     let mut s = format!(
         r#"
@@ -325,7 +319,7 @@ env.object("acid.zalan.do/v1", "postgresql", "crm-db", #{{
 fn a_custom_resource_is_planned_applied_changed_and_pruned() {
     let cluster = TestCluster::start(SandboxConfig::default());
     install_operators(&cluster);
-    let v1 = write(&cluster, "v1.rhai", &custom(1, true));
+    let v1 = cluster.write("v1.rhai", &custom(1, true));
     let out = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -365,7 +359,7 @@ fn a_custom_resource_is_planned_applied_changed_and_pruned() {
 
     // One field changes; the backup is no longer declared at all: pruned, found through the
     // inventory, which names the kind with its group.
-    let v2 = write(&cluster, "v2.rhai", &custom(2, false));
+    let v2 = cluster.write("v2.rhai", &custom(2, false));
     let out = cluster.cairn(&["plan", &v2]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -422,7 +416,7 @@ fn a_custom_resource_is_planned_applied_changed_and_pruned() {
 #[test]
 fn a_custom_resource_without_its_crd_fails_the_plan_naming_the_operator() {
     let cluster = TestCluster::start(SandboxConfig::default());
-    let v1 = write(&cluster, "v1.rhai", &custom(1, false));
+    let v1 = cluster.write("v1.rhai", &custom(1, false));
     let out = cluster.cairn(&["plan", &v1]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -476,9 +470,7 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     let cluster = TestCluster::start(SandboxConfig::default());
     install_operators(&cluster);
     let head = "let env = environment(\"crm\", #{});\nenv.namespace(\"crm\", #{});\n";
-    let v1 = write(
-        &cluster,
-        "v1.rhai",
+    let v1 = cluster.write("v1.rhai",
         &format!(
             "{head}env.object(\"acid.zalan.do/v1\", \"postgresql\", \"crm-db\", #{{ spec: #{{ teamId: \"crm\" }} }}, #{{ holds_data: true }});\n"
         ),
@@ -486,7 +478,7 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     let out = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     // Dropped from the script: kept, with the reason.
-    let v2 = write(&cluster, "v2.rhai", head);
+    let v2 = cluster.write("v2.rhai", head);
     let out = cluster.cairn(&["apply", &v2, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -512,8 +504,7 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
     };
     assert!(live(&cluster), "the database is still there");
     // Allowed: deleted.
-    let v3 = write(
-        &cluster,
+    let v3 = cluster.write(
         "v3.rhai",
         &format!("{head}env.allow_delete(\"postgresql\", \"crm-db\");\n"),
     );
@@ -531,9 +522,7 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
 fn postgres_cnpg_declares_a_cluster_with_backups_to_s3_and_applies() {
     let cluster = TestCluster::start(SandboxConfig::default());
     install_operators(&cluster);
-    let path = write(
-        &cluster,
-        "cnpg.rhai",
+    let path = cluster.write("cnpg.rhai",
         r#"
 import "postgres" as postgres;
 let env = environment("shop", #{});
@@ -702,8 +691,7 @@ env.deployment("web", #{ image: "nginx:1.27", env: [#{ DB_USER: creds.key("usern
 #[test]
 fn one_kind_name_in_two_api_groups_is_refused_before_any_change() {
     let cluster = TestCluster::start(SandboxConfig::default());
-    let path = write(
-        &cluster,
+    let path = cluster.write(
         "clash.rhai",
         r#"
 let env = environment("crm", #{});

@@ -26,12 +26,6 @@ let web = env.deployment("web", #{{
     s
 }
 
-fn write(cluster: &TestCluster, name: &str, text: &str) -> String {
-    let path = cluster.dir.join(name);
-    std::fs::write(&path, text).expect("script written");
-    path.to_string_lossy().into_owned()
-}
-
 fn config() -> SandboxConfig {
     SandboxConfig {
         pod_start_delay: std::time::Duration::from_millis(50),
@@ -42,7 +36,7 @@ fn config() -> SandboxConfig {
 #[test]
 fn apply_then_edit_then_apply_converges() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "v1.rhai", &shop(2, "info", true));
+    let v1 = cluster.write("v1.rhai", &shop(2, "info", true));
     let out = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(
         out.code, 0,
@@ -64,7 +58,7 @@ fn apply_then_edit_then_apply_converges() {
     );
     assert!(out.stdout.contains("No changes"), "{}", out.stdout);
 
-    let v2 = write(&cluster, "v2.rhai", &shop(3, "debug", false));
+    let v2 = cluster.write("v2.rhai", &shop(3, "debug", false));
     let out = cluster.cairn(&["plan", &v2]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     let plan = &out.stdout;
@@ -103,7 +97,7 @@ fn apply_then_edit_then_apply_converges() {
 #[test]
 fn apply_refuses_without_a_terminal() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
+    let v1 = cluster.write("v1.rhai", &shop(1, "info", false));
     let out = cluster.cairn(&["apply", &v1]);
     assert_eq!(out.code, 1);
     assert!(
@@ -129,9 +123,7 @@ fn a_crash_loop_is_explained_with_its_logs() {
         },
     ));
     let cluster = TestCluster::start(config);
-    let script = write(
-        &cluster,
-        "crash.rhai",
+    let script = cluster.write("crash.rhai",
         r#"
 let env = environment("crash", #{});
 env.namespace("crash", #{});
@@ -158,8 +150,7 @@ env.deployment("backend", #{ image: "ghcr.io/acme/crashy:1.0", port: 8000, ready
 fn a_quota_rejection_is_explained_with_the_numbers() {
     let cluster = TestCluster::start(config());
     // The namespace and a quota made outside cairn: `check` cannot see this one.
-    let ns = write(
-        &cluster,
+    let ns = cluster.write(
         "ns.rhai",
         "let env = environment(\"tight\", #{});\nenv.namespace(\"tight\", #{});\n",
     );
@@ -173,9 +164,7 @@ fn a_quota_rejection_is_explained_with_the_numbers() {
         api.create(&kube::api::PostParams::default(), &quota).await
     });
     kubectl_like.expect("quota created");
-    let script = write(
-        &cluster,
-        "tight.rhai",
+    let script = cluster.write("tight.rhai",
         "let env = environment(\"tight\", #{});\nenv.namespace(\"tight\", #{});\nenv.deployment(\"web\", #{ image: \"nginx:1.27\", replicas: 3, port: 80, ready: http_get(\"/\", 80) });\n",
     );
     let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
@@ -191,7 +180,7 @@ fn a_quota_rejection_is_explained_with_the_numbers() {
 #[test]
 fn objects_without_cairns_labels_are_never_pruned() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", true));
+    let v1 = cluster.write("v1.rhai", &shop(1, "info", true));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
     cluster.runtime.block_on(async {
         let client = cairn_tests::kube_client(&cluster).await;
@@ -206,7 +195,7 @@ fn objects_without_cairns_labels_are_never_pruned() {
             api.create(&kube::api::PostParams::default(), &cm).await.expect("created");
         }
     });
-    let v2 = write(&cluster, "v2.rhai", &shop(1, "info", false));
+    let v2 = cluster.write("v2.rhai", &shop(1, "info", false));
     let out = cluster.cairn(&["apply", &v2, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -241,9 +230,7 @@ fn objects_without_cairns_labels_are_never_pruned() {
 #[test]
 fn a_thousand_objects_are_planned_with_one_list_per_kind() {
     let cluster = TestCluster::start(config());
-    let script = write(
-        &cluster,
-        "big.rhai",
+    let script = cluster.write("big.rhai",
         r#"
 let env = environment("big", #{});
 env.namespace("big", #{});
@@ -344,8 +331,7 @@ fn staging_applies_on_the_sandbox_and_replans_clean() {
 #[test]
 fn alert_rules_become_a_prometheus_rule_when_the_operator_is_there() {
     let cluster = TestCluster::start(config());
-    let script = write(
-        &cluster,
+    let script = cluster.write(
         "alerts.rhai",
         r##"
 import "monitoring" as monitoring;
@@ -554,10 +540,9 @@ fn conforms(
 #[test]
 fn json_plans_follow_the_documented_schema_and_markdown_reads_well() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "v1.rhai", &shop(2, "info", true));
+    let v1 = cluster.write("v1.rhai", &shop(2, "info", true));
     assert_eq!(cluster.cairn(&["apply", &v1, "--yes"]).code, 0);
-    let v2 = write(
-        &cluster,
+    let v2 = cluster.write(
         "v2.rhai",
         &shop(3, "debug", false).replace("MODE: \"one\"", "MODE: \"two\""),
     );
@@ -585,7 +570,7 @@ fn json_plans_follow_the_documented_schema_and_markdown_reads_well() {
 #[test]
 fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     let cluster = TestCluster::start(config());
-    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
+    let v1 = cluster.write("v1.rhai", &shop(1, "info", false));
     let lock = cluster.runtime.block_on(async {
         let c = cluster.provider_cluster().await;
         cairn_kube::lock::acquire(
@@ -663,30 +648,64 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     assert!(out.stdout.contains("was held by someone"), "{}", out.stdout);
 }
 
+/// Two applies of one environment never run at once. The test holds the lock first, so both
+/// plan and then queue behind it; once it is released, each apply rolls out a new template
+/// (pods take 2 s to start), so one after the other they need at least two rollouts' time —
+/// at once they would need one. Load can only make it slower, never make it pass wrongly.
 #[test]
 fn two_applies_racing_for_the_lock_run_one_at_a_time() {
-    // Both plan at once, then race for the lock: the winner holds it through a rollout of at
-    // least 4 s, far longer than the two plans can drift apart even on a loaded machine.
+    let delay = std::time::Duration::from_millis(2000);
     let cluster = TestCluster::start(SandboxConfig {
-        pod_start_delay: std::time::Duration::from_millis(4000),
+        pod_start_delay: delay,
         ..SandboxConfig::default()
     });
-    let v1 = write(&cluster, "v1.rhai", &shop(1, "info", false));
-    let outputs: Vec<_> = std::thread::scope(|s| {
-        let a = s.spawn(|| cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "60"]));
-        let b = s.spawn(|| cluster.cairn(&["apply", &v1, "--yes", "--lock-timeout", "60"]));
-        vec![a.join().expect("a"), b.join().expect("b")]
+    let a = cluster.write("a.rhai", &shop(1, "a", false));
+    let b = cluster.write("b.rhai", &shop(1, "b", false));
+    let provider = cluster.runtime.block_on(cluster.provider_cluster());
+    let held = cluster
+        .runtime
+        .block_on(cairn_kube::lock::acquire(
+            &provider,
+            "shop",
+            "test-holder",
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(5),
+            &|_| {},
+        ))
+        .expect("the test takes the lock");
+    let (outputs, after_release) = std::thread::scope(|s| {
+        let ta = s.spawn(|| cluster.cairn(&["apply", &a, "--yes", "--lock-timeout", "120"]));
+        let tb = s.spawn(|| cluster.cairn(&["apply", &b, "--yes", "--lock-timeout", "120"]));
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert!(
+            !ta.is_finished() && !tb.is_finished(),
+            "neither apply may run while the lock is held"
+        );
+        cluster.runtime.block_on(held.release());
+        let released = std::time::Instant::now();
+        let outputs = vec![ta.join().expect("a"), tb.join().expect("b")];
+        (outputs, released.elapsed())
     });
     for o in &outputs {
         assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+        assert!(
+            o.stdout.contains("waiting for the lock held by"),
+            "{}",
+            o.stdout
+        );
     }
-    let waited = outputs
-        .iter()
-        .filter(|o| o.stdout.contains("waiting for the lock held by"))
-        .count();
-    assert_eq!(
-        waited, 1,
-        "exactly one apply waits for the other:\n{}\n----\n{}",
-        outputs[0].stdout, outputs[1].stdout
+    assert!(
+        outputs.iter().any(|o| o
+            .stdout
+            .contains("waiting for the lock held by test-holder")),
+        "{}\n----\n{}",
+        outputs[0].stdout,
+        outputs[1].stdout
+    );
+    assert!(
+        after_release >= 2 * delay,
+        "the two rollouts ran one after the other: {after_release:?}\n{}\n----\n{}",
+        outputs[0].stdout,
+        outputs[1].stdout
     );
 }

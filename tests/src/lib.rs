@@ -147,6 +147,13 @@ impl TestCluster {
             .expect("cluster")
     }
 
+    /// Writes a script into the test's directory and gives its path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("script written");
+        path.to_string_lossy().into_owned()
+    }
+
     /// Runs `cairn ARGS --kubeconfig <this cluster> --context test`.
     pub fn cairn(&self, args: &[&str]) -> Output {
         self.cairn_with(args, &[])
