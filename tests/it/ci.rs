@@ -92,6 +92,16 @@ fn a_saved_plan_applies_exactly_and_holds_no_secret() {
     assert_eq!(doc["observed"]["Deployment/shop/web"], "absent");
     assert_eq!(doc["plan"]["environment"], "shop");
 
+    // Never silently elsewhere: another target on the command line is refused.
+    let out = cluster.cairn(&["apply", file, "--sandbox"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("was planned with other settings: --sandbox"),
+        "{}",
+        out.stderr
+    );
+
     // Applied as saved: no question asked, the same plan carried out.
     let out = cluster.cairn(&["apply", file]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -247,14 +257,25 @@ fn history_lists_applies_and_rollback_restores_an_earlier_revision() {
         human.stdout
     );
 
-    // No secret value went into the cluster with the revisions.
+    // Revisions are Secrets in `default`, and no secret value went into them.
     let stored = cluster.runtime.block_on(async {
         let client = kube_client(&cluster).await;
-        let api: Api<ConfigMap> = Api::namespaced(client, "default");
-        serde_json::to_string(&api.list(&Default::default()).await.expect("list").items)
-            .expect("json")
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "default");
+        let items = api.list(&Default::default()).await.expect("list").items;
+        items
+            .iter()
+            .filter(|s| {
+                s.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("cairn-revision-"))
+            })
+            .flat_map(|s| s.data.clone().unwrap_or_default())
+            .map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(&v.0)))
+            .collect::<String>()
     });
-    assert!(stored.contains("cairn-revision-shop-2"));
+    assert!(stored.contains("revision=2"), "{stored}");
+    assert!(stored.contains("sources.json="), "{stored}");
     for secret in secret_values() {
         assert!(!stored.contains(&secret), "a secret value is in a revision");
     }

@@ -19,8 +19,12 @@ pub struct DnsPart {
     pub plan: DnsPlan,
     /// Under `--sandbox`: where the in-memory zone is saved between runs.
     pub sandbox_file: Option<PathBuf>,
-    /// The zone's SOA serial when the plan read it (every change to the zone bumps it).
+    /// The zone's SOA serial when the plan read it.
     pub serial: u32,
+    /// A digest of what the plan depends on in the zone: the declared record sets and this
+    /// environment's ownership records (not the serial: another environment's records, ACME
+    /// challenges or DNSSEC re-signing change it without concerning this plan).
+    pub read_digest: String,
 }
 
 fn sandbox_file(dir: &Path, zone: &str) -> PathBuf {
@@ -85,7 +89,29 @@ pub async fn plan(
         plan,
         sandbox_file: file,
         serial: snapshot.serial,
+        read_digest: read_digest(&snapshot.records, &interest, &state.environment.name),
     }))
+}
+
+/// SHA-256 of the record sets a plan depends on: the declared ones and the ownership records
+/// naming `environment`.
+fn read_digest(records: &[RecordSet], interest: &[RecordKey], environment: &str) -> String {
+    use sha2::Digest as _;
+    let marker = format!("environment={environment}");
+    let relevant: Vec<&RecordSet> = records
+        .iter()
+        .filter(|rs| {
+            interest.contains(&rs.key())
+                || (rs.name.starts_with("_cairn-owner.")
+                    && rs.values.iter().any(|v| v.contains(&marker)))
+        })
+        .collect();
+    let text = serde_json::to_string(&relevant).unwrap_or_default();
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The id of a record set, as the script's resources name it.

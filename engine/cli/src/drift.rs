@@ -41,8 +41,37 @@ fn foreign_managers(live: &J) -> Vec<String> {
     out
 }
 
+/// How the state declares a resource (DNS names compare without case, as the zone does).
 fn declared(state: &DesiredState, id: &ResourceId) -> Option<J> {
-    state.get(id).map(|r| r.body.to_json())
+    state.get(id).map(|r| r.body.to_json()).or_else(|| {
+        let key = id.to_string().to_ascii_lowercase();
+        state
+            .resources
+            .iter()
+            .find(|r| r.id.provider == id.provider && r.id.to_string().to_ascii_lowercase() == key)
+            .map(|r| r.body.to_json())
+    })
+}
+
+/// The alert rules and routes a state declares (the objects they become are derived from them).
+fn alerts(state: &DesiredState) -> Vec<J> {
+    state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == cairn_model::Provider::Alerts)
+        .map(|r| serde_json::json!([r.id.to_string(), r.body.to_json()]))
+        .collect()
+}
+
+/// Whether every changed field of a change is a redacted value: a Secret whose values differ
+/// (a CI variable rotated, or a hand edit — told apart by who wrote the object).
+fn only_sensitive(c: &Change) -> bool {
+    !c.fields.is_empty()
+        && c.fields.iter().all(|f| {
+            [&f.before, &f.after]
+                .iter()
+                .any(|v| v.as_ref().and_then(J::as_str) == Some(cairn_plan::plan::REDACTED))
+        })
 }
 
 /// One drifted resource.
@@ -78,15 +107,25 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
         close(target).await?;
         result
     })?;
+    // The baseline: the last successful revision, evaluated with today's variables. When it
+    // no longer evaluates (a variable gone, a plugin moved), the field managers decide.
+    let mut fallback_note = None;
     let base_state = match &baseline {
-        Some(rev) => {
-            match crate::history::evaluate_revision(io, rev, script.env_file.as_deref())? {
-                Some((eval, _)) => Some(eval.state),
-                None => return Ok(EXIT_ERROR),
+        Some(rev) => match crate::history::evaluate_revision(io, rev, script.env_file.as_deref()) {
+            Ok(Some((eval, _))) => Some(eval.state),
+            Ok(None) | Err(_) => {
+                fallback_note = Some(format!(
+                    "revision {} does not evaluate any more; changes are told apart by their field managers",
+                    rev.number
+                ));
+                None
             }
-        }
+        },
         None => None,
     };
+    let alerts_changed = base_state
+        .as_ref()
+        .is_some_and(|base| alerts(base) != alerts(&eval.state));
     let mut drifted = Vec::new();
     let mut pending = Vec::new();
     for c in &plan.plan.changes {
@@ -99,8 +138,16 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
             .map(foreign_managers)
             .unwrap_or_default();
         let is_drift = match &base_state {
-            // Declared the same way as when last applied: the live side moved.
-            Some(base) => declared(&eval.state, &c.id) == declared(base, &c.id),
+            // A certificate due for renewal is time passing, not drift.
+            _ if c.id.provider == cairn_model::Provider::Acme => false,
+            // Secret values cannot be compared: drift only when someone else wrote them.
+            _ if only_sensitive(c) => !managers.is_empty(),
+            Some(base) => match (declared(&eval.state, &c.id), declared(base, &c.id)) {
+                // Derived objects (alert rules and routes): drift unless the alerts changed.
+                (None, None) => !(alerts_changed && c.action != Action::Delete),
+                // Declared the same way as when last applied: the live side moved.
+                (now, then) => now == then,
+            },
             None => !managers.is_empty(),
         };
         if is_drift {
@@ -112,9 +159,10 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
             pending.push(c);
         }
     }
-    let compared_with = match &baseline {
-        Some(r) => format!("revision {} (applied {} by {})", r.number, r.time, r.author),
-        None => "the field managers of the live objects (no revision recorded yet)".to_owned(),
+    let compared_with = match (&baseline, &fallback_note) {
+        (Some(_), Some(note)) => note.clone(),
+        (Some(r), None) => format!("revision {} (applied {} by {})", r.number, r.time, r.author),
+        (None, _) => "the field managers of the live objects (no revision recorded yet)".to_owned(),
     };
     if live.json {
         let doc = serde_json::json!({

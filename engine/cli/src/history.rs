@@ -13,7 +13,7 @@ use cairn_model::{SensitivePart, Value};
 
 use crate::live::{
     ApplyArgs, LiveArgs, Target, close, confirm, connect, evaluate_checked, make_plan, print_plan,
-    run_apply, runtime,
+    run_apply, runtime, take_lock,
 };
 use crate::{EXIT_ERROR, EXIT_OK, Io, ScriptArgs};
 
@@ -200,6 +200,14 @@ pub(crate) fn evaluate_revision(
         std::process::id(),
         rand::random::<u32>()
     ));
+    // Private: a revision's sources are as confidential as the Secret they came from.
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
     let script = dir.join(relative(&revision.script));
     let result = (|| {
         let mut plugin_path = Vec::new();
@@ -282,21 +290,29 @@ pub fn rollback(
                 "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
                 revision.time, revision.author, revision.summary
             );
-            let plan = make_plan(io, &target, &eval, live).await?;
-            print_plan(io, &plan.plan, live);
-            if !plan.plan.has_changes() {
-                let _ = writeln!(io.out, "Nothing to do: {env} already matches revision {to}.");
-                return Ok(EXIT_OK);
-            }
-            if !confirm(io, &plan.plan, args.yes) {
+            let Some(held) = take_lock(io, &target, &env, args).await else {
                 return Ok(EXIT_ERROR);
-            }
-            let origin = Origin {
-                script: revision.script.clone(),
-                evaluated_as,
-                note: format!("rollback to revision {to}"),
             };
-            run_apply(io, &target, &eval, &plan, live, args, &origin).await
+            let result = async {
+                let plan = make_plan(io, &target, &eval, live).await?;
+                print_plan(io, &plan.plan, live);
+                if !plan.plan.has_changes() {
+                    let _ = writeln!(io.out, "Nothing to do: {env} already matches revision {to}.");
+                    return Ok(EXIT_OK);
+                }
+                if !confirm(io, &plan.plan, args.yes) {
+                    return Ok(EXIT_ERROR);
+                }
+                let origin = Origin {
+                    script: revision.script.clone(),
+                    evaluated_as,
+                    note: format!("rollback to revision {to}"),
+                };
+                run_apply(io, &target, &eval, &plan, live, args, &origin, &held.identity).await
+            }
+            .await;
+            held.release().await;
+            result
         }
         .await;
         close(target).await?;

@@ -230,7 +230,8 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // A usage error is an error (1): 2 means "there are changes" to CI scripts.
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
             let text = if io.color {
                 e.render().ansi().to_string()
             } else {

@@ -463,6 +463,12 @@ pub fn apply(
     args: &ApplyArgs,
 ) -> Result<i32, String> {
     if let Some(saved) = crate::saved::read(&script.script)? {
+        if let Some(conflict) = crate::saved::conflicting_flag(&saved, script, live) {
+            return Err(format!(
+                "{} was planned with other settings: {conflict}; a plan file is applied where and how it was made (plan again for another target)",
+                script.script.display()
+            ));
+        }
         return apply_saved(io, &script.script, &saved, live, args);
     }
     let Some(eval) = evaluate_checked(io, script)? else {
@@ -472,25 +478,44 @@ pub fn apply(
     rt.block_on(async {
         let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
         let code = async {
-            let plan = make_plan(io, &target, &eval, live).await?;
-            print_plan(io, &plan.plan, live);
-            if !plan.plan.has_changes() {
-                // Nothing to change: the environment is checked all the same.
-                let timeout = Duration::from_secs(args.timeout);
-                return crate::smoke::after_apply(
-                    io,
-                    &target.cluster,
-                    &eval.state,
-                    live.json,
-                    timeout,
-                )
-                .await;
-            }
-            if !confirm(io, &plan.plan, args.yes) {
+            let env = eval.state.environment.name.clone();
+            let Some(held) = take_lock(io, &target, &env, args).await else {
                 return Ok(EXIT_ERROR);
+            };
+            let result = async {
+                let plan = make_plan(io, &target, &eval, live).await?;
+                print_plan(io, &plan.plan, live);
+                if !plan.plan.has_changes() {
+                    // Nothing to change: the environment is checked all the same.
+                    let timeout = Duration::from_secs(args.timeout);
+                    return crate::smoke::after_apply(
+                        io,
+                        &target.cluster,
+                        &eval.state,
+                        live.json,
+                        timeout,
+                    )
+                    .await;
+                }
+                if !confirm(io, &plan.plan, args.yes) {
+                    return Ok(EXIT_ERROR);
+                }
+                let origin = crate::history::Origin::script(&script.script, "");
+                run_apply(
+                    io,
+                    &target,
+                    &eval,
+                    &plan,
+                    live,
+                    args,
+                    &origin,
+                    &held.identity,
+                )
+                .await
             }
-            let origin = crate::history::Origin::script(&script.script, "");
-            run_apply(io, &target, &eval, &plan, live, args, &origin).await
+            .await;
+            held.release().await;
+            result
         }
         .await;
         close(target).await?;
@@ -520,42 +545,67 @@ fn apply_saved(
     rt.block_on(async {
         let target = connect(io, &live, eval.state.environment.kube_context.as_deref()).await?;
         let code = async {
-            let plan = make_plan(io, &target, &eval, &live).await?;
-            let problems = crate::saved::verify(saved, &eval.state, &plan);
-            if !problems.is_empty() {
-                let _ = writeln!(
-                    io.err,
-                    "error: refusing to apply {}: it no longer describes what would happen",
-                    path.display()
-                );
-                const SHOWN: usize = 12;
-                for p in problems.iter().take(SHOWN) {
-                    let _ = writeln!(io.err, "  - {p}");
-                }
-                if problems.len() > SHOWN {
-                    let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
-                }
-                let _ = writeln!(
-                    io.err,
-                    "  hint: run `cairn plan -o {}` again and review the new plan",
-                    path.display()
-                );
+            let env = eval.state.environment.name.clone();
+            let Some(held) = take_lock(io, &target, &env, args).await else {
                 return Ok(EXIT_ERROR);
-            }
-            if !plan.plan.has_changes() {
-                let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
-                return Ok(EXIT_OK);
-            }
-            let origin = crate::history::Origin::script(
-                &script.script,
-                &format!("saved plan made {}", saved.created),
-            );
-            run_apply(io, &target, &eval, &plan, &live, args, &origin).await
+            };
+            let result =
+                apply_verified(io, path, saved, &target, &eval, &script, &live, args, &held).await;
+            held.release().await;
+            result
         }
         .await;
         close(target).await?;
         code
     })
+}
+
+/// Plans again under the lock, checks the plan file still describes it, applies.
+#[allow(clippy::too_many_arguments)]
+async fn apply_verified(
+    io: &mut Io<'_>,
+    path: &std::path::Path,
+    saved: &crate::saved::SavedPlan,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    script: &ScriptArgs,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+    held: &Held,
+) -> Result<i32, String> {
+    let plan = make_plan(io, target, eval, live).await?;
+    let problems = crate::saved::verify(saved, &eval.state, &plan);
+    if !problems.is_empty() {
+        let _ = writeln!(
+            io.err,
+            "error: refusing to apply {}: it no longer describes what would happen",
+            path.display()
+        );
+        const SHOWN: usize = 12;
+        for p in problems.iter().take(SHOWN) {
+            let _ = writeln!(io.err, "  - {p}");
+        }
+        if problems.len() > SHOWN {
+            let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
+        }
+        let _ = writeln!(
+            io.err,
+            "  hint: run `cairn plan -o {}` again and review the new plan",
+            path.display()
+        );
+        return Ok(EXIT_ERROR);
+    }
+    if !plan.plan.has_changes() {
+        let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
+        let timeout = Duration::from_secs(args.timeout);
+        return crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout)
+            .await;
+    }
+    let origin = crate::history::Origin::script(
+        &script.script,
+        &format!("saved plan made {}", saved.created),
+    );
+    run_apply(io, target, eval, &plan, live, args, &origin, &held.identity).await
 }
 
 /// Asks for confirmation on the terminal unless `yes`; false when the answer is not `yes` or
@@ -586,17 +636,28 @@ pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> bool {
     true
 }
 
-/// Takes the lock, runs the plan's steps as one graph, records the revision, reports.
-pub(crate) async fn run_apply(
+/// An environment's apply lock, held while an apply plans, confirms, applies and records.
+pub(crate) struct Held {
+    lock: cairn_kube::lock::Lock,
+    /// Who holds it (also the revision's author).
+    pub(crate) identity: String,
+}
+
+impl Held {
+    pub(crate) async fn release(self) {
+        self.lock.release().await;
+    }
+}
+
+/// Takes the environment's lock, saying whom it waits for while it waits; `None` (with the
+/// error printed) when the wait runs out. Taken before planning, so what is applied is what
+/// was planned under the lock: another apply cannot slip in between.
+pub(crate) async fn take_lock(
     io: &mut Io<'_>,
     target: &Target,
-    eval: &cairn_stdlib::Evaluation,
-    plan: &LivePlan,
-    live: &LiveArgs,
+    environment: &str,
     args: &ApplyArgs,
-    origin: &crate::history::Origin,
-) -> Result<i32, String> {
-    // One apply at a time per environment.
+) -> Option<Held> {
     let identity = lock_identity(io);
     let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let waiting = move |h: &cairn_kube::lock::Holder| {
@@ -605,28 +666,54 @@ pub(crate) async fn run_apply(
             h.identity, h.since
         ));
     };
-    let lock = cairn_kube::lock::acquire(
+    let acquire = cairn_kube::lock::acquire(
         &target.cluster,
-        &plan.plan.environment,
+        environment,
         &identity,
         Duration::from_secs(30),
         Duration::from_secs(args.lock_timeout),
         &waiting,
-    )
-    .await;
+    );
+    tokio::pin!(acquire);
+    let result = loop {
+        tokio::select! {
+            result = &mut acquire => break result,
+            Some(line) = wait_rx.recv() => {
+                let _ = writeln!(io.out, "{line}");
+            }
+        }
+    };
     while let Ok(line) = wait_rx.try_recv() {
         let _ = writeln!(io.out, "{line}");
     }
-    let lock = match lock {
-        Ok(lock) => lock,
+    match result {
+        Ok(lock) => Some(Held {
+            lock,
+            identity: identity.clone(),
+        }),
         Err(e) => {
             let _ = writeln!(
                 io.err,
                 "error: {e}\n  hint: wait for it, or remove a stale lock with `cairn unlock`"
             );
-            return Ok(EXIT_ERROR);
+            None
         }
-    };
+    }
+}
+
+/// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
+/// environment's lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_apply(
+    io: &mut Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    plan: &LivePlan,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+    origin: &crate::history::Origin,
+    identity: &str,
+) -> Result<i32, String> {
     let _ = writeln!(
         io.out,
         "\nApplying to {} on {}:",
@@ -676,12 +763,12 @@ pub(crate) async fn run_apply(
     }
     progress.finish(io);
     cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
-    if let Some(part) = &plan.dns {
-        crate::dns::save(part)?;
-    }
-    if let Some(b) = &plan.buckets {
-        crate::s3::save(b)?;
-    }
+    // The sandbox's zone and buckets are saved; an error is reported after the revision.
+    let saved = plan
+        .dns
+        .as_ref()
+        .map_or(Ok(()), crate::dns::save)
+        .and(plan.buckets.as_ref().map_or(Ok(()), crate::s3::save));
     let s = plan.plan.summary();
     let summary = format!(
         "{} added, {} changed, {} replaced, {} destroyed",
@@ -692,12 +779,12 @@ pub(crate) async fn run_apply(
         eval,
         origin,
         &plan.plan.environment,
-        &identity,
+        identity,
         &summary,
         report.ok(),
     )
     .await;
-    lock.release().await;
+    saved?;
     match revision {
         Ok(n) => {
             let _ = writeln!(io.err, "Recorded as revision {n} (see `cairn history`).");

@@ -72,10 +72,11 @@ impl Progress {
                 self.done += 1;
                 (id, State::Finished)
             }
-            Event::Failed { id, .. } | Event::Skipped { id, .. } => {
+            Event::Failed { id, .. } => {
                 self.failed += 1;
                 (id, State::Finished)
             }
+            Event::Skipped { id, .. } => (id, State::Finished),
         };
         if let Some(entry) = self.steps.get_mut(id) {
             entry.1 = state;

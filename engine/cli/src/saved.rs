@@ -88,7 +88,7 @@ pub fn observations(plan: &LivePlan) -> BTreeMap<String, String> {
     if let Some(dns) = &plan.dns {
         out.insert(
             format!("DnsZone/{}", dns.plan.zone),
-            format!("serial:{}", dns.serial),
+            format!("records:{} (serial {})", dns.read_digest, dns.serial),
         );
     }
     if let Some(b) = &plan.buckets {
@@ -109,13 +109,18 @@ pub fn observations(plan: &LivePlan) -> BTreeMap<String, String> {
     out
 }
 
-/// The changes of a plan, as compared between the saved plan and the plan made at apply
-/// time (notes may differ; what would be done may not).
-fn changes_of(plan: &J) -> (&J, &J) {
-    (
-        plan.pointer("/changes").unwrap_or(&J::Null),
-        plan.pointer("/unsupported").unwrap_or(&J::Null),
-    )
+/// What a plan would do, as compared between the saved plan and the plan made at apply time:
+/// each change's resource, action and fields. Notes and reasons may differ (a certificate's
+/// "expires in 12 days" is "11 days" the next day); what would be done may not.
+fn changes_of(plan: &J) -> (Vec<J>, &J) {
+    let changes = plan
+        .pointer("/changes")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| serde_json::json!([c.get("id"), c.get("action"), c.get("fields")]))
+        .collect();
+    (changes, plan.pointer("/unsupported").unwrap_or(&J::Null))
 }
 
 /// Builds the plan file for a plan just made.
@@ -225,6 +230,39 @@ pub fn args_of(saved: &SavedPlan, output: &LiveArgs) -> (ScriptArgs, LiveArgs) {
     )
 }
 
+/// A target or input flag given to `apply FILE` that differs from the plan's, if any: the file
+/// is applied where and how it was planned, never silently elsewhere.
+pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs) -> Option<String> {
+    let differs = |given: Option<String>, planned: Option<String>, flag: &str| {
+        given.filter(|g| Some(g) != planned.as_ref()).map(|g| {
+            format!(
+                "{flag} {g} (planned with {})",
+                planned.unwrap_or_else(|| "none".to_owned())
+            )
+        })
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    if live.sandbox && !saved.sandbox {
+        return Some("--sandbox (planned against a cluster)".to_owned());
+    }
+    if live.force_conflicts && !saved.force_conflicts {
+        return Some("--force-conflicts (not planned with it)".to_owned());
+    }
+    if live.force && !saved.force {
+        return Some("--force (not planned with it)".to_owned());
+    }
+    if !script.plugin_path.is_empty() && script.plugin_path != saved.plugin_path {
+        return Some("--plugin-path (planned with other plugin directories)".to_owned());
+    }
+    differs(
+        path(&live.kubeconfig),
+        path(&saved.kubeconfig),
+        "--kubeconfig",
+    )
+    .or_else(|| differs(live.context.clone(), saved.context.clone(), "--context"))
+    .or_else(|| differs(path(&script.env_file), path(&saved.env_file), "--env-file"))
+}
+
 /// Why the plan file no longer describes what apply would do; empty when it still does.
 pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<String> {
     let mut problems = Vec::new();
@@ -247,15 +285,24 @@ pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<St
     for key in keys {
         let before = saved.observed.get(key).map_or("absent", String::as_str);
         let after = observed.get(key).map_or("absent", String::as_str);
-        if before != after {
+        // A zone's serial is shown, not compared: only the records the plan depends on count.
+        let what = |s: &str| s.split(" (serial ").next().unwrap_or(s).to_owned();
+        if what(before) != what(after) {
             let what = match (before, after) {
                 ("absent", _) => "was created".to_owned(),
                 (_, "absent") => "was deleted".to_owned(),
-                (b, a) if b.starts_with("serial:") => format!(
-                    "changed (SOA serial {} → {})",
-                    &b["serial:".len()..],
-                    a.strip_prefix("serial:").unwrap_or(a)
-                ),
+                (b, a) if b.starts_with("records:") => {
+                    let serial = |s: &str| {
+                        s.rsplit_once("(serial ")
+                            .map(|(_, v)| v.trim_end_matches(')').to_owned())
+                            .unwrap_or_default()
+                    };
+                    format!(
+                        "changed (its records; SOA serial {} → {})",
+                        serial(b),
+                        serial(a)
+                    )
+                }
                 (b, a) if b.starts_with("rv:") => format!(
                     "changed (resourceVersion {} → {})",
                     &b["rv:".len()..],

@@ -1,16 +1,18 @@
 //! Revisions: each apply records what it applied in the cluster, so `cairn history` can list
 //! them and `cairn rollback` can apply an earlier one again.
 //!
-//! A revision is a ConfigMap `cairn-revision-<env>-<N>` in the `default` namespace (beside
-//! the lock Lease), labelled `cairn.dev/revision-of: <env>` and deliberately without cairn's
+//! A revision is a Secret `cairn-revision-<env>-<N>` in the `default` namespace (beside the
+//! lock Lease), labelled `cairn.dev/revision-of: <env>` and deliberately without cairn's
 //! ownership labels, so no plan ever prunes it. It holds the sources the environment was
-//! evaluated from (the script and its plugins: no secret values, those come from the CI's
-//! variables) and the apply's time, author, summary and outcome. The newest
-//! [`KEEP`] revisions are kept.
+//! evaluated from (the script, its plugins and their manifests: secret values come from the
+//! CI's variables, but a script may still hold a literal one, hence a Secret, readable only by
+//! those who may read Secrets there) and the apply's time, author, summary and outcome. The
+//! newest [`KEEP`] revisions are kept.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 
@@ -46,7 +48,7 @@ pub struct Revision {
     pub sources: BTreeMap<String, String>,
 }
 
-fn api(cluster: &Cluster) -> Api<ConfigMap> {
+fn api(cluster: &Cluster) -> Api<Secret> {
     Api::namespaced(cluster.client.clone(), LOCK_NAMESPACE)
 }
 
@@ -54,8 +56,13 @@ fn name_of(env: &str, number: u32) -> String {
     format!("cairn-revision-{env}-{number}")
 }
 
-fn revision_of(cm: &ConfigMap) -> Option<Revision> {
-    let data = cm.data.as_ref()?;
+fn revision_of(secret: &Secret) -> Option<Revision> {
+    let data: BTreeMap<String, String> = secret
+        .data
+        .as_ref()?
+        .iter()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
     let get = |k: &str| data.get(k).cloned().unwrap_or_default();
     let sources = data
         .get("sources.json")
@@ -113,17 +120,22 @@ pub async fn record(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let cm = ConfigMap {
+        let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(name_of(env, number)),
                 namespace: Some(LOCK_NAMESPACE.to_owned()),
                 labels: Some([(REVISION_OF.to_owned(), env.to_owned())].into()),
                 ..ObjectMeta::default()
             },
-            data: Some(data),
-            ..ConfigMap::default()
+            type_: Some("Opaque".to_owned()),
+            data: Some(
+                data.into_iter()
+                    .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                    .collect(),
+            ),
+            ..Secret::default()
         };
-        match api.create(&PostParams::default(), &cm).await {
+        match api.create(&PostParams::default(), &secret).await {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 409 => number += 1,
             Err(e) => {
