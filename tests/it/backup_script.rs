@@ -4,12 +4,13 @@
 //! CronJob sets. Dump, upload under a timestamped key, restore into a second database, compare.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use cairn_tests::{root, temp_dir};
+
+use crate::s3_harness::Moto;
 
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -154,62 +155,6 @@ impl Drop for Postgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// moto server 5.1.22 on a free loopback port.
-struct Moto {
-    child: Child,
-    endpoint: String,
-    dir: PathBuf,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let server = test_tool("moto/bin/moto_server");
-        let dir = temp_dir("moto");
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.join("moto.log")).expect("log file");
-            let child = Command::new(&server)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .current_dir(&dir)
-                .env("TMPDIR", &dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log file"))
-                .stderr(log)
-                .spawn()
-                .expect("start moto_server");
-            let mut moto = Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-                dir: dir.clone(),
-            };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = moto.child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return moto;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = moto.child.kill();
-            let _ = moto.child.wait();
-        }
-        panic!(
-            "moto_server did not start; see {}",
-            dir.join("moto.log").display()
-        );
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

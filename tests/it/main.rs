@@ -14,6 +14,9 @@ mod harness;
 mod live;
 mod plugins;
 mod render;
+#[path = "../../engine/s3/tests/it/harness.rs"]
+#[allow(dead_code)] // the S3 crate's tests use all of it, these tests only the server
+mod s3_harness;
 mod sandbox;
 mod smoke;
 mod strict;

@@ -1,5 +1,6 @@
 //! Starts moto server 5.1.22 on a free loopback port, in a temp dir of its own, with request
-//! recording on (so tests can assert how many requests moto saw).
+//! recording on (so tests can assert how many requests moto saw). Shared with cairn-tests
+//! (`tests/it/main.rs` includes it as `s3_harness`).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,12 @@ pub struct Moto {
 }
 
 fn moto_server() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-tools/moto/bin/moto_server");
+    // The workspace root (this harness is also compiled into the cairn-tests crate).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(Path::new("."));
+    let path = root.join(".test-tools/moto/bin/moto_server");
     assert!(
         path.exists(),
         "moto_server not found at {}: run scripts/install-test-servers",
