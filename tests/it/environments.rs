@@ -634,30 +634,6 @@ fn plugin_options_are_checked_where_the_script_calls_them() {
 }
 
 #[test]
-fn every_plugin_fixture_checks_clean_and_renders_as_its_snapshot() {
-    for (plugin, fixture) in [
-        ("postgres", "zalando"),
-        ("postgres", "cnpg"),
-        ("redis", "sentinel"),
-        ("cockroachdb", "cluster"),
-        ("monitoring", "stack"),
-    ] {
-        let path = root()
-            .join("plugins")
-            .join(plugin)
-            .join("fixtures")
-            .join(format!("{fixture}.rhai"));
-        let path = path.to_string_lossy();
-        let out = cairn(&["check", &path], ci_vars());
-        assert_eq!(out.code, 0, "{plugin}/{fixture}:\n{}", out.stderr);
-        assert!(out.stderr.is_empty(), "{plugin}/{fixture}:\n{}", out.stderr);
-        let out = cairn(&["render", &path], ci_vars());
-        assert_eq!(out.code, 0, "{plugin}/{fixture}:\n{}", out.stderr);
-        insta::assert_snapshot!(format!("plugin-{plugin}-{fixture}.yaml"), out.stdout);
-    }
-}
-
-#[test]
 fn a_key_an_operator_secret_does_not_have_is_reported() {
     let dir = cairn_tests::temp_dir("operator-secret");
     let path = dir.join("app.rhai");
