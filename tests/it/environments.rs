@@ -508,6 +508,9 @@ fn a_protected_custom_resource_is_kept_until_the_script_allows_its_deletion() {
         "v3.rhai",
         &format!("{head}env.allow_delete(\"postgresql\", \"crm-db\");\n"),
     );
+    // The plan deletes a database: exit code 3, for CI to stop for a human.
+    let out = cluster.cairn(&["plan", &v3]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     let out = cluster.cairn(&["apply", &v3, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(

@@ -136,6 +136,7 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
                 action,
                 fields: Vec::new(),
                 reason,
+                holds_data: false,
             }
         })
         .collect()

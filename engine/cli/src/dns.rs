@@ -162,6 +162,7 @@ pub fn changes(part: &DnsPart) -> Vec<Change> {
                 action,
                 fields,
                 reason: (c.kind != ChangeKind::Create).then(|| c.reason.clone()),
+                holds_data: false,
             }
         })
         .collect()

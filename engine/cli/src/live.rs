@@ -253,6 +253,7 @@ pub(crate) async fn make_plan(
                     action: Action::NoOp,
                     fields: Vec::new(),
                     reason: None,
+                    holds_data: false,
                 });
             }
         }

@@ -413,6 +413,7 @@ pub async fn plan(
                     action: Action::Create,
                     fields: Vec::new(),
                     reason: None,
+                    holds_data: r.protected,
                 });
                 steps.push(Step {
                     id: r.id.clone(),
@@ -433,6 +434,7 @@ pub async fn plan(
                         action: Action::NoOp,
                         fields: Vec::new(),
                         reason: None,
+                        holds_data: r.protected,
                     });
                     steps.push(Step {
                         id: r.id.clone(),
@@ -447,6 +449,11 @@ pub async fn plan(
             }
         }
     }
+    let holds_data: BTreeSet<ResourceId> = desired
+        .iter()
+        .filter(|r| r.protected)
+        .map(|r| r.id.clone())
+        .collect();
     let force = options.force_conflicts;
     let confirmed: Vec<_> = futures::stream::iter(to_confirm.into_iter().map(
         |(id, kind, body, live, deps)| async move {
@@ -472,6 +479,7 @@ pub async fn plan(
         };
         redact(&kind.kind, &mut fields);
         changes.push(Change {
+            holds_data: holds_data.contains(&id),
             id: id.clone(),
             action,
             fields,
@@ -541,10 +549,10 @@ pub async fn plan(
             .pointer("/metadata/annotations/cairn.dev~1protected")
             .and_then(J::as_str)
             == Some("true");
-        let protected = !allowed
-            && (id.kind == "PersistentVolumeClaim"
-                || annotated
-                || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name)));
+        let data = id.kind == "PersistentVolumeClaim"
+            || annotated
+            || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name));
+        let protected = !allowed && data;
         let (action, reason) = if protected {
             (
                 Action::Keep,
@@ -561,6 +569,7 @@ pub async fn plan(
             action,
             fields: Vec::new(),
             reason,
+            holds_data: data,
         });
         steps.push(Step {
             id: id.clone(),

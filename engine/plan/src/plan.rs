@@ -48,6 +48,10 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// Why (for replacements, protected resources, conflicts).
     pub reason: Option<String>,
+    /// Whether it holds data (a volume claim, a namespace with volumes, a bucket, an
+    /// operator's database): deleting or replacing it loses that data.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub holds_data: bool,
 }
 
 /// The marker shown instead of a sensitive value.
@@ -102,12 +106,12 @@ impl Plan {
         s
     }
 
-    /// Deletions and replacements of stateful resources (volumes, namespaces, buckets) the
-    /// script explicitly allowed: data would be lost, so CI can stop for a human.
+    /// Deletions and replacements of resources that hold data, which the script allowed:
+    /// data would be lost, so CI can stop for a human.
     pub fn protected_deletions(&self) -> impl Iterator<Item = &Change> {
         self.changes
             .iter()
-            .filter(|c| matches!(c.action, Action::Delete | Action::Replace) && is_stateful(&c.id))
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace) && c.holds_data)
     }
 
     /// Whether applying would change anything.
@@ -116,16 +120,4 @@ impl Plan {
             .iter()
             .any(|c| !matches!(c.action, Action::NoOp | Action::Keep))
     }
-}
-
-/// Whether deleting this resource loses data: a volume claim, a namespace (and everything in
-/// it), a bucket, a database run by an operator.
-pub fn is_stateful(id: &ResourceId) -> bool {
-    matches!(
-        (id.provider, id.kind.as_str()),
-        (
-            cairn_model::Provider::Kube,
-            "PersistentVolumeClaim" | "Namespace" | "postgresql" | "Cluster"
-        ) | (cairn_model::Provider::S3, "Bucket")
-    )
 }

@@ -240,6 +240,7 @@ pub fn changes(steps: &[BucketStep]) -> Vec<Change> {
                 s.plan.fields.clone()
             },
             reason: s.plan.reason.clone(),
+            holds_data: true,
         })
         .collect()
 }
