@@ -386,6 +386,32 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     export!(
         engine,
         docs,
+        "allow_replace",
+        ["env: Environment", "kind: &str", "name: &str"],
+        "Allows cairn to delete a StatefulSet and create it again when the server refuses to
+         change it in place (its `volume_claims` or `headless` service changed). The StatefulSet is
+         deleted with its pods orphaned, then created again and adopts them; its volume claims
+         are never deleted, and the existing ones keep their size. Without this, such a change is
+         refused at plan time.
+
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_replace(\"StatefulSet\", \"db\");\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
+            let site = c.site(&nc);
+            if kind != "StatefulSet" {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); only a StatefulSet needs `allow_replace`, and data is never replaced this way: see `allow_delete`")));
+                return;
+            }
+            let mut b = builder::lock(&c.b);
+            let id = format!("{kind}/{}/{name}", b.namespace());
+            if let Some(meta) = b.env.as_mut() {
+                meta.allow_replace.push(id);
+            }
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
         "secret",
         ["env: Environment", "name: &str", "data: Map"],
         "Declares a Secret. Values may be plain strings, `secret_env(...)`, `generate_password(...)`\n\

@@ -13,6 +13,7 @@ mod errors;
 mod harness;
 mod live;
 mod plugins;
+mod refusals;
 mod render;
 #[path = "../../engine/s3/tests/it/harness.rs"]
 #[allow(dead_code)] // the S3 crate's tests use all of it, these tests only the server

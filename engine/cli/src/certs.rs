@@ -137,6 +137,8 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
                 fields: Vec::new(),
                 reason,
                 holds_data: false,
+                help: None,
+                server_message: None,
             }
         })
         .collect()

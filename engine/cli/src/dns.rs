@@ -163,6 +163,8 @@ pub fn changes(part: &DnsPart) -> Vec<Change> {
                 fields,
                 reason: (c.kind != ChangeKind::Create).then(|| c.reason.clone()),
                 holds_data: false,
+                help: None,
+                server_message: None,
             }
         })
         .collect()

@@ -296,6 +296,9 @@ pub fn rollback(
             let result = async {
                 let plan = make_plan(io, &target, &eval, live).await?;
                 print_plan(io, &plan.plan, live);
+                if let Some(code) = crate::live::refused(io, &plan.plan) {
+                    return Ok(code);
+                }
                 if !plan.plan.has_changes() {
                     let _ = writeln!(io.out, "Nothing to do: {env} already matches revision {to}.");
                     return Ok(EXIT_OK);

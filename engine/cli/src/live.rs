@@ -254,6 +254,8 @@ pub(crate) async fn make_plan(
                     fields: Vec::new(),
                     reason: None,
                     holds_data: false,
+                    help: None,
+                    server_message: None,
                 });
             }
         }
@@ -349,7 +351,13 @@ pub fn plan(
         close(target).await?;
         let plan = result?;
         print_plan(io, &plan.plan, live);
-        if let Some(path) = out {
+        if let Some(path) = out.filter(|_| plan.plan.refusals().next().is_some()) {
+            let _ = writeln!(
+                io.err,
+                "The plan was not saved to {}: the server refuses some of its changes.",
+                path.display()
+            );
+        } else if let Some(path) = out {
             let saved = crate::saved::make(script, live, &eval.state, &plan)?;
             crate::saved::write(path, &saved)?;
             let _ = writeln!(
@@ -362,9 +370,26 @@ pub fn plan(
     })
 }
 
+/// Stops an apply whose plan holds refusals, before anything is changed (exit 1): a change
+/// the server refuses and cairn will not replace blocks the whole plan, whatever `--yes` or a
+/// saved plan says.
+pub(crate) fn refused(io: &mut Io<'_>, plan: &Plan) -> Option<i32> {
+    let n = plan.refusals().count();
+    if n == 0 {
+        return None;
+    }
+    let _ = writeln!(
+        io.err,
+        "error: not applying anything: {n} change(s) are refused (✗ in the plan); change the script as each says"
+    );
+    Some(EXIT_ERROR)
+}
+
 /// The exit code of a plan.
 pub(crate) fn exit_code(plan: &Plan) -> i32 {
-    if plan.protected_deletions().next().is_some() {
+    if plan.refusals().next().is_some() {
+        EXIT_ERROR
+    } else if plan.protected_deletions().next().is_some() {
         EXIT_PROTECTED
     } else if plan.has_changes() {
         EXIT_CHANGES
@@ -486,6 +511,9 @@ pub fn apply(
             let result = async {
                 let plan = make_plan(io, &target, &eval, live).await?;
                 print_plan(io, &plan.plan, live);
+                if let Some(code) = refused(io, &plan.plan) {
+                    return Ok(code);
+                }
                 if !plan.plan.has_changes() {
                     // Nothing to change: the environment is checked all the same.
                     let timeout = Duration::from_secs(args.timeout);
@@ -595,6 +623,9 @@ async fn apply_verified(
             path.display()
         );
         return Ok(EXIT_ERROR);
+    }
+    if let Some(code) = refused(io, &plan.plan) {
+        return Ok(code);
     }
     if !plan.plan.has_changes() {
         let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
@@ -715,6 +746,9 @@ pub(crate) async fn run_apply(
     origin: &crate::history::Origin,
     identity: &str,
 ) -> Result<i32, String> {
+    if let Some(code) = refused(io, &plan.plan) {
+        return Ok(code);
+    }
     let _ = writeln!(
         io.out,
         "\nApplying to {} on {}:",

@@ -55,6 +55,9 @@ pub fn plan(plan: &Plan) -> String {
         if let Some(reason) = &c.reason {
             let _ = writeln!(out, "      ({reason})");
         }
+        if let Some(help) = &c.help {
+            let _ = writeln!(out, "      help: {help}");
+        }
     }
     if !plan.unsupported.is_empty() {
         let _ = writeln!(
@@ -71,6 +74,13 @@ pub fn plan(plan: &Plan) -> String {
         }
     }
     let s = plan.summary();
+    if s.refused > 0 {
+        let _ = writeln!(
+            out,
+            "\nRefused: the server refuses {} change(s) that cairn will not make by deleting and creating again (✗ above); nothing is applied until the script changes.",
+            s.refused
+        );
+    }
     if plan.has_changes() {
         let _ = writeln!(
             out,
@@ -89,7 +99,8 @@ pub fn plan(plan: &Plan) -> String {
     } else {
         let _ = writeln!(
             out,
-            "No changes: {} resources match the script{}.",
+            "No {}changes: {} resources match the script{}.",
+            if s.refused > 0 { "other " } else { "" },
             s.unchanged,
             if s.kept > 0 {
                 format!(" ({} protected resources kept)", s.kept)
@@ -108,6 +119,7 @@ fn verb(action: Action) -> &'static str {
         Action::Replace => "replaced",
         Action::Delete => "deleted",
         Action::NoOp | Action::Keep => "unchanged",
+        Action::Refuse => "refused",
     }
 }
 
@@ -191,6 +203,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 .collect();
             if let Some(reason) = &c.reason {
                 detail.push(md_escape(reason));
+            }
+            if let Some(help) = &c.help {
+                detail.push(format!("help: {}", md_escape(help)));
             }
             let _ = writeln!(
                 out,

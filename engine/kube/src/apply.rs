@@ -43,7 +43,7 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
     let active: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep))
+        .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep | Action::Refuse))
         .collect();
     let forward: Vec<ResourceId> = active
         .iter()
@@ -134,8 +134,15 @@ async fn run_step(
             }
         }
         Action::Replace => {
+            // A StatefulSet goes without its pods, which the new one adopts (its claims are
+            // never deleted); anything else with its dependents (a Job's pods) first.
+            let propagation = if step.kind.kind == "StatefulSet" {
+                PropagationPolicy::Orphan
+            } else {
+                PropagationPolicy::Foreground
+            };
             let params = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Foreground),
+                propagation_policy: Some(propagation),
                 ..DeleteParams::default()
             };
             match api.delete(&step.id.name, &params).await {

@@ -15,6 +15,7 @@
 
 mod apply;
 mod cluster;
+mod compare;
 mod explain;
 pub mod history;
 pub mod job;
@@ -22,6 +23,7 @@ pub mod kinds;
 pub mod lock;
 mod observe;
 mod plan;
+pub mod refusal;
 
 pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};

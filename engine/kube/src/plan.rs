@@ -4,15 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use cairn_model::{DesiredState, Resource, ResourceId};
-use cairn_plan::diff::{FieldChange, object_changes, removed_fields, subset_changes};
+use cairn_plan::diff::{FieldChange, object_changes};
 use cairn_plan::plan::{Action, Change, Plan, REDACTED};
-use futures::StreamExt;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value as J;
 
 use crate::kinds::{Catalog, Kind};
 use crate::observe::{Observed, observe};
+use crate::refusal::Refusal;
 use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, INVENTORY, KubeError, MANAGED_BY};
 
 /// The Secret holding an environment's ACME account (see `cairn-acme`).
@@ -199,7 +199,10 @@ pub fn random_password(length: u32) -> String {
 }
 
 /// Values of generated passwords: kept from the live Secret that is their home, else new.
-fn resolve_generated(state: &DesiredState, observed: &Observed) -> BTreeMap<u32, String> {
+pub(crate) fn resolve_generated(
+    state: &DesiredState,
+    observed: &Observed,
+) -> BTreeMap<u32, String> {
     state
         .generated
         .iter()
@@ -220,7 +223,7 @@ fn resolve_generated(state: &DesiredState, observed: &Observed) -> BTreeMap<u32,
 
 /// The body cairn applies for a resource: sensitive values revealed, Secrets as base64 `data`
 /// (a `stringData` key removed later would not be deleted on the server).
-fn apply_body(r: &Resource, generated: &BTreeMap<u32, String>) -> Result<J, KubeError> {
+pub(crate) fn apply_body(r: &Resource, generated: &BTreeMap<u32, String>) -> Result<J, KubeError> {
     let mut body = r
         .body
         .reveal(&|id| generated.get(&id).cloned())
@@ -246,7 +249,7 @@ fn apply_body(r: &Resource, generated: &BTreeMap<u32, String>) -> Result<J, Kube
 }
 
 /// Hides Secret values in field changes.
-fn redact(kind: &str, changes: &mut [FieldChange]) {
+pub(crate) fn redact(kind: &str, changes: &mut [FieldChange]) {
     if kind != "Secret" {
         return;
     }
@@ -263,7 +266,7 @@ fn redact(kind: &str, changes: &mut [FieldChange]) {
     }
 }
 
-fn cairn_fields(live: &J) -> Option<&J> {
+pub(crate) fn cairn_fields(live: &J) -> Option<&J> {
     live.pointer("/metadata/managedFields")?
         .as_array()?
         .iter()
@@ -298,14 +301,14 @@ pub(crate) fn api_of(cluster: &Cluster, kind: &Kind, id: &ResourceId) -> Api<Dyn
 }
 
 /// What a dry run says about an apparent change.
-enum Confirmed {
+pub(crate) enum Confirmed {
     Same,
     Changed(Vec<FieldChange>),
-    Immutable(String),
+    Refused(Refusal),
     Conflict(String),
 }
 
-async fn confirm(
+pub(crate) async fn confirm(
     cluster: &Cluster,
     kind: &Kind,
     id: &ResourceId,
@@ -333,10 +336,41 @@ async fn confirm(
                 Confirmed::Changed(changes)
             })
         }
-        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => {
-            Ok(Confirmed::Immutable(s.message.clone()))
-        }
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Confirmed::Conflict(s.message.clone())),
+        Err(kube::Error::Api(s)) if Refusal::from_status(&s).is_some() => {
+            Ok(Refusal::from_status(&s).map_or(Confirmed::Same, Confirmed::Refused))
+        }
+        Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
+    }
+}
+
+/// What a dry run of a creation says.
+pub(crate) enum Created {
+    Accepted,
+    /// Its namespace (or its kind's CRD) is created by this plan: nothing to ask yet.
+    Unverifiable,
+    Refused(Refusal),
+    Conflict(String),
+}
+
+pub(crate) async fn confirm_create(
+    cluster: &Cluster,
+    kind: &Kind,
+    id: &ResourceId,
+    body: &J,
+    force: bool,
+) -> Result<Created, KubeError> {
+    let api = api_of(cluster, kind, id);
+    match api
+        .patch(&id.name, &patch_params(force, true), &Patch::Apply(body))
+        .await
+    {
+        Ok(_) => Ok(Created::Accepted),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Created::Unverifiable),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Created::Conflict(s.message.clone())),
+        Err(kube::Error::Api(s)) if Refusal::from_status(&s).is_some() => {
+            Ok(Refusal::from_status(&s).map_or(Created::Accepted, Created::Refused))
+        }
         Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
     }
 }
@@ -394,105 +428,13 @@ pub async fn plan(
     let observed = observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces).await?;
     let generated = resolve_generated(state, &observed);
 
-    let mut steps: Vec<Step> = Vec::new();
-    let mut changes: Vec<Change> = Vec::new();
-    // Local comparison first; only apparent changes cost a dry run.
-    let mut to_confirm = Vec::new();
-    for r in &desired {
-        let kind = catalog
-            .get(&r.id.kind)
-            .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
-        let body = apply_body(r, &generated)?;
-        // Dependencies on other providers' resources (an Ingress on its certificate) are kept:
-        // the executor runs every provider's steps in one graph.
-        let deps: Vec<ResourceId> = r.depends_on.clone();
-        match observed.objects.get(&r.id) {
-            None => {
-                changes.push(Change {
-                    id: r.id.clone(),
-                    action: Action::Create,
-                    fields: Vec::new(),
-                    reason: None,
-                    holds_data: r.protected,
-                });
-                steps.push(Step {
-                    id: r.id.clone(),
-                    action: Action::Create,
-                    kind,
-                    body: Some(body),
-                    depends_on: deps,
-                });
-            }
-            Some(live) => {
-                let local = subset_changes(&body, live);
-                let removed = cairn_fields(live)
-                    .map(|f| removed_fields(f, &body))
-                    .unwrap_or_default();
-                if local.is_empty() && removed.is_empty() {
-                    changes.push(Change {
-                        id: r.id.clone(),
-                        action: Action::NoOp,
-                        fields: Vec::new(),
-                        reason: None,
-                        holds_data: r.protected,
-                    });
-                    steps.push(Step {
-                        id: r.id.clone(),
-                        action: Action::NoOp,
-                        kind,
-                        body: Some(body),
-                        depends_on: deps,
-                    });
-                } else {
-                    to_confirm.push((r.id.clone(), kind, body, live.clone(), deps));
-                }
-            }
-        }
-    }
-    let holds_data: BTreeSet<ResourceId> = desired
-        .iter()
-        .filter(|r| r.protected)
-        .map(|r| r.id.clone())
-        .collect();
     let force = options.force_conflicts;
-    let confirmed: Vec<_> = futures::stream::iter(to_confirm.into_iter().map(
-        |(id, kind, body, live, deps)| async move {
-            let result = confirm(cluster, &kind, &id, &body, &live, force).await;
-            (id, kind, body, deps, result)
-        },
-    ))
-    .buffer_unordered(16)
-    .collect()
-    .await;
-    for (id, kind, body, deps, result) in confirmed {
-        let (action, mut fields, reason) = match result? {
-            Confirmed::Same => (Action::NoOp, Vec::new(), None),
-            Confirmed::Changed(fields) => (Action::Update, fields, None),
-            Confirmed::Immutable(message) => (Action::Replace, Vec::new(), Some(message)),
-            Confirmed::Conflict(message) => (
-                Action::Update,
-                Vec::new(),
-                Some(format!(
-                    "{message}; apply with --force-conflicts to take these fields over"
-                )),
-            ),
-        };
-        redact(&kind.kind, &mut fields);
-        changes.push(Change {
-            holds_data: holds_data.contains(&id),
-            id: id.clone(),
-            action,
-            fields,
-            reason,
-        });
-        steps.push(Step {
-            id,
-            action,
-            kind,
-            body: Some(body),
-            depends_on: deps,
-        });
-    }
+    let mut found = crate::compare::compare(
+        cluster, state, &desired, &catalog, &observed, &generated, force,
+    )
+    .await?;
+    let mut steps = std::mem::take(&mut found.steps);
+    let mut changes = std::mem::take(&mut found.changes);
     // What cairn owns and the script no longer declares.
     let desired_ids: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.id).collect();
     let pvc_namespaces: BTreeSet<String> = observed
@@ -570,6 +512,8 @@ pub async fn plan(
             fields: Vec::new(),
             reason,
             holds_data: data,
+            help: None,
+            server_message: None,
         });
         steps.push(Step {
             id: id.clone(),
@@ -594,7 +538,7 @@ pub async fn plan(
             target: cluster.name.clone(),
             changes,
             unsupported,
-            notes: Vec::new(),
+            notes: found.notes,
         },
         steps,
         inventory,

@@ -150,6 +150,10 @@ pub struct EnvironmentMeta {
     pub providers: BTreeMap<String, Value>,
     /// Protected resources the script allows cairn to delete, as `Kind/scope/name` ids.
     pub allow_delete: Vec<String>,
+    /// Objects the script allows cairn to delete and create again when the server refuses a
+    /// change in place (a StatefulSet's volumeClaimTemplates), as `Kind/scope/name` ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_replace: Vec<String>,
     /// Secrets an operator makes (not cairn) that workloads read: `namespace/name` → keys.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_secrets: BTreeMap<String, Vec<String>>,

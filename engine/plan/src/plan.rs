@@ -21,6 +21,9 @@ pub enum Action {
     Delete,
     /// Would be deleted, but it is protected (a volume, a bucket): kept.
     Keep,
+    /// The server refuses the change in place and cairn will not replace it (it holds data,
+    /// or the script has not allowed it): the plan cannot be applied until the script changes.
+    Refuse,
 }
 
 impl Action {
@@ -33,6 +36,7 @@ impl Action {
             Action::Replace => "-/+",
             Action::Delete => "-",
             Action::Keep => "!",
+            Action::Refuse => "✗",
         }
     }
 }
@@ -46,8 +50,16 @@ pub struct Change {
     pub action: Action,
     /// Field-level changes for updates and replacements; sensitive values are redacted.
     pub fields: Vec<FieldChange>,
-    /// Why (for replacements, protected resources, conflicts).
+    /// Why (for replacements, protected resources, conflicts, refusals): one readable line,
+    /// naming the field and the rule.
     pub reason: Option<String>,
+    /// What the user can do about a refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The server's whole answer when it refused a change (its Go dumps included), for
+    /// machine output; people read `reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_message: Option<String>,
     /// Whether it holds data (a volume claim, a namespace with volumes, a bucket, an
     /// operator's database): deleting or replacing it loses that data.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -87,6 +99,13 @@ pub struct Summary {
     pub unchanged: usize,
     /// Protected and kept.
     pub kept: usize,
+    /// Refused: the plan cannot be applied.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Plan {
@@ -101,6 +120,7 @@ impl Plan {
                 Action::Replace => s.replace += 1,
                 Action::Delete => s.delete += 1,
                 Action::Keep => s.kept += 1,
+                Action::Refuse => s.refused += 1,
             }
         }
         s
@@ -114,10 +134,16 @@ impl Plan {
             .filter(|c| matches!(c.action, Action::Delete | Action::Replace) && c.holds_data)
     }
 
+    /// Changes the server refuses and cairn will not replace: while there are any, the plan
+    /// is not applied at all.
+    pub fn refusals(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action == Action::Refuse)
+    }
+
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.changes
             .iter()
-            .any(|c| !matches!(c.action, Action::NoOp | Action::Keep))
+            .any(|c| !matches!(c.action, Action::NoOp | Action::Keep | Action::Refuse))
     }
 }

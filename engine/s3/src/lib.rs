@@ -241,6 +241,8 @@ pub fn changes(steps: &[BucketStep]) -> Vec<Change> {
             },
             reason: s.plan.reason.clone(),
             holds_data: true,
+            help: None,
+            server_message: None,
         })
         .collect()
 }

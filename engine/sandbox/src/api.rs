@@ -207,9 +207,27 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     }
 }
 
+/// `/apis`: the recorded group list reduced to the group versions the emulator serves (a
+/// client must never be sent to one it does not), then the CRDs' groups.
 fn apis_document(st: &State) -> Value {
     let mut doc = recorded_body(docs::DISCOVERY[3]);
     if let Some(groups) = doc.get_mut("groups").and_then(Value::as_array_mut) {
+        let served = |gv: &Value| {
+            gv.get("groupVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|gv| st.registry.builtin_discovery.contains_key(gv))
+        };
+        for g in groups.iter_mut() {
+            if let Some(vs) = g.get_mut("versions").and_then(Value::as_array_mut) {
+                vs.retain(served);
+            }
+        }
+        groups.retain(|g| {
+            g.get("versions")
+                .and_then(Value::as_array)
+                .is_some_and(|v| !v.is_empty())
+                && g.get("preferredVersion").is_some_and(served)
+        });
         for (g, versions) in st.registry.custom_groups() {
             groups.push(group_entry(&g, &versions));
         }

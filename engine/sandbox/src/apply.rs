@@ -86,7 +86,10 @@ pub fn merge(arena: &Schemas, idx: usize, live: &Value, cfg: &Value) -> Value {
         (Value::Object(l), Value::Object(c)) if !n.atomic && !matches!(n.kind, Kind::Scalar(_)) => {
             let mut out = l.clone();
             for (k, cv) in c {
+                // An explicit null clears the field (structured-merge-diff sets it to null, and
+                // the Go types drop it): how a defaulted block nobody owns is removed.
                 if cv.is_null() {
+                    out.shift_remove(k);
                     continue;
                 }
                 let ci = arena.field(idx, k).unwrap_or(ANY);
@@ -304,10 +307,18 @@ pub fn apply(
 fn conflict_error(entries: &[Entry], conflicts: &[(usize, Vec<String>)]) -> ApiError {
     let who = |i: usize| {
         let e = &entries[i];
+        let sub = e
+            .subresource
+            .as_deref()
+            .map(|s| format!(" with subresource \"{s}\""))
+            .unwrap_or_default();
         if e.operation == "Apply" {
-            format!("conflict with \"{}\"", e.manager)
+            format!("conflict with \"{}\"{sub}", e.manager)
         } else {
-            format!("conflict with \"{}\" using {}", e.manager, e.api_version)
+            format!(
+                "conflict with \"{}\"{sub} using {}",
+                e.manager, e.api_version
+            )
         }
     };
     let causes: Vec<Value> = conflicts

@@ -371,6 +371,8 @@ fn reconcile(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxC
     absorb(st, mem, q);
     jobs(st, q);
     absorb(st, mem, q);
+    crate::volumes::reconcile(st);
+    absorb(st, mem, q);
     pods(st, mem, q, config);
     absorb(st, mem, q);
     quotas(st, q);
@@ -1257,6 +1259,17 @@ fn statefulsets(st: &mut State, q: &mut Queues) {
         for i in 0..want {
             let pod_name = format!("{name}-{i}");
             if let Some(p) = st.get(&prt, &ns, &pod_name) {
+                // An orphan (its StatefulSet was deleted with `Orphan` and created again) is
+                // adopted, as the controller's ref manager does.
+                if p.pointer("/metadata/ownerReferences").is_none() && !deleting(p) {
+                    let owner = owner_ref(&ss, true);
+                    st.controller_update(&prt, &ns, &pod_name, KCM, None, |o| {
+                        o["metadata"]["ownerReferences"] = json!([owner]);
+                    });
+                }
+                let Some(p) = st.get(&prt, &ns, &pod_name) else {
+                    continue;
+                };
                 if !parallel && !pod_ready(p) {
                     break;
                 }
@@ -1568,6 +1581,26 @@ fn outcome_of(pod: &Value, config: &SandboxConfig) -> PodOutcome {
     }
 }
 
+/// What the scheduler writes on a pod it cannot place (its claims are not bound yet).
+fn unschedulable(st: &mut State, prt: &ResourceType, ns: &str, name: &str, why: &str) {
+    if why.starts_with("waiting for volume") {
+        return;
+    }
+    st.controller_update(prt, ns, name, "kube-scheduler", Some("status"), |o| {
+        let Some(s) = o
+            .as_object_mut()
+            .map(|m| m.entry("status").or_insert(json!({})))
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        s.insert("phase".into(), json!("Pending"));
+        let c = json!({"type": "PodScheduled", "status": "False", "lastProbeTime": null,
+            "reason": "Unschedulable", "message": why});
+        set_condition(s, c, false);
+    });
+}
+
 fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig) {
     let Some(prt) = rt(st, "", "v1", "pods") else {
         return;
@@ -1590,6 +1623,12 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
         // Looked at again on the next tick unless it has settled (a write requeues it anyway).
         q.active_pods.insert(work_key(&ns, &name));
         if elapsed < config.pod_start_delay {
+            continue;
+        }
+        if pod.pointer("/spec/nodeName").is_none()
+            && let Some(why) = crate::volumes::unbound_claims(st, &pod)
+        {
+            unschedulable(st, &prt, &ns, &name, &why);
             continue;
         }
         let outcome = outcome_of(&pod, config);

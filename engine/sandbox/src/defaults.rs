@@ -75,6 +75,11 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
                 }
             }
         }
+        ("", "PersistentVolume") => persistent_volume(m),
+        ("storage.k8s.io", "StorageClass") => {
+            set_default(m, "reclaimPolicy", json!("Delete"));
+            set_default(m, "volumeBindingMode", json!("Immediate"));
+        }
         ("", "Service") => service(m, alloc),
         ("", "Pod") => {
             if let Some(spec) = m.get_mut("spec").and_then(obj) {
@@ -271,6 +276,27 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
 fn pvc(m: &mut Map<String, Value>) {
     if let Some(spec) = m.get_mut("spec").and_then(obj) {
         set_default(spec, "volumeMode", json!("Filesystem"));
+    }
+    set_default(m, "status", json!({"phase": "Pending"}));
+}
+
+/// A PersistentVolume as the server stores it (907): `Retain` unless provisioned, the
+/// pv-protection finalizer, `Pending` until the binder makes it `Available`.
+fn persistent_volume(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+        set_default(spec, "volumeMode", json!("Filesystem"));
+        if let Some(hp) = spec.get_mut("hostPath").and_then(obj) {
+            set_default(hp, "type", json!(""));
+        }
+    }
+    if let Some(meta) = m.get_mut("metadata").and_then(obj) {
+        let f = meta.entry("finalizers").or_insert(json!([]));
+        if let Some(a) = f.as_array_mut()
+            && !a.contains(&json!("kubernetes.io/pv-protection"))
+        {
+            a.push(json!("kubernetes.io/pv-protection"));
+        }
     }
     set_default(m, "status", json!({"phase": "Pending"}));
 }

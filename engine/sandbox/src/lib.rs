@@ -13,12 +13,14 @@ mod defaults;
 mod fields;
 mod openapi_pb;
 mod registry;
+mod rules;
 mod schema;
 mod selector;
 mod server;
 mod store;
 mod tables;
 mod util;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

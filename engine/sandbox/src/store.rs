@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 use crate::apply::{self, comparable, record_update, write_entries};
 use crate::defaults::{self, Allocator};
 use crate::registry::{Registry, ResourceType};
-use crate::schema;
 use crate::util::{self, ApiError};
+use crate::{rules, schema, volumes};
 
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -167,6 +167,18 @@ impl State {
                     },
                 );
             }
+        }
+        if let Some(rt) = s.registry.get("storage.k8s.io", "v1", "storageclasses") {
+            let _ = s.create(
+                &rt,
+                "",
+                volumes::local_path_class(),
+                &WriteOpts {
+                    manager: "k3s",
+                    dry_run: false,
+                    subresource: None,
+                },
+            );
         }
         s
     }
@@ -460,6 +472,7 @@ impl State {
             schema::apply_defaults(arena, rt.schema.idx, obj);
         }
         let mut causes = defaults::validate(rt, obj);
+        causes.extend(rules::object(rt, obj));
         if rt.custom {
             schema::validate(arena, rt.schema.idx, obj, "", &mut causes);
         }
@@ -472,6 +485,40 @@ impl State {
             ));
         }
         Ok(())
+    }
+
+    /// Update validation and the validating admission after it: what the server refuses about
+    /// `new` replacing `old` (immutable fields, claim resizes). Status writes are not checked.
+    fn admit_update(
+        &self,
+        rt: &ResourceType,
+        old: &Value,
+        new: &Value,
+        subresource: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if subresource.is_some() {
+            return Ok(());
+        }
+        let causes = rules::update(rt, old, new);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                meta_str(new, "name"),
+                causes,
+            ));
+        }
+        if !rt.custom && rt.group.is_empty() && rt.kind == "PersistentVolumeClaim" {
+            volumes::admit_resize(self, old, new)?;
+        }
+        Ok(())
+    }
+
+    /// Mutating admission of a new object (DefaultStorageClass).
+    fn admit_create(&self, rt: &ResourceType, obj: &mut Value) {
+        if !rt.custom && rt.group.is_empty() && rt.kind == "PersistentVolumeClaim" {
+            volumes::default_class(self, obj);
+        }
     }
 
     fn fill_new_meta(&self, rt: &ResourceType, obj: &mut Value, ns: &str) {
@@ -535,6 +582,7 @@ impl State {
         if rt.group.is_empty() && rt.kind == "Pod" {
             crate::controllers::admit_pod(self, ns, &mut obj)?;
         }
+        self.admit_create(rt, &mut obj);
         self.prepare(rt, &mut obj, false)?;
         let old = json!({});
         record_update(
@@ -639,6 +687,7 @@ impl State {
             }
         }
         self.prepare(rt, &mut obj, false)?;
+        self.admit_update(rt, &old, &obj, opts.subresource)?;
         record_update(
             &rt.schema.arena,
             rt.schema.idx,
@@ -747,6 +796,7 @@ impl State {
                 )?;
                 let mut obj = applied.object;
                 self.fill_new_meta(rt, &mut obj, ns);
+                self.admit_create(rt, &mut obj);
                 self.prepare(rt, &mut obj, true)?;
                 write_entries(&mut obj, applied.entries);
                 if dry_run {
@@ -763,6 +813,7 @@ impl State {
                     m.insert("kind".into(), json!(rt.kind));
                 }
                 self.prepare(rt, &mut obj, true)?;
+                self.admit_update(rt, &old, &obj, None)?;
                 let mut entries = applied.entries;
                 // A no-op apply keeps the manager's timestamp.
                 let old_entries = apply::read_entries(&old);
@@ -854,6 +905,9 @@ impl State {
         if dry_run {
             return Ok(old);
         }
+        if propagation == "Orphan" {
+            self.orphan_dependents(meta_str(&old, "uid"));
+        }
         if keep {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok(old);
@@ -883,6 +937,42 @@ impl State {
             "status": "Success",
             "details": util::details(name, &rt.group, &rt.plural, Some(meta_str(&removed, "uid")))
         }))
+    }
+
+    /// What the garbage collector's `orphan` finalizer does: the dependents of `uid` lose
+    /// their ownerReference to it and stay.
+    fn orphan_dependents(&mut self, uid: &str) {
+        let keys: Vec<ObjKey> = self
+            .dependents
+            .get(uid)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for k in keys {
+            let Some(rt) = self
+                .registry
+                .types
+                .values()
+                .find(|t| t.group == k.group && t.plural == k.plural)
+                .cloned()
+            else {
+                continue;
+            };
+            self.controller_update(&rt, &k.ns, &k.name, "kube-controller-manager", None, |o| {
+                if let Some(refs) = o
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+                }
+                let empty = o
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty);
+                if empty && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.shift_remove("ownerReferences");
+                }
+            });
+        }
     }
 
     /// A controller's write: an Update by `manager` computed from a mutation of the live object.

@@ -71,7 +71,24 @@ pub async fn client_for(sandbox: &Sandbox, token: Option<&str>) -> kube::Client 
 }
 
 impl Harness {
+    /// The emulator as the recorded kube-apiserver was: without k3s's `local-path`
+    /// StorageClass (the recorded cluster had no default class, so 111's claim has none).
     pub async fn start() -> Harness {
+        let h = Harness::start_k3s().await;
+        let (s, _) = h
+            .call(
+                "DELETE",
+                "/apis/storage.k8s.io/v1/storageclasses/local-path",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "the emulator starts with k3s's local-path class");
+        h
+    }
+
+    /// The emulator as `cairn sandbox` runs it: a k3s-like cluster with `local-path`.
+    pub async fn start_k3s() -> Harness {
         Harness::start_with(SandboxConfig {
             pod_start_delay: Duration::from_millis(50),
             ..SandboxConfig::default()
@@ -200,6 +217,7 @@ const VOLATILE: &[&str] = &[
     "time",
     "clusterIP",
     "clusterIPs",
+    "nodePort",
     "controller-uid",
     "lastTransitionTime",
     "lastUpdateTime",

@@ -1,0 +1,388 @@
+//! Desired objects against live ones: a local comparison first, then a server-side dry run of
+//! every apparent change and of every creation (so a refusal or conflict shows in `plan`, never
+//! first in `apply`), and what to do when the server refuses a change in place.
+//!
+//! A refused change is replaced (deleted and created again) only when nothing is lost: a Job
+//! (a run, not data), a Deployment's selector, a Service's address. It is refused — the plan
+//! cannot be applied — when the object holds data (a claim, a `holds_data` custom resource)
+//! and the script has not said `env.allow_delete`, when it is a StatefulSet and the script has
+//! not said `env.allow_replace`, when it is a namespace, and when the server refuses the
+//! object itself (not an immutable field).
+
+use cairn_model::validate::Quantity;
+use cairn_model::{DesiredState, Resource};
+use cairn_plan::diff::{FieldChange, removed_fields, subset_changes};
+use cairn_plan::plan::{Action, Change};
+use futures::StreamExt;
+use serde_json::Value as J;
+
+use crate::kinds::{Catalog, Kind};
+use crate::observe::Observed;
+use crate::plan::{
+    Confirmed, Created, Step, apply_body, cairn_fields, confirm, confirm_create, redact,
+};
+use crate::refusal::Refusal;
+use crate::{Cluster, KubeError};
+
+/// The plan's steps and changes for the declared objects.
+#[derive(Default)]
+pub(crate) struct Compared {
+    pub steps: Vec<Step>,
+    pub changes: Vec<Change>,
+    pub notes: Vec<String>,
+}
+
+/// A declared object whose fate a dry run decides.
+struct Pending<'a> {
+    r: &'a Resource,
+    kind: Kind,
+    body: J,
+    live: Option<J>,
+    local: Vec<FieldChange>,
+}
+
+enum Outcome {
+    Update(Confirmed),
+    Create(Created),
+}
+
+/// What happens to one object, as the plan shows it.
+struct Decision {
+    action: Action,
+    fields: Vec<FieldChange>,
+    reason: Option<String>,
+    help: Option<String>,
+    server_message: Option<String>,
+}
+
+impl Decision {
+    fn plain(action: Action, fields: Vec<FieldChange>, reason: Option<String>) -> Decision {
+        Decision {
+            action,
+            fields,
+            reason,
+            help: None,
+            server_message: None,
+        }
+    }
+
+    fn refused(r: &Refusal, fields: Vec<FieldChange>, help: String) -> Decision {
+        Decision {
+            action: Action::Refuse,
+            fields,
+            reason: Some(r.summary()),
+            help: Some(help),
+            server_message: Some(r.message.clone()),
+        }
+    }
+}
+
+pub(crate) async fn compare(
+    cluster: &Cluster,
+    state: &DesiredState,
+    desired: &[&Resource],
+    catalog: &Catalog,
+    observed: &Observed,
+    generated: &std::collections::BTreeMap<u32, String>,
+    force: bool,
+) -> Result<Compared, KubeError> {
+    let mut out = Compared::default();
+    let mut pending = Vec::new();
+    for r in desired {
+        let kind = catalog
+            .get(&r.id.kind)
+            .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
+        let body = apply_body(r, generated)?;
+        let Some(live) = observed.objects.get(&r.id) else {
+            pending.push(Pending {
+                r,
+                kind,
+                body,
+                live: None,
+                local: Vec::new(),
+            });
+            continue;
+        };
+        let local = subset_changes(&body, live);
+        let removed = cairn_fields(live)
+            .map(|f| removed_fields(f, &body))
+            .unwrap_or_default();
+        if local.is_empty() && removed.is_empty() {
+            out.push(
+                r,
+                kind,
+                body,
+                Decision::plain(Action::NoOp, Vec::new(), None),
+            );
+        } else {
+            pending.push(Pending {
+                r,
+                kind,
+                body,
+                live: Some(live.clone()),
+                local,
+            });
+        }
+    }
+    let answered: Vec<_> = futures::stream::iter(pending.into_iter().map(|p| async move {
+        let outcome = match &p.live {
+            Some(live) => confirm(cluster, &p.kind, &p.r.id, &p.body, live, force)
+                .await
+                .map(Outcome::Update),
+            None => confirm_create(cluster, &p.kind, &p.r.id, &p.body, force)
+                .await
+                .map(Outcome::Create),
+        };
+        (p, outcome)
+    }))
+    .buffer_unordered(16)
+    .collect()
+    .await;
+    let mut unverified = 0;
+    for (p, outcome) in answered {
+        let decision = match outcome? {
+            Outcome::Update(c) => updated(cluster, state, &p, c).await,
+            Outcome::Create(Created::Unverifiable) => {
+                unverified += 1;
+                Decision::plain(Action::Create, Vec::new(), None)
+            }
+            Outcome::Create(c) => created(c),
+        };
+        out.push(p.r, p.kind, p.body, decision);
+    }
+    if unverified > 0 {
+        out.notes.push(format!(
+            "{unverified} new object(s) could not be dry-run: their namespace or custom resource definition is created by this plan"
+        ));
+    }
+    Ok(out)
+}
+
+impl Compared {
+    fn push(&mut self, r: &Resource, kind: Kind, body: J, mut d: Decision) {
+        redact(&kind.kind, &mut d.fields);
+        self.changes.push(Change {
+            id: r.id.clone(),
+            action: d.action,
+            fields: d.fields,
+            reason: d.reason,
+            help: d.help,
+            server_message: d.server_message,
+            holds_data: r.protected,
+        });
+        self.steps.push(Step {
+            id: r.id.clone(),
+            action: d.action,
+            kind,
+            body: Some(body),
+            depends_on: r.depends_on.clone(),
+        });
+    }
+}
+
+fn conflict_reason(message: &str) -> String {
+    format!("{message}; apply with --force-conflicts to take these fields over")
+}
+
+fn created(c: Created) -> Decision {
+    match c {
+        Created::Accepted | Created::Unverifiable => {
+            Decision::plain(Action::Create, Vec::new(), None)
+        }
+        Created::Conflict(m) => {
+            Decision::plain(Action::Create, Vec::new(), Some(conflict_reason(&m)))
+        }
+        Created::Refused(r) => Decision::refused(
+            &r,
+            Vec::new(),
+            "the server refuses to create it as the script declares it: change the script"
+                .to_owned(),
+        ),
+    }
+}
+
+async fn updated(
+    cluster: &Cluster,
+    state: &DesiredState,
+    p: &Pending<'_>,
+    c: Confirmed,
+) -> Decision {
+    match c {
+        Confirmed::Same => Decision::plain(Action::NoOp, Vec::new(), None),
+        Confirmed::Changed(fields) => Decision::plain(Action::Update, fields, None),
+        Confirmed::Conflict(m) => {
+            Decision::plain(Action::Update, Vec::new(), Some(conflict_reason(&m)))
+        }
+        Confirmed::Refused(r) => refused(cluster, state, p, &r).await,
+    }
+}
+
+/// A change the server refuses in place: replaced when nothing is lost or the script allows
+/// it, refused otherwise.
+async fn refused(
+    cluster: &Cluster,
+    state: &DesiredState,
+    p: &Pending<'_>,
+    r: &Refusal,
+) -> Decision {
+    let id = &p.r.id;
+    let allowed = |list: &[String]| list.iter().any(|a| *a == id.to_string());
+    let fields = p.local.clone();
+    let what = r.summary();
+    if id.kind == "Namespace" {
+        let help = "a namespace is never replaced: everything in it would be deleted; keep the field as it is".to_owned();
+        return Decision::refused(r, fields, help);
+    }
+    if p.r.protected {
+        let replaceable = r.immutable() || r.code == 403;
+        if replaceable && allowed(&state.environment.allow_delete) {
+            let reason = format!(
+                "{what}: replaced, as the script allows with env.allow_delete: its data is lost"
+            );
+            return Decision {
+                server_message: Some(r.message.clone()),
+                ..Decision::plain(Action::Replace, fields, Some(reason))
+            };
+        }
+        let help = data_help(cluster, p, r).await;
+        return Decision::refused(r, fields, help);
+    }
+    if !r.immutable() {
+        let help =
+            "the server refuses the object as the script declares it: change the script".to_owned();
+        return Decision::refused(r, fields, help);
+    }
+    if id.kind == "StatefulSet" {
+        if allowed(&state.environment.allow_replace) {
+            let reason = format!(
+                "{what}: the StatefulSet will be deleted with its pods orphaned and created again; its volume claims are kept"
+            );
+            return Decision {
+                server_message: Some(r.message.clone()),
+                ..Decision::plain(Action::Replace, fields, Some(reason))
+            };
+        }
+        let help = format!(
+            "a StatefulSet's {} cannot change in place (only replicas, template, updateStrategy, minReadySeconds and persistentVolumeClaimRetentionPolicy can); env.allow_replace(\"StatefulSet\", \"{}\") deletes it keeping its pods and volume claims and creates it again (existing claims keep their size)",
+            changed_spec_fields(&p.local),
+            id.name
+        );
+        return Decision::refused(r, fields, help);
+    }
+    let reason = format!("{what}: the {} will be deleted and created again", id.kind);
+    Decision {
+        server_message: Some(r.message.clone()),
+        ..Decision::plain(Action::Replace, fields, Some(reason))
+    }
+}
+
+/// `spec.volumeClaimTemplates, spec.serviceName`: the spec fields a local comparison found
+/// changed, outside those a StatefulSet may change.
+fn changed_spec_fields(local: &[FieldChange]) -> String {
+    const MUTABLE: &[&str] = &[
+        "replicas",
+        "template",
+        "updateStrategy",
+        "minReadySeconds",
+        "persistentVolumeClaimRetentionPolicy",
+    ];
+    let mut out: Vec<String> = Vec::new();
+    for f in local {
+        let top = f.path.split(['.', '[']).take(2).collect::<Vec<_>>();
+        if let [first, second] = top.as_slice()
+            && *first == "spec"
+            && !MUTABLE.contains(second)
+        {
+            let name = format!("spec.{second}");
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    if out.is_empty() {
+        "spec".to_owned()
+    } else {
+        out.join(", ")
+    }
+}
+
+fn quantity_change(local: &[FieldChange], suffix: &str) -> Option<(Quantity, Quantity)> {
+    let f = local.iter().find(|f| f.path.ends_with(suffix))?;
+    let q = |v: &Option<J>| Quantity::parse(v.as_ref()?.as_str()?).ok();
+    Some((q(&f.before)?, q(&f.after)?))
+}
+
+/// What the user can do about a refused change to something that holds data.
+async fn data_help(cluster: &Cluster, p: &Pending<'_>, r: &Refusal) -> String {
+    let id = &p.r.id;
+    let replace = format!(
+        "env.allow_delete(\"{}\", \"{}\") would replace it, and its data would be lost",
+        id.kind, id.name
+    );
+    if id.kind != "PersistentVolumeClaim" {
+        return format!(
+            "it holds data: keep the field as it is, or migrate to a new one; {replace}"
+        );
+    }
+    let live = p.live.as_ref();
+    let text = |ptr: &str| {
+        live.and_then(|l| l.pointer(ptr))
+            .and_then(J::as_str)
+            .unwrap_or("")
+    };
+    let class = text("/spec/storageClassName").to_owned();
+    let bound = text("/status/phase") == "Bound";
+    let why = match quantity_change(&p.local, "resources.requests.storage") {
+        Some((before, after)) if after < before => "a claim cannot shrink".to_owned(),
+        Some(_) if !bound => format!(
+            "the claim cannot grow before it is bound (StorageClass {class} binds it when a pod first uses it), and an unbound claim's spec cannot change"
+        ),
+        Some(_) => match expansion(cluster, &class).await {
+            None => format!("the claim cannot grow: StorageClass {class} does not exist"),
+            Some(_) => format!(
+                "the claim cannot grow: StorageClass {class} does not allow volume expansion"
+            ),
+        },
+        None => format!(
+            "a claim's spec cannot change once it is created ({})",
+            r.summary()
+        ),
+    };
+    format!("{why}; keep the size, or declare a new claim and migrate the data; {replace}")
+}
+
+/// Whether a StorageClass allows expansion (`None`: it does not exist). One GET, asked only
+/// when a claim's resize is refused.
+async fn expansion(cluster: &Cluster, class: &str) -> Option<bool> {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    if class.is_empty() {
+        return None;
+    }
+    let api: kube::Api<StorageClass> = kube::Api::all(cluster.client.clone());
+    let sc = api.get_opt(class).await.ok()??;
+    Some(sc.allow_volume_expansion == Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statefulset_fields_outside_the_mutable_ones_are_named() {
+        let f = |p: &str| FieldChange {
+            path: p.into(),
+            before: None,
+            after: None,
+        };
+        let local = [
+            f("spec.volumeClaimTemplates[data].spec.resources.requests.storage"),
+            f("spec.replicas"),
+            f("spec.serviceName"),
+        ];
+        assert_eq!(
+            changed_spec_fields(&local),
+            "spec.volumeClaimTemplates, spec.serviceName"
+        );
+        assert_eq!(changed_spec_fields(&[]), "spec");
+    }
+}
