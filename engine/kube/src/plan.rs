@@ -308,6 +308,49 @@ pub(crate) enum Confirmed {
     Conflict(String),
 }
 
+/// What the server answers to a dry-run apply.
+enum DryRun {
+    Accepted(J),
+    NotFound,
+    Conflict(String),
+    Refused(Refusal),
+}
+
+async fn dry_run(
+    cluster: &Cluster,
+    kind: &Kind,
+    id: &ResourceId,
+    body: &J,
+    force: bool,
+) -> Result<DryRun, KubeError> {
+    let api = api_of(cluster, kind, id);
+    let answer = api
+        .patch(&id.name, &patch_params(force, true), &Patch::Apply(body))
+        .await;
+    match answer {
+        Ok(obj) => {
+            let mut after =
+                serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
+            if let J::Object(m) = &mut after {
+                m.insert("apiVersion".into(), J::String(kind.api_version.to_string()));
+                m.insert("kind".into(), J::String(kind.kind.to_string()));
+            }
+            Ok(DryRun::Accepted(after))
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(DryRun::NotFound),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(DryRun::Conflict(s.message.clone())),
+        Err(kube::Error::Api(s)) => match Refusal::from_status(&s) {
+            Some(r) => Ok(DryRun::Refused(r)),
+            None => Err(KubeError::api(
+                format!("dry-run apply {id}"),
+                kube::Error::Api(s),
+            )),
+        },
+        Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
+    }
+}
+
+/// A dry run of an apparent change, compared with the live object.
 pub(crate) async fn confirm(
     cluster: &Cluster,
     kind: &Kind,
@@ -316,32 +359,23 @@ pub(crate) async fn confirm(
     live: &J,
     force: bool,
 ) -> Result<Confirmed, KubeError> {
-    let api = api_of(cluster, kind, id);
-    match api
-        .patch(&id.name, &patch_params(force, true), &Patch::Apply(body))
-        .await
-    {
-        Ok(obj) => {
-            let after =
-                serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
-            let mut after = after;
-            if let J::Object(m) = &mut after {
-                m.insert("apiVersion".into(), J::String(kind.api_version.to_string()));
-                m.insert("kind".into(), J::String(kind.kind.to_string()));
-            }
+    Ok(match dry_run(cluster, kind, id, body, force).await? {
+        DryRun::Accepted(after) => {
             let changes = object_changes(live, &after);
-            Ok(if changes.is_empty() {
+            if changes.is_empty() {
                 Confirmed::Same
             } else {
                 Confirmed::Changed(changes)
-            })
+            }
         }
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Confirmed::Conflict(s.message.clone())),
-        Err(kube::Error::Api(s)) if Refusal::from_status(&s).is_some() => {
-            Ok(Refusal::from_status(&s).map_or(Confirmed::Same, Confirmed::Refused))
+        DryRun::Conflict(m) => Confirmed::Conflict(m),
+        DryRun::Refused(r) => Confirmed::Refused(r),
+        DryRun::NotFound => {
+            return Err(KubeError::Internal(format!(
+                "{id} was deleted while the plan was being made: plan again"
+            )));
         }
-        Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
-    }
+    })
 }
 
 /// What a dry run of a creation says.
@@ -353,6 +387,7 @@ pub(crate) enum Created {
     Conflict(String),
 }
 
+/// A dry run of a creation.
 pub(crate) async fn confirm_create(
     cluster: &Cluster,
     kind: &Kind,
@@ -360,19 +395,12 @@ pub(crate) async fn confirm_create(
     body: &J,
     force: bool,
 ) -> Result<Created, KubeError> {
-    let api = api_of(cluster, kind, id);
-    match api
-        .patch(&id.name, &patch_params(force, true), &Patch::Apply(body))
-        .await
-    {
-        Ok(_) => Ok(Created::Accepted),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Created::Unverifiable),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Created::Conflict(s.message.clone())),
-        Err(kube::Error::Api(s)) if Refusal::from_status(&s).is_some() => {
-            Ok(Refusal::from_status(&s).map_or(Created::Accepted, Created::Refused))
-        }
-        Err(e) => Err(KubeError::api(format!("dry-run apply {id}"), e)),
-    }
+    Ok(match dry_run(cluster, kind, id, body, force).await? {
+        DryRun::Accepted(_) => Created::Accepted,
+        DryRun::NotFound => Created::Unverifiable,
+        DryRun::Conflict(m) => Created::Conflict(m),
+        DryRun::Refused(r) => Created::Refused(r),
+    })
 }
 
 /// The live objects of the environment (one LIST per kind of `state`, and Secrets), without
