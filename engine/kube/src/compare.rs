@@ -168,7 +168,7 @@ impl Compared {
             reason: d.reason,
             help: d.help,
             server_message: d.server_message,
-            holds_data: r.protected,
+            holds_data: r.protected || r.id.kind == "PersistentVolumeClaim",
         });
         self.steps.push(Step {
             id: r.id.clone(),
@@ -233,9 +233,13 @@ async fn refused(
         let help = "a namespace is never replaced: everything in it would be deleted; keep the field as it is".to_owned();
         return Decision::refused(r, fields, help);
     }
-    if p.r.protected {
+    // A claim always holds data; one declared with its own `allow_delete: true` (not
+    // protected) may be replaced, as the script says, and still counts as losing data.
+    let claim = id.kind == "PersistentVolumeClaim";
+    if p.r.protected || claim {
         let replaceable = r.immutable() || r.code == 403;
-        if replaceable && allowed(&state.environment.allow_delete) {
+        let permitted = allowed(&state.environment.allow_delete) || (claim && !p.r.protected);
+        if replaceable && permitted {
             let reason = format!(
                 "{what}: replaced, as the script allows with env.allow_delete: its data is lost"
             );
