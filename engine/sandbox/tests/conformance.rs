@@ -867,7 +867,7 @@ async fn kubectl_get_apply_delete() {
         "kubectl not found at {}: run scripts/install-test-servers",
         kubectl.display()
     );
-    let h = Harness::start().await;
+    let h = Harness::start_k3s().await;
     let dir = std::env::temp_dir().join(format!("cairn-sandbox-kubectl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
@@ -890,6 +890,16 @@ async fn kubectl_get_apply_delete() {
         }
     };
     let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    // Discovery names only what is served: kubectl finds every group it is sent to.
+    let out = run(args("api-resources")).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("storageclasses"), "{stdout}");
+    assert!(!stdout.contains("horizontalpodautoscalers"), "{stdout}");
+    let out = run(args("get storageclass")).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("local-path"), "{stdout}");
     let out = run(args("get namespaces")).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
