@@ -348,6 +348,16 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
     None
 }
 
+/// Kinds without a namespace, named `Kind/name` in ids.
+const CLUSTER_WIDE: &[&str] = &[
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+];
+
 fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
@@ -405,6 +415,35 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let id = format!("{kind}/{}/{name}", b.namespace());
             if let Some(meta) = b.env.as_mut() {
                 meta.allow_replace.push(id);
+            }
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "adopt",
+        ["env: Environment", "kind: &str", "name: &str"],
+        "Takes over an object that already exists without cairn's labels — one written with\n\
+         kubectl or another tool before this script: `apply` takes the fields the script\n\
+         declares (from whichever manager had them) and labels it as this environment's. Fields\n\
+         the script does not declare stay with their old managers; the plan lists them. Without\n\
+         this (or `cairn apply --adopt`), such an object is refused, never silently merged.\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.adopt(\"Deployment\", \"web\");\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
+            let site = c.site(&nc);
+            if !kind.starts_with(|ch: char| ch.is_ascii_uppercase()) {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace)")));
+                return;
+            }
+            let mut b = builder::lock(&c.b);
+            let id = if CLUSTER_WIDE.contains(&kind) {
+                format!("{kind}/{name}")
+            } else {
+                format!("{kind}/{}/{name}", b.namespace())
+            };
+            if let Some(meta) = b.env.as_mut() {
+                meta.adopt.push(id);
             }
         }
     );

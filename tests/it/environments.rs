@@ -691,3 +691,56 @@ env.object("example.com/v1", "Cluster", "other", #{ spec: #{} });
         out.stderr
     );
 }
+
+/// rbx staging, ventros staging and spacetime staging all declare namespace `staging`: the
+/// first to apply owns it; the others are refused at plan time, at the script line, naming
+/// both environments, and apply nothing; rbx staging still plans no change.
+#[test]
+fn environments_never_take_each_others_namespace() {
+    let dir = sandbox_with_operators("shared-namespace");
+    let staging = script("staging");
+    let out = cairn_in(
+        &dir,
+        &["apply", "--sandbox", &staging, "--yes", "--timeout", "180"],
+        ci_vars(),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for other in ["ventros-staging", "spacetime-staging"] {
+        let path = script(other);
+        let plan = cairn_in(&dir, &["plan", "--sandbox", &path], ci_vars());
+        assert_eq!(plan.code, 1, "{other}:\n{}\n{}", plan.stdout, plan.stderr);
+        let line = format!("✗ Namespace/staging  (declared at {path}:");
+        assert!(plan.stdout.contains(&line), "{other}:\n{}", plan.stdout);
+        assert!(
+            plan.stdout.contains("(belongs to environment staging: cairn never changes another environment's objects)"),
+            "{other}:\n{}",
+            plan.stdout
+        );
+        for shared in [
+            "ResourceQuota/staging/staging-quota",
+            "LimitRange/staging/staging-limits",
+        ] {
+            if plan.stdout.contains(shared) {
+                assert!(
+                    plan.stdout.contains(&format!("✗ {shared}")),
+                    "{other}: {shared}\n{}",
+                    plan.stdout
+                );
+            }
+        }
+        let apply = cairn_in(&dir, &["apply", "--sandbox", &path, "--yes"], ci_vars());
+        assert_eq!(
+            apply.code, 1,
+            "{other}:\n{}\n{}",
+            apply.stdout, apply.stderr
+        );
+        assert!(
+            apply.stderr.contains("not applying anything"),
+            "{}",
+            apply.stderr
+        );
+    }
+    let again = cairn_in(&dir, &["plan", "--sandbox", &staging], ci_vars());
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,6 +12,7 @@ mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
 mod live;
+mod ownership;
 mod plugins;
 mod refusals;
 mod render;

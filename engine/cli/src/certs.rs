@@ -139,6 +139,7 @@ pub fn changes(part: &CertPart) -> Vec<Change> {
                 holds_data: false,
                 help: None,
                 server_message: None,
+                declared_at: None,
             }
         })
         .collect()

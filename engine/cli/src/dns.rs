@@ -165,6 +165,7 @@ pub fn changes(part: &DnsPart) -> Vec<Change> {
                 holds_data: false,
                 help: None,
                 server_message: None,
+                declared_at: None,
             }
         })
         .collect()

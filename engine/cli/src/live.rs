@@ -32,6 +32,10 @@ pub struct LiveArgs {
     /// Take over fields another field manager owns (server-side apply force)
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Take over declared objects that exist without cairn's labels (made with kubectl or
+    /// another tool), as `env.adopt(kind, name)` does for one
+    #[arg(long)]
+    pub adopt: bool,
     /// Allow deleting more than 30 % of a DNS zone's records, and taking over records another
     /// owner created
     #[arg(long)]
@@ -181,6 +185,7 @@ pub(crate) async fn make_plan(
 ) -> Result<LivePlan, String> {
     let options = PlanOptions {
         force_conflicts: live.force_conflicts,
+        adopt: live.adopt,
     };
     // Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,
     // otherwise a ConfigMap; their routing an Alertmanager configuration.
@@ -256,6 +261,7 @@ pub(crate) async fn make_plan(
                     holds_data: false,
                     help: None,
                     server_message: None,
+                    declared_at: None,
                 });
             }
         }

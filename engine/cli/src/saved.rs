@@ -45,6 +45,9 @@ pub struct SavedPlan {
     pub context: Option<String>,
     /// `--force-conflicts` was given.
     pub force_conflicts: bool,
+    /// `--adopt` was given.
+    #[serde(default)]
+    pub adopt: bool,
     /// `--force` was given.
     pub force: bool,
     /// The environment.
@@ -141,6 +144,7 @@ pub fn make(
         kubeconfig: live.kubeconfig.clone(),
         context: live.context.clone(),
         force_conflicts: live.force_conflicts,
+        adopt: live.adopt,
         force: live.force,
         environment: plan.plan.environment.clone(),
         target: plan.plan.target.clone(),
@@ -225,6 +229,7 @@ pub fn args_of(saved: &SavedPlan, output: &LiveArgs) -> (ScriptArgs, LiveArgs) {
             json: output.json,
             format: output.format,
             force_conflicts: saved.force_conflicts,
+            adopt: saved.adopt,
             force: saved.force,
         },
     )
@@ -247,6 +252,9 @@ pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs)
     }
     if live.force_conflicts && !saved.force_conflicts {
         return Some("--force-conflicts (not planned with it)".to_owned());
+    }
+    if live.adopt && !saved.adopt {
+        return Some("--adopt (not planned with it)".to_owned());
     }
     if live.force && !saved.force {
         return Some("--force (not planned with it)".to_owned());

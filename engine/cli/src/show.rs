@@ -42,7 +42,14 @@ pub fn plan(plan: &Plan) -> String {
         if c.action == Action::NoOp {
             continue;
         }
-        let _ = writeln!(out, "  {} {}", c.action.symbol(), c.id);
+        match &c.declared_at {
+            Some(at) => {
+                let _ = writeln!(out, "  {} {}  (declared at {at})", c.action.symbol(), c.id);
+            }
+            None => {
+                let _ = writeln!(out, "  {} {}", c.action.symbol(), c.id);
+            }
+        }
         for f in &c.fields {
             let _ = writeln!(
                 out,
@@ -84,8 +91,13 @@ pub fn plan(plan: &Plan) -> String {
     if plan.has_changes() {
         let _ = writeln!(
             out,
-            "\nPlan: {} to add, {} to change, {} to replace, {} to destroy ({} unchanged{}).",
+            "\nPlan: {} to add, {}{} to change, {} to replace, {} to destroy ({} unchanged{}).",
             s.create,
+            if s.adopt > 0 {
+                format!("{} to adopt, ", s.adopt)
+            } else {
+                String::new()
+            },
             s.update,
             s.replace,
             s.delete,
@@ -117,6 +129,7 @@ fn verb(action: Action) -> &'static str {
         Action::Create => "created",
         Action::Update => "updated",
         Action::Replace => "replaced",
+        Action::Adopt => "adopted",
         Action::Delete => "deleted",
         Action::NoOp | Action::Keep => "unchanged",
         Action::Refuse => "refused",

@@ -171,6 +171,8 @@ async fn run_step(
             }
             apply_and_wait(cluster, step, force, options, emit).await
         }
+        // An adopted object's declared fields are taken from whichever manager had them.
+        Action::Adopt => apply_and_wait(cluster, step, true, options, emit).await,
         _ => apply_and_wait(cluster, step, force, options, emit).await,
     }
 }

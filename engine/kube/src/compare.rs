@@ -19,10 +19,11 @@ use serde_json::Value as J;
 use crate::kinds::{Catalog, Kind};
 use crate::observe::Observed;
 use crate::plan::{
-    Confirmed, Created, Step, apply_body, cairn_fields, confirm, confirm_create, redact,
+    Confirmed, Created, PlanOptions, Step, api_of, apply_body, cairn_fields, confirm,
+    confirm_create, patch_params, redact,
 };
 use crate::refusal::Refusal;
-use crate::{Cluster, KubeError};
+use crate::{Cluster, ENVIRONMENT, KubeError, MANAGED_BY};
 
 /// The plan's steps and changes for the declared objects.
 #[derive(Default)]
@@ -66,6 +67,17 @@ impl Decision {
         }
     }
 
+    /// Refused by cairn itself (not the server): another environment's object, or one to adopt.
+    fn blocked(fields: Vec<FieldChange>, reason: String, help: String) -> Decision {
+        Decision {
+            action: Action::Refuse,
+            fields,
+            reason: Some(reason),
+            help: Some(help),
+            server_message: None,
+        }
+    }
+
     fn refused(r: &Refusal, fields: Vec<FieldChange>, help: String) -> Decision {
         Decision {
             action: Action::Refuse,
@@ -84,8 +96,9 @@ pub(crate) async fn compare(
     catalog: &Catalog,
     observed: &Observed,
     generated: &std::collections::BTreeMap<u32, String>,
-    force: bool,
+    options: &PlanOptions,
 ) -> Result<Compared, KubeError> {
+    let force = options.force_conflicts;
     let mut out = Compared::default();
     let mut pending = Vec::new();
     for r in desired {
@@ -146,6 +159,7 @@ pub(crate) async fn compare(
                 unverified += 1;
                 Decision::plain(Action::Create, Vec::new(), None)
             }
+            Outcome::Create(Created::Exists) => existing(cluster, state, &p, options).await?,
             Outcome::Create(c) => created(c),
         };
         out.push(p.r, p.kind, p.body, decision);
@@ -168,6 +182,9 @@ impl Compared {
             reason: d.reason,
             help: d.help,
             server_message: d.server_message,
+            declared_at: (d.action == Action::Refuse)
+                .then(|| r.span.as_ref().map(|s| format!("{}:{}", s.file, s.line)))
+                .flatten(),
             holds_data: r.protected || r.id.kind == "PersistentVolumeClaim",
         });
         self.steps.push(Step {
@@ -186,11 +203,8 @@ fn conflict_reason(message: &str) -> String {
 
 fn created(c: Created) -> Decision {
     match c {
-        Created::Accepted | Created::Unverifiable => {
+        Created::Accepted | Created::Unverifiable | Created::Exists => {
             Decision::plain(Action::Create, Vec::new(), None)
-        }
-        Created::Conflict(m) => {
-            Decision::plain(Action::Create, Vec::new(), Some(conflict_reason(&m)))
         }
         Created::Refused(r) => Decision::refused(
             &r,
@@ -365,6 +379,125 @@ async fn expansion(cluster: &Cluster, class: &str) -> Option<bool> {
     let api: kube::Api<StorageClass> = kube::Api::all(cluster.client.clone());
     let sc = api.get_opt(class).await.ok()??;
     Some(sc.allow_volume_expansion == Some(true))
+}
+
+/// A declared object that is already there without this environment's labels: another
+/// environment's (refused: cairn never changes it), or nobody's — made with kubectl or another
+/// tool — which is adopted only when the script (`env.adopt`) or `--adopt` says so.
+async fn existing(
+    cluster: &Cluster,
+    state: &DesiredState,
+    p: &Pending<'_>,
+    options: &PlanOptions,
+) -> Result<Decision, KubeError> {
+    let id = &p.r.id;
+    let api = api_of(cluster, &p.kind, id);
+    let live = api
+        .get_opt(&id.name)
+        .await
+        .map_err(|e| KubeError::api(format!("get {id}"), e))?;
+    let Some(live) = live else {
+        return Ok(Decision::plain(Action::Create, Vec::new(), None));
+    };
+    let live = serde_json::to_value(&live).map_err(|e| KubeError::Internal(e.to_string()))?;
+    let label = |k: &str| {
+        live.pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(J::as_str)
+    };
+    let env = &state.environment.name;
+    if label(MANAGED_BY) == Some("cairn") {
+        let owner = label(ENVIRONMENT).unwrap_or("(none)");
+        let reason = format!(
+            "belongs to environment {owner}: cairn never changes another environment's objects"
+        );
+        let help = if id.kind == "Namespace" {
+            format!(
+                "give environment {env} a namespace of its own, or declare what it needs in {owner}"
+            )
+        } else {
+            format!(
+                "rename it in this script, or declare it in one environment only ({owner} or {env})"
+            )
+        };
+        return Ok(Decision::blocked(Vec::new(), reason, help));
+    }
+    // The fields the script would take, and those it would leave to their managers.
+    let forced = api
+        .patch(
+            &id.name,
+            &patch_params(true, true),
+            &kube::api::Patch::Apply(&p.body),
+        )
+        .await
+        .map_err(|e| KubeError::api(format!("dry-run apply {id}"), e))?;
+    let mut after =
+        serde_json::to_value(&forced).map_err(|e| KubeError::Internal(e.to_string()))?;
+    if let J::Object(m) = &mut after {
+        m.insert(
+            "apiVersion".into(),
+            J::String(p.kind.api_version.to_string()),
+        );
+        m.insert("kind".into(), J::String(p.kind.kind.to_string()));
+    }
+    let fields = cairn_plan::diff::object_changes(&live, &after);
+    let mut reason = format!(
+        "exists without cairn's labels (written by {})",
+        other_managers(&live).join(", ")
+    );
+    let left = left_to_others(&live, &p.body);
+    if !left.is_empty() {
+        reason.push_str(&format!(
+            "; fields the script does not declare stay with them: {}",
+            left.join(", ")
+        ));
+    }
+    let allowed = options.adopt || state.environment.adopt.iter().any(|a| *a == id.to_string());
+    if allowed {
+        return Ok(Decision::plain(Action::Adopt, fields, Some(reason)));
+    }
+    let help = format!(
+        "cairn never takes an object over implicitly: env.adopt(\"{}\", \"{}\") in the script, or `--adopt`, takes it over",
+        id.kind, id.name
+    );
+    Ok(Decision::blocked(fields, reason, help))
+}
+
+/// The field managers of a live object, other than cairn and the cluster's controllers.
+fn other_managers(live: &J) -> Vec<String> {
+    let mut out: Vec<String> = managed_entries(live)
+        .filter_map(|e| e.get("manager").and_then(J::as_str).map(str::to_owned))
+        .collect();
+    out.dedup();
+    if out.is_empty() {
+        out.push("an unknown client".to_owned());
+    }
+    out
+}
+
+fn managed_entries(live: &J) -> impl Iterator<Item = &J> {
+    live.pointer("/metadata/managedFields")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            let m = e.get("manager").and_then(J::as_str).unwrap_or("");
+            e.get("subresource").and_then(J::as_str) != Some("status")
+                && m != crate::FIELD_MANAGER
+                && !crate::plan::CONTROLLER_MANAGERS.contains(&m)
+        })
+}
+
+/// Fields other managers own that the script does not declare: they stay after adoption.
+fn left_to_others(live: &J, body: &J) -> Vec<String> {
+    let mut out: Vec<String> = managed_entries(live)
+        .filter_map(|e| e.get("fieldsV1"))
+        .flat_map(|f| removed_fields(f, body))
+        .filter(|p| !p.contains("last-applied-configuration"))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub const ACME_ACCOUNT_SECRET: &str = "cairn-acme-account";
 pub struct PlanOptions {
     /// Take ownership of fields another field manager owns (server-side apply `force`).
     pub force_conflicts: bool,
+    /// Take over every declared object that exists without cairn's labels (`--adopt`), as
+    /// `env.adopt` does for one.
+    pub adopt: bool,
 }
 
 /// One step of a Kubernetes plan, with the body to apply (secrets included: never printed).
@@ -89,7 +92,8 @@ impl KubePlan {
 }
 
 /// Field managers of the cluster's own controllers (real servers, k3s, the sandbox).
-const CONTROLLER_MANAGERS: &[&str] = &["kube-controller-manager", "k3s", "kube-scheduler"];
+pub(crate) const CONTROLLER_MANAGERS: &[&str] =
+    &["kube-controller-manager", "k3s", "kube-scheduler"];
 
 /// Annotation prefixes controllers write on objects cairn manages (volume binding, rollout
 /// revisions): not a change anyone made.
@@ -381,10 +385,11 @@ pub(crate) async fn confirm(
 /// What a dry run of a creation says.
 pub(crate) enum Created {
     Accepted,
+    /// The object is there already, without this environment's labels.
+    Exists,
     /// Its namespace (or its kind's CRD) is created by this plan: nothing to ask yet.
     Unverifiable,
     Refused(Refusal),
-    Conflict(String),
 }
 
 /// A dry run of a creation.
@@ -395,10 +400,22 @@ pub(crate) async fn confirm_create(
     body: &J,
     force: bool,
 ) -> Result<Created, KubeError> {
-    Ok(match dry_run(cluster, kind, id, body, force).await? {
-        DryRun::Accepted(_) => Created::Accepted,
+    // Asked without force: a conflict says the object exists with other managers' fields.
+    // An accepted dry run of a new object has no resourceVersion; of an existing one, its own.
+    let _ = force;
+    Ok(match dry_run(cluster, kind, id, body, false).await? {
+        DryRun::Accepted(after) => {
+            let rv = after
+                .pointer("/metadata/resourceVersion")
+                .and_then(J::as_str);
+            if rv.is_some_and(|rv| !rv.is_empty()) {
+                Created::Exists
+            } else {
+                Created::Accepted
+            }
+        }
         DryRun::NotFound => Created::Unverifiable,
-        DryRun::Conflict(m) => Created::Conflict(m),
+        DryRun::Conflict(_) => Created::Exists,
         DryRun::Refused(r) => Created::Refused(r),
     })
 }
@@ -458,7 +475,7 @@ pub async fn plan(
 
     let force = options.force_conflicts;
     let mut found = crate::compare::compare(
-        cluster, state, &desired, &catalog, &observed, &generated, force,
+        cluster, state, &desired, &catalog, &observed, &generated, options,
     )
     .await?;
     let mut steps = std::mem::take(&mut found.steps);
@@ -540,6 +557,7 @@ pub async fn plan(
             fields: Vec::new(),
             reason,
             holds_data: data,
+            declared_at: None,
             help: None,
             server_message: None,
         });

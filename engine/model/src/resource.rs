@@ -154,6 +154,10 @@ pub struct EnvironmentMeta {
     /// change in place (a StatefulSet's volumeClaimTemplates), as `Kind/scope/name` ids.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_replace: Vec<String>,
+    /// Objects that exist without cairn's labels (made with kubectl, another tool) the script
+    /// takes over, as `Kind/scope/name` ids (`Kind/name` for cluster-wide kinds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adopt: Vec<String>,
     /// Secrets an operator makes (not cairn) that workloads read: `namespace/name` → keys.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_secrets: BTreeMap<String, Vec<String>>,

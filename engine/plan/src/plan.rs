@@ -17,6 +17,9 @@ pub enum Action {
     Update,
     /// Deleted and created again (an immutable field changed).
     Replace,
+    /// Exists without cairn's labels (made by hand or another tool) and is taken over, as the
+    /// script or `--adopt` says: cairn takes the declared fields and labels it.
+    Adopt,
     /// Deleted: cairn owns it and the script no longer declares it.
     Delete,
     /// Would be deleted, but it is protected (a volume, a bucket): kept.
@@ -34,6 +37,7 @@ impl Action {
             Action::Create => "+",
             Action::Update => "~",
             Action::Replace => "-/+",
+            Action::Adopt => "⇐",
             Action::Delete => "-",
             Action::Keep => "!",
             Action::Refuse => "✗",
@@ -60,6 +64,9 @@ pub struct Change {
     /// machine output; people read `reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_message: Option<String>,
+    /// Where the script declares it (`file:line`), for refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<String>,
     /// Whether it holds data (a volume claim, a namespace with volumes, a bucket, an
     /// operator's database): deleting or replacing it loses that data.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -93,6 +100,9 @@ pub struct Summary {
     pub update: usize,
     /// Replaced.
     pub replace: usize,
+    /// Taken over from another manager.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub adopt: usize,
     /// Deleted.
     pub delete: usize,
     /// Unchanged.
@@ -118,6 +128,7 @@ impl Plan {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,
                 Action::Replace => s.replace += 1,
+                Action::Adopt => s.adopt += 1,
                 Action::Delete => s.delete += 1,
                 Action::Keep => s.kept += 1,
                 Action::Refuse => s.refused += 1,

@@ -243,6 +243,7 @@ pub fn changes(steps: &[BucketStep]) -> Vec<Change> {
             holds_data: true,
             help: None,
             server_message: None,
+            declared_at: None,
         })
         .collect()
 }

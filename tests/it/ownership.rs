@@ -1,0 +1,198 @@
+//! Objects cairn does not own: made by hand with Debian's kubectl before cairn (client-side
+//! apply), they are shown as refusals with the fields cairn would take and those it would
+//! leave, taken over only with `env.adopt` or `--adopt`, and then plan clean.
+
+use cairn_sandbox::SandboxConfig;
+use cairn_tests::{TestCluster, root};
+
+fn config() -> SandboxConfig {
+    SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(20),
+        ..SandboxConfig::default()
+    }
+}
+
+const HAND_MADE: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: shop
+data:
+  MODE: "old"
+  EXTRA: "kept"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: web
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+        envFrom:
+        - configMapRef:
+            name: settings
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    app.kubernetes.io/name: web
+  ports:
+  - name: http
+    port: 80
+  - name: https
+    port: 443
+"#;
+
+fn script(adopt: &str) -> String {
+    format!(
+        r#"
+let env = environment("shop", #{{}});
+env.namespace("shop", #{{}});
+let settings = env.config_map("settings", #{{ MODE: "new" }});
+env.deployment("web", #{{ image: "nginx:1.27", replicas: 1, port: 80, env: [settings] }});
+{adopt}
+"#
+    )
+}
+
+fn kubectl(cluster: &TestCluster, args: &[&str]) -> std::process::Output {
+    let kubectl = root().join(".test-tools/kubernetes-client/usr/bin/kubectl");
+    assert!(
+        kubectl.exists(),
+        "kubectl missing: run scripts/install-test-servers"
+    );
+    std::process::Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+#[test]
+fn hand_made_objects_are_adopted_only_when_the_script_says_so() {
+    let cluster = TestCluster::start(config());
+    let manifest = cluster.write("hand-made.yaml", HAND_MADE);
+    let out = kubectl(&cluster, &["apply", "-f", &manifest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Without adopt: each is refused, with the fields cairn would take and those it leaves.
+    let v1 = cluster.write("v1.rhai", &script(""));
+    let plan = cluster.cairn(&["plan", &v1]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    for id in [
+        "Namespace/shop",
+        "ConfigMap/shop/settings",
+        "Deployment/shop/web",
+        "Service/shop/web",
+    ] {
+        let line = format!("✗ {id}  (declared at {v1}:");
+        assert!(plan.stdout.contains(&line), "{id}:\n{}", plan.stdout);
+    }
+    assert!(
+        plan.stdout
+            .contains("exists without cairn's labels (written by kubectl-client-side-apply)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("data.MODE: \"old\" → \"new\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("spec.template.spec.containers[web].envFrom"),
+        "the stray envFrom is named:\n{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("spec.ports[443"),
+        "the second port is named:\n{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("env.adopt(\"Deployment\", \"web\")"),
+        "{}",
+        plan.stdout
+    );
+    let apply = cluster.cairn(&["apply", &v1, "--yes"]);
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    let cm = kubectl(
+        &cluster,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.MODE}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cm.stdout),
+        "old",
+        "nothing was applied"
+    );
+
+    // `--adopt` plans the take-over of all of them.
+    let plan = cluster.cairn(&["plan", &v1, "--adopt"]);
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("⇐ Deployment/shop/web"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("to adopt"), "{}", plan.stdout);
+
+    // env.adopt in the script: applied, then clean.
+    let adopt = r#"env.adopt("Namespace", "shop"); env.adopt("ConfigMap", "settings"); env.adopt("Deployment", "web"); env.adopt("Service", "web");"#;
+    let v2 = cluster.write("v2.rhai", &script(adopt));
+    let apply = cluster.cairn(&["apply", &v2, "--yes"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stdout.contains("⇐ Service/shop/web"),
+        "{}",
+        apply.stdout
+    );
+    let cm = kubectl(
+        &cluster,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.MODE} {.metadata.labels.cairn\\.dev/environment}",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&cm.stdout), "new shop");
+    let again = cluster.cairn(&["plan", &v2]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+}
