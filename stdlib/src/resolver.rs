@@ -24,6 +24,8 @@ pub struct PluginResolver {
     ctx: Ctx,
     manifests: Manifests,
     loaded: Mutex<BTreeMap<String, Shared<Module>>>,
+    /// The plugins being loaded, outermost first: an import of one of them is a cycle.
+    loading: Mutex<Vec<String>>,
 }
 
 impl PluginResolver {
@@ -35,7 +37,21 @@ impl PluginResolver {
             ctx: ctx.clone(),
             manifests: manifests.clone(),
             loaded: Mutex::new(BTreeMap::new()),
+            loading: Mutex::new(Vec::new()),
         }
+    }
+
+    fn loading_mut(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.loading.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `rbx → postgres → rbx` when `name` is being loaded already.
+    fn cycle_to(&self, name: &str) -> Option<String> {
+        let loading = self.loading_mut();
+        let start = loading.iter().position(|n| n == name)?;
+        let mut chain: Vec<&str> = loading[start..].iter().map(String::as_str).collect();
+        chain.push(name);
+        Some(chain.join(" → "))
     }
 
     /// Records a plugin problem at the import and stops evaluation.
@@ -218,7 +234,21 @@ impl ModuleResolver for PluginResolver {
             }
             Err(e) => return Err(self.fail(e, source, pos)),
         };
-        match self.load(engine, &located, pos) {
+        if let Some(cycle) = self.cycle_to(name) {
+            let error = PluginError {
+                code: "plugin-import-cycle",
+                message: format!("plugin import cycle: {cycle}"),
+                span: None,
+                help: Some(
+                    "plugins cannot import each other in a circle: move what both need into a third plugin".to_owned(),
+                ),
+            };
+            return Err(self.fail(error, source, pos));
+        }
+        self.loading_mut().push(name.to_owned());
+        let result = self.load(engine, &located, pos);
+        self.loading_mut().pop();
+        match result {
             Ok(module) => {
                 self.loaded
                     .lock()

@@ -537,3 +537,53 @@ fn git_plugins_are_fetched_once_locked_and_verified() {
         out.stderr
     );
 }
+
+/// A plugin importing itself, or two importing each other, is a diagnostic at the import
+/// naming the cycle — for check, render and plan alike — never a stack overflow.
+#[test]
+fn plugin_import_cycles_are_diagnostics_at_the_import() {
+    let dir = temp_dir("import-cycle");
+    for (name, text) in [
+        ("loop", "import \"loop\" as again;\nfn f() { 1 }\n"),
+        ("ping", "import \"pong\" as pong;\nfn f() { 1 }\n"),
+        ("pong", "import \"ping\" as ping;\nfn g() { 2 }\n"),
+    ] {
+        let p = dir.join("plugins").join(name);
+        std::fs::create_dir_all(&p).expect("plugin dir");
+        std::fs::write(p.join("main.rhai"), text).expect("plugin");
+    }
+    for (script, cycle) in [
+        ("self.rhai", "loop → loop"),
+        ("pair.rhai", "ping → pong → ping"),
+    ] {
+        let first = cycle.split(' ').next().unwrap_or_default();
+        std::fs::write(
+            dir.join(script),
+            format!("import \"{first}\" as p;\nlet env = environment(\"x\", #{{}});\n"),
+        )
+        .expect("script");
+        for cmd in ["check", "render", "plan"] {
+            let path = dir.join(script).to_string_lossy().into_owned();
+            let mut args = vec![cmd, path.as_str()];
+            if cmd == "plan" {
+                args.push("--sandbox");
+            }
+            let out = cairn_in(&dir, &args, BTreeMap::new());
+            assert_eq!(
+                out.code, 1,
+                "{cmd} {script}:\n{}\n{}",
+                out.stdout, out.stderr
+            );
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                text.contains("plugin-import-cycle"),
+                "{cmd} {script}:\n{text}"
+            );
+            assert!(
+                text.contains(&format!("plugin import cycle: {cycle}")),
+                "{cmd} {script}:\n{text}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
