@@ -654,6 +654,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
             if let Some(cluster) = o.custom::<Tagged>("cluster", "kube_context(...)") {
                 meta.kube_context = cluster.value.as_str().map(str::to_owned);
+                meta.kube_context_at = site.at("cluster");
             }
             if let Some(domain) = o.str("domain") {
                 if let Err(e) = validate::dns_name(&domain, false, false) {

@@ -345,6 +345,7 @@ fn a_custom_resource_is_planned_applied_changed_and_pruned() {
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     let mut expected = vec![
+        "GET /api/v1/namespaces/kube-system",
         "GET /apis/acid.zalan.do/v1",
         "GET /apis/postgresql.cnpg.io/v1",
         "GET /api/v1/namespaces",

@@ -196,3 +196,130 @@ fn hand_made_objects_are_adopted_only_when_the_script_says_so() {
     let again = cluster.cairn(&["plan", &v2]);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
 }
+
+const SMALL: &str = r#"
+let env = environment("shop", #{ cluster: kube_context("PIN") });
+env.namespace("shop", #{});
+env.config_map("settings", #{ MODE: "one" });
+"#;
+
+/// A script that pins a context is planned and applied on that context only: `--context`
+/// elsewhere is refused naming the pin's line and the contexts there are; a pinned context the
+/// kubeconfig does not have is named with those it has.
+#[test]
+fn the_cluster_pin_is_a_guard() {
+    let cluster = TestCluster::start(config());
+    let pinned = cluster.write("pinned.rhai", &SMALL.replace("PIN", "prod-cluster"));
+    let out = cluster.cairn(&["plan", &pinned]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "the script pins cluster context prod-cluster ({pinned}:2), and --context asks for test"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("contexts in the kubeconfig: test"),
+        "{}",
+        out.stderr
+    );
+    let kubeconfig = cluster.kubeconfig.to_string_lossy().into_owned();
+    let out = cairn_tests::cairn(
+        &["plan", &pinned, "--kubeconfig", &kubeconfig],
+        cairn_tests::ci_vars(),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("has no context prod-cluster; its contexts: test"),
+        "{}",
+        out.stderr
+    );
+    let right = cluster.write("right.rhai", &SMALL.replace("PIN", "test"));
+    let out = cluster.cairn(&["plan", &right]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+}
+
+/// The first apply records the cluster's identity (the kube-system namespace's uid) in the
+/// inventory; an inventory from another cluster is refused unless `--accept-cluster`. A saved
+/// plan is applied only on the cluster it was made on, whatever its context name points at.
+#[test]
+fn the_cluster_identity_is_a_guard() {
+    let cluster = TestCluster::start(config());
+    let script = cluster.write("shop.rhai", &SMALL.replace("PIN", "test"));
+    assert_eq!(cluster.cairn(&["apply", &script, "--yes"]).code, 0);
+    let inventory = kubectl(
+        &cluster,
+        &[
+            "get",
+            "configmap",
+            "cairn-inventory",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.cluster}",
+        ],
+    );
+    let uid = kubectl(
+        &cluster,
+        &[
+            "get",
+            "namespace",
+            "kube-system",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+    );
+    assert_eq!(inventory.stdout, uid.stdout);
+    assert!(!uid.stdout.is_empty());
+
+    // As if the namespace had been restored from another cluster's backup.
+    let out = kubectl(
+        &cluster,
+        &[
+            "patch",
+            "configmap",
+            "cairn-inventory",
+            "-n",
+            "shop",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"cluster":"0000-other"}}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("was applied on cluster 0000-other"),
+        "{}",
+        out.stderr
+    );
+    let out = cluster.cairn(&["apply", &script, "--yes", "--accept-cluster"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(cluster.cairn(&["plan", &script]).code, 0);
+
+    // A saved plan, then the context name points at another cluster.
+    let changed = cluster.write(
+        "changed.rhai",
+        &SMALL.replace("PIN", "test").replace("one", "two"),
+    );
+    let saved = cluster.write("plan.cairn", "");
+    assert_eq!(cluster.cairn(&["plan", &changed, "-o", &saved]).code, 2);
+    let other = TestCluster::start(config());
+    std::fs::copy(&other.kubeconfig, &cluster.kubeconfig).expect("kubeconfig swapped");
+    let out = cluster.cairn(&["apply", &saved]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("a plan is applied on the cluster it was made on"),
+        "{}",
+        out.stderr
+    );
+}

@@ -65,11 +65,13 @@ fn job_uid(cluster: &TestCluster) -> String {
     })
 }
 
-/// The plan's lines, without the ones every plan has.
-fn plan_text(stdout: &str) -> String {
+/// The plan's lines, without the ones every plan has, and the test's directory as `[dir]`.
+fn plan_text(cluster: &TestCluster, stdout: &str) -> String {
+    let dir = cluster.dir.to_string_lossy().into_owned();
     stdout
         .lines()
         .filter(|l| !l.starts_with("Plan for environment"))
+        .map(|l| l.replace(&dir, "[dir]"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -91,7 +93,7 @@ fn a_claim_that_cannot_grow_is_refused_at_plan_time_and_never_deleted() {
         "a Go dump in the plan:\n{}",
         plan.stdout
     );
-    insta::assert_snapshot!("refused-claim-unbound", plan_text(&plan.stdout));
+    insta::assert_snapshot!("refused-claim-unbound", plan_text(&cluster, &plan.stdout));
     let saved = cluster.write("plan.cairn", "");
     let out = cluster.cairn(&["plan", &v2, "-o", &saved]);
     assert_eq!(out.code, 1);
@@ -116,7 +118,7 @@ fn a_claim_that_cannot_grow_is_refused_at_plan_time_and_never_deleted() {
     let v4 = cluster.write("v4.rhai", &script("20Gi", true, "echo v1", "1Gi", ""));
     let plan = cluster.cairn(&["plan", &v4]);
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
-    insta::assert_snapshot!("refused-claim-bound", plan_text(&plan.stdout));
+    insta::assert_snapshot!("refused-claim-bound", plan_text(&cluster, &plan.stdout));
     let apply = cluster.cairn(&["apply", &v4, "--yes"]);
     assert_eq!(apply.code, 1);
     assert_eq!(
@@ -182,7 +184,7 @@ fn a_job_is_replaced_and_a_statefulsets_claim_templates_need_allow_replace() {
     let v2 = cluster.write("v2.rhai", &script("1Gi", false, "echo v2", "1Gi", ""));
     let plan = cluster.cairn(&["plan", &v2]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
-    insta::assert_snapshot!("replaced-job", plan_text(&plan.stdout));
+    insta::assert_snapshot!("replaced-job", plan_text(&cluster, &plan.stdout));
     let apply = cluster.cairn(&["apply", &v2, "--yes"]);
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     assert_ne!(job_uid(&cluster), job, "the Job was created again");
@@ -192,7 +194,7 @@ fn a_job_is_replaced_and_a_statefulsets_claim_templates_need_allow_replace() {
     let v3 = cluster.write("v3.rhai", &script("1Gi", false, "echo v2", "2Gi", ""));
     let plan = cluster.cairn(&["plan", &v3]);
     assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
-    insta::assert_snapshot!("refused-statefulset", plan_text(&plan.stdout));
+    insta::assert_snapshot!("refused-statefulset", plan_text(&cluster, &plan.stdout));
     let allowed = script(
         "1Gi",
         false,

@@ -91,7 +91,7 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
     let env = eval.state.environment.name.clone();
     let rt = runtime()?;
     let (plan, baseline) = rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let result = async {
             let plan = make_plan(io, &target, &eval, live).await?;
             let revisions = cairn_kube::history::list(&target.cluster, &env)

@@ -117,7 +117,7 @@ pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<
     let env = eval.state.environment.name.clone();
     let rt = runtime()?;
     let revisions = rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let result = cairn_kube::history::list(&target.cluster, &env)
             .await
             .map_err(|e| e.to_string());
@@ -252,7 +252,7 @@ pub fn rollback(
     let env = current.state.environment.name.clone();
     let rt = runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, current.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &current.state.environment).await?;
         let code = async {
             let revisions = cairn_kube::history::list(&target.cluster, &env)
                 .await

@@ -36,6 +36,10 @@ pub struct LiveArgs {
     /// another tool), as `env.adopt(kind, name)` does for one
     #[arg(long)]
     pub adopt: bool,
+    /// Plan and apply on a cluster other than the one the environment's inventory names (a
+    /// restore from backup onto a new cluster)
+    #[arg(long)]
+    pub accept_cluster: bool,
     /// Allow deleting more than 30 % of a DNS zone's records, and taking over records another
     /// owner created
     #[arg(long)]
@@ -90,8 +94,10 @@ pub(crate) struct Target {
 pub(crate) async fn connect(
     io: &Io<'_>,
     live: &LiveArgs,
-    script_context: Option<&str>,
+    env: &cairn_model::EnvironmentMeta,
 ) -> Result<Target, String> {
+    let script_context = env.kube_context.as_deref();
+    let pinned_at = env.kube_context_at.as_ref();
     if live.sandbox {
         // A sandbox started with `cairn sandbox up` owns the state: talk to it.
         let paths = crate::sandbox::paths(&io.cwd);
@@ -128,6 +134,17 @@ pub(crate) async fn connect(
             .and_then(|k| k.split(':').find(|p| !p.is_empty()))
             .map(PathBuf::from)
     });
+    if let (Some(asked), Some(pinned)) = (live.context.as_deref(), script_context)
+        && asked != pinned
+    {
+        let at = pinned_at
+            .map(|s| format!(" ({}:{})", s.file, s.line))
+            .unwrap_or_default();
+        let contexts = Cluster::contexts(path.as_deref()).join(", ");
+        return Err(format!(
+            "the script pins cluster context {pinned}{at}, and --context asks for {asked}: refusing to plan or apply this environment on another cluster; contexts in the kubeconfig: {contexts}"
+        ));
+    }
     let context = live.context.as_deref().or(script_context);
     let cluster = Cluster::connect(path.as_deref(), context)
         .await
@@ -186,6 +203,7 @@ pub(crate) async fn make_plan(
     let options = PlanOptions {
         force_conflicts: live.force_conflicts,
         adopt: live.adopt,
+        accept_cluster: live.accept_cluster,
     };
     // Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,
     // otherwise a ConfigMap; their routing an Alertmanager configuration.
@@ -352,7 +370,7 @@ pub fn plan(
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let result = make_plan(io, &target, &eval, live).await;
         close(target).await?;
         let plan = result?;
@@ -443,7 +461,7 @@ pub fn unlock(
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let env = eval.state.environment.name.clone();
         let result = async {
             let holder = cairn_kube::lock::holder(&target.cluster, &env)
@@ -508,7 +526,7 @@ pub fn apply(
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
             let Some(held) = take_lock(io, &target, &env, args).await else {
@@ -521,7 +539,9 @@ pub fn apply(
                     return Ok(code);
                 }
                 if !plan.plan.has_changes() {
-                    // Nothing to change: the environment is checked all the same.
+                    // Nothing to change (but perhaps the inventory's record of the cluster):
+                    // the environment is checked all the same.
+                    cairn_kube::finish(&target.cluster, &plan.kube, &Default::default()).await;
                     let timeout = Duration::from_secs(args.timeout);
                     return crate::smoke::after_apply(
                         io,
@@ -578,7 +598,7 @@ fn apply_saved(
     );
     let rt = runtime()?;
     rt.block_on(async {
-        let target = connect(io, &live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, &live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
             let Some(held) = take_lock(io, &target, &env, args).await else {

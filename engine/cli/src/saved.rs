@@ -48,6 +48,13 @@ pub struct SavedPlan {
     /// `--adopt` was given.
     #[serde(default)]
     pub adopt: bool,
+    /// `--accept-cluster` was given.
+    #[serde(default)]
+    pub accept_cluster: bool,
+    /// The identity of the cluster planned on (its kube-system namespace's uid): the file is
+    /// applied there only, whatever a context name points at by then.
+    #[serde(default)]
+    pub cluster_identity: String,
     /// `--force` was given.
     pub force: bool,
     /// The environment.
@@ -145,6 +152,8 @@ pub fn make(
         context: live.context.clone(),
         force_conflicts: live.force_conflicts,
         adopt: live.adopt,
+        accept_cluster: live.accept_cluster,
+        cluster_identity: plan.kube.identity.clone(),
         force: live.force,
         environment: plan.plan.environment.clone(),
         target: plan.plan.target.clone(),
@@ -230,6 +239,7 @@ pub fn args_of(saved: &SavedPlan, output: &LiveArgs) -> (ScriptArgs, LiveArgs) {
             format: output.format,
             force_conflicts: saved.force_conflicts,
             adopt: saved.adopt,
+            accept_cluster: saved.accept_cluster,
             force: saved.force,
         },
     )
@@ -274,7 +284,14 @@ pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs)
 /// Why the plan file no longer describes what apply would do; empty when it still does.
 pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<String> {
     let mut problems = Vec::new();
-    if now.plan.target != saved.target {
+    if !saved.cluster_identity.is_empty() && now.kube.identity != saved.cluster_identity {
+        problems.push(format!(
+            "the plan was made on cluster {} ({}), and {} is now cluster {}: a plan is applied on the cluster it was made on",
+            saved.cluster_identity, saved.target, now.plan.target, now.kube.identity
+        ));
+        return problems;
+    }
+    if saved.cluster_identity.is_empty() && now.plan.target != saved.target {
         problems.push(format!(
             "the plan was made against {}, this apply would go to {}",
             saved.target, now.plan.target

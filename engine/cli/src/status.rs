@@ -245,7 +245,7 @@ pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i
     };
     let rt = runtime()?;
     let items = rt.block_on(async {
-        let target = connect(io, live, eval.state.environment.kube_context.as_deref()).await?;
+        let target = connect(io, live, &eval.state.environment).await?;
         let live_objects = cairn_kube::live_objects(&target.cluster, &eval.state)
             .await
             .map_err(|e| e.to_string());

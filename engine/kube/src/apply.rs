@@ -361,8 +361,9 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
     for id in report.skipped.iter().filter(kube) {
         kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
-    if let Some(data) = body.pointer_mut("/data") {
-        *data = serde_json::json!({ "kinds": kinds.into_iter().collect::<Vec<_>>().join(",") });
+    if let Some(J::Object(data)) = body.pointer_mut("/data") {
+        let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
+        data.insert("kinds".to_owned(), J::String(kinds));
     }
     let Some(kind) = kinds::kind("ConfigMap") else {
         return;

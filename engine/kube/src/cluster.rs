@@ -36,10 +36,49 @@ impl Cluster {
             .map(str::to_owned)
             .or_else(|| kubeconfig.current_context.clone())
             .unwrap_or_else(|| "default".to_owned());
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        if !known.contains(&name.as_str()) {
+            let file = path.map_or("the kubeconfig".to_owned(), |p| p.display().to_string());
+            return Err(KubeError::Connect(format!(
+                "{file} has no context {name}; its contexts: {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| KubeError::Connect(e.to_string()))?;
         Self::from_config(config, name)
+    }
+
+    /// The contexts a kubeconfig names (`path`, else `KUBECONFIG`, else `~/.kube/config`).
+    pub fn contexts(path: Option<&Path>) -> Vec<String> {
+        let kubeconfig = match path {
+            Some(p) => Kubeconfig::read_from(p),
+            None => Kubeconfig::read(),
+        };
+        kubeconfig
+            .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+
+    /// The cluster's identity: the uid of its `kube-system` namespace, which lives as long as
+    /// the cluster (a context name can point anywhere). One GET.
+    pub async fn identity(&self) -> Result<String, KubeError> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let api: kube::Api<Namespace> = kube::Api::all(self.client.clone());
+        let ns = api
+            .get("kube-system")
+            .await
+            .map_err(|e| KubeError::api("get namespace kube-system".to_owned(), e))?;
+        Ok(ns.metadata.uid.unwrap_or_default())
     }
 
     /// Connects with kubeconfig text (the sandbox hands one over).

@@ -56,6 +56,16 @@ pub enum KubeError {
         /// The HTTP status code, when there is one.
         code: Option<u16>,
     },
+    /// The environment's inventory was written on another cluster (its namespace was copied or
+    /// restored here).
+    #[error(
+        "environment {env} was applied on cluster {recorded} (the uid of its kube-system namespace, recorded in {INVENTORY}), and this cluster is {current}: refusing to plan or apply it here; pass --accept-cluster if this cluster is meant to take it over (a restore from backup)"
+    )]
+    OtherCluster {
+        env: String,
+        recorded: String,
+        current: String,
+    },
     /// The script declares a kind cairn cannot handle yet.
     #[error("kind {0} is not supported yet")]
     UnsupportedKind(String),

@@ -26,6 +26,8 @@ pub struct PlanOptions {
     /// Take over every declared object that exists without cairn's labels (`--adopt`), as
     /// `env.adopt` does for one.
     pub adopt: bool,
+    /// Plan on a cluster other than the one the environment's inventory names.
+    pub accept_cluster: bool,
 }
 
 /// One step of a Kubernetes plan, with the body to apply (secrets included: never printed).
@@ -48,6 +50,8 @@ pub struct KubePlan {
     pub(crate) catalog: Catalog,
     pub(crate) force_conflicts: bool,
     pub(crate) observed: BTreeMap<ResourceId, J>,
+    /// The cluster's identity (its kube-system namespace's uid).
+    pub identity: String,
 }
 
 impl KubePlan {
@@ -470,7 +474,11 @@ pub async fn plan(
     if state.resources.iter().any(|r| r.id.kind == "Certificate") {
         kinds_wanted.insert("Secret".to_owned());
     }
-    let observed = observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces).await?;
+    let (identity, observed) = futures::try_join!(
+        cluster.identity(),
+        observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces)
+    )?;
+    check_identity(state, &observed, &identity, options)?;
     let generated = resolve_generated(state, &observed);
 
     let force = options.force_conflicts;
@@ -571,7 +579,14 @@ pub async fn plan(
     }
     changes.sort_by_key(|a| order(a.action, &a.id));
     steps.sort_by_key(|a| order(a.action, &a.id));
-    let inventory = inventory_body(state, &observed, &catalog);
+    // Kept objects (protected, no longer declared) stay listed, so a later plan still finds
+    // them when the script allows their deletion.
+    let kept: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| c.action == Action::Keep)
+        .map(|c| catalog.inventory_name(&c.id.kind))
+        .collect();
+    let inventory = inventory_body(state, &observed, &catalog, &identity, &kept);
     // Smoke checks are run after an apply, not applied: they are no provider's to plan.
     let unsupported = state
         .other_resources()
@@ -588,6 +603,7 @@ pub async fn plan(
         },
         steps,
         inventory,
+        identity,
         catalog,
         force_conflicts: force,
         observed: observed.objects,
@@ -604,20 +620,54 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
 
 /// The inventory ConfigMap: which kinds the environment has, so that pruning finds objects
 /// of kinds the script no longer declares at all. `None` when it is already up to date.
-fn inventory_body(state: &DesiredState, observed: &Observed, catalog: &Catalog) -> Option<J> {
+/// Refuses an environment whose inventory was written on another cluster.
+fn check_identity(
+    state: &DesiredState,
+    observed: &Observed,
+    identity: &str,
+    options: &PlanOptions,
+) -> Result<(), KubeError> {
+    let Some(ns) = &state.environment.namespace else {
+        return Ok(());
+    };
+    let recorded = observed
+        .objects
+        .get(&ResourceId::kube("ConfigMap", Some(ns), INVENTORY))
+        .and_then(|cm| cm.pointer("/data/cluster"))
+        .and_then(J::as_str);
+    match recorded {
+        Some(r) if r != identity && !options.accept_cluster => Err(KubeError::OtherCluster {
+            env: state.environment.name.clone(),
+            recorded: r.to_owned(),
+            current: identity.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn inventory_body(
+    state: &DesiredState,
+    observed: &Observed,
+    catalog: &Catalog,
+    identity: &str,
+    kept: &BTreeSet<String>,
+) -> Option<J> {
     let ns = state.environment.namespace.clone()?;
     let kinds: BTreeSet<String> = state
         .kube_objects()
         .map(|r| catalog.inventory_name(&r.id.kind))
+        .chain(kept.iter().cloned())
         .collect();
     let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
     let id = ResourceId::kube("ConfigMap", Some(&ns), INVENTORY);
-    let current = observed
-        .objects
-        .get(&id)
-        .and_then(|cm| cm.pointer("/data/kinds"))
-        .and_then(J::as_str);
-    if current == Some(kinds.as_str()) {
+    let current = |key: &str| {
+        observed
+            .objects
+            .get(&id)
+            .and_then(|cm| cm.pointer(&format!("/data/{key}")))
+            .and_then(J::as_str)
+    };
+    if current("kinds") == Some(kinds.as_str()) && current("cluster") == Some(identity) {
         return None;
     }
     Some(serde_json::json!({
@@ -628,7 +678,7 @@ fn inventory_body(state: &DesiredState, observed: &Observed, catalog: &Catalog) 
             "namespace": ns,
             "labels": { MANAGED_BY: "cairn", ENVIRONMENT: state.environment.name },
         },
-        "data": { "kinds": kinds },
+        "data": { "kinds": kinds, "cluster": identity },
     }))
 }
 

@@ -146,6 +146,9 @@ pub struct EnvironmentMeta {
     pub domain: Option<String>,
     /// The kubeconfig context to use, if the script names one.
     pub kube_context: Option<String>,
+    /// Where the script pins it.
+    #[serde(skip)]
+    pub kube_context_at: Option<crate::Span>,
     /// Provider settings (DNS server, ACME directory, S3 endpoint…), sensitive values included.
     pub providers: BTreeMap<String, Value>,
     /// Protected resources the script allows cairn to delete, as `Kind/scope/name` ids.
