@@ -674,9 +674,19 @@ fn two_applies_racing_for_the_lock_run_one_at_a_time() {
             &|_| {},
         ))
         .expect("the test takes the lock");
+    // Two jobs of one CI run: the same CI variables, never the same lock holder.
+    let ci = [
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_RUN_ID", "4242"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_JOB", "deploy"),
+        ("GITHUB_ACTOR", "octocat"),
+    ];
     let (outputs, after_release) = std::thread::scope(|s| {
-        let ta = s.spawn(|| cluster.cairn(&["apply", &a, "--yes", "--lock-timeout", "120"]));
-        let tb = s.spawn(|| cluster.cairn(&["apply", &b, "--yes", "--lock-timeout", "120"]));
+        let ta =
+            s.spawn(|| cluster.cairn_with(&["apply", &a, "--yes", "--lock-timeout", "120"], &ci));
+        let tb =
+            s.spawn(|| cluster.cairn_with(&["apply", &b, "--yes", "--lock-timeout", "120"], &ci));
         std::thread::sleep(std::time::Duration::from_secs(3));
         assert!(
             !ta.is_finished() && !tb.is_finished(),

@@ -323,3 +323,137 @@ fn the_cluster_identity_is_a_guard() {
         out.stderr
     );
 }
+
+/// A lock left by a process of this host that no longer runs is taken at once, and said so.
+#[test]
+fn a_stale_local_lock_is_taken_at_once() {
+    let cluster = TestCluster::start(config());
+    let script = cluster.write("shop.rhai", &SMALL.replace("PIN", "test"));
+    let mut gone = std::process::Command::new("true")
+        .spawn()
+        .expect("true runs");
+    let pid = gone.id();
+    gone.wait().expect("true exits");
+    let host = cairn_kube::lock::this_host();
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client, "default");
+        let now = cairn_kube::lock::micro_time(std::time::SystemTime::now());
+        let lease = serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "cairn-shop", "annotations": {"cairn.dev/holder-host": host, "cairn.dev/holder-pid": pid.to_string()}},
+            "spec": {"holderIdentity": format!("ci on {host} pid {pid} run 0badcafe"), "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now},
+        });
+        api.create(&kube::api::PostParams::default(), &serde_json::from_value(lease).expect("lease"))
+            .await
+            .expect("a crashed run's lease");
+    });
+    let started = std::time::Instant::now();
+    let out = cluster.cairn(&["apply", &script, "--yes", "--lock-timeout", "1"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "pid {pid} run 0badcafe, a process of this host that no longer runs: taking it"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// Two in-process `--sandbox` applies of different environments in one project, at once: the
+/// second waits for the first (one file lock on .cairn/sandbox), both are kept, both then plan
+/// clean; the state and its folders are their owner's only.
+#[test]
+fn concurrent_sandbox_applies_keep_both_and_the_state_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = cairn_tests::temp_dir("sandbox-race");
+    let env = |name: &str| {
+        format!(
+            "let env = environment(\"{name}\", #{{}});\nenv.namespace(\"{name}\", #{{}});\nenv.config_map(\"settings\", #{{ MODE: \"{name}\" }});\nenv.deployment(\"web\", #{{ image: \"nginx:1.27\", replicas: 1, port: 80 }});\n"
+        )
+    };
+    let scripts: Vec<String> = ["alpha", "beta"]
+        .iter()
+        .map(|n| {
+            let p = dir.join(format!("{n}.rhai"));
+            std::fs::write(&p, env(n)).expect("script");
+            p.to_string_lossy().into_owned()
+        })
+        .collect();
+    let outs: Vec<cairn_tests::Output> = std::thread::scope(|s| {
+        let runs: Vec<_> = scripts
+            .iter()
+            .map(|p| {
+                s.spawn(|| {
+                    cairn_tests::cairn_in(
+                        &dir,
+                        &["apply", "--sandbox", p, "--yes"],
+                        cairn_tests::ci_vars(),
+                    )
+                })
+            })
+            .collect();
+        runs.into_iter().map(|t| t.join().expect("apply")).collect()
+    });
+    for o in &outs {
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    }
+    assert!(
+        outs.iter().any(|o| o
+            .stderr
+            .contains("Waiting: another cairn command uses the sandbox")),
+        "one waited for the other"
+    );
+    for p in &scripts {
+        let plan = cairn_tests::cairn_in(&dir, &["plan", "--sandbox", p], cairn_tests::ci_vars());
+        assert_eq!(
+            plan.code, 0,
+            "both applies were kept:\n{}\n{}",
+            plan.stdout, plan.stderr
+        );
+    }
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.join(".cairn")), 0o700);
+    assert_eq!(mode(&dir.join(".cairn/sandbox")), 0o700);
+    assert_eq!(mode(&dir.join(".cairn/sandbox/state.json")), 0o600);
+    let cluster = TestCluster::start(config());
+    assert_eq!(
+        mode(&cluster.kubeconfig),
+        0o600,
+        "a sandbox kubeconfig holds a token"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sandbox down` with a pid file naming a process that is not the sandbox (the sandbox died,
+/// its pid was reused) signals nothing.
+#[test]
+fn a_stale_sandbox_pid_file_signals_nothing() {
+    let dir = cairn_tests::temp_dir("stale-pid");
+    let sandbox = dir.join(".cairn/sandbox");
+    std::fs::create_dir_all(&sandbox).expect("dir");
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep runs");
+    std::fs::write(sandbox.join("pid"), other.id().to_string()).expect("pid file");
+    std::fs::write(sandbox.join("kubeconfig"), "apiVersion: v1\n").expect("kubeconfig");
+    for cmd in ["status", "down"] {
+        let out = cairn_tests::cairn_in(&dir, &["sandbox", cmd], Default::default());
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("sandbox not running"),
+            "{cmd}: {}",
+            out.stdout
+        );
+    }
+    assert!(
+        other.try_wait().expect("wait").is_none(),
+        "the unrelated process still runs"
+    );
+    other.kill().expect("kill");
+    let _ = other.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -253,10 +253,7 @@ pub fn save(part: &DnsPart) -> Result<(), String> {
     let (Some(file), Backend::InMemory(zone)) = (&part.sandbox_file, &*part.backend) else {
         return Ok(());
     };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
     let text = serde_json::to_string_pretty(&zone.records()).map_err(|e| e.to_string())?;
-    std::fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    cairn_sandbox::files::write_private(file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))
 }

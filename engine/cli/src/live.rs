@@ -89,18 +89,27 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub(crate) struct Target {
     pub(crate) cluster: Cluster,
     sandbox: Option<cairn_sandbox::Sandbox>,
+    /// The sandbox's locks, held until the command ends (dropping the files unlocks them).
+    _locks: Vec<std::fs::File>,
 }
 
 pub(crate) async fn connect(
-    io: &Io<'_>,
+    io: &mut Io<'_>,
     live: &LiveArgs,
     env: &cairn_model::EnvironmentMeta,
 ) -> Result<Target, String> {
     let script_context = env.kube_context.as_deref();
     let pinned_at = env.kube_context_at.as_ref();
     if live.sandbox {
-        // A sandbox started with `cairn sandbox up` owns the state: talk to it.
         let paths = crate::sandbox::paths(&io.cwd);
+        crate::sandbox::private_dirs(&paths)?;
+        // One sandbox command at a time: its zone and buckets are files too.
+        let commands = crate::sandbox::lock(
+            io,
+            &paths.commands_lock,
+            "another cairn command uses the sandbox",
+        )?;
+        // A sandbox started with `cairn sandbox up` owns the state: talk to it.
         if crate::sandbox::running(&paths).is_some() {
             let cluster = Cluster::connect(Some(&paths.kubeconfig), Some("sandbox"))
                 .await
@@ -108,11 +117,12 @@ pub(crate) async fn connect(
             return Ok(Target {
                 cluster,
                 sandbox: None,
+                _locks: vec![commands],
             });
         }
-        let dir = io.cwd.join(SANDBOX_DIR);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let state =
+            crate::sandbox::lock(io, &paths.state_lock, "the background sandbox is starting")?;
+        let dir = paths.dir.clone();
         let config = cairn_sandbox::SandboxConfig {
             state_file: Some(dir.join("state.json")),
             ..cairn_sandbox::SandboxConfig::default()
@@ -126,6 +136,7 @@ pub(crate) async fn connect(
         return Ok(Target {
             cluster,
             sandbox: Some(sandbox),
+            _locks: vec![commands, state],
         });
     }
     let path = live.kubeconfig.clone().or_else(|| {
@@ -152,6 +163,7 @@ pub(crate) async fn connect(
     Ok(Target {
         cluster,
         sandbox: None,
+        _locks: Vec::new(),
     })
 }
 
@@ -422,29 +434,34 @@ pub(crate) fn exit_code(plan: &Plan) -> i32 {
     }
 }
 
-/// Who takes the lock: the CI run when there is one, else user@host and the process.
-pub(crate) fn lock_identity(io: &Io<'_>) -> String {
+/// Who runs, for people: the CI run and job when there is one, else user@host.
+pub(crate) fn lock_owner(io: &Io<'_>) -> String {
     let v = |k: &str| io.vars.get(k).cloned().unwrap_or_default();
     if !v("GITHUB_RUN_ID").is_empty() {
         return format!(
-            "{} run {} attempt {} ({})",
+            "{} run {} attempt {} job {} ({})",
             v("GITHUB_REPOSITORY"),
             v("GITHUB_RUN_ID"),
             v("GITHUB_RUN_ATTEMPT"),
+            v("GITHUB_JOB"),
             v("GITHUB_ACTOR")
         );
     }
     if !v("CI_JOB_ID").is_empty() {
         return format!("CI job {} ({})", v("CI_JOB_ID"), v("GITLAB_USER_LOGIN"));
     }
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    // A random tag tells two runs of the same process apart (tests, embedders).
-    let tag: u32 = rand::random();
+    format!("{}@{}", v("USER"), cairn_kube::lock::this_host())
+}
+
+/// The lock's holder identity: who runs (the CI run and job, or user@host), then what makes
+/// it unique — host, pid and a random run token — so that no two processes (two jobs of one
+/// CI run, two applies of one test process) ever share it.
+pub(crate) fn lock_identity(io: &Io<'_>) -> String {
+    let token: u32 = rand::random();
     format!(
-        "{}@{host} (pid {}, run {tag:08x})",
-        v("USER"),
+        "{} on {} pid {} run {token:08x}",
+        lock_owner(io),
+        cairn_kube::lock::this_host(),
         std::process::id()
     )
 }
@@ -719,10 +736,18 @@ pub(crate) async fn take_lock(
     let identity = lock_identity(io);
     let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let waiting = move |h: &cairn_kube::lock::Holder| {
-        let _ = wait_tx.send(format!(
-            "waiting for the lock held by {} (since {})",
-            h.identity, h.since
-        ));
+        let line = if h.dead {
+            format!(
+                "the lock was held by {}, a process of this host that no longer runs: taking it",
+                h.identity
+            )
+        } else {
+            format!(
+                "waiting for the lock held by {} (since {})",
+                h.identity, h.since
+            )
+        };
+        let _ = wait_tx.send(line);
     };
     let acquire = cairn_kube::lock::acquire(
         &target.cluster,

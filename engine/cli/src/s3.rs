@@ -73,5 +73,6 @@ pub fn save(b: &Buckets) -> Result<(), String> {
         return Ok(());
     };
     let text = serde_json::to_string_pretty(&mem.snapshot()).map_err(|e| e.to_string())?;
-    std::fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    cairn_sandbox::files::write_private(file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))
 }

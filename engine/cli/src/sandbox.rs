@@ -24,6 +24,10 @@ pub enum SandboxAction {
 /// Paths of the background sandbox.
 pub struct Paths {
     pub dir: PathBuf,
+    /// Held by every `--sandbox` command while it runs.
+    pub commands_lock: PathBuf,
+    /// Held by whoever serves the state: `sandbox serve`, or a command's in-process emulator.
+    pub state_lock: PathBuf,
     pub pid: PathBuf,
     pub kubeconfig: PathBuf,
     pub state: PathBuf,
@@ -34,6 +38,8 @@ pub struct Paths {
 pub fn paths(cwd: &Path) -> Paths {
     let dir = cwd.join(SANDBOX_DIR);
     Paths {
+        commands_lock: dir.join("commands.lock"),
+        state_lock: dir.join("state.lock"),
         pid: dir.join("pid"),
         kubeconfig: dir.join("kubeconfig"),
         state: dir.join("state.json"),
@@ -42,13 +48,68 @@ pub fn paths(cwd: &Path) -> Paths {
     }
 }
 
-/// The pid of the running background sandbox, if one runs.
+/// The pid of the running background sandbox, if one runs: the pid file names a live process
+/// that is `cairn sandbox serve` (a stale file may name any process by now).
 pub fn running(p: &Paths) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(&p.pid).ok()?.trim().parse().ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // A zombie (state Z) has exited.
     let state = stat.rsplit(')').next()?.split_whitespace().next()?;
-    (state != "Z" && p.kubeconfig.exists()).then_some(pid)
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let serving = args
+        .windows(2)
+        .any(|w| w[0] == b"sandbox" && w[1] == b"serve");
+    (state != "Z" && serving && p.kubeconfig.exists()).then_some(pid)
+}
+
+/// `.cairn` and `.cairn/sandbox`, readable by their owner only (the state holds every Secret).
+pub fn private_dirs(p: &Paths) -> Result<(), String> {
+    for dir in [p.dir.parent().unwrap_or(&p.dir), &p.dir] {
+        cairn_sandbox::files::private_dir(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// How long a sandbox command waits for another one to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// Takes the exclusive lock `path`, waiting (and saying so once) while another process holds
+/// it; the lock goes with the returned file.
+pub fn lock(io: &mut Io<'_>, path: &Path, why: &str) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                if !told {
+                    let _ = writeln!(io.err, "Waiting: {why} ({}).", path.display());
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "{why} ({}) for more than {} s; try again when it is done",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+        }
+    }
 }
 
 pub fn run(io: &mut Io<'_>, action: &SandboxAction) -> Result<i32, String> {
@@ -78,8 +139,7 @@ pub fn run(io: &mut Io<'_>, action: &SandboxAction) -> Result<i32, String> {
                 );
                 return Ok(EXIT_OK);
             }
-            std::fs::create_dir_all(&p.dir)
-                .map_err(|e| format!("cannot create {}: {e}", p.dir.display()))?;
+            private_dirs(&p)?;
             let _ = std::fs::remove_file(&p.kubeconfig);
             let exe = io
                 .vars
@@ -146,6 +206,13 @@ pub fn run(io: &mut Io<'_>, action: &SandboxAction) -> Result<i32, String> {
             Ok(EXIT_OK)
         }
         SandboxAction::Serve => {
+            // The state is this process's while it serves; a command's in-process emulator
+            // that still holds it finishes first.
+            let _state = lock(
+                io,
+                &p.state_lock,
+                "a cairn command's in-process sandbox is running",
+            )?;
             let config = cairn_sandbox::SandboxConfig {
                 state_file: Some(p.state.clone()),
                 ..cairn_sandbox::SandboxConfig::default()

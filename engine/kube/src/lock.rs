@@ -1,6 +1,9 @@
 //! One apply at a time per environment: a `coordination.k8s.io/v1` Lease (`cairn-<env>` in
 //! the `default` namespace) held while an apply runs, renewed in the background, released at
-//! the end. A lease whose holder stopped renewing (a crashed run) expires and is taken over.
+//! the end by its holder only. Each process holds it under an identity of its own (the CI's
+//! names are for people to read; a random run token makes it unique), so two jobs of one CI run
+//! never both hold it. A lease whose holder stopped renewing (a crashed run) expires and is
+//! taken over; one whose holder is a dead process on this same host is taken at once.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +27,42 @@ pub struct Holder {
     pub since: String,
     /// Seconds until the lock expires if not renewed.
     pub expires_in: i64,
+    /// The holder is a process of this host that no longer runs.
+    pub dead: bool,
+}
+
+const HOST_ANNOTATION: &str = "cairn.dev/holder-host";
+const PID_ANNOTATION: &str = "cairn.dev/holder-pid";
+
+/// This machine's name, as the lock records it.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// Whether process `pid` of this host runs (a zombie has exited).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Whether the lease's holder is a process of this host that is gone.
+fn dead_here(lease: &J) -> bool {
+    let note = |k: &str| {
+        lease
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(J::as_str)
+    };
+    let pid = note(PID_ANNOTATION).and_then(|p| p.parse::<u32>().ok());
+    note(HOST_ANNOTATION) == Some(this_host().as_str()) && pid.is_some_and(|p| !alive(p))
 }
 
 /// A held lock; dropping it stops the renewal, [`Lock::release`] gives it back.
@@ -120,6 +159,7 @@ fn holder_of(lease: &J) -> Option<Holder> {
         identity,
         since,
         expires_in: renewed + duration - now_secs(),
+        dead: dead_here(lease),
     })
 }
 
@@ -131,7 +171,10 @@ fn lease_body(
     resource_version: Option<&str>,
 ) -> Result<DynamicObject, KubeError> {
     let now = micro_time(SystemTime::now());
-    let mut metadata = json!({ "name": name, "namespace": LOCK_NAMESPACE, "labels": { crate::MANAGED_BY: "cairn" } });
+    let mut metadata = json!({
+        "name": name, "namespace": LOCK_NAMESPACE, "labels": { crate::MANAGED_BY: "cairn" },
+        "annotations": { HOST_ANNOTATION: this_host(), PID_ANNOTATION: std::process::id().to_string() },
+    });
     if let Some(rv) = resource_version {
         metadata["resourceVersion"] = J::String(rv.to_owned());
     }
@@ -161,7 +204,7 @@ pub async fn holder(cluster: &Cluster, env: &str) -> Result<Option<Holder>, Kube
         Some(obj) => {
             let lease =
                 serde_json::to_value(&obj).map_err(|e| KubeError::Internal(e.to_string()))?;
-            Ok(holder_of(&lease).filter(|h| h.expires_in > 0))
+            Ok(holder_of(&lease).filter(|h| h.expires_in > 0 && !h.dead))
         }
         None => Ok(None),
     }
@@ -198,7 +241,7 @@ pub async fn acquire(
                 let lease =
                     serde_json::to_value(obj).map_err(|e| KubeError::Internal(e.to_string()))?;
                 match holder_of(&lease) {
-                    Some(h) if h.identity != identity && h.expires_in > 0 => {
+                    Some(h) if h.identity != identity && h.expires_in > 0 && !h.dead => {
                         if tokio::time::Instant::now() >= deadline {
                             return Err(KubeError::Locked {
                                 environment: env.to_owned(),
@@ -214,7 +257,10 @@ pub async fn acquire(
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         continue;
                     }
-                    _ => {
+                    other => {
+                        if let Some(h) = other.filter(|h| h.dead && h.expires_in > 0) {
+                            waiting(&h);
+                        }
                         let rv = obj.metadata.resource_version.clone();
                         api.replace(
                             &name,

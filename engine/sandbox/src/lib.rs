@@ -11,6 +11,7 @@ mod apply;
 mod controllers;
 mod defaults;
 mod fields;
+pub mod files;
 mod openapi_pb;
 mod registry;
 mod rules;
@@ -108,14 +109,7 @@ fn save_state(state: &Mutex<store::State>, path: &Path) -> Result<(), Error> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)?;
+    files::write_private(path, &data)?;
     Ok(())
 }
 
@@ -248,12 +242,7 @@ impl Sandbox {
     }
 
     pub fn write_kubeconfig(&self, path: &Path, context: &str) -> std::io::Result<()> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, self.kubeconfig_yaml(context))
+        files::write_private(path, self.kubeconfig_yaml(context).as_bytes())
     }
 
     /// Every request served so far.
@@ -271,7 +260,10 @@ impl Sandbox {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }
-        if let Some(path) = &self.config.state_file {
+        // Only what changed is written back: a plan that changed nothing leaves the file alone.
+        if let Some(path) = &self.config.state_file
+            && lock(&self.state).dirty
+        {
             save_state(&self.state, path)?;
         }
         Ok(())
