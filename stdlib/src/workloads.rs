@@ -72,6 +72,9 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          `allow_egress_ports` outside the cluster's `cluster_cidrs`; `allow_within: true` lets the\n\
          namespace's pods reach each other (clustered databases, Prometheus scraping). Workloads that use a backing\n\
          service, and routed workloads, get the policies they need automatically.\n\n\
+         `owned_by: \"staging\"` puts this environment's objects in a namespace the environment\n\
+         `staging` owns: that one declares the namespace with its quota, limits and isolation; this\n\
+         one declares only its own objects inside (and never changes the owner's).\n\n\
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
             let site = c.site(&nc);
@@ -85,9 +88,25 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     "isolate",
                     "labels",
                     "annotations",
+                    "owned_by",
                 ],
                 &site,
             );
+            let owner = o.str("owned_by");
+            let shared = owner.is_some();
+            if shared {
+                for key in [
+                    "quota",
+                    "container_defaults",
+                    "isolate",
+                    "labels",
+                    "annotations",
+                ] {
+                    if o.get(key).is_some() {
+                        o.diagnostics.push(site.error("invalid-option", key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
+                    }
+                }
+            }
             let env = {
                 let mut b = builder::lock(&c.b);
                 let env = b.env_name();
@@ -103,6 +122,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                             );
                         } else {
                             meta.namespace = Some(name.to_owned());
+                            meta.namespace_owner = owner.clone();
                         }
                     }
                     None => b.report(
@@ -276,6 +296,9 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let diagnostics = o.finish();
             let mut b = builder::lock(&c.b);
             b.diagnostics.extend(diagnostics);
+            if shared {
+                return;
+            }
             for (id, body) in objects {
                 let deps = if id == ns_id {
                     Vec::new()

@@ -741,7 +741,67 @@ fn environments_never_take_each_others_namespace() {
             apply.stderr
         );
     }
-    let again = cairn_in(&dir, &["plan", "--sandbox", &staging], ci_vars());
-    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    // Sharing is said in the script: this environment declares only its own objects there.
+    let guest = dir.join("guest.rhai");
+    std::fs::write(
+        &guest,
+        "let env = environment(\"guest\", #{});\nenv.namespace(\"staging\", #{ owned_by: \"staging\" });\nenv.config_map(\"guest-settings\", #{ MODE: \"guest\" });\nenv.deployment(\"guest-web\", #{ image: \"nginx:1.27\", replicas: 1, port: 80, resources: #{ cpu: \"100m\", memory: \"64Mi\" } });\n",
+    )
+    .expect("script");
+    let guest = guest.to_string_lossy().into_owned();
+    let plan = cairn_in(&dir, &["plan", "--sandbox", &guest], ci_vars());
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        !plan.stdout.contains("Namespace/staging"),
+        "{}",
+        plan.stdout
+    );
+    let apply = cairn_in(
+        &dir,
+        &["apply", "--sandbox", &guest, "--yes", "--timeout", "120"],
+        ci_vars(),
+    );
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    for script in [&guest, &staging] {
+        let again = cairn_in(&dir, &["plan", "--sandbox", script], ci_vars());
+        assert_eq!(
+            again.code, 0,
+            "{script}:\n{}\n{}",
+            again.stdout, again.stderr
+        );
+    }
+    // The owner the script names must be the namespace's.
+    let wrong = dir.join("wrong.rhai");
+    std::fs::write(
+        &wrong,
+        std::fs::read_to_string(&guest)
+            .expect("guest")
+            .replace("owned_by: \"staging\"", "owned_by: \"production\"")
+            .replace("\"guest\"", "\"wrong\""),
+    )
+    .expect("script");
+    let plan = cairn_in(
+        &dir,
+        &["plan", "--sandbox", &wrong.to_string_lossy()],
+        ci_vars(),
+    );
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("namespace staging is owned by environment staging; the script says environment production owns it"), "{}", plan.stderr);
+    // A shared namespace's quota is its owner's to declare.
+    std::fs::write(dir.join("bad.rhai"), "let env = environment(\"bad\", #{});\nenv.namespace(\"staging\", #{ owned_by: \"staging\", quota: #{ pods: 5 } });\n").expect("script");
+    let bad = dir.join("bad.rhai").to_string_lossy().into_owned();
+    let check = cairn_in(&dir, &["check", &bad], ci_vars());
+    assert_eq!(check.code, 1);
+    assert!(
+        check
+            .stdout
+            .contains("`quota` belongs to the environment that owns namespace")
+            || check
+                .stderr
+                .contains("`quota` belongs to the environment that owns namespace"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

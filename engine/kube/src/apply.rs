@@ -375,13 +375,14 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
     else {
         return;
     };
-    let id = ResourceId::kube("ConfigMap", Some(&ns), crate::INVENTORY);
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(J::as_str)
+        .unwrap_or(crate::INVENTORY)
+        .to_owned();
+    let id = ResourceId::kube("ConfigMap", Some(&ns), &name);
     let _ = api_of(cluster, kind, &id)
-        .patch(
-            crate::INVENTORY,
-            &patch_params(true, false),
-            &Patch::Apply(&body),
-        )
+        .patch(&name, &patch_params(true, false), &Patch::Apply(&body))
         .await;
 }
 

@@ -40,6 +40,16 @@ pub const ENVIRONMENT: &str = "cairn.dev/environment";
 /// Name of the per-environment inventory ConfigMap.
 pub const INVENTORY: &str = "cairn-inventory";
 
+/// The inventory ConfigMap of an environment: `cairn-inventory` in its own namespace,
+/// `cairn-inventory-<env>` in a namespace it shares with the environment that owns it.
+pub fn inventory_name(env: &cairn_model::EnvironmentMeta) -> String {
+    if env.namespace_owner.is_some() {
+        format!("{INVENTORY}-{}", env.name)
+    } else {
+        INVENTORY.to_owned()
+    }
+}
+
 /// What can go wrong talking to a cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -65,6 +75,17 @@ pub enum KubeError {
         env: String,
         recorded: String,
         current: String,
+    },
+    /// The script puts its objects in a namespace another environment owns, and that
+    /// environment is not the one it names.
+    #[error(
+        "namespace {namespace} {actual}; the script says environment {said} owns it (owned_by)"
+    )]
+    NamespaceOwner {
+        namespace: String,
+        said: String,
+        /// `is owned by environment X`, `is not cairn's`, `does not exist yet`.
+        actual: String,
     },
     /// The script declares a kind cairn cannot handle yet.
     #[error("kind {0} is not supported yet")]

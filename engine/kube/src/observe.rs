@@ -78,7 +78,7 @@ fn id_of(kind: &Kind, obj: &J) -> Option<ResourceId> {
 fn inventory_kinds(objects: &BTreeMap<ResourceId, J>) -> BTreeSet<String> {
     objects
         .iter()
-        .filter(|(id, _)| id.kind == "ConfigMap" && id.name == INVENTORY)
+        .filter(|(id, _)| id.kind == "ConfigMap" && id.name.starts_with(INVENTORY))
         .filter_map(|(_, cm)| cm.pointer("/data/kinds").and_then(J::as_str))
         .flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())

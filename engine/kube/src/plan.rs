@@ -13,7 +13,7 @@ use serde_json::Value as J;
 use crate::kinds::{Catalog, Kind};
 use crate::observe::{Observed, observe};
 use crate::refusal::Refusal;
-use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, INVENTORY, KubeError, MANAGED_BY};
+use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, KubeError, MANAGED_BY};
 
 /// The Secret holding an environment's ACME account (see `cairn-acme`).
 pub const ACME_ACCOUNT_SECRET: &str = "cairn-acme-account";
@@ -479,6 +479,7 @@ pub async fn plan(
         observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces)
     )?;
     check_identity(state, &observed, &identity, options)?;
+    check_namespace_owner(cluster, state).await?;
     let generated = resolve_generated(state, &observed);
 
     let force = options.force_conflicts;
@@ -517,7 +518,7 @@ pub async fn plan(
     for (id, live) in &observed.objects {
         if desired_ids.contains(id)
             || kept_by_providers.contains(id)
-            || (id.kind == "ConfigMap" && id.name == INVENTORY)
+            || (id.kind == "ConfigMap" && id.name == crate::inventory_name(&state.environment))
         {
             continue;
         }
@@ -620,6 +621,36 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
 
 /// The inventory ConfigMap: which kinds the environment has, so that pruning finds objects
 /// of kinds the script no longer declares at all. `None` when it is already up to date.
+/// For an environment in a namespace another one owns: that the namespace is there and owned by
+/// the environment the script names. One GET, only then.
+async fn check_namespace_owner(cluster: &Cluster, state: &DesiredState) -> Result<(), KubeError> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (Some(ns), Some(said)) = (
+        &state.environment.namespace,
+        &state.environment.namespace_owner,
+    ) else {
+        return Ok(());
+    };
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let live = api
+        .get_opt(ns)
+        .await
+        .map_err(|e| KubeError::api(format!("get namespace {ns}"), e))?;
+    let labels = live.as_ref().and_then(|n| n.metadata.labels.as_ref());
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    let actual = match (live.is_some(), label(MANAGED_BY), label(ENVIRONMENT)) {
+        (false, _, _) => "does not exist yet: apply its environment first".to_owned(),
+        (true, Some("cairn"), Some(owner)) if owner == said => return Ok(()),
+        (true, Some("cairn"), Some(owner)) => format!("is owned by environment {owner}"),
+        _ => "is not cairn's".to_owned(),
+    };
+    Err(KubeError::NamespaceOwner {
+        namespace: ns.clone(),
+        said: said.clone(),
+        actual,
+    })
+}
+
 /// Refuses an environment whose inventory was written on another cluster.
 fn check_identity(
     state: &DesiredState,
@@ -632,7 +663,11 @@ fn check_identity(
     };
     let recorded = observed
         .objects
-        .get(&ResourceId::kube("ConfigMap", Some(ns), INVENTORY))
+        .get(&ResourceId::kube(
+            "ConfigMap",
+            Some(ns),
+            &crate::inventory_name(&state.environment),
+        ))
         .and_then(|cm| cm.pointer("/data/cluster"))
         .and_then(J::as_str);
     match recorded {
@@ -659,7 +694,8 @@ fn inventory_body(
         .chain(kept.iter().cloned())
         .collect();
     let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
-    let id = ResourceId::kube("ConfigMap", Some(&ns), INVENTORY);
+    let name = crate::inventory_name(&state.environment);
+    let id = ResourceId::kube("ConfigMap", Some(&ns), &name);
     let current = |key: &str| {
         observed
             .objects
@@ -674,7 +710,7 @@ fn inventory_body(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": INVENTORY,
+            "name": name,
             "namespace": ns,
             "labels": { MANAGED_BY: "cairn", ENVIRONMENT: state.environment.name },
         },

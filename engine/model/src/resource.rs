@@ -142,6 +142,11 @@ pub struct EnvironmentMeta {
     pub name: String,
     /// Its namespace, once declared.
     pub namespace: Option<String>,
+    /// The environment that owns the namespace, when it is another one
+    /// (`env.namespace(name, #{ owned_by: "staging" })`): this one declares only its own objects
+    /// inside, never the namespace, its quota, limits or isolation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_owner: Option<String>,
     /// Its base domain, if any.
     pub domain: Option<String>,
     /// The kubeconfig context to use, if the script names one.
