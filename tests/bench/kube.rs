@@ -60,7 +60,14 @@ fn parse_args() -> Args {
 /// A script declaring `n` objects in namespace `ns`: 40 % ConfigMaps, 30 % Secrets, 15 %
 /// Deployments each with a Service.
 fn script(ns: &str, n: usize) -> String {
+    script_of(ns, n, true)
+}
+
+/// The same environment with its ConfigMaps and Deployments (and their Services) dropped: 70 %
+/// of its objects to prune.
+fn script_of(ns: &str, n: usize, all: bool) -> String {
     let (cms, secrets, deployments) = (n * 4 / 10, n * 3 / 10, n * 15 / 100);
+    let (cms, deployments) = if all { (cms, deployments) } else { (0, 0) };
     format!(
         r#"let env = environment("{ns}", #{{}});
 env.namespace("{ns}", #{{}});
@@ -85,6 +92,8 @@ struct Row {
     first_plan: Vec<Duration>,
     apply: Vec<Duration>,
     noop_plan: Vec<Duration>,
+    prune: Vec<Duration>,
+    pruned: usize,
     requests: [usize; 3],
     kubectl_apply: Vec<Duration>,
     kubectl_diff: Vec<Duration>,
@@ -134,15 +143,17 @@ fn main() {
         args.runs
     );
     println!(
-        "| objects | evaluate | first plan (requests) | apply (requests) | no-change plan (requests) | kubectl apply --server-side | kubectl diff --server-side |"
+        "| objects | evaluate | first plan (requests) | apply (requests) | no-change plan (requests) | prune: plan + apply (deletions) | kubectl apply --server-side | kubectl diff --server-side |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &args.sizes {
         let mut row = Row {
             eval: vec![],
             first_plan: vec![],
             apply: vec![],
             noop_plan: vec![],
+            prune: vec![],
+            pruned: 0,
             requests: [0; 3],
             kubectl_apply: vec![],
             kubectl_diff: vec![],
@@ -190,6 +201,30 @@ fn main() {
                 row.noop_plan.push(t.elapsed());
                 row.requests[2] = cluster.requests().len();
                 assert!(!plan.plan.has_changes(), "a second plan must be empty");
+                // Prune: plan and apply the environment without 70 % of its objects.
+                let smaller = cairn_stdlib::evaluate(
+                    "bench.rhai",
+                    &script_of(&ns, n, false),
+                    &[],
+                    &cairn_stdlib::EvalOptions::default(),
+                );
+                let t = Instant::now();
+                let plan = cairn_kube::plan(&cluster, &smaller.state, &PlanOptions::default())
+                    .await
+                    .unwrap();
+                let report = cairn_kube::apply(
+                    &cluster,
+                    &plan,
+                    &ApplyOptions {
+                        concurrency: 16,
+                        ..ApplyOptions::default()
+                    },
+                    std::sync::Arc::new(|_| {}),
+                )
+                .await;
+                row.prune.push(t.elapsed());
+                assert!(report.ok(), "{:?}", report.failed.first());
+                row.pruned = plan.plan.summary().delete;
             });
             if let (Some(kubectl), Some(kubeconfig)) = (&args.kubectl, &kubeconfig_file) {
                 let (apply, diff) = kubectl_times(
@@ -218,7 +253,7 @@ fn main() {
         let apply = median(row.apply.clone());
         let noop = median(row.noop_plan.clone());
         println!(
-            "| {n} | {} | {} ({}) | {} ({}) | {} ({}) | {} | {} |",
+            "| {n} | {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} | {} |",
             ms(median(row.eval)),
             ms(median(row.first_plan)),
             row.requests[0],
@@ -226,6 +261,8 @@ fn main() {
             row.requests[1],
             ms(noop),
             row.requests[2],
+            ms(median(row.prune)),
+            row.pruned,
             kubectl(&row.kubectl_apply, apply),
             kubectl(&row.kubectl_diff, noop)
         );

@@ -95,102 +95,185 @@ impl Report {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Failed,
+/// A node that only orders others (its action is [`Action::NoOp`]): it runs without events and
+/// is not reported. Providers use one where many nodes wait for many others (every deletion
+/// after every change), so the graph stays linear in size.
+pub fn barrier(id: ResourceId, depends_on: Vec<ResourceId>) -> Node {
+    Node {
+        id,
+        action: Action::NoOp,
+        depends_on,
+        work: Box::new(|_| Box::pin(async { Ok(()) })),
+    }
 }
 
-/// Runs the nodes as a dependency graph, `concurrency` at a time.
-pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report {
-    let mut report = Report::default();
-    let in_graph: BTreeSet<ResourceId> = nodes.iter().map(|n| n.id.clone()).collect();
-    let mut state: BTreeMap<ResourceId, Outcome> = BTreeMap::new();
-    let mut pending: Vec<Node> = nodes;
-    let mut running: JoinSet<(ResourceId, Action, Instant, Result<(), Failure>)> = JoinSet::new();
-    loop {
-        let mut i = 0;
-        while i < pending.len() {
-            let deps: Vec<&ResourceId> = pending[i]
+/// The graph, indexed: for each node its id and action, its work until it starts, how many
+/// dependencies are not done yet, and which nodes wait for it. Building and walking it costs
+/// the number of nodes and edges.
+struct Graph {
+    ids: Vec<ResourceId>,
+    actions: Vec<Action>,
+    work: Vec<Option<Work>>,
+    /// Settled: done, failed or skipped.
+    settled: Vec<bool>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    /// A dependency of each node, for the cycle message.
+    first_dep: Vec<Option<usize>>,
+}
+
+impl Graph {
+    fn new(nodes: Vec<Node>) -> Graph {
+        let index: BTreeMap<ResourceId, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        let n = nodes.len();
+        let mut g = Graph {
+            ids: Vec::with_capacity(n),
+            actions: Vec::with_capacity(n),
+            work: Vec::with_capacity(n),
+            settled: vec![false; n],
+            waiting_on: vec![0; n],
+            dependents: vec![Vec::new(); n],
+            first_dep: vec![None; n],
+        };
+        for (i, node) in nodes.into_iter().enumerate() {
+            let deps: BTreeSet<usize> = node
                 .depends_on
                 .iter()
-                .filter(|d| in_graph.contains(*d) && **d != pending[i].id)
+                .filter_map(|d| index.get(d).copied())
+                .filter(|d| *d != i)
                 .collect();
-            if let Some(failed) = deps
-                .iter()
-                .find(|d| state.get(**d) == Some(&Outcome::Failed))
-            {
-                let failed = (*failed).clone();
-                let node = pending.remove(i);
-                emit(Event::Skipped {
-                    id: node.id.clone(),
-                    because: failed,
-                });
-                report.skipped.push(node.id.clone());
-                state.insert(node.id, Outcome::Failed);
-                continue;
+            g.waiting_on[i] = deps.len();
+            g.first_dep[i] = deps.first().copied();
+            for d in deps {
+                g.dependents[d].push(i);
             }
-            let ready = deps.iter().all(|d| state.get(*d) == Some(&Outcome::Done));
-            if ready && running.len() < concurrency.max(1) {
-                let node = pending.remove(i);
+            g.ids.push(node.id);
+            g.actions.push(node.action);
+            g.work.push(Some(node.work));
+        }
+        g
+    }
+
+    /// Whether node `i` is only a barrier (no events, not reported).
+    fn silent(&self, i: usize) -> bool {
+        self.actions[i] == Action::NoOp
+    }
+}
+
+/// Runs the nodes as a dependency graph, `concurrency` at a time. Among the nodes that may
+/// start, the one given first starts first.
+pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report {
+    let mut report = Report::default();
+    let mut g = Graph::new(nodes);
+    let mut ready: BTreeSet<usize> = (0..g.ids.len()).filter(|i| g.waiting_on[*i] == 0).collect();
+    let mut running: JoinSet<(usize, Instant, Result<(), Failure>)> = JoinSet::new();
+    loop {
+        while running.len() < concurrency.max(1) {
+            let Some(i) = ready.pop_first() else { break };
+            let Some(work) = g.work[i].take() else {
+                continue;
+            };
+            if !g.silent(i) {
                 emit(Event::Started {
-                    id: node.id.clone(),
-                    action: node.action,
+                    id: g.ids[i].clone(),
+                    action: g.actions[i],
                 });
-                let work = (node.work)(emit.clone());
-                let (id, action) = (node.id, node.action);
-                running.spawn(async move {
-                    let start = Instant::now();
-                    let result = work.await;
-                    (id, action, start, result)
-                });
-                continue;
             }
-            i += 1;
+            let work = work(emit.clone());
+            running.spawn(async move {
+                let start = Instant::now();
+                (i, start, work.await)
+            });
         }
         let Some(joined) = running.join_next().await else {
-            for node in pending.drain(..) {
-                let waits_for = node
-                    .depends_on
-                    .iter()
-                    .find(|d| in_graph.contains(*d) && !state.contains_key(*d))
-                    .cloned();
-                let message = match waits_for {
-                    Some(d) => format!(
-                        "never started: it waits for {d}, which waits for it (a dependency cycle)"
-                    ),
-                    None => "never started; this is a bug".to_owned(),
-                };
-                report.failed.push((node.id.clone(), Failure::new(message)));
-                state.insert(node.id, Outcome::Failed);
-            }
+            never_started(&mut g, &mut report);
             return report;
         };
-        match joined {
-            Ok((id, action, start, Ok(()))) => {
-                emit(Event::Done {
-                    id: id.clone(),
-                    action,
-                    elapsed_ms: start.elapsed().as_millis(),
-                });
-                report.done.push((id.clone(), action));
-                state.insert(id, Outcome::Done);
+        let Ok((i, start, result)) = joined else {
+            let failure = Failure::new("a step panicked; this is a bug");
+            report
+                .failed
+                .push((ResourceId::kube("Unknown", None, "task"), failure));
+            continue;
+        };
+        g.settled[i] = true;
+        let (id, action) = (g.ids[i].clone(), g.actions[i]);
+        match result {
+            Ok(()) => {
+                if !g.silent(i) {
+                    emit(Event::Done {
+                        id: id.clone(),
+                        action,
+                        elapsed_ms: start.elapsed().as_millis(),
+                    });
+                    report.done.push((id, action));
+                }
+                for d in std::mem::take(&mut g.dependents[i]) {
+                    g.waiting_on[d] -= 1;
+                    if g.waiting_on[d] == 0 && !g.settled[d] {
+                        ready.insert(d);
+                    }
+                }
             }
-            Ok((id, _, _, Err(failure))) => {
+            Err(failure) => {
                 emit(Event::Failed {
                     id: id.clone(),
                     failure: failure.clone(),
                 });
                 report.failed.push((id.clone(), failure));
-                state.insert(id, Outcome::Failed);
-            }
-            Err(e) => {
-                let failure = Failure::new(format!("a step panicked: {e}; this is a bug"));
-                report
-                    .failed
-                    .push((ResourceId::kube("Unknown", None, "task"), failure));
+                skip_dependents(&mut g, i, &emit, &mut report);
             }
         }
+    }
+}
+
+/// Every node that waits, directly or not, on the failed node `i`: skipped, naming the
+/// dependency that failed or was skipped (a barrier passes its cause on).
+fn skip_dependents(g: &mut Graph, i: usize, emit: &Emit, report: &mut Report) {
+    let mut queue = vec![(i, g.ids[i].clone())];
+    while let Some((n, because)) = queue.pop() {
+        for d in std::mem::take(&mut g.dependents[n]) {
+            if g.settled[d] {
+                continue;
+            }
+            g.settled[d] = true;
+            g.work[d] = None;
+            let cause = if g.silent(d) {
+                because.clone()
+            } else {
+                emit(Event::Skipped {
+                    id: g.ids[d].clone(),
+                    because: because.clone(),
+                });
+                report.skipped.push(g.ids[d].clone());
+                g.ids[d].clone()
+            };
+            queue.push((d, cause));
+        }
+    }
+}
+
+/// Nodes left when nothing runs any more wait on each other: a dependency cycle.
+fn never_started(g: &mut Graph, report: &mut Report) {
+    for i in 0..g.ids.len() {
+        if g.settled[i] || g.silent(i) {
+            continue;
+        }
+        g.settled[i] = true;
+        let message = match g.first_dep[i] {
+            Some(d) => format!(
+                "never started: it waits for {}, which waits for it (a dependency cycle)",
+                g.ids[d]
+            ),
+            None => "never started; this is a bug".to_owned(),
+        };
+        report
+            .failed
+            .push((g.ids[i].clone(), Failure::new(message)));
     }
 }
 

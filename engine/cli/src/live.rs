@@ -832,7 +832,11 @@ pub(crate) async fn run_apply(
         } else {
             crate::progress::Mode::Lines
         },
-        nodes.iter().map(|n| (n.id.clone(), n.action)).collect(),
+        nodes
+            .iter()
+            .filter(|n| n.action != cairn_plan::plan::Action::NoOp)
+            .map(|n| (n.id.clone(), n.action))
+            .collect(),
     );
     let run = cairn_apply::execute(nodes, options.concurrency, emit);
     tokio::pin!(run);

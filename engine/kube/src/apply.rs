@@ -45,22 +45,10 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
         .iter()
         .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep | Action::Refuse))
         .collect();
-    let forward: Vec<ResourceId> = active
-        .iter()
-        .filter(|s| s.action != Action::Delete)
-        .map(|s| s.id.clone())
-        .collect();
-    let mut out = Vec::new();
+    let mut out = deletion_barriers(&active);
     for step in active {
         let depends_on = if step.action == Action::Delete {
-            let mut deps = forward.clone();
-            deps.extend(
-                plan.steps
-                    .iter()
-                    .filter(|o| o.action == Action::Delete && o.id.rank > step.id.rank)
-                    .map(|o| o.id.clone()),
-            );
-            deps
+            vec![barrier_id(step.id.rank)]
         } else {
             step.depends_on.clone()
         };
@@ -75,6 +63,36 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
                 )
             }),
         });
+    }
+    out
+}
+
+/// The id of the barrier the deletions of `rank` wait for.
+fn barrier_id(rank: u8) -> ResourceId {
+    ResourceId::kube("cairn.dev/deletions", None, &format!("rank-{rank}"))
+}
+
+/// Deletions run after every other change, dependents first (higher apply ranks first): the
+/// deletions of a rank wait for one barrier, which waits for the deletions of the next higher
+/// rank (and its barrier), the highest for every change. Linear in size, where each deletion
+/// listing every change and every higher deletion was quadratic.
+fn deletion_barriers(active: &[&Step]) -> Vec<Node> {
+    let forward: Vec<ResourceId> = active
+        .iter()
+        .filter(|s| s.action != Action::Delete)
+        .map(|s| s.id.clone())
+        .collect();
+    let mut by_rank: std::collections::BTreeMap<u8, Vec<ResourceId>> = Default::default();
+    for s in active.iter().filter(|s| s.action == Action::Delete) {
+        by_rank.entry(s.id.rank).or_default().push(s.id.clone());
+    }
+    let mut out = Vec::new();
+    let mut before = forward;
+    for (rank, ids) in by_rank.into_iter().rev() {
+        let id = barrier_id(rank);
+        out.push(cairn_apply::barrier(id.clone(), before));
+        before = ids;
+        before.push(id);
     }
     out
 }
