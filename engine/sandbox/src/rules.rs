@@ -138,7 +138,9 @@ fn go_struct(ty: &str, v: &Value) -> String {
 /// Everything the server refuses about `new` replacing `old` (both after defaulting).
 pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
     if rt.custom {
-        return Vec::new();
+        let mut out = Vec::new();
+        crate::schema::transition(&rt.schema.arena, rt.schema.idx, old, new, "", &mut out);
+        return out;
     }
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "ConfigMap") => immutable_data(old, new, &["data", "binaryData"]),

@@ -47,6 +47,9 @@ pub struct Node {
     pub default: Option<Value>,
     pub preserve_unknown: bool,
     pub type_name: Option<String>,
+    /// The message of an `x-kubernetes-validations` rule `self == oldSelf` (the CEL idiom for
+    /// an immutable field), when the node has one.
+    pub immutable: Option<String>,
 }
 
 impl Node {
@@ -61,7 +64,65 @@ impl Node {
             default: None,
             preserve_unknown: false,
             type_name: None,
+            immutable: None,
         }
+    }
+}
+
+/// The message of a `self == oldSelf` rule among a schema's `x-kubernetes-validations` (its
+/// own `message`, else the server's `failed rule: …`). Other CEL rules are not evaluated.
+fn immutability_rule(s: &Value) -> Option<String> {
+    s.get("x-kubernetes-validations")?
+        .as_array()?
+        .iter()
+        .find_map(|v| {
+            let rule = v.get("rule")?.as_str()?;
+            let compact: String = rule.chars().filter(|c| !c.is_whitespace()).collect();
+            (compact == "self==oldSelf").then(|| {
+                v.get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("failed rule: {rule}"), str::to_owned)
+            })
+        })
+}
+
+/// Transition rules of a custom resource: each field whose schema says `self == oldSelf`
+/// keeps its value (checked where both the old and the new object have it).
+pub fn transition(
+    arena: &Schemas,
+    idx: usize,
+    old: &Value,
+    new: &Value,
+    path: &str,
+    out: &mut Vec<Cause>,
+) {
+    let n = arena.node(idx);
+    if let Some(message) = &n.immutable
+        && old != new
+    {
+        out.push((
+            "FieldValueInvalid".into(),
+            format!("Invalid value: \"{}\": {message}", json_type(new)),
+            path.trim_start_matches('.').to_string(),
+        ));
+    }
+    match (&n.kind, old, new) {
+        (Kind::Struct, Value::Object(a), Value::Object(b)) => {
+            for (k, child) in &n.fields {
+                if let (Some(x), Some(y)) = (a.get(k), b.get(k)) {
+                    transition(arena, *child, x, y, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        (Kind::Map, Value::Object(a), Value::Object(b)) => {
+            let e = n.elem.unwrap_or(ANY);
+            for (k, x) in a {
+                if let Some(y) = b.get(k) {
+                    transition(arena, e, x, y, &format!("{path}[{k}]"), out);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -201,6 +262,7 @@ impl Schemas {
             .unwrap_or_default();
         node.enum_values = s.get("enum").and_then(Value::as_array).cloned();
         node.default = s.get("default").cloned();
+        node.immutable = immutability_rule(s);
         let idx = self.push(node);
         if let Some(props) = s.get("properties").and_then(Value::as_object) {
             let mut fields = BTreeMap::new();

@@ -722,3 +722,62 @@ async fn claims_bind_and_grow_like_k3s() {
     .await;
     h.stop().await;
 }
+
+/// A CRD's `x-kubernetes-validations` rule `self == oldSelf` (how operators mark a field
+/// immutable) is enforced on updates of its objects, with the rule's message; other fields
+/// still change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_keep_fields_their_schema_makes_immutable() {
+    let h = Harness::start_k3s().await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "databases.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "databases", "singular": "database", "kind": "Database"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                    "storage": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]},
+                    "engine": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]},
+                    "size": {"type": "integer"}}}}}}}]}});
+    let (s, _) = apply(&h, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/databases.example.com?fieldManager=cairn&force=true", &crd).await;
+    assert_eq!(s, 201);
+    apply(
+        &h,
+        "/api/v1/namespaces/crs?fieldManager=cairn&force=true",
+        &meta("Namespace", "v1", "crs", None),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let db = |storage: &str, engine: &str, size: i64| {
+        with(
+            meta("Database", "example.com/v1", "main", Some("crs")),
+            json!({"spec": {"storage": storage, "engine": engine, "size": size}}),
+        )
+    };
+    let path = "/apis/example.com/v1/namespaces/crs/databases/main?fieldManager=cairn&force=true";
+    let (s, body) = apply(&h, path, &db("10Gi", "pg", 1)).await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = apply(&h, path, &db("10Gi", "pg", 3)).await;
+    assert_eq!(s, 200, "a field without the rule changes: {body}");
+    let (s, body) = apply(&h, &format!("{path}&dryRun=All"), &db("20Gi", "mysql", 3)).await;
+    assert_eq!(s, 422, "{body}");
+    // Each field with its rule's message (the server does not fix their order).
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Database.example.com \"main\" is invalid: ["),
+        "{message}"
+    );
+    for part in [
+        "spec.storage: Invalid value: \"string\": Value is immutable",
+        "spec.engine: Invalid value: \"string\": failed rule: self == oldSelf",
+    ] {
+        assert!(message.contains(part), "{message}");
+    }
+    let fields: Vec<&str> = body["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    h.stop().await;
+}
