@@ -812,7 +812,6 @@ pub(crate) async fn run_apply(
     let options = ApplyOptions {
         timeout: Duration::from_secs(args.timeout),
         concurrency: usize::from(args.parallelism),
-        ..ApplyOptions::default()
     };
     let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
     if let Some(part) = &plan.dns {

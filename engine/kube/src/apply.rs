@@ -11,8 +11,9 @@ use cairn_plan::plan::Action;
 use kube::api::{DeleteParams, Patch, PropagationPolicy};
 use serde_json::Value as J;
 
-use crate::explain::{pod_problems, replica_failure, selector_of};
+use crate::explain::{replica_failure, selector_of, watched_pod_problems};
 use crate::plan::{KubePlan, Step, api_of, patch_params};
+use crate::watch::Watches;
 use crate::{Cluster, kinds};
 
 /// How to apply.
@@ -22,8 +23,6 @@ pub struct ApplyOptions {
     pub timeout: Duration,
     /// How many steps run at once.
     pub concurrency: usize,
-    /// How often readiness is polled.
-    pub poll: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -31,7 +30,6 @@ impl Default for ApplyOptions {
         Self {
             timeout: Duration::from_secs(300),
             concurrency: 8,
-            poll: Duration::from_millis(250),
         }
     }
 }
@@ -46,6 +44,7 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
         .filter(|s| !matches!(s.action, Action::NoOp | Action::Keep | Action::Refuse))
         .collect();
     let mut out = deletion_barriers(&active);
+    let watches = Watches::new(cluster, &plan.plan.environment);
     for step in active {
         let depends_on = if step.action == Action::Delete {
             vec![barrier_id(step.id.rank)]
@@ -53,14 +52,21 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
             step.depends_on.clone()
         };
         let (cluster, step_owned, options) = (cluster.clone(), step.clone(), options.clone());
+        let watches = watches.clone();
         out.push(Node {
             id: step.id.clone(),
             action: step.action,
             depends_on,
             work: Box::new(move |emit: Emit| {
-                Box::pin(
-                    async move { run_step(&cluster, &step_owned, force, &options, &emit).await },
-                )
+                Box::pin(async move {
+                    let how = How {
+                        force,
+                        options: &options,
+                        emit: &emit,
+                        watches: &watches,
+                    };
+                    run_step(&cluster, &step_owned, &how).await
+                })
             }),
         });
     }
@@ -131,76 +137,84 @@ fn api_failure(what: &str, err: kube::Error) -> Failure {
     }
 }
 
-async fn run_step(
-    cluster: &Cluster,
-    step: &Step,
+/// How the steps of one apply run.
+struct How<'a> {
     force: bool,
-    options: &ApplyOptions,
-    emit: &Emit,
-) -> Result<(), Failure> {
-    let api = api_of(cluster, &step.kind, &step.id);
+    options: &'a ApplyOptions,
+    emit: &'a Emit,
+    watches: &'a Watches,
+}
+
+async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
     match step.action {
         Action::Delete => {
             let params = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Background),
                 ..DeleteParams::default()
             };
-            match api.delete(&step.id.name, &params).await {
+            match api_of(cluster, &step.kind, &step.id)
+                .delete(&step.id.name, &params)
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
                 Err(e) => Err(api_failure(&format!("delete {}", step.id), e)),
             }
         }
         Action::Replace => {
-            // A StatefulSet goes without its pods, which the new one adopts (its claims are
-            // never deleted); anything else with its dependents (a Job's pods) first.
-            let propagation = if step.kind.kind == "StatefulSet" {
-                PropagationPolicy::Orphan
-            } else {
-                PropagationPolicy::Foreground
-            };
-            let params = DeleteParams {
-                propagation_policy: Some(propagation),
-                ..DeleteParams::default()
-            };
-            match api.delete(&step.id.name, &params).await {
-                Ok(_) | Err(kube::Error::Api(_)) => {}
-                Err(e) => return Err(api_failure(&format!("delete {} to replace it", step.id), e)),
-            }
-            emit(Event::Waiting {
-                id: step.id.clone(),
-                what: "the old object to be gone".to_owned(),
-            });
-            let deadline = Instant::now() + options.timeout;
-            loop {
-                match api.get_opt(&step.id.name).await {
-                    Ok(None) => break,
-                    Ok(Some(_)) if Instant::now() < deadline => {
-                        tokio::time::sleep(options.poll).await
-                    }
-                    Ok(Some(_)) => {
-                        return Err(Failure::new(format!(
-                            "{} was not deleted within {:?}",
-                            step.id, options.timeout
-                        )));
-                    }
-                    Err(e) => return Err(api_failure(&format!("get {}", step.id), e)),
-                }
-            }
-            apply_and_wait(cluster, step, force, options, emit).await
+            delete_and_wait(cluster, step, how).await?;
+            apply_and_wait(cluster, step, how, how.force).await
         }
         // An adopted object's declared fields are taken from whichever manager had them.
-        Action::Adopt => apply_and_wait(cluster, step, true, options, emit).await,
-        _ => apply_and_wait(cluster, step, force, options, emit).await,
+        Action::Adopt => apply_and_wait(cluster, step, how, true).await,
+        _ => apply_and_wait(cluster, step, how, how.force).await,
     }
+}
+
+/// Deletes the object a replacement creates again, and waits until the watch of its kind
+/// sees it gone. A StatefulSet goes without its pods, which the new one adopts (its claims are
+/// never deleted); anything else with its dependents (a Job's pods) first.
+async fn delete_and_wait(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
+    let propagation = if step.kind.kind == "StatefulSet" {
+        PropagationPolicy::Orphan
+    } else {
+        PropagationPolicy::Foreground
+    };
+    let params = DeleteParams {
+        propagation_policy: Some(propagation),
+        ..DeleteParams::default()
+    };
+    let feed = how.watches.objects(&step.kind, step.id.scope.as_deref());
+    let mut changes = feed.subscribe();
+    match api_of(cluster, &step.kind, &step.id)
+        .delete(&step.id.name, &params)
+        .await
+    {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => return Err(api_failure(&format!("delete {} to replace it", step.id), e)),
+    }
+    (how.emit)(Event::Waiting {
+        id: step.id.clone(),
+        what: "the old object to be gone".to_owned(),
+    });
+    let deadline = Instant::now() + how.options.timeout;
+    // The watch has listed once its first change came (or it is already gone from it).
+    while !feed.listed() || feed.get(&step.id.name).is_some() {
+        if !feed.changed(&mut changes, deadline).await && Instant::now() >= deadline {
+            return Err(Failure::new(format!(
+                "{} was not deleted within {:?}",
+                step.id, how.options.timeout
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn apply_and_wait(
     cluster: &Cluster,
     step: &Step,
+    how: &How<'_>,
     force: bool,
-    options: &ApplyOptions,
-    emit: &Emit,
 ) -> Result<(), Failure> {
     let api = api_of(cluster, &step.kind, &step.id);
     let Some(body) = &step.body else {
@@ -220,11 +234,11 @@ async fn apply_and_wait(
         "Namespace" => "active",
         _ => return Ok(()),
     };
-    emit(Event::Waiting {
+    (how.emit)(Event::Waiting {
         id: step.id.clone(),
         what: what.to_owned(),
     });
-    wait_ready(cluster, step, options).await
+    wait_ready(cluster, step, how.options, how.watches).await
 }
 
 fn num(v: &J, path: &str) -> i64 {
@@ -306,49 +320,50 @@ pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
     }
 }
 
-async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> Result<(), Failure> {
-    let api = api_of(cluster, &step.kind, &step.id);
-    let start = Instant::now();
-    let mut polls = 0u32;
+/// Waits until the step's object is ready, as the watch of its kind sees it (no request of
+/// its own); now and then the watched pods are looked at, since a crash loop or an image that
+/// cannot be pulled does not fix itself by waiting.
+async fn wait_ready(
+    cluster: &Cluster,
+    step: &Step,
+    options: &ApplyOptions,
+    watches: &Watches,
+) -> Result<(), Failure> {
+    let feed = watches.objects(&step.kind, step.id.scope.as_deref());
+    let mut changes = feed.subscribe();
+    let ns = step.id.scope.clone().unwrap_or_default();
+    let deadline = Instant::now() + options.timeout;
+    let look = Duration::from_secs(1);
+    let mut next_look = Instant::now() + look;
     loop {
-        let obj = api
-            .get(&step.id.name)
-            .await
-            .map_err(|e| api_failure(&format!("get {}", step.id), e))?;
-        let obj =
-            serde_json::to_value(&obj).map_err(|e| Failure::new(format!("{e}; this is a bug")))?;
-        let ns = step.id.scope.clone().unwrap_or_default();
-        match readiness(&step.kind.kind, &obj) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(mut f) => {
-                if let Some(sel) = selector_of(&obj)
-                    && let Some(pods) = pod_problems(cluster, &ns, &sel).await
-                {
-                    f.details.extend(pods.details);
-                    f.logs = f.logs.or(pods.logs);
+        let obj = feed.get(&step.id.name);
+        if let Some(obj) = &obj {
+            match readiness(&step.kind.kind, obj) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(mut f) => {
+                    if let Some(pods) = pods_of(cluster, watches, step, obj, &ns).await {
+                        f.details.extend(pods.details);
+                        f.logs = f.logs.or(pods.logs);
+                    }
+                    return Err(f);
                 }
-                return Err(f);
+            }
+            if Instant::now() >= next_look {
+                next_look = Instant::now() + look;
+                if let Some(f) = pods_of(cluster, watches, step, obj, &ns).await {
+                    return Err(f);
+                }
             }
         }
-        polls += 1;
-        // Now and then, look at the pods: a crash loop or an image that cannot be pulled will
-        // not fix itself by waiting.
-        if polls.is_multiple_of(4)
-            && step.kind.namespaced
-            && let Some(sel) = selector_of(&obj)
-            && let Some(f) = pod_problems(cluster, &ns, &sel).await
-        {
-            return Err(f);
-        }
-        if start.elapsed() > options.timeout {
+        if Instant::now() >= deadline {
             let mut f = Failure::new(format!(
                 "{} was not ready after {}s",
                 step.id,
                 options.timeout.as_secs()
             ));
-            if let Some(sel) = selector_of(&obj)
-                && let Some(pods) = pod_problems(cluster, &ns, &sel).await
+            if let Some(obj) = &obj
+                && let Some(pods) = pods_of(cluster, watches, step, obj, &ns).await
             {
                 f.details.push(pods.message);
                 f.details.extend(pods.details);
@@ -356,8 +371,23 @@ async fn wait_ready(cluster: &Cluster, step: &Step, options: &ApplyOptions) -> R
             }
             return Err(f);
         }
-        tokio::time::sleep(options.poll).await;
+        feed.changed(&mut changes, deadline.min(next_look)).await;
     }
+}
+
+/// What is wrong with a workload's pods, from the watch of its namespace's pods.
+async fn pods_of(
+    cluster: &Cluster,
+    watches: &Watches,
+    step: &Step,
+    obj: &J,
+    ns: &str,
+) -> Option<Failure> {
+    if !step.kind.namespaced {
+        return None;
+    }
+    let selector = selector_of(obj)?;
+    watched_pod_problems(cluster, watches, ns, &selector).await
 }
 
 async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, report: &Report) {

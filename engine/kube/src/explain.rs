@@ -3,26 +3,48 @@
 
 use cairn_apply::Failure;
 use kube::Api;
-use kube::api::{ListParams, LogParams};
+use kube::api::LogParams;
 use serde_json::Value as J;
 
 use crate::Cluster;
 
-/// What the pods of a workload say, if anything is wrong with them.
-pub(crate) async fn pod_problems(
+/// What is wrong with the pods `selector` matches, from a watch of the namespace's pods (no
+/// request, but for the log of a crash-looping container).
+pub(crate) async fn watched_pod_problems(
     cluster: &Cluster,
+    watches: &crate::watch::Watches,
     namespace: &str,
     selector: &str,
 ) -> Option<Failure> {
-    let api: Api<k8s_openapi::api::core::v1::Pod> =
-        Api::namespaced(cluster.client.clone(), namespace);
-    let pods = api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .ok()?;
+    let feed = watches.pods(namespace)?;
+    let wanted: Vec<(&str, &str)> = selector
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let pods: Vec<k8s_openapi::api::core::v1::Pod> = feed
+        .all()
+        .iter()
+        .filter(|p| {
+            wanted.iter().all(|(k, v)| {
+                p.pointer("/metadata/labels")
+                    .and_then(|l| l.get(*k))
+                    .and_then(J::as_str)
+                    == Some(*v)
+            })
+        })
+        .filter_map(|p| serde_json::from_value((**p).clone()).ok())
+        .collect();
+    let api = Api::namespaced(cluster.client.clone(), namespace);
+    explain_pods(&api, &pods).await
+}
+
+async fn explain_pods(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    pods: &[k8s_openapi::api::core::v1::Pod],
+) -> Option<Failure> {
     let mut failure: Option<Failure> = None;
     let mut details = Vec::new();
-    for pod in &pods.items {
+    for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let status = pod.status.as_ref();
         let phase = status

@@ -1,0 +1,185 @@
+//! What an apply waits on, watched: one watch per kind and namespace (started the first time
+//! a step of that kind waits there), holding the latest version of each object, and one watch
+//! of the pods of each namespace for explanations. Waiting steps look at these instead of
+//! polling the API server. kube-runtime's watcher lists first, then watches from the list's
+//! resourceVersion, resumes after a disconnect and lists again after a `410 Gone`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use futures::StreamExt;
+use kube::Api;
+use kube::api::DynamicObject;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use serde_json::Value as J;
+
+use crate::Cluster;
+use crate::kinds::Kind;
+
+/// The latest version of each object one watch sees.
+pub(crate) struct Feed {
+    state: Arc<State>,
+    task: tokio::task::AbortHandle,
+}
+
+/// What the watch task writes and the waiting steps read.
+struct State {
+    objects: Mutex<BTreeMap<String, Arc<J>>>,
+    /// Bumped on every change (and once the first list is in).
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Feed {
+    /// The object named `name`, as last seen.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<J>> {
+        lock(&self.state.objects).get(name).cloned()
+    }
+
+    /// Whether the watch has listed its objects once (before that, absent means unknown).
+    pub(crate) fn listed(&self) -> bool {
+        *self.state.version.borrow() > 0
+    }
+
+    /// Every object, as last seen.
+    pub(crate) fn all(&self) -> Vec<Arc<J>> {
+        lock(&self.state.objects).values().cloned().collect()
+    }
+
+    /// Waits for the next change, until `deadline`; false when the deadline came first.
+    pub(crate) async fn changed(
+        &self,
+        rx: &mut tokio::sync::watch::Receiver<u64>,
+        deadline: Instant,
+    ) -> bool {
+        let until = tokio::time::Instant::from_std(deadline);
+        matches!(
+            tokio::time::timeout_at(until, rx.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// A receiver of change notifications.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state.version.subscribe()
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The watches of one apply.
+pub(crate) struct Watches {
+    cluster: Cluster,
+    selector: String,
+    feeds: Mutex<BTreeMap<(String, String), Arc<Feed>>>,
+}
+
+impl Watches {
+    /// Watches of `cluster` for the objects of environment `env`.
+    pub(crate) fn new(cluster: &Cluster, env: &str) -> Arc<Watches> {
+        Arc::new(Watches {
+            cluster: cluster.clone(),
+            selector: crate::observe::selector(env),
+            feeds: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The environment's objects of `kind` in `namespace` (all namespaces for cluster-wide
+    /// kinds).
+    pub(crate) fn objects(&self, kind: &Kind, namespace: Option<&str>) -> Arc<Feed> {
+        let ns = namespace.filter(|_| kind.namespaced).unwrap_or("");
+        let key = format!("{}/{}", kind.api_version, kind.plural);
+        self.feed(key, ns, kind, Some(self.selector.clone()))
+    }
+
+    /// Every pod of `namespace` (pods carry their template's labels, not the environment's).
+    pub(crate) fn pods(&self, namespace: &str) -> Option<Arc<Feed>> {
+        let kind = crate::kinds::kind("Pod")?;
+        Some(self.feed("v1/pods".to_owned(), namespace, kind, None))
+    }
+
+    fn feed(&self, key: String, ns: &str, kind: &Kind, selector: Option<String>) -> Arc<Feed> {
+        let mut feeds = lock(&self.feeds);
+        if let Some(f) = feeds.get(&(key.clone(), ns.to_owned())) {
+            return f.clone();
+        }
+        let ar = kind.api_resource();
+        let api: Api<DynamicObject> = if ns.is_empty() {
+            Api::all_with(self.cluster.client.clone(), &ar)
+        } else {
+            Api::namespaced_with(self.cluster.client.clone(), ns, &ar)
+        };
+        let (version, _) = tokio::sync::watch::channel(0u64);
+        let state = Arc::new(State {
+            objects: Mutex::new(BTreeMap::new()),
+            version,
+        });
+        let config = match selector {
+            Some(s) => watcher::Config::default().labels(&s),
+            None => watcher::Config::default(),
+        };
+        let names = (kind.api_version.to_string(), kind.kind.to_string());
+        let task = tokio::spawn(run(api, config, names, state.clone()));
+        let feed = Arc::new(Feed {
+            state,
+            task: task.abort_handle(),
+        });
+        feeds.insert((key, ns.to_owned()), feed.clone());
+        feed
+    }
+}
+
+/// The watch: a list, then changes, into `state`, until the feed is dropped.
+async fn run(
+    api: Api<DynamicObject>,
+    config: watcher::Config,
+    (api_version, kind): (String, String),
+    state: Arc<State>,
+) {
+    let typed = |o: DynamicObject| -> Option<(String, Arc<J>)> {
+        let mut v = serde_json::to_value(&o).ok()?;
+        if let J::Object(m) = &mut v {
+            m.insert("apiVersion".into(), J::String(api_version.clone()));
+            m.insert("kind".into(), J::String(kind.clone()));
+        }
+        Some((o.metadata.name.clone()?, Arc::new(v)))
+    };
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut listing: BTreeMap<String, Arc<J>> = BTreeMap::new();
+    while let Some(event) = stream.next().await {
+        let Ok(event) = event else { continue };
+        match event {
+            Event::Init => {
+                listing.clear();
+                continue;
+            }
+            Event::InitApply(o) => {
+                if let Some((name, v)) = typed(o) {
+                    listing.insert(name, v);
+                }
+                continue;
+            }
+            Event::InitDone => *lock(&state.objects) = std::mem::take(&mut listing),
+            Event::Apply(o) => {
+                if let Some((name, v)) = typed(o) {
+                    lock(&state.objects).insert(name, v);
+                }
+            }
+            Event::Delete(o) => {
+                if let Some(name) = o.metadata.name {
+                    lock(&state.objects).remove(&name);
+                }
+            }
+        }
+        state.version.send_modify(|v| *v += 1);
+    }
+}
