@@ -720,3 +720,25 @@ fn two_applies_racing_for_the_lock_run_one_at_a_time() {
         outputs[1].stdout
     );
 }
+
+/// A rollout whose pods cannot be scheduled (their claim's StorageClass does not exist, so it
+/// never binds) fails when the wait runs out, saying why the scheduler cannot place them.
+#[test]
+fn an_unschedulable_rollout_says_why() {
+    let cluster = TestCluster::start(config());
+    let script = cluster.write(
+        "stuck.rhai",
+        "let env = environment(\"stuck\", #{});\nenv.namespace(\"stuck\", #{});\nlet data = env.volume_claim(\"data\", #{ storage: \"1Gi\", class: \"no-such-class\" });\nenv.deployment(\"web\", #{ image: \"nginx:1.27\", replicas: 1, port: 80, volumes: #{ \"/data\": data } });\n",
+    );
+    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "3"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("Deployment/stuck/web was not ready after 3s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot be scheduled: 0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims"),
+        "{text}"
+    );
+}

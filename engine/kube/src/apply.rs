@@ -342,7 +342,7 @@ async fn wait_ready(
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(mut f) => {
-                    if let Some(pods) = pods_of(cluster, watches, step, obj, &ns).await {
+                    if let Some(pods) = pods_of(cluster, watches, step, obj, &ns, false).await {
                         f.details.extend(pods.details);
                         f.logs = f.logs.or(pods.logs);
                     }
@@ -351,7 +351,7 @@ async fn wait_ready(
             }
             if Instant::now() >= next_look {
                 next_look = Instant::now() + look;
-                if let Some(f) = pods_of(cluster, watches, step, obj, &ns).await {
+                if let Some(f) = pods_of(cluster, watches, step, obj, &ns, true).await {
                     return Err(f);
                 }
             }
@@ -363,7 +363,7 @@ async fn wait_ready(
                 options.timeout.as_secs()
             ));
             if let Some(obj) = &obj
-                && let Some(pods) = pods_of(cluster, watches, step, obj, &ns).await
+                && let Some(pods) = pods_of(cluster, watches, step, obj, &ns, false).await
             {
                 f.details.push(pods.message);
                 f.details.extend(pods.details);
@@ -382,12 +382,13 @@ async fn pods_of(
     step: &Step,
     obj: &J,
     ns: &str,
+    fatal_only: bool,
 ) -> Option<Failure> {
     if !step.kind.namespaced {
         return None;
     }
     let selector = selector_of(obj)?;
-    watched_pod_problems(cluster, watches, ns, &selector).await
+    watched_pod_problems(cluster, watches, ns, &selector, fatal_only).await
 }
 
 async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, report: &Report) {

@@ -9,12 +9,14 @@ use serde_json::Value as J;
 use crate::Cluster;
 
 /// What is wrong with the pods `selector` matches, from a watch of the namespace's pods (no
-/// request, but for the log of a crash-looping container).
+/// request, but for the log of a crash-looping container). `fatal_only`: only what waiting
+/// will not fix (a crash loop, an image that cannot be pulled), not a pod still unscheduled.
 pub(crate) async fn watched_pod_problems(
     cluster: &Cluster,
     watches: &crate::watch::Watches,
     namespace: &str,
     selector: &str,
+    fatal_only: bool,
 ) -> Option<Failure> {
     let feed = watches.pods(namespace)?;
     let wanted: Vec<(&str, &str)> = selector
@@ -35,12 +37,13 @@ pub(crate) async fn watched_pod_problems(
         .filter_map(|p| serde_json::from_value((**p).clone()).ok())
         .collect();
     let api = Api::namespaced(cluster.client.clone(), namespace);
-    explain_pods(&api, &pods).await
+    explain_pods(&api, &pods, fatal_only).await
 }
 
 async fn explain_pods(
     api: &Api<k8s_openapi::api::core::v1::Pod>,
     pods: &[k8s_openapi::api::core::v1::Pod],
+    fatal_only: bool,
 ) -> Option<Failure> {
     let mut failure: Option<Failure> = None;
     let mut details = Vec::new();
@@ -50,6 +53,23 @@ async fn explain_pods(
         let phase = status
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".to_owned());
+        // A pod the scheduler cannot place (unbound claims, no room, taints) says why.
+        let unscheduled = status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+        if let Some(c) = unscheduled {
+            let why = c.message.clone().unwrap_or_default();
+            details.push(format!("pod {name}: {phase}, not scheduled: {why}"));
+            // Often passing (a claim being bound): a reason to give when the wait runs out,
+            // not one to stop waiting for.
+            if !fatal_only {
+                failure.get_or_insert_with(|| {
+                    Failure::new(format!("pod {name} cannot be scheduled: {why}"))
+                });
+            }
+        }
         for cs in status
             .and_then(|s| s.container_statuses.clone())
             .unwrap_or_default()
