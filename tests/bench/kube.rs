@@ -78,6 +78,15 @@ for i in 0..{deployments} {{ env.deployment(`svc-${{i}}`, #{{ image: "nginx:1.27
     )
 }
 
+/// Applies a plan as the CLI does (16 steps at a time), without progress output.
+async fn apply_all(cluster: &Cluster, plan: &cairn_kube::KubePlan) -> cairn_kube::Report {
+    let options = ApplyOptions {
+        concurrency: 16,
+        ..ApplyOptions::default()
+    };
+    cairn_kube::apply(cluster, plan, &options, std::sync::Arc::new(|_| {})).await
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -180,16 +189,7 @@ fn main() {
                 row.requests[0] = cluster.requests().len();
                 cluster.clear_requests();
                 let t = Instant::now();
-                let report = cairn_kube::apply(
-                    &cluster,
-                    &plan,
-                    &ApplyOptions {
-                        concurrency: 16,
-                        ..ApplyOptions::default()
-                    },
-                    std::sync::Arc::new(|_| {}),
-                )
-                .await;
+                let report = apply_all(&cluster, &plan).await;
                 row.apply.push(t.elapsed());
                 assert!(report.ok(), "{:?}", report.failed.first());
                 row.requests[1] = cluster.requests().len();
@@ -212,16 +212,7 @@ fn main() {
                 let plan = cairn_kube::plan(&cluster, &smaller.state, &PlanOptions::default())
                     .await
                     .unwrap();
-                let report = cairn_kube::apply(
-                    &cluster,
-                    &plan,
-                    &ApplyOptions {
-                        concurrency: 16,
-                        ..ApplyOptions::default()
-                    },
-                    std::sync::Arc::new(|_| {}),
-                )
-                .await;
+                let report = apply_all(&cluster, &plan).await;
                 row.prune.push(t.elapsed());
                 assert!(report.ok(), "{:?}", report.failed.first());
                 row.pruned = plan.plan.summary().delete;
