@@ -341,6 +341,18 @@ async fn run<B: DnsBackend>(
                     Ok(()) => {
                         readied.insert(url);
                     }
+                    // The server may validate at once and answer with the failed validation
+                    // (Pebble does when another authorization already failed the order): that
+                    // is a validation failure, explained from the order below.
+                    Err(instant_acme::Error::Api(p))
+                        if !matches!(
+                            p.r#type.as_deref(),
+                            Some("urn:ietf:params:acme:error:badNonce")
+                                | Some("urn:ietf:params:acme:error:rateLimited")
+                        ) =>
+                    {
+                        readied.insert(url);
+                    }
                     Err(e) => {
                         failure = Some(e);
                         break;

@@ -165,14 +165,18 @@ impl Graph {
 }
 
 /// Runs the nodes as a dependency graph, `concurrency` at a time. Among the nodes that may
-/// start, the one given first starts first.
+/// start, the one given first starts first. A node that says it is only waiting (an
+/// [`Event::Waiting`]: it has written and waits for readiness) gives its slot back, so writes
+/// never queue behind rollouts.
 pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report {
     let mut report = Report::default();
     let mut g = Graph::new(nodes);
     let mut ready: BTreeSet<usize> = (0..g.ids.len()).filter(|i| g.waiting_on[*i] == 0).collect();
     let mut running: JoinSet<(usize, Instant, Result<(), Failure>)> = JoinSet::new();
+    let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let mut waiting: BTreeSet<usize> = BTreeSet::new();
     loop {
-        while running.len() < concurrency.max(1) {
+        while running.len() - waiting.len() < concurrency.max(1) {
             let Some(i) = ready.pop_first() else { break };
             let Some(work) = g.work[i].take() else {
                 continue;
@@ -183,13 +187,22 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
                     action: g.actions[i],
                 });
             }
-            let work = work(emit.clone());
+            let work = work(noting_waits(&emit, i, &wait_tx));
             running.spawn(async move {
                 let start = Instant::now();
                 (i, start, work.await)
             });
         }
-        let Some(joined) = running.join_next().await else {
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            Some(i) = wait_rx.recv() => {
+                if !g.settled[i] {
+                    waiting.insert(i);
+                }
+                continue;
+            }
+        };
+        let Some(joined) = joined else {
             never_started(&mut g, &mut report);
             return report;
         };
@@ -200,33 +213,58 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
                 .push((ResourceId::kube("Unknown", None, "task"), failure));
             continue;
         };
-        g.settled[i] = true;
-        let (id, action) = (g.ids[i].clone(), g.actions[i]);
-        match result {
-            Ok(()) => {
-                if !g.silent(i) {
-                    emit(Event::Done {
-                        id: id.clone(),
-                        action,
-                        elapsed_ms: start.elapsed().as_millis(),
-                    });
-                    report.done.push((id, action));
-                }
-                for d in std::mem::take(&mut g.dependents[i]) {
-                    g.waiting_on[d] -= 1;
-                    if g.waiting_on[d] == 0 && !g.settled[d] {
-                        ready.insert(d);
-                    }
-                }
-            }
-            Err(failure) => {
-                emit(Event::Failed {
+        waiting.remove(&i);
+        finish(&mut g, &mut ready, &mut report, &emit, i, start, result);
+    }
+}
+
+/// The emitter a node's work gets: events go on, and a `Waiting` also frees the node's slot.
+fn noting_waits(emit: &Emit, i: usize, tx: &tokio::sync::mpsc::UnboundedSender<usize>) -> Emit {
+    let (emit, tx) = (emit.clone(), tx.clone());
+    Arc::new(move |e: Event| {
+        if matches!(e, Event::Waiting { .. }) {
+            let _ = tx.send(i);
+        }
+        emit(e);
+    })
+}
+
+/// A node has finished: reported, and what waited for it may start (or is skipped).
+fn finish(
+    g: &mut Graph,
+    ready: &mut BTreeSet<usize>,
+    report: &mut Report,
+    emit: &Emit,
+    i: usize,
+    start: Instant,
+    result: Result<(), Failure>,
+) {
+    g.settled[i] = true;
+    let (id, action) = (g.ids[i].clone(), g.actions[i]);
+    match result {
+        Ok(()) => {
+            if !g.silent(i) {
+                emit(Event::Done {
                     id: id.clone(),
-                    failure: failure.clone(),
+                    action,
+                    elapsed_ms: start.elapsed().as_millis(),
                 });
-                report.failed.push((id.clone(), failure));
-                skip_dependents(&mut g, i, &emit, &mut report);
+                report.done.push((id, action));
             }
+            for d in std::mem::take(&mut g.dependents[i]) {
+                g.waiting_on[d] -= 1;
+                if g.waiting_on[d] == 0 && !g.settled[d] {
+                    ready.insert(d);
+                }
+            }
+        }
+        Err(failure) => {
+            emit(Event::Failed {
+                id: id.clone(),
+                failure: failure.clone(),
+            });
+            report.failed.push((id, failure));
+            skip_dependents(g, i, emit, report);
         }
     }
 }
@@ -323,6 +361,38 @@ mod tests {
         assert_eq!(report.skipped, vec![id("c")]);
         assert_eq!(report.failed.len(), 1);
         assert!(report.done.iter().any(|(i, _)| *i == id("d")));
+    }
+
+    #[tokio::test]
+    async fn a_step_that_only_waits_gives_its_slot_back() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let waiter = {
+            let log = log.clone();
+            Node {
+                id: id("rollout"),
+                action: Action::Create,
+                depends_on: vec![],
+                work: Box::new(move |emit: Emit| {
+                    Box::pin(async move {
+                        emit(Event::Waiting {
+                            id: id("rollout"),
+                            what: "rollout".into(),
+                        });
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        log.lock().unwrap().push("rollout done".to_owned());
+                        Ok(())
+                    })
+                }),
+            }
+        };
+        let nodes = vec![waiter, node("config", &[], false, log.clone())];
+        let report = execute(nodes, 1, Arc::new(|_| {})).await;
+        assert!(report.ok());
+        // With one slot, the write of `config` did not queue behind the rollout's wait.
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec!["config".to_owned(), "rollout done".to_owned()]
+        );
     }
 
     #[tokio::test]
