@@ -220,6 +220,17 @@ async fn apply_and_wait(
     let Some(body) = &step.body else {
         return Ok(());
     };
+    let what = match step.kind.kind.as_ref() {
+        "Deployment" | "StatefulSet" | "DaemonSet" => Some("rollout"),
+        "Job" => Some("completion"),
+        "CustomResourceDefinition" => Some("established"),
+        "Namespace" => Some("active"),
+        _ => None,
+    };
+    // The watch of its kind starts listing while the write goes out.
+    if what.is_some() {
+        how.watches.objects(&step.kind, step.id.scope.as_deref());
+    }
     api.patch(
         &step.id.name,
         &patch_params(force, false),
@@ -227,12 +238,8 @@ async fn apply_and_wait(
     )
     .await
     .map_err(|e| api_failure(&format!("apply {}", step.id), e))?;
-    let what = match step.kind.kind.as_ref() {
-        "Deployment" | "StatefulSet" | "DaemonSet" => "rollout",
-        "Job" => "completion",
-        "CustomResourceDefinition" => "established",
-        "Namespace" => "active",
-        _ => return Ok(()),
+    let Some(what) = what else {
+        return Ok(());
     };
     (how.emit)(Event::Waiting {
         id: step.id.clone(),
