@@ -231,13 +231,14 @@ async fn apply_and_wait(
     if what.is_some() {
         how.watches.objects(&step.kind, step.id.scope.as_deref());
     }
-    api.patch(
-        &step.id.name,
-        &patch_params(force, false),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|e| api_failure(&format!("apply {}", step.id), e))?;
+    let written = api
+        .patch(
+            &step.id.name,
+            &patch_params(force, false),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|e| api_failure(&format!("apply {}", step.id), e))?;
     let Some(what) = what else {
         return Ok(());
     };
@@ -245,7 +246,7 @@ async fn apply_and_wait(
         id: step.id.clone(),
         what: what.to_owned(),
     });
-    wait_ready(cluster, step, how.options, how.watches).await
+    wait_ready(cluster, step, how, written.metadata.generation).await
 }
 
 fn num(v: &J, path: &str) -> i64 {
@@ -329,13 +330,16 @@ pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
 
 /// Waits until the step's object is ready, as the watch of its kind sees it (no request of
 /// its own); now and then the watched pods are looked at, since a crash loop or an image that
-/// cannot be pulled does not fix itself by waiting.
+/// cannot be pulled does not fix itself by waiting. `written` is the generation the write
+/// produced: a version the watch saw before it (its list can predate the write) is not the one
+/// to judge.
 async fn wait_ready(
     cluster: &Cluster,
     step: &Step,
-    options: &ApplyOptions,
-    watches: &Watches,
+    how: &How<'_>,
+    written: Option<i64>,
 ) -> Result<(), Failure> {
+    let (options, watches) = (how.options, how.watches);
     let feed = watches.objects(&step.kind, step.id.scope.as_deref());
     let mut changes = feed.subscribe();
     let ns = step.id.scope.clone().unwrap_or_default();
@@ -343,7 +347,9 @@ async fn wait_ready(
     let look = Duration::from_secs(1);
     let mut next_look = Instant::now() + look;
     loop {
-        let obj = feed.get(&step.id.name);
+        let obj = feed.get(&step.id.name).filter(|o| {
+            written.is_none_or(|g| o.pointer("/metadata/generation").and_then(J::as_i64) >= Some(g))
+        });
         if let Some(obj) = &obj {
             match readiness(&step.kind.kind, obj) {
                 Ok(true) => return Ok(()),
