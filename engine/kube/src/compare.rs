@@ -142,7 +142,7 @@ pub(crate) async fn compare(
             Some(live) => confirm(cluster, &p.kind, &p.r.id, &p.body, live, force)
                 .await
                 .map(Outcome::Update),
-            None => confirm_create(cluster, &p.kind, &p.r.id, &p.body, force)
+            None => confirm_create(cluster, &p.kind, &p.r.id, &p.body)
                 .await
                 .map(Outcome::Create),
         };

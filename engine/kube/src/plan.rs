@@ -402,11 +402,9 @@ pub(crate) async fn confirm_create(
     kind: &Kind,
     id: &ResourceId,
     body: &J,
-    force: bool,
 ) -> Result<Created, KubeError> {
     // Asked without force: a conflict says the object exists with other managers' fields.
     // An accepted dry run of a new object has no resourceVersion; of an existing one, its own.
-    let _ = force;
     Ok(match dry_run(cluster, kind, id, body, false).await? {
         DryRun::Accepted(after) => {
             let rv = after
