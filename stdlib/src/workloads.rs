@@ -421,17 +421,21 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "allow_replace",
         ["env: Environment", "kind: &str", "name: &str"],
-        "Allows cairn to delete a StatefulSet and create it again when the server refuses to
-         change it in place (its `volume_claims` or `headless` service changed). The StatefulSet is
-         deleted with its pods orphaned, then created again and adopts them; its volume claims
-         are never deleted, and the existing ones keep their size. Without this, such a change is
-         refused at plan time.
-
+        "Allows cairn to delete a StatefulSet, or an operator's custom resource, and create it\n\
+         again when the server refuses to change it in place (a StatefulSet's `volume_claims` or\n\
+         `headless` service, a field an operator's schema makes immutable). A StatefulSet is\n\
+         deleted with its pods orphaned, then created again and adopts them; its volume claims\n\
+         are never deleted, and the existing ones keep their size. Without this, such a change is\n\
+         refused at plan time.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_replace(\"StatefulSet\", \"db\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            if kind != "StatefulSet" {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); only a StatefulSet needs `allow_replace`, and data is never replaced this way: see `allow_delete`")));
+            // Built-in kinds other than StatefulSet are replaced without asking (nothing is
+            // lost); any other kind is an operator's.
+            let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
+                && ResourceId::kube(kind, None, "").rank < 10;
+            if builtin && kind != "StatefulSet" {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); `allow_replace` is for a StatefulSet or an operator's resource, and data is never replaced this way: see `allow_delete`")));
                 return;
             }
             let mut b = builder::lock(&c.b);
@@ -455,8 +459,8 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.adopt(\"Deployment\", \"web\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            if !kind.starts_with(|ch: char| ch.is_ascii_uppercase()) {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace)")));
+            if kind.is_empty() || kind.contains(['/', ' ']) {
+                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace, postgresql)")));
                 return;
             }
             let mut b = builder::lock(&c.b);

@@ -185,7 +185,7 @@ impl Compared {
             declared_at: (d.action == Action::Refuse)
                 .then(|| r.span.as_ref().map(|s| format!("{}:{}", s.file, s.line)))
                 .flatten(),
-            holds_data: r.protected || r.id.kind == "PersistentVolumeClaim",
+            holds_data: r.protected || holds_data(&r.id.kind),
         });
         self.steps.push(Step {
             id: r.id.clone(),
@@ -195,6 +195,11 @@ impl Compared {
             depends_on: r.depends_on.clone(),
         });
     }
+}
+
+/// Built-in kinds whose objects are data: a claim, a volume.
+fn holds_data(kind: &str) -> bool {
+    matches!(kind, "PersistentVolumeClaim" | "PersistentVolume")
 }
 
 fn conflict_reason(message: &str) -> String {
@@ -250,7 +255,7 @@ async fn refused(
     // A claim always holds data; one declared with its own `allow_delete: true` (not
     // protected) may be replaced, as the script says, and still counts as losing data.
     let claim = id.kind == "PersistentVolumeClaim";
-    if p.r.protected || claim {
+    if p.r.protected || holds_data(&id.kind) {
         let replaceable = r.immutable() || r.code == 403;
         let permitted = allowed(&state.environment.allow_delete) || (claim && !p.r.protected);
         if replaceable && permitted {
@@ -268,6 +273,25 @@ async fn refused(
     if !r.immutable() {
         let help =
             "the server refuses the object as the script declares it: change the script".to_owned();
+        return Decision::refused(r, fields, help);
+    }
+    // An operator's resource: what deleting it makes the operator do is unknown to cairn.
+    if crate::kinds::kind(&id.kind).is_none() {
+        if allowed(&state.environment.allow_replace) {
+            let reason = format!(
+                "{what}: the {} will be deleted and created again, as the script allows with env.allow_replace",
+                id.kind
+            );
+            return Decision {
+                server_message: Some(r.message.clone()),
+                ..Decision::plain(Action::Replace, fields, Some(reason))
+            };
+        }
+        let help = format!(
+            "an operator's {kind} cannot change this in place, and what deleting it makes the operator do (drop a database, a volume) is not cairn's to guess: env.allow_replace(\"{kind}\", \"{}\") deletes it and creates it again; declare it with holds_data: true if it holds data",
+            id.name,
+            kind = id.kind
+        );
         return Decision::refused(r, fields, help);
     }
     if id.kind == "StatefulSet" {
