@@ -89,6 +89,23 @@ fn kubectl(cluster: &TestCluster, args: &[&str]) -> std::process::Output {
         .expect("kubectl runs")
 }
 
+/// Fields of ConfigMap shop/settings, read with kubectl's jsonpath.
+fn settings(cluster: &TestCluster, jsonpath: &str) -> String {
+    let out = kubectl(
+        cluster,
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "shop",
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn hand_made_objects_are_adopted_only_when_the_script_says_so() {
     let cluster = TestCluster::start(config());
@@ -142,23 +159,8 @@ fn hand_made_objects_are_adopted_only_when_the_script_says_so() {
     );
     let apply = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
-    let cm = kubectl(
-        &cluster,
-        &[
-            "get",
-            "configmap",
-            "settings",
-            "-n",
-            "shop",
-            "-o",
-            "jsonpath={.data.MODE}",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&cm.stdout),
-        "old",
-        "nothing was applied"
-    );
+    let cm = settings(&cluster, "{.data.MODE}");
+    assert_eq!(cm, "old", "nothing was applied");
 
     // `--adopt` plans the take-over of all of them.
     let plan = cluster.cairn(&["plan", &v1, "--adopt"]);
@@ -180,19 +182,11 @@ fn hand_made_objects_are_adopted_only_when_the_script_says_so() {
         "{}",
         apply.stdout
     );
-    let cm = kubectl(
+    let cm = settings(
         &cluster,
-        &[
-            "get",
-            "configmap",
-            "settings",
-            "-n",
-            "shop",
-            "-o",
-            "jsonpath={.data.MODE} {.metadata.labels.cairn\\.dev/environment}",
-        ],
+        "{.data.MODE} {.metadata.labels.cairn\\.dev/environment}",
     );
-    assert_eq!(String::from_utf8_lossy(&cm.stdout), "new shop");
+    assert_eq!(cm, "new shop");
     let again = cluster.cairn(&["plan", &v2]);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
 }
