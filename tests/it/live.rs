@@ -741,4 +741,9 @@ fn an_unschedulable_rollout_says_why() {
         text.contains("cannot be scheduled: 0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims"),
         "{text}"
     );
+    // The claim that holds it, and its class.
+    assert!(
+        text.contains("claim data: Pending, StorageClass no-such-class, which does not exist"),
+        "{text}"
+    );
 }

@@ -21,4 +21,5 @@ mod render;
 mod s3_harness;
 mod sandbox;
 mod smoke;
+mod speed;
 mod strict;

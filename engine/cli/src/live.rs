@@ -69,8 +69,9 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same environment to finish, in seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub lock_timeout: u64,
-    /// How many steps may run at once
-    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// How many requests to the cluster may be in flight at once; a step waiting for a
+    /// rollout holds none, and a 429 from the server is waited out and sent again
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
 }
 
@@ -813,6 +814,7 @@ pub(crate) async fn run_apply(
         timeout: Duration::from_secs(args.timeout),
         concurrency: usize::from(args.parallelism),
     };
+    target.cluster.set_requests_in_flight(options.concurrency);
     let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
     if let Some(part) = &plan.dns {
         nodes.extend(crate::dns::nodes(part, options.timeout));

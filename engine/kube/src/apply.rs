@@ -21,7 +21,9 @@ use crate::{Cluster, kinds};
 pub struct ApplyOptions {
     /// How long one step may take to become ready.
     pub timeout: Duration,
-    /// How many steps run at once.
+    /// How many steps run at once (a step waiting for readiness counts for none); the
+    /// cluster's bound on requests in flight is set apart
+    /// ([`Cluster::set_requests_in_flight`]).
     pub concurrency: usize,
 }
 
@@ -29,7 +31,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(300),
-            concurrency: 8,
+            concurrency: crate::throttle::DEFAULT_REQUESTS_IN_FLIGHT,
         }
     }
 }
@@ -147,22 +149,17 @@ struct How<'a> {
 
 async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
     match step.action {
-        Action::Delete => {
-            let params = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Background),
-                ..DeleteParams::default()
-            };
-            match api_of(cluster, &step.kind, &step.id)
-                .delete(&step.id.name, &params)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                Err(e) => Err(api_failure(&format!("delete {}", step.id), e)),
-            }
-        }
+        // Dependents go in the background; the step is done once the object is gone.
+        Action::Delete => delete_and_wait(cluster, step, how, PropagationPolicy::Background).await,
         Action::Replace => {
-            delete_and_wait(cluster, step, how).await?;
+            // A StatefulSet goes without its pods, which the new one adopts (its claims are
+            // never deleted); anything else with its dependents (a Job's pods) first.
+            let propagation = if step.kind.kind == "StatefulSet" {
+                PropagationPolicy::Orphan
+            } else {
+                PropagationPolicy::Foreground
+            };
+            delete_and_wait(cluster, step, how, propagation).await?;
             apply_and_wait(cluster, step, how, how.force).await
         }
         // An adopted object's declared fields are taken from whichever manager had them.
@@ -171,43 +168,67 @@ async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), F
     }
 }
 
-/// Deletes the object a replacement creates again, and waits until the watch of its kind
-/// sees it gone. A StatefulSet goes without its pods, which the new one adopts (its claims are
-/// never deleted); anything else with its dependents (a Job's pods) first.
-async fn delete_and_wait(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
-    let propagation = if step.kind.kind == "StatefulSet" {
-        PropagationPolicy::Orphan
-    } else {
-        PropagationPolicy::Foreground
-    };
+/// Deletes the step's object and waits until the watch of its kind sees it gone (finalizers
+/// run: a claim's protection, a foreground deletion's dependents), so what depends on its
+/// absence (the next rank's deletions, the creation of a replacement) starts only then.
+async fn delete_and_wait(
+    cluster: &Cluster,
+    step: &Step,
+    how: &How<'_>,
+    propagation: PropagationPolicy,
+) -> Result<(), Failure> {
     let params = DeleteParams {
         propagation_policy: Some(propagation),
         ..DeleteParams::default()
     };
     let feed = how.watches.objects(&step.kind, step.id.scope.as_deref());
-    let mut changes = feed.subscribe();
+    let mut changes = feed.subscribe(&step.id.name);
     match api_of(cluster, &step.kind, &step.id)
         .delete(&step.id.name, &params)
         .await
     {
-        Ok(_) | Err(kube::Error::Api(_)) => {}
-        Err(e) => return Err(api_failure(&format!("delete {} to replace it", step.id), e)),
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(api_failure(&format!("delete {}", step.id), e)),
     }
-    (how.emit)(Event::Waiting {
-        id: step.id.clone(),
-        what: "the old object to be gone".to_owned(),
-    });
     let deadline = Instant::now() + how.options.timeout;
+    let mut told = false;
     // The watch has listed once its first change came (or it is already gone from it).
     while !feed.listed() || feed.get(&step.id.name).is_some() {
+        if !told && feed.listed() {
+            // Still there after the delete: finalizers are running.
+            told = true;
+            (how.emit)(Event::Waiting {
+                id: step.id.clone(),
+                what: "the object to be gone".to_owned(),
+            });
+        }
         if !feed.changed(&mut changes, deadline).await && Instant::now() >= deadline {
-            return Err(Failure::new(format!(
-                "{} was not deleted within {:?}",
-                step.id, how.options.timeout
-            )));
+            return Err(gone_too_late(step, &feed, how.options.timeout));
         }
     }
     Ok(())
+}
+
+/// Why an object is still there when the wait for its deletion ran out: its finalizers.
+fn gone_too_late(step: &Step, feed: &crate::watch::Feed, timeout: Duration) -> Failure {
+    let mut f = Failure::new(format!(
+        "{} was not gone {}s after its deletion",
+        step.id,
+        timeout.as_secs()
+    ));
+    let finalizers: Vec<String> = feed
+        .get(&step.id.name)
+        .and_then(|o| o.pointer("/metadata/finalizers").cloned())
+        .and_then(|f| serde_json::from_value(f).ok())
+        .unwrap_or_default();
+    if !finalizers.is_empty() {
+        f.details.push(format!(
+            "it waits for its finalizers: {} (a claim is kept while a pod uses it; a foreground deletion waits for its dependents)",
+            finalizers.join(", ")
+        ));
+    }
+    f
 }
 
 async fn apply_and_wait(
@@ -341,10 +362,12 @@ async fn wait_ready(
 ) -> Result<(), Failure> {
     let (options, watches) = (how.options, how.watches);
     let feed = watches.objects(&step.kind, step.id.scope.as_deref());
-    let mut changes = feed.subscribe();
+    let mut changes = feed.subscribe(&step.id.name);
     let ns = step.id.scope.clone().unwrap_or_default();
     let deadline = Instant::now() + options.timeout;
-    let look = Duration::from_secs(1);
+    // Looks at the pods come after 1 s, then 2, 4 and every 8 s: a crash loop shows within
+    // seconds, and thousands of waiting steps do not each scan the pods every second.
+    let mut look = Duration::from_secs(1);
     let mut next_look = Instant::now() + look;
     loop {
         let obj = feed.get(&step.id.name).filter(|o| {
@@ -363,6 +386,7 @@ async fn wait_ready(
                 }
             }
             if Instant::now() >= next_look {
+                look = (look * 2).min(Duration::from_secs(8));
                 next_look = Instant::now() + look;
                 if let Some(f) = pods_of(cluster, watches, step, obj, &ns, true).await {
                     return Err(f);

@@ -16,6 +16,7 @@ pub struct Cluster {
     /// How the cluster is named in output (the context, or `sandbox`).
     pub name: String,
     requests: Arc<Mutex<Vec<String>>>,
+    limit: crate::throttle::Limit,
 }
 
 impl Cluster {
@@ -111,14 +112,18 @@ impl Cluster {
                     ));
                 req
             });
+        // Outermost, so that every request resent after a 429 is counted too.
+        let limit = crate::throttle::Limit::new(crate::throttle::DEFAULT_REQUESTS_IN_FLIGHT);
         let client = ClientBuilder::try_from(config)
             .map_err(|e| KubeError::Connect(e.to_string()))?
             .with_layer(&counting)
+            .with_layer(&crate::throttle::ThrottleLayer(limit.clone()))
             .build();
         Ok(Self {
             client,
             name,
             requests,
+            limit,
         })
     }
 
@@ -187,6 +192,21 @@ impl Cluster {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Bounds the requests in flight at once (watches excepted); see [`crate::throttle`].
+    pub fn set_requests_in_flight(&self, n: usize) {
+        self.limit.set(n);
+    }
+
+    /// The bound on requests in flight.
+    pub fn requests_in_flight(&self) -> usize {
+        self.limit.get()
+    }
+
+    /// How many requests the server refused with 429 and cairn sent again after waiting.
+    pub fn throttled(&self) -> usize {
+        self.limit.throttled()
     }
 
     /// Forgets the requests made so far.

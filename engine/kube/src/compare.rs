@@ -148,7 +148,8 @@ pub(crate) async fn compare(
         };
         (p, outcome)
     }))
-    .buffer_unordered(16)
+    // As many as the cluster's bound on requests in flight lets go at once.
+    .buffer_unordered(cluster.requests_in_flight())
     .collect()
     .await;
     let mut unverified = 0;

@@ -2,6 +2,7 @@
 //! of a crash-looping container, the quota and the numbers when a ResourceQuota rejects pods.
 
 use cairn_apply::Failure;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
 use serde_json::Value as J;
@@ -68,7 +69,27 @@ async fn explain_pods(
                 failure.get_or_insert_with(|| {
                     Failure::new(format!("pod {name} cannot be scheduled: {why}"))
                 });
+                details.extend(claim_details(api.clone().into_client(), pod).await);
             }
+        } else if !fatal_only && never_scheduled(pod) {
+            let scheduler = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.scheduler_name.clone())
+                .unwrap_or_else(|| "default-scheduler".to_owned());
+            details.push(format!(
+                "pod {name}: {phase}, never looked at by a scheduler ({scheduler})"
+            ));
+            failure.get_or_insert_with(|| {
+                Failure::new(format!(
+                    "pod {name} was never scheduled: no scheduler answered; is {} running?",
+                    if scheduler == "default-scheduler" {
+                        "the cluster's kube-scheduler".to_owned()
+                    } else {
+                        format!("the scheduler {scheduler} the pod asks for")
+                    }
+                ))
+            });
         }
         for cs in status
             .and_then(|s| s.container_statuses.clone())
@@ -153,6 +174,74 @@ async fn explain_pods(
     })
 }
 
+/// Whether no scheduler has looked at a pod: no node, and no `PodScheduled` condition at all.
+fn never_scheduled(pod: &Pod) -> bool {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    let has_node = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+    let looked_at = status
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled"));
+    phase == "Pending" && !has_node && !looked_at
+}
+
+/// What holds the claims of a pod that cannot be scheduled: each claim not bound yet, its
+/// StorageClass (whether it exists, its provisioner and binding mode) and the claim's last
+/// events. A few requests, made only when a wait has run out.
+async fn claim_details(client: kube::Client, pod: &Pod) -> Vec<String> {
+    use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let claims: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone())
+        .collect();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    let events: Api<Event> = Api::namespaced(client, &ns);
+    let mut out = Vec::new();
+    for claim in claims {
+        let Ok(pvc) = pvcs.get(&claim).await else {
+            out.push(format!("claim {claim}: not found"));
+            continue;
+        };
+        let phase = pvc.status.and_then(|s| s.phase).unwrap_or_default();
+        if phase == "Bound" {
+            continue;
+        }
+        let class = pvc.spec.and_then(|s| s.storage_class_name);
+        let about_class = match &class {
+            None => "no StorageClass, and none is the cluster's default".to_owned(),
+            Some(c) => match classes.get(c).await {
+                Ok(sc) => format!(
+                    "StorageClass {c} (provisioner {}, binding {})",
+                    sc.provisioner,
+                    sc.volume_binding_mode.as_deref().unwrap_or("Immediate")
+                ),
+                Err(_) => format!("StorageClass {c}, which does not exist"),
+            },
+        };
+        out.push(format!("claim {claim}: {phase}, {about_class}"));
+        let params = kube::api::ListParams::default().fields(&format!(
+            "involvedObject.kind=PersistentVolumeClaim,involvedObject.name={claim}"
+        ));
+        if let Ok(list) = events.list(&params).await {
+            for e in list.items.iter().rev().take(3) {
+                out.push(format!(
+                    "claim {claim}: {} {}: {}",
+                    e.type_.as_deref().unwrap_or("Normal"),
+                    e.reason.as_deref().unwrap_or_default(),
+                    e.message.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// A `ReplicaFailure` condition (pods rejected, for example by a ResourceQuota).
 pub(crate) fn replica_failure(obj: &J) -> Option<Failure> {
     let conditions = obj.pointer("/status/conditions")?.as_array()?;
@@ -178,4 +267,37 @@ pub(crate) fn selector_of(obj: &J) -> Option<String> {
             .collect::<Vec<_>>()
             .join(","),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn pod(v: J) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_pending_pod_no_scheduler_looked_at_is_told_apart() {
+        let waiting = pod(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": [], "schedulerName": "default-scheduler"},
+            "status": {"phase": "Pending"}
+        }));
+        assert!(never_scheduled(&waiting));
+        let refused = pod(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": []},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient cpu."}]}
+        }));
+        assert!(!never_scheduled(&refused));
+        let placed = pod(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": [], "nodeName": "n1"},
+            "status": {"phase": "Pending"}
+        }));
+        assert!(!never_scheduled(&placed));
+    }
 }

@@ -24,6 +24,7 @@ pub mod lock;
 mod observe;
 mod plan;
 pub mod refusal;
+pub mod throttle;
 mod watch;
 
 pub use apply::{ApplyOptions, apply, finish, nodes, readiness};

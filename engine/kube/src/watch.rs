@@ -4,7 +4,7 @@
 //! polling the API server. kube-runtime's watcher lists first, then watches from the list's
 //! resourceVersion, resumes after a disconnect and lists again after a `410 Gone`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -29,6 +29,25 @@ struct State {
     objects: Mutex<BTreeMap<String, Arc<J>>>,
     /// Bumped on every change (and once the first list is in).
     version: tokio::sync::watch::Sender<u64>,
+    /// Bumped on every change of one object (and on every list): what a step waiting on that
+    /// object listens to, so a change wakes its own waiters, not every waiter of the kind.
+    named: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
+}
+
+impl State {
+    /// Tells the waiters of `name` that it changed.
+    fn changed(&self, name: &str) {
+        if let Some(tx) = lock(&self.named).get(name) {
+            tx.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Tells every waiter that anything may have changed (a new list is in).
+    fn relisted(&self) {
+        for tx in lock(&self.named).values() {
+            tx.send_modify(|v| *v += 1);
+        }
+    }
 }
 
 impl Feed {
@@ -60,9 +79,17 @@ impl Feed {
         )
     }
 
-    /// A receiver of change notifications.
-    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.state.version.subscribe()
+    /// A receiver of the changes of the object named `name` (and of every new list).
+    pub(crate) fn subscribe(&self, name: &str) -> tokio::sync::watch::Receiver<u64> {
+        let mut named = lock(&self.state.named);
+        match named.get(name) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = tokio::sync::watch::channel(0u64);
+                named.insert(name.to_owned(), tx);
+                rx
+            }
+        }
     }
 }
 
@@ -122,6 +149,7 @@ impl Watches {
         let state = Arc::new(State {
             objects: Mutex::new(BTreeMap::new()),
             version,
+            named: Mutex::new(HashMap::new()),
         });
         let config = match selector {
             Some(s) => watcher::Config::default().labels(&s),
@@ -168,18 +196,26 @@ async fn run(
                 }
                 continue;
             }
-            Event::InitDone => *lock(&state.objects) = std::mem::take(&mut listing),
+            Event::InitDone => {
+                *lock(&state.objects) = std::mem::take(&mut listing);
+                // `listed()` is true before any waiter wakes to look.
+                state.version.send_modify(|v| *v += 1);
+                state.relisted();
+            }
             Event::Apply(o) => {
                 if let Some((name, v)) = typed(o) {
-                    lock(&state.objects).insert(name, v);
+                    lock(&state.objects).insert(name.clone(), v);
+                    state.version.send_modify(|v| *v += 1);
+                    state.changed(&name);
                 }
             }
             Event::Delete(o) => {
                 if let Some(name) = o.metadata.name {
                     lock(&state.objects).remove(&name);
+                    state.version.send_modify(|v| *v += 1);
+                    state.changed(&name);
                 }
             }
         }
-        state.version.send_modify(|v| *v += 1);
     }
 }

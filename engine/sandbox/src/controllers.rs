@@ -1625,9 +1625,20 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
         if elapsed < config.pod_start_delay {
             continue;
         }
-        if pod.pointer("/spec/nodeName").is_none()
-            && let Some(why) = crate::volumes::unbound_claims(st, &pod)
+        // The emulated kube-scheduler is `default-scheduler`: a pod that asks for another one
+        // stays Pending with no condition at all until that scheduler binds it (a write
+        // requeues it).
+        let unbound = pod.pointer("/spec/nodeName").is_none();
+        if unbound
+            && pod
+                .pointer("/spec/schedulerName")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s != "default-scheduler")
         {
+            q.active_pods.remove(&work_key(&ns, &name));
+            continue;
+        }
+        if unbound && let Some(why) = crate::volumes::unbound_claims(st, &pod) {
             unschedulable(st, &prt, &ns, &name, &why);
             continue;
         }
