@@ -209,6 +209,35 @@ pub fn comparable(v: &Value) -> Value {
     c
 }
 
+/// Whether two versions of an object are the same but for their bookkeeping (managed fields
+/// and resource version): `comparable(a) == comparable(b)`, without copying either.
+pub fn same_but_bookkeeping(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let skip = |k: &str| k == "managedFields" || k == "resourceVersion";
+    let same_meta = |x: Option<&Value>, y: Option<&Value>| match (
+        x.and_then(Value::as_object),
+        y.and_then(Value::as_object),
+    ) {
+        (Some(x), Some(y)) => {
+            x.iter().filter(|(k, _)| !skip(k)).count() == y.iter().filter(|(k, _)| !skip(k)).count()
+                && x.iter()
+                    .filter(|(k, _)| !skip(k))
+                    .all(|(k, v)| y.get(k) == Some(v))
+        }
+        _ => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            if k == "metadata" {
+                same_meta(Some(v), b.get(k))
+            } else {
+                b.get(k) == Some(v)
+            }
+        })
+}
+
 /// Result of computing an apply.
 pub struct Applied {
     pub object: Value,
@@ -420,4 +449,29 @@ fn retain_existing(fs: &FieldSet, old: &Value, new: &Value, prefix: &mut Vec<Str
         prefix.pop();
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookkeeping_is_all_that_same_but_bookkeeping_ignores() {
+        let a = json!({"metadata": {"name": "x", "resourceVersion": "1", "managedFields": [1]},
+            "data": {"k": "v"}});
+        let b = json!({"metadata": {"name": "x", "resourceVersion": "2"}, "data": {"k": "v"}});
+        assert!(same_but_bookkeeping(&a, &b));
+        assert_eq!(comparable(&a), comparable(&b));
+        for c in [
+            json!({"metadata": {"name": "y", "resourceVersion": "1"}, "data": {"k": "v"}}),
+            json!({"metadata": {"name": "x", "labels": {}}, "data": {"k": "v"}}),
+            json!({"metadata": {"name": "x"}, "data": {"k": "w"}}),
+            json!({"metadata": {"name": "x"}, "data": {"k": "v"}, "status": {}}),
+            json!({"data": {"k": "v"}}),
+        ] {
+            assert!(!same_but_bookkeeping(&a, &c), "{c}");
+            assert_ne!(comparable(&a), comparable(&c), "{c}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::apply::{self, comparable, record_update, write_entries};
@@ -716,7 +716,7 @@ impl State {
                 m.insert("generation".into(), json!(g + 1));
             }
         }
-        let unchanged = comparable(old) == comparable(&obj)
+        let unchanged = crate::apply::same_but_bookkeeping(old, &obj)
             && old.pointer("/metadata/managedFields") == obj.pointer("/metadata/managedFields");
         if unchanged {
             return Ok(old.clone());
@@ -817,7 +817,7 @@ impl State {
                 let mut entries = applied.entries;
                 // A no-op apply keeps the manager's timestamp.
                 let old_entries = apply::read_entries(&old);
-                if comparable(&old) == comparable(&obj) {
+                if crate::apply::same_but_bookkeeping(&old, &obj) {
                     for e in &mut entries {
                         if let Some(o) = old_entries.iter().find(|o| {
                             o.manager == e.manager
@@ -988,7 +988,7 @@ impl State {
         let old = self.get(rt, ns, name)?.clone();
         let mut obj = comparable(&old);
         f(&mut obj);
-        if comparable(&old) == obj {
+        if crate::apply::same_but_bookkeeping(&old, &obj) {
             return Some(old);
         }
         let arena = rt.schema.arena.clone();
@@ -1012,13 +1012,14 @@ impl Default for State {
 }
 
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Map<String, Value> {
-        let mut m = v.as_object().cloned().unwrap_or_default();
-        m.shift_remove("metadata");
-        m.shift_remove("status");
-        m
-    };
-    strip(old) != strip(new)
+    // Everything but metadata and status, compared in place.
+    fn rest(v: &Value) -> impl Iterator<Item = (&String, &Value)> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "metadata" && *k != "status")
+    }
+    rest(old).count() != rest(new).count() || rest(old).any(|(k, v)| new.get(k.as_str()) != Some(v))
 }
 
 pub fn is_established(crd: &Value) -> bool {
