@@ -47,6 +47,10 @@ pub enum Event {
     Started { id: ResourceId, action: Action },
     /// A step is done with its change and waits for readiness.
     Waiting { id: ResourceId, what: String },
+    /// A step's write was accepted and it now only waits, with nothing to show (a deletion
+    /// waiting for the watch to see the object gone): it gives its slot back like
+    /// [`Event::Waiting`], and the executor keeps the event to itself.
+    Accepted { id: ResourceId },
     /// A step finished.
     Done {
         id: ResourceId,
@@ -218,14 +222,19 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
     }
 }
 
-/// The emitter a node's work gets: events go on, and a `Waiting` also frees the node's slot.
+/// The emitter a node's work gets: events go on, a `Waiting` also frees the node's slot, and
+/// an `Accepted` only frees it.
 fn noting_waits(emit: &Emit, i: usize, tx: &tokio::sync::mpsc::UnboundedSender<usize>) -> Emit {
     let (emit, tx) = (emit.clone(), tx.clone());
-    Arc::new(move |e: Event| {
-        if matches!(e, Event::Waiting { .. }) {
+    Arc::new(move |e: Event| match e {
+        Event::Accepted { .. } => {
             let _ = tx.send(i);
         }
-        emit(e);
+        Event::Waiting { .. } => {
+            let _ = tx.send(i);
+            emit(e);
+        }
+        _ => emit(e),
     })
 }
 
@@ -392,6 +401,44 @@ mod tests {
         assert_eq!(
             *log.lock().unwrap(),
             vec!["config".to_owned(), "rollout done".to_owned()]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_accepted_step_gives_its_slot_back_and_shows_nothing() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let deletion = {
+            let log = log.clone();
+            Node {
+                id: id("gone"),
+                action: Action::Delete,
+                depends_on: vec![],
+                work: Box::new(move |emit: Emit| {
+                    Box::pin(async move {
+                        emit(Event::Accepted { id: id("gone") });
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        log.lock().unwrap().push("gone".to_owned());
+                        Ok(())
+                    })
+                }),
+            }
+        };
+        let nodes = vec![deletion, node("config", &[], false, log.clone())];
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let events = seen.clone();
+        let report = execute(nodes, 1, Arc::new(move |e| events.lock().unwrap().push(e))).await;
+        assert!(report.ok());
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec!["config".to_owned(), "gone".to_owned()]
+        );
+        assert!(
+            !seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, Event::Accepted { .. })),
+            "the executor keeps Accepted to itself"
         );
     }
 

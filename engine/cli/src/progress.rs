@@ -77,6 +77,8 @@ impl Progress {
                 (id, State::Finished)
             }
             Event::Skipped { id, .. } => (id, State::Finished),
+            // Kept by the executor; nothing to show.
+            Event::Accepted { .. } => return,
         };
         if let Some(entry) = self.steps.get_mut(id) {
             entry.1 = state;

@@ -167,6 +167,7 @@ pub fn event(e: &Event) -> String {
         ),
         Event::Failed { id, failure: f } => failure(id, f),
         Event::Skipped { id, because } => format!("  - {id} not started: {because} failed\n"),
+        Event::Accepted { .. } => String::new(),
     }
 }
 

@@ -150,7 +150,9 @@ struct How<'a> {
 async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
     match step.action {
         // Dependents go in the background; the step is done once the object is gone.
-        Action::Delete => delete_and_wait(cluster, step, how, PropagationPolicy::Background).await,
+        Action::Delete => {
+            delete_and_wait(cluster, step, how, PropagationPolicy::Background, true).await
+        }
         Action::Replace => {
             // A StatefulSet goes without its pods, which the new one adopts (its claims are
             // never deleted); anything else with its dependents (a Job's pods) first.
@@ -159,7 +161,7 @@ async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), F
             } else {
                 PropagationPolicy::Foreground
             };
-            delete_and_wait(cluster, step, how, propagation).await?;
+            delete_and_wait(cluster, step, how, propagation, false).await?;
             apply_and_wait(cluster, step, how, how.force).await
         }
         // An adopted object's declared fields are taken from whichever manager had them.
@@ -171,11 +173,14 @@ async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), F
 /// Deletes the step's object and waits until the watch of its kind sees it gone (finalizers
 /// run: a claim's protection, a foreground deletion's dependents), so what depends on its
 /// absence (the next rank's deletions, the creation of a replacement) starts only then.
+/// `let_go`: once the server has accepted the deletion, the step gives its slot back (a
+/// deletion only; a replacement still has its write to make).
 async fn delete_and_wait(
     cluster: &Cluster,
     step: &Step,
     how: &How<'_>,
     propagation: PropagationPolicy,
+    let_go: bool,
 ) -> Result<(), Failure> {
     let params = DeleteParams {
         propagation_policy: Some(propagation),
@@ -190,6 +195,11 @@ async fn delete_and_wait(
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(api_failure(&format!("delete {}", step.id), e)),
+    }
+    if let_go {
+        (how.emit)(Event::Accepted {
+            id: step.id.clone(),
+        });
     }
     let deadline = Instant::now() + how.options.timeout;
     let mut told = false;
