@@ -275,46 +275,37 @@ mod tests {
         assert_eq!(limit.throttled(), 2);
     }
 
+    /// Sends GETs of `uris` all at once through a throttled `server(0)` bounded at `bound`;
+    /// gives how many the server served and the most it served at once.
+    async fn all_at_once(bound: usize, uris: Vec<String>) -> (usize, usize) {
+        let (inner, served, peak) = server(0);
+        let svc = Arc::new(Mutex::new(ThrottleLayer(Limit::new(bound)).layer(inner)));
+        let tasks: Vec<_> = uris
+            .into_iter()
+            .map(|uri| {
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    let req = Request::get(uri).body(Body::empty()).unwrap();
+                    let fut = svc.lock().await.call(req);
+                    fut.await.unwrap().status()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 200);
+        }
+        (served.load(Ordering::SeqCst), peak.load(Ordering::SeqCst))
+    }
+
     #[tokio::test]
     async fn requests_in_flight_stay_within_the_bound_and_watches_are_not_counted() {
-        let (inner, served, peak) = server(0);
-        let svc = ThrottleLayer(Limit::new(3)).layer(inner);
-        let svc = Arc::new(Mutex::new(svc));
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let svc = svc.clone();
-            tasks.push(tokio::spawn(async move {
-                let req = Request::get(format!("/api/v1/namespaces/a/configmaps/c{i}"))
-                    .body(Body::empty())
-                    .unwrap();
-                let fut = svc.lock().await.call(req);
-                fut.await.unwrap().status()
-            }));
-        }
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), 200);
-        }
-        assert_eq!(served.load(Ordering::SeqCst), 20);
-        assert_eq!(peak.load(Ordering::SeqCst), 3);
-
+        let gets = (0..20)
+            .map(|i| format!("/api/v1/namespaces/a/configmaps/c{i}"))
+            .collect();
+        assert_eq!(all_at_once(3, gets).await, (20, 3));
         // Five watches go out at once on top of a bound of one.
-        let (inner, _, peak) = server(0);
-        let svc = Arc::new(Mutex::new(ThrottleLayer(Limit::new(1)).layer(inner)));
-        let mut tasks = Vec::new();
-        for _ in 0..5 {
-            let svc = svc.clone();
-            tasks.push(tokio::spawn(async move {
-                let req = Request::get("/api/v1/namespaces/a/pods?watch=true")
-                    .body(Body::empty())
-                    .unwrap();
-                let fut = svc.lock().await.call(req);
-                fut.await.unwrap().status()
-            }));
-        }
-        for t in tasks {
-            assert_eq!(t.await.unwrap(), 200);
-        }
-        assert_eq!(peak.load(Ordering::SeqCst), 5);
+        let watches = vec!["/api/v1/namespaces/a/pods?watch=true".to_owned(); 5];
+        assert_eq!(all_at_once(1, watches).await, (5, 5));
     }
 
     #[tokio::test]
