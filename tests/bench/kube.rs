@@ -291,6 +291,10 @@ fn main() {
             ms(took)
         );
     }
+    println!(
+        "\nrequests the server refused with 429 and cairn sent again after its Retry-After: {}",
+        bench.cluster.throttled()
+    );
     if let Some(sandbox) = sandbox {
         bench.rt.block_on(sandbox.shutdown()).unwrap();
     }

@@ -1,6 +1,8 @@
 //! Explaining why a workload is not ready: pod phases and waiting reasons, the last log lines
 //! of a crash-looping container, the quota and the numbers when a ResourceQuota rejects pods.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use cairn_apply::Failure;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -48,6 +50,8 @@ async fn explain_pods(
 ) -> Option<Failure> {
     let mut failure: Option<Failure> = None;
     let mut details = Vec::new();
+    // The claims of the pods that cannot be scheduled, each described once.
+    let mut held: BTreeSet<String> = BTreeSet::new();
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let status = pod.status.as_ref();
@@ -69,7 +73,7 @@ async fn explain_pods(
                 failure.get_or_insert_with(|| {
                     Failure::new(format!("pod {name} cannot be scheduled: {why}"))
                 });
-                details.extend(claim_details(api.clone().into_client(), pod).await);
+                held.extend(claims_of(pod));
             }
         } else if !fatal_only && never_scheduled(pod) {
             let scheduler = pod
@@ -168,10 +172,26 @@ async fn explain_pods(
             }
         }
     }
+    if !held.is_empty() {
+        let ns = pods
+            .first()
+            .and_then(|p| p.metadata.namespace.clone())
+            .unwrap_or_default();
+        details.extend(claim_details(api.clone().into_client(), &ns, &held).await);
+    }
     failure.map(|mut f| {
         f.details = details;
         f
     })
+}
+
+/// The claims a pod mounts.
+fn claims_of(pod: &Pod) -> impl Iterator<Item = String> + '_ {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone())
 }
 
 /// Whether no scheduler has looked at a pod: no node, and no `PodScheduled` condition at all.
@@ -185,26 +205,27 @@ fn never_scheduled(pod: &Pod) -> bool {
     phase == "Pending" && !has_node && !looked_at
 }
 
-/// What holds the claims of a pod that cannot be scheduled: each claim not bound yet, its
+/// What holds the claims of pods that cannot be scheduled: each claim not bound yet, its
 /// StorageClass (whether it exists, its provisioner and binding mode) and the claim's last
-/// events. A few requests, made only when a wait has run out.
-async fn claim_details(client: kube::Client, pod: &Pod) -> Vec<String> {
+/// events. Made only when a wait has run out: a GET per claim and per class, and one LIST of
+/// the namespace's claim events.
+async fn claim_details(client: kube::Client, ns: &str, claims: &BTreeSet<String>) -> Vec<String> {
     use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
     use k8s_openapi::api::storage::v1::StorageClass;
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let claims: Vec<String> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.volumes.iter().flatten())
-        .filter_map(|v| v.persistent_volume_claim.as_ref())
-        .map(|c| c.claim_name.clone())
-        .collect();
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     let classes: Api<StorageClass> = Api::all(client.clone());
-    let events: Api<Event> = Api::namespaced(client, &ns);
+    let events: Api<Event> = Api::namespaced(client, ns);
+    let params =
+        kube::api::ListParams::default().fields("involvedObject.kind=PersistentVolumeClaim");
+    let events = events
+        .list(&params)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let mut described: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::new();
     for claim in claims {
-        let Ok(pvc) = pvcs.get(&claim).await else {
+        let Ok(pvc) = pvcs.get(claim).await else {
             out.push(format!("claim {claim}: not found"));
             continue;
         };
@@ -212,34 +233,47 @@ async fn claim_details(client: kube::Client, pod: &Pod) -> Vec<String> {
         if phase == "Bound" {
             continue;
         }
-        let class = pvc.spec.and_then(|s| s.storage_class_name);
-        let about_class = match &class {
+        let about_class = match pvc.spec.and_then(|s| s.storage_class_name) {
             None => "no StorageClass, and none is the cluster's default".to_owned(),
-            Some(c) => match classes.get(c).await {
-                Ok(sc) => format!(
-                    "StorageClass {c} (provisioner {}, binding {})",
-                    sc.provisioner,
-                    sc.volume_binding_mode.as_deref().unwrap_or("Immediate")
-                ),
-                Err(_) => format!("StorageClass {c}, which does not exist"),
+            Some(c) => match described.get(&c) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = describe_class(&classes, &c).await;
+                    described.insert(c, d.clone());
+                    d
+                }
             },
         };
         out.push(format!("claim {claim}: {phase}, {about_class}"));
-        let params = kube::api::ListParams::default().fields(&format!(
-            "involvedObject.kind=PersistentVolumeClaim,involvedObject.name={claim}"
-        ));
-        if let Ok(list) = events.list(&params).await {
-            for e in list.items.iter().rev().take(3) {
-                out.push(format!(
-                    "claim {claim}: {} {}: {}",
-                    e.type_.as_deref().unwrap_or("Normal"),
-                    e.reason.as_deref().unwrap_or_default(),
-                    e.message.as_deref().unwrap_or_default()
-                ));
-            }
+        let about: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(claim.as_str()))
+            .collect();
+        for e in about.iter().rev().take(3) {
+            out.push(format!(
+                "claim {claim}: {} {}: {}",
+                e.type_.as_deref().unwrap_or("Normal"),
+                e.reason.as_deref().unwrap_or_default(),
+                e.message.as_deref().unwrap_or_default()
+            ));
         }
     }
     out
+}
+
+/// A StorageClass in a few words, or that it does not exist.
+async fn describe_class(
+    classes: &Api<k8s_openapi::api::storage::v1::StorageClass>,
+    name: &str,
+) -> String {
+    match classes.get(name).await {
+        Ok(sc) => format!(
+            "StorageClass {name} (provisioner {}, binding {})",
+            sc.provisioner,
+            sc.volume_binding_mode.as_deref().unwrap_or("Immediate")
+        ),
+        Err(_) => format!("StorageClass {name}, which does not exist"),
+    }
 }
 
 /// A `ReplicaFailure` condition (pods rejected, for example by a ResourceQuota).
