@@ -451,3 +451,66 @@ fn a_stale_sandbox_pid_file_signals_nothing() {
     let _ = other.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An environment drops its namespace, allowing its deletion: the namespace stays while
+/// another environment lives in it, and while it holds claims the script does not allow to
+/// delete (here its own, which it no longer sees from its new namespace).
+#[test]
+fn a_namespace_is_kept_while_anything_cairn_may_not_delete_lives_in_it() {
+    let cluster = TestCluster::start(config());
+    let scripts = [
+        (
+            "owner.rhai",
+            "let env = environment(\"owner\", #{});\nenv.namespace(\"shared\", #{});\nenv.config_map(\"owner-settings\", #{ MODE: \"owner\" });\n",
+        ),
+        (
+            "guest.rhai",
+            "let env = environment(\"guest\", #{});\nenv.namespace(\"shared\", #{ owned_by: \"owner\" });\nenv.config_map(\"guest-settings\", #{ MODE: \"guest\" });\n",
+        ),
+        (
+            "solo.rhai",
+            "let env = environment(\"solo\", #{});\nenv.namespace(\"lone\", #{});\nenv.volume_claim(\"solo-data\", #{ storage: \"1Gi\" });\n",
+        ),
+    ];
+    for (name, text) in scripts {
+        let script = cluster.write(name, text);
+        let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
+        assert_eq!(out.code, 0, "{name}\n{}\n{}", out.stdout, out.stderr);
+    }
+    // Each moves to a namespace of its own, and allows (or not) the old one to go.
+    let plan_of = |env: &str, old: &str, allow: bool| {
+        let allow = if allow {
+            format!("env.allow_delete(\"Namespace\", \"{old}\");\n")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "let env = environment(\"{env}\", #{{}});\nenv.namespace(\"{env}-new\", #{{}});\n{allow}"
+        );
+        let script = cluster.write(&format!("{env}-{}.rhai", allow.len()), &text);
+        let out = cluster.cairn(&["plan", &script]);
+        format!("{}{}", out.stdout, out.stderr)
+    };
+    let plain = plan_of("owner", "shared", false);
+    assert!(
+        plain.contains("! Namespace/shared")
+            && plain.contains("env.allow_delete(\"Namespace\", \"shared\")"),
+        "{plain}"
+    );
+    let shared = plan_of("owner", "shared", true);
+    assert!(
+        shared.contains("! Namespace/shared")
+            && shared.contains("other environments live in it (guest)"),
+        "{shared}"
+    );
+    let lone = plan_of("solo", "lone", true);
+    assert!(
+        lone.contains("! Namespace/lone")
+            && lone
+                .contains("it holds volume claims the script does not allow to delete (solo-data)"),
+        "{lone}"
+    );
+    for out in [&shared, &lone] {
+        assert!(!out.contains("- Namespace/"), "{out}");
+    }
+}

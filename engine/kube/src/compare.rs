@@ -253,6 +253,10 @@ async fn refused(
         let help = "a namespace is never replaced: everything in it would be deleted; keep the field as it is".to_owned();
         return Decision::refused(r, fields, help);
     }
+    if id.kind == "CustomResourceDefinition" {
+        let help = "a CustomResourceDefinition is never replaced: deleting it deletes every resource of its kind, in every namespace; keep the field as it is".to_owned();
+        return Decision::refused(r, fields, help);
+    }
     // A claim always holds data; one declared with its own `allow_delete: true` (not
     // protected) may be replaced, as the script says, and still counts as losing data.
     let claim = id.kind == "PersistentVolumeClaim";

@@ -489,12 +489,6 @@ pub async fn plan(
     let mut changes = std::mem::take(&mut found.changes);
     // What cairn owns and the script no longer declares.
     let desired_ids: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.id).collect();
-    let pvc_namespaces: BTreeSet<String> = observed
-        .objects
-        .keys()
-        .filter(|id| id.kind == "PersistentVolumeClaim")
-        .filter_map(|id| id.scope.clone())
-        .collect();
     // Secrets other providers keep in the cluster: TLS Secrets of declared certificates, and
     // the ACME account while there are certificates.
     let mut kept_by_providers: BTreeSet<ResourceId> = BTreeSet::new();
@@ -543,11 +537,22 @@ pub async fn plan(
             .pointer("/metadata/annotations/cairn.dev~1protected")
             .and_then(J::as_str)
             == Some("true");
-        let data = id.kind == "PersistentVolumeClaim"
-            || annotated
-            || (id.kind == "Namespace" && pvc_namespaces.contains(&id.name));
-        let protected = !allowed && data;
-        let (action, reason) = if protected {
+        // A namespace holds whatever is in it: always data, and kept even when allowed while
+        // anything cairn would not delete lives there.
+        let data = id.kind == "PersistentVolumeClaim" || annotated || id.kind == "Namespace";
+        let held = if allowed && id.kind == "Namespace" {
+            kept_in_namespace(cluster, state, &id.name).await?
+        } else {
+            None
+        };
+        let (action, reason) = if let Some(why) = held {
+            (
+                Action::Keep,
+                Some(format!(
+                    "{why}: cairn deletes a namespace only when nothing it may not delete is left in it"
+                )),
+            )
+        } else if !allowed && data {
             (
                 Action::Keep,
                 Some(format!(
@@ -615,6 +620,60 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
         Action::Delete | Action::Keep => (1, -i32::from(id.rank), id.clone()),
         _ => (0, i32::from(id.rank), id.clone()),
     }
+}
+
+/// Why a namespace the script allows to delete must stay, if it must: volume claims the
+/// script does not allow to delete (another environment's, hand-made, or kept), or other
+/// environments living in it (their inventories). Two LISTs, made only for a namespace that
+/// is about to go.
+async fn kept_in_namespace(
+    cluster: &Cluster,
+    state: &DesiredState,
+    ns: &str,
+) -> Result<Option<String>, KubeError> {
+    use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+    let env = &state.environment;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), ns);
+    let claims = claims
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|e| KubeError::api(format!("list the claims in namespace {ns}"), e))?;
+    let may_go = |name: &str| {
+        let id = ResourceId::kube("PersistentVolumeClaim", Some(ns), name);
+        env.allow_delete.iter().any(|a| *a == id.to_string())
+    };
+    let held: Vec<String> = claims
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| !may_go(n))
+        .collect();
+    if !held.is_empty() {
+        return Ok(Some(format!(
+            "it holds volume claims the script does not allow to delete ({})",
+            held.join(", ")
+        )));
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
+    let ours = kube::api::ListParams::default().labels(&format!("{MANAGED_BY}=cairn"));
+    let maps = maps
+        .list(&ours)
+        .await
+        .map_err(|e| KubeError::api(format!("list cairn's ConfigMaps in namespace {ns}"), e))?;
+    let others: Vec<String> = maps
+        .items
+        .iter()
+        .filter(|m| {
+            m.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(crate::INVENTORY))
+        })
+        .filter_map(|m| m.metadata.labels.as_ref()?.get(ENVIRONMENT).cloned())
+        .filter(|e| *e != env.name)
+        .collect();
+    Ok((!others.is_empty())
+        .then(|| format!("other environments live in it ({})", others.join(", "))))
 }
 
 /// The inventory ConfigMap: which kinds the environment has, so that pruning finds objects

@@ -24,6 +24,17 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// Whether a 403 is the authorizer's (`User "bob" cannot patch resource …`): a missing
+/// permission, an error to report, never a refusal of the change that a replacement could get
+/// past.
+fn rbac_denial(message: &str) -> bool {
+    message
+        .split_once(" is forbidden: ")
+        .map_or(message, |(_, r)| r)
+        .starts_with("User \"")
+        && message.contains(" cannot ")
+}
+
 /// Rules that say a field cannot change in place: a new object could still have the value.
 const IMMUTABILITY: &[&str] = &[
     "field is immutable",
@@ -37,7 +48,7 @@ impl Refusal {
     /// The refusal a Status describes; `None` for answers that are not refusals of the change
     /// (not found, conflicts, server errors).
     pub fn from_status(s: &Status) -> Option<Refusal> {
-        if s.code != 422 && s.code != 403 {
+        if (s.code != 422 && s.code != 403) || rbac_denial(&s.message) {
             return None;
         }
         let mut causes: Vec<Cause> = s
@@ -209,6 +220,20 @@ mod tests {
             Refusal::from_status(&status("919-apply-deployment-conflict-with-scale.json"))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_missing_permission_is_no_refusal() {
+        // The authorizer's words (kube-apiserver's `forbiddenMessage`).
+        let denied: Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "reason": "Forbidden", "code": 403,
+            "message": "persistentvolumeclaims \"data\" is forbidden: User \"bob\" cannot patch resource \"persistentvolumeclaims\" in API group \"\" in the namespace \"shop\"",
+            "details": {"name": "data", "kind": "persistentvolumeclaims"}
+        }))
+        .unwrap();
+        assert!(Refusal::from_status(&denied).is_none());
+        // Admission's 403 still is one.
+        assert!(Refusal::from_status(&status("910-dryrun-apply-pvc-bound-resized.json")).is_some());
     }
 
     #[test]
