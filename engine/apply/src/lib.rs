@@ -177,10 +177,13 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
     let mut g = Graph::new(nodes);
     let mut ready: BTreeSet<usize> = (0..g.ids.len()).filter(|i| g.waiting_on[*i] == 0).collect();
     let mut running: JoinSet<(usize, Instant, Result<(), Failure>)> = JoinSet::new();
+    // Which node each task runs, to name the one that panicked.
+    let mut tasks: std::collections::HashMap<tokio::task::Id, (usize, Instant)> =
+        std::collections::HashMap::new();
     let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let mut waiting: BTreeSet<usize> = BTreeSet::new();
     loop {
-        while running.len() - waiting.len() < concurrency.max(1) {
+        while running.len().saturating_sub(waiting.len()) < concurrency.max(1) {
             let Some(i) = ready.pop_first() else { break };
             let Some(work) = g.work[i].take() else {
                 continue;
@@ -192,13 +195,12 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
                 });
             }
             let work = work(noting_waits(&emit, i, &wait_tx));
-            running.spawn(async move {
-                let start = Instant::now();
-                (i, start, work.await)
-            });
+            let start = Instant::now();
+            let task = running.spawn(async move { (i, start, work.await) });
+            tasks.insert(task.id(), (i, start));
         }
         let joined = tokio::select! {
-            joined = running.join_next() => joined,
+            joined = running.join_next_with_id() => joined,
             Some(i) = wait_rx.recv() => {
                 if !g.settled[i] {
                     waiting.insert(i);
@@ -210,16 +212,36 @@ pub async fn execute(nodes: Vec<Node>, concurrency: usize, emit: Emit) -> Report
             never_started(&mut g, &mut report);
             return report;
         };
-        let Ok((i, start, result)) = joined else {
-            let failure = Failure::new("a step panicked; this is a bug");
-            report
-                .failed
-                .push((ResourceId::kube("Unknown", None, "task"), failure));
-            continue;
+        let (i, start, result) = match joined {
+            Ok((id, done)) => {
+                tasks.remove(&id);
+                done
+            }
+            Err(e) => {
+                let Some((i, start)) = tasks.remove(&e.id()) else {
+                    continue;
+                };
+                (i, start, Err(panicked(e)))
+            }
         };
         waiting.remove(&i);
         finish(&mut g, &mut ready, &mut report, &emit, i, start, result);
     }
+}
+
+/// A step that panicked, as a failure of that step: the panic's message, and that it is a bug.
+fn panicked(e: tokio::task::JoinError) -> Failure {
+    let message = match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned()),
+        Err(e) => e.to_string(),
+    };
+    Failure::new(format!(
+        "the step panicked ({message}); this is a bug in cairn"
+    ))
 }
 
 /// The emitter a node's work gets: events go on, a `Waiting` also frees the node's slot, and
@@ -394,13 +416,22 @@ mod tests {
                 }),
             }
         };
-        let nodes = vec![waiter, node("config", &[], false, log.clone())];
+        let nodes = vec![
+            waiter,
+            node("config", &[], false, log.clone()),
+            node("after", &["rollout"], false, log.clone()),
+        ];
         let report = execute(nodes, 1, Arc::new(|_| {})).await;
         assert!(report.ok());
-        // With one slot, the write of `config` did not queue behind the rollout's wait.
+        // With one slot, the write of `config` did not queue behind the rollout's wait, and
+        // what depends on the rollout started only once it was done.
         assert_eq!(
             *log.lock().unwrap(),
-            vec!["config".to_owned(), "rollout done".to_owned()]
+            vec![
+                "config".to_owned(),
+                "rollout done".to_owned(),
+                "after".to_owned()
+            ]
         );
     }
 
@@ -423,14 +454,19 @@ mod tests {
                 }),
             }
         };
-        let nodes = vec![deletion, node("config", &[], false, log.clone())];
+        let nodes = vec![
+            deletion,
+            node("config", &[], false, log.clone()),
+            node("after", &["gone"], false, log.clone()),
+        ];
         let seen = Arc::new(Mutex::new(Vec::new()));
         let events = seen.clone();
         let report = execute(nodes, 1, Arc::new(move |e| events.lock().unwrap().push(e))).await;
         assert!(report.ok());
+        // What depends on the deletion started only once it was done.
         assert_eq!(
             *log.lock().unwrap(),
-            vec!["config".to_owned(), "gone".to_owned()]
+            vec!["config".to_owned(), "gone".to_owned(), "after".to_owned()]
         );
         assert!(
             !seen
@@ -440,6 +476,42 @@ mod tests {
                 .any(|e| matches!(e, Event::Accepted { .. })),
             "the executor keeps Accepted to itself"
         );
+    }
+
+    #[tokio::test]
+    async fn a_step_that_panics_is_named_and_its_dependents_skipped() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let broken = Node {
+            id: id("broken"),
+            action: Action::Create,
+            depends_on: vec![],
+            work: Box::new(move |emit: Emit| {
+                Box::pin(async move {
+                    // It had given its slot back before it panicked.
+                    emit(Event::Waiting {
+                        id: id("broken"),
+                        what: "rollout".into(),
+                    });
+                    tokio::task::yield_now().await;
+                    panic!("boom");
+                })
+            }),
+        };
+        let nodes = vec![
+            broken,
+            node("after", &["broken"], false, log.clone()),
+            node("other", &[], false, log.clone()),
+        ];
+        let report = execute(nodes, 1, Arc::new(|_| {})).await;
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        let (failed, failure) = &report.failed[0];
+        assert_eq!(*failed, id("broken"));
+        assert_eq!(
+            failure.message,
+            "the step panicked (boom); this is a bug in cairn"
+        );
+        assert_eq!(report.skipped, vec![id("after")]);
+        assert_eq!(*log.lock().unwrap(), vec!["other".to_owned()]);
     }
 
     #[tokio::test]
