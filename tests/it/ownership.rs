@@ -329,19 +329,29 @@ fn a_stale_local_lock_is_taken_at_once() {
     let pid = gone.id();
     gone.wait().expect("true exits");
     let host = cairn_kube::lock::this_host();
-    cluster.runtime.block_on(async {
-        let client = cairn_tests::kube_client(&cluster).await;
-        let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client, "default");
-        let now = cairn_kube::lock::micro_time(std::time::SystemTime::now());
-        let lease = serde_json::json!({
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": "cairn-shop", "annotations": {"cairn.dev/holder-host": host, "cairn.dev/holder-pid": pid.to_string()}},
-            "spec": {"holderIdentity": format!("ci on {host} pid {pid} run 0badcafe"), "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now},
+    let here = cairn_kube::lock::this_pid_namespace().expect("/proc/self/ns/pid");
+    let lease_of = |pid_namespace: &str| {
+        cluster.runtime.block_on(async {
+            let client = cairn_tests::kube_client(&cluster).await;
+            let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client, "default");
+            let now = cairn_kube::lock::micro_time(std::time::SystemTime::now());
+            let lease = serde_json::json!({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": "cairn-shop", "annotations": {"cairn.dev/holder-host": host, "cairn.dev/holder-pid": pid.to_string(), "cairn.dev/holder-pid-namespace": pid_namespace}},
+                "spec": {"holderIdentity": format!("ci on {host} pid {pid} run 0badcafe"), "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now},
+            });
+            let params = kube::api::PatchParams::apply("crashed-run").force();
+            api.patch("cairn-shop", &params, &kube::api::Patch::Apply(lease))
+                .await
+                .expect("a crashed run's lease");
         });
-        api.create(&kube::api::PostParams::default(), &serde_json::from_value(lease).expect("lease"))
-            .await
-            .expect("a crashed run's lease");
-    });
+    };
+    // A process of another container with the same host name: not seen, so not judged dead.
+    lease_of("pid:[1]");
+    let out = cluster.cairn(&["apply", &script, "--yes", "--lock-timeout", "1"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("locked by ci on"), "{}", out.stderr);
+    lease_of(&here);
     let started = std::time::Instant::now();
     let out = cluster.cairn(&["apply", &script, "--yes", "--lock-timeout", "1"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);

@@ -33,6 +33,17 @@ pub struct Holder {
 
 const HOST_ANNOTATION: &str = "cairn.dev/holder-host";
 const PID_ANNOTATION: &str = "cairn.dev/holder-pid";
+const PID_NAMESPACE_ANNOTATION: &str = "cairn.dev/holder-pid-namespace";
+
+/// The PID namespace this process sees (`pid:[4026531836]`): two containers can share a host
+/// name (host networking) and still not see each other's processes.
+pub fn this_pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+const UNKNOWN_HOST: &str = "unknown-host";
 
 /// This machine's name, as the lock records it.
 pub fn this_host() -> String {
@@ -40,7 +51,7 @@ pub fn this_host() -> String {
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned())
+        .unwrap_or_else(|| UNKNOWN_HOST.to_owned())
 }
 
 /// Whether process `pid` of this host runs (a zombie has exited).
@@ -53,7 +64,9 @@ fn alive(pid: u32) -> bool {
     })
 }
 
-/// Whether the lease's holder is a process of this host that is gone.
+/// Whether the lease's holder is a process this one could see, and it is gone: same known
+/// host name, same PID namespace, and no such process. Anything less certain (an unknown
+/// host, no `/proc`, another container) leaves the lease to expire.
 fn dead_here(lease: &J) -> bool {
     let note = |k: &str| {
         lease
@@ -61,8 +74,15 @@ fn dead_here(lease: &J) -> bool {
             .and_then(|a| a.get(k))
             .and_then(J::as_str)
     };
+    let host = this_host();
+    let Some(pid_namespace) = this_pid_namespace() else {
+        return false;
+    };
     let pid = note(PID_ANNOTATION).and_then(|p| p.parse::<u32>().ok());
-    note(HOST_ANNOTATION) == Some(this_host().as_str()) && pid.is_some_and(|p| !alive(p))
+    host != UNKNOWN_HOST
+        && note(HOST_ANNOTATION) == Some(host.as_str())
+        && note(PID_NAMESPACE_ANNOTATION) == Some(pid_namespace.as_str())
+        && pid.is_some_and(|p| !alive(p))
 }
 
 /// A held lock; dropping it stops the renewal, [`Lock::release`] gives it back.
@@ -173,7 +193,11 @@ fn lease_body(
     let now = micro_time(SystemTime::now());
     let mut metadata = json!({
         "name": name, "namespace": LOCK_NAMESPACE, "labels": { crate::MANAGED_BY: "cairn" },
-        "annotations": { HOST_ANNOTATION: this_host(), PID_ANNOTATION: std::process::id().to_string() },
+        "annotations": {
+            HOST_ANNOTATION: this_host(),
+            PID_ANNOTATION: std::process::id().to_string(),
+            PID_NAMESPACE_ANNOTATION: this_pid_namespace().unwrap_or_default(),
+        },
     });
     if let Some(rv) = resource_version {
         metadata["resourceVersion"] = J::String(rv.to_owned());
