@@ -39,6 +39,10 @@ impl Default for ApplyOptions {
 /// The executor's nodes for a Kubernetes plan: creations, updates and replacements with their
 /// dependencies; deletions after all of them, dependents first (reverse apply rank).
 pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<Node> {
+    // A plan with a refusal applies nothing, whoever calls this.
+    if refused(plan) {
+        return Vec::new();
+    }
     let force = plan.force_conflicts;
     let active: Vec<&Step> = plan
         .steps
@@ -73,6 +77,11 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
         });
     }
     out
+}
+
+/// Whether the server or cairn refused a step: then nothing of the plan is applied.
+fn refused(plan: &KubePlan) -> bool {
+    plan.steps.iter().any(|s| s.action == Action::Refuse)
 }
 
 /// The id of the barrier the deletions of `rank` wait for.
@@ -113,6 +122,23 @@ pub async fn apply(
     options: &ApplyOptions,
     emit: Emit,
 ) -> Report {
+    if refused(plan) {
+        let failed = plan
+            .steps
+            .iter()
+            .filter(|s| s.action == Action::Refuse)
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    Failure::new("refused: the plan applies nothing"),
+                )
+            })
+            .collect();
+        return Report {
+            failed,
+            ..Report::default()
+        };
+    }
     let report =
         cairn_apply::execute(nodes(cluster, plan, options), options.concurrency, emit).await;
     finish(cluster, plan, &report).await;

@@ -5,6 +5,7 @@
 //! resourceVersion, resumes after a disconnect and lists again after a `410 Gone`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -27,8 +28,8 @@ pub(crate) struct Feed {
 /// What the watch task writes and the waiting steps read.
 struct State {
     objects: Mutex<BTreeMap<String, Arc<J>>>,
-    /// Bumped on every change (and once the first list is in).
-    version: tokio::sync::watch::Sender<u64>,
+    /// Whether the first list is in.
+    listed: AtomicBool,
     /// Bumped on every change of one object (and on every list): what a step waiting on that
     /// object listens to, so a change wakes its own waiters, not every waiter of the kind.
     named: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
@@ -58,7 +59,7 @@ impl Feed {
 
     /// Whether the watch has listed its objects once (before that, absent means unknown).
     pub(crate) fn listed(&self) -> bool {
-        *self.state.version.borrow() > 0
+        self.state.listed.load(Ordering::SeqCst)
     }
 
     /// Every object, as last seen.
@@ -145,10 +146,9 @@ impl Watches {
         } else {
             Api::namespaced_with(self.cluster.client.clone(), ns, &ar)
         };
-        let (version, _) = tokio::sync::watch::channel(0u64);
         let state = Arc::new(State {
             objects: Mutex::new(BTreeMap::new()),
-            version,
+            listed: AtomicBool::new(false),
             named: Mutex::new(HashMap::new()),
         });
         let config = match selector {
@@ -199,20 +199,18 @@ async fn run(
             Event::InitDone => {
                 *lock(&state.objects) = std::mem::take(&mut listing);
                 // `listed()` is true before any waiter wakes to look.
-                state.version.send_modify(|v| *v += 1);
+                state.listed.store(true, Ordering::SeqCst);
                 state.relisted();
             }
             Event::Apply(o) => {
                 if let Some((name, v)) = typed(o) {
                     lock(&state.objects).insert(name.clone(), v);
-                    state.version.send_modify(|v| *v += 1);
                     state.changed(&name);
                 }
             }
             Event::Delete(o) => {
                 if let Some(name) = o.metadata.name {
                     lock(&state.objects).remove(&name);
-                    state.version.send_modify(|v| *v += 1);
                     state.changed(&name);
                 }
             }
