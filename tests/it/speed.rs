@@ -63,12 +63,43 @@ fn an_apply_makes_one_request_per_object_and_waits_by_watching() {
         pod_start_delay: std::time::Duration::from_millis(1500),
         ..SandboxConfig::default()
     });
-    let (plan, requests) = cluster.runtime.block_on(async {
+    let (plan, requests, ready) = cluster.runtime.block_on(async {
         let c = cluster.provider_cluster().await;
-        apply(&c, &script(200, 40)).await
+        let (plan, requests) = apply(&c, &script(200, 40)).await;
+        // Read apart (not counted): the apply returned once every rollout was done.
+        let client = cairn_tests::kube_client(&cluster).await;
+        let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(client, "speed");
+        let list = deployments
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect("list");
+        let ready = list
+            .items
+            .iter()
+            .filter(|d| d.status.as_ref().and_then(|s| s.ready_replicas) == Some(1))
+            .count();
+        (plan, requests, ready)
     });
+    assert_eq!(
+        ready, 40,
+        "the apply returned before its rollouts were done"
+    );
     let written = plan.plan.summary().create;
     assert_eq!(written, 431, "{:?}", plan.plan.summary());
+    // One write per object, and the inventory's.
+    let writes: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("PATCH "))
+        .collect();
+    let paths: std::collections::BTreeSet<&String> = writes.iter().copied().collect();
+    assert_eq!(
+        writes.len(),
+        written + 1,
+        "{:?}",
+        &writes[..writes.len().min(20)]
+    );
+    assert_eq!(paths.len(), writes.len(), "an object was written twice");
     let watches: Vec<&String> = requests.iter().filter(|r| is_watch(r)).collect();
     let others: Vec<&String> = requests.iter().filter(|r| !is_watch(r)).collect();
     // One write per object, the inventory, and the first LIST of each watch: of the
@@ -97,10 +128,45 @@ fn a_prune_deletes_once_each_and_waits_for_disappearance_by_watching() {
     let (deleted, requests, left) = cluster.runtime.block_on(async {
         let c = cluster.provider_cluster().await;
         apply(&c, &script(200, 40)).await;
-        let (plan, requests) = apply(&c, &script(20, 10)).await;
         let client = cairn_tests::kube_client(&cluster).await;
         let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
             kube::Api::namespaced(client, "speed");
+        // One ConfigMap lingers after its deletion, held by a finalizer taken off a while
+        // later (as a controller would): the prune must wait for it.
+        let hold = |finalizers: serde_json::Value| {
+            let cms = cms.clone();
+            async move {
+                let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
+                cms.patch(
+                    "settings-100",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(patch),
+                )
+                .await
+                .expect("finalizer patched");
+            }
+        };
+        hold(serde_json::json!(["example.com/hold"])).await;
+        let release = async {
+            // Once the prune has deleted it (it has a deletionTimestamp), the finalizer comes
+            // off half a second later.
+            loop {
+                let cm = cms.get("settings-100").await.expect("there until released");
+                if cm.metadata.deletion_timestamp.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            hold(serde_json::Value::Null).await;
+        };
+        let fewer = script(20, 10);
+        let ((plan, requests), ()) = tokio::join!(apply(&c, &fewer), release);
+        let lingering = cms.get_opt("settings-100").await.expect("get");
+        assert!(
+            lingering.is_none(),
+            "the prune returned before the object was gone"
+        );
         let left = cms
             .list(&kube::api::ListParams::default())
             .await
@@ -117,6 +183,12 @@ fn a_prune_deletes_once_each_and_waits_for_disappearance_by_watching() {
         .iter()
         .filter(|r| !r.starts_with("DELETE ") && !is_watch(r))
         .count();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("settings-100")),
+        "the wait for the lingering object read it by GET"
+    );
     // The inventory, and the first LIST of the watches of the kinds deleted.
     assert!(
         others <= 6,
