@@ -19,8 +19,8 @@ use serde_json::Value as J;
 use crate::kinds::{Catalog, Kind};
 use crate::observe::Observed;
 use crate::plan::{
-    Confirmed, Created, PlanOptions, Step, api_of, apply_body, cairn_fields, confirm,
-    confirm_create, patch_params, redact,
+    Confirmed, Created, DryRun, PlanOptions, Step, api_of, apply_body, cairn_fields, confirm,
+    confirm_create, redact,
 };
 use crate::refusal::Refusal;
 use crate::{Cluster, ENVIRONMENT, KubeError, MANAGED_BY};
@@ -40,11 +40,6 @@ struct Pending<'a> {
     body: J,
     live: Option<J>,
     local: Vec<FieldChange>,
-}
-
-enum Outcome {
-    Update(Confirmed),
-    Create(Created),
 }
 
 /// What happens to one object, as the plan shows it.
@@ -75,6 +70,14 @@ impl Decision {
             reason: Some(reason),
             help: Some(help),
             server_message: None,
+        }
+    }
+
+    /// A replacement the server's refusal calls for, saying why.
+    fn replace(r: &Refusal, fields: Vec<FieldChange>, reason: String) -> Decision {
+        Decision {
+            server_message: Some(r.message.clone()),
+            ..Decision::plain(Action::Replace, fields, Some(reason))
         }
     }
 
@@ -137,32 +140,20 @@ pub(crate) async fn compare(
             });
         }
     }
-    let answered: Vec<_> = futures::stream::iter(pending.into_iter().map(|p| async move {
-        let outcome = match &p.live {
-            Some(live) => confirm(cluster, &p.kind, &p.r.id, &p.body, live, force)
-                .await
-                .map(Outcome::Update),
-            None => confirm_create(cluster, &p.kind, &p.r.id, &p.body)
-                .await
-                .map(Outcome::Create),
-        };
-        (p, outcome)
+    // Each object's dry run and what follows from its answer (a claim's class, an existing
+    // object's owner) run together, as many at once as the cluster's bound on requests in
+    // flight lets go.
+    let decided: Vec<_> = futures::stream::iter(pending.into_iter().map(|p| async move {
+        let decision = decide(cluster, state, &p, force, options).await;
+        (p, decision)
     }))
-    // As many as the cluster's bound on requests in flight lets go at once.
     .buffer_unordered(cluster.requests_in_flight())
     .collect()
     .await;
     let mut unverified = 0;
-    for (p, outcome) in answered {
-        let decision = match outcome? {
-            Outcome::Update(c) => updated(cluster, state, &p, c).await,
-            Outcome::Create(Created::Unverifiable) => {
-                unverified += 1;
-                Decision::plain(Action::Create, Vec::new(), None)
-            }
-            Outcome::Create(Created::Exists) => existing(cluster, state, &p, options).await?,
-            Outcome::Create(c) => created(c),
-        };
+    for (p, decision) in decided {
+        let (decision, verified) = decision?;
+        unverified += usize::from(!verified);
         out.push(p.r, p.kind, p.body, decision);
     }
     if unverified > 0 {
@@ -171,6 +162,31 @@ pub(crate) async fn compare(
         ));
     }
     Ok(out)
+}
+
+/// What to do with one object that may change: its dry run, then the decision its answer
+/// calls for; `false` when a new object could not be dry-run.
+async fn decide(
+    cluster: &Cluster,
+    state: &DesiredState,
+    p: &Pending<'_>,
+    force: bool,
+    options: &PlanOptions,
+) -> Result<(Decision, bool), KubeError> {
+    let decision = match &p.live {
+        Some(live) => {
+            let c = confirm(cluster, &p.kind, &p.r.id, &p.body, live, force).await?;
+            updated(cluster, state, p, c).await
+        }
+        None => match confirm_create(cluster, &p.kind, &p.r.id, &p.body).await? {
+            Created::Unverifiable => {
+                return Ok((Decision::plain(Action::Create, Vec::new(), None), false));
+            }
+            Created::Exists => existing(cluster, state, p, options).await?,
+            c => created(c),
+        },
+    };
+    Ok((decision, true))
 }
 
 impl Compared {
@@ -267,10 +283,7 @@ async fn refused(
             let reason = format!(
                 "{what}: replaced, as the script allows with env.allow_delete: its data is lost"
             );
-            return Decision {
-                server_message: Some(r.message.clone()),
-                ..Decision::plain(Action::Replace, fields, Some(reason))
-            };
+            return Decision::replace(r, fields, reason);
         }
         let help = data_help(cluster, p, r).await;
         return Decision::refused(r, fields, help);
@@ -287,10 +300,7 @@ async fn refused(
                 "{what}: the {} will be deleted and created again, as the script allows with env.allow_replace",
                 id.kind
             );
-            return Decision {
-                server_message: Some(r.message.clone()),
-                ..Decision::plain(Action::Replace, fields, Some(reason))
-            };
+            return Decision::replace(r, fields, reason);
         }
         let help = format!(
             "an operator's {kind} cannot change this in place, and what deleting it makes the operator do (drop a database, a volume) is not cairn's to guess: env.allow_replace(\"{kind}\", \"{}\") deletes it and creates it again; declare it with holds_data: true if it holds data",
@@ -304,10 +314,7 @@ async fn refused(
             let reason = format!(
                 "{what}: the StatefulSet will be deleted with its pods orphaned and created again; its volume claims are kept"
             );
-            return Decision {
-                server_message: Some(r.message.clone()),
-                ..Decision::plain(Action::Replace, fields, Some(reason))
-            };
+            return Decision::replace(r, fields, reason);
         }
         let help = format!(
             "a StatefulSet's {} cannot change in place (only replicas, template, updateStrategy, minReadySeconds and persistentVolumeClaimRetentionPolicy can); env.allow_replace(\"StatefulSet\", \"{}\") deletes it keeping its pods and volume claims and creates it again (existing claims keep their size)",
@@ -317,10 +324,7 @@ async fn refused(
         return Decision::refused(r, fields, help);
     }
     let reason = format!("{what}: the {} will be deleted and created again", id.kind);
-    Decision {
-        server_message: Some(r.message.clone()),
-        ..Decision::plain(Action::Replace, fields, Some(reason))
-    }
+    Decision::replace(r, fields, reason)
 }
 
 /// `spec.volumeClaimTemplates, spec.serviceName`: the spec fields a local comparison found
@@ -452,23 +456,16 @@ async fn existing(
         return Ok(Decision::blocked(Vec::new(), reason, help));
     }
     // The fields the script would take, and those it would leave to their managers.
-    let forced = api
-        .patch(
-            &id.name,
-            &patch_params(true, true),
-            &kube::api::Patch::Apply(&p.body),
-        )
-        .await
-        .map_err(|e| KubeError::api(format!("dry-run apply {id}"), e))?;
-    let mut after =
-        serde_json::to_value(&forced).map_err(|e| KubeError::Internal(e.to_string()))?;
-    if let J::Object(m) = &mut after {
-        m.insert(
-            "apiVersion".into(),
-            J::String(p.kind.api_version.to_string()),
-        );
-        m.insert("kind".into(), J::String(p.kind.kind.to_string()));
-    }
+    let after = match crate::plan::dry_run(cluster, &p.kind, id, &p.body, true).await? {
+        DryRun::Accepted(after) => after,
+        DryRun::NotFound | DryRun::Conflict(_) => {
+            return Ok(Decision::plain(Action::Create, Vec::new(), None));
+        }
+        DryRun::Refused(r) => {
+            let help = "the server refuses the object as the script declares it: change the script";
+            return Ok(Decision::refused(&r, Vec::new(), help.to_owned()));
+        }
+    };
     let fields = cairn_plan::diff::object_changes(&live, &after);
     let mut reason = format!(
         "exists without cairn's labels (written by {})",

@@ -317,14 +317,14 @@ pub(crate) enum Confirmed {
 }
 
 /// What the server answers to a dry-run apply.
-enum DryRun {
+pub(crate) enum DryRun {
     Accepted(J),
     NotFound,
     Conflict(String),
     Refused(Refusal),
 }
 
-async fn dry_run(
+pub(crate) async fn dry_run(
     cluster: &Cluster,
     kind: &Kind,
     id: &ResourceId,
