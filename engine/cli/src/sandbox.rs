@@ -52,15 +52,15 @@ pub fn paths(cwd: &Path) -> Paths {
 /// that is `cairn sandbox serve` (a stale file may name any process by now).
 pub fn running(p: &Paths) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(&p.pid).ok()?.trim().parse().ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // A zombie (state Z) has exited.
-    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+    if !cairn_kube::lock::alive(pid) {
+        return None;
+    }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let serving = args
         .windows(2)
         .any(|w| w[0] == b"sandbox" && w[1] == b"serve");
-    (state != "Z" && serving && p.kubeconfig.exists()).then_some(pid)
+    (serving && p.kubeconfig.exists()).then_some(pid)
 }
 
 /// `.cairn` and `.cairn/sandbox`, readable by their owner only (the state holds every Secret).

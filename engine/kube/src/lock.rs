@@ -55,7 +55,7 @@ pub fn this_host() -> String {
 }
 
 /// Whether process `pid` of this host runs (a zombie has exited).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rsplit(')')
             .next()
