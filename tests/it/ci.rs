@@ -101,6 +101,14 @@ fn a_saved_plan_applies_exactly_and_holds_no_secret() {
         "{}",
         out.stderr
     );
+    let out = cluster.cairn(&["apply", file, "--accept-cluster"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("was planned with other settings: --accept-cluster (not planned with it)"),
+        "{}",
+        out.stderr
+    );
 
     // Applied as saved: no question asked, the same plan carried out.
     let out = cluster.cairn(&["apply", file]);

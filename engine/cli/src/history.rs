@@ -300,6 +300,7 @@ pub fn rollback(
                     return Ok(code);
                 }
                 if !plan.plan.has_changes() {
+                    cairn_kube::finish(&target.cluster, &plan.kube, &Default::default()).await;
                     let _ = writeln!(io.out, "Nothing to do: {env} already matches revision {to}.");
                     return Ok(EXIT_OK);
                 }

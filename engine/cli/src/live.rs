@@ -672,6 +672,8 @@ async fn apply_verified(
         return Ok(code);
     }
     if !plan.plan.has_changes() {
+        // Perhaps the inventory's record of the cluster changes all the same.
+        cairn_kube::finish(&target.cluster, &plan.kube, &Default::default()).await;
         let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
         let timeout = Duration::from_secs(args.timeout);
         return crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout)

@@ -269,6 +269,9 @@ pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs)
     if live.force && !saved.force {
         return Some("--force (not planned with it)".to_owned());
     }
+    if live.accept_cluster && !saved.accept_cluster {
+        return Some("--accept-cluster (not planned with it)".to_owned());
+    }
     if !script.plugin_path.is_empty() && script.plugin_path != saved.plugin_path {
         return Some("--plugin-path (planned with other plugin directories)".to_owned());
     }
