@@ -175,6 +175,24 @@ pub fn object(rt: &ResourceType, v: &Value) -> Vec<Cause> {
             "may not be specified when strategy `type` is 'Recreate'",
         ));
     }
+    // `ValidateStatefulSetSpec`: a defaulted `rollingUpdate` kept beside `type: OnDelete`.
+    if rt.kind == "StatefulSet"
+        && at(v, "/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete")
+        && let Some(rolling) = at(v, "/spec/updateStrategy/rollingUpdate")
+    {
+        let partition = rolling
+            .get("partition")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let value = format!(
+            "apps.RollingUpdateStatefulSetStrategy{{Partition:{partition}, MaxUnavailable:(*intstr.IntOrString)(nil)}}"
+        );
+        out.push(invalid(
+            "spec.updateStrategy.rollingUpdate",
+            &value,
+            "only allowed for updateStrategy 'RollingUpdate'",
+        ));
+    }
     if let Some(labels) = selector_mismatch(v) {
         out.push(invalid(
             "spec.template.metadata.labels",
@@ -395,20 +413,22 @@ fn volume(old: &Value, new: &Value) -> Vec<Cause> {
     out
 }
 
+/// `ValidateResourceQuotaUpdate`: the scopes, compared as a set, cannot change; the scope
+/// selector is not checked on update.
 fn quota(old: &Value, new: &Value) -> Vec<Cause> {
-    let mut out = Vec::new();
-    if !same(old, new, "/spec/scopes") {
-        let value = go(at(new, "/spec/scopes"), "[]core.ResourceQuotaScope");
-        out.push(invalid("spec.scopes", &value, IMMUTABLE));
+    let scopes = |v: &Value| -> std::collections::BTreeSet<String> {
+        at(v, "/spec/scopes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    if scopes(old) == scopes(new) {
+        return Vec::new();
     }
-    if !same(old, new, "/spec/scopeSelector") {
-        let value = go_struct(
-            "&core.ScopeSelector",
-            at(new, "/spec/scopeSelector").unwrap_or(&Value::Null),
-        );
-        out.push(invalid("spec.scopeSelector", &value, IMMUTABLE));
-    }
-    out
+    let value = go(at(new, "/spec/scopes"), "[]core.ResourceQuotaScope");
+    vec![invalid("spec.scopes", &value, IMMUTABLE)]
 }
 
 fn storage_class(old: &Value, new: &Value) -> Vec<Cause> {

@@ -534,6 +534,7 @@ async fn mutable_fields_still_change() {
                 meta("ConfigMap", "v1", "c", ns),
                 json!({"data": {"k": "2"}}),
             ),
+            ("/data/k", json!("2")),
         ),
         (
             "/api/v1",
@@ -546,6 +547,7 @@ async fn mutable_fields_still_change() {
                 meta("Service", "v1", "s", ns),
                 json!({"spec": {"type": "NodePort", "ports": [{"port": 81}]}}),
             ),
+            ("/spec/type", json!("NodePort")),
         ),
         (
             "/apis/apps/v1",
@@ -558,13 +560,34 @@ async fn mutable_fields_still_change() {
                 meta("StatefulSet", "apps/v1", "db", ns),
                 json!({"spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:17"}]}}}}),
             ),
+            ("/spec/replicas", json!(3)),
+        ),
+        // `ValidateResourceQuotaUpdate` compares scopes as a set and leaves the scope
+        // selector alone.
+        (
+            "/api/v1",
+            "resourcequotas",
+            with(
+                meta("ResourceQuota", "v1", "q", ns),
+                json!({"spec": {"hard": {"pods": "5"}, "scopes": ["NotTerminating", "NotBestEffort"]}}),
+            ),
+            with(
+                meta("ResourceQuota", "v1", "q", ns),
+                json!({"spec": {"hard": {"pods": "5"}, "scopes": ["NotBestEffort", "NotTerminating"],
+                    "scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}}),
+            ),
+            (
+                "/spec/scopeSelector/matchExpressions/0/values/0",
+                json!("high"),
+            ),
         ),
     ];
-    for (api, plural, a, b) in cases {
+    for (api, plural, a, b, (pointer, changed)) in cases {
         let name = a["metadata"]["name"].as_str().unwrap().to_owned();
         let (s1, _) = apply(&h, &apply_path(api, ns, plural, &name, false), &a).await;
         let (s2, body) = apply(&h, &apply_path(api, ns, plural, &name, false), &b).await;
         assert_eq!((s1, s2), (201, 200), "{plural}: {body}");
+        assert_eq!(body.pointer(pointer), Some(&changed), "{plural}: {body}");
     }
     // The Recreate trap is avoided by saying `rollingUpdate: null`: the defaulted block goes.
     let dep = |strategy: Value| {
@@ -585,6 +608,40 @@ async fn mutable_fields_still_change() {
     .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["spec"]["strategy"], json!({"type": "Recreate"}));
+    // A StatefulSet's `OnDelete` has the same trap (`ValidateStatefulSetSpec`), once the
+    // strategy was left to its default (`RollingUpdate` with `partition: 0`).
+    let sts = |strategy: Value| {
+        let mut spec = json!({"serviceName": "queue",
+        "selector": {"matchLabels": {"app": "queue"}}, "template": {"metadata": {"labels": {"app": "queue"}}, "spec": {"containers": [{"name": "q", "image": "rabbitmq:3"}]}}});
+        if !strategy.is_null() {
+            spec["updateStrategy"] = strategy;
+        }
+        with(
+            meta("StatefulSet", "apps/v1", "queue", ns),
+            json!({ "spec": spec }),
+        )
+    };
+    let path = apply_path("/apis/apps/v1", ns, "statefulsets", "queue", false);
+    let (s, body) = apply(&h, &path, &sts(Value::Null)).await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        body["spec"]["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+    );
+    let (s, body) = apply(&h, &path, &sts(json!({"type": "OnDelete"}))).await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "StatefulSet.apps \"queue\" is invalid: spec.updateStrategy.rollingUpdate: Invalid value: apps.RollingUpdateStatefulSetStrategy{Partition:0, MaxUnavailable:(*intstr.IntOrString)(nil)}: only allowed for updateStrategy 'RollingUpdate'"
+    );
+    let (s, body) = apply(
+        &h,
+        &path,
+        &sts(json!({"type": "OnDelete", "rollingUpdate": null})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
     h.stop().await;
 }
 
