@@ -18,6 +18,7 @@ use crate::registry::ResourceType;
 /// `field is immutable`, apimachinery's `FieldImmutableErrorMsg`.
 pub const IMMUTABLE: &str = "field is immutable";
 const WHEN_IMMUTABLE: &str = "field is immutable when `immutable` is set";
+const POD_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 const STS_FORBIDDEN: &str = "updates to statefulset spec for fields other than 'replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 const PVC_IMMUTABLE: &str =
     "spec is immutable after creation except resources.requests for bound claims";
@@ -149,6 +150,7 @@ pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
         ("", "PersistentVolumeClaim") => claim(old, new),
         ("", "PersistentVolume") => volume(old, new),
         ("", "ResourceQuota") => quota(old, new),
+        ("", "Pod") => pod(old, new),
         ("storage.k8s.io", "StorageClass") => storage_class(old, new),
         ("apps", "Deployment" | "DaemonSet" | "ReplicaSet") => selector(old, new),
         ("apps", "StatefulSet") => stateful_set(old, new),
@@ -462,6 +464,64 @@ fn selector(old: &Value, new: &Value) -> Vec<Cause> {
 
 /// Only replicas, template, updateStrategy, minReadySeconds and the claim retention policy may
 /// change (913, 914): volumeClaimTemplates, serviceName, selector… are fixed.
+/// `ValidatePodUpdate`: the new spec, with the fields that may change put back as they were
+/// (images, the active deadline, added tolerations, a grace period going from negative to 1),
+/// must be the old one.
+fn pod(old: &Value, new: &Value) -> Vec<Cause> {
+    let (Some(was), Some(is)) = (at(old, "/spec"), at(new, "/spec")) else {
+        return Vec::new();
+    };
+    let mut munged = is.clone();
+    for list in ["containers", "initContainers"] {
+        let before = was.get(list).and_then(Value::as_array);
+        let Some(after) = munged.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        if before.map(Vec::len) != Some(after.len()) {
+            continue;
+        }
+        for (c, b) in after.iter_mut().zip(before.into_iter().flatten()) {
+            if let (Some(c), Some(image)) = (c.as_object_mut(), b.get("image")) {
+                c.insert("image".into(), image.clone());
+            }
+        }
+    }
+    let Some(m) = munged.as_object_mut() else {
+        return Vec::new();
+    };
+    let tolerations_added = {
+        let before = was.get("tolerations").and_then(Value::as_array);
+        let after = is.get("tolerations").and_then(Value::as_array);
+        before
+            .into_iter()
+            .flatten()
+            .all(|t| after.is_some_and(|a| a.contains(t)))
+    };
+    let grace = |v: &Value| {
+        v.get("terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+    };
+    let restore = |m: &mut Map<String, Value>, k: &str| match was.get(k) {
+        Some(v) => {
+            m.insert(k.to_owned(), v.clone());
+        }
+        None => {
+            m.shift_remove(k);
+        }
+    };
+    restore(m, "activeDeadlineSeconds");
+    if tolerations_added {
+        restore(m, "tolerations");
+    }
+    if grace(was).is_some_and(|g| g < 0) && grace(is) == Some(1) {
+        restore(m, "terminationGracePeriodSeconds");
+    }
+    if munged == *was {
+        return Vec::new();
+    }
+    vec![forbidden("spec", POD_FORBIDDEN)]
+}
+
 fn stateful_set(old: &Value, new: &Value) -> Vec<Cause> {
     let strip = |v: &Value| -> Map<String, Value> {
         let mut spec = at(v, "/spec")

@@ -249,6 +249,14 @@ fn rules() -> Vec<Rule> {
             "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "rules"}]}),
         )
     };
+    // Left alone by the emulated scheduler, so that nothing else changes it meanwhile.
+    let pod = |restart: &str| {
+        with(
+            meta("Pod", "v1", "p", ns),
+            json!({"spec": {"schedulerName": "nobody", "restartPolicy": restart,
+                "containers": [{"name": "c", "image": "nginx:1.27"}]}}),
+        )
+    };
     let quota = |scope: &str| {
         with(
             meta("ResourceQuota", "v1", "q", ns),
@@ -386,6 +394,15 @@ fn rules() -> Vec<Rule> {
             message: "Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"writer\"}: cannot change roleRef",
         },
         Rule {
+            name: "pod spec",
+            api: "/api/v1",
+            plural: "pods",
+            first: pod("Always"),
+            second: pod("Never"),
+            field: "spec",
+            message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        },
+        Rule {
             name: "resourcequota scopes",
             api: "/api/v1",
             plural: "resourcequotas",
@@ -468,6 +485,10 @@ async fn immutable_fields_of_every_kind_are_refused() {
                 &r.second,
             )
             .await;
+            let causes = body["details"]["causes"].as_array().map_or(0, Vec::len);
+            if causes != 1 {
+                problems.push(format!("{}: {causes} causes: {body}", r.name));
+            }
             let cause = &body["details"]["causes"][0];
             let message = comparable(cause["message"].as_str().unwrap_or(""));
             if s != 422 || cause["field"] != r.field || message != r.message {
@@ -561,6 +582,20 @@ async fn mutable_fields_still_change() {
                 json!({"spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "postgres:17"}]}}}}),
             ),
             ("/spec/replicas", json!(3)),
+        ),
+        (
+            "/api/v1",
+            "pods",
+            with(
+                meta("Pod", "v1", "p", ns),
+                json!({"spec": {"schedulerName": "nobody", "containers": [{"name": "c", "image": "nginx:1.27"}]}}),
+            ),
+            with(
+                meta("Pod", "v1", "p", ns),
+                json!({"spec": {"schedulerName": "nobody", "activeDeadlineSeconds": 60,
+                    "containers": [{"name": "c", "image": "nginx:1.28"}]}}),
+            ),
+            ("/spec/containers/0/image", json!("nginx:1.28")),
         ),
         // `ValidateResourceQuotaUpdate` compares scopes as a set and leaves the scope
         // selector alone.
