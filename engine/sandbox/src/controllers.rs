@@ -544,6 +544,7 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
     };
     let mut to_delete = Vec::new();
     let mut to_unblock = Vec::new();
+    let mut in_use = Vec::new();
     for (t, o) in &items {
         let refs = owner_uids(o);
         let ns = meta_str(o, "namespace").to_string();
@@ -560,8 +561,25 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
         if is_foreground(o) && !has_dependents {
             to_unblock.push((t.clone(), ns.clone(), name.clone(), "foregroundDeletion"));
         }
+        // The storage-protection controllers: a claim goes once no scheduled pod uses it, a
+        // volume once no claim is bound to it.
         if t.kind == "PersistentVolumeClaim" && deleting(o) {
-            to_unblock.push((t.clone(), ns, name, "kubernetes.io/pvc-protection"));
+            if claim_in_use(st, &ns, &name) {
+                // Looked at again until its pods are gone (their deletion changes no claim).
+                in_use.push(ObjKey {
+                    group: t.group.clone(),
+                    plural: t.plural.clone(),
+                    ns,
+                    name,
+                });
+            } else {
+                to_unblock.push((t.clone(), ns, name, "kubernetes.io/pvc-protection"));
+            }
+        } else if t.kind == "PersistentVolume"
+            && deleting(o)
+            && o.pointer("/status/phase").and_then(Value::as_str) != Some("Bound")
+        {
+            to_unblock.push((t.clone(), ns, name, "kubernetes.io/pv-protection"));
         }
     }
     for (t, ns, name) in to_delete {
@@ -570,6 +588,28 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
     for (t, ns, name, f) in to_unblock {
         remove_finalizer(st, &t, &ns, &name, f);
     }
+    q.gc.extend(in_use);
+}
+
+/// Whether a pod the scheduler has placed mounts claim `name` of namespace `ns`
+/// (`podUsesPVC` of the pvc-protection controller).
+fn claim_in_use(st: &State, ns: &str, name: &str) -> bool {
+    let Some(prt) = rt(st, "", "v1", "pods") else {
+        return false;
+    };
+    st.list_arc(&prt, ns).iter().any(|pod| {
+        pod.pointer("/spec/nodeName").is_some()
+            && pod
+                .pointer("/spec/volumes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| {
+                    v.pointer("/persistentVolumeClaim/claimName")
+                        .and_then(Value::as_str)
+                        == Some(name)
+                })
+    })
 }
 
 fn remove_finalizer(st: &mut State, t: &ResourceType, ns: &str, name: &str, f: &str) {

@@ -64,17 +64,7 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
             }
             set_default(m, "type", json!("Opaque"));
         }
-        ("", "PersistentVolumeClaim") => {
-            pvc(m);
-            if let Some(meta) = m.get_mut("metadata").and_then(obj) {
-                let f = meta.entry("finalizers").or_insert(json!([]));
-                if let Some(a) = f.as_array_mut()
-                    && !a.contains(&json!("kubernetes.io/pvc-protection"))
-                {
-                    a.push(json!("kubernetes.io/pvc-protection"));
-                }
-            }
-        }
+        ("", "PersistentVolumeClaim") => pvc(m),
         ("", "PersistentVolume") => persistent_volume(m),
         ("storage.k8s.io", "StorageClass") => {
             set_default(m, "reclaimPolicy", json!("Delete"));
@@ -280,8 +270,9 @@ fn pvc(m: &mut Map<String, Value>) {
     set_default(m, "status", json!({"phase": "Pending"}));
 }
 
-/// A PersistentVolume as the server stores it (907): `Retain` unless provisioned, the
-/// pv-protection finalizer, `Pending` until the binder makes it `Available`.
+/// A PersistentVolume as the server stores it (907): `Retain` unless provisioned, `Pending`
+/// until the binder makes it `Available` (its pv-protection finalizer comes with its creation:
+/// [`protection_finalizer`]).
 fn persistent_volume(m: &mut Map<String, Value>) {
     if let Some(spec) = m.get_mut("spec").and_then(obj) {
         set_default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
@@ -290,14 +281,7 @@ fn persistent_volume(m: &mut Map<String, Value>) {
             set_default(hp, "type", json!(""));
         }
     }
-    if let Some(meta) = m.get_mut("metadata").and_then(obj) {
-        let f = meta.entry("finalizers").or_insert(json!([]));
-        if let Some(a) = f.as_array_mut()
-            && !a.contains(&json!("kubernetes.io/pv-protection"))
-        {
-            a.push(json!("kubernetes.io/pv-protection"));
-        }
-    }
+
     set_default(m, "status", json!({"phase": "Pending"}));
 }
 
@@ -621,4 +605,24 @@ fn schedule_error(s: &str) -> Option<String> {
         "expected exactly 5 fields, found {}: {s}",
         fields.len()
     ))
+}
+
+/// The finalizer the storage-protection admission plugins put on a new claim
+/// (`kubernetes.io/pvc-protection`) or volume (`kubernetes.io/pv-protection`): on creation
+/// only, so that one taken away stays away, as on a real server.
+pub fn protection_finalizer(rt: &ResourceType, v: &mut Value) {
+    let finalizer = match (rt.custom, rt.group.as_str(), rt.kind.as_str()) {
+        (false, "", "PersistentVolumeClaim") => "kubernetes.io/pvc-protection",
+        (false, "", "PersistentVolume") => "kubernetes.io/pv-protection",
+        _ => return,
+    };
+    let Some(meta) = v.get_mut("metadata").and_then(obj) else {
+        return;
+    };
+    let f = meta.entry("finalizers").or_insert(json!([]));
+    if let Some(a) = f.as_array_mut()
+        && !a.contains(&json!(finalizer))
+    {
+        a.push(json!(finalizer));
+    }
 }

@@ -519,6 +519,7 @@ impl State {
         if !rt.custom && rt.group.is_empty() && rt.kind == "PersistentVolumeClaim" {
             volumes::default_class(self, obj);
         }
+        defaults::protection_finalizer(rt, obj);
     }
 
     fn fill_new_meta(&self, rt: &ResourceType, obj: &mut Value, ns: &str) {

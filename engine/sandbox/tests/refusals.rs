@@ -804,10 +804,19 @@ async fn claims_bind_and_grow_like_k3s() {
     let (s, body) = apply(&h, &big_path, &big("3Gi")).await;
     assert_eq!(s, 200, "{body}");
     wait_for(&h, get_big, |o| o["status"]["capacity"]["storage"] == "3Gi").await;
-    // A claim deleted: its provisioned volume goes with it (reclaim policy Delete).
+    // A claim deleted while a pod uses it stays, terminating, until the pod is gone
+    // (pvc-protection); then its provisioned volume goes with it (reclaim policy Delete).
+    h.call("DELETE", get, None, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, held) = h.call("GET", get, None, None).await;
+    assert!(
+        held["metadata"]["deletionTimestamp"].is_string()
+            && held["metadata"]["finalizers"] == json!(["kubernetes.io/pvc-protection"]),
+        "{held}"
+    );
     h.call("DELETE", "/api/v1/namespaces/vol/pods/user", None, None)
         .await;
-    h.call("DELETE", get, None, None).await;
+    wait_for(&h, get, |o| o["code"] == 404).await;
     wait_for(&h, &format!("/api/v1/persistentvolumes/{pv_name}"), |o| {
         o["code"] == 404
     })
