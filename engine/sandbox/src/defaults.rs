@@ -626,3 +626,80 @@ pub fn protection_finalizer(rt: &ResourceType, v: &mut Value) {
         a.push(json!(finalizer));
     }
 }
+
+/// The Service registry's `patchAllocatedValues`: an update that leaves out what the server
+/// allocated (a PUT of the script's own Service) keeps the cluster IPs and, by port name, the
+/// node ports, rather than getting new ones.
+pub fn keep_allocated(old: &Value, new: &mut Value) {
+    let kind = |v: &Value| {
+        v.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_owned()
+    };
+    let (old_type, new_type) = (kind(old), kind(new));
+    let Some(spec) = new.get_mut("spec").and_then(obj) else {
+        return;
+    };
+    if old_type != "ExternalName" && new_type != "ExternalName" {
+        let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
+        if empty(spec.get("clusterIP"))
+            && let Some(ip) = old.pointer("/spec/clusterIP")
+        {
+            spec.insert("clusterIP".into(), ip.clone());
+        }
+        let no_ips = spec
+            .get("clusterIPs")
+            .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
+        if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
+            spec.insert("clusterIPs".into(), ips.clone());
+        }
+    }
+    let node_ports = |t: &str| t == "NodePort" || t == "LoadBalancer";
+    if !(node_ports(&old_type) && node_ports(&new_type)) {
+        return;
+    }
+    let ports_of = |v: &Value| -> Vec<(String, i64)> {
+        v.pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                let port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+                (name.to_owned(), port)
+            })
+            .collect()
+    };
+    let before = ports_of(old);
+    let in_use: Vec<i64> = spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("nodePort").and_then(Value::as_i64))
+        .filter(|p| before.iter().any(|(_, b)| b == p))
+        .collect();
+    for p in spec
+        .get_mut("ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(p) = p.as_object_mut() else { continue };
+        if p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+            continue;
+        }
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if let Some((_, old_port)) = before.iter().find(|(n, _)| *n == name)
+            && *old_port != 0
+            && !in_use.contains(old_port)
+        {
+            p.insert("nodePort".into(), json!(old_port));
+        }
+    }
+}

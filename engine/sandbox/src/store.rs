@@ -636,6 +636,9 @@ impl State {
         mut obj: Value,
         opts: &WriteOpts,
     ) -> Result<Value, ApiError> {
+        if !rt.custom && rt.group.is_empty() && rt.kind == "Service" {
+            defaults::keep_allocated(&old, &mut obj);
+        }
         if let Some(m) = obj.as_object_mut() {
             m.insert("apiVersion".into(), json!(rt.api_version()));
             m.insert("kind".into(), json!(rt.kind));

@@ -643,6 +643,33 @@ async fn mutable_fields_still_change() {
     .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["spec"]["strategy"], json!({"type": "Recreate"}));
+    // A PUT that leaves out what the server allocated keeps it (`patchAllocatedValues`).
+    let svc = |ports: Value| {
+        with(
+            meta("Service", "v1", "np", ns),
+            json!({"spec": {"type": "NodePort", "selector": {"app": "np"}, "ports": ports}}),
+        )
+    };
+    let path = apply_path("/api/v1", ns, "services", "np", false);
+    let (s, made) = apply(&h, &path, &svc(json!([{"name": "http", "port": 80}]))).await;
+    assert_eq!(s, 201, "{made}");
+    let body = serde_json::to_vec(&svc(json!([{"name": "http", "port": 8080}]))).unwrap();
+    let (s, put) = h
+        .call(
+            "PUT",
+            "/api/v1/namespaces/mut/services/np",
+            Some("application/json"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, 200, "{put}");
+    assert_eq!(put["spec"]["clusterIP"], made["spec"]["clusterIP"]);
+    assert_eq!(put["spec"]["clusterIPs"], made["spec"]["clusterIPs"]);
+    assert_eq!(
+        put["spec"]["ports"][0]["nodePort"],
+        made["spec"]["ports"][0]["nodePort"]
+    );
+    assert_eq!(put["spec"]["ports"][0]["port"], 8080);
     // A StatefulSet's `OnDelete` has the same trap (`ValidateStatefulSetSpec`), once the
     // strategy was left to its default (`RollingUpdate` with `partition: 0`).
     let sts = |strategy: Value| {
