@@ -3,7 +3,7 @@
 //! writers never share a temp file and a reader never sees half a file.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 /// Creates `dir` (and its parents) and makes it `0700`.
@@ -16,7 +16,11 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)?;
+        // Folders it has to make are its owner's only; existing ones are left as they are.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let name = path
         .file_name()
@@ -32,7 +36,9 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename itself survives a crash once the folder is synced.
+        std::fs::File::open(dir.unwrap_or(Path::new(".")))?.sync_all()
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -59,6 +65,11 @@ mod tests {
         assert_eq!(std::fs::read(&file).unwrap(), b"two");
         let left: Vec<_> = std::fs::read_dir(&inner).unwrap().collect();
         assert_eq!(left.len(), 1, "no temp file is left behind");
+        // Folders a write has to make are private too.
+        let deep = dir.join("made/by/write/kubeconfig");
+        write_private(&deep, b"token").unwrap();
+        assert_eq!(mode(&dir.join("made")), 0o700);
+        assert_eq!(mode(&dir.join("made/by/write")), 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -88,6 +88,8 @@ pub struct Sandbox {
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     config: SandboxConfig,
+    /// Held while the state is written (see [`save_state`]).
+    saving: Arc<Mutex<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,20 +99,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Saves the state: a cheap snapshot (shared object pointers) under the lock, serialization and
-/// the file write outside it.
-fn save_state(state: &Mutex<store::State>, path: &Path) -> Result<(), Error> {
+/// Saves the state: a cheap snapshot (shared object pointers) under the store's lock,
+/// serialization and the file write outside it. Saves are one at a time (`saving`), so a
+/// later snapshot is always written after an earlier one; a failed write leaves the state
+/// marked as changed, for the next save to try again.
+fn save_state(state: &Mutex<store::State>, saving: &Mutex<()>, path: &Path) -> Result<(), Error> {
+    let _one_at_a_time = lock(saving);
     let snapshot = {
         let mut st = lock(state);
+        if !st.dirty {
+            return Ok(());
+        }
         st.dirty = false;
         st.snapshot()
     };
-    let data = snapshot.to_json().map_err(|e| Error::State {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    files::write_private(path, &data)?;
-    Ok(())
+    let written = snapshot
+        .to_json()
+        .map_err(|e| Error::State {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+        .and_then(|data| files::write_private(path, &data).map_err(Error::from));
+    if written.is_err() {
+        lock(state).dirty = true;
+    }
+    written
 }
 
 impl Sandbox {
@@ -186,8 +199,9 @@ impl Sandbox {
             shutdown_rx.clone(),
         ));
         let mut tasks = vec![accept_task, ctrl_task];
+        let saving: Arc<Mutex<()>> = Arc::default();
         if let Some(path) = config.state_file.clone() {
-            let state = state.clone();
+            let (state, saving) = (state.clone(), saving.clone());
             let mut rx = shutdown_rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -197,10 +211,10 @@ impl Sandbox {
                     }
                     if lock(&state).dirty {
                         // Off the runtime's workers: serializing a large store takes a while.
-                        let state = state.clone();
-                        let path = path.clone();
+                        let (state, saving, path) = (state.clone(), saving.clone(), path.clone());
                         let _ =
-                            tokio::task::spawn_blocking(move || save_state(&state, &path)).await;
+                            tokio::task::spawn_blocking(move || save_state(&state, &saving, &path))
+                                .await;
                     }
                 }
             }));
@@ -214,6 +228,7 @@ impl Sandbox {
             shutdown_tx,
             tasks,
             config,
+            saving,
         })
     }
 
@@ -261,10 +276,8 @@ impl Sandbox {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }
         // Only what changed is written back: a plan that changed nothing leaves the file alone.
-        if let Some(path) = &self.config.state_file
-            && lock(&self.state).dirty
-        {
-            save_state(&self.state, path)?;
+        if let Some(path) = &self.config.state_file {
+            save_state(&self.state, &self.saving, path)?;
         }
         Ok(())
     }
