@@ -13,7 +13,7 @@ use crate::store::{Change, ObjKey, State, WriteOpts, is_established, meta_str};
 use crate::util::{self, ApiError};
 use crate::{PodOutcome, SandboxConfig, lock};
 
-const KCM: &str = "kube-controller-manager";
+pub(crate) const KCM: &str = "kube-controller-manager";
 const TICK: Duration = Duration::from_millis(25);
 /// How long one tick may hold the store before it leaves the rest of its queues for the next
 /// one (which then comes right away), so API requests are not kept waiting behind a burst.
@@ -294,7 +294,7 @@ fn owner_ref(owner: &Value, block: bool) -> Value {
     })
 }
 
-fn deleting(o: &Value) -> bool {
+pub(crate) fn deleting(o: &Value) -> bool {
     o.pointer("/metadata/deletionTimestamp").is_some()
 }
 
@@ -1734,7 +1734,7 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
                 let pn = name.clone();
                 st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
                     if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
                     }
                     let Some(s) = o
                         .as_object_mut()
@@ -1791,7 +1791,7 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
                 let ns_c = ns.clone();
                 st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
                     if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
                     }
                     let prev: HashMap<String, i64> = o
                         .pointer("/status/containerStatuses")
@@ -1870,7 +1870,7 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
                 }
                 st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
                     if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!("sandbox-node"));
+                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
                     }
                     let Some(s) = o
                         .as_object_mut()

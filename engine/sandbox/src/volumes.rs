@@ -14,6 +14,7 @@ use std::sync::Arc;
 use cairn_model::validate::Quantity;
 use serde_json::{Value, json};
 
+use crate::controllers::KCM;
 use crate::registry::ResourceType;
 use crate::store::{State, WriteOpts, meta_str};
 use crate::util::{self, ApiError};
@@ -24,7 +25,6 @@ const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";
 const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
-const KCM: &str = "kube-controller-manager";
 /// The emulator's one node.
 pub const NODE: &str = "sandbox-node";
 
@@ -140,7 +140,7 @@ pub fn unbound_claims(st: &mut State, pod: &Value) -> Option<String> {
         let Some(pvc) = st.get(&pvc_rt, &ns, &claim).cloned() else {
             return Some(format!("persistentvolumeclaim \"{claim}\" not found"));
         };
-        if pvc.pointer("/metadata/deletionTimestamp").is_some() {
+        if crate::controllers::deleting(&pvc) {
             return Some(format!(
                 "persistentvolumeclaim \"{claim}\" is being deleted"
             ));
@@ -204,7 +204,7 @@ pub fn reconcile(st: &mut State) {
         reclaim(st, &pvc_rt, &pv_rt, &pv);
     }
     for pvc in st.list_arc(&pvc_rt, "") {
-        if pvc.pointer("/metadata/deletionTimestamp").is_some() {
+        if crate::controllers::deleting(&pvc) {
             continue;
         }
         if str_at(&pvc, "/status/phase") == "Bound" {
