@@ -281,7 +281,22 @@ fn service(old: &Value, new: &Value) -> Vec<Cause> {
 fn claim(old: &Value, new: &Value) -> Vec<Cause> {
     let mut old_spec = at(old, "/spec").cloned().unwrap_or(Value::Null);
     let mut new_spec = at(new, "/spec").cloned().unwrap_or(Value::Null);
-    let bound = at(new, "/status/phase").and_then(Value::as_str) == Some("Bound");
+    // The status is the stored one (the registry puts it back before validating).
+    let bound = at(old, "/status/phase").and_then(Value::as_str) == Some("Bound");
+    // RetroactiveDefaultStorageClass (beta, on in 1.26): a claim without a class may get one.
+    let beta_class = at(
+        old,
+        "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
+    );
+    if at(&old_spec, "/storageClassName").is_none()
+        && beta_class.is_none()
+        && at(&new_spec, "/storageClassName")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty())
+        && let (Some(o), Some(c)) = (old_spec.as_object_mut(), new_spec.get("storageClassName"))
+    {
+        o.insert("storageClassName".into(), c.clone());
+    }
     if at(&old_spec, "/volumeName").is_none()
         && let (Some(o), Some(v)) = (old_spec.as_object_mut(), new_spec.get("volumeName"))
     {

@@ -909,3 +909,37 @@ async fn custom_resources_keep_fields_their_schema_makes_immutable() {
     assert_eq!(fields.len(), 2, "{fields:?}");
     h.stop().await;
 }
+
+/// RetroactiveDefaultStorageClass (beta, on in v1.26): a claim made when the cluster had no
+/// default class may be given one later; a class, once set, still may not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_without_a_class_may_get_one() {
+    let h = Harness::start().await;
+    let ns = Some("late");
+    apply(
+        &h,
+        "/api/v1/namespaces/late?fieldManager=cairn&force=true",
+        &meta("Namespace", "v1", "late", None),
+    )
+    .await;
+    let claim = |class: Option<&str>| {
+        let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+        if let Some(c) = class {
+            spec["storageClassName"] = json!(c);
+        }
+        with(
+            meta("PersistentVolumeClaim", "v1", "data", ns),
+            json!({ "spec": spec }),
+        )
+    };
+    let path = apply_path("/api/v1", ns, "persistentvolumeclaims", "data", false);
+    let (s, made) = apply(&h, &path, &claim(None)).await;
+    assert_eq!(s, 201, "{made}");
+    assert!(made["spec"]["storageClassName"].is_null(), "{made}");
+    let (s, body) = apply(&h, &path, &claim(Some("manual"))).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["spec"]["storageClassName"], "manual");
+    let (s, body) = apply(&h, &path, &claim(Some("other"))).await;
+    assert_eq!(s, 422, "{body}");
+    h.stop().await;
+}
