@@ -52,10 +52,11 @@ fn quoted(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
 
-/// A JSON value as Go's `%v`/`%#v` would print the field's internal type.
+/// A JSON value as a field error prints the field's internal type: apimachinery's
+/// `ErrorBody` dereferences pointers and prints a nil one as `"null"`.
 fn go(v: Option<&Value>, ty: &str) -> String {
     match v {
-        None => "null".to_owned(),
+        None => NIL.to_owned(),
         Some(Value::String(s)) => quoted(s),
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(b)) => b.to_string(),
@@ -65,6 +66,14 @@ fn go(v: Option<&Value>, ty: &str) -> String {
         }
         Some(other) => go_struct(ty, other),
     }
+}
+
+/// A nil pointer in a field error.
+const NIL: &str = "\"null\"";
+
+/// A pointer to a struct in a field error: the struct, or [`NIL`].
+fn go_pointer(ty: &str, v: Option<&Value>) -> String {
+    v.map_or_else(|| NIL.to_owned(), |v| go_struct(ty, v))
 }
 
 fn string_map(m: Option<&Value>) -> String {
@@ -84,7 +93,7 @@ fn string_map(m: Option<&Value>) -> String {
 
 /// `v1.LabelSelector{MatchLabels:map[string]string{…}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}` (916).
 fn label_selector(v: Option<&Value>) -> String {
-    let Some(v) = v else { return "null".into() };
+    let Some(v) = v else { return NIL.into() };
     let exprs = match v.get("matchExpressions").and_then(Value::as_array) {
         None => "[]v1.LabelSelectorRequirement(nil)".to_owned(),
         Some(list) => {
@@ -421,10 +430,7 @@ fn volume(old: &Value, new: &Value) -> Vec<Cause> {
         ));
     }
     if at(old, "/spec/nodeAffinity").is_some() && !same(old, new, "/spec/nodeAffinity") {
-        let value = go_struct(
-            "&core.VolumeNodeAffinity",
-            at(new, "/spec/nodeAffinity").unwrap_or(&Value::Null),
-        );
+        let value = go_pointer("core.VolumeNodeAffinity", at(new, "/spec/nodeAffinity"));
         out.push(invalid("nodeAffinity", &value, IMMUTABLE));
     }
     out
@@ -444,7 +450,11 @@ fn quota(old: &Value, new: &Value) -> Vec<Cause> {
     if scopes(old) == scopes(new) {
         return Vec::new();
     }
-    let value = go(at(new, "/spec/scopes"), "[]core.ResourceQuotaScope");
+    // A slice, not a pointer: a nil one prints as Go's `%#v` has it.
+    let value = match at(new, "/spec/scopes") {
+        None => "[]core.ResourceQuotaScope(nil)".to_owned(),
+        scopes => go(scopes, "[]core.ResourceQuotaScope"),
+    };
     vec![invalid("spec.scopes", &value, IMMUTABLE)]
 }
 
@@ -594,10 +604,7 @@ fn job(old: &Value, new: &Value) -> Vec<Cause> {
         ));
     }
     if !same(old, new, "/spec/podFailurePolicy") {
-        let value = go_struct(
-            "&batch.PodFailurePolicy",
-            at(new, "/spec/podFailurePolicy").unwrap_or(&Value::Null),
-        );
+        let value = go_pointer("batch.PodFailurePolicy", at(new, "/spec/podFailurePolicy"));
         out.push(invalid("spec.podFailurePolicy", &value, IMMUTABLE));
     }
     out
@@ -627,13 +634,16 @@ fn role_ref(old: &Value, new: &Value) -> Vec<Cause> {
 /// every stored version must stay in `spec.versions`.
 fn crd(old: &Value, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    for (p, f) in [
-        ("/spec/group", "spec.group"),
-        ("/spec/names/plural", "spec.names.plural"),
-        ("/spec/scope", "spec.scope"),
-        ("/spec/names/kind", "spec.names.kind"),
+    // `validateCustomResourceDefinitionSpecUpdate`: scope and kind once established (they
+    // decide the storage), group and plural always (they make the name).
+    let established = crate::store::is_established(old);
+    for (p, f, always) in [
+        ("/spec/scope", "spec.scope", false),
+        ("/spec/names/kind", "spec.names.kind", false),
+        ("/spec/group", "spec.group", true),
+        ("/spec/names/plural", "spec.names.plural", true),
     ] {
-        if !same(old, new, p) {
+        if (always || established) && !same(old, new, p) {
             out.push(invalid(f, &go(at(new, p), ""), IMMUTABLE));
         }
     }

@@ -473,10 +473,22 @@ async fn immutable_fields_of_every_kind_are_refused() {
     for r in rules() {
         let name = r.first["metadata"]["name"].as_str().unwrap().to_owned();
         let ns = r.first["metadata"]["namespace"].as_str();
-        let (s, first) = apply(&h, &apply_path(r.api, ns, r.plural, &name, false), &r.first).await;
+        let (s, mut first) =
+            apply(&h, &apply_path(r.api, ns, r.plural, &name, false), &r.first).await;
         if s != 201 {
             problems.push(format!("{}: first apply {s}: {first}", r.name));
             continue;
+        }
+        // A CRD's scope and kind are fixed once it is established, not before.
+        if r.plural == "customresourcedefinitions" {
+            let get = format!("{}/{}/{name}", r.api, r.plural);
+            first = wait_for(&h, &get, |o| {
+                o["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                })
+            })
+            .await;
         }
         for dry_run in [true, false] {
             let (s, body) = apply(
