@@ -277,7 +277,7 @@ fn main() {
         "| objects | evaluate | first plan (requests) | apply with readiness (requests, per object) | all accepted | floor (requests) | apply ÷ floor | accepted ÷ floor | no-change plan (requests) | prune 70 %: plan + apply (deletions) |{kubectl_cols} peak RSS so far (cairn + emulator) |"
     );
     println!(
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|{} ---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{} ---:|",
         " ---:| ---:|".repeat(versions.len())
     );
     for &n in &args.sizes {
