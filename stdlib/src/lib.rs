@@ -16,6 +16,7 @@ mod convert;
 mod custom;
 mod docs;
 mod k8s;
+mod lower;
 pub mod manifest;
 mod network;
 mod opts;

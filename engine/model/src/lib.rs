@@ -7,6 +7,7 @@
 //! sensitive value except through [`Sensitive::reveal`].
 
 mod diag;
+pub mod spec;
 mod resource;
 pub mod validate;
 mod value;

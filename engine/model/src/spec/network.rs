@@ -1,0 +1,1 @@
+//! Typed specs of networking, DNS, certificates, routes, backups, alerts and smoke checks.

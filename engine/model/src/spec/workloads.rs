@@ -1,0 +1,1 @@
+//! Typed specs of namespaces, settings, secrets, volumes and workloads.

@@ -1,0 +1,1 @@
+//! Lowering of network specs: DNS, certificates, routes, backups, alerts.

@@ -1,0 +1,1 @@
+//! Lowering of workload specs: namespaces, settings, secrets, volumes, workloads.
