@@ -3,6 +3,7 @@
 //! Every function records what it declares into the evaluation's [`Builder`] and reports
 //! problems as diagnostics at the script span of the call, so one run finds every problem.
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -191,7 +192,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             match b.vars.get(name) {
                 Some(v) => v.clone(),
                 None => {
-                    b.report(Diagnostic::error("missing-env-var", format!("environment variable `{name}` is not set"))
+                    b.report(Diagnostic::error(Code::MissingEnvVar, format!("environment variable `{name}` is not set"))
                         .at(site.at(name))
                         .help(format!("set {name} in the environment running cairn, or use env_var(\"{name}\", \"default\")")));
                     String::new()
@@ -232,7 +233,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 None => {
                     b.report(
                         Diagnostic::error(
-                            "missing-env-var",
+                            Code::MissingEnvVar,
                             format!("environment variable `{name}` is not set"),
                         )
                         .at(site.at(name))
@@ -278,7 +279,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 _ => {
                     b.report(
                         Diagnostic::error(
-                            "invalid-option",
+                            Code::InvalidOption,
                             format!("password length {length} is out of range 8-256"),
                         )
                         .at(site.span.clone()),
@@ -331,7 +332,7 @@ fn map_value(ctx: &Ctx, site: &Site, map: &Map) -> Value {
     match convert::to_value(&Dynamic::from_map(map.clone())) {
         Ok(v) => v,
         Err(e) => {
-            ctx.report1(Diagnostic::error("invalid-option", e).at(site.span.clone()));
+            ctx.report1(Diagnostic::error(Code::InvalidOption, e).at(site.span.clone()));
             Value::Null
         }
     }
@@ -375,7 +376,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512")
             {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &alg,
                     format!("unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"),
                 ));
@@ -384,7 +385,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && let Err(e) = validate::dns_name(zone, false, false)
             {
                 o.diagnostics
-                    .push(site.error("invalid-dns-name", zone, e.0));
+                    .push(site.error(Code::InvalidDnsName, zone, e.0));
             }
             let mut value = map_value(&c, &site, &options);
             value.insert("provider", Value::str("rfc2136"));
@@ -414,7 +415,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && let Err(e) = validate::dns_name(&zone, false, false)
             {
                 o.diagnostics
-                    .push(site.error("invalid-dns-name", &zone, e.0));
+                    .push(site.error(Code::InvalidDnsName, &zone, e.0));
             }
             o.str_list("nameservers");
             let mut value = map_value(&c, &site, &options);
@@ -521,7 +522,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && let Err(e) = bucket_name(&bucket)
             {
                 o.diagnostics
-                    .push(site.error("invalid-bucket-name", &bucket, e));
+                    .push(site.error(Code::InvalidBucketName, &bucket, e));
             }
             o.str("region");
             o.str("endpoint");
@@ -647,7 +648,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             };
             if let Err(e) = validate::dns1123_label(name) {
                 o.diagnostics.push(site.error(
-                    "invalid-name",
+                    Code::InvalidName,
                     name,
                     format!("invalid environment name \"{name}\": {}", e.0),
                 ));
@@ -659,7 +660,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if let Some(domain) = o.str("domain") {
                 if let Err(e) = validate::dns_name(&domain, false, false) {
                     o.diagnostics
-                        .push(site.error("invalid-dns-name", &domain, e.0));
+                        .push(site.error(Code::InvalidDnsName, &domain, e.0));
                 }
                 meta.domain = Some(domain.trim_end_matches('.').to_owned());
             }
@@ -668,7 +669,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     if t.kind == kind {
                         meta.providers.insert(key.to_owned(), t.value);
                     } else {
-                        o.diagnostics.push(Diagnostic::error("invalid-option", format!("option `{key}` of environment(...) must be a {kind} setting, found a {} setting", t.kind)).at(site.at(key)));
+                        o.diagnostics.push(Diagnostic::error(Code::InvalidOption, format!("option `{key}` of environment(...) must be a {kind} setting, found a {} setting", t.kind)).at(site.at(key)));
                     }
                 }
             }
@@ -680,7 +681,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if b.env.is_some() {
                 b.report(
                     Diagnostic::error(
-                        "duplicate-environment",
+                        Code::DuplicateEnvironment,
                         "environment(...) is called more than once",
                     )
                     .at(site.span.clone()),
@@ -890,7 +891,7 @@ pub fn quantity(o: &mut Opts, site: &Site, key: &str, what: &str) -> Option<Stri
         Ok(q) => Some(q.canonical()),
         Err(e) => {
             o.diagnostics.push(
-                site.error("invalid-quantity", &text, format!("{what}: {}", e.0))
+                site.error(Code::InvalidQuantity, &text, format!("{what}: {}", e.0))
                     .label("not a Kubernetes quantity")
                     .help("quantities look like 500m, 2, 512Mi, 10Gi"),
             );
@@ -910,7 +911,7 @@ pub fn check_name(ctx: &Ctx, site: &Site, kind: &str, name: &str, label: bool) -
         Ok(()) => true,
         Err(e) => {
             ctx.report1(
-                site.error("invalid-name", name, format!("invalid {kind} name \"{name}\": {}", e.0))
+                site.error(Code::InvalidName, name, format!("invalid {kind} name \"{name}\": {}", e.0))
                     .label("not a valid Kubernetes name")
                     .help("names are lowercase letters, digits and '-', starting and ending with a letter or digit"),
             );
@@ -965,46 +966,48 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
             span = Some(caller.clone());
         }
     }
-    let (code, message, help): (&'static str, String, Option<&str>) = match current {
+    let (code, message, help): (Code, String, Option<&str>) = match current {
         EvalAltResult::ErrorTooManyOperations(_) => (
-            "script-limit",
+            Code::ScriptLimit,
             "the script ran too many operations and was stopped".to_owned(),
             Some("look for a loop that never ends; environment scripts only declare resources"),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
-            "script-limit",
+            Code::ScriptLimit,
             "the script nested function calls too deeply and was stopped".to_owned(),
             Some("look for a recursion without a base case"),
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => (
-            "script-limit",
+            Code::ScriptLimit,
             format!(
                 "{} grew past the sandbox's limit and was stopped",
                 what.to_lowercase()
             ),
             None,
         ),
-        EvalAltResult::ErrorTooManyModules(_) => {
-            ("script-limit", "too many plugin imports".to_owned(), None)
-        }
+        EvalAltResult::ErrorTooManyModules(_) => (
+            Code::ScriptLimit,
+            "too many plugin imports".to_owned(),
+            None,
+        ),
         EvalAltResult::ErrorModuleNotFound(name, _) => (
-            "plugin-not-found",
+            Code::PluginNotFound,
             format!("plugin `{name}` not found"),
             Some(
                 "plugins are folders under the project's plugins/ (or CAIRN_PLUGIN_PATH) holding a main.rhai",
             ),
         ),
-        EvalAltResult::ErrorRuntime(value, _) => ("script-error", value.to_string(), None),
+        EvalAltResult::ErrorRuntime(value, _) => (Code::ScriptError, value.to_string(), None),
         EvalAltResult::ErrorParsing(kind, _) => {
-            ("syntax-error", lower_first(&kind.to_string()), None)
+            (Code::SyntaxError, lower_first(&kind.to_string()), None)
         }
         EvalAltResult::ErrorVariableNotFound(name, _) => (
-            "script-error",
+            Code::ScriptError,
             format!("variable `{name}` is not defined"),
             None,
         ),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => (
-            "script-error",
+            Code::ScriptError,
             format!(
                 "no function `{}`",
                 sig.replace("&str | ImmutableString | String", "string")
@@ -1014,7 +1017,7 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
         other => {
             let text = other.to_string();
             let text = text.split(" (line ").next().unwrap_or(&text).to_owned();
-            ("script-error", lower_first(&text), None)
+            (Code::ScriptError, lower_first(&text), None)
         }
     };
     let mut d = Diagnostic::error(code, message).at(span).label("here");
@@ -1043,7 +1046,7 @@ fn lower_first(s: &str) -> String {
 /// Turns a parse error into a diagnostic.
 pub fn parse_diagnostic(sources: &Sources, name: &str, err: &ParseError) -> Diagnostic {
     let text = err.err_type().to_string();
-    Diagnostic::error("syntax-error", lower_first(&text))
+    Diagnostic::error(Code::SyntaxError, lower_first(&text))
         .at(sources.span(name, err.position()))
         .label("syntax error")
 }

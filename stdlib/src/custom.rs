@@ -2,6 +2,7 @@
 //! that plugins can declare what an operator manages: Zalando's `postgresql`, CloudNativePG's
 //! `Cluster`, the Prometheus operator's kinds.
 
+use cairn_model::Code;
 use cairn_model::validate;
 use cairn_model::{Diagnostic, ResourceId, Value};
 use rhai::{Array, Engine, Map, NativeCallContext};
@@ -94,7 +95,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             for key in keys {
                 let key = key.to_string();
                 if let Err(e) = validate::config_key(&key) {
-                    c.report1(site.error("invalid-name", &key, e.0));
+                    c.report1(site.error(Code::InvalidName, &key, e.0));
                 }
                 names.push(key);
             }
@@ -192,11 +193,11 @@ fn declare(
 ) -> Workload {
     let mut valid = check_name(c, site, "object", name, false);
     if let Err(e) = check_api_version(api_version) {
-        c.report1(site.error("invalid-api-version", api_version, e));
+        c.report1(site.error(Code::InvalidApiVersion, api_version, e));
         valid = false;
     }
     if let Err(e) = check_kind(kind) {
-        c.report1(site.error("invalid-kind", kind, e));
+        c.report1(site.error(Code::InvalidKind, kind, e));
         valid = false;
     }
     let mut o = Opts::new(
@@ -211,7 +212,7 @@ fn declare(
         for (k, v) in labels {
             let v = v.to_string();
             if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
-                o.diagnostics.push(site.error("invalid-label", &k, e.0));
+                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
             }
             out.push((k.to_string(), v));
         }
@@ -223,7 +224,7 @@ fn declare(
             match v.as_int() {
                 Ok(p) if (1..=65535).contains(&p) => ports.push((k.to_string(), p)),
                 _ => o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &k,
                     format!("port `{k}` must be a number in 1-65535"),
                 )),
@@ -240,7 +241,7 @@ fn declare(
         } else {
             o.diagnostics.push(
                 Diagnostic::error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     format!(
                         "`after` of `{name}` lists a {}, not a workload or a secret",
                         dep.type_name()
@@ -266,7 +267,7 @@ fn declare(
         let key = key.to_string();
         if matches!(key.as_str(), "apiVersion" | "kind") {
             c.report1(site.error(
-                "invalid-option",
+                Code::InvalidOption,
                 &key,
                 format!("`{key}` of `{name}` is given by env.object's arguments"),
             ));
@@ -275,7 +276,7 @@ fn declare(
         let value = match convert::to_value(&value) {
             Ok(v) => v,
             Err(e) => {
-                c.report1(Diagnostic::error("invalid-option", e).at(site.at(&key)));
+                c.report1(Diagnostic::error(Code::InvalidOption, e).at(site.at(&key)));
                 continue;
             }
         };
@@ -308,7 +309,7 @@ fn declare(
 fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: Value) {
     let Value::Object(given) = given else {
         c.report1(site.error(
-            "invalid-option",
+            Code::InvalidOption,
             "metadata",
             format!("`metadata` of `{name}` must be a map"),
         ));
@@ -331,14 +332,14 @@ fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: V
                             validate::label_key(k)
                         };
                         if let Err(e) = checked {
-                            c.report1(site.error("invalid-label", k, e.0));
+                            c.report1(site.error(Code::InvalidLabel, k, e.0));
                         }
                     }
                 }
                 meta.insert(key, value);
             }
             other => c.report1(site.error(
-                "invalid-option",
+                Code::InvalidOption,
                 other,
                 format!(
                     "`metadata.{other}` of `{name}` is cairn's to set; only labels and annotations may be given"

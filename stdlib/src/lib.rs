@@ -28,6 +28,7 @@ mod sources;
 mod types;
 mod workloads;
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -108,7 +109,7 @@ impl Evaluation {
 /// must match it.
 pub fn evaluate_file(path: &Path, options: &EvalOptions) -> Evaluation {
     let display = path.display().to_string();
-    let failed = |code: &'static str, message: String, help: Option<String>| {
+    let failed = |code: Code, message: String, help: Option<String>| {
         let mut d = Diagnostic::error(code, message);
         if let Some(help) = help {
             d = d.help(help);
@@ -124,7 +125,7 @@ pub fn evaluate_file(path: &Path, options: &EvalOptions) -> Evaluation {
         Ok(text) => text,
         Err(err) => {
             return failed(
-                "unreadable-script",
+                Code::UnreadableScript,
                 format!("cannot read {display}: {err}"),
                 None,
             );

@@ -1,6 +1,7 @@
 //! `plugin.toml`: what a plugin is (name, version, description, the cairn it needs) and the
 //! typed parameters of its public functions, checked when a script calls them.
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -125,7 +126,7 @@ impl fmt::Display for ParamType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginError {
     /// The diagnostic code (`invalid-plugin-manifest`, `plugin-changed`, …).
-    pub code: &'static str,
+    pub code: Code,
     /// A lowercase phrase naming the plugin.
     pub message: String,
     /// Where in a file (`plugin.toml`), when known.
@@ -136,7 +137,7 @@ pub struct PluginError {
 
 impl PluginError {
     /// A problem without a span or help.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -172,7 +173,7 @@ impl Manifest {
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
             let message = e.message().trim_end_matches('.').to_owned();
             PluginError {
-                code: "invalid-plugin-manifest",
+                code: Code::InvalidPluginManifest,
                 message: format!("invalid {display}: {}", lower_first(&message)),
                 span: e.span().map(|r| span_of(display, text, r.start, r.end)),
                 help: None,
@@ -180,7 +181,7 @@ impl Manifest {
         })?;
         let at = |needle: &str| find_span(display, text, needle);
         let invalid = |message: String, needle: &str| PluginError {
-            code: "invalid-plugin-manifest",
+            code: Code::InvalidPluginManifest,
             message,
             span: at(needle),
             help: None,
@@ -245,7 +246,7 @@ impl Manifest {
         }
         let text = std::fs::read_to_string(&file).map_err(|e| {
             PluginError::new(
-                "invalid-plugin-manifest",
+                Code::InvalidPluginManifest,
                 format!("cannot read {display}: {e}"),
             )
         })?;
@@ -263,7 +264,7 @@ impl Manifest {
         };
         if run_v < min_v {
             return Err(PluginError::new(
-                "plugin-needs-newer-cairn",
+                Code::PluginNeedsNewerCairn,
                 format!(
                     "plugin `{}` {} needs cairn {min} or newer, this is cairn {running}",
                     self.name, self.version

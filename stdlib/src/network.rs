@@ -1,5 +1,6 @@
 //! Routes, DNS records, certificates, backups and alerts.
 
+use cairn_model::Code;
 use cairn_model::validate::{self, name_covers};
 use cairn_model::{Diagnostic, Provider, ResourceId, Value};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
@@ -31,7 +32,7 @@ fn record_name(ctx: &Ctx, site: &Site, name: &str) -> Option<(String, String)> {
         .map(|z| z.trim_end_matches('.').to_owned());
     drop(b);
     let Some(zone) = zone else {
-        ctx.report1(Diagnostic::error("missing-setting", "DNS records need a DNS provider: set `dns: rfc2136(...)` or `dns: manual_dns(...)` in environment(...)").at(site.span.clone()));
+        ctx.report1(Diagnostic::error(Code::MissingSetting, "DNS records need a DNS provider: set `dns: rfc2136(...)` or `dns: manual_dns(...)` in environment(...)").at(site.span.clone()));
         return None;
     };
     let base = domain.unwrap_or_else(|| zone.clone());
@@ -44,7 +45,7 @@ fn record_name(ctx: &Ctx, site: &Site, name: &str) -> Option<(String, String)> {
     };
     if let Err(e) = validate::dns_name(&fqdn, true, true) {
         ctx.report1(
-            site.error("invalid-dns-name", name, e.0)
+            site.error(Code::InvalidDnsName, name, e.0)
                 .label("not a DNS name"),
         );
         return None;
@@ -55,7 +56,7 @@ fn record_name(ctx: &Ctx, site: &Site, name: &str) -> Option<(String, String)> {
             .ends_with(&format!(".{}", zone.to_ascii_lowercase()));
     if !inside {
         ctx.report1(site.error(
-            "outside-zone",
+            Code::OutsideZone,
             name,
             format!("record `{fqdn}` is outside the zone `{zone}`"),
         ));
@@ -137,9 +138,9 @@ fn register_dns(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     if let Err(e) = valid {
                         c.report1(site.error(
                             if rtype == "CNAME" {
-                                "invalid-dns-name"
+                                Code::InvalidDnsName
                             } else {
-                                "invalid-address"
+                                Code::InvalidAddress
                             },
                             value,
                             e.0,
@@ -180,7 +181,7 @@ fn register_dns(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let ttl = o.int("ttl").unwrap_or(300);
             if !(1..=604_800).contains(&ttl) {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &ttl.to_string(),
                     format!("ttl {ttl} is out of range 1-604800"),
                 ));
@@ -191,14 +192,14 @@ fn register_dns(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     "A" | "AAAA" | "CNAME" | "TXT" | "MX" | "SRV" | "CAA"
                 ) {
                     o.diagnostics.push(site.error(
-                        "invalid-option",
+                        Code::InvalidOption,
                         t,
                         format!("unsupported record type `{t}`"),
                     ));
                 }
                 for v in &values {
                     if let Err(e) = record_value(t, v) {
-                        o.diagnostics.push(site.error("invalid-record", v, e));
+                        o.diagnostics.push(site.error(Code::InvalidRecord, v, e));
                     }
                 }
             }
@@ -271,7 +272,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if names.is_empty() {
                 c.report1(
                     Diagnostic::error(
-                        "invalid-option",
+                        Code::InvalidOption,
                         format!("certificate `{name}` names no host"),
                     )
                     .at(site.span.clone()),
@@ -280,7 +281,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             for n in &names {
                 if let Err(e) = validate::dns_name(n, true, false) {
                     c.report1(
-                        site.error("invalid-dns-name", n, e.0)
+                        site.error(Code::InvalidDnsName, n, e.0)
                             .label("not a DNS name"),
                     );
                 }
@@ -293,7 +294,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 .and_then(|m| m.providers.get("acme"))
                 .cloned();
             if acme.is_none() {
-                b.report(Diagnostic::error("missing-setting", format!("certificate `{name}` needs an ACME issuer: set `acme: letsencrypt(...)` in environment(...)")).at(site.span.clone()));
+                b.report(Diagnostic::error(Code::MissingSetting, format!("certificate `{name}` needs an ACME issuer: set `acme: letsencrypt(...)` in environment(...)")).at(site.span.clone()));
             }
             let secret_name = format!("{name}-tls");
             let mut body = Value::obj([
@@ -359,7 +360,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let site = c.site(&nc);
             if let Err(e) = validate::dns_name(host, false, false) {
                 c.report1(
-                    site.error("invalid-dns-name", host, e.0)
+                    site.error(Code::InvalidDnsName, host, e.0)
                         .label("not a host name"),
                 );
                 return Ok(());
@@ -429,7 +430,7 @@ fn register_routes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if let Some(cert) = &tls {
                 if !cert.names.iter().any(|n| name_covers(n, host)) {
                     b.report(site.error(
-                        "tls-host-not-covered",
+                        Code::TlsHostNotCovered,
                         host,
                         format!(
                             "route host `{host}` is not covered by certificate `{}` ({})",
@@ -485,14 +486,14 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let schedule = o.str("schedule").unwrap_or_else(|| "0 2 * * *".to_owned());
             if let Err(e) = validate::cron_schedule(&schedule) {
                 o.diagnostics.push(
-                    site.error("invalid-schedule", &schedule, e.0)
+                    site.error(Code::InvalidSchedule, &schedule, e.0)
                         .label("not a cron schedule"),
                 );
             }
             let keep_days = o.int("keep_days").unwrap_or(7);
             if keep_days < 1 {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &keep_days.to_string(),
                     format!("keep_days must be at least 1, found {keep_days}"),
                 ));
@@ -517,7 +518,7 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             else {
                 b.report(
                     Diagnostic::error(
-                        "missing-setting",
+                        Code::MissingSetting,
                         "backups need a bucket: set `backups: s3(...)` in environment(...)",
                     )
                     .at(site.span.clone()),
@@ -862,7 +863,7 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let first = e.lines().next().unwrap_or_default().to_owned();
                 o.diagnostics.push(
                     site.error(
-                        "invalid-promql",
+                        Code::InvalidPromql,
                         &expr,
                         format!("invalid PromQL in alert `{name}`: {first}"),
                     )
@@ -872,7 +873,7 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let r#for = o.str("for").unwrap_or_else(|| "5m".to_owned());
             if let Err(e) = prom_duration(&r#for) {
                 o.diagnostics
-                    .push(site.error("invalid-duration", &r#for, e));
+                    .push(site.error(Code::InvalidDuration, &r#for, e));
             }
             let severity = o.str("severity").unwrap_or_else(|| "warning".to_owned());
             let summary = o.str("summary").unwrap_or_else(|| name.to_owned());

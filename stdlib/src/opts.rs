@@ -1,6 +1,7 @@
 //! Reading the option maps (`#{ image: ..., replicas: ... }`) that stdlib functions take,
 //! with a diagnostic for every wrong type, missing key and unknown key.
 
+use cairn_model::Code;
 use cairn_model::{Diagnostic, Span};
 use rhai::{Dynamic, Map};
 
@@ -37,12 +38,7 @@ impl Site {
     }
 
     /// An error diagnostic at the literal (or the call).
-    pub fn error(
-        &self,
-        code: &'static str,
-        literal: &str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn error(&self, code: Code, literal: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(code, message).at(self.at(literal))
     }
 }
@@ -75,7 +71,7 @@ impl Opts {
 
     fn wrong_type(&mut self, key: &str, expected: &str, got: &Dynamic) {
         let d = Diagnostic::error(
-            "invalid-option",
+            Code::InvalidOption,
             format!(
                 "option `{key}` of {} must be {expected}, found {}",
                 self.what,
@@ -109,7 +105,7 @@ impl Opts {
         let v = self.str(key);
         if v.is_none() && self.get(key).is_none() {
             let d = Diagnostic::error(
-                "missing-option",
+                Code::MissingOption,
                 format!("{} needs the option `{key}`", self.what),
             )
             .at(self.site.span.clone());
@@ -201,7 +197,7 @@ impl Opts {
             .collect();
         for key in unknown {
             let mut d = Diagnostic::error(
-                "unknown-option",
+                Code::UnknownOption,
                 format!("{} has no option `{key}`", self.what),
             )
             .at(self.site.at(&key))

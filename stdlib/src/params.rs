@@ -6,6 +6,7 @@
 //! "did you mean"), wrong type and missing required key at the *caller's* span, and returns
 //! the options with defaults filled in, so the plugin body sees them.
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -131,7 +132,7 @@ pub fn check_options(
     let Some(mut map) = options.clone().try_cast::<Map>() else {
         diagnostics.push(
             Diagnostic::error(
-                "invalid-option",
+                Code::InvalidOption,
                 format!(
                     "the options of {what} must be a map `#{{ ... }}`, found {}",
                     type_name(&options)
@@ -148,7 +149,7 @@ pub fn check_options(
     for key in keys {
         let Some(param) = spec.params.get(&key) else {
             let mut d =
-                Diagnostic::error("unknown-option", format!("{what} has no option `{key}`"))
+                Diagnostic::error(Code::UnknownOption, format!("{what} has no option `{key}`"))
                     .at(site.at(&key))
                     .label("unknown option");
             d = match did_you_mean(&key, &known) {
@@ -177,10 +178,12 @@ pub fn check_options(
         if let Some(default) = &param.default {
             map.insert(key.as_str().into(), to_dynamic(default));
         } else if param.required && !invalid.contains(key) {
-            let mut d =
-                Diagnostic::error("missing-option", format!("{what} needs the option `{key}`"))
-                    .at(site.span.clone())
-                    .label("called here");
+            let mut d = Diagnostic::error(
+                Code::MissingOption,
+                format!("{what} needs the option `{key}`"),
+            )
+            .at(site.span.clone())
+            .label("called here");
             if !param.doc.is_empty() {
                 d = d.help(format!("`{key}` ({}): {}", param.ty, param.doc));
             }
@@ -201,7 +204,7 @@ fn check_value(
 ) -> Option<Diagnostic> {
     let wrong = || {
         Diagnostic::error(
-            "invalid-option",
+            Code::InvalidOption,
             format!(
                 "option `{key}` of {what} must be {}, found {}",
                 ty.describe(),
@@ -231,10 +234,10 @@ fn check_value(
         let text = value.to_string();
         if let Err(why) = check_text(ty, &text) {
             let (code, label) = match ty {
-                ParamType::Quantity => ("invalid-quantity", "not a Kubernetes quantity"),
-                ParamType::DnsName => ("invalid-dns-name", "not a DNS name"),
-                ParamType::Cron => ("invalid-schedule", "not a cron schedule"),
-                _ => ("invalid-option", "not a duration"),
+                ParamType::Quantity => (Code::InvalidQuantity, "not a Kubernetes quantity"),
+                ParamType::DnsName => (Code::InvalidDnsName, "not a DNS name"),
+                ParamType::Cron => (Code::InvalidSchedule, "not a cron schedule"),
+                _ => (Code::InvalidOption, "not a duration"),
             };
             return Some(
                 Diagnostic::error(code, format!("option `{key}` of {what}: {why}"))

@@ -7,6 +7,7 @@
 //! commit. A plugin that is locked and already in the cache never runs git. Evaluation never
 //! writes `cairn.lock`; `cairn plugin update` does.
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,13 +112,13 @@ impl Lock {
         }
         let text = std::fs::read_to_string(&file).map_err(|e| {
             PluginError::new(
-                "invalid-lock",
+                Code::InvalidLock,
                 format!("cannot read {}: {e}", file.display()),
             )
         })?;
         toml::from_str(&text).map(Some).map_err(|e| {
             PluginError::new(
-                "invalid-lock",
+                Code::InvalidLock,
                 format!(
                     "invalid {}: {}",
                     file.display(),
@@ -176,13 +177,13 @@ impl Project {
             if file.is_file() {
                 let text = std::fs::read_to_string(&file).map_err(|e| {
                     PluginError::new(
-                        "invalid-project-config",
+                        Code::InvalidProjectConfig,
                         format!("cannot read {}: {e}", file.display()),
                     )
                 })?;
                 let config: ProjectConfig = toml::from_str(&text).map_err(|e| {
                     PluginError::new(
-                        "invalid-project-config",
+                        Code::InvalidProjectConfig,
                         format!(
                             "invalid {}: {}",
                             file.display(),
@@ -193,13 +194,13 @@ impl Project {
                 for (name, decl) in &config.plugins {
                     if decl.git.starts_with('-') || decl.git.is_empty() {
                         return Err(PluginError::new(
-                            "invalid-project-config",
+                            Code::InvalidProjectConfig,
                             format!("{}: plugin `{name}` has an invalid git URL", file.display()),
                         ));
                     }
                     if decl.tag.is_some() && decl.rev.is_some() {
                         return Err(PluginError::new(
-                            "invalid-project-config",
+                            Code::InvalidProjectConfig,
                             format!(
                                 "{}: plugin `{name}` gives both a tag and a rev",
                                 file.display()
@@ -210,7 +211,7 @@ impl Project {
                         Path::new(p).is_absolute() || p.split('/').any(|c| c == "..")
                     }) {
                         return Err(PluginError::new(
-                            "invalid-project-config",
+                            Code::InvalidProjectConfig,
                             format!(
                                 "{}: the path of plugin `{name}` must stay inside its repository",
                                 file.display()
@@ -268,7 +269,7 @@ impl Located {
         let manifest = Manifest::read(&self.dir, &self.file_display("plugin.toml"), &self.name)?;
         let hash = content_hash(&self.dir).map_err(|e| {
             PluginError::new(
-                "plugin-unreadable",
+                Code::PluginUnreadable,
                 format!("cannot read plugin `{}`: {e}", self.name),
             )
         })?;
@@ -395,7 +396,10 @@ impl PluginSearch {
         refresh: bool,
     ) -> Result<Located, PluginError> {
         let fail = |message: String| {
-            PluginError::new("plugin-fetch-failed", format!("plugin `{name}`: {message}"))
+            PluginError::new(
+                Code::PluginFetchFailed,
+                format!("plugin `{name}`: {message}"),
+            )
         };
         let cache = self
             .cache_dir
@@ -711,7 +715,7 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Res
 pub fn update(search: &PluginSearch, only: Option<&str>) -> Result<Lock, PluginError> {
     let project = search.project.as_ref().ok_or_else(|| {
         PluginError::new(
-            "no-project",
+            Code::NoProject,
             "no project here: cairn.lock goes beside a cairn.toml or a plugins/ folder",
         )
     })?;
@@ -719,7 +723,7 @@ pub fn update(search: &PluginSearch, only: Option<&str>) -> Result<Lock, PluginE
     match only {
         Some(name) => {
             let located = search.locate(name, true)?.ok_or_else(|| {
-                PluginError::new("plugin-not-found", format!("plugin `{name}` not found"))
+                PluginError::new(Code::PluginNotFound, format!("plugin `{name}` not found"))
             })?;
             lock.plugins
                 .insert(name.to_owned(), located.lock_entry(Some(&project.root))?);
@@ -737,7 +741,7 @@ pub fn update(search: &PluginSearch, only: Option<&str>) -> Result<Lock, PluginE
     let file = project.root.join(LOCK_FILE);
     std::fs::write(&file, lock.to_text()).map_err(|e| {
         PluginError::new(
-            "lock-unwritable",
+            Code::LockUnwritable,
             format!("cannot write {}: {e}", file.display()),
         )
     })?;
@@ -752,20 +756,20 @@ pub fn verify(search: &PluginSearch, located: &Located) -> Result<(), PluginErro
     let name = &located.name;
     let Some(entry) = lock.plugins.get(name) else {
         return Err(PluginError::new(
-            "plugin-not-locked",
+            Code::PluginNotLocked,
             format!("plugin `{name}` is not in cairn.lock"),
         )
         .help("run `cairn plugin update` to lock it"));
     };
     let found = content_hash(&located.dir).map_err(|e| {
         PluginError::new(
-            "plugin-unreadable",
+            Code::PluginUnreadable,
             format!("cannot read plugin `{name}`: {e}"),
         )
     })?;
     if found != entry.hash {
         return Err(PluginError::new(
-            "plugin-changed",
+            Code::PluginChanged,
             format!(
                 "plugin `{name}` ({}) does not match cairn.lock: locked {}, found {found}",
                 located.display, entry.hash

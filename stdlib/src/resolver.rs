@@ -7,6 +7,7 @@
 //! one) and against the running cairn (`min_cairn`), and makes each function its manifest
 //! describes check its options on entry (see [`crate::params`]).
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -96,7 +97,7 @@ impl PluginResolver {
         let display = located.file_display("main.rhai");
         let text = std::fs::read_to_string(located.dir.join("main.rhai")).map_err(|e| {
             Ok(PluginError::new(
-                "plugin-unreadable",
+                Code::PluginUnreadable,
                 format!("cannot read plugin {display}: {e}"),
             ))
         })?;
@@ -141,7 +142,7 @@ fn with_checks(
             .collect();
         if defs.is_empty() {
             return Err(PluginError::new(
-                "invalid-plugin-manifest",
+                Code::InvalidPluginManifest,
                 format!(
                     "{manifest_display} describes the function `{name}`, which main.rhai does not define (or makes private)"
                 ),
@@ -150,7 +151,7 @@ fn with_checks(
         for def in defs {
             let Some(options) = def.params.last() else {
                 return Err(PluginError::new(
-                    "invalid-plugin-manifest",
+                    Code::InvalidPluginManifest,
                     format!(
                         "{manifest_display} describes the options of `{name}`, which takes no parameters"
                     ),
@@ -163,7 +164,7 @@ fn with_checks(
                 .and_then(|at| text[at..].find('{').map(|brace| at + brace + 1))
                 .ok_or_else(|| {
                     PluginError::new(
-                        "invalid-plugin-manifest",
+                        Code::InvalidPluginManifest,
                         format!("cannot find the body of `{name}` in main.rhai; this is a bug"),
                     )
                 })?;
@@ -236,7 +237,7 @@ impl ModuleResolver for PluginResolver {
         };
         if let Some(cycle) = self.cycle_to(name) {
             let error = PluginError {
-                code: "plugin-import-cycle",
+                code: Code::PluginImportCycle,
                 message: format!("plugin import cycle: {cycle}"),
                 span: None,
                 help: Some(
@@ -326,7 +327,7 @@ fn instance(env, name, options) {
             .iter()
             .map(|d| {
                 let span = d.span.clone().unwrap();
-                (d.code, d.message.clone(), span.line, span.col)
+                (d.code.as_str(), d.message.clone(), span.line, span.col)
             })
             .collect()
     }

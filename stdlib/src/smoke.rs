@@ -4,6 +4,7 @@
 //! checks run from where cairn runs; a SQL check runs `psql` in a Job with the database's
 //! connection settings.
 
+use cairn_model::Code;
 use cairn_model::validate;
 use cairn_model::{Diagnostic, Provider, ResourceId, Value};
 use rhai::{Dynamic, Engine, Map, NativeCallContext};
@@ -56,7 +57,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let status = o.int("status").unwrap_or(200);
             if !STATUS.contains(&status) {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &status.to_string(),
                     format!("`status` must be an HTTP status code (100 to 599), found {status}"),
                 ));
@@ -65,7 +66,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             c.report(o.finish());
             if let Err(message) = check_url(url) {
                 c.report1(
-                    site.error("invalid-url", url, message)
+                    site.error(Code::InvalidUrl, url, message)
                         .label("not an http(s) URL"),
                 );
             }
@@ -100,7 +101,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if !host_ok {
                 c.report1(
                     site.error(
-                        "invalid-address",
+                        Code::InvalidAddress,
                         host,
                         format!("`{host}` is neither a host name nor an IP address"),
                     )
@@ -109,7 +110,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             }
             if !(1..=65535).contains(&port) {
                 c.report1(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &port.to_string(),
                     format!("a TCP port is 1 to 65535, found {port}"),
                 ));
@@ -169,7 +170,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let Some(check) = check.try_cast::<SmokeCheck>() else {
                 let probe = type_name.ends_with("Tagged") || type_name == "Setting";
                 let mut d = Diagnostic::error(
-                    "invalid-smoke-check",
+                    Code::InvalidSmokeCheck,
                     format!(
                         "env.smoke(\"{name}\", ...) takes http_get(url, expect), tcp_socket(host, port) or sql(database)"
                     ),
@@ -183,12 +184,12 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             };
             // The Job of a SQL check is named after it: a DNS label with room for a suffix.
             if let Err(e) = validate::dns1123_label(name) {
-                c.report1(site.error("invalid-name", name, e.0));
+                c.report1(site.error(Code::InvalidName, name, e.0));
                 return;
             }
             if name.len() > 40 {
                 c.report1(site.error(
-                    "invalid-name",
+                    Code::InvalidName,
                     name,
                     format!(
                         "smoke check names are at most 40 characters, `{name}` has {}",
@@ -283,7 +284,8 @@ fn sql_check(ctx: &Ctx, nc: &NativeCallContext, database: &Component, options: M
         .str("image")
         .unwrap_or_else(|| "postgres:16-alpine".to_owned());
     if let Err(e) = validate::image_ref(&image) {
-        o.diagnostics.push(site.error("invalid-image", &image, e.0));
+        o.diagnostics
+            .push(site.error(Code::InvalidImage, &image, e.0));
     }
     ctx.report(o.finish());
     let mut env = Vec::new();

@@ -1,5 +1,6 @@
 //! `env.namespace`, secrets, config maps, volumes and workloads.
 
+use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::validate::{self, Quantity};
@@ -103,7 +104,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     "annotations",
                 ] {
                     if o.get(key).is_some() {
-                        o.diagnostics.push(site.error("invalid-option", key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
+                        o.diagnostics.push(site.error(Code::InvalidOption, key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
                     }
                 }
             }
@@ -115,7 +116,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                         if meta.namespace.is_some() {
                             b.report(
                                 Diagnostic::error(
-                                    "duplicate-namespace",
+                                    Code::DuplicateNamespace,
                                     "env.namespace(...) is called more than once",
                                 )
                                 .at(site.span.clone()),
@@ -127,7 +128,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     }
                     None => b.report(
                         Diagnostic::error(
-                            "missing-environment",
+                            Code::MissingEnvironment,
                             "env.namespace(...) needs environment(...) first",
                         )
                         .at(site.span.clone()),
@@ -144,7 +145,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                     let v = v.to_string();
                     if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v))
                     {
-                        o.diagnostics.push(site.error("invalid-label", &k, e.0));
+                        o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
                     }
                     labels.insert(k.to_string(), Value::str(v));
                 }
@@ -250,7 +251,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let deny = i.str_list("deny_namespaces");
                 for d in &deny {
                     if let Err(e) = validate::dns1123_label(d) {
-                        i.diagnostics.push(site.error("invalid-name", d, e.0));
+                        i.diagnostics.push(site.error(Code::InvalidName, d, e.0));
                     }
                 }
                 let ports: Vec<i64> = i
@@ -318,7 +319,7 @@ fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> S
     let mut string_data = BTreeMap::new();
     for (key, v) in data {
         if let Err(e) = validate::config_key(key) {
-            c.report1(site.error("invalid-name", key, e.0));
+            c.report1(site.error(Code::InvalidName, key, e.0));
         }
         if let Some(value) = secret_value(c, site, name, key, v) {
             string_data.insert(key.to_string(), value);
@@ -361,7 +362,7 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
         return Some(Value::str(v.to_string()));
     }
     ctx.report1(site.error(
-        "invalid-option",
+        Code::InvalidOption,
         key,
         format!(
             "value of `{key}` in secret `{secret}` must be a string or a sensitive value, found {}",
@@ -400,7 +401,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let custom =
                 !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
             if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
+                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
                 return;
             }
             let mut b = builder::lock(&c.b);
@@ -435,7 +436,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
                 && ResourceId::kube(kind, None, "").rank < 10;
             if builtin && kind != "StatefulSet" {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); `allow_replace` is for a StatefulSet or an operator's resource, and data is never replaced this way: see `allow_delete`")));
+                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); `allow_replace` is for a StatefulSet or an operator's resource, and data is never replaced this way: see `allow_delete`")));
                 return;
             }
             let mut b = builder::lock(&c.b);
@@ -460,7 +461,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
             if kind.is_empty() || kind.contains(['/', ' ']) {
-                c.report1(site.error("invalid-option", kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace, postgresql)")));
+                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace, postgresql)")));
                 return;
             }
             let mut b = builder::lock(&c.b);
@@ -525,7 +526,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             ];
             if !known.contains(&kind.as_str()) {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &kind,
                     format!(
                         "unknown secret type `{kind}`; use one of {}",
@@ -538,7 +539,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && !data.contains_key("password")
             {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     name,
                     format!("basic-auth secret `{name}` needs a `username` or a `password`"),
                 ));
@@ -626,11 +627,11 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let mut out = BTreeMap::new();
             for (key, v) in &data {
                 if let Err(e) = validate::config_key(key) {
-                    c.report1(site.error("invalid-name", key, e.0));
+                    c.report1(site.error(Code::InvalidName, key, e.0));
                 }
                 if v.is::<SensitiveStr>() {
                     c.report1(site.error(
-                        "sensitive-in-config-map",
+                        Code::SensitiveInConfigMap,
                         key,
                         format!("`{key}` of config map `{name}` is sensitive; put it in a secret"),
                     ));
@@ -693,7 +694,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 "ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod"
             ) {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &access,
                     format!("unknown access mode `{access}`"),
                 ));
@@ -767,7 +768,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 let mut peers = Vec::new();
                 if let Err(e) = convert::env_list(&[Dynamic::from_map(map)], &mut set, &mut peers) {
                     o.diagnostics
-                        .push(Diagnostic::error("invalid-option", e).at(site.span.clone()));
+                        .push(Diagnostic::error(Code::InvalidOption, e).at(site.span.clone()));
                 }
                 vars = set.vars;
             }
@@ -890,14 +891,16 @@ fn parse_pod(
             Ok(r) => {
                 if r.digest.is_none() && r.tag.as_deref().is_none_or(|t| t == "latest") {
                     o.diagnostics.push(
-                        Diagnostic::warning("latest-tag", format!("image \"{image}\" of `{name}` uses the `latest` tag"))
+                        Diagnostic::warning(Code::LatestTag, format!("image \"{image}\" of `{name}` uses the `latest` tag"))
                             .at(site.at(image))
                             .label("mutable tag")
                             .help("pin a version or a digest so that a deploy is repeatable and a rollback means something"),
                     );
                 }
             }
-            Err(e) => o.diagnostics.push(site.error("invalid-image", image, e.0)),
+            Err(e) => o
+                .diagnostics
+                .push(site.error(Code::InvalidImage, image, e.0)),
         }
     }
     let command = o.str_list("command");
@@ -911,7 +914,7 @@ fn parse_pod(
             match v.as_int() {
                 Ok(p) => ports.push((k.to_string(), p)),
                 Err(_) => o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &k,
                     format!("port `{k}` must be a number"),
                 )),
@@ -921,14 +924,14 @@ fn parse_pod(
     for (pname, port) in &ports {
         if !(1..=65535).contains(port) {
             o.diagnostics.push(site.error(
-                "invalid-option",
+                Code::InvalidOption,
                 &port.to_string(),
                 format!("port {port} is out of range 1-65535"),
             ));
         }
         if pname.len() > 15 || validate::dns1123_label(pname).is_err() {
             o.diagnostics.push(site.error(
-                "invalid-name",
+                Code::InvalidName,
                 pname,
                 format!(
                     "invalid port name \"{pname}\": at most 15 lowercase letters, digits and '-'"
@@ -968,7 +971,7 @@ fn parse_pod(
                 && rq > lq
             {
                 r.diagnostics.push(site.error(
-                    "invalid-resources",
+                    Code::InvalidResources,
                     req,
                     format!("{what} request {req} of `{name}` is above its limit {lim}"),
                 ));
@@ -989,7 +992,7 @@ fn parse_pod(
             Some(w) => depends_on.push(w.id.clone()),
             None => o.diagnostics.push(
                 Diagnostic::error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     format!(
                         "`after` of `{name}` lists a {}, not a workload",
                         dep.type_name()
@@ -1009,7 +1012,7 @@ fn parse_pod(
         } else {
             o.diagnostics.push(
                 Diagnostic::error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     format!(
                         "`pull_secret` of `{name}` must be a secret, found {}",
                         p.type_name()
@@ -1036,7 +1039,7 @@ fn parse_pod(
                     ]));
                 }
                 None => o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &path,
                     format!(
                         "volume at `{path}` must be a volume claim, found {}",
@@ -1051,7 +1054,7 @@ fn parse_pod(
         for (path, v) in map {
             let Some(spec) = v.clone().try_cast::<Map>() else {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &path,
                     format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
                 ));
@@ -1074,7 +1077,7 @@ fn parse_pod(
             let claim = c.str("name").unwrap_or(default_name);
             if validate::dns1123_label(&claim).is_err() {
                 c.diagnostics.push(site.error(
-                    "invalid-name",
+                    Code::InvalidName,
                     &claim,
                     format!("invalid volume claim name \"{claim}\""),
                 ));
@@ -1121,7 +1124,7 @@ fn parse_pod(
                 ("ConfigMap", v.to_string())
             } else {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &path,
                     format!(
                         "files at `{path}` must come from a config map or a secret, found {}",
@@ -1162,17 +1165,18 @@ fn parse_pod(
     let mut peer_sets = Vec::new();
     if let Err(e) = convert::env_list(&o.list("env"), &mut set, &mut peer_sets) {
         o.diagnostics
-            .push(Diagnostic::error("invalid-env", e).at(site.at("env")));
+            .push(Diagnostic::error(Code::InvalidEnv, e).at(site.at("env")));
     }
     let mut seen = BTreeSet::new();
     let mut env_spans = Vec::new();
     for (var, value) in &set.vars {
         if let Err(e) = validate::env_var_name(var) {
-            o.diagnostics.push(site.error("invalid-env-name", var, e.0));
+            o.diagnostics
+                .push(site.error(Code::InvalidEnvName, var, e.0));
         }
         if !seen.insert(var.clone()) {
             o.diagnostics.push(site.error(
-                "duplicate-env-var",
+                Code::DuplicateEnvVar,
                 var,
                 format!("environment variable `{var}` of `{name}` is set twice"),
             ));
@@ -1326,7 +1330,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             let replicas = o.int("replicas").unwrap_or(1);
             if replicas < 0 {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &replicas.to_string(),
                     "replicas must not be negative",
                 ));
@@ -1344,7 +1348,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                             .all(|c| c.get("readinessProbe").is_some())
                     });
                 if !pod.ports.is_empty() && service && !probed {
-                    o.diagnostics.push(Diagnostic::warning("no-readiness-probe", format!("deployment `{name}` is exposed without a readiness probe"))
+                    o.diagnostics.push(Diagnostic::warning(Code::NoReadinessProbe, format!("deployment `{name}` is exposed without a readiness probe"))
                         .at(site.span.clone())
                         .label("no `ready:` probe")
                         .help("add `ready: http_get(\"/health\", PORT)` so traffic and rollouts wait for a ready pod"));
@@ -1473,7 +1477,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             check_name(&c, &site, "cronjob", name, false);
             if name.len() > 52 {
                 c.report1(site.error(
-                    "invalid-name",
+                    Code::InvalidName,
                     name,
                     format!("cronjob name \"{name}\" is longer than 52 characters"),
                 ));
@@ -1488,13 +1492,13 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             if let Some(s) = &schedule
                 && let Err(e) = validate::cron_schedule(s)
             {
-                o.diagnostics.push(site.error("invalid-schedule", s, e.0).label("not a cron schedule").help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\""));
+                o.diagnostics.push(site.error(Code::InvalidSchedule, s, e.0).label("not a cron schedule").help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\""));
             }
             let suspend = o.bool("suspend").unwrap_or(false);
             let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
             if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
                 o.diagnostics.push(site.error(
-                    "invalid-option",
+                    Code::InvalidOption,
                     &concurrency,
                     format!(
                         "unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"

@@ -17,7 +17,7 @@ fn eval(text: &str) -> Vec<(String, String, Option<u32>)> {
         .iter()
         .map(|d| {
             (
-                d.code.to_owned(),
+                d.code.as_str().to_owned(),
                 d.message.clone(),
                 d.span.as_ref().map(|s| s.line),
             )

@@ -270,7 +270,7 @@ env.smoke("probe", tcp_socket(80));
     let found: Vec<(&str, String)> = eval
         .diagnostics
         .iter()
-        .map(|d| (d.code, d.message.clone()))
+        .map(|d| (d.code.as_str(), d.message.clone()))
         .collect();
     for (code, text) in [
         (

@@ -21,6 +21,7 @@ mod show;
 mod smoke;
 mod status;
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -402,11 +403,11 @@ pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Di
         && !eval.diagnostics.iter().any(|d| {
             matches!(
                 d.code,
-                "syntax-error"
-                    | "script-error"
-                    | "script-limit"
-                    | "plugin-not-found"
-                    | "unreadable-script"
+                Code::SyntaxError
+                    | Code::ScriptError
+                    | Code::ScriptLimit
+                    | Code::PluginNotFound
+                    | Code::UnreadableScript
             )
         })
     {

@@ -42,7 +42,7 @@ pub fn summary(errors: usize, warnings: usize) -> String {
 
 fn to_report(d: &Diagnostic, sources: &Sources) -> Report {
     let mut m = MietteDiagnostic::new(d.message.clone())
-        .with_code(d.code)
+        .with_code(d.code.as_str())
         .with_severity(match d.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,

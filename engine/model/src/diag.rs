@@ -1,5 +1,7 @@
 use serde::Serialize;
 
+use crate::Code;
+
 /// Where in a script something was declared: the file as it was given to cairn, a byte range
 /// and the 1-based line and column of its start.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -34,8 +36,8 @@ pub enum Severity {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// A stable, kebab-case code such as `invalid-quantity`, for docs and filters.
-    pub code: &'static str,
+    /// A stable code such as `invalid-quantity` (the registry: [`Code`]), for docs and filters.
+    pub code: Code,
     /// What is wrong: a lowercase phrase without a trailing dot.
     pub message: String,
     /// Where it comes from, when it comes from a script.
@@ -50,16 +52,16 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error with a code and message.
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, code, message)
     }
 
     /// A warning with a code and message.
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, message)
     }
 
-    fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(severity: Severity, code: Code, message: impl Into<String>) -> Self {
         Self {
             severity,
             code,

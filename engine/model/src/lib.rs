@@ -6,12 +6,14 @@
 //! reports. The crate does no IO, knows nothing of Rhai or any SDK, and never formats a
 //! sensitive value except through [`Sensitive::reveal`].
 
+mod codes;
 mod diag;
-pub mod spec;
 mod resource;
+pub mod spec;
 pub mod validate;
 mod value;
 
+pub use codes::Code;
 pub use diag::{Diagnostic, Severity, Span};
 pub use resource::{
     DesiredState, EnvironmentMeta, GeneratedSecret, Provider, Resource, ResourceId,

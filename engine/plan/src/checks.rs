@@ -1,3 +1,4 @@
+use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::validate::name_covers;
@@ -20,11 +21,14 @@ fn duplicates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     for r in &state.resources {
         if let Some(prev) = first.get(&r.id) {
             out.push(
-                Diagnostic::error("duplicate-resource", format!("{} is declared twice", r.id))
-                    .at(r.span.clone())
-                    .label("declared again here")
-                    .related(prev.span.clone(), "first declared here")
-                    .help("give one of them another name, or declare it once and reuse the handle"),
+                Diagnostic::error(
+                    Code::DuplicateResource,
+                    format!("{} is declared twice", r.id),
+                )
+                .at(r.span.clone())
+                .label("declared again here")
+                .related(prev.span.clone(), "first declared here")
+                .help("give one of them another name, or declare it once and reuse the handle"),
             );
         } else {
             first.insert(&r.id, r);
@@ -129,7 +133,7 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                     };
                     match provided.get(&(kind, ns, name)) {
                         None => out.push(
-                            Diagnostic::error("missing-secret", format!(
+                            Diagnostic::error(Code::MissingSecret, format!(
                                 "environment variable `{var}` of {} `{}` (container `{cname}`) reads {what} `{name}`, which the environment does not declare",
                                 r.id.kind, r.id.name))
                                 .at(span)
@@ -137,7 +141,7 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                                 .help(format!("declare the {what} with env.{}(\"{name}\", ...), or mark the reference optional", if kind == "Secret" { "secret" } else { "config_map" })),
                         ),
                         Some(keys) if !keys.contains(key) => {
-                            let mut d = Diagnostic::error("missing-secret-key", format!(
+                            let mut d = Diagnostic::error(Code::MissingSecretKey, format!(
                                 "environment variable `{var}` of {} `{}` reads key `{key}` of {what} `{name}`, which has no such key: the container would fail to start",
                                 r.id.kind, r.id.name))
                                 .at(span)
@@ -160,7 +164,7 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                     && !provided.contains_key(&("Secret", ns, name))
                 {
                     out.push(
-                            Diagnostic::error("missing-secret", format!(
+                            Diagnostic::error(Code::MissingSecret, format!(
                                 "{} `{}` pulls its image with secret `{name}`, which the environment does not declare",
                                 r.id.kind, r.id.name))
                                 .at(r.span.clone())
@@ -217,7 +221,7 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             };
             if !covered {
                 out.push(
-                    Diagnostic::error("certificate-name-not-covered", format!(
+                    Diagnostic::error(Code::CertificateNameNotCovered, format!(
                         "certificate `{}` is for `{name}`, but the environment has no DNS record for it",
                         r.id.name))
                         .at(r.span.clone())
@@ -229,7 +233,7 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 let bare = lower.trim_start_matches("*.");
                 if bare != zone && !bare.ends_with(&format!(".{zone}")) {
                     out.push(
-                        Diagnostic::error("certificate-outside-zone", format!(
+                        Diagnostic::error(Code::CertificateOutsideZone, format!(
                             "certificate `{}` is for `{name}`, outside the DNS zone `{zone}` cairn can write DNS-01 challenges to",
                             r.id.name))
                             .at(r.span.clone()),
@@ -256,7 +260,7 @@ fn generated_homes(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     for (id, g) in &state.generated {
         if g.home.is_none() && used.contains(id) {
             out.push(
-                Diagnostic::error("generated-without-home", "a generated password is used only inside other values, so it could not be kept across runs")
+                Diagnostic::error(Code::GeneratedWithoutHome, "a generated password is used only inside other values, so it could not be kept across runs")
                     .at(g.span.clone())
                     .help("store it alone under a key of a secret too, e.g. env.secret(\"db\", #{ PASSWORD: pw, URL: \"...\" + pw })"),
             );
@@ -269,7 +273,7 @@ fn sensitive_outside_secrets(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         if r.id.kind != "Secret" && r.body.contains_sensitive() {
             out.push(
                 Diagnostic::error(
-                    "sensitive-outside-secret",
+                    Code::SensitiveOutsideSecret,
                     format!("{} holds a sensitive value; only Secrets may", r.id),
                 )
                 .at(r.span.clone())

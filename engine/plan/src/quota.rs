@@ -6,6 +6,7 @@
 //! `maxSurge` of 25 % adds pods while a new version rolls out), and Jobs and CronJobs while
 //! they run — the "quota exceeded" failure that stops a rollout halfway.
 
+use cairn_model::Code;
 use std::collections::BTreeMap;
 
 use cairn_model::validate::Quantity;
@@ -92,7 +93,7 @@ fn pod_usage(
             if let Some(l) = limits.get(res)
                 && l > max
             {
-                out.push(Diagnostic::error("exceeds-limit-range", format!(
+                out.push(Diagnostic::error(Code::ExceedsLimitRange, format!(
                         "container `{cname}` of {} `{}` has a {res} limit of {l}, above the namespace's maximum of {max}",
                         r.id.kind, r.id.name)).at(r.span.clone()));
             }
@@ -242,7 +243,7 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                                 || defaults.limit.contains_key(res)))
                         || (section == "limits" && defaults.limit.contains_key(res));
                     if !has {
-                        out.push(Diagnostic::error("quota-requires-resources", format!(
+                        out.push(Diagnostic::error(Code::QuotaRequiresResources, format!(
                             "{} `{}` sets no {section}.{res}, but quota `{}` limits {key}: its pods would be rejected",
                             r.id.kind, r.id.name, quota.id.name)).at(r.span.clone())
                             .help(format!("set resources for it, or a LimitRange default for {res}")));
@@ -261,14 +262,14 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 .map(|l| l.join(", "))
                 .unwrap_or_default();
             if total > limit {
-                out.push(Diagnostic::error("quota-exceeded", format!(
+                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
                     "pods of namespace `{ns}` need {key} = {total}, above the {limit} allowed by quota `{}`",
                     quota.id.name))
                     .at(quota.span.clone())
                     .label(format!("{key}: {limit}"))
                     .help(format!("{breakdown}; raise the quota or lower requests/replicas")));
             } else if peak > *limit {
-                out.push(Diagnostic::error("quota-exceeded", format!(
+                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
                     "during a rolling update pods of namespace `{ns}` need {key} = {peak} (steady state {total}), above the {limit} allowed by quota `{}`: the rollout would stall",
                     quota.id.name))
                     .at(quota.span.clone())
@@ -284,7 +285,7 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         for (key, n) in counts {
             let Some(limit) = hard.get(key) else { continue };
             if Quantity::parse(&n.to_string()).is_ok_and(|q| q > *limit) {
-                out.push(Diagnostic::error("quota-exceeded", format!(
+                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
                     "namespace `{ns}` needs {key} = {n}, above the {limit} allowed by quota `{}`",
                     quota.id.name)).at(quota.span.clone()).label(format!("{key}: {limit}")));
             }
@@ -292,7 +293,7 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         if let (Some(total), Some(limit)) = (storage, hard.get("requests.storage"))
             && total > *limit
         {
-            out.push(Diagnostic::error("quota-exceeded", format!(
+            out.push(Diagnostic::error(Code::QuotaExceeded, format!(
                     "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
                     quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
         }
