@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cairn_dns::{ChangeKind, DnsBackend, DnsChange, DnsPlan, ReadMethod, RecordKey, RecordType};
+use cairn_dns::{DnsBackend, DnsChange, DnsPlan, ReadMethod, RecordKey, RecordType};
 use cairn_tests::TestCluster;
 
 use crate::harness;
@@ -62,7 +62,7 @@ fn an_ownership_record_left_by_a_record_deleted_by_hand_is_swept() {
             zone: harness::ZONE.into(),
             owner: None,
             changes: vec![DnsChange {
-                kind: ChangeKind::Delete,
+                kind: cairn_plan::plan::Action::Delete,
                 before: live.get(&key).cloned(),
                 key,
                 after: None,

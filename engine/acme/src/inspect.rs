@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use serde::Serialize;
 
+use cairn_plan::plan::Action;
+
 use crate::CertSettings;
 use crate::cert::{days_until, read_leaf, rfc3339};
 
@@ -56,20 +58,14 @@ impl fmt::Display for IssueReason {
     }
 }
 
-/// What the plan does with a certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Action {
-    /// Same names and enough time left.
-    NoChange,
-    /// Issue (or renew) it, and why.
-    Issue(IssueReason),
-}
-
 /// The state of one certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertStatus {
-    /// What to do.
+    /// What to do: [`Action::NoOp`] (same names and enough time left), [`Action::Create`]
+    /// (issue a missing one) or [`Action::Update`] (renew it).
     pub action: Action,
+    /// Why it is issued; `None` when nothing is done.
+    pub reason: Option<IssueReason>,
     /// The existing certificate's notAfter, when there is one.
     #[serde(serialize_with = "ser_time")]
     pub not_after: Option<SystemTime>,
@@ -87,18 +83,27 @@ fn ser_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok,
 impl CertStatus {
     /// The plan line: `no change (expires 2026-…)` or `renew: expires in 12 days`.
     pub fn describe(&self) -> String {
-        match (&self.action, self.not_after) {
-            (Action::NoChange, Some(t)) => format!("no change (valid until {})", rfc3339(t)),
-            (Action::NoChange, None) => "no change".to_owned(),
-            (Action::Issue(IssueReason::Missing), _) => "issue: missing".to_owned(),
-            (Action::Issue(r), _) => format!("renew: {r}"),
+        match (&self.reason, self.not_after) {
+            (None, Some(t)) => format!("no change (valid until {})", rfc3339(t)),
+            (None, None) => "no change".to_owned(),
+            (Some(IssueReason::Missing), _) => "issue: missing".to_owned(),
+            (Some(r), _) => format!("renew: {r}"),
         }
+    }
+}
+
+/// A missing certificate is created; any other reason renews it.
+fn action_for(reason: &IssueReason) -> Action {
+    if *reason == IssueReason::Missing {
+        Action::Create
+    } else {
+        Action::Update
     }
 }
 
 /// Reads `tls.crt` of an existing `kubernetes.io/tls` Secret (as the API returns it: base64
 /// in `data`) and decides whether `desired` needs issuing: same names and more than
-/// `renew_before_days` days left → [`Action::NoChange`].
+/// `renew_before_days` days left → [`Action::NoOp`].
 pub fn inspect(
     existing_tls_secret: Option<&serde_json::Value>,
     desired: &CertSettings,
@@ -106,7 +111,8 @@ pub fn inspect(
     renew_before_days: u32,
 ) -> CertStatus {
     let issue = |reason| CertStatus {
-        action: Action::Issue(reason),
+        action: action_for(&reason),
+        reason: Some(reason),
         not_after: None,
         names: Vec::new(),
     };
@@ -148,19 +154,20 @@ pub fn inspect(
         .cloned()
         .collect();
     let days = days_until(leaf.not_after, now);
-    let action = if !added.is_empty() || !removed.is_empty() {
-        Action::Issue(IssueReason::NamesChanged { added, removed })
+    let reason = if !added.is_empty() || !removed.is_empty() {
+        Some(IssueReason::NamesChanged { added, removed })
     } else if !leaf
         .not_after
         .duration_since(now)
         .is_ok_and(|left| left.as_secs() > u64::from(renew_before_days) * 86_400)
     {
-        Action::Issue(IssueReason::ExpiresIn { days })
+        Some(IssueReason::ExpiresIn { days })
     } else {
-        Action::NoChange
+        None
     };
     CertStatus {
-        action,
+        action: reason.as_ref().map_or(Action::NoOp, action_for),
+        reason,
         not_after: Some(leaf.not_after),
         names: leaf.names,
     }
@@ -200,7 +207,7 @@ mod tests {
         let s = secret(&["*.example.com", "example.com"], now, 90);
         let d = desired(&["example.com", "*.example.com"]);
         let st = inspect(Some(&s), &d, now, 30);
-        assert_eq!(st.action, Action::NoChange);
+        assert_eq!(st.action, Action::NoOp);
         assert_eq!(st.names, ["*.example.com", "example.com"]);
         assert_eq!(days_until(st.not_after.unwrap(), now), 89);
         assert!(
@@ -215,27 +222,21 @@ mod tests {
         let now = SystemTime::now();
         let s = secret(&["example.com"], now, 20);
         let st = inspect(Some(&s), &desired(&["example.com"]), now, 30);
-        assert_eq!(
-            st.action,
-            Action::Issue(IssueReason::ExpiresIn { days: 19 })
-        );
+        assert_eq!(st.reason, Some(IssueReason::ExpiresIn { days: 19 }));
         assert_eq!(st.describe(), "renew: expires in 19 days");
         // 90 days left renews only with a threshold of 90 or more
         let s = secret(&["example.com"], now, 90);
         assert_eq!(
             inspect(Some(&s), &desired(&["example.com"]), now, 88).action,
-            Action::NoChange
+            Action::NoOp
         );
         assert_eq!(
-            inspect(Some(&s), &desired(&["example.com"]), now, 90).action,
-            Action::Issue(IssueReason::ExpiresIn { days: 89 })
+            inspect(Some(&s), &desired(&["example.com"]), now, 90).reason,
+            Some(IssueReason::ExpiresIn { days: 89 })
         );
         // seen 100 days later, it expired 10 days ago
         let st = inspect(Some(&s), &desired(&["example.com"]), now + DAY * 100, 30);
-        assert_eq!(
-            st.action,
-            Action::Issue(IssueReason::ExpiresIn { days: -10 })
-        );
+        assert_eq!(st.reason, Some(IssueReason::ExpiresIn { days: -10 }));
         assert_eq!(st.describe(), "renew: expired 10 days ago");
     }
 
@@ -250,8 +251,8 @@ mod tests {
             30,
         );
         assert_eq!(
-            st.action,
-            Action::Issue(IssueReason::NamesChanged {
+            st.reason,
+            Some(IssueReason::NamesChanged {
                 added: vec!["*.example.com".into()],
                 removed: vec!["old.example.com".into()],
             })
@@ -262,24 +263,24 @@ mod tests {
         );
         let d = desired(&["example.com"]);
         assert_eq!(
-            inspect(None, &d, now, 30).action,
-            Action::Issue(IssueReason::Missing)
+            inspect(None, &d, now, 30).reason,
+            Some(IssueReason::Missing)
         );
         assert_eq!(inspect(None, &d, now, 30).describe(), "issue: missing");
         let empty = serde_json::json!({"type": "kubernetes.io/tls", "data": {}});
         assert_eq!(
-            inspect(Some(&empty), &d, now, 30).action,
-            Action::Issue(IssueReason::Missing)
+            inspect(Some(&empty), &d, now, 30).reason,
+            Some(IssueReason::Missing)
         );
         let junk = serde_json::json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "bm90IGEgY2VydA=="}});
         assert!(matches!(
-            inspect(Some(&junk), &d, now, 30).action,
-            Action::Issue(IssueReason::Invalid(_))
+            inspect(Some(&junk), &d, now, 30).reason,
+            Some(IssueReason::Invalid(_))
         ));
         let opaque = serde_json::json!({"type": "Opaque", "data": {}});
         assert!(matches!(
-            inspect(Some(&opaque), &d, now, 30).action,
-            Action::Issue(IssueReason::Invalid(m)) if m.contains("Opaque")
+            inspect(Some(&opaque), &d, now, 30).reason,
+            Some(IssueReason::Invalid(m)) if m.contains("Opaque")
         ));
     }
 

@@ -28,6 +28,7 @@ mod error;
 mod inspect;
 mod issue;
 mod local_ca;
+mod provider;
 mod ratelimit;
 mod secret;
 mod settings;
@@ -38,12 +39,13 @@ pub use client::{
     account_secret_manifest, account_secret_manifest_with,
 };
 pub use error::AcmeError;
-pub use inspect::{Action, CertStatus, IssueReason, inspect};
+pub use inspect::{CertStatus, IssueReason, inspect};
 pub use issue::{
     CHALLENGE_OWNER, CHALLENGE_TTL, CLEANUP_TIMEOUT, Issued, challenge_name, issue,
     remove_challenge_records,
 };
 pub use local_ca::{LOCAL_CA_DESCRIPTION, LocalCa};
+pub use provider::{AcmeProvider, CertPart, CertsError, kept_secrets};
 pub use ratelimit::{ANNOTATION_RATE_LIMIT, DEFAULT_RATE_LIMIT_WAIT, RateLimitBlock};
 pub use secret::{
     ANNOTATION_ISSUER, ANNOTATION_NAMES, ANNOTATION_NOT_AFTER, MANAGED_BY, tls_secret_manifest,

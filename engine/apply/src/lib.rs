@@ -7,6 +7,8 @@
 //! nodes that depend on it (they are reported as skipped). Providers never print: progress goes
 //! to an [`Event`] callback.
 
+pub mod provider;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;

@@ -4,8 +4,6 @@
 //! comes back. This crate is the only one that prints; everything goes through [`Io`], so the
 //! whole CLI runs in-process in tests.
 
-mod certs;
-mod dns;
 mod drift;
 mod graph;
 mod history;
@@ -14,14 +12,11 @@ mod output;
 mod plugin;
 mod progress;
 mod report;
-mod s3;
 mod sandbox;
-mod saved;
+mod shell;
 mod show;
-mod smoke;
 mod status;
 
-use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -41,6 +36,20 @@ pub const EXIT_CHANGES: i32 = 2;
 /// allowed to delete; CI should stop for a human.
 pub const EXIT_PROTECTED: i32 = 3;
 
+/// Why a command failed (its message is printed as `error: …`).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] cairn_engine::Error),
+    /// Output could not be written.
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A plugin command failed.
+    #[error("{0}")]
+    Plugin(String),
+}
+
 /// Where the CLI reads its environment and writes its output.
 pub struct Io<'a> {
     /// Standard output.
@@ -57,6 +66,16 @@ pub struct Io<'a> {
     pub input: Option<&'a mut dyn std::io::BufRead>,
     /// The working directory (where `.cairn/` lives).
     pub cwd: PathBuf,
+}
+
+impl Io<'_> {
+    /// The engine's view of where the command runs.
+    fn context(&self) -> cairn_engine::input::Context {
+        cairn_engine::input::Context {
+            vars: self.vars.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -87,6 +106,26 @@ struct ScriptArgs {
     /// Extra plugin directory (also CAIRN_PLUGIN_PATH, separated by ':')
     #[arg(long, value_name = "DIR")]
     plugin_path: Vec<PathBuf>,
+}
+
+impl ScriptArgs {
+    /// The engine's script.
+    fn script(&self) -> cairn_engine::input::Script {
+        cairn_engine::input::Script {
+            path: self.script.clone(),
+            env_file: self.env_file.clone(),
+            plugin_path: self.plugin_path.clone(),
+        }
+    }
+
+    /// The arguments of an engine script.
+    fn of(script: &cairn_engine::input::Script) -> Self {
+        Self {
+            script: script.path.clone(),
+            env_file: script.env_file.clone(),
+            plugin_path: script.plugin_path.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -285,49 +324,20 @@ where
     }
 }
 
-/// Parses `KEY=VALUE` lines (comments with `#`, optional quotes).
-fn parse_env_file(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            Some((k.trim().to_owned(), v.to_owned()))
-        })
-        .collect()
+fn file_error(action: &'static str, path: &Path, source: std::io::Error) -> CliError {
+    cairn_engine::Error::File {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+    .into()
 }
 
-fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, String> {
-    let mut vars = BTreeMap::new();
-    if let Some(file) = &args.env_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        vars.extend(parse_env_file(&text));
-    }
-    vars.extend(io.vars.clone());
-    let mut plugin_path = args.plugin_path.clone();
-    if let Some(extra) = io.vars.get("CAIRN_PLUGIN_PATH") {
-        plugin_path.extend(
-            extra
-                .split(':')
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-        );
-    }
-    let options = cairn_stdlib::EvalOptions {
-        vars,
-        plugin_path,
-        cache_dir: plugin::cache_dir(&io.vars),
-        ..cairn_stdlib::EvalOptions::default()
-    };
-    Ok(cairn_stdlib::evaluate_file(&args.script, &options))
+fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, CliError> {
+    Ok(cairn_engine::input::evaluate(
+        &args.script(),
+        &io.context(),
+    )?)
 }
 
 fn render(
@@ -336,7 +346,7 @@ fn render(
     format: Format,
     output: Option<&Path>,
     show_secrets: bool,
-) -> Result<i32, String> {
+) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     if !eval.diagnostics.is_empty() {
         let _ = write!(
@@ -348,19 +358,14 @@ fn render(
     if eval.has_errors() {
         return Ok(EXIT_ERROR);
     }
-    let generated: BTreeMap<u32, String> = eval
-        .state
-        .generated
-        .iter()
-        .map(|(id, g)| (*id, cairn_kube::random_password(g.length)))
-        .collect();
+    let generated = cairn_engine::input::fresh_generated(&eval.state);
     let secrets = if show_secrets {
         output::Secrets::Revealed(&generated)
     } else {
         output::Secrets::Redacted
     };
     let docs = output::documents(&eval.state, &secrets)
-        .map_err(|id| format!("generated value {id} has no value; this is a bug"))?;
+        .map_err(|id| cairn_engine::Error::Bug(format!("generated value {id} has no value")))?;
     match output {
         None => {
             let text = match format {
@@ -369,11 +374,10 @@ fn render(
             };
             io.out
                 .write_all(text.as_bytes())
-                .map_err(|e| format!("cannot write output: {e}"))?;
+                .map_err(CliError::Output)?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| file_error("create", dir, e))?;
             for d in &docs {
                 let (ext, text) = match format {
                     Format::Yaml => ("yaml", output::yaml(&d.json)),
@@ -386,8 +390,7 @@ fn render(
                     ),
                 };
                 let path = dir.join(format!("{}.{ext}", d.file_name));
-                std::fs::write(&path, text)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(&path, text).map_err(|e| file_error("write", &path, e))?;
             }
             let _ = writeln!(io.err, "wrote {} files to {}", docs.len(), dir.display());
         }
@@ -397,26 +400,10 @@ fn render(
 
 /// Evaluates and checks a script: every diagnostic, evaluation's first.
 pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Diagnostic> {
-    let mut all = eval.diagnostics.clone();
-    // Checks of the whole state are meaningful only when evaluation got through the script.
-    if !eval.stopped
-        && !eval.diagnostics.iter().any(|d| {
-            matches!(
-                d.code,
-                Code::SyntaxError
-                    | Code::ScriptError
-                    | Code::ScriptLimit
-                    | Code::PluginNotFound
-                    | Code::UnreadableScript
-            )
-        })
-    {
-        all.extend(cairn_plan::check(&eval.state));
-    }
-    all
+    cairn_engine::input::check_diagnostics(eval)
 }
 
-fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32, String> {
+fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     let all = check_diagnostics(&eval);
     match format {
@@ -433,7 +420,7 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
             }
         }
         ReportFormat::Json => {
-            let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&all).unwrap_or_default();
             let _ = writeln!(io.out, "{text}");
         }
     }
@@ -449,7 +436,7 @@ fn graph(
     args: &ScriptArgs,
     format: graph::GraphFormat,
     output: Option<&Path>,
-) -> Result<i32, String> {
+) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     if eval.has_errors() {
         let diagnostics = check_diagnostics(&eval);
@@ -468,8 +455,7 @@ fn graph(
         graph::GraphFormat::Svg => graph::svg(&g, &title),
     };
     match output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        Some(path) => std::fs::write(path, text).map_err(|e| file_error("write", path, e))?,
         None => {
             let _ = write!(io.out, "{text}");
         }
@@ -477,7 +463,7 @@ fn graph(
     Ok(EXIT_OK)
 }
 
-fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, String> {
+fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
     for f in cairn_stdlib::function_docs() {
         if filter.is_some_and(|needle| !f.name.contains(needle)) {
             continue;

@@ -1,14 +1,23 @@
-//! `plan` and `apply`: the commands that talk to live systems.
+//! `plan`, `apply` and `unlock`: the commands that talk to live systems. The engine plans and
+//! applies; this prints.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_kube::{ApplyOptions, Cluster, Event, KubePlan, PlanOptions};
-use cairn_plan::alerts::{AlertFormat, RouteFormat, RuleFormat, with_alert_objects};
-use cairn_plan::plan::{Action, Change, Plan};
+use cairn_engine::apply::{ApplyOptions, Run};
+use cairn_engine::history::{Applied, Origin};
+use cairn_engine::lock::Held;
+use cairn_engine::plan::{LivePlan, PlanOptions};
+use cairn_engine::saved::{Invocation, SavedPlan};
+use cairn_engine::target::{Target, TargetSpec};
+use cairn_engine::{Event, Report};
+use cairn_plan::plan::Plan;
 
-use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, ScriptArgs, report, show};
+use crate::shell::with_notices;
+use crate::{
+    CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, ScriptArgs, report, show,
+};
 
 /// Where and how to plan or apply.
 #[derive(clap::Args, Debug, Clone)]
@@ -75,116 +84,75 @@ pub struct ApplyArgs {
     pub parallelism: u16,
 }
 
-/// The directory of the sandbox's state.
-pub const SANDBOX_DIR: &str = ".cairn/sandbox";
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
-/// A connected target, and the sandbox behind it if any.
-pub(crate) struct Target {
-    pub(crate) cluster: Cluster,
-    sandbox: Option<cairn_sandbox::Sandbox>,
-    /// The sandbox's locks, held until the command ends (dropping the files unlocks them).
-    _locks: Vec<std::fs::File>,
-}
-
-pub(crate) async fn connect(
-    io: &mut Io<'_>,
-    live: &LiveArgs,
-    env: &cairn_model::EnvironmentMeta,
-) -> Result<Target, String> {
-    let script_context = env.kube_context.as_deref();
-    let pinned_at = env.kube_context_at.as_ref();
-    if live.sandbox {
-        let paths = crate::sandbox::paths(&io.cwd);
-        crate::sandbox::private_dirs(&paths)?;
-        // One sandbox command at a time: its zone and buckets are files too.
-        let commands = crate::sandbox::lock(
-            io,
-            &paths.commands_lock,
-            "another cairn command uses the sandbox",
-        )?;
-        // A sandbox started with `cairn sandbox up` owns the state: talk to it.
-        if crate::sandbox::running(&paths).is_some() {
-            let cluster = Cluster::connect(Some(&paths.kubeconfig), Some("sandbox"))
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok(Target {
-                cluster,
-                sandbox: None,
-                _locks: vec![commands],
-            });
+impl LiveArgs {
+    /// Where to plan.
+    pub(crate) fn target(&self) -> TargetSpec {
+        TargetSpec {
+            sandbox: self.sandbox,
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
         }
-        let state =
-            crate::sandbox::lock(io, &paths.state_lock, "the background sandbox is starting")?;
-        let dir = paths.dir.clone();
-        let config = cairn_sandbox::SandboxConfig {
-            state_file: Some(dir.join("state.json")),
-            ..cairn_sandbox::SandboxConfig::default()
-        };
-        let sandbox = cairn_sandbox::Sandbox::start(config)
-            .await
-            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-        let cluster = Cluster::from_kubeconfig_yaml(&sandbox.kubeconfig_yaml("sandbox"), "sandbox")
-            .await
-            .map_err(|e| e.to_string())?;
-        return Ok(Target {
-            cluster,
-            sandbox: Some(sandbox),
-            _locks: vec![commands, state],
-        });
     }
-    let path = live.kubeconfig.clone().or_else(|| {
-        io.vars
-            .get("KUBECONFIG")
-            .and_then(|k| k.split(':').find(|p| !p.is_empty()))
-            .map(PathBuf::from)
-    });
-    if let (Some(asked), Some(pinned)) = (live.context.as_deref(), script_context)
-        && asked != pinned
-    {
-        let at = pinned_at
-            .map(|s| format!(" ({}:{})", s.file, s.line))
-            .unwrap_or_default();
-        let contexts = Cluster::contexts(path.as_deref()).join(", ");
-        return Err(format!(
-            "the script pins cluster context {pinned}{at}, and --context asks for {asked}: refusing to plan or apply this environment on another cluster; contexts in the kubeconfig: {contexts}"
-        ));
+
+    /// How to plan.
+    pub(crate) fn options(&self) -> PlanOptions {
+        PlanOptions {
+            force_conflicts: self.force_conflicts,
+            adopt: self.adopt,
+            accept_cluster: self.accept_cluster,
+            force: self.force,
+        }
     }
-    let context = live.context.as_deref().or(script_context);
-    let cluster = Cluster::connect(path.as_deref(), context)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Target {
-        cluster,
-        sandbox: None,
-        _locks: Vec::new(),
-    })
+
+    /// The arguments a plan file was made with; output options from the command line.
+    fn of_saved(inv: &Invocation, output: &LiveArgs) -> LiveArgs {
+        LiveArgs {
+            sandbox: inv.target.sandbox,
+            kubeconfig: inv.target.kubeconfig.clone(),
+            context: inv.target.context.clone(),
+            json: output.json,
+            format: output.format,
+            force_conflicts: inv.options.force_conflicts,
+            adopt: inv.options.adopt,
+            accept_cluster: inv.options.accept_cluster,
+            force: inv.options.force,
+        }
+    }
 }
 
-pub(crate) async fn close(target: Target) -> Result<(), String> {
-    if let Some(sandbox) = target.sandbox {
-        sandbox
-            .shutdown()
-            .await
-            .map_err(|e| format!("cannot save the sandbox's state: {e}"))?;
+impl ApplyArgs {
+    fn options(&self) -> ApplyOptions {
+        ApplyOptions {
+            timeout: Duration::from_secs(self.timeout),
+            parallelism: usize::from(self.parallelism),
+        }
     }
-    Ok(())
+}
+
+/// The invocation of a plan: script, target, options.
+fn invocation(script: &ScriptArgs, live: &LiveArgs) -> Invocation {
+    Invocation {
+        script: script.script(),
+        target: live.target(),
+        options: live.options(),
+    }
 }
 
 /// Evaluates and checks the script; prints diagnostics; `None` when there are errors.
 pub(crate) fn evaluate_checked(
     io: &mut Io<'_>,
     script: &ScriptArgs,
-) -> Result<Option<cairn_stdlib::Evaluation>, String> {
-    let eval = crate::evaluate(io, script)?;
-    let diagnostics = crate::check_diagnostics(&eval);
+) -> Result<Option<cairn_stdlib::Evaluation>, CliError> {
+    let eval = cairn_engine::input::evaluate(&script.script(), &io.context())?;
+    Ok(checked(io, eval))
+}
+
+/// Prints an evaluation's diagnostics; `None` when there are errors.
+pub(crate) fn checked(
+    io: &mut Io<'_>,
+    eval: cairn_stdlib::Evaluation,
+) -> Option<cairn_stdlib::Evaluation> {
+    let diagnostics = cairn_engine::input::check_diagnostics(&eval);
     if !diagnostics.is_empty() {
         let _ = write!(
             io.err,
@@ -193,150 +161,23 @@ pub(crate) fn evaluate_checked(
         );
     }
     if diagnostics.iter().any(cairn_model::Diagnostic::is_error) {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(eval))
+    Some(eval)
 }
 
-/// Everything a plan found, per provider, and the combined printable plan.
-pub(crate) struct LivePlan {
-    pub(crate) plan: Plan,
-    pub(crate) kube: KubePlan,
-    pub(crate) dns: Option<crate::dns::DnsPart>,
-    pub(crate) certs: Option<crate::certs::CertPart>,
-    pub(crate) buckets: Option<crate::s3::Buckets>,
-}
-
-pub(crate) async fn make_plan(
-    io: &Io<'_>,
-    target: &Target,
-    eval: &cairn_stdlib::Evaluation,
+/// Connects to the target, saying what it waits for.
+pub(crate) async fn connect(
+    io: &mut Io<'_>,
     live: &LiveArgs,
-) -> Result<LivePlan, String> {
-    let options = PlanOptions {
-        force_conflicts: live.force_conflicts,
-        adopt: live.adopt,
-        accept_cluster: live.accept_cluster,
-    };
-    // Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,
-    // otherwise a ConfigMap; their routing an Alertmanager configuration.
-    let has_alerts = eval
-        .state
-        .resources
-        .iter()
-        .any(|r| r.id.provider == cairn_model::Provider::Alerts);
-    let mut alert_note = None;
-    let state = if has_alerts {
-        let operator = target
-            .cluster
-            .serves("monitoring.coreos.com/v1")
-            .await
-            .map_err(|e| e.to_string())?;
-        let format = if operator {
-            RuleFormat::PrometheusOperator
-        } else {
-            RuleFormat::ConfigMap
-        };
-        alert_note = Some(if operator {
-            "alerts: the cluster serves monitoring.coreos.com/v1: rules as a PrometheusRule"
-        } else {
-            "alerts: no Prometheus operator in the cluster: rules as a ConfigMap holding a Prometheus rules file"
-        });
-        // Routing: an AlertmanagerConfig where the operator serves v1alpha1, else a Secret.
-        let routes = match target
-            .cluster
-            .serves("monitoring.coreos.com/v1alpha1")
-            .await
-        {
-            Ok(true) => RouteFormat::AlertmanagerConfig,
-            Ok(false) => RouteFormat::Secret,
-            Err(e) => return Err(e.to_string()),
-        };
-        with_alert_objects(
-            &eval.state,
-            AlertFormat {
-                rules: format,
-                routes,
-            },
-        )
-    } else {
-        eval.state.clone()
-    };
-    let kube = cairn_kube::plan(&target.cluster, &state, &options)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sandbox_dir = live.sandbox.then(|| io.cwd.join(SANDBOX_DIR));
-    let dns = crate::dns::plan(&eval.state, sandbox_dir.as_deref(), live.force).await?;
-    let mut plan = kube.plan.clone();
-    plan.notes.extend(alert_note.map(str::to_owned));
-    if let Some(part) = &dns {
-        plan.unsupported
-            .retain(|id| id.provider != cairn_model::Provider::Dns);
-        let changed = crate::dns::changes(part);
-        let changed_ids: std::collections::BTreeSet<String> = changed
-            .iter()
-            .map(|c| c.id.to_string().to_ascii_lowercase())
-            .collect();
-        for r in eval
-            .state
-            .resources
-            .iter()
-            .filter(|r| r.id.provider == cairn_model::Provider::Dns)
-        {
-            if !changed_ids.contains(&r.id.to_string().to_ascii_lowercase()) {
-                plan.changes.push(Change {
-                    id: r.id.clone(),
-                    action: Action::NoOp,
-                    fields: Vec::new(),
-                    reason: None,
-                    holds_data: false,
-                    help: None,
-                    server_message: None,
-                    declared_at: None,
-                });
-            }
-        }
-        plan.changes.extend(changed);
-        plan.notes.push(format!("DNS: {}", part.backend.describe()));
-        plan.notes
-            .extend(part.plan.warnings.iter().map(|w| format!("DNS: {w}")));
-    }
-    let certs = crate::certs::plan(
-        &eval.state,
-        &kube,
-        dns.as_ref().map(|d| d.backend.clone()),
-        live.sandbox,
-    )?;
-    if let Some(part) = &certs {
-        plan.unsupported
-            .retain(|id| id.provider != cairn_model::Provider::Acme);
-        plan.changes.extend(crate::certs::changes(part));
-        plan.notes.extend(crate::certs::notes(part));
-        if live.sandbox {
-            plan.notes.push(format!(
-                "certificates: {} stands in for the ACME issuer",
-                cairn_acme::LOCAL_CA_DESCRIPTION
-            ));
-        }
-    }
-    let buckets = crate::s3::plan(&eval.state, sandbox_dir.as_deref()).await?;
-    if let Some(b) = &buckets {
-        plan.unsupported
-            .retain(|id| id.provider != cairn_model::Provider::S3);
-        plan.changes.extend(crate::s3::changes(b));
-        if live.sandbox {
-            plan.notes.push(
-                "buckets: an in-memory S3 stands in (kept under .cairn/sandbox/s3.json)".to_owned(),
-            );
-        }
-    }
-    Ok(LivePlan {
-        plan,
-        kube,
-        dns,
-        certs,
-        buckets,
+    env: &cairn_model::EnvironmentMeta,
+) -> Result<Target, CliError> {
+    let ctx = io.context();
+    let spec = live.target();
+    Ok(with_notices(io, |notify| async move {
+        cairn_engine::target::connect(&ctx, &spec, env, &*notify).await
     })
+    .await?)
 }
 
 pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
@@ -369,6 +210,15 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
     }
 }
 
+/// Plans on a connected target.
+pub(crate) async fn make_plan(
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    live: &LiveArgs,
+) -> Result<LivePlan, CliError> {
+    Ok(cairn_engine::plan::plan(target, &eval.state, &live.options()).await?)
+}
+
 /// `cairn plan`: exit 0 when nothing would change, 2 when something would, 3 when it would
 /// delete data the script allowed to delete, 1 on error. With `out`, also saves the plan for
 /// `cairn apply FILE`.
@@ -377,15 +227,15 @@ pub fn plan(
     script: &ScriptArgs,
     live: &LiveArgs,
     out: Option<&std::path::Path>,
-) -> Result<i32, String> {
+) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
-    let rt = runtime()?;
+    let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, live, &eval.state.environment).await?;
-        let result = make_plan(io, &target, &eval, live).await;
-        close(target).await?;
+        let result = make_plan(&target, &eval, live).await;
+        target.close().await?;
         let plan = result?;
         print_plan(io, &plan.plan, live);
         if let Some(path) = out.filter(|_| plan.plan.refusals().next().is_some()) {
@@ -395,8 +245,8 @@ pub fn plan(
                 path.display()
             );
         } else if let Some(path) = out {
-            let saved = crate::saved::make(script, live, &eval.state, &plan)?;
-            crate::saved::write(path, &saved)?;
+            let saved = cairn_engine::saved::make(&invocation(script, live), &eval.state, &plan)?;
+            cairn_engine::saved::write(path, &saved)?;
             let _ = writeln!(
                 io.err,
                 "Saved this plan to {0}: `cairn apply {0}` applies exactly it, and refuses if anything changes first.",
@@ -411,10 +261,7 @@ pub fn plan(
 /// the server refuses and cairn will not replace blocks the whole plan, whatever `--yes` or a
 /// saved plan says.
 pub(crate) fn refused(io: &mut Io<'_>, plan: &Plan) -> Option<i32> {
-    let n = plan.refusals().count();
-    if n == 0 {
-        return None;
-    }
+    let n = cairn_engine::apply::refusals(plan)?;
     let _ = writeln!(
         io.err,
         "error: not applying anything: {n} change(s) are refused (✗ in the plan); change the script as each says"
@@ -435,36 +282,18 @@ pub(crate) fn exit_code(plan: &Plan) -> i32 {
     }
 }
 
-/// Who runs, for people: the CI run and job when there is one, else user@host.
-pub(crate) fn lock_owner(io: &Io<'_>) -> String {
-    let v = |k: &str| io.vars.get(k).cloned().unwrap_or_default();
-    if !v("GITHUB_RUN_ID").is_empty() {
-        return format!(
-            "{} run {} attempt {} job {} ({})",
-            v("GITHUB_REPOSITORY"),
-            v("GITHUB_RUN_ID"),
-            v("GITHUB_RUN_ATTEMPT"),
-            v("GITHUB_JOB"),
-            v("GITHUB_ACTOR")
-        );
-    }
-    if !v("CI_JOB_ID").is_empty() {
-        return format!("CI job {} ({})", v("CI_JOB_ID"), v("GITLAB_USER_LOGIN"));
-    }
-    format!("{}@{}", v("USER"), cairn_kube::lock::this_host())
-}
-
-/// The lock's holder identity: who runs (the CI run and job, or user@host), then what makes
-/// it unique — host, pid and a random run token — so that no two processes (two jobs of one
-/// CI run, two applies of one test process) ever share it.
-pub(crate) fn lock_identity(io: &Io<'_>) -> String {
-    let token: u32 = rand::random();
-    format!(
-        "{} on {} pid {} run {token:08x}",
-        lock_owner(io),
-        cairn_kube::lock::this_host(),
-        std::process::id()
-    )
+/// Asks on the terminal; false when the answer is not `yes` or there is no terminal (then
+/// `no_terminal` is printed as the error).
+fn ask(io: &mut Io<'_>, question: &str, no_terminal: &str) -> Option<bool> {
+    let Some(input) = io.input.as_mut() else {
+        let _ = writeln!(io.err, "error: {no_terminal}");
+        return None;
+    };
+    let _ = write!(io.out, "{question} Only 'yes' is accepted: ");
+    let _ = io.out.flush();
+    let mut answer = String::new();
+    let _ = input.read_line(&mut answer);
+    Some(answer.trim() == "yes")
 }
 
 /// `cairn unlock`: removes an environment's lock, after confirmation.
@@ -473,51 +302,43 @@ pub fn unlock(
     script: &ScriptArgs,
     live: &LiveArgs,
     yes: bool,
-) -> Result<i32, String> {
+) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
-    let rt = runtime()?;
+    let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, live, &eval.state.environment).await?;
         let env = eval.state.environment.name.clone();
         let result = async {
-            let holder = cairn_kube::lock::holder(&target.cluster, &env)
-                .await
-                .map_err(|e| e.to_string())?;
-            let Some(h) = holder else {
+            let Some(h) = cairn_engine::lock::holder(&target, &env).await? else {
                 let _ = writeln!(io.out, "environment {env} is not locked");
                 return Ok(EXIT_OK);
             };
             if !yes {
-                let Some(input) = io.input.as_mut() else {
-                    let _ = writeln!(
-                        io.err,
-                        "error: refusing to unlock without a terminal to confirm on; pass --yes"
-                    );
-                    return Ok(EXIT_ERROR);
-                };
-                let _ = write!(
-                    io.out,
-                    "{env} is locked by {} since {}. Remove the lock? Only 'yes' is accepted: ",
+                let question = format!(
+                    "{env} is locked by {} since {}. Remove the lock?",
                     h.identity, h.since
                 );
-                let _ = io.out.flush();
-                let mut answer = String::new();
-                let _ = input.read_line(&mut answer);
-                if answer.trim() != "yes" {
-                    let _ = writeln!(io.out, "Unlock cancelled.");
-                    return Ok(EXIT_ERROR);
+                match ask(
+                    io,
+                    &question,
+                    "refusing to unlock without a terminal to confirm on; pass --yes",
+                ) {
+                    None => return Ok(EXIT_ERROR),
+                    Some(false) => {
+                        let _ = writeln!(io.out, "Unlock cancelled.");
+                        return Ok(EXIT_ERROR);
+                    }
+                    Some(true) => {}
                 }
             }
-            cairn_kube::lock::force_unlock(&target.cluster, &env)
-                .await
-                .map_err(|e| e.to_string())?;
+            cairn_engine::lock::force_unlock(&target, &env).await?;
             let _ = writeln!(io.out, "lock of {env} removed (was held by {})", h.identity);
             Ok(EXIT_OK)
         }
         .await;
-        close(target).await?;
+        target.close().await?;
         result
     })
 }
@@ -529,20 +350,23 @@ pub fn apply(
     script: &ScriptArgs,
     live: &LiveArgs,
     args: &ApplyArgs,
-) -> Result<i32, String> {
-    if let Some(saved) = crate::saved::read(&script.script)? {
-        if let Some(conflict) = crate::saved::conflicting_flag(&saved, script, live) {
-            return Err(format!(
-                "{} was planned with other settings: {conflict}; a plan file is applied where and how it was made (plan again for another target)",
-                script.script.display()
-            ));
+) -> Result<i32, CliError> {
+    if let Some(saved) = cairn_engine::saved::read(&script.script)? {
+        if let Some(conflict) =
+            cairn_engine::saved::conflicting_flag(&saved, &invocation(script, live))
+        {
+            return Err(cairn_engine::Error::PlannedOtherwise {
+                path: script.script.clone(),
+                conflict,
+            }
+            .into());
         }
         return apply_saved(io, &script.script, &saved, live, args);
     }
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
-    let rt = runtime()?;
+    let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, live, &eval.state.environment).await?;
         let code = async {
@@ -550,50 +374,42 @@ pub fn apply(
             let Some(held) = take_lock(io, &target, &env, args).await else {
                 return Ok(EXIT_ERROR);
             };
-            let result = async {
-                let plan = make_plan(io, &target, &eval, live).await?;
-                print_plan(io, &plan.plan, live);
-                if let Some(code) = refused(io, &plan.plan) {
-                    return Ok(code);
-                }
-                if !plan.plan.has_changes() {
-                    // Nothing to change (but perhaps the inventory's record of the cluster):
-                    // the environment is checked all the same.
-                    cairn_kube::finish(&target.cluster, &plan.kube, &Default::default()).await;
-                    let timeout = Duration::from_secs(args.timeout);
-                    return crate::smoke::after_apply(
-                        io,
-                        &target.cluster,
-                        &eval.state,
-                        live.json,
-                        timeout,
-                    )
-                    .await;
-                }
-                if !confirm(io, &plan.plan, args.yes) {
-                    return Ok(EXIT_ERROR);
-                }
-                let origin = crate::history::Origin::script(&script.script, "");
-                run_apply(
-                    io,
-                    &target,
-                    &eval,
-                    &plan,
-                    live,
-                    args,
-                    &origin,
-                    &held.identity,
-                )
-                .await
-            }
-            .await;
+            let origin = Origin::script(&script.script, "");
+            let result = plan_and_apply(io, &target, &eval, live, args, &origin, &held).await;
             held.release().await;
             result
         }
         .await;
-        close(target).await?;
+        target.close().await?;
         code
     })
+}
+
+/// Under the lock: plans, prints, confirms, applies.
+async fn plan_and_apply(
+    io: &mut Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+    origin: &Origin,
+    held: &Held,
+) -> Result<i32, CliError> {
+    let plan = make_plan(target, eval, live).await?;
+    print_plan(io, &plan.plan, live);
+    if let Some(code) = refused(io, &plan.plan) {
+        return Ok(code);
+    }
+    if !plan.plan.has_changes() {
+        // Nothing to change (but perhaps the inventory's record of the cluster): the
+        // environment is checked all the same.
+        cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
+        return after_apply(io, target, &eval.state, live.json, args).await;
+    }
+    if !confirm(io, &plan.plan, args.yes) {
+        return Ok(EXIT_ERROR);
+    }
+    run_apply(io, target, eval, &plan, live, args, origin, &held.identity).await
 }
 
 /// `cairn apply FILE`: re-evaluates the script the plan was made from, plans again, and
@@ -601,20 +417,22 @@ pub fn apply(
 fn apply_saved(
     io: &mut Io<'_>,
     path: &std::path::Path,
-    saved: &crate::saved::SavedPlan,
+    saved: &SavedPlan,
     output: &LiveArgs,
     args: &ApplyArgs,
-) -> Result<i32, String> {
-    let (script, live) = crate::saved::args_of(saved, output);
+) -> Result<i32, CliError> {
+    let inv = cairn_engine::saved::invocation_of(saved);
+    let live = LiveArgs::of_saved(&inv, output);
+    let script = ScriptArgs::of(&inv.script);
     let Some(eval) = evaluate_checked(io, &script)? else {
         return Ok(EXIT_ERROR);
     };
     let _ = writeln!(
         io.out,
         "Applying the saved {}.",
-        crate::saved::describe(saved)
+        cairn_engine::saved::describe(saved)
     );
-    let rt = runtime()?;
+    let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, &live, &eval.state.environment).await?;
         let code = async {
@@ -622,50 +440,64 @@ fn apply_saved(
             let Some(held) = take_lock(io, &target, &env, args).await else {
                 return Ok(EXIT_ERROR);
             };
-            let result =
-                apply_verified(io, path, saved, &target, &eval, &script, &live, args, &held).await;
+            let verified = Verified {
+                path,
+                saved,
+                script: &script,
+                live: &live,
+            };
+            let result = apply_verified(io, &verified, &target, &eval, args, &held).await;
             held.release().await;
             result
         }
         .await;
-        close(target).await?;
+        target.close().await?;
         code
     })
 }
 
+/// A plan file and how it was made.
+struct Verified<'a> {
+    path: &'a std::path::Path,
+    saved: &'a SavedPlan,
+    script: &'a ScriptArgs,
+    live: &'a LiveArgs,
+}
+
+/// Prints why a plan file no longer describes what apply would do.
+fn print_stale(io: &mut Io<'_>, path: &std::path::Path, problems: &[String]) {
+    let _ = writeln!(
+        io.err,
+        "error: refusing to apply {}: it no longer describes what would happen",
+        path.display()
+    );
+    const SHOWN: usize = 12;
+    for p in problems.iter().take(SHOWN) {
+        let _ = writeln!(io.err, "  - {p}");
+    }
+    if problems.len() > SHOWN {
+        let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
+    }
+    let _ = writeln!(
+        io.err,
+        "  hint: run `cairn plan -o {}` again and review the new plan",
+        path.display()
+    );
+}
+
 /// Plans again under the lock, checks the plan file still describes it, applies.
-#[allow(clippy::too_many_arguments)]
 async fn apply_verified(
     io: &mut Io<'_>,
-    path: &std::path::Path,
-    saved: &crate::saved::SavedPlan,
+    v: &Verified<'_>,
     target: &Target,
     eval: &cairn_stdlib::Evaluation,
-    script: &ScriptArgs,
-    live: &LiveArgs,
     args: &ApplyArgs,
     held: &Held,
-) -> Result<i32, String> {
-    let plan = make_plan(io, target, eval, live).await?;
-    let problems = crate::saved::verify(saved, &eval.state, &plan);
+) -> Result<i32, CliError> {
+    let plan = make_plan(target, eval, v.live).await?;
+    let problems = cairn_engine::saved::verify(v.saved, &eval.state, &plan);
     if !problems.is_empty() {
-        let _ = writeln!(
-            io.err,
-            "error: refusing to apply {}: it no longer describes what would happen",
-            path.display()
-        );
-        const SHOWN: usize = 12;
-        for p in problems.iter().take(SHOWN) {
-            let _ = writeln!(io.err, "  - {p}");
-        }
-        if problems.len() > SHOWN {
-            let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
-        }
-        let _ = writeln!(
-            io.err,
-            "  hint: run `cairn plan -o {}` again and review the new plan",
-            path.display()
-        );
+        print_stale(io, v.path, &problems);
         return Ok(EXIT_ERROR);
     }
     if let Some(code) = refused(io, &plan.plan) {
@@ -673,17 +505,25 @@ async fn apply_verified(
     }
     if !plan.plan.has_changes() {
         // Perhaps the inventory's record of the cluster changes all the same.
-        cairn_kube::finish(&target.cluster, &plan.kube, &Default::default()).await;
+        cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
         let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
-        let timeout = Duration::from_secs(args.timeout);
-        return crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout)
-            .await;
+        return after_apply(io, target, &eval.state, v.live.json, args).await;
     }
-    let origin = crate::history::Origin::script(
-        &script.script,
-        &format!("saved plan made {}", saved.created),
+    let origin = Origin::script(
+        &v.script.script,
+        &format!("saved plan made {}", v.saved.created),
     );
-    run_apply(io, target, eval, &plan, live, args, &origin, &held.identity).await
+    run_apply(
+        io,
+        target,
+        eval,
+        &plan,
+        v.live,
+        args,
+        &origin,
+        &held.identity,
+    )
+    .await
 }
 
 /// Asks for confirmation on the terminal unless `yes`; false when the answer is not `yes` or
@@ -692,38 +532,21 @@ pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> bool {
     if yes {
         return true;
     }
-    let Some(input) = io.input.as_mut() else {
-        let _ = writeln!(
-            io.err,
-            "error: refusing to apply without a terminal to confirm on; pass --yes to apply anyway"
-        );
-        return false;
-    };
-    let _ = write!(
-        io.out,
-        "\nApply these changes to {} on {}? Only 'yes' is accepted: ",
+    let question = format!(
+        "\nApply these changes to {} on {}?",
         plan.environment, plan.target
     );
-    let _ = io.out.flush();
-    let mut answer = String::new();
-    let _ = input.read_line(&mut answer);
-    if answer.trim() != "yes" {
-        let _ = writeln!(io.out, "Apply cancelled.");
-        return false;
-    }
-    true
-}
-
-/// An environment's apply lock, held while an apply plans, confirms, applies and records.
-pub(crate) struct Held {
-    lock: cairn_kube::lock::Lock,
-    /// Who holds it (also the revision's author).
-    pub(crate) identity: String,
-}
-
-impl Held {
-    pub(crate) async fn release(self) {
-        self.lock.release().await;
+    match ask(
+        io,
+        &question,
+        "refusing to apply without a terminal to confirm on; pass --yes to apply anyway",
+    ) {
+        None => false,
+        Some(false) => {
+            let _ = writeln!(io.out, "Apply cancelled.");
+            false
+        }
+        Some(true) => true,
     }
 }
 
@@ -736,47 +559,15 @@ pub(crate) async fn take_lock(
     environment: &str,
     args: &ApplyArgs,
 ) -> Option<Held> {
-    let identity = lock_identity(io);
-    let (wait_tx, mut wait_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let waiting = move |h: &cairn_kube::lock::Holder| {
-        let line = if h.dead {
-            format!(
-                "the lock was held by {}, a process of this host that no longer runs: taking it",
-                h.identity
-            )
-        } else {
-            format!(
-                "waiting for the lock held by {} (since {})",
-                h.identity, h.since
-            )
-        };
-        let _ = wait_tx.send(line);
-    };
-    let acquire = cairn_kube::lock::acquire(
-        &target.cluster,
-        environment,
-        &identity,
-        Duration::from_secs(30),
-        Duration::from_secs(args.lock_timeout),
-        &waiting,
-    );
-    tokio::pin!(acquire);
-    let result = loop {
-        tokio::select! {
-            result = &mut acquire => break result,
-            Some(line) = wait_rx.recv() => {
-                let _ = writeln!(io.out, "{line}");
-            }
-        }
-    };
-    while let Ok(line) = wait_rx.try_recv() {
-        let _ = writeln!(io.out, "{line}");
-    }
+    let identity = cairn_engine::lock::identity(&io.vars);
+    let timeout = Duration::from_secs(args.lock_timeout);
+    let id = &identity;
+    let result = with_notices(io, |notify| async move {
+        cairn_engine::lock::take(target, environment, id, timeout, &*notify).await
+    })
+    .await;
     match result {
-        Ok(lock) => Some(Held {
-            lock,
-            identity: identity.clone(),
-        }),
+        Ok(held) => Some(held),
         Err(e) => {
             let _ = writeln!(
                 io.err,
@@ -787,61 +578,21 @@ pub(crate) async fn take_lock(
     }
 }
 
-/// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
-/// environment's lock.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run_apply(
-    io: &mut Io<'_>,
-    target: &Target,
-    eval: &cairn_stdlib::Evaluation,
-    plan: &LivePlan,
-    live: &LiveArgs,
-    args: &ApplyArgs,
-    origin: &crate::history::Origin,
-    identity: &str,
-) -> Result<i32, String> {
-    if let Some(code) = refused(io, &plan.plan) {
-        return Ok(code);
-    }
-    let _ = writeln!(
-        io.out,
-        "\nApplying to {} on {}:",
-        plan.plan.environment, plan.plan.target
-    );
+/// Runs the graph, showing progress as it goes.
+async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> Report {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let emit: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| {
         let _ = tx.send(e);
     });
-    let options = ApplyOptions {
-        timeout: Duration::from_secs(args.timeout),
-        concurrency: usize::from(args.parallelism),
+    let mode = if live.json {
+        crate::progress::Mode::Json
+    } else if io.terminal {
+        crate::progress::Mode::Live
+    } else {
+        crate::progress::Mode::Lines
     };
-    target.cluster.set_requests_in_flight(options.concurrency);
-    let mut nodes = cairn_kube::nodes(&target.cluster, &plan.kube, &options);
-    if let Some(part) = &plan.dns {
-        nodes.extend(crate::dns::nodes(part, options.timeout));
-    }
-    if let Some(part) = &plan.certs {
-        nodes.extend(crate::certs::nodes(part, &target.cluster, options.timeout));
-    }
-    if let Some(b) = &plan.buckets {
-        nodes.extend(crate::s3::nodes(b));
-    }
-    let mut progress = crate::progress::Progress::new(
-        if live.json {
-            crate::progress::Mode::Json
-        } else if io.terminal {
-            crate::progress::Mode::Live
-        } else {
-            crate::progress::Mode::Lines
-        },
-        nodes
-            .iter()
-            .filter(|n| n.action != cairn_plan::plan::Action::NoOp)
-            .map(|n| (n.id.clone(), n.action))
-            .collect(),
-    );
-    let run = cairn_apply::execute(nodes, options.concurrency, emit);
+    let mut progress = crate::progress::Progress::new(mode, run.steps());
+    let run = run.execute(emit);
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let report = loop {
@@ -855,28 +606,43 @@ pub(crate) async fn run_apply(
         progress.event(io, &event);
     }
     progress.finish(io);
-    cairn_kube::finish(&target.cluster, &plan.kube, &report).await;
-    // The sandbox's zone and buckets are saved; an error is reported after the revision.
-    let saved = plan
-        .dns
-        .as_ref()
-        .map_or(Ok(()), crate::dns::save)
-        .and(plan.buckets.as_ref().map_or(Ok(()), crate::s3::save));
-    let s = plan.plan.summary();
-    let summary = format!(
-        "{} added, {} changed, {} replaced, {} destroyed",
-        s.create, s.update, s.replace, s.delete
+    report
+}
+
+/// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
+/// environment's lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_apply(
+    io: &mut Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    plan: &LivePlan,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+    origin: &Origin,
+    identity: &str,
+) -> Result<i32, CliError> {
+    if let Some(code) = refused(io, &plan.plan) {
+        return Ok(code);
+    }
+    let _ = writeln!(
+        io.out,
+        "\nApplying to {} on {}:",
+        plan.plan.environment, plan.plan.target
     );
-    let revision = crate::history::record(
-        target,
-        eval,
-        origin,
-        &plan.plan.environment,
-        identity,
-        &summary,
-        report.ok(),
-    )
-    .await;
+    let run = cairn_engine::apply::prepare(target, plan, &args.options());
+    let report = execute(io, run, live).await;
+    cairn_engine::apply::conclude(target, plan, &report).await;
+    // The sandbox's zone and buckets are saved; an error is reported after the revision.
+    let saved = cairn_engine::apply::save_twins(plan);
+    let summary = cairn_engine::apply::summary(&plan.plan);
+    let applied = Applied {
+        author: identity,
+        summary: &summary,
+        ok: report.ok(),
+    };
+    let revision =
+        cairn_engine::history::record(target, eval, origin, &plan.plan.environment, &applied).await;
     saved?;
     match revision {
         Ok(n) => {
@@ -891,8 +657,7 @@ pub(crate) async fn run_apply(
     }
     if report.ok() {
         let _ = writeln!(io.out, "\nApply complete: {summary}.");
-        let timeout = Duration::from_secs(args.timeout);
-        crate::smoke::after_apply(io, &target.cluster, &eval.state, live.json, timeout).await
+        after_apply(io, target, &eval.state, live.json, args).await
     } else {
         let _ = writeln!(
             io.out,
@@ -900,6 +665,64 @@ pub(crate) async fn run_apply(
             report.failed.len(),
             report.skipped.len(),
             report.done.len()
+        );
+        Ok(EXIT_ERROR)
+    }
+}
+
+/// One smoke check's outcome for people (`✓ name: detail`, the log indented below).
+pub(crate) fn human(o: &cairn_engine::smoke::Outcome) -> String {
+    let mut s = format!(
+        "  {} {}: {}\n",
+        if o.ok { "✓" } else { "✗" },
+        o.name,
+        o.detail
+    );
+    if !o.logs.is_empty() {
+        s.push_str("      log:\n");
+        for line in &o.logs {
+            s.push_str(&format!("        {line}\n"));
+        }
+    }
+    s
+}
+
+/// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit
+/// code (1 when a check failed).
+pub(crate) async fn after_apply(
+    io: &mut Io<'_>,
+    target: &Target,
+    state: &cairn_model::DesiredState,
+    json: bool,
+    args: &ApplyArgs,
+) -> Result<i32, CliError> {
+    if cairn_engine::smoke::declared(state).is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !json {
+        let _ = writeln!(io.out, "\nSmoke checks:");
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let outcomes = cairn_engine::smoke::run_all(&target.cluster, state, timeout).await;
+    for o in &outcomes {
+        if json {
+            let line = serde_json::json!({ "smoke_check": o });
+            let _ = writeln!(io.out, "{line}");
+        } else {
+            let _ = write!(io.out, "{}", human(o));
+        }
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed == 0 {
+        if !json {
+            let _ = writeln!(io.out, "All {} smoke checks passed.", outcomes.len());
+        }
+        Ok(EXIT_OK)
+    } else {
+        let _ = writeln!(
+            io.err,
+            "error: {failed} of {} smoke checks failed",
+            outcomes.len()
         );
         Ok(EXIT_ERROR)
     }

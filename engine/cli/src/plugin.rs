@@ -8,7 +8,7 @@ use cairn_stdlib::manifest::{Manifest, PluginError};
 use cairn_stdlib::project::{self, Located, PluginSearch, Project, Source};
 use clap::Subcommand;
 
-use crate::{EXIT_ERROR, EXIT_OK, Io, output, report};
+use crate::{CliError, EXIT_ERROR, EXIT_OK, Io, output, report};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginAction {
@@ -68,16 +68,7 @@ pub struct ProjectArgs {
     plugin_path: Vec<PathBuf>,
 }
 
-/// The cache root for git plugins: `$CAIRN_CACHE_DIR`, else `$XDG_CACHE_HOME/cairn`, else
-/// `~/.cache/cairn` (git plugins go into its `plugins/`).
-pub fn cache_dir(vars: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let set = |k: &str| vars.get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    set("CAIRN_CACHE_DIR")
-        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("cairn")))
-        .or_else(|| set("HOME").map(|d| d.join(".cache").join("cairn")))
-}
-
-pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, String> {
+pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, CliError> {
     match action {
         PluginAction::List { project } => list(io, &search(io, project)?),
         PluginAction::Info { name, project } => info(io, &search(io, project)?, name),
@@ -89,7 +80,8 @@ pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, String> {
         } => test(io, &search(io, project)?, plugin, *update),
         PluginAction::Update { name, project } => {
             let search = search(io, project)?;
-            let lock = project::update(&search, name.as_deref()).map_err(|e| e.to_string())?;
+            let lock = project::update(&search, name.as_deref())
+                .map_err(|e| CliError::Plugin(e.to_string()))?;
             let root = search.project.as_ref().map(|p| p.root.clone());
             for (plugin, entry) in &lock.plugins {
                 if name.as_ref().is_some_and(|n| n != plugin) {
@@ -113,11 +105,11 @@ pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, String> {
     }
 }
 
-fn plugin_error(e: &PluginError) -> String {
-    e.to_string()
+fn plugin_error(e: &PluginError) -> CliError {
+    CliError::Plugin(e.to_string())
 }
 
-fn search(io: &Io<'_>, args: &ProjectArgs) -> Result<PluginSearch, String> {
+fn search(io: &Io<'_>, args: &ProjectArgs) -> Result<PluginSearch, CliError> {
     let project = match &args.project {
         Some(dir) => Some(Project::open(dir).map_err(|e| plugin_error(&e))?),
         None => Project::find(&io.cwd).map_err(|e| plugin_error(&e))?,
@@ -134,7 +126,7 @@ fn search(io: &Io<'_>, args: &ProjectArgs) -> Result<PluginSearch, String> {
     Ok(PluginSearch {
         project,
         dirs,
-        cache_dir: cache_dir(&io.vars),
+        cache_dir: cairn_engine::input::cache_dir(&io.vars),
     })
 }
 
@@ -157,7 +149,7 @@ fn source_text(located: &Located) -> String {
     }
 }
 
-fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, String> {
+fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
     let all = search.all(false).map_err(|e| plugin_error(&e))?;
     if all.is_empty() {
         let _ = writeln!(io.err, "no plugins found");
@@ -213,18 +205,18 @@ fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, String> {
     Ok(EXIT_OK)
 }
 
-fn locate(search: &PluginSearch, name: &str) -> Result<Located, String> {
+fn locate(search: &PluginSearch, name: &str) -> Result<Located, CliError> {
     search
         .locate(name, false)
         .map_err(|e| plugin_error(&e))?
         .ok_or_else(|| {
-            format!(
+            CliError::Plugin(format!(
                 "plugin `{name}` not found (plugins are folders under the project's plugins/, CAIRN_PLUGIN_PATH, or declared in cairn.toml)"
-            )
+            ))
         })
 }
 
-fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, String> {
+fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, CliError> {
     let located = locate(search, name)?;
     let manifest = Manifest::read(
         &located.dir,
@@ -232,10 +224,14 @@ fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, Strin
         &located.name,
     )
     .map_err(|e| plugin_error(&e))?;
-    let text = std::fs::read_to_string(located.dir.join("main.rhai"))
-        .map_err(|e| format!("cannot read {}: {e}", located.file_display("main.rhai")))?;
+    let text = std::fs::read_to_string(located.dir.join("main.rhai")).map_err(|e| {
+        CliError::Plugin(format!(
+            "cannot read {}: {e}",
+            located.file_display("main.rhai")
+        ))
+    })?;
     let functions = cairn_stdlib::plugin_functions(&text)
-        .map_err(|e| format!("{}: {e}", located.file_display("main.rhai")))?;
+        .map_err(|e| CliError::Plugin(format!("{}: {e}", located.file_display("main.rhai"))))?;
     let mut out = String::new();
     match &manifest {
         Some(m) => {
@@ -301,11 +297,16 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn new(io: &mut Io<'_>, args: &ProjectArgs, name: &str, dir: Option<&Path>) -> Result<i32, String> {
+fn new(
+    io: &mut Io<'_>,
+    args: &ProjectArgs,
+    name: &str,
+    dir: Option<&Path>,
+) -> Result<i32, CliError> {
     if !valid_name(name) {
-        return Err(format!(
+        return Err(CliError::Plugin(format!(
             "invalid plugin name `{name}`: use lowercase letters, digits, '-' and '_', starting with a letter"
-        ));
+        )));
     }
     let parent = match dir {
         Some(d) => d.to_path_buf(),
@@ -319,7 +320,10 @@ fn new(io: &mut Io<'_>, args: &ProjectArgs, name: &str, dir: Option<&Path>) -> R
     };
     let folder = parent.join(name);
     if folder.exists() {
-        return Err(format!("{} already exists", folder.display()));
+        return Err(CliError::Plugin(format!(
+            "{} already exists",
+            folder.display()
+        )));
     }
     let ident = name.replace('-', "_");
     let files = [
@@ -332,9 +336,10 @@ fn new(io: &mut Io<'_>, args: &ProjectArgs, name: &str, dir: Option<&Path>) -> R
         let path = folder.join(file);
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p)
-                .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+                .map_err(|e| CliError::Plugin(format!("cannot create {}: {e}", p.display())))?;
         }
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::Plugin(format!("cannot write {}: {e}", path.display())))?;
         let _ = writeln!(io.out, "created {}", path.display());
     }
     let _ = writeln!(
@@ -416,7 +421,7 @@ let web = {ident}::instance(env, "web", #{{ image: "nginx:1.27", replicas: 2 }})
 }
 
 /// The rendered output of one fixture: its diagnostics, then (without errors) the YAML.
-fn fixture_output(eval: &cairn_stdlib::Evaluation) -> Result<String, String> {
+fn fixture_output(eval: &cairn_stdlib::Evaluation) -> Result<String, CliError> {
     let diagnostics = crate::check_diagnostics(eval);
     let mut text = String::new();
     if !diagnostics.is_empty() {
@@ -424,18 +429,25 @@ fn fixture_output(eval: &cairn_stdlib::Evaluation) -> Result<String, String> {
     }
     if !diagnostics.iter().any(cairn_model::Diagnostic::is_error) {
         let docs = output::documents(&eval.state, &output::Secrets::Redacted)
-            .map_err(|id| format!("generated value {id} has no value; this is a bug"))?;
+            .map_err(|id| cairn_engine::Error::Bug(format!("generated value {id} has no value")))?;
         text.push_str(&output::yaml_stream(&docs));
     }
     Ok(text)
 }
 
-fn test(io: &mut Io<'_>, search: &PluginSearch, plugin: &str, update: bool) -> Result<i32, String> {
+fn test(
+    io: &mut Io<'_>,
+    search: &PluginSearch,
+    plugin: &str,
+    update: bool,
+) -> Result<i32, CliError> {
     let as_path = PathBuf::from(plugin);
     let (name, dir) = if plugin.contains(['/', '.']) || as_path.join("main.rhai").is_file() {
-        let dir = std::path::absolute(&as_path).map_err(|e| e.to_string())?;
+        let dir = std::path::absolute(&as_path).map_err(|e| CliError::Plugin(e.to_string()))?;
         if !dir.join("main.rhai").is_file() {
-            return Err(format!("{plugin} is not a plugin folder (no main.rhai)"));
+            return Err(CliError::Plugin(format!(
+                "{plugin} is not a plugin folder (no main.rhai)"
+            )));
         }
         let name = dir
             .file_name()
@@ -458,10 +470,10 @@ fn test(io: &mut Io<'_>, search: &PluginSearch, plugin: &str, update: bool) -> R
         .unwrap_or_default();
     fixtures.sort();
     if fixtures.is_empty() {
-        return Err(format!(
+        return Err(CliError::Plugin(format!(
             "plugin `{name}` has no fixtures ({}/*.rhai)",
             fixtures_dir.display()
-        ));
+        )));
     }
     // The plugin's own folder comes first, so the fixtures import this copy of it.
     let mut plugin_dirs = vec![dir.parent().map(Path::to_path_buf).unwrap_or_default()];
@@ -477,13 +489,12 @@ fn test(io: &mut Io<'_>, search: &PluginSearch, plugin: &str, update: bool) -> R
             .unwrap_or_default();
         let display = format!("{name}/fixtures/{stem}.rhai");
         let text = std::fs::read_to_string(fixture)
-            .map_err(|e| format!("cannot read {}: {e}", fixture.display()))?;
+            .map_err(|e| CliError::Plugin(format!("cannot read {}: {e}", fixture.display())))?;
         let env_file = fixtures_dir.join(format!("{stem}.env"));
         let vars = if env_file.is_file() {
-            crate::parse_env_file(
-                &std::fs::read_to_string(&env_file)
-                    .map_err(|e| format!("cannot read {}: {e}", env_file.display()))?,
-            )
+            cairn_engine::input::parse_env_file(&std::fs::read_to_string(&env_file).map_err(
+                |e| CliError::Plugin(format!("cannot read {}: {e}", env_file.display())),
+            )?)
         } else {
             BTreeMap::new()
         };
@@ -496,8 +507,9 @@ fn test(io: &mut Io<'_>, search: &PluginSearch, plugin: &str, update: bool) -> R
         let actual = fixture_output(&eval)?;
         let expected_file = fixtures_dir.join(format!("{stem}.expected"));
         if update {
-            std::fs::write(&expected_file, &actual)
-                .map_err(|e| format!("cannot write {}: {e}", expected_file.display()))?;
+            std::fs::write(&expected_file, &actual).map_err(|e| {
+                CliError::Plugin(format!("cannot write {}: {e}", expected_file.display()))
+            })?;
             let _ = writeln!(io.out, "updated {display}");
             continue;
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use cairn_kube::Event;
+use cairn_engine::Event;
 use cairn_model::ResourceId;
 use cairn_plan::plan::Action;
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use cairn_kube::{Event, Failure};
+use cairn_engine::{Event, Failure};
 use cairn_model::{Provider, ResourceId};
 use cairn_plan::plan::{Action, Plan};
 use serde_json::Value as J;

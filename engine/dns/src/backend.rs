@@ -2,6 +2,7 @@
 //! implementations: [`crate::Rfc2136Backend`] (real servers), [`crate::ManualBackend`]
 //! (registrars without an API) and [`InMemoryBackend`] (`--sandbox`, tests).
 
+use cairn_plan::plan::Action;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
@@ -11,8 +12,7 @@ use serde::Serialize;
 
 use crate::DnsError;
 use crate::plan::{
-    ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key,
-    ownership_record,
+    DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key, ownership_record,
 };
 use crate::record::{RecordKey, RecordSet, RecordType, normalize_name};
 
@@ -187,8 +187,8 @@ impl InMemoryBackend {
             rcode: rcode.to_owned(),
         };
         match change.kind {
-            ChangeKind::Create if exists => return Err(changed("YXRRSET")),
-            ChangeKind::Update | ChangeKind::Delete if !exists => {
+            Action::Create if exists => return Err(changed("YXRRSET")),
+            Action::Update | Action::Delete if !exists => {
                 return Err(changed("NXRRSET"));
             }
             _ => {}
@@ -218,7 +218,7 @@ impl InMemoryBackend {
         {
             let ttl = change.after.as_ref().map_or(300, |a| a.ttl);
             let own = ownership_record(key, owner, ttl);
-            if change.kind == ChangeKind::Delete || ignored {
+            if change.kind == Action::Delete || ignored {
                 records.remove(&own.key());
             } else {
                 records.insert(own.key(), own);

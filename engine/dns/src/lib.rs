@@ -27,6 +27,7 @@ mod batch;
 mod error;
 mod manual;
 pub mod plan;
+mod provider;
 mod query;
 mod record;
 mod rfc2136;
@@ -38,9 +39,10 @@ pub use batch::{BATCH_WINDOW, ZoneBatcher};
 pub use error::{Conflict, DnsError};
 pub use manual::{ManualBackend, manual_instructions};
 pub use plan::{
-    ChangeKind, DnsChange, DnsPlan, MIN_RECORDS_FOR_THRESHOLD, ORPHAN_REASON, PlanOptions,
-    ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key, ownership_name, ownership_record, plan,
+    DnsChange, DnsPlan, MIN_RECORDS_FOR_THRESHOLD, ORPHAN_REASON, PlanOptions, ReadMethod,
+    ZoneSnapshot, is_orphan_sweep, owned_key, ownership_name, ownership_record, plan,
 };
+pub use provider::{DnsPart, DnsProvider, ZoneError, id_of};
 pub use record::{
     RecordKey, RecordSet, RecordType, desired_records, normalize_name, normalize_value,
     presentation,

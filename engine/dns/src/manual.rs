@@ -2,6 +2,7 @@
 //! records from the authoritative nameservers, says exactly which records to create, and
 //! waits until the nameservers answer them.
 
+use cairn_plan::plan::Action;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use hickory_proto::rr::RecordType as HType;
 use hickory_resolver::Resolver;
 
 use crate::backend::{ApplyReport, DnsBackend, IgnoredChange};
-use crate::plan::{ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot};
+use crate::plan::{DnsChange, DnsPlan, ReadMethod, ZoneSnapshot};
 use crate::query::Querier;
 use crate::record::RecordKey;
 use crate::settings::{ManualConfig, resolve};
@@ -32,13 +33,13 @@ pub fn manual_instructions(plan: &DnsPlan) -> Vec<String> {
                 rs.map(|r| r.zone_lines().join("\n  ")).unwrap_or_default()
             };
             match c.kind {
-                ChangeKind::Create => format!("create:\n  {}", lines(c.after.as_ref())),
-                ChangeKind::Update => format!(
+                Action::Create => format!("create:\n  {}", lines(c.after.as_ref())),
+                Action::Delete => format!("remove:\n  {}", lines(c.before.as_ref())),
+                _ => format!(
                     "replace:\n  {}\nwith:\n  {}",
                     lines(c.before.as_ref()),
                     lines(c.after.as_ref())
                 ),
-                ChangeKind::Delete => format!("remove:\n  {}", lines(c.before.as_ref())),
             }
         })
         .collect()

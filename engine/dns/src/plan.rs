@@ -21,6 +21,7 @@
 //! is deleted by the plan, with the reason [`ORPHAN_REASON`], when it names this environment
 //! and no other; the update deletes it only while the record set is still absent.
 
+use cairn_plan::plan::Action;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -145,22 +146,21 @@ fn parse_ownership(rs: &RecordSet) -> Option<(RecordKey, Vec<String>)> {
     Some((RecordKey { name, rtype }, owners))
 }
 
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum ChangeKind {
-    /// Remove a record set cairn owns and no longer declares.
-    Delete,
-    /// Replace a record set's data or TTL.
-    Update,
-    /// Add a missing record set.
-    Create,
+/// The order changes go out in: deletions (of records cairn owns and no longer declares)
+/// first, then updates (a record set's data or TTL), then creations.
+fn send_order(action: Action) -> u8 {
+    match action {
+        Action::Delete => 0,
+        Action::Update => 1,
+        _ => 2,
+    }
 }
 
 /// One change of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsChange {
-    /// What it does.
-    pub kind: ChangeKind,
+    /// What it does: [`Action::Create`], [`Action::Update`] or [`Action::Delete`].
+    pub kind: Action,
     /// The record set.
     pub key: RecordKey,
     /// The live record set (Update, Delete).
@@ -174,9 +174,9 @@ pub struct DnsChange {
 impl std::fmt::Display for DnsChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let k = match self.kind {
-            ChangeKind::Create => "create",
-            ChangeKind::Update => "update",
-            ChangeKind::Delete => "delete",
+            Action::Create => "create",
+            Action::Delete => "delete",
+            _ => "update",
         };
         write!(f, "{k} {} ({})", self.key, self.reason)
     }
@@ -353,7 +353,7 @@ pub fn plan(
         };
         match data.get(&key) {
             None => changes.push(DnsChange {
-                kind: ChangeKind::Create,
+                kind: Action::Create,
                 key: key.clone(),
                 before: None,
                 after: Some(d.clone()),
@@ -364,7 +364,7 @@ pub fn plan(
                 let diff = describe_diff(l, d);
                 if mine {
                     changes.push(DnsChange {
-                        kind: ChangeKind::Update,
+                        kind: Action::Update,
                         key: key.clone(),
                         before: Some((*l).clone()),
                         after: Some(d.clone()),
@@ -378,7 +378,7 @@ pub fn plan(
                             None => "records not created by cairn".to_owned(),
                         };
                         changes.push(DnsChange {
-                            kind: ChangeKind::Update,
+                            kind: Action::Update,
                             key: key.clone(),
                             before: Some((*l).clone()),
                             after: Some(d.clone()),
@@ -401,7 +401,7 @@ pub fn plan(
             }
             if let Some(l) = data.get(key) {
                 changes.push(DnsChange {
-                    kind: ChangeKind::Delete,
+                    kind: Action::Delete,
                     key: key.clone(),
                     before: Some((*l).clone()),
                     after: None,
@@ -417,10 +417,7 @@ pub fn plan(
     if !conflicts.is_empty() {
         return Err(DnsError::Conflicts { conflicts });
     }
-    let deletes = changes
-        .iter()
-        .filter(|c| c.kind == ChangeKind::Delete)
-        .count();
+    let deletes = changes.iter().filter(|c| c.kind == Action::Delete).count();
     changes.extend(orphans);
     if !opts.force
         && zone_records_total >= MIN_RECORDS_FOR_THRESHOLD
@@ -433,7 +430,7 @@ pub fn plan(
             threshold_percent: opts.delete_threshold_percent,
         });
     }
-    changes.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+    changes.sort_by(|a, b| (send_order(a.kind), &a.key).cmp(&(send_order(b.kind), &b.key)));
     Ok(DnsPlan {
         zone,
         owner: opts.owner.clone(),
@@ -466,7 +463,7 @@ fn orphaned_ownership(
         .filter_map(|(key, _)| {
             let own = *ownership_sets.get(key)?;
             Some(DnsChange {
-                kind: ChangeKind::Delete,
+                kind: Action::Delete,
                 key: own.key(),
                 before: Some(own.clone()),
                 after: None,
@@ -478,7 +475,7 @@ fn orphaned_ownership(
 
 /// Whether a change only removes an orphaned ownership record (see [`ORPHAN_REASON`]).
 pub fn is_orphan_sweep(change: &DnsChange) -> bool {
-    change.kind == ChangeKind::Delete && is_ownership_name(&change.key.name)
+    change.kind == Action::Delete && is_ownership_name(&change.key.name)
 }
 
 #[cfg(test)]
@@ -512,7 +509,7 @@ mod tests {
         }
     }
 
-    fn kinds(p: &DnsPlan) -> Vec<(ChangeKind, String)> {
+    fn kinds(p: &DnsPlan) -> Vec<(Action, String)> {
         p.changes
             .iter()
             .map(|c| (c.kind, c.key.to_string()))
@@ -538,9 +535,9 @@ mod tests {
         assert_eq!(
             kinds(&p),
             [
-                (ChangeKind::Delete, "old.example.com TXT".into()),
-                (ChangeKind::Update, "api.example.com A".into()),
-                (ChangeKind::Create, "new.example.com MX".into()),
+                (Action::Delete, "old.example.com TXT".into()),
+                (Action::Update, "api.example.com A".into()),
+                (Action::Create, "new.example.com MX".into()),
             ]
         );
         assert_eq!(
@@ -686,15 +683,12 @@ mod tests {
         assert_eq!(
             kinds(&p),
             [
+                (Action::Delete, "_cairn-owner.a.gone.example.com TXT".into()),
                 (
-                    ChangeKind::Delete,
-                    "_cairn-owner.a.gone.example.com TXT".into()
-                ),
-                (
-                    ChangeKind::Delete,
+                    Action::Delete,
                     "_cairn-owner.txt.gone.example.com TXT".into()
                 ),
-                (ChangeKind::Create, "back.example.com A".into()),
+                (Action::Create, "back.example.com A".into()),
             ]
         );
         assert!(
@@ -708,7 +702,7 @@ mod tests {
         assert_eq!(
             kinds(&p),
             [(
-                ChangeKind::Delete,
+                Action::Delete,
                 "_cairn-owner.a.theirs.example.com TXT".into()
             )]
         );
@@ -734,7 +728,7 @@ mod tests {
             &opts,
         )
         .unwrap();
-        assert_eq!(kinds(&p), [(ChangeKind::Update, "a.example.com A".into())]);
+        assert_eq!(kinds(&p), [(Action::Update, "a.example.com A".into())]);
         assert!(plan(&[], &live, &opts).unwrap().is_empty());
     }
 }

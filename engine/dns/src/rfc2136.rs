@@ -5,6 +5,7 @@
 //! message. A message the server rejects for its records is split until each change has its
 //! own answer; every accepted change is then verified at the server.
 
+use cairn_plan::plan::Action;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +24,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType as HType, TSig
 
 use crate::backend::{ApplyReport, DnsBackend, IgnoredChange, partial};
 use crate::plan::{
-    ChangeKind, DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key,
-    ownership_record,
+    DnsChange, DnsPlan, ReadMethod, ZoneSnapshot, is_orphan_sweep, owned_key, ownership_record,
 };
 use crate::query::Querier;
 use crate::record::{RecordKey, RecordSet};
@@ -435,10 +435,7 @@ impl Conn {
     /// Takes back the ownership records of ignored creations, so no stale claim remains. Best
     /// effort: the prerequisite keeps data that appeared since.
     async fn release_ignored(&self, ignored: &[IgnoredChange], owner: &str) {
-        for i in ignored
-            .iter()
-            .filter(|i| i.change.kind == ChangeKind::Create)
-        {
+        for i in ignored.iter().filter(|i| i.change.kind == Action::Create) {
             if let Ok(m) = self.release_message(&i.change.key, owner) {
                 let _ = self.send("releasing an ownership record", m, None).await;
             }
@@ -570,7 +567,7 @@ fn add_change(m: &mut Message, change: &DnsChange, owner: Option<&str>) -> Resul
     let t = wire::htype(&key.rtype);
     // RFC 2136 2.4: "RRset does not exist" is class NONE, "RRset exists" is class ANY.
     let mut pre = Record::update0(name.clone(), 0, t);
-    pre.dns_class = if change.kind == ChangeKind::Create {
+    pre.dns_class = if change.kind == Action::Create {
         DNSClass::NONE
     } else {
         DNSClass::ANY
@@ -585,7 +582,7 @@ fn add_change(m: &mut Message, change: &DnsChange, owner: Option<&str>) -> Resul
         m.add_update(delete_rrset(name, t));
         return Ok(());
     }
-    if change.kind != ChangeKind::Create {
+    if change.kind != Action::Create {
         m.add_update(delete_rrset(name.clone(), t));
     }
     if let Some(after) = &change.after {
@@ -606,7 +603,7 @@ fn add_change(m: &mut Message, change: &DnsChange, owner: Option<&str>) -> Resul
         let own = ownership_record(key, owner, ttl);
         let own_name = wire::name(&own.name)?;
         m.add_update(delete_rrset(own_name.clone(), HType::TXT));
-        if change.kind != ChangeKind::Delete {
+        if change.kind != Action::Delete {
             for v in &own.values {
                 m.add_update(Record::from_rdata(
                     own_name.clone(),

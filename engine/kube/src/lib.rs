@@ -24,6 +24,7 @@ pub mod lock;
 mod observe;
 mod plan;
 pub mod refusal;
+mod secrets;
 pub mod throttle;
 mod watch;
 
@@ -31,7 +32,7 @@ pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
 pub use job::{JobRun, run_job};
-pub use plan::{ACME_ACCOUNT_SECRET, KubePlan, PlanOptions, live_objects, plan, random_password};
+pub use plan::{KubePlan, PlanOptions, live_objects, plan};
 
 /// Field manager name cairn applies with.
 pub const FIELD_MANAGER: &str = "cairn";

@@ -15,9 +15,6 @@ use crate::observe::{Observed, observe};
 use crate::refusal::Refusal;
 use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, KubeError, MANAGED_BY};
 
-/// The Secret holding an environment's ACME account (see `cairn-acme`).
-pub const ACME_ACCOUNT_SECRET: &str = "cairn-acme-account";
-
 /// How to plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -28,6 +25,9 @@ pub struct PlanOptions {
     pub adopt: bool,
     /// Plan on a cluster other than the one the environment's inventory names.
     pub accept_cluster: bool,
+    /// Objects other providers keep in the cluster (a certificate's TLS Secret, the ACME
+    /// account): never pruned, though the script does not declare them as Kubernetes objects.
+    pub kept: BTreeSet<ResourceId>,
 }
 
 /// One step of a Kubernetes plan, with the body to apply (secrets included: never printed).
@@ -196,16 +196,6 @@ mod fingerprint_tests {
     }
 }
 
-/// A random password of letters and digits (no look-alikes), for generated values.
-pub fn random_password(length: u32) -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..length)
-        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
-        .collect()
-}
-
 /// Values of generated passwords: kept from the live Secret that is their home, else new.
 pub(crate) fn resolve_generated(
     state: &DesiredState,
@@ -224,7 +214,7 @@ pub(crate) fn resolve_generated(
                 let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
                 String::from_utf8(bytes).ok()
             });
-            (*id, kept.unwrap_or_else(|| random_password(g.length)))
+            (*id, kept.unwrap_or_else(|| g.fresh_value()))
         })
         .collect()
 }
@@ -489,24 +479,8 @@ pub async fn plan(
     let mut changes = std::mem::take(&mut found.changes);
     // What cairn owns and the script no longer declares.
     let desired_ids: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.id).collect();
-    // Secrets other providers keep in the cluster: TLS Secrets of declared certificates, and
-    // the ACME account while there are certificates.
-    let mut kept_by_providers: BTreeSet<ResourceId> = BTreeSet::new();
-    for r in state
-        .resources
-        .iter()
-        .filter(|r| r.id.kind == "Certificate")
-    {
-        if let (Some(ns), Some(secret)) = (
-            r.id.scope.as_deref(),
-            r.body
-                .get("secret_name")
-                .and_then(cairn_model::Value::as_str),
-        ) {
-            kept_by_providers.insert(ResourceId::kube("Secret", Some(ns), secret));
-            kept_by_providers.insert(ResourceId::kube("Secret", Some(ns), ACME_ACCOUNT_SECRET));
-        }
-    }
+    // What other providers keep in the cluster.
+    let kept_by_providers = &options.kept;
     for (id, live) in &observed.objects {
         if desired_ids.contains(id)
             || kept_by_providers.contains(id)

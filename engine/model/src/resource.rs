@@ -135,6 +135,18 @@ pub struct GeneratedSecret {
     pub span: Option<Span>,
 }
 
+impl GeneratedSecret {
+    /// A new value: random letters and digits (no look-alikes), `length` of them.
+    pub fn fresh_value(&self) -> String {
+        use rand::Rng;
+        const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+        let mut rng = rand::rng();
+        (0..self.length)
+            .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+            .collect()
+    }
+}
+
 /// Environment-wide settings declared by `environment(name, #{ ... })`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct EnvironmentMeta {

@@ -4,7 +4,8 @@ use crate::backend::S3Backend;
 use crate::config::BucketConfig;
 use crate::error::S3Error;
 use crate::live::{LiveBucket, ObjectInfo};
-use crate::plan::{BucketAction, BucketPlan, plan_bucket};
+use crate::plan::{BucketPlan, plan_bucket};
+use cairn_plan::plan::Action;
 
 /// Reads a bucket's live configuration (`None`: it does not exist). One HEAD, then the five
 /// configuration reads in parallel; "not configured" answers are empty.
@@ -30,15 +31,15 @@ pub async fn apply_bucket(
     }
     let name = desired.name.as_str();
     match plan.action {
-        BucketAction::Create => {
+        Action::Create => {
             let region = desired
                 .region
                 .clone()
                 .unwrap_or_else(|| backend.default_region());
             backend.create_bucket(name, &region).await?;
         }
-        BucketAction::Update => {}
-        BucketAction::NoChange => {
+        Action::Update | Action::Adopt => {}
+        Action::NoOp => {
             return backend
                 .read_bucket(name)
                 .await?
@@ -47,7 +48,7 @@ pub async fn apply_bucket(
                     fields: vec!["the bucket no longer exists".to_owned()],
                 });
         }
-        BucketAction::Delete | BucketAction::Keep => {
+        Action::Delete | Action::Keep | Action::Replace | Action::Refuse => {
             return Err(S3Error::Refused(format!(
                 "bucket {name}: a {:?} plan is carried out by delete_bucket, not apply_bucket",
                 plan.action
@@ -76,7 +77,7 @@ pub async fn apply_bucket(
     let live = backend.read_bucket(name).await?;
     let check = plan_bucket(desired, live.as_ref());
     match live {
-        Some(live) if check.action == BucketAction::NoChange => Ok(live),
+        Some(live) if check.action == Action::NoOp => Ok(live),
         _ => Err(S3Error::Verify {
             bucket: name.to_owned(),
             fields: check.fields.iter().map(|f| f.path.clone()).collect(),
@@ -84,10 +85,10 @@ pub async fn apply_bucket(
     }
 }
 
-/// Carries out a deletion plan: only a [`BucketAction::Delete`] plan (allowed by the script),
+/// Carries out a deletion plan: only a [`Action::Delete`] plan (allowed by the script),
 /// and only if the bucket is still empty.
 pub async fn delete_bucket(backend: &dyn S3Backend, plan: &BucketPlan) -> Result<(), S3Error> {
-    if plan.action != BucketAction::Delete {
+    if plan.action != Action::Delete {
         return Err(S3Error::Refused(format!(
             "bucket {} is not planned for deletion: {}",
             plan.bucket,

@@ -23,6 +23,7 @@ mod error;
 mod freshness;
 mod live;
 mod plan;
+mod provider;
 mod settings;
 
 use std::sync::Arc;
@@ -38,7 +39,8 @@ pub use config::{BucketConfig, Encryption, LifecycleRule, MAX_TAGS, bucket_name,
 pub use error::{Invalid, S3Error};
 pub use freshness::{Cron, Freshness, SLACK, allowed_age, freshness, largest_gap};
 pub use live::{LiveBucket, LiveRule, ObjectInfo, PublicAccessBlock, Versioning};
-pub use plan::{BucketAction, BucketPlan, normalize_region, plan_bucket, plan_delete};
+pub use plan::{BucketPlan, normalize_region, plan_bucket, plan_delete};
+pub use provider::{Buckets, BucketsError, S3Provider, open_sandbox};
 pub use settings::{S3Settings, StaticCredentials};
 
 /// The tag keys that mark a bucket as cairn's, and whose environment it belongs to.
@@ -217,24 +219,14 @@ pub async fn backup_status(
     })
 }
 
-fn action_of(a: BucketAction) -> Action {
-    match a {
-        BucketAction::Create => Action::Create,
-        BucketAction::Update => Action::Update,
-        BucketAction::NoChange => Action::NoOp,
-        BucketAction::Delete => Action::Delete,
-        BucketAction::Keep => Action::Keep,
-    }
-}
-
 /// The buckets' changes in the common plan's terms (no-ops included).
 pub fn changes(steps: &[BucketStep]) -> Vec<Change> {
     steps
         .iter()
         .map(|s| Change {
             id: bucket_id(&s.plan.bucket),
-            action: action_of(s.plan.action),
-            fields: if s.plan.action == BucketAction::Create {
+            action: s.plan.action,
+            fields: if s.plan.action == Action::Create {
                 Vec::new()
             } else {
                 s.plan.fields.clone()
@@ -258,7 +250,7 @@ pub fn nodes(backend: &Arc<dyn S3Backend>, steps: &[BucketStep]) -> Vec<Node> {
             let step = s.clone();
             Node {
                 id: bucket_id(&s.plan.bucket),
-                action: action_of(s.plan.action),
+                action: s.plan.action,
                 depends_on: Vec::new(),
                 work: Box::new(move |_emit: Emit| {
                     Box::pin(async move {

@@ -1,5 +1,6 @@
 //! Pure planning: the desired configuration against the live one, field by field.
 
+use cairn_plan::plan::Action;
 use std::collections::BTreeSet;
 
 use cairn_plan::diff::FieldChange;
@@ -10,29 +11,16 @@ use crate::config::{BucketConfig, LifecycleRule};
 use crate::error::S3Error;
 use crate::live::{LiveBucket, LiveRule, PublicAccessBlock, Versioning};
 
-/// What happens to one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BucketAction {
-    /// The bucket does not exist: created, then configured.
-    Create,
-    /// Some fields differ: those are put again.
-    Update,
-    /// The live bucket matches.
-    NoChange,
-    /// No longer declared, allowed to be deleted, and empty.
-    Delete,
-    /// No longer declared but protected: kept.
-    Keep,
-}
-
 /// The plan of one bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BucketPlan {
     /// The bucket.
     pub bucket: String,
-    /// What happens to it.
-    pub action: BucketAction,
+    /// What happens to it: [`Action::Create`] (created, then configured), [`Action::Update`]
+    /// (the fields that differ are put again), [`Action::NoOp`] (the live bucket matches),
+    /// [`Action::Delete`] (no longer declared, allowed to be deleted, and empty) or
+    /// [`Action::Keep`] (no longer declared but protected: kept).
+    pub action: Action,
     /// The fields that change (`versioning`, `encryption`, `block_public_access`,
     /// `lifecycle[PREFIX]`, `lifecycle[PREFIX].expiration_days`, `tags[KEY]`, `region`).
     pub fields: Vec<FieldChange>,
@@ -45,7 +33,7 @@ pub struct BucketPlan {
 impl BucketPlan {
     /// Whether the plan changes anything.
     pub fn has_changes(&self) -> bool {
-        !matches!(self.action, BucketAction::NoChange | BucketAction::Keep)
+        !matches!(self.action, Action::NoOp | Action::Keep)
     }
 
     /// Whether a field under `group` (`lifecycle`, `tags`…) changes.
@@ -178,10 +166,10 @@ fn lifecycle_changes(desired: &[LifecycleRule], live: &[LiveRule], out: &mut Vec
 pub fn plan_bucket(desired: &BucketConfig, live: Option<&LiveBucket>) -> BucketPlan {
     let empty;
     let (action, live) = match live {
-        Some(l) => (BucketAction::Update, l),
+        Some(l) => (Action::Update, l),
         None => {
             empty = LiveBucket::empty(&desired.name, desired.region.as_deref());
-            (BucketAction::Create, &empty)
+            (Action::Create, &empty)
         }
     };
     let mut fields = Vec::new();
@@ -241,8 +229,8 @@ pub fn plan_bucket(desired: &BucketConfig, live: Option<&LiveBucket>) -> BucketP
             desired.tags.get(k).cloned().map(J::from),
         );
     }
-    let action = if action == BucketAction::Update && fields.is_empty() {
-        BucketAction::NoChange
+    let action = if action == Action::Update && fields.is_empty() {
+        Action::NoOp
     } else {
         action
     };
@@ -266,7 +254,7 @@ pub fn plan_delete(
     if !allowed {
         return Ok(BucketPlan {
             bucket: live.name.clone(),
-            action: BucketAction::Keep,
+            action: Action::Keep,
             fields: Vec::new(),
             reason: Some(format!(
                 "holds data: cairn never deletes a bucket unless the script says env.allow_delete(\"Bucket\", \"{}\")",
@@ -283,7 +271,7 @@ pub fn plan_delete(
     }
     Ok(BucketPlan {
         bucket: live.name.clone(),
-        action: BucketAction::Delete,
+        action: Action::Delete,
         fields: Vec::new(),
         reason: Some("no longer declared; allowed by the script and empty".to_owned()),
         conflict: None,
@@ -344,7 +332,7 @@ mod tests {
     #[test]
     fn create_lists_every_field() {
         let p = plan_bucket(&desired(7), None);
-        assert_eq!(p.action, BucketAction::Create);
+        assert_eq!(p.action, Action::Create);
         assert_eq!(
             paths(&p),
             [
@@ -361,7 +349,7 @@ mod tests {
     fn matching_bucket_is_no_change() {
         let d = desired(7);
         let p = plan_bucket(&d, Some(&live_of(&d)));
-        assert_eq!(p.action, BucketAction::NoChange);
+        assert_eq!(p.action, Action::NoOp);
         assert!(p.fields.is_empty());
         assert!(!p.has_changes());
     }
@@ -369,7 +357,7 @@ mod tests {
     #[test]
     fn retention_change_is_exactly_that_field() {
         let p = plan_bucket(&desired(30), Some(&live_of(&desired(7))));
-        assert_eq!(p.action, BucketAction::Update);
+        assert_eq!(p.action, Action::Update);
         assert_eq!(
             p.fields,
             [
@@ -394,7 +382,7 @@ mod tests {
         d.versioning = false;
         let mut live = live_of(&d);
         live.versioning = Versioning::Off;
-        assert_eq!(plan_bucket(&d, Some(&live)).action, BucketAction::NoChange);
+        assert_eq!(plan_bucket(&d, Some(&live)).action, Action::NoOp);
         live.versioning = Versioning::Enabled;
         let p = plan_bucket(&d, Some(&live));
         assert_eq!(p.fields[0].after, Some("Suspended".into()));
@@ -441,15 +429,9 @@ mod tests {
     #[test]
     fn deletion_needs_permission_and_an_empty_bucket() {
         let live = live_of(&desired(7));
-        assert_eq!(
-            plan_delete(&live, false, 0).unwrap().action,
-            BucketAction::Keep
-        );
+        assert_eq!(plan_delete(&live, false, 0).unwrap().action, Action::Keep);
         let err = plan_delete(&live, true, 3).unwrap_err();
         assert!(err.to_string().contains("holds 3 object"), "{err}");
-        assert_eq!(
-            plan_delete(&live, true, 0).unwrap().action,
-            BucketAction::Delete
-        );
+        assert_eq!(plan_delete(&live, true, 0).unwrap().action, Action::Delete);
     }
 }

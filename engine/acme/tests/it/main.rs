@@ -9,9 +9,8 @@ mod ratelimit;
 use std::time::{Duration, SystemTime};
 
 use cairn_acme::{
-    AccountSecret, AcmeClient, AcmeError, Action, CertSettings, IssueReason,
-    account_secret_manifest, days_until, inspect, issue, pem_certificates, read_leaf,
-    tls_secret_manifest,
+    AccountSecret, AcmeClient, AcmeError, CertSettings, IssueReason, account_secret_manifest,
+    days_until, inspect, issue, pem_certificates, read_leaf, tls_secret_manifest,
 };
 use harness::{PebbleOptions, Servers, ZONE};
 
@@ -79,7 +78,7 @@ async fn app_and_wildcard_issuance_end_to_end() {
     let secret = tls_secret_manifest("staging", "web-tls", &issued);
     let now = SystemTime::now();
     let st = inspect(Some(&secret), &desired, now, 30);
-    assert_eq!(st.action, Action::NoChange, "{}", st.describe());
+    assert_eq!(st.reason, None, "{}", st.describe());
     assert_eq!(st.names, issued.names);
     let days = days_until(issued.not_after, now);
     assert!(days > 30, "Pebble's certificate is valid {days} days");
@@ -89,10 +88,7 @@ async fn app_and_wildcard_issuance_end_to_end() {
         now,
         u32::try_from(days).unwrap() + 1,
     );
-    assert_eq!(
-        forced.action,
-        Action::Issue(IssueReason::ExpiresIn { days })
-    );
+    assert_eq!(forced.reason, Some(IssueReason::ExpiresIn { days }));
     assert_eq!(forced.describe(), format!("renew: expires in {days} days"));
     // Other names → issue again, with the difference.
     let more = CertSettings::new(
@@ -103,8 +99,8 @@ async fn app_and_wildcard_issuance_end_to_end() {
     )
     .unwrap();
     assert_eq!(
-        inspect(Some(&secret), &more, now, 30).action,
-        Action::Issue(IssueReason::NamesChanged {
+        inspect(Some(&secret), &more, now, 30).reason,
+        Some(IssueReason::NamesChanged {
             added: vec!["api.other.test".into()],
             removed: vec![],
         })

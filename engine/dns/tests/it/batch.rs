@@ -1,11 +1,11 @@
 //! Batched updates and the sweep of orphaned ownership records, against BIND9.
 
+use cairn_plan::plan::Action;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_dns::{
-    ChangeKind, DnsBackend, DnsError, ORPHAN_REASON, PlanOptions, RecordSet, Rfc2136Backend,
-    ZoneBatcher,
+    DnsBackend, DnsError, ORPHAN_REASON, PlanOptions, RecordSet, Rfc2136Backend, ZoneBatcher,
 };
 use futures::StreamExt as _;
 
@@ -217,7 +217,7 @@ async fn orphaned_ownership_records_are_swept_only_for_this_environment() {
     // Still declared: recreated (its ownership record rewritten), nothing swept.
     let p = plan_for(&b, &desired, &staging()).await.unwrap();
     assert_eq!(p.changes.len(), 2);
-    assert!(p.changes.iter().all(|c| c.kind == ChangeKind::Create));
+    assert!(p.changes.iter().all(|c| c.kind == Action::Create));
 
     // No longer declared: the orphans of staging are deleted, production's is not.
     let p = plan_for(&b, &desired[..1], &staging()).await.unwrap();

@@ -1,10 +1,11 @@
 //! The manual provider, with BIND9 playing the registrar's nameserver and `nsupdate` playing
 //! the user who types the records into the registrar's form.
 
+use cairn_plan::plan::Action;
 use std::time::Duration;
 
 use cairn_dns::{
-    ChangeKind, DnsBackend, DnsError, ManualBackend, ManualConfig, PlanOptions, manual_instructions,
+    DnsBackend, DnsError, ManualBackend, ManualConfig, PlanOptions, manual_instructions,
 };
 
 use crate::harness::Bind;
@@ -33,7 +34,7 @@ async fn manual_zone_says_what_to_create_and_waits_for_it() {
     let p = plan_for(&b, &desired, &manual()).await.unwrap();
     assert_eq!(
         p.changes.iter().map(|c| c.kind).collect::<Vec<_>>(),
-        [ChangeKind::Update, ChangeKind::Create]
+        [Action::Update, Action::Create]
     );
     let steps = manual_instructions(&p);
     assert_eq!(

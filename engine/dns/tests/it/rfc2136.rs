@@ -1,10 +1,9 @@
 //! The RFC 2136 provider against BIND9.
 
+use cairn_plan::plan::Action;
 use std::time::Duration;
 
-use cairn_dns::{
-    ChangeKind, DnsBackend, DnsError, ReadMethod, Rfc2136Backend, TsigAlgorithm, ownership_name,
-};
+use cairn_dns::{DnsBackend, DnsError, ReadMethod, Rfc2136Backend, TsigAlgorithm, ownership_name};
 
 use crate::harness::{Bind, BindOptions, KEY_NAME, OTHER_KEY_NAME, OTHER_SECRET};
 use crate::{ZONE, converge, keys, plan_for, rs, staging};
@@ -54,7 +53,7 @@ async fn each_record_type_is_created_updated_and_deleted() {
     // create
     let (p, _) = converge(&b, &desired, &staging()).await;
     assert_eq!(p.changes.len(), desired.len());
-    assert!(p.changes.iter().all(|c| c.kind == ChangeKind::Create));
+    assert!(p.changes.iter().all(|c| c.kind == Action::Create));
     assert_eq!(
         bind.dig("api.cairn.test", "A"),
         ["192.0.2.10", "192.0.2.11"]
@@ -96,7 +95,7 @@ async fn each_record_type_is_created_updated_and_deleted() {
     let (p, _) = converge(&b, &updated, &staging()).await;
     assert_eq!(p.changes.len(), 8);
     assert!(
-        p.changes.iter().all(|c| c.kind == ChangeKind::Update),
+        p.changes.iter().all(|c| c.kind == Action::Update),
         "{:?}",
         p.changes
     );
@@ -110,7 +109,7 @@ async fn each_record_type_is_created_updated_and_deleted() {
     opts.delete_threshold_percent = 100;
     let (p, _) = converge(&b, &[], &opts).await;
     assert_eq!(p.changes.len(), 8);
-    assert!(p.changes.iter().all(|c| c.kind == ChangeKind::Delete));
+    assert!(p.changes.iter().all(|c| c.kind == Action::Delete));
     assert!(bind.dig("api.cairn.test", "A").is_empty());
     assert!(bind.dig("cairn.test", "MX").is_empty());
     let live = b.read_zone(&[]).await.unwrap();
@@ -361,7 +360,7 @@ async fn a_refused_transfer_falls_back_to_queries() {
     let changed = [rs("api", "A", 300, &["192.0.2.77"])];
     let (p, _) = converge(&b, &changed, &staging()).await;
     assert_eq!(p.changes.len(), 1);
-    assert_eq!(p.changes[0].kind, ChangeKind::Update);
+    assert_eq!(p.changes[0].kind, Action::Update);
     assert_eq!(bind.dig("api.cairn.test", "A"), ["192.0.2.77"]);
 }
 

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use cairn_model::{DesiredState, EnvironmentMeta, Resource, Sensitive, SensitivePart, Value};
 use cairn_plan::plan::Action;
 use cairn_s3::{
-    BucketAction, BucketConfig, Freshness, InMemoryS3, S3Backend, S3Client, S3Error, S3Settings,
-    Versioning, allowed_age, apply_bucket, bucket_id, delete_bucket, freshness, newest_object,
-    plan_bucket, read_bucket,
+    BucketConfig, Freshness, InMemoryS3, S3Backend, S3Client, S3Error, S3Settings, Versioning,
+    allowed_age, apply_bucket, bucket_id, delete_bucket, freshness, newest_object, plan_bucket,
+    read_bucket,
 };
 use harness::Moto;
 
@@ -83,7 +83,7 @@ async fn create_update_no_change() {
 
     assert_eq!(read_bucket(&client, &desired.name).await.unwrap(), None);
     let plan = plan_bucket(&desired, None);
-    assert_eq!(plan.action, BucketAction::Create);
+    assert_eq!(plan.action, Action::Create);
     let live = apply_bucket(&client, &desired, &plan)
         .await
         .expect("create");
@@ -99,7 +99,7 @@ async fn create_update_no_change() {
     let live = read_bucket(&client, &desired.name).await.unwrap();
     assert_eq!(moto.requests() - before, 6);
     let plan = plan_bucket(&desired, live.as_ref());
-    assert_eq!(plan.action, BucketAction::NoChange, "{:?}", plan.fields);
+    assert_eq!(plan.action, Action::NoOp, "{:?}", plan.fields);
 
     // An update: a tag added, one changed, block public access turned off.
     let mut changed = desired.clone();
@@ -109,7 +109,7 @@ async fn create_update_no_change() {
         .insert("cairn.dev/environment".into(), "staging-2".into());
     changed.block_public_access = false;
     let plan = plan_bucket(&changed, live.as_ref());
-    assert_eq!(plan.action, BucketAction::Update);
+    assert_eq!(plan.action, Action::Update);
     let paths: Vec<&str> = plan.fields.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -126,10 +126,7 @@ async fn create_update_no_change() {
     // Two puts (public access block, tags) and the read back: nothing else is sent.
     assert_eq!(moto.requests() - before, 2 + 6);
     assert_eq!(live.public_access_block, None);
-    assert_eq!(
-        plan_bucket(&changed, Some(&live)).action,
-        BucketAction::NoChange
-    );
+    assert_eq!(plan_bucket(&changed, Some(&live)).action, Action::NoOp);
 }
 
 #[tokio::test]
@@ -142,7 +139,7 @@ async fn retention_change_shows_exactly_that_field() {
     desired.lifecycle[0].expiration_days = Some(30);
     let live = read_bucket(&client, "retention-test").await.unwrap();
     let plan = plan_bucket(&desired, live.as_ref());
-    assert_eq!(plan.action, BucketAction::Update);
+    assert_eq!(plan.action, Action::Update);
     assert_eq!(plan.fields.len(), 1, "{:?}", plan.fields);
     let f = &plan.fields[0];
     assert_eq!(f.path, "lifecycle[postgres/].expiration_days");
@@ -243,7 +240,7 @@ async fn deleting_a_non_empty_bucket_is_refused() {
     )
     .await
     .unwrap();
-    assert_eq!(steps[0].plan.action, BucketAction::Delete);
+    assert_eq!(steps[0].plan.action, Action::Delete);
     client
         .put_object("late-writes", "x", b"x".to_vec())
         .await
@@ -289,7 +286,7 @@ async fn deleting_without_permission_is_refused() {
         .await
         .unwrap();
     assert_eq!(steps.len(), 1);
-    assert_eq!(steps[0].plan.action, BucketAction::Keep);
+    assert_eq!(steps[0].plan.action, Action::Keep);
     assert!(
         steps[0]
             .plan
@@ -576,12 +573,12 @@ async fn sandbox_in_memory_backend() {
     let backend: Arc<dyn S3Backend> = mem.clone();
     let st = state(vec![("sandbox-backups", body("sandbox-backups", 7))], &[]);
     let part = cairn_s3::plan(&st, backend.clone()).await.unwrap();
-    assert_eq!(part.steps[0].plan.action, BucketAction::Create);
+    assert_eq!(part.steps[0].plan.action, Action::Create);
     let report =
         cairn_apply::execute(cairn_s3::nodes(&backend, &part.steps), 4, Arc::new(|_| {})).await;
     assert!(report.ok(), "{report:?}");
     let again = cairn_s3::plan(&st, backend.clone()).await.unwrap();
-    assert_eq!(again.steps[0].plan.action, BucketAction::NoChange);
+    assert_eq!(again.steps[0].plan.action, Action::NoOp);
 
     // Retention change, same fields as against moto.
     let st30 = state(vec![("sandbox-backups", body("sandbox-backups", 30))], &[]);

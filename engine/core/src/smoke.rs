@@ -12,8 +12,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use serde::Serialize;
 use serde_json::Value as J;
 
-use crate::{EXIT_ERROR, EXIT_OK, Io};
-
 /// How long an HTTP check or a TCP connect may take.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a response body is read (a health endpoint answers with little).
@@ -23,7 +21,7 @@ const BODY_SHOWN: usize = 200;
 
 /// The result of one check.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// The check's name in the script.
     pub name: String,
     /// Whether it passed.
@@ -56,7 +54,7 @@ impl Outcome {
 }
 
 /// The smoke checks the script declares.
-pub(crate) fn declared(state: &DesiredState) -> Vec<&Resource> {
+pub fn declared(state: &DesiredState) -> Vec<&Resource> {
     state
         .resources
         .iter()
@@ -66,11 +64,7 @@ pub(crate) fn declared(state: &DesiredState) -> Vec<&Resource> {
 
 /// Runs every declared check, in name order; `timeout` bounds a SQL check's
 /// Job.
-pub(crate) async fn run_all(
-    cluster: &Cluster,
-    state: &DesiredState,
-    timeout: Duration,
-) -> Vec<Outcome> {
+pub async fn run_all(cluster: &Cluster, state: &DesiredState, timeout: Duration) -> Vec<Outcome> {
     let mut out = Vec::new();
     for r in declared(state) {
         out.push(run(cluster, r, timeout).await);
@@ -142,12 +136,7 @@ fn shown(body: &str) -> String {
 }
 
 /// `GET url` must answer `status`, with a body containing `expect_body` when given.
-pub(crate) async fn http_check(
-    name: &str,
-    url: &str,
-    status: u16,
-    expect_body: Option<&str>,
-) -> Outcome {
+pub async fn http_check(name: &str, url: &str, status: u16, expect_body: Option<&str>) -> Outcome {
     let expected = match expect_body {
         Some(b) => format!("status {status} and a body containing {b:?}"),
         None => format!("status {status}"),
@@ -184,12 +173,27 @@ pub(crate) async fn http_check(
     }
 }
 
-async fn get(url: &str) -> Result<(u16, String), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("an invalid URL: {e}"))?;
+/// Why a GET got no usable answer (for the outcome's "got …").
+#[derive(Debug, thiserror::Error)]
+enum GetError {
+    #[error("an invalid URL: {0}")]
+    Url(#[source] http::uri::InvalidUri),
+    #[error("no TLS with the platform's roots: {0}")]
+    Tls(#[source] std::io::Error),
+    #[error("an invalid request: {0}")]
+    Request(#[source] http::Error),
+    #[error("no answer: {0}")]
+    NoAnswer(String),
+    #[error("status {status} but the body could not be read: {reason}")]
+    Body { status: u16, reason: String },
+}
+
+async fn get(url: &str) -> Result<(u16, String), GetError> {
+    let uri: http::Uri = url.parse().map_err(GetError::Url)?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_platform_verifier(provider)
-        .map_err(|e| format!("no TLS with the platform's roots: {e}"))?
+        .map_err(GetError::Tls)?
         .https_or_http()
         .enable_http1()
         .build();
@@ -198,22 +202,25 @@ async fn get(url: &str) -> Result<(u16, String), String> {
     let request = http::Request::get(uri)
         .header(http::header::USER_AGENT, "cairn-smoke-check")
         .body(Empty::new())
-        .map_err(|e| format!("an invalid request: {e}"))?;
+        .map_err(GetError::Request)?;
     let response = client
         .request(request)
         .await
-        .map_err(|e| format!("no answer: {}", chain(&e)))?;
+        .map_err(|e| GetError::NoAnswer(chain(&e)))?;
     let status = response.status().as_u16();
     let body = Limited::new(response.into_body(), BODY_LIMIT)
         .collect()
         .await
-        .map_err(|e| format!("status {status} but the body could not be read: {e}"))?
+        .map_err(|e| GetError::Body {
+            status,
+            reason: e.to_string(),
+        })?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// A TCP connection to `host:port` must open.
-pub(crate) async fn tcp_check(name: &str, host: &str, port: u16) -> Outcome {
+pub async fn tcp_check(name: &str, host: &str, port: u16) -> Outcome {
     let what = format!("connect to {host}:{port}");
     match tokio::time::timeout(
         NETWORK_TIMEOUT,
@@ -272,69 +279,12 @@ async fn sql_check(
     }
 }
 
-/// Prints one outcome for people (`✓ name: detail`, the log indented below).
-pub(crate) fn human(o: &Outcome) -> String {
-    let mut s = format!(
-        "  {} {}: {}\n",
-        if o.ok { "✓" } else { "✗" },
-        o.name,
-        o.detail
-    );
-    if !o.logs.is_empty() {
-        s.push_str("      log:\n");
-        for line in &o.logs {
-            s.push_str(&format!("        {line}\n"));
-        }
-    }
-    s
-}
-
 /// An outcome's detail with a failed Job's log on the lines below (for `status`).
-pub(crate) fn with_log(o: &Outcome) -> String {
+pub fn with_log(o: &Outcome) -> String {
     let mut s = o.detail.clone();
     for line in &o.logs {
         s.push_str("\n      | ");
         s.push_str(line);
     }
     s
-}
-
-/// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit
-/// code (1 when a check failed).
-pub(crate) async fn after_apply(
-    io: &mut Io<'_>,
-    cluster: &Cluster,
-    state: &DesiredState,
-    json: bool,
-    timeout: Duration,
-) -> Result<i32, String> {
-    if declared(state).is_empty() {
-        return Ok(EXIT_OK);
-    }
-    if !json {
-        let _ = writeln!(io.out, "\nSmoke checks:");
-    }
-    let outcomes = run_all(cluster, state, timeout).await;
-    for o in &outcomes {
-        if json {
-            let line = serde_json::json!({ "smoke_check": o });
-            let _ = writeln!(io.out, "{line}");
-        } else {
-            let _ = write!(io.out, "{}", human(o));
-        }
-    }
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
-    if failed == 0 {
-        if !json {
-            let _ = writeln!(io.out, "All {} smoke checks passed.", outcomes.len());
-        }
-        Ok(EXIT_OK)
-    } else {
-        let _ = writeln!(
-            io.err,
-            "error: {failed} of {} smoke checks failed",
-            outcomes.len()
-        );
-        Ok(EXIT_ERROR)
-    }
 }

@@ -16,8 +16,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as J;
 use sha2::Digest as _;
 
-use crate::ScriptArgs;
-use crate::live::{LiveArgs, LivePlan};
+use crate::error::{Error, Result};
+use crate::input::Script;
+use crate::plan::{LivePlan, PlanOptions};
+use crate::target::TargetSpec;
+
+/// How a plan was asked for: the script, where, and how. A plan file records it, and is
+/// applied with exactly it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The script and its inputs.
+    pub script: Script,
+    /// Where.
+    pub target: TargetSpec,
+    /// How.
+    pub options: PlanOptions,
+}
 
 /// The version of the plan file format.
 pub const FORMAT: u32 = 1;
@@ -92,33 +106,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Everything the plan read, keyed by what it is.
-pub fn observations(plan: &LivePlan) -> BTreeMap<String, String> {
-    let mut out = plan.kube.observations();
-    if let Some(dns) = &plan.dns {
-        out.insert(
-            format!("DnsZone/{}", dns.plan.zone),
-            format!("records:{} (serial {})", dns.read_digest, dns.serial),
-        );
-    }
-    if let Some(b) = &plan.buckets {
-        for step in &b.part.steps {
-            let value = match &step.live {
-                Some(live) => {
-                    let text = serde_json::to_string(live).unwrap_or_default();
-                    format!(
-                        "sha256:{}",
-                        hex(&sha2::Sha256::digest(text.as_bytes())[..16])
-                    )
-                }
-                None => "absent".to_owned(),
-            };
-            out.insert(format!("Bucket/{}", step.plan.bucket), value);
-        }
-    }
-    out
-}
-
 /// What a plan would do, as compared between the saved plan and the plan made at apply time:
 /// each change's resource, action and fields. Notes and reasons may differ (a certificate's
 /// "expires in 12 days" is "11 days" the next day); what would be done may not.
@@ -134,39 +121,37 @@ fn changes_of(plan: &J) -> (Vec<J>, &J) {
 }
 
 /// Builds the plan file for a plan just made.
-pub fn make(
-    script: &ScriptArgs,
-    live: &LiveArgs,
-    state: &DesiredState,
-    plan: &LivePlan,
-) -> Result<SavedPlan, String> {
+pub fn make(inv: &Invocation, state: &DesiredState, plan: &LivePlan) -> Result<SavedPlan> {
+    let (script, live, options) = (&inv.script, &inv.target, &inv.options);
     Ok(SavedPlan {
         cairn_saved_plan: FORMAT,
         cairn_version: env!("CARGO_PKG_VERSION").to_owned(),
         created: cairn_kube::lock::micro_time(std::time::SystemTime::now()),
-        script: script.script.clone(),
+        script: script.path.clone(),
         env_file: script.env_file.clone(),
         plugin_path: script.plugin_path.clone(),
         sandbox: live.sandbox,
         kubeconfig: live.kubeconfig.clone(),
         context: live.context.clone(),
-        force_conflicts: live.force_conflicts,
-        adopt: live.adopt,
-        accept_cluster: live.accept_cluster,
-        cluster_identity: plan.kube.identity.clone(),
-        force: live.force,
+        force_conflicts: options.force_conflicts,
+        adopt: options.adopt,
+        accept_cluster: options.accept_cluster,
+        cluster_identity: plan.cluster_identity().to_owned(),
+        force: options.force,
         environment: plan.plan.environment.clone(),
         target: plan.plan.target.clone(),
         desired: desired_digest(state),
-        observed: observations(plan),
-        plan: serde_json::to_value(&plan.plan).map_err(|e| e.to_string())?,
+        observed: plan.observations(),
+        plan: serde_json::to_value(&plan.plan)
+            .map_err(|e| Error::Bug(format!("the plan does not serialize: {e}")))?,
     })
 }
 
 /// Writes a plan file readable by its owner only.
-pub fn write(path: &Path, saved: &SavedPlan) -> Result<(), String> {
+pub fn write(path: &Path, saved: &SavedPlan) -> Result<()> {
     use std::io::Write as _;
-    let text = serde_json::to_string_pretty(saved).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(saved)
+        .map_err(|e| Error::Bug(format!("the plan file does not serialize: {e}")))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -176,78 +161,82 @@ pub fn write(path: &Path, saved: &SavedPlan) -> Result<(), String> {
     }
     let mut file = options
         .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| Error::file("write", path, e))?;
     // An existing file keeps its mode on open: make it private too.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+            .map_err(|e| Error::file("restrict", path, e))?;
     }
     file.write_all(text.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| Error::file("write", path, e))
 }
 
 /// Reads `path` as a plan file: `None` when it is not one (a script), an error when it is one
 /// cairn cannot use.
-pub fn read(path: &Path) -> Result<Option<SavedPlan>, String> {
+pub fn read(path: &Path) -> Result<Option<SavedPlan>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    let doc: J = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a cairn plan file: {e}", path.display()))?;
+    let doc: J = serde_json::from_str(&text).map_err(|e| {
+        Error::PlanFile(format!("{} is not a cairn plan file: {e}", path.display()))
+    })?;
     let Some(format) = doc.get("cairn_saved_plan").and_then(J::as_u64) else {
-        return Err(format!("{} is not a cairn plan file", path.display()));
+        return Err(Error::PlanFile(format!(
+            "{} is not a cairn plan file",
+            path.display()
+        )));
     };
     if format != u64::from(FORMAT) {
-        return Err(format!(
+        return Err(Error::PlanFile(format!(
             "{} is a plan file of format {format}; this cairn reads format {FORMAT}",
             path.display()
-        ));
+        )));
     }
     let saved: SavedPlan = serde_json::from_value(doc)
-        .map_err(|e| format!("{} is a damaged plan file: {e}", path.display()))?;
+        .map_err(|e| Error::PlanFile(format!("{} is a damaged plan file: {e}", path.display())))?;
     if saved.cairn_version != env!("CARGO_PKG_VERSION") {
-        return Err(format!(
+        return Err(Error::PlanFile(format!(
             "{} was made by cairn {}; this is cairn {}: plan again with this version",
             path.display(),
             saved.cairn_version,
             env!("CARGO_PKG_VERSION")
-        ));
+        )));
     }
     Ok(Some(saved))
 }
 
-/// The script arguments and live options a plan file was made with; output options come from
-/// the current command line.
-pub fn args_of(saved: &SavedPlan, output: &LiveArgs) -> (ScriptArgs, LiveArgs) {
-    (
-        ScriptArgs {
-            script: saved.script.clone(),
+/// How a plan file was made.
+pub fn invocation_of(saved: &SavedPlan) -> Invocation {
+    Invocation {
+        script: Script {
+            path: saved.script.clone(),
             env_file: saved.env_file.clone(),
             plugin_path: saved.plugin_path.clone(),
         },
-        LiveArgs {
+        target: TargetSpec {
             sandbox: saved.sandbox,
             kubeconfig: saved.kubeconfig.clone(),
             context: saved.context.clone(),
-            json: output.json,
-            format: output.format,
+        },
+        options: PlanOptions {
             force_conflicts: saved.force_conflicts,
             adopt: saved.adopt,
             accept_cluster: saved.accept_cluster,
             force: saved.force,
         },
-    )
+    }
 }
 
 /// A target or input flag given to `apply FILE` that differs from the plan's, if any: the file
 /// is applied where and how it was planned, never silently elsewhere.
-pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs) -> Option<String> {
+pub fn conflicting_flag(saved: &SavedPlan, given: &Invocation) -> Option<String> {
+    let (script, live, options) = (&given.script, &given.target, &given.options);
     let differs = |given: Option<String>, planned: Option<String>, flag: &str| {
         given.filter(|g| Some(g) != planned.as_ref()).map(|g| {
             format!(
@@ -260,16 +249,16 @@ pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs)
     if live.sandbox && !saved.sandbox {
         return Some("--sandbox (planned against a cluster)".to_owned());
     }
-    if live.force_conflicts && !saved.force_conflicts {
+    if options.force_conflicts && !saved.force_conflicts {
         return Some("--force-conflicts (not planned with it)".to_owned());
     }
-    if live.adopt && !saved.adopt {
+    if options.adopt && !saved.adopt {
         return Some("--adopt (not planned with it)".to_owned());
     }
-    if live.force && !saved.force {
+    if options.force && !saved.force {
         return Some("--force (not planned with it)".to_owned());
     }
-    if live.accept_cluster && !saved.accept_cluster {
+    if options.accept_cluster && !saved.accept_cluster {
         return Some("--accept-cluster (not planned with it)".to_owned());
     }
     if !script.plugin_path.is_empty() && script.plugin_path != saved.plugin_path {
@@ -286,11 +275,12 @@ pub fn conflicting_flag(saved: &SavedPlan, script: &ScriptArgs, live: &LiveArgs)
 
 /// Why the plan file no longer describes what apply would do; empty when it still does.
 pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<String> {
+    let identity = now.cluster_identity();
     let mut problems = Vec::new();
-    if !saved.cluster_identity.is_empty() && now.kube.identity != saved.cluster_identity {
+    if !saved.cluster_identity.is_empty() && identity != saved.cluster_identity {
         problems.push(format!(
             "the plan was made on cluster {} ({}), and {} is now cluster {}: a plan is applied on the cluster it was made on",
-            saved.cluster_identity, saved.target, now.plan.target, now.kube.identity
+            saved.cluster_identity, saved.target, now.plan.target, identity
         ));
         return problems;
     }
@@ -307,7 +297,7 @@ pub fn verify(saved: &SavedPlan, state: &DesiredState, now: &LivePlan) -> Vec<St
             saved.script.display()
         ));
     }
-    let observed = observations(now);
+    let observed = now.observations();
     let keys: std::collections::BTreeSet<&String> =
         saved.observed.keys().chain(observed.keys()).collect();
     for key in keys {

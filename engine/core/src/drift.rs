@@ -1,0 +1,148 @@
+//! `drift`: what changed outside cairn since its last apply — a `kubectl edit`, another
+//! field manager, a record changed by hand — as opposed to what the script changed and is
+//! not applied yet.
+//!
+//! The baseline is the environment's last successful revision (see `history`): its sources
+//! are evaluated with today's variables, and a change in today's plan is drift when the
+//! resource is declared the same way in that revision (the live object moved, not the
+//! script). Without a revision, a Kubernetes change is drift when the live object carries
+//! fields another field manager wrote.
+
+use cairn_kube::history::Revision;
+use cairn_model::{DesiredState, ResourceId};
+use cairn_plan::plan::{Action, Change};
+use serde_json::Value as J;
+
+use crate::error::Result;
+use crate::plan::LivePlan;
+use crate::target::Target;
+
+/// Field managers that are the cluster's own controllers, not people or other tools.
+const CONTROLLERS: &[&str] = &[
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-apiserver",
+    "k3s",
+];
+
+/// Who, other than cairn and the cluster's controllers, wrote fields of a live object.
+fn foreign_managers(live: &J) -> Vec<String> {
+    let mut out: Vec<String> = live
+        .pointer("/metadata/managedFields")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| f.get("subresource").and_then(J::as_str) != Some("status"))
+        .filter_map(|f| f.get("manager").and_then(J::as_str))
+        .filter(|m| *m != cairn_kube::FIELD_MANAGER && !CONTROLLERS.contains(m))
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// How the state declares a resource (DNS names compare without case, as the zone does).
+fn declared(state: &DesiredState, id: &ResourceId) -> Option<J> {
+    state.get(id).map(|r| r.body.to_json()).or_else(|| {
+        let key = id.to_string().to_ascii_lowercase();
+        state
+            .resources
+            .iter()
+            .find(|r| r.id.provider == id.provider && r.id.to_string().to_ascii_lowercase() == key)
+            .map(|r| r.body.to_json())
+    })
+}
+
+/// The alert rules and routes a state declares (the objects they become are derived from them).
+fn alerts(state: &DesiredState) -> Vec<J> {
+    state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == cairn_model::Provider::Alerts)
+        .map(|r| serde_json::json!([r.id.to_string(), r.body.to_json()]))
+        .collect()
+}
+
+/// Whether every changed field of a change is a redacted value: a Secret whose values differ
+/// (a CI variable rotated, or a hand edit — told apart by who wrote the object).
+fn only_sensitive(c: &Change) -> bool {
+    !c.fields.is_empty()
+        && c.fields.iter().all(|f| {
+            [&f.before, &f.after]
+                .iter()
+                .any(|v| v.as_ref().and_then(J::as_str) == Some(cairn_plan::plan::REDACTED))
+        })
+}
+
+/// One drifted resource.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Drifted {
+    /// The change `apply` would make to put it back.
+    #[serde(flatten)]
+    pub change: Change,
+    /// Field managers other than cairn that wrote the live object.
+    pub changed_by: Vec<String>,
+}
+
+/// The environment's last successful revision with sources: drift's baseline.
+pub async fn baseline(target: &Target, environment: &str) -> Result<Option<Revision>> {
+    let revisions = cairn_kube::history::list(&target.cluster, environment).await?;
+    Ok(revisions
+        .into_iter()
+        .rev()
+        .find(|r| r.outcome == "succeeded" && !r.sources.is_empty()))
+}
+
+/// What drift found: the changes of today's plan, told apart.
+pub struct Found {
+    /// Changed outside cairn.
+    pub drifted: Vec<Drifted>,
+    /// Changes of the script not applied yet.
+    pub pending: Vec<Change>,
+}
+
+/// Tells drift from pending changes in today's plan: a change is drift when the resource is
+/// declared the same way in the baseline's state (`base`: the last successful revision,
+/// evaluated with today's variables); without a baseline, when another field manager wrote
+/// the live object.
+pub fn classify(plan: &LivePlan, state: &DesiredState, base: Option<&DesiredState>) -> Found {
+    let alerts_changed = base.is_some_and(|base| alerts(base) != alerts(state));
+    let mut found = Found {
+        drifted: Vec::new(),
+        pending: Vec::new(),
+    };
+    for c in &plan.plan.changes {
+        if matches!(c.action, Action::NoOp | Action::Keep) {
+            continue;
+        }
+        let managers = plan
+            .kube
+            .live(&c.id)
+            .map(foreign_managers)
+            .unwrap_or_default();
+        let is_drift = match base {
+            // A certificate due for renewal is time passing, not drift.
+            _ if c.id.provider == cairn_model::Provider::Acme => false,
+            // Secret values cannot be compared: drift only when someone else wrote them.
+            _ if only_sensitive(c) => !managers.is_empty(),
+            Some(base) => match (declared(state, &c.id), declared(base, &c.id)) {
+                // Derived objects (alert rules and routes): drift unless the alerts changed.
+                (None, None) => !(alerts_changed && c.action != Action::Delete),
+                // Declared the same way as when last applied: the live side moved.
+                (now, then) => now == then,
+            },
+            None => !managers.is_empty(),
+        };
+        if is_drift {
+            found.drifted.push(Drifted {
+                change: c.clone(),
+                changed_by: managers,
+            });
+        } else {
+            found.pending.push(c.clone());
+        }
+    }
+    found
+}

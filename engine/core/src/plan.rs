@@ -1,0 +1,151 @@
+//! `plan`: every provider's part of the desired state against what it observes, as one plan.
+//! The cluster is planned first (its Secret LIST is what the certificates read), then DNS,
+//! certificates and buckets; their rows, notes and observations join the cluster's.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_apply::provider::{Part, Provider};
+use cairn_kube::KubePlan;
+use cairn_model::{DesiredState, Provider as Kind};
+use cairn_plan::alerts::{AlertFormat, RouteFormat, RuleFormat, with_alert_objects};
+use cairn_plan::plan::Plan;
+
+use crate::error::{Error, Result};
+use crate::target::Target;
+
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Take over fields another field manager owns (server-side apply force).
+    pub force_conflicts: bool,
+    /// Take over declared objects that exist without cairn's labels.
+    pub adopt: bool,
+    /// Plan on a cluster other than the one the environment's inventory names.
+    pub accept_cluster: bool,
+    /// Allow deleting more than 30 % of a DNS zone's records, and taking over others' records.
+    pub force: bool,
+}
+
+/// Everything a plan found, per provider, and the combined printable plan.
+pub struct LivePlan {
+    /// The printable plan: every provider's rows and notes.
+    pub plan: Plan,
+    /// The cluster's part.
+    pub kube: KubePlan,
+    /// The other providers' parts, in plan order (DNS, certificates, buckets).
+    pub parts: Vec<Box<dyn Part>>,
+}
+
+impl LivePlan {
+    /// What the plan read, keyed by what it is: the cluster's objects, the zone, the buckets.
+    pub fn observations(&self) -> BTreeMap<String, String> {
+        let mut out = self.kube.observations();
+        for part in &self.parts {
+            out.extend(part.observations());
+        }
+        out
+    }
+
+    /// The cluster's identity (its kube-system namespace's uid).
+    pub fn cluster_identity(&self) -> &str {
+        &self.kube.identity
+    }
+}
+
+/// Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,
+/// otherwise a ConfigMap; their routing an AlertmanagerConfig where the operator serves
+/// v1alpha1, else a Secret. The state with the alert objects, and the plan's note.
+async fn with_alerts(
+    target: &Target,
+    state: &DesiredState,
+) -> Result<(DesiredState, Option<&'static str>)> {
+    let has_alerts = state
+        .resources
+        .iter()
+        .any(|r| r.id.provider == Kind::Alerts);
+    if !has_alerts {
+        return Ok((state.clone(), None));
+    }
+    let operator = target.cluster.serves("monitoring.coreos.com/v1").await?;
+    let (rules, note) = if operator {
+        (
+            RuleFormat::PrometheusOperator,
+            "alerts: the cluster serves monitoring.coreos.com/v1: rules as a PrometheusRule",
+        )
+    } else {
+        (
+            RuleFormat::ConfigMap,
+            "alerts: no Prometheus operator in the cluster: rules as a ConfigMap holding a Prometheus rules file",
+        )
+    };
+    let routes = if target
+        .cluster
+        .serves("monitoring.coreos.com/v1alpha1")
+        .await?
+    {
+        RouteFormat::AlertmanagerConfig
+    } else {
+        RouteFormat::Secret
+    };
+    Ok((
+        with_alert_objects(state, AlertFormat { rules, routes }),
+        Some(note),
+    ))
+}
+
+/// Plans every provider's part of `state` on `target`.
+pub async fn plan(
+    target: &Target,
+    state: &DesiredState,
+    options: &PlanOptions,
+) -> Result<LivePlan> {
+    let (with_alerts, alert_note) = with_alerts(target, state).await?;
+    let kube_options = cairn_kube::PlanOptions {
+        force_conflicts: options.force_conflicts,
+        adopt: options.adopt,
+        accept_cluster: options.accept_cluster,
+        kept: cairn_acme::kept_secrets(state).into_iter().collect(),
+    };
+    let kube = cairn_kube::plan(&target.cluster, &with_alerts, &kube_options).await?;
+    let mut plan = kube.plan.clone();
+    plan.notes.extend(alert_note.map(str::to_owned));
+    let mut parts: Vec<Box<dyn Part>> = Vec::new();
+    let dns = cairn_dns::DnsProvider {
+        sandbox_dir: target.sandbox_dir.clone(),
+        force: options.force,
+    }
+    .plan_zone(state)
+    .await?;
+    let acme = cairn_acme::AcmeProvider {
+        secrets: kube.secret_store(&target.cluster, &state.environment.name),
+        dns: dns.as_ref().map(|d| Arc::clone(&d.backend)),
+        sandbox: target.is_sandbox(),
+    };
+    parts.extend(dns.map(|d| Box::new(d) as Box<dyn Part>));
+    let s3 = cairn_s3::S3Provider {
+        sandbox_dir: target.sandbox_dir.clone(),
+    };
+    for provider in [&acme as &dyn Provider, &s3] {
+        let part = provider.plan(state).await.map_err(provider_error)?;
+        parts.extend(part);
+    }
+    for part in &parts {
+        plan.unsupported.retain(|id| id.provider != part.kind());
+        plan.changes.extend(part.changes());
+        plan.notes.extend(part.notes());
+    }
+    Ok(LivePlan { plan, kube, parts })
+}
+
+/// A provider's error as the engine's, keeping the typed ones typed.
+fn provider_error(e: cairn_apply::provider::ProviderError) -> Error {
+    let e = match e.downcast::<cairn_acme::CertsError>() {
+        Ok(e) => return Error::Certificates(e),
+        Err(e) => e,
+    };
+    match e.downcast::<cairn_s3::BucketsError>() {
+        Ok(e) => Error::Buckets(e),
+        Err(e) => Error::Provider(e),
+    }
+}
