@@ -7,8 +7,9 @@ use cairn_engine::plan::LivePlan;
 use cairn_plan::plan::{Action, Plan};
 use serde_json::Value as J;
 
-use crate::live::{LiveArgs, connect, evaluate_checked, make_plan};
-use crate::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io, ScriptArgs};
+use crate::args::{LiveArgs, ScriptArgs};
+use crate::live::{connect, evaluate_checked, make_plan};
+use crate::shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io};
 
 /// `cairn drift`: exit 0 when nothing drifted, 2 when something did, 1 on error.
 pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
@@ -58,9 +59,9 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
         baseline: baseline.as_ref(),
     };
     if live.json {
-        print_json(io, &shown, &drifted, &pending);
+        print_json(io, &shown, &drifted, &pending)?;
     } else {
-        print_human(io, &shown, &drifted, pending.len());
+        print_human(io, &shown, &drifted, pending.len())?;
     }
     Ok(if drifted.is_empty() {
         EXIT_OK
@@ -82,7 +83,7 @@ fn print_json(
     s: &Shown<'_>,
     drifted: &[Drifted],
     pending: &[cairn_plan::plan::Change],
-) {
+) -> Result<(), CliError> {
     let doc = serde_json::json!({
         "format_version": 1,
         "environment": s.env,
@@ -93,46 +94,55 @@ fn print_json(
         "pending": pending,
         "has_drift": !drifted.is_empty(),
     });
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "{}",
         serde_json::to_string_pretty(&doc).unwrap_or_default()
-    );
+    )?;
+    Ok(())
 }
 
 /// The plan's lines of one drifted resource, followed by who changed it.
-fn print_drifted(io: &mut Io<'_>, d: &Drifted) {
+fn print_drifted(io: &mut Io<'_>, d: &Drifted) -> Result<(), CliError> {
     let c = &d.change;
-    let _ = writeln!(io.out, "  {} {}", c.action.symbol(), c.id);
+    outln!(io, "  {} {}", c.action.symbol(), c.id)?;
     for f in &c.fields {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "      {}: live {} → declared {}",
             f.path,
             f.before.as_ref().map_or("(none)".to_owned(), J::to_string),
             f.after.as_ref().map_or("(none)".to_owned(), J::to_string)
-        );
+        )?;
     }
     if c.fields.is_empty()
         && let Some(reason) = &c.reason
     {
-        let _ = writeln!(io.out, "      ({reason})");
+        outln!(io, "      ({reason})")?;
     }
     if !d.changed_by.is_empty() {
-        let _ = writeln!(io.out, "      (changed by {})", d.changed_by.join(", "));
+        outln!(io, "      (changed by {})", d.changed_by.join(", "))?;
     } else if c.action == Action::Create {
-        let _ = writeln!(io.out, "      (deleted outside cairn)");
+        outln!(io, "      (deleted outside cairn)")?;
     }
+    Ok(())
 }
 
-fn print_human(io: &mut Io<'_>, s: &Shown<'_>, drifted: &[Drifted], pending: usize) {
-    let _ = writeln!(
-        io.out,
+fn print_human(
+    io: &mut Io<'_>,
+    s: &Shown<'_>,
+    drifted: &[Drifted],
+    pending: usize,
+) -> Result<(), CliError> {
+    outln!(
+        io,
         "Drift of {} on {}, compared with {}\n",
-        s.env, s.target, s.compared_with
-    );
+        s.env,
+        s.target,
+        s.compared_with
+    )?;
     if drifted.is_empty() {
-        let _ = writeln!(io.out, "No drift: nothing changed outside cairn.");
+        outln!(io, "No drift: nothing changed outside cairn.")?;
     } else {
         let sub = Plan {
             environment: s.env.to_owned(),
@@ -142,22 +152,23 @@ fn print_human(io: &mut Io<'_>, s: &Shown<'_>, drifted: &[Drifted], pending: usi
             notes: Vec::new(),
         };
         for d in drifted {
-            print_drifted(io, d);
+            print_drifted(io, d)?;
         }
         let summary = sub.summary();
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "\nDrift: {} resource(s) changed outside cairn ({} changed, {} deleted, {} added). `cairn apply` puts them back.",
             drifted.len(),
             summary.update + summary.replace,
             summary.create,
             summary.delete
-        );
+        )?;
     }
     if pending > 0 {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "Not drift: {pending} change(s) of the script not applied yet (see `cairn plan`).",
-        );
+        )?;
     }
+    Ok(())
 }

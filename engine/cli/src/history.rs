@@ -4,30 +4,37 @@
 use cairn_engine::history::Origin;
 use cairn_engine::target::Target;
 
+use crate::args::{ApplyArgs, LiveArgs, ScriptArgs};
 use crate::live::{
-    ApplyArgs, LiveArgs, checked, confirm, connect, evaluate_checked, make_plan, print_plan,
-    run_apply, take_lock,
+    checked, confirm, connect, evaluate_checked, make_plan, print_plan, run_apply, take_lock,
 };
-use crate::{CliError, EXIT_ERROR, EXIT_OK, Io, ScriptArgs};
+use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
-fn print_revisions(io: &mut Io<'_>, env: &str, revisions: &[cairn_engine::history::Revision]) {
+fn print_revisions(
+    io: &mut Io<'_>,
+    env: &str,
+    revisions: &[cairn_engine::history::Revision],
+) -> Result<(), CliError> {
     if revisions.is_empty() {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "{env} has no recorded revision yet: `cairn apply` records one."
-        );
-        return;
+        )?;
+        return Ok(());
     }
-    let _ = writeln!(io.out, "Revisions of {env} (newest first):");
-    let _ = writeln!(
-        io.out,
+    outln!(io, "Revisions of {env} (newest first):")?;
+    outln!(
+        io,
         "{:>4}  {:<20}  {:<9}  {:<44}  by",
-        "rev", "time", "outcome", "summary"
-    );
+        "rev",
+        "time",
+        "outcome",
+        "summary"
+    )?;
     for r in revisions.iter().rev() {
         let time = r.time.get(..19).unwrap_or(&r.time).replace('T', " ");
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "{:>4}  {time:<20}  {:<9}  {:<44}  {}{}",
             r.number,
             r.outcome,
@@ -38,8 +45,9 @@ fn print_revisions(io: &mut Io<'_>, env: &str, revisions: &[cairn_engine::histor
             } else {
                 format!(" ({})", r.note)
             }
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `cairn history`: the environment's revisions, newest first.
@@ -57,14 +65,14 @@ pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<
     })?;
     if live.json {
         let doc = serde_json::json!({ "environment": env, "revisions": revisions });
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "{}",
             serde_json::to_string_pretty(&doc).unwrap_or_default()
-        );
+        )?;
         return Ok(EXIT_OK);
     }
-    print_revisions(io, &env, &revisions);
+    print_revisions(io, &env, &revisions)?;
     Ok(EXIT_OK)
 }
 
@@ -77,7 +85,7 @@ pub(crate) fn evaluate_revision(
 ) -> Result<Option<(cairn_stdlib::Evaluation, String)>, CliError> {
     let (eval, evaluated_as) =
         cairn_engine::history::evaluate_revision(revision, env_file, &io.context())?;
-    Ok(checked(io, eval).map(|eval| (eval, evaluated_as)))
+    Ok(checked(io, eval)?.map(|eval| (eval, evaluated_as)))
 }
 
 /// `cairn rollback --to N`: plans revision N's state against the live one, confirms, applies.
@@ -113,10 +121,10 @@ async fn roll_back(
     let revisions = cairn_engine::history::list(target, &env).await?;
     let revision = cairn_engine::history::find(&revisions, &env, to)?;
     if revision.outcome != "succeeded" {
-        let _ = writeln!(
-            io.err,
+        errln!(
+            io,
             "warning: revision {to} was an apply that failed; rolling back to it may fail the same way"
-        );
+        )?;
     }
     let Some((eval, evaluated_as)) = evaluate_revision(io, revision, script.env_file.as_deref())?
     else {
@@ -129,12 +137,14 @@ async fn roll_back(
         ))
         .into());
     }
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
-        revision.time, revision.author, revision.summary
-    );
-    let Some(held) = take_lock(io, target, &env, args).await else {
+        revision.time,
+        revision.author,
+        revision.summary
+    )?;
+    let Some(held) = take_lock(io, target, &env, args).await? else {
         return Ok(EXIT_ERROR);
     };
     let origin = Origin {
@@ -144,19 +154,16 @@ async fn roll_back(
     };
     let result = async {
         let plan = make_plan(target, &eval, live).await?;
-        print_plan(io, &plan.plan, live);
-        if let Some(code) = crate::live::refused(io, &plan.plan) {
+        print_plan(io, &plan.plan, live)?;
+        if let Some(code) = crate::live::refused(io, &plan.plan)? {
             return Ok(code);
         }
         if !plan.plan.has_changes() {
             cairn_engine::apply::conclude(target, &plan, &Default::default()).await;
-            let _ = writeln!(
-                io.out,
-                "Nothing to do: {env} already matches revision {to}."
-            );
+            outln!(io, "Nothing to do: {env} already matches revision {to}.")?;
             return Ok(EXIT_OK);
         }
-        if !confirm(io, &plan.plan, args.yes) {
+        if !confirm(io, &plan.plan, args.yes)? {
             return Ok(EXIT_ERROR);
         }
         run_apply(

@@ -4,20 +4,19 @@
 //! comes back. This crate is the only one that prints; everything goes through [`Io`], so the
 //! whole CLI runs in-process in tests.
 
+#[macro_use]
+mod shell;
+mod args;
 mod drift;
-mod graph;
 mod history;
 mod live;
-mod output;
 mod plugin;
 mod progress;
 mod report;
 mod sandbox;
-mod shell;
 mod show;
 mod status;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,58 +24,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use report::render as render_diagnostics;
+pub use shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io};
 
-/// Exit code: success, no changes.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: an error (bad input, failed check, failed step).
-pub const EXIT_ERROR: i32 = 1;
-/// Exit code of `plan`: there are changes (of `drift`: something changed outside cairn).
-pub const EXIT_CHANGES: i32 = 2;
-/// Exit code of `plan`: the changes delete data (a volume, a namespace, a bucket) the script
-/// allowed to delete; CI should stop for a human.
-pub const EXIT_PROTECTED: i32 = 3;
-
-/// Why a command failed (its message is printed as `error: …`).
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] cairn_engine::Error),
-    /// Output could not be written.
-    #[error("cannot write output: {0}")]
-    Output(#[source] std::io::Error),
-    /// A plugin command failed.
-    #[error("{0}")]
-    Plugin(String),
-}
-
-/// Where the CLI reads its environment and writes its output.
-pub struct Io<'a> {
-    /// Standard output.
-    pub out: &'a mut dyn Write,
-    /// Standard error.
-    pub err: &'a mut dyn Write,
-    /// The process environment.
-    pub vars: BTreeMap<String, String>,
-    /// Whether to use colour.
-    pub color: bool,
-    /// Whether standard output is a terminal (a live progress view instead of log lines).
-    pub terminal: bool,
-    /// A terminal to ask for confirmation on; `None` when there is none.
-    pub input: Option<&'a mut dyn std::io::BufRead>,
-    /// The working directory (where `.cairn/` lives).
-    pub cwd: PathBuf,
-}
-
-impl Io<'_> {
-    /// The engine's view of where the command runs.
-    fn context(&self) -> cairn_engine::input::Context {
-        cairn_engine::input::Context {
-            vars: self.vars.clone(),
-            cwd: self.cwd.clone(),
-        }
-    }
-}
+use args::ScriptArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,39 +43,6 @@ struct Cli {
 enum Format {
     Yaml,
     Json,
-}
-
-#[derive(clap::Args, Debug, Clone)]
-struct ScriptArgs {
-    /// The environment script, e.g. environments/staging.rhai
-    script: PathBuf,
-    /// Read variables (KEY=VALUE lines) from this file, as if the CI had set them; variables
-    /// already set in the environment win
-    #[arg(long, value_name = "FILE")]
-    env_file: Option<PathBuf>,
-    /// Extra plugin directory (also CAIRN_PLUGIN_PATH, separated by ':')
-    #[arg(long, value_name = "DIR")]
-    plugin_path: Vec<PathBuf>,
-}
-
-impl ScriptArgs {
-    /// The engine's script.
-    fn script(&self) -> cairn_engine::input::Script {
-        cairn_engine::input::Script {
-            path: self.script.clone(),
-            env_file: self.env_file.clone(),
-            plugin_path: self.plugin_path.clone(),
-        }
-    }
-
-    /// The arguments of an engine script.
-    fn of(script: &cairn_engine::input::Script) -> Self {
-        Self {
-            script: script.path.clone(),
-            env_file: script.env_file.clone(),
-            plugin_path: script.plugin_path.clone(),
-        }
-    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,7 +77,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
         /// Also save the plan to this file, for `cairn apply FILE` (no secret values; mode 0600)
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
@@ -173,9 +90,9 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
         #[command(flatten)]
-        apply: live::ApplyArgs,
+        apply: args::ApplyArgs,
     },
     /// Is the environment healthy now: rollouts, certificate expiry, backup freshness
     ///
@@ -184,7 +101,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
     },
     /// Report what changed outside cairn since its last apply (kubectl edit, another tool, a
     /// record changed by hand)
@@ -194,23 +111,23 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
     },
     /// List the revisions recorded by each apply: time, author or CI run, summary
     History {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
     },
     /// Plan and apply an earlier revision again (with the plan first, as for apply)
     Rollback {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
         #[command(flatten)]
-        apply: live::ApplyArgs,
+        apply: args::ApplyArgs,
         /// The revision to go back to (see `cairn history`)
         #[arg(long, value_name = "N")]
         to: u32,
@@ -221,7 +138,7 @@ enum Command {
         script: ScriptArgs,
         /// Output format
         #[arg(long, value_enum, default_value = "dot")]
-        format: graph::GraphFormat,
+        format: args::GraphFormat,
         /// Write to this file instead of printing
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
@@ -231,7 +148,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: live::LiveArgs,
+        live: args::LiveArgs,
         /// Do not ask
         #[arg(long, short = 'y')]
         yes: bool,
@@ -318,6 +235,7 @@ where
     match result {
         Ok(code) => code,
         Err(message) => {
+            // Nothing is left to report a failed write of the error itself to.
             let _ = writeln!(io.err, "error: {message}");
             EXIT_ERROR
         }
@@ -349,28 +267,28 @@ fn render(
 ) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     if !eval.diagnostics.is_empty() {
-        let _ = write!(
-            io.err,
+        err!(
+            io,
             "{}",
             report::render(&eval.diagnostics, &eval.sources, io.color)
-        );
+        )?;
     }
     if eval.has_errors() {
         return Ok(EXIT_ERROR);
     }
     let generated = cairn_engine::input::fresh_generated(&eval.state);
     let secrets = if show_secrets {
-        output::Secrets::Revealed(&generated)
+        cairn_engine::render::Secrets::Revealed(&generated)
     } else {
-        output::Secrets::Redacted
+        cairn_engine::render::Secrets::Redacted
     };
-    let docs = output::documents(&eval.state, &secrets)
+    let docs = cairn_engine::render::documents(&eval.state, &secrets)
         .map_err(|id| cairn_engine::Error::Bug(format!("generated value {id} has no value")))?;
     match output {
         None => {
             let text = match format {
-                Format::Yaml => output::yaml_stream(&docs),
-                Format::Json => output::json_stream(&docs),
+                Format::Yaml => cairn_engine::render::yaml_stream(&docs),
+                Format::Json => cairn_engine::render::json_stream(&docs),
             };
             io.out
                 .write_all(text.as_bytes())
@@ -380,7 +298,7 @@ fn render(
             std::fs::create_dir_all(dir).map_err(|e| file_error("create", dir, e))?;
             for d in &docs {
                 let (ext, text) = match format {
-                    Format::Yaml => ("yaml", output::yaml(&d.json)),
+                    Format::Yaml => ("yaml", cairn_engine::render::yaml(&d.json)),
                     Format::Json => (
                         "json",
                         format!(
@@ -392,7 +310,7 @@ fn render(
                 let path = dir.join(format!("{}.{ext}", d.file_name));
                 std::fs::write(&path, text).map_err(|e| file_error("write", &path, e))?;
             }
-            let _ = writeln!(io.err, "wrote {} files to {}", docs.len(), dir.display());
+            errln!(io, "wrote {} files to {}", docs.len(), dir.display())?;
         }
     }
     Ok(EXIT_OK)
@@ -409,19 +327,19 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
     match format {
         ReportFormat::Human => {
             if all.is_empty() {
-                let _ = writeln!(
-                    io.out,
+                outln!(
+                    io,
                     "{}: {} resources, no problems",
                     args.script.display(),
                     eval.state.resources.len()
-                );
+                )?;
             } else {
-                let _ = write!(io.err, "{}", report::render(&all, &eval.sources, io.color));
+                err!(io, "{}", report::render(&all, &eval.sources, io.color))?;
             }
         }
         ReportFormat::Json => {
             let text = serde_json::to_string_pretty(&all).unwrap_or_default();
-            let _ = writeln!(io.out, "{text}");
+            outln!(io, "{text}")?;
         }
     }
     Ok(if all.iter().any(cairn_model::Diagnostic::is_error) {
@@ -434,30 +352,30 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
 fn graph(
     io: &mut Io<'_>,
     args: &ScriptArgs,
-    format: graph::GraphFormat,
+    format: args::GraphFormat,
     output: Option<&Path>,
 ) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     if eval.has_errors() {
         let diagnostics = check_diagnostics(&eval);
-        let _ = write!(
-            io.err,
+        err!(
+            io,
             "{}",
             report::render(&diagnostics, &eval.sources, io.color)
-        );
+        )?;
         return Ok(EXIT_ERROR);
     }
-    let g = graph::Graph::of(&eval.state);
+    let g = cairn_engine::graph::Graph::of(&eval.state);
     let title = format!("cairn: {}", eval.state.environment.name);
     let text = match format {
-        graph::GraphFormat::Dot => graph::dot(&g, &title),
-        graph::GraphFormat::Mermaid => graph::mermaid(&g),
-        graph::GraphFormat::Svg => graph::svg(&g, &title),
+        args::GraphFormat::Dot => cairn_engine::graph::dot(&g, &title),
+        args::GraphFormat::Mermaid => cairn_engine::graph::mermaid(&g),
+        args::GraphFormat::Svg => cairn_engine::graph::svg(&g, &title),
     };
     match output {
         Some(path) => std::fs::write(path, text).map_err(|e| file_error("write", path, e))?,
         None => {
-            let _ = write!(io.out, "{text}");
+            out!(io, "{text}")?;
         }
     }
     Ok(EXIT_OK)
@@ -468,13 +386,7 @@ fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
         if filter.is_some_and(|needle| !f.name.contains(needle)) {
             continue;
         }
-        let _ = writeln!(
-            io.out,
-            "## {}({})\n\n{}\n",
-            f.name,
-            f.params.join(", "),
-            f.doc
-        );
+        outln!(io, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc)?;
     }
     Ok(EXIT_OK)
 }

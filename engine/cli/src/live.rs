@@ -1,133 +1,21 @@
 //! `plan`, `apply` and `unlock`: the commands that talk to live systems. The engine plans and
 //! applies; this prints.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_engine::apply::{ApplyOptions, Run};
+use cairn_engine::apply::Run;
 use cairn_engine::history::{Applied, Origin};
 use cairn_engine::lock::Held;
-use cairn_engine::plan::{LivePlan, PlanOptions};
+use cairn_engine::plan::LivePlan;
 use cairn_engine::saved::{Invocation, SavedPlan};
-use cairn_engine::target::{Target, TargetSpec};
+use cairn_engine::target::Target;
 use cairn_engine::{Event, Report};
 use cairn_plan::plan::Plan;
 
-use crate::shell::with_notices;
-use crate::{
-    CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, ScriptArgs, report, show,
-};
-
-/// Where and how to plan or apply.
-#[derive(clap::Args, Debug, Clone)]
-pub struct LiveArgs {
-    /// Use the embedded Kubernetes API emulator, with state kept under .cairn/ in the working
-    /// directory, instead of a real cluster
-    #[arg(long)]
-    pub sandbox: bool,
-    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (default: the script's kube_context(...), then the current one)
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Print the plan as JSON (the same as `--format json`)
-    #[arg(long)]
-    pub json: bool,
-    /// Output format of the plan: human, json, or markdown (a pull-request comment)
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: PlanFormat,
-    /// Take over fields another field manager owns (server-side apply force)
-    #[arg(long)]
-    pub force_conflicts: bool,
-    /// Take over declared objects that exist without cairn's labels (made with kubectl or
-    /// another tool), as `env.adopt(kind, name)` does for one
-    #[arg(long)]
-    pub adopt: bool,
-    /// Plan and apply on a cluster other than the one the environment's inventory names (a
-    /// restore from backup onto a new cluster)
-    #[arg(long)]
-    pub accept_cluster: bool,
-    /// Allow deleting more than 30 % of a DNS zone's records, and taking over records another
-    /// owner created
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// How a plan is printed.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlanFormat {
-    /// For people at a terminal.
-    Human,
-    /// The versioned JSON document (`docs/plan-schema.json`).
-    Json,
-    /// A Markdown summary for pull-request comments.
-    Markdown,
-}
-
-/// Options of `apply` only.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ApplyArgs {
-    /// Apply without asking for confirmation
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// How long one step may take to become ready, in seconds
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    pub timeout: u64,
-    /// How long to wait for another apply of the same environment to finish, in seconds
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-    pub lock_timeout: u64,
-    /// How many requests to the cluster may be in flight at once; a step waiting for a
-    /// rollout holds none, and a 429 from the server is waited out and sent again
-    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallelism: u16,
-}
-
-impl LiveArgs {
-    /// Where to plan.
-    pub(crate) fn target(&self) -> TargetSpec {
-        TargetSpec {
-            sandbox: self.sandbox,
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        }
-    }
-
-    /// How to plan.
-    pub(crate) fn options(&self) -> PlanOptions {
-        PlanOptions {
-            force_conflicts: self.force_conflicts,
-            adopt: self.adopt,
-            accept_cluster: self.accept_cluster,
-            force: self.force,
-        }
-    }
-
-    /// The arguments a plan file was made with; output options from the command line.
-    fn of_saved(inv: &Invocation, output: &LiveArgs) -> LiveArgs {
-        LiveArgs {
-            sandbox: inv.target.sandbox,
-            kubeconfig: inv.target.kubeconfig.clone(),
-            context: inv.target.context.clone(),
-            json: output.json,
-            format: output.format,
-            force_conflicts: inv.options.force_conflicts,
-            adopt: inv.options.adopt,
-            accept_cluster: inv.options.accept_cluster,
-            force: inv.options.force,
-        }
-    }
-}
-
-impl ApplyArgs {
-    fn options(&self) -> ApplyOptions {
-        ApplyOptions {
-            timeout: Duration::from_secs(self.timeout),
-            parallelism: usize::from(self.parallelism),
-        }
-    }
-}
+use crate::args::{ApplyArgs, LiveArgs, PlanFormat, ScriptArgs};
+use crate::shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, with_notices};
+use crate::{report, show};
 
 /// The invocation of a plan: script, target, options.
 fn invocation(script: &ScriptArgs, live: &LiveArgs) -> Invocation {
@@ -144,26 +32,26 @@ pub(crate) fn evaluate_checked(
     script: &ScriptArgs,
 ) -> Result<Option<cairn_stdlib::Evaluation>, CliError> {
     let eval = cairn_engine::input::evaluate(&script.script(), &io.context())?;
-    Ok(checked(io, eval))
+    checked(io, eval)
 }
 
 /// Prints an evaluation's diagnostics; `None` when there are errors.
 pub(crate) fn checked(
     io: &mut Io<'_>,
     eval: cairn_stdlib::Evaluation,
-) -> Option<cairn_stdlib::Evaluation> {
+) -> Result<Option<cairn_stdlib::Evaluation>, CliError> {
     let diagnostics = cairn_engine::input::check_diagnostics(&eval);
     if !diagnostics.is_empty() {
-        let _ = write!(
-            io.err,
+        err!(
+            io,
             "{}",
             report::render(&diagnostics, &eval.sources, io.color)
-        );
+        )?;
     }
     if diagnostics.iter().any(cairn_model::Diagnostic::is_error) {
-        return None;
+        return Ok(None);
     }
-    Some(eval)
+    Ok(Some(eval))
 }
 
 /// Connects to the target, saying what it waits for.
@@ -177,10 +65,10 @@ pub(crate) async fn connect(
     Ok(with_notices(io, |notify| async move {
         cairn_engine::target::connect(&ctx, &spec, env, &*notify).await
     })
-    .await?)
+    .await??)
 }
 
-pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
+pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Result<(), CliError> {
     let format = if live.json {
         PlanFormat::Json
     } else {
@@ -195,19 +83,20 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) {
                 "has_changes": plan.has_changes(),
                 "deletes_data": plan.protected_deletions().next().is_some(),
             });
-            let _ = writeln!(
-                io.out,
+            outln!(
+                io,
                 "{}",
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
-            );
+            )?;
         }
         PlanFormat::Markdown => {
-            let _ = write!(io.out, "{}", show::plan_markdown(plan));
+            out!(io, "{}", show::plan_markdown(plan))?;
         }
         PlanFormat::Human => {
-            let _ = write!(io.out, "{}", show::plan(plan));
+            out!(io, "{}", show::plan(plan))?;
         }
     }
+    Ok(())
 }
 
 /// Plans on a connected target.
@@ -237,21 +126,19 @@ pub fn plan(
         let result = make_plan(&target, &eval, live).await;
         target.close().await?;
         let plan = result?;
-        print_plan(io, &plan.plan, live);
+        print_plan(io, &plan.plan, live)?;
         if let Some(path) = out.filter(|_| plan.plan.refusals().next().is_some()) {
-            let _ = writeln!(
-                io.err,
+            errln!(io,
                 "The plan was not saved to {}: the server refuses some of its changes.",
                 path.display()
-            );
+            )?;
         } else if let Some(path) = out {
             let saved = cairn_engine::saved::make(&invocation(script, live), &eval.state, &plan)?;
             cairn_engine::saved::write(path, &saved)?;
-            let _ = writeln!(
-                io.err,
+            errln!(io,
                 "Saved this plan to {0}: `cairn apply {0}` applies exactly it, and refuses if anything changes first.",
                 path.display()
-            );
+            )?;
         }
         Ok(exit_code(&plan.plan))
     })
@@ -260,13 +147,15 @@ pub fn plan(
 /// Stops an apply whose plan holds refusals, before anything is changed (exit 1): a change
 /// the server refuses and cairn will not replace blocks the whole plan, whatever `--yes` or a
 /// saved plan says.
-pub(crate) fn refused(io: &mut Io<'_>, plan: &Plan) -> Option<i32> {
-    let n = cairn_engine::apply::refusals(plan)?;
-    let _ = writeln!(
-        io.err,
+pub(crate) fn refused(io: &mut Io<'_>, plan: &Plan) -> Result<Option<i32>, CliError> {
+    let Some(n) = cairn_engine::apply::refusals(plan) else {
+        return Ok(None);
+    };
+    errln!(
+        io,
         "error: not applying anything: {n} change(s) are refused (✗ in the plan); change the script as each says"
-    );
-    Some(EXIT_ERROR)
+    )?;
+    Ok(Some(EXIT_ERROR))
 }
 
 /// The exit code of a plan.
@@ -284,16 +173,16 @@ pub(crate) fn exit_code(plan: &Plan) -> i32 {
 
 /// Asks on the terminal; false when the answer is not `yes` or there is no terminal (then
 /// `no_terminal` is printed as the error).
-fn ask(io: &mut Io<'_>, question: &str, no_terminal: &str) -> Option<bool> {
+fn ask(io: &mut Io<'_>, question: &str, no_terminal: &str) -> Result<Option<bool>, CliError> {
     let Some(input) = io.input.as_mut() else {
-        let _ = writeln!(io.err, "error: {no_terminal}");
-        return None;
+        errln!(io, "error: {no_terminal}")?;
+        return Ok(None);
     };
-    let _ = write!(io.out, "{question} Only 'yes' is accepted: ");
-    let _ = io.out.flush();
+    out!(io, "{question} Only 'yes' is accepted: ")?;
+    io.out.flush().map_err(CliError::Output)?;
     let mut answer = String::new();
     let _ = input.read_line(&mut answer);
-    Some(answer.trim() == "yes")
+    Ok(Some(answer.trim() == "yes"))
 }
 
 /// `cairn unlock`: removes an environment's lock, after confirmation.
@@ -312,7 +201,7 @@ pub fn unlock(
         let env = eval.state.environment.name.clone();
         let result = async {
             let Some(h) = cairn_engine::lock::holder(&target, &env).await? else {
-                let _ = writeln!(io.out, "environment {env} is not locked");
+                outln!(io, "environment {env} is not locked")?;
                 return Ok(EXIT_OK);
             };
             if !yes {
@@ -324,17 +213,17 @@ pub fn unlock(
                     io,
                     &question,
                     "refusing to unlock without a terminal to confirm on; pass --yes",
-                ) {
+                )? {
                     None => return Ok(EXIT_ERROR),
                     Some(false) => {
-                        let _ = writeln!(io.out, "Unlock cancelled.");
+                        outln!(io, "Unlock cancelled.")?;
                         return Ok(EXIT_ERROR);
                     }
                     Some(true) => {}
                 }
             }
             cairn_engine::lock::force_unlock(&target, &env).await?;
-            let _ = writeln!(io.out, "lock of {env} removed (was held by {})", h.identity);
+            outln!(io, "lock of {env} removed (was held by {})", h.identity)?;
             Ok(EXIT_OK)
         }
         .await;
@@ -371,7 +260,7 @@ pub fn apply(
         let target = connect(io, live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
-            let Some(held) = take_lock(io, &target, &env, args).await else {
+            let Some(held) = take_lock(io, &target, &env, args).await? else {
                 return Ok(EXIT_ERROR);
             };
             let origin = Origin::script(&script.script, "");
@@ -396,8 +285,8 @@ async fn plan_and_apply(
     held: &Held,
 ) -> Result<i32, CliError> {
     let plan = make_plan(target, eval, live).await?;
-    print_plan(io, &plan.plan, live);
-    if let Some(code) = refused(io, &plan.plan) {
+    print_plan(io, &plan.plan, live)?;
+    if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
     if !plan.plan.has_changes() {
@@ -406,7 +295,7 @@ async fn plan_and_apply(
         cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
         return after_apply(io, target, &eval.state, live.json, args).await;
     }
-    if !confirm(io, &plan.plan, args.yes) {
+    if !confirm(io, &plan.plan, args.yes)? {
         return Ok(EXIT_ERROR);
     }
     run_apply(io, target, eval, &plan, live, args, origin, &held.identity).await
@@ -427,17 +316,17 @@ fn apply_saved(
     let Some(eval) = evaluate_checked(io, &script)? else {
         return Ok(EXIT_ERROR);
     };
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "Applying the saved {}.",
         cairn_engine::saved::describe(saved)
-    );
+    )?;
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, &live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
-            let Some(held) = take_lock(io, &target, &env, args).await else {
+            let Some(held) = take_lock(io, &target, &env, args).await? else {
                 return Ok(EXIT_ERROR);
             };
             let verified = Verified {
@@ -465,24 +354,29 @@ struct Verified<'a> {
 }
 
 /// Prints why a plan file no longer describes what apply would do.
-fn print_stale(io: &mut Io<'_>, path: &std::path::Path, problems: &[String]) {
-    let _ = writeln!(
-        io.err,
+fn print_stale(
+    io: &mut Io<'_>,
+    path: &std::path::Path,
+    problems: &[String],
+) -> Result<(), CliError> {
+    errln!(
+        io,
         "error: refusing to apply {}: it no longer describes what would happen",
         path.display()
-    );
+    )?;
     const SHOWN: usize = 12;
     for p in problems.iter().take(SHOWN) {
-        let _ = writeln!(io.err, "  - {p}");
+        errln!(io, "  - {p}")?;
     }
     if problems.len() > SHOWN {
-        let _ = writeln!(io.err, "  - and {} more", problems.len() - SHOWN);
+        errln!(io, "  - and {} more", problems.len() - SHOWN)?;
     }
-    let _ = writeln!(
-        io.err,
+    errln!(
+        io,
         "  hint: run `cairn plan -o {}` again and review the new plan",
         path.display()
-    );
+    )?;
+    Ok(())
 }
 
 /// Plans again under the lock, checks the plan file still describes it, applies.
@@ -497,16 +391,16 @@ async fn apply_verified(
     let plan = make_plan(target, eval, v.live).await?;
     let problems = cairn_engine::saved::verify(v.saved, &eval.state, &plan);
     if !problems.is_empty() {
-        print_stale(io, v.path, &problems);
+        print_stale(io, v.path, &problems)?;
         return Ok(EXIT_ERROR);
     }
-    if let Some(code) = refused(io, &plan.plan) {
+    if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
     if !plan.plan.has_changes() {
         // Perhaps the inventory's record of the cluster changes all the same.
         cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
-        let _ = writeln!(io.out, "Nothing to do: the plan has no changes.");
+        outln!(io, "Nothing to do: the plan has no changes.")?;
         return after_apply(io, target, &eval.state, v.live.json, args).await;
     }
     let origin = Origin::script(
@@ -528,9 +422,9 @@ async fn apply_verified(
 
 /// Asks for confirmation on the terminal unless `yes`; false when the answer is not `yes` or
 /// there is no terminal to ask on.
-pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> bool {
+pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> Result<bool, CliError> {
     if yes {
-        return true;
+        return Ok(true);
     }
     let question = format!(
         "\nApply these changes to {} on {}?",
@@ -540,13 +434,13 @@ pub(crate) fn confirm(io: &mut Io<'_>, plan: &Plan, yes: bool) -> bool {
         io,
         &question,
         "refusing to apply without a terminal to confirm on; pass --yes to apply anyway",
-    ) {
-        None => false,
+    )? {
+        None => Ok(false),
         Some(false) => {
-            let _ = writeln!(io.out, "Apply cancelled.");
-            false
+            outln!(io, "Apply cancelled.")?;
+            Ok(false)
         }
-        Some(true) => true,
+        Some(true) => Ok(true),
     }
 }
 
@@ -558,28 +452,29 @@ pub(crate) async fn take_lock(
     target: &Target,
     environment: &str,
     args: &ApplyArgs,
-) -> Option<Held> {
+) -> Result<Option<Held>, CliError> {
     let identity = cairn_engine::lock::identity(&io.vars);
     let timeout = Duration::from_secs(args.lock_timeout);
     let id = &identity;
     let result = with_notices(io, |notify| async move {
         cairn_engine::lock::take(target, environment, id, timeout, &*notify).await
     })
-    .await;
+    .await?;
     match result {
-        Ok(held) => Some(held),
+        Ok(held) => Ok(Some(held)),
         Err(e) => {
-            let _ = writeln!(
-                io.err,
+            errln!(
+                io,
                 "error: {e}\n  hint: wait for it, or remove a stale lock with `cairn unlock`"
-            );
-            None
+            )?;
+            Ok(None)
         }
     }
 }
 
 /// Runs the graph, showing progress as it goes.
-async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> Report {
+/// A failed write does not stop the apply: it is returned beside the report.
+async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> (Report, Result<(), CliError>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let emit: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| {
         let _ = tx.send(e);
@@ -595,18 +490,18 @@ async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> Report {
     let run = run.execute(emit);
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut written = Ok(());
     let report = loop {
         tokio::select! {
             report = &mut run => break report,
-            Some(event) = rx.recv() => progress.event(io, &event),
-            _ = tick.tick() => progress.tick(io),
+            Some(event) = rx.recv() => written = written.and_then(|()| progress.event(io, &event)),
+            _ = tick.tick() => written = written.and_then(|()| progress.tick(io)),
         }
     };
     while let Ok(event) = rx.try_recv() {
-        progress.event(io, &event);
+        written = written.and_then(|()| progress.event(io, &event));
     }
-    progress.finish(io);
-    report
+    (report, written.and_then(|()| progress.finish(io)))
 }
 
 /// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
@@ -622,16 +517,17 @@ pub(crate) async fn run_apply(
     origin: &Origin,
     identity: &str,
 ) -> Result<i32, CliError> {
-    if let Some(code) = refused(io, &plan.plan) {
+    if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "\nApplying to {} on {}:",
-        plan.plan.environment, plan.plan.target
-    );
+        plan.plan.environment,
+        plan.plan.target
+    )?;
     let run = cairn_engine::apply::prepare(target, plan, &args.options());
-    let report = execute(io, run, live).await;
+    let (report, written) = execute(io, run, live).await;
     cairn_engine::apply::conclude(target, plan, &report).await;
     // The sandbox's zone and buckets are saved; an error is reported after the revision.
     let saved = cairn_engine::apply::save_twins(plan);
@@ -644,28 +540,29 @@ pub(crate) async fn run_apply(
     let revision =
         cairn_engine::history::record(target, eval, origin, &plan.plan.environment, &applied).await;
     saved?;
+    written?;
     match revision {
         Ok(n) => {
-            let _ = writeln!(io.err, "Recorded as revision {n} (see `cairn history`).");
+            errln!(io, "Recorded as revision {n} (see `cairn history`).")?;
         }
         Err(e) => {
-            let _ = writeln!(
-                io.err,
+            errln!(
+                io,
                 "warning: the apply was not recorded in the history: {e}"
-            );
+            )?;
         }
     }
     if report.ok() {
-        let _ = writeln!(io.out, "\nApply complete: {summary}.");
+        outln!(io, "\nApply complete: {summary}.")?;
         after_apply(io, target, &eval.state, live.json, args).await
     } else {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "\nApply failed: {} step(s) failed, {} not started, {} done.",
             report.failed.len(),
             report.skipped.len(),
             report.done.len()
-        );
+        )?;
         Ok(EXIT_ERROR)
     }
 }
@@ -700,30 +597,30 @@ pub(crate) async fn after_apply(
         return Ok(EXIT_OK);
     }
     if !json {
-        let _ = writeln!(io.out, "\nSmoke checks:");
+        outln!(io, "\nSmoke checks:")?;
     }
     let timeout = Duration::from_secs(args.timeout);
     let outcomes = cairn_engine::smoke::run_all(&target.cluster, state, timeout).await;
     for o in &outcomes {
         if json {
             let line = serde_json::json!({ "smoke_check": o });
-            let _ = writeln!(io.out, "{line}");
+            outln!(io, "{line}")?;
         } else {
-            let _ = write!(io.out, "{}", human(o));
+            out!(io, "{}", human(o))?;
         }
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     if failed == 0 {
         if !json {
-            let _ = writeln!(io.out, "All {} smoke checks passed.", outcomes.len());
+            outln!(io, "All {} smoke checks passed.", outcomes.len())?;
         }
         Ok(EXIT_OK)
     } else {
-        let _ = writeln!(
-            io.err,
+        errln!(
+            io,
             "error: {failed} of {} smoke checks failed",
             outcomes.len()
-        );
+        )?;
         Ok(EXIT_ERROR)
     }
 }

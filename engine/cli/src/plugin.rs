@@ -1,14 +1,14 @@
 //! `cairn plugin list | info | new | test | update`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use cairn_stdlib::manifest::{Manifest, PluginError};
-use cairn_stdlib::project::{self, Located, PluginSearch, Project, Source};
+use cairn_engine::plugins;
+use cairn_stdlib::project::{self, PluginSearch};
 use clap::Subcommand;
 
-use crate::{CliError, EXIT_ERROR, EXIT_OK, Io, output, report};
+use crate::report;
+use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginAction {
@@ -80,8 +80,7 @@ pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, CliError> {
         } => test(io, &search(io, project)?, plugin, *update),
         PluginAction::Update { name, project } => {
             let search = search(io, project)?;
-            let lock = project::update(&search, name.as_deref())
-                .map_err(|e| CliError::Plugin(e.to_string()))?;
+            let lock = plugins::update(&search, name.as_deref())?;
             let root = search.project.as_ref().map(|p| p.root.clone());
             for (plugin, entry) in &lock.plugins {
                 if name.as_ref().is_some_and(|n| n != plugin) {
@@ -91,71 +90,35 @@ pub fn run(io: &mut Io<'_>, action: &PluginAction) -> Result<i32, CliError> {
                     (Some(git), Some(commit)) => format!("{git}@{commit}"),
                     _ => entry.path.clone().unwrap_or_default(),
                 };
-                let _ = writeln!(
-                    io.out,
+                outln!(
+                    io,
                     "locked {plugin} {} ({from}) {}",
-                    entry.version, entry.hash
-                );
+                    entry.version,
+                    entry.hash
+                )?;
             }
             if let Some(root) = root {
-                let _ = writeln!(io.err, "wrote {}", root.join(project::LOCK_FILE).display());
+                errln!(io, "wrote {}", root.join(project::LOCK_FILE).display())?;
             }
             Ok(EXIT_OK)
         }
     }
 }
 
-fn plugin_error(e: &PluginError) -> CliError {
-    CliError::Plugin(e.to_string())
-}
-
 fn search(io: &Io<'_>, args: &ProjectArgs) -> Result<PluginSearch, CliError> {
-    let project = match &args.project {
-        Some(dir) => Some(Project::open(dir).map_err(|e| plugin_error(&e))?),
-        None => Project::find(&io.cwd).map_err(|e| plugin_error(&e))?,
-    };
-    let mut dirs = args.plugin_path.clone();
-    if let Some(extra) = io.vars.get("CAIRN_PLUGIN_PATH") {
-        dirs.extend(
-            extra
-                .split(':')
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from),
-        );
-    }
-    Ok(PluginSearch {
-        project,
-        dirs,
-        cache_dir: cairn_engine::input::cache_dir(&io.vars),
-    })
-}
-
-fn source_text(located: &Located) -> String {
-    match &located.source {
-        Source::Dir => located.display.clone(),
-        Source::Git { decl, commit } => {
-            let at = decl
-                .tag
-                .as_ref()
-                .map(|t| format!(" (tag {t})"))
-                .unwrap_or_default();
-            let path = decl
-                .path
-                .as_ref()
-                .map(|p| format!(" path {p}"))
-                .unwrap_or_default();
-            format!("{} @ {commit}{at}{path}", decl.git)
-        }
-    }
+    Ok(plugins::search(
+        &io.context(),
+        args.project.as_deref(),
+        &args.plugin_path,
+    )?)
 }
 
 fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
-    let all = search.all(false).map_err(|e| plugin_error(&e))?;
+    let all = plugins::all(search)?;
     if all.is_empty() {
-        let _ = writeln!(io.err, "no plugins found");
+        errln!(io, "no plugins found")?;
         return Ok(EXIT_OK);
     }
-    let lock = search.project.as_ref().and_then(|p| p.lock.as_ref());
     let mut rows = vec![[
         "NAME".to_owned(),
         "VERSION".to_owned(),
@@ -163,35 +126,21 @@ fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
         "SOURCE".to_owned(),
     ]];
     for located in &all {
-        let manifest = Manifest::read(
-            &located.dir,
-            &located.file_display("plugin.toml"),
-            &located.name,
-        );
-        let version = match &manifest {
-            Ok(Some(m)) => m.version.clone(),
-            Ok(None) => "-".to_owned(),
-            Err(_) => "invalid".to_owned(),
-        };
-        let locked = match lock {
-            None => "no lock file".to_owned(),
-            Some(lock) => match lock.plugins.get(&located.name) {
-                None => "not locked".to_owned(),
-                Some(entry) => match project::content_hash(&located.dir) {
-                    Ok(hash) if hash == entry.hash => "locked".to_owned(),
-                    Ok(_) => "changed".to_owned(),
-                    Err(_) => "unreadable".to_owned(),
-                },
-            },
-        };
-        rows.push([located.name.clone(), version, locked, source_text(located)]);
+        let version = plugins::version(located);
+        let locked = plugins::lock_status(search, located);
+        rows.push([
+            located.name.clone(),
+            version,
+            locked,
+            plugins::source_text(located),
+        ]);
     }
     let widths: Vec<usize> = (0..3)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     for row in rows {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "{:w0$}  {:w1$}  {:w2$}  {}",
             row[0],
             row[1],
@@ -200,38 +149,14 @@ fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2]
-        );
+        )?;
     }
     Ok(EXIT_OK)
 }
 
-fn locate(search: &PluginSearch, name: &str) -> Result<Located, CliError> {
-    search
-        .locate(name, false)
-        .map_err(|e| plugin_error(&e))?
-        .ok_or_else(|| {
-            CliError::Plugin(format!(
-                "plugin `{name}` not found (plugins are folders under the project's plugins/, CAIRN_PLUGIN_PATH, or declared in cairn.toml)"
-            ))
-        })
-}
-
 fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, CliError> {
-    let located = locate(search, name)?;
-    let manifest = Manifest::read(
-        &located.dir,
-        &located.file_display("plugin.toml"),
-        &located.name,
-    )
-    .map_err(|e| plugin_error(&e))?;
-    let text = std::fs::read_to_string(located.dir.join("main.rhai")).map_err(|e| {
-        CliError::Plugin(format!(
-            "cannot read {}: {e}",
-            located.file_display("main.rhai")
-        ))
-    })?;
-    let functions = cairn_stdlib::plugin_functions(&text)
-        .map_err(|e| CliError::Plugin(format!("{}: {e}", located.file_display("main.rhai"))))?;
+    let located = plugins::locate(search, name)?;
+    let (manifest, functions) = plugins::describe(&located)?;
     let mut out = String::new();
     match &manifest {
         Some(m) => {
@@ -247,7 +172,7 @@ fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, CliEr
             let _ = writeln!(out, "{name} (no plugin.toml: options are not checked)");
         }
     }
-    let _ = writeln!(out, "source: {}", source_text(&located));
+    let _ = writeln!(out, "source: {}", plugins::source_text(&located));
     for (fname, params) in &functions {
         let _ = writeln!(out, "\n{name}::{fname}({})", params.join(", "));
         let Some(spec) = manifest.as_ref().and_then(|m| m.functions.get(fname)) else {
@@ -289,25 +214,13 @@ fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, CliEr
     Ok(EXIT_OK)
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
 fn new(
     io: &mut Io<'_>,
     args: &ProjectArgs,
     name: &str,
     dir: Option<&Path>,
 ) -> Result<i32, CliError> {
-    if !valid_name(name) {
-        return Err(CliError::Plugin(format!(
-            "invalid plugin name `{name}`: use lowercase letters, digits, '-' and '_', starting with a letter"
-        )));
-    }
+    let files = plugins::scaffold(name)?;
     let parent = match dir {
         Some(d) => d.to_path_buf(),
         None => {
@@ -325,13 +238,6 @@ fn new(
             folder.display()
         )));
     }
-    let ident = name.replace('-', "_");
-    let files = [
-        ("plugin.toml", scaffold_manifest(name)),
-        ("main.rhai", scaffold_main(name)),
-        ("fixtures/basic.rhai", scaffold_fixture(name, &ident)),
-        ("README.md", scaffold_readme(name, &ident)),
-    ];
     for (file, text) in files {
         let path = folder.join(file);
         if let Some(p) = path.parent() {
@@ -340,84 +246,14 @@ fn new(
         }
         std::fs::write(&path, text)
             .map_err(|e| CliError::Plugin(format!("cannot write {}: {e}", path.display())))?;
-        let _ = writeln!(io.out, "created {}", path.display());
+        outln!(io, "created {}", path.display())?;
     }
-    let _ = writeln!(
-        io.err,
+    errln!(
+        io,
         "next: `cairn plugin test {} --update` writes the expected output of its fixture",
         folder.display()
-    );
+    )?;
     Ok(EXIT_OK)
-}
-
-fn scaffold_manifest(name: &str) -> String {
-    format!(
-        r#"name = "{name}"
-version = "0.1.0"
-description = "What {name} provides"
-min_cairn = "{}"
-
-[functions.instance]
-doc = "A {name} instance: a Deployment with a Service"
-[functions.instance.params]
-image = {{ type = "string", required = true, doc = "The container image" }}
-replicas = {{ type = "int", default = 1, doc = "How many pods" }}
-port = {{ type = "int", default = 8080, doc = "The port the container listens on" }}
-cpu = {{ type = "quantity", default = "100m", doc = "CPU per pod" }}
-memory = {{ type = "quantity", default = "128Mi", doc = "Memory per pod" }}
-"#,
-        cairn_stdlib::manifest::CAIRN_VERSION
-    )
-}
-
-fn scaffold_main(name: &str) -> String {
-    format!(
-        r#"//! {name}: what this plugin provides.
-
-/// A {name} instance: a Deployment with a Service.
-///
-/// Its options are described, typed and checked by plugin.toml: the body sees the defaults.
-fn instance(env, name, options) {{
-    env.deployment(name, #{{
-        image: options.image,
-        replicas: options.replicas,
-        port: options.port,
-        ready: http_get("/", options.port),
-        resources: #{{ cpu: options.cpu, memory: options.memory }},
-    }})
-}}
-"#
-    )
-}
-
-fn scaffold_fixture(name: &str, ident: &str) -> String {
-    format!(
-        r#"// `cairn plugin test {name}` renders this and compares it with basic.expected.
-import "{name}" as {ident};
-
-let env = environment("demo", #{{}});
-env.namespace("demo", #{{}});
-{ident}::instance(env, "{name}", #{{ image: "nginx:1.27" }});
-"#
-    )
-}
-
-fn scaffold_readme(name: &str, ident: &str) -> String {
-    format!(
-        r#"# {name}
-
-What this plugin provides.
-
-```rhai
-import "{name}" as {ident};
-let web = {ident}::instance(env, "web", #{{ image: "nginx:1.27", replicas: 2 }});
-```
-
-`cairn plugin info {name}` lists its functions and their options (from `plugin.toml`);
-`cairn plugin test {name}` renders `fixtures/*.rhai` and compares the output with
-`fixtures/*.expected` (`--update` writes them).
-"#
-    )
 }
 
 /// The rendered output of one fixture: its diagnostics, then (without errors) the YAML.
@@ -428,11 +264,41 @@ fn fixture_output(eval: &cairn_stdlib::Evaluation) -> Result<String, CliError> {
         text.push_str(&report::render(&diagnostics, &eval.sources, false));
     }
     if !diagnostics.iter().any(cairn_model::Diagnostic::is_error) {
-        let docs = output::documents(&eval.state, &output::Secrets::Redacted)
-            .map_err(|id| cairn_engine::Error::Bug(format!("generated value {id} has no value")))?;
-        text.push_str(&output::yaml_stream(&docs));
+        let docs =
+            cairn_engine::render::documents(&eval.state, &cairn_engine::render::Secrets::Redacted)
+                .map_err(|id| {
+                    cairn_engine::Error::Bug(format!("generated value {id} has no value"))
+                })?;
+        text.push_str(&cairn_engine::render::yaml_stream(&docs));
     }
     Ok(text)
+}
+
+/// Whether one fixture renders as expected; prints `ok`, or `FAILED` with a diff.
+fn compare(io: &mut Io<'_>, f: &plugins::Fixture, actual: &str) -> Result<bool, CliError> {
+    let Ok(expected) = std::fs::read_to_string(&f.expected_file) else {
+        outln!(
+            io,
+            "FAILED {}: no {}.expected (run with --update to write it)",
+            f.display,
+            f.stem
+        )?;
+        return Ok(false);
+    };
+    if expected == actual {
+        outln!(io, "ok {}", f.display)?;
+        return Ok(true);
+    }
+    let diff = similar::TextDiff::from_lines(expected.as_str(), actual);
+    outln!(io, "FAILED {}: the output differs", f.display)?;
+    out!(
+        io,
+        "{}",
+        diff.unified_diff()
+            .context_radius(3)
+            .header(&format!("{}.expected", f.stem), "rendered")
+    )?;
+    Ok(false)
 }
 
 fn test(
@@ -441,110 +307,28 @@ fn test(
     plugin: &str,
     update: bool,
 ) -> Result<i32, CliError> {
-    let as_path = PathBuf::from(plugin);
-    let (name, dir) = if plugin.contains(['/', '.']) || as_path.join("main.rhai").is_file() {
-        let dir = std::path::absolute(&as_path).map_err(|e| CliError::Plugin(e.to_string()))?;
-        if !dir.join("main.rhai").is_file() {
-            return Err(CliError::Plugin(format!(
-                "{plugin} is not a plugin folder (no main.rhai)"
-            )));
-        }
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (name, dir)
-    } else {
-        let located = locate(search, plugin)?;
-        (located.name, located.dir)
-    };
-    let fixtures_dir = dir.join("fixtures");
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&fixtures_dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
-                .collect()
-        })
-        .unwrap_or_default();
-    fixtures.sort();
-    if fixtures.is_empty() {
-        return Err(CliError::Plugin(format!(
-            "plugin `{name}` has no fixtures ({}/*.rhai)",
-            fixtures_dir.display()
-        )));
-    }
-    // The plugin's own folder comes first, so the fixtures import this copy of it.
-    let mut plugin_dirs = vec![dir.parent().map(Path::to_path_buf).unwrap_or_default()];
-    plugin_dirs.extend(search.dirs.iter().cloned());
-    if let Some(project) = &search.project {
-        plugin_dirs.push(project.root.join("plugins"));
-    }
+    let fixtures = plugins::fixtures(search, plugin)?;
     let mut failed = 0;
-    for fixture in &fixtures {
-        let stem = fixture
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let display = format!("{name}/fixtures/{stem}.rhai");
-        let text = std::fs::read_to_string(fixture)
-            .map_err(|e| CliError::Plugin(format!("cannot read {}: {e}", fixture.display())))?;
-        let env_file = fixtures_dir.join(format!("{stem}.env"));
-        let vars = if env_file.is_file() {
-            cairn_engine::input::parse_env_file(&std::fs::read_to_string(&env_file).map_err(
-                |e| CliError::Plugin(format!("cannot read {}: {e}", env_file.display())),
-            )?)
-        } else {
-            BTreeMap::new()
-        };
-        let options = cairn_stdlib::EvalOptions {
-            vars,
-            cache_dir: search.cache_dir.clone(),
-            ..cairn_stdlib::EvalOptions::default()
-        };
-        let eval = cairn_stdlib::evaluate(&display, &text, &plugin_dirs, &options);
-        let actual = fixture_output(&eval)?;
-        let expected_file = fixtures_dir.join(format!("{stem}.expected"));
+    for file in &fixtures.files {
+        let f = fixtures.evaluate(file)?;
+        let actual = fixture_output(&f.eval)?;
         if update {
-            std::fs::write(&expected_file, &actual).map_err(|e| {
-                CliError::Plugin(format!("cannot write {}: {e}", expected_file.display()))
-            })?;
-            let _ = writeln!(io.out, "updated {display}");
-            continue;
-        }
-        let Ok(expected) = std::fs::read_to_string(&expected_file) else {
+            std::fs::write(&f.expected_file, &actual)
+                .map_err(|e| crate::file_error("write", &f.expected_file, e))?;
+            outln!(io, "updated {}", f.display)?;
+        } else if !compare(io, &f, &actual)? {
             failed += 1;
-            let _ = writeln!(
-                io.out,
-                "FAILED {display}: no {stem}.expected (run with --update to write it)"
-            );
-            continue;
-        };
-        if expected == actual {
-            let _ = writeln!(io.out, "ok {display}");
-        } else {
-            failed += 1;
-            let diff = similar::TextDiff::from_lines(&expected, &actual);
-            let _ = writeln!(io.out, "FAILED {display}: the output differs");
-            let _ = write!(
-                io.out,
-                "{}",
-                diff.unified_diff()
-                    .context_radius(3)
-                    .header(&format!("{stem}.expected"), "rendered")
-            );
         }
     }
     if update {
         return Ok(EXIT_OK);
     }
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "{}: {} fixtures, {} failed",
-        name,
-        fixtures.len(),
+        fixtures.name,
+        fixtures.files.len(),
         failed
-    );
+    )?;
     Ok(if failed == 0 { EXIT_OK } else { EXIT_ERROR })
 }

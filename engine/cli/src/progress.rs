@@ -9,7 +9,8 @@ use cairn_engine::Event;
 use cairn_model::ResourceId;
 use cairn_plan::plan::Action;
 
-use crate::{Io, show};
+use crate::shell::{CliError, Io};
+use crate::show;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl Progress {
     }
 
     /// Takes in one event.
-    pub fn event(&mut self, io: &mut Io<'_>, event: &Event) {
+    pub fn event(&mut self, io: &mut Io<'_>, event: &Event) -> Result<(), CliError> {
         let now = Instant::now();
         let (id, state) = match event {
             Event::Started { id, .. } => (id, State::Running(now)),
@@ -78,21 +79,17 @@ impl Progress {
             }
             Event::Skipped { id, .. } => (id, State::Finished),
             // Kept by the executor; nothing to show.
-            Event::Accepted { .. } => return,
+            Event::Accepted { .. } => return Ok(()),
         };
         if let Some(entry) = self.steps.get_mut(id) {
             entry.1 = state;
         }
         match self.mode {
             Mode::Json => {
-                let _ = writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::to_string(event).unwrap_or_default()
-                );
+                outln!(io, "{}", serde_json::to_string(event).unwrap_or_default())?;
             }
             Mode::Lines => {
-                let _ = write!(io.out, "{}", show::event(event));
+                out!(io, "{}", show::event(event))?;
             }
             Mode::Live => {
                 // Started and waiting live in the block; the rest scrolls above it.
@@ -100,42 +97,47 @@ impl Progress {
                     Event::Started { .. } | Event::Waiting { .. } => None,
                     other => Some(show::event(other)),
                 };
-                self.redraw(io, permanent.as_deref());
+                self.redraw(io, permanent.as_deref())?;
             }
         }
+        Ok(())
     }
 
     /// Refreshes elapsed times (live view only).
-    pub fn tick(&mut self, io: &mut Io<'_>) {
+    pub fn tick(&mut self, io: &mut Io<'_>) -> Result<(), CliError> {
         if self.mode == Mode::Live {
-            self.redraw(io, None);
+            self.redraw(io, None)?;
         }
+        Ok(())
     }
 
     /// Clears the live block at the end.
-    pub fn finish(&mut self, io: &mut Io<'_>) {
+    pub fn finish(&mut self, io: &mut Io<'_>) -> Result<(), CliError> {
         if self.mode == Mode::Live {
-            self.erase(io);
-            let _ = io.out.flush();
+            self.erase(io)?;
+            io.out.flush().map_err(CliError::Output)?;
         }
+        Ok(())
     }
 
-    fn erase(&mut self, io: &mut Io<'_>) {
+    fn erase(&mut self, io: &mut Io<'_>) -> Result<(), CliError> {
         if self.drawn > 0 {
-            let _ = write!(io.out, "\x1b[{}A\r\x1b[J", self.drawn);
+            out!(io, "\x1b[{}A\r\x1b[J", self.drawn)?;
             self.drawn = 0;
         }
+        Ok(())
     }
 
-    fn redraw(&mut self, io: &mut Io<'_>, permanent: Option<&str>) {
-        self.erase(io);
+    fn redraw(&mut self, io: &mut Io<'_>, permanent: Option<&str>) -> Result<(), CliError> {
+        self.erase(io)?;
         if let Some(text) = permanent {
-            let _ = write!(io.out, "{text}");
+            out!(io, "{text}")?;
         }
         let block = self.block();
-        let _ = write!(io.out, "{block}");
+        out!(io, "{block}")?;
         self.drawn = block.lines().count();
-        let _ = io.out.flush();
+        io.out.flush().map_err(CliError::Output)?;
+        Ok(())
     }
 
     /// The live block: a status line, then each running or waiting step.
@@ -210,7 +212,8 @@ mod tests {
                 id: a.clone(),
                 action: Action::Create,
             },
-        );
+        )
+        .expect("written");
         p.event(
             &mut io,
             &Event::Done {
@@ -218,15 +221,17 @@ mod tests {
                 action: Action::Create,
                 elapsed_ms: 5,
             },
-        );
+        )
+        .expect("written");
         p.event(
             &mut io,
             &Event::Waiting {
                 id: b.clone(),
                 what: "rollout".into(),
             },
-        );
-        p.finish(&mut io);
+        )
+        .expect("written");
+        p.finish(&mut io).expect("written");
         let text = String::from_utf8(out).expect("utf-8");
         // The finished step stays, the block is erased each time (cursor up + clear).
         assert!(text.contains("✓ ConfigMap/ns/a created"), "{text}");

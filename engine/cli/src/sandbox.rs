@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use cairn_engine::sandbox::{self, Paths};
 
-use crate::shell::with_notices;
-use crate::{CliError, EXIT_ERROR, EXIT_OK, Io};
+use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io, with_notices};
 
 /// What to do with the background sandbox.
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -25,11 +24,11 @@ pub enum SandboxAction {
 
 fn up(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
     if let Some(pid) = sandbox::running(p) {
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "sandbox already running (pid {pid}); kubeconfig: {}",
             p.kubeconfig.display()
-        );
+        )?;
         return Ok(EXIT_OK);
     }
     let exe = io
@@ -41,25 +40,25 @@ fn up(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
             cairn_engine::Error::SandboxProcess(format!("cannot find the cairn binary: {e}"))
         })?;
     let pid = sandbox::start_background(p, &exe, &io.cwd)?;
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "sandbox running (pid {pid}); for kubectl: export KUBECONFIG={}",
         p.kubeconfig.display()
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
 fn down(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
     let Some(pid) = sandbox::running(p) else {
-        let _ = writeln!(io.out, "sandbox not running");
+        outln!(io, "sandbox not running")?;
         return Ok(EXIT_OK);
     };
     sandbox::stop_background(p, pid)?;
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "sandbox stopped; its state stays in {}",
         p.state.display()
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -67,11 +66,11 @@ fn serve(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
     let rt = cairn_engine::target::runtime()?;
     let served = rt.block_on(with_notices(io, |notify| async move {
         sandbox::serve(p, &*notify).await
-    }))?;
+    }))??;
     match served {
         Ok(()) => Ok(EXIT_OK),
         Err(e) => {
-            let _ = writeln!(io.err, "error: the sandbox stopped: {e}");
+            errln!(io, "error: the sandbox stopped: {e}")?;
             Ok(EXIT_ERROR)
         }
     }
@@ -83,14 +82,14 @@ pub fn run(io: &mut Io<'_>, action: &SandboxAction) -> Result<i32, CliError> {
         SandboxAction::Status => {
             match sandbox::running(&p) {
                 Some(pid) => {
-                    let _ = writeln!(
-                        io.out,
+                    outln!(
+                        io,
                         "sandbox running (pid {pid}); kubeconfig: {}",
                         p.kubeconfig.display()
-                    );
+                    )?;
                 }
                 None => {
-                    let _ = writeln!(io.out, "sandbox not running");
+                    outln!(io, "sandbox not running")?;
                 }
             }
             Ok(EXIT_OK)

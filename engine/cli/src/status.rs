@@ -4,11 +4,17 @@
 
 use cairn_engine::status::{Health, Item};
 
-use crate::live::{LiveArgs, connect, evaluate_checked};
-use crate::{CliError, EXIT_ERROR, EXIT_OK, Io, ScriptArgs};
+use crate::args::{LiveArgs, ScriptArgs};
+use crate::live::{connect, evaluate_checked};
+use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
-fn print_items(io: &mut Io<'_>, environment: &str, items: &[Item], healthy: bool) {
-    let _ = writeln!(io.out, "Status of environment {environment}\n");
+fn print_items(
+    io: &mut Io<'_>,
+    environment: &str,
+    items: &[Item],
+    healthy: bool,
+) -> Result<(), CliError> {
+    outln!(io, "Status of environment {environment}\n")?;
     for i in items {
         let mark = match i.health {
             Health::Ok => "✓",
@@ -16,18 +22,19 @@ fn print_items(io: &mut Io<'_>, environment: &str, items: &[Item], healthy: bool
             Health::Missing => "✗ missing",
             Health::Unhealthy => "✗",
         };
-        let _ = writeln!(io.out, "  {mark} {}: {}", i.what, i.detail);
+        outln!(io, "  {mark} {}: {}", i.what, i.detail)?;
     }
     let bad = items.iter().filter(|i| i.health != Health::Ok).count();
-    let _ = writeln!(
-        io.out,
+    outln!(
+        io,
         "\n{}",
         if healthy {
             format!("{} checks, all healthy.", items.len())
         } else {
             format!("{bad} of {} checks need attention.", items.len())
         }
-    );
+    )?;
+    Ok(())
 }
 
 /// `cairn status`.
@@ -45,13 +52,13 @@ pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i
     let healthy = items.iter().all(|i| i.health == Health::Ok);
     if live.json {
         let doc = serde_json::json!({ "format_version": 1, "healthy": healthy, "items": items });
-        let _ = writeln!(
-            io.out,
+        outln!(
+            io,
             "{}",
             serde_json::to_string_pretty(&doc).unwrap_or_default()
-        );
+        )?;
     } else {
-        print_items(io, &eval.state.environment.name, &items, healthy);
+        print_items(io, &eval.state.environment.name, &items, healthy)?;
     }
     Ok(if healthy { EXIT_OK } else { EXIT_ERROR })
 }

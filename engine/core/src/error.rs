@@ -112,6 +112,10 @@ pub enum Error {
         /// The flag, and what the plan was made with.
         conflict: String,
     },
+    /// A plugin cannot be found, read, scaffolded or tested.
+    #[error("{0}")]
+    #[diagnostic(code(cairn::plugin))]
+    Plugin(String),
     /// A revision cannot be rolled back to.
     #[error("{0}")]
     #[diagnostic(code(cairn::revision))]
@@ -133,7 +137,8 @@ impl Error {
             Error::PinnedContext { .. }
             | Error::PlanFile(_)
             | Error::PlannedOtherwise { .. }
-            | Error::Revision(_) => Kind::User,
+            | Error::Revision(_)
+            | Error::Plugin(_) => Kind::User,
             Error::Runtime(_) | Error::Bug(_) => Kind::Internal,
             _ => Kind::Environment,
         }

@@ -7,7 +7,8 @@
 //! - [`plan`](mod@plan): every provider's part against what it observes, as one plan;
 //! - [`apply`]: every provider's nodes as one graph; [`lock`]: the environment's Lease;
 //!   [`history`]: the revision an apply records; [`saved`]: plan files applied exactly;
-//! - [`drift`], [`status`], [`smoke`]: what changed outside cairn, how it is now.
+//! - [`drift`], [`status`], [`smoke`]: what changed outside cairn, how it is now;
+//! - [`render`], [`graph`]: the desired state as documents, the graph apply follows.
 //!
 //! Providers implement [`cairn_apply::provider`]'s traits in their own crates (Kubernetes,
 //! DNS, ACME, S3); under the sandbox their in-memory twins stand in, chosen here. The engine
@@ -16,11 +17,14 @@
 pub mod apply;
 pub mod drift;
 mod error;
+pub mod graph;
 pub mod history;
 pub mod input;
 pub mod lock;
 mod notice;
 pub mod plan;
+pub mod plugins;
+pub mod render;
 pub mod sandbox;
 pub mod saved;
 pub mod smoke;

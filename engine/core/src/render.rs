@@ -7,7 +7,9 @@ use cairn_model::{DesiredState, Provider, Resource};
 
 /// One rendered document and the file name it gets with `-o DIR`.
 pub struct Document {
+    /// Its file name without extension.
     pub file_name: String,
+    /// The document.
     pub json: serde_json::Value,
 }
 

@@ -1,4 +1,4 @@
-//! `cairn graph`: the dependency graph of an environment — the order `apply` follows — as
+//! The dependency graph of an environment — the order `apply` follows — as
 //! Graphviz dot, Mermaid, or an SVG drawn here (no Graphviz needed).
 //!
 //! The SVG layout is layered: a resource's column is the length of the longest chain of
@@ -8,17 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use cairn_model::{DesiredState, Provider, ResourceId};
-
-/// Output formats.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphFormat {
-    /// Graphviz dot.
-    Dot,
-    /// A Mermaid flowchart (renders in GitHub Markdown).
-    Mermaid,
-    /// A standalone SVG image.
-    Svg,
-}
 
 /// The graph: resources and, per resource, what it waits for (edges to undeclared resources
 /// are dropped, as the executor ignores them).
