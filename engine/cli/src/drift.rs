@@ -1,8 +1,7 @@
 //! `cairn drift`: what changed outside cairn since its last apply (the engine's `drift`), for
 //! people or as JSON.
 
-use cairn_engine::drift::Drifted;
-use cairn_engine::history::Revision;
+use cairn_engine::drift::{Drifted, Found};
 use cairn_engine::plan::LivePlan;
 use cairn_plan::plan::{Action, Plan};
 use serde_json::Value as J;
@@ -31,75 +30,32 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
     })?;
     // The baseline: the last successful revision, evaluated with today's variables. When it
     // no longer evaluates (a variable gone, a plugin moved), the field managers decide.
-    let mut fallback_note = None;
     let base_state = match &baseline {
         Some(rev) => match crate::history::evaluate_revision(io, rev, script.env_file.as_deref()) {
             Ok(Some((eval, _))) => Some(eval.state),
-            Ok(None) | Err(_) => {
-                fallback_note = Some(format!(
-                    "revision {} does not evaluate any more; changes are told apart by their field managers",
-                    rev.number
-                ));
-                None
-            }
+            Ok(None) | Err(_) => None,
         },
         None => None,
     };
     let found = cairn_engine::drift::classify(&plan, &eval.state, base_state.as_ref());
-    let (drifted, pending) = (found.drifted, found.pending);
-    let compared_with = match (&baseline, &fallback_note) {
-        (Some(_), Some(note)) => note.clone(),
-        (Some(r), None) => format!("revision {} (applied {} by {})", r.number, r.time, r.author),
-        (None, _) => "the field managers of the live objects (no revision recorded yet)".to_owned(),
-    };
-    let shown = Shown {
-        env: &env,
-        target: &plan.plan.target,
-        compared_with: &compared_with,
-        baseline: baseline.as_ref(),
-    };
+    let compared_with = cairn_engine::drift::compared_with(baseline.as_ref(), base_state.is_some());
+    let target = &plan.plan.target;
     if live.json {
-        print_json(io, &shown, &drifted, &pending)?;
+        let doc =
+            cairn_engine::drift::document(&env, target, &compared_with, baseline.as_ref(), &found);
+        crate::shell::json(io, &doc)?;
     } else {
-        print_human(io, &shown, &drifted, pending.len())?;
+        outln!(
+            io,
+            "Drift of {env} on {target}, compared with {compared_with}\n"
+        )?;
+        print_human(io, &env, target, &found)?;
     }
-    Ok(if drifted.is_empty() {
+    Ok(if found.drifted.is_empty() {
         EXIT_OK
     } else {
         EXIT_CHANGES
     })
-}
-
-/// What a drift report is about.
-struct Shown<'a> {
-    env: &'a str,
-    target: &'a str,
-    compared_with: &'a str,
-    baseline: Option<&'a Revision>,
-}
-
-fn print_json(
-    io: &mut Io<'_>,
-    s: &Shown<'_>,
-    drifted: &[Drifted],
-    pending: &[cairn_plan::plan::Change],
-) -> Result<(), CliError> {
-    let doc = serde_json::json!({
-        "format_version": 1,
-        "environment": s.env,
-        "target": s.target,
-        "compared_with": s.compared_with,
-        "baseline_revision": s.baseline.map(|r| r.number),
-        "drift": drifted,
-        "pending": pending,
-        "has_drift": !drifted.is_empty(),
-    });
-    outln!(
-        io,
-        "{}",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )?;
-    Ok(())
 }
 
 /// The plan's lines of one drifted resource, followed by who changed it.
@@ -128,25 +84,14 @@ fn print_drifted(io: &mut Io<'_>, d: &Drifted) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_human(
-    io: &mut Io<'_>,
-    s: &Shown<'_>,
-    drifted: &[Drifted],
-    pending: usize,
-) -> Result<(), CliError> {
-    outln!(
-        io,
-        "Drift of {} on {}, compared with {}\n",
-        s.env,
-        s.target,
-        s.compared_with
-    )?;
+fn print_human(io: &mut Io<'_>, env: &str, target: &str, found: &Found) -> Result<(), CliError> {
+    let (drifted, pending) = (&found.drifted, found.pending.len());
     if drifted.is_empty() {
         outln!(io, "No drift: nothing changed outside cairn.")?;
     } else {
         let sub = Plan {
-            environment: s.env.to_owned(),
-            target: s.target.to_owned(),
+            environment: env.to_owned(),
+            target: target.to_owned(),
             changes: drifted.iter().map(|d| d.change.clone()).collect(),
             unsupported: Vec::new(),
             notes: Vec::new(),

@@ -64,12 +64,7 @@ pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<
         Ok::<_, CliError>(result?)
     })?;
     if live.json {
-        let doc = serde_json::json!({ "environment": env, "revisions": revisions });
-        outln!(
-            io,
-            "{}",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        )?;
+        crate::shell::json(io, &cairn_engine::history::document(&env, &revisions))?;
         return Ok(EXIT_OK);
     }
     print_revisions(io, &env, &revisions)?;

@@ -284,33 +284,20 @@ fn render(
     };
     let docs = cairn_engine::render::documents(&eval.state, &secrets)
         .map_err(|id| cairn_engine::Error::Bug(format!("generated value {id} has no value")))?;
+    let format = match format {
+        Format::Yaml => cairn_engine::render::Format::Yaml,
+        Format::Json => cairn_engine::render::Format::Json,
+    };
     match output {
         None => {
-            let text = match format {
-                Format::Yaml => cairn_engine::render::yaml_stream(&docs),
-                Format::Json => cairn_engine::render::json_stream(&docs),
-            };
+            let text = cairn_engine::render::stream(&docs, format);
             io.out
                 .write_all(text.as_bytes())
                 .map_err(CliError::Output)?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| file_error("create", dir, e))?;
-            for d in &docs {
-                let (ext, text) = match format {
-                    Format::Yaml => ("yaml", cairn_engine::render::yaml(&d.json)),
-                    Format::Json => (
-                        "json",
-                        format!(
-                            "{}\n",
-                            serde_json::to_string_pretty(&d.json).unwrap_or_default()
-                        ),
-                    ),
-                };
-                let path = dir.join(format!("{}.{ext}", d.file_name));
-                std::fs::write(&path, text).map_err(|e| file_error("write", &path, e))?;
-            }
-            errln!(io, "wrote {} files to {}", docs.len(), dir.display())?;
+            let n = cairn_engine::render::write_dir(dir, &docs, format)?;
+            errln!(io, "wrote {n} files to {}", dir.display())?;
         }
     }
     Ok(EXIT_OK)
@@ -365,13 +352,12 @@ fn graph(
         )?;
         return Ok(EXIT_ERROR);
     }
-    let g = cairn_engine::graph::Graph::of(&eval.state);
-    let title = format!("cairn: {}", eval.state.environment.name);
-    let text = match format {
-        args::GraphFormat::Dot => cairn_engine::graph::dot(&g, &title),
-        args::GraphFormat::Mermaid => cairn_engine::graph::mermaid(&g),
-        args::GraphFormat::Svg => cairn_engine::graph::svg(&g, &title),
+    let format = match format {
+        args::GraphFormat::Dot => cairn_engine::graph::Format::Dot,
+        args::GraphFormat::Mermaid => cairn_engine::graph::Format::Mermaid,
+        args::GraphFormat::Svg => cairn_engine::graph::Format::Svg,
     };
+    let text = cairn_engine::graph::draw(&eval.state, format);
     match output {
         Some(path) => std::fs::write(path, text).map_err(|e| file_error("write", path, e))?,
         None => {

@@ -76,21 +76,10 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Resul
     };
     match format {
         PlanFormat::Json => {
-            let doc = serde_json::json!({
-                "format_version": 1,
-                "plan": plan,
-                "summary": plan.summary(),
-                "has_changes": plan.has_changes(),
-                "deletes_data": plan.protected_deletions().next().is_some(),
-            });
-            outln!(
-                io,
-                "{}",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            )?;
+            crate::shell::json(io, &cairn_engine::plan::document(plan))?;
         }
         PlanFormat::Markdown => {
-            out!(io, "{}", show::plan_markdown(plan))?;
+            out!(io, "{}", cairn_engine::plan::markdown(plan))?;
         }
         PlanFormat::Human => {
             out!(io, "{}", show::plan(plan))?;
@@ -567,23 +556,6 @@ pub(crate) async fn run_apply(
     }
 }
 
-/// One smoke check's outcome for people (`✓ name: detail`, the log indented below).
-pub(crate) fn human(o: &cairn_engine::smoke::Outcome) -> String {
-    let mut s = format!(
-        "  {} {}: {}\n",
-        if o.ok { "✓" } else { "✗" },
-        o.name,
-        o.detail
-    );
-    if !o.logs.is_empty() {
-        s.push_str("      log:\n");
-        for line in &o.logs {
-            s.push_str(&format!("        {line}\n"));
-        }
-    }
-    s
-}
-
 /// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit
 /// code (1 when a check failed).
 pub(crate) async fn after_apply(
@@ -606,7 +578,7 @@ pub(crate) async fn after_apply(
             let line = serde_json::json!({ "smoke_check": o });
             outln!(io, "{line}")?;
         } else {
-            out!(io, "{}", human(o))?;
+            out!(io, "{}", o.human())?;
         }
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();

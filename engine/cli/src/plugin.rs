@@ -1,6 +1,5 @@
 //! `cairn plugin list | info | new | test | update`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cairn_engine::plugins;
@@ -119,22 +118,7 @@ fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
         errln!(io, "no plugins found")?;
         return Ok(EXIT_OK);
     }
-    let mut rows = vec![[
-        "NAME".to_owned(),
-        "VERSION".to_owned(),
-        "LOCK".to_owned(),
-        "SOURCE".to_owned(),
-    ]];
-    for located in &all {
-        let version = plugins::version(located);
-        let locked = plugins::lock_status(search, located);
-        rows.push([
-            located.name.clone(),
-            version,
-            locked,
-            plugins::source_text(located),
-        ]);
-    }
+    let rows = plugins::rows(search, &all);
     let widths: Vec<usize> = (0..3)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
@@ -155,62 +139,8 @@ fn list(io: &mut Io<'_>, search: &PluginSearch) -> Result<i32, CliError> {
 }
 
 fn info(io: &mut Io<'_>, search: &PluginSearch, name: &str) -> Result<i32, CliError> {
-    let located = plugins::locate(search, name)?;
-    let (manifest, functions) = plugins::describe(&located)?;
-    let mut out = String::new();
-    match &manifest {
-        Some(m) => {
-            let _ = writeln!(out, "{} {}", m.name, m.version);
-            if !m.description.is_empty() {
-                let _ = writeln!(out, "{}", m.description);
-            }
-            if let Some(min) = &m.min_cairn {
-                let _ = writeln!(out, "needs cairn {min} or newer");
-            }
-        }
-        None => {
-            let _ = writeln!(out, "{name} (no plugin.toml: options are not checked)");
-        }
-    }
-    let _ = writeln!(out, "source: {}", plugins::source_text(&located));
-    for (fname, params) in &functions {
-        let _ = writeln!(out, "\n{name}::{fname}({})", params.join(", "));
-        let Some(spec) = manifest.as_ref().and_then(|m| m.functions.get(fname)) else {
-            let _ = writeln!(
-                out,
-                "  (not described in plugin.toml: options are not checked)"
-            );
-            continue;
-        };
-        if !spec.doc.is_empty() {
-            let _ = writeln!(out, "  {}", spec.doc);
-        }
-        if spec.params.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "  options (`{}`):",
-            params.last().map_or("options", String::as_str)
-        );
-        let width = spec.params.keys().map(String::len).max().unwrap_or(0);
-        for (pname, p) in &spec.params {
-            let status = if p.required {
-                "required".to_owned()
-            } else if let Some(default) = &p.default {
-                format!("default {default}")
-            } else {
-                "optional".to_owned()
-            };
-            let doc = if p.doc.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}", p.doc)
-            };
-            let _ = writeln!(out, "    {pname:width$}  {}, {status}{doc}", p.ty);
-        }
-    }
-    let _ = io.out.write_all(out.as_bytes());
+    let text = plugins::info(search, name)?;
+    out!(io, "{text}")?;
     Ok(EXIT_OK)
 }
 

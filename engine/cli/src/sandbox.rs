@@ -2,8 +2,6 @@
 //! process, with a kubeconfig for kubectl, its state kept under `.cairn/sandbox/` (the
 //! engine's `sandbox`).
 
-use std::path::PathBuf;
-
 use cairn_engine::sandbox::{self, Paths};
 
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io, with_notices};
@@ -31,15 +29,7 @@ fn up(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
         )?;
         return Ok(EXIT_OK);
     }
-    let exe = io
-        .vars
-        .get("CAIRN_BIN")
-        .map(PathBuf::from)
-        .map_or_else(std::env::current_exe, Ok)
-        .map_err(|e| {
-            cairn_engine::Error::SandboxProcess(format!("cannot find the cairn binary: {e}"))
-        })?;
-    let pid = sandbox::start_background(p, &exe, &io.cwd)?;
+    let pid = sandbox::start_background(p, &io.context())?;
     outln!(
         io,
         "sandbox running (pid {pid}); for kubectl: export KUBECONFIG={}",

@@ -101,6 +101,12 @@ fn show(io: &mut Io<'_>, notice: Notice) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints a JSON document, pretty.
+pub(crate) fn json(io: &mut Io<'_>, doc: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    outln!(io, "{text}")
+}
+
 /// Runs the future `make` builds with a [`Notify`], printing its notices while it runs. The
 /// future always runs to its end (it may hold a lock); a failed write is reported after it.
 pub(crate) async fn with_notices<F, T>(

@@ -4,26 +4,7 @@ use std::fmt::Write as _;
 
 use cairn_engine::{Event, Failure};
 use cairn_model::{Provider, ResourceId};
-use cairn_plan::plan::{Action, Plan};
-use serde_json::Value as J;
-
-fn value(v: &Option<J>) -> String {
-    match v {
-        None => "(none)".to_owned(),
-        Some(J::String(s)) if s == cairn_plan::plan::REDACTED => s.clone(),
-        Some(v) => {
-            let text = v.to_string();
-            if text.len() > 120 {
-                format!(
-                    "{}…",
-                    &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)]
-                )
-            } else {
-                text
-            }
-        }
-    }
-}
+use cairn_plan::plan::{Action, Plan, shown_value};
 
 /// The plan as people read it: one line per resource that changes, field-level detail for
 /// updates, then the summary line.
@@ -55,8 +36,8 @@ pub fn plan(plan: &Plan) -> String {
                 out,
                 "      {}: {} → {}",
                 f.path,
-                value(&f.before),
-                value(&f.after)
+                shown_value(&f.before),
+                shown_value(&f.after)
             );
         }
         if let Some(reason) = &c.reason {
@@ -169,75 +150,4 @@ pub fn event(e: &Event) -> String {
         Event::Skipped { id, because } => format!("  - {id} not started: {because} failed\n"),
         Event::Accepted { .. } => String::new(),
     }
-}
-
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('`', "'")
-}
-
-/// The plan as a Markdown summary for a pull-request comment: counts, then a table of what
-/// changes, field-level detail folded per resource.
-pub fn plan_markdown(plan: &Plan) -> String {
-    let mut out = String::new();
-    let s = plan.summary();
-    let _ = writeln!(
-        out,
-        "### cairn plan: `{}` on `{}`\n",
-        md_escape(&plan.environment),
-        md_escape(&plan.target)
-    );
-    if plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "**{} to add, {} to change, {} to replace, {} to destroy** ({} unchanged{}).\n",
-            s.create,
-            s.update,
-            s.replace,
-            s.delete,
-            s.unchanged,
-            if s.kept > 0 {
-                format!(", {} protected and kept", s.kept)
-            } else {
-                String::new()
-            }
-        );
-        let _ = writeln!(out, "| | resource | detail |\n|---|---|---|");
-        for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
-            let mut detail: Vec<String> = c
-                .fields
-                .iter()
-                .map(|f| {
-                    format!(
-                        "`{}`: {} → {}",
-                        md_escape(&f.path),
-                        md_escape(&value(&f.before)),
-                        md_escape(&value(&f.after))
-                    )
-                })
-                .collect();
-            if let Some(reason) = &c.reason {
-                detail.push(md_escape(reason));
-            }
-            if let Some(help) = &c.help {
-                detail.push(format!("help: {}", md_escape(help)));
-            }
-            let _ = writeln!(
-                out,
-                "| `{}` | `{}` | {} |",
-                c.action.symbol(),
-                md_escape(&c.id.to_string()),
-                detail.join("<br>")
-            );
-        }
-    } else {
-        let _ = writeln!(
-            out,
-            "**No changes**: {} resources match the script.",
-            s.unchanged
-        );
-    }
-    for note in &plan.notes {
-        let _ = writeln!(out, "\n> {}", md_escape(note));
-    }
-    out
 }

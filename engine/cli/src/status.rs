@@ -51,12 +51,7 @@ pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i
     })?;
     let healthy = items.iter().all(|i| i.health == Health::Ok);
     if live.json {
-        let doc = serde_json::json!({ "format_version": 1, "healthy": healthy, "items": items });
-        outln!(
-            io,
-            "{}",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        )?;
+        crate::shell::json(io, &cairn_engine::status::document(&items))?;
     } else {
         print_items(io, &eval.state.environment.name, &items, healthy)?;
     }

@@ -95,6 +95,38 @@ pub async fn baseline(target: &Target, environment: &str) -> Result<Option<Revis
         .find(|r| r.outcome == "succeeded" && !r.sources.is_empty()))
 }
 
+/// What drift compared with, for people: the baseline revision, or why there is none.
+pub fn compared_with(baseline: Option<&Revision>, evaluated: bool) -> String {
+    match baseline {
+        Some(r) if !evaluated => format!(
+            "revision {} does not evaluate any more; changes are told apart by their field managers",
+            r.number
+        ),
+        Some(r) => format!("revision {} (applied {} by {})", r.number, r.time, r.author),
+        None => "the field managers of the live objects (no revision recorded yet)".to_owned(),
+    }
+}
+
+/// The versioned JSON document of a drift report (`drift --json`).
+pub fn document(
+    environment: &str,
+    target: &str,
+    compared_with: &str,
+    baseline: Option<&Revision>,
+    found: &Found,
+) -> serde_json::Value {
+    serde_json::json!({
+        "format_version": 1,
+        "environment": environment,
+        "target": target,
+        "compared_with": compared_with,
+        "baseline_revision": baseline.map(|r| r.number),
+        "drift": found.drifted,
+        "pending": found.pending,
+        "has_drift": !found.drifted.is_empty(),
+    })
+}
+
 /// What drift found: the changes of today's plan, told apart.
 pub struct Found {
     /// Changed outside cairn.

@@ -9,6 +9,28 @@ use std::fmt::Write as _;
 
 use cairn_model::{DesiredState, Provider, ResourceId};
 
+/// How `cairn graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Graphviz dot.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A standalone SVG image.
+    Svg,
+}
+
+/// The graph of `state` drawn in `format`.
+pub fn draw(state: &DesiredState, format: Format) -> String {
+    let g = Graph::of(state);
+    let title = format!("cairn: {}", state.environment.name);
+    match format {
+        Format::Dot => dot(&g, &title),
+        Format::Mermaid => mermaid(&g),
+        Format::Svg => svg(&g, &title),
+    }
+}
+
 /// The graph: resources and, per resource, what it waits for (edges to undeclared resources
 /// are dropped, as the executor ignores them).
 pub struct Graph {

@@ -119,6 +119,11 @@ pub async fn list(target: &Target, environment: &str) -> Result<Vec<Revision>> {
     Ok(cairn_kube::history::list(&target.cluster, environment).await?)
 }
 
+/// The JSON document of an environment's revisions (`history --json`).
+pub fn document(environment: &str, revisions: &[Revision]) -> serde_json::Value {
+    serde_json::json!({ "environment": environment, "revisions": revisions })
+}
+
 /// Revision `to` of `revisions`, or why there is none.
 pub fn find<'a>(revisions: &'a [Revision], environment: &str, to: u32) -> Result<&'a Revision> {
     revisions.iter().find(|r| r.number == to).ok_or_else(|| {

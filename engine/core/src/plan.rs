@@ -9,7 +9,7 @@ use cairn_apply::provider::{Part, Provider};
 use cairn_kube::KubePlan;
 use cairn_model::{DesiredState, Provider as Kind};
 use cairn_plan::alerts::{AlertFormat, RouteFormat, RuleFormat, with_alert_objects};
-use cairn_plan::plan::Plan;
+use cairn_plan::plan::{Action, Plan, shown_value};
 
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -51,6 +51,89 @@ impl LivePlan {
     pub fn cluster_identity(&self) -> &str {
         &self.kube.identity
     }
+}
+
+/// The versioned JSON document of a plan (`plan --json`, `docs/plan-schema.json`).
+pub fn document(plan: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "format_version": 1,
+        "plan": plan,
+        "summary": plan.summary(),
+        "has_changes": plan.has_changes(),
+        "deletes_data": plan.protected_deletions().next().is_some(),
+    })
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('`', "'")
+}
+
+/// The plan as a Markdown summary for a pull-request comment: counts, then a table of what
+/// changes, field-level detail folded per resource.
+pub fn markdown(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let s = plan.summary();
+    let _ = writeln!(
+        out,
+        "### cairn plan: `{}` on `{}`\n",
+        md_escape(&plan.environment),
+        md_escape(&plan.target)
+    );
+    if plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "**{} to add, {} to change, {} to replace, {} to destroy** ({} unchanged{}).\n",
+            s.create,
+            s.update,
+            s.replace,
+            s.delete,
+            s.unchanged,
+            if s.kept > 0 {
+                format!(", {} protected and kept", s.kept)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(out, "| | resource | detail |\n|---|---|---|");
+        for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+            let mut detail: Vec<String> = c
+                .fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "`{}`: {} → {}",
+                        md_escape(&f.path),
+                        md_escape(&shown_value(&f.before)),
+                        md_escape(&shown_value(&f.after))
+                    )
+                })
+                .collect();
+            if let Some(reason) = &c.reason {
+                detail.push(md_escape(reason));
+            }
+            if let Some(help) = &c.help {
+                detail.push(format!("help: {}", md_escape(help)));
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} |",
+                c.action.symbol(),
+                md_escape(&c.id.to_string()),
+                detail.join("<br>")
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "**No changes**: {} resources match the script.",
+            s.unchanged
+        );
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "\n> {}", md_escape(note));
+    }
+    out
 }
 
 /// Alert rules become a PrometheusRule when the cluster runs the Prometheus operator,

@@ -128,6 +128,87 @@ pub fn describe(located: &Located) -> Result<(Option<Manifest>, Functions)> {
     Ok((manifest, functions.into_iter().collect()))
 }
 
+/// What `cairn plugin info` says of a plugin: name, version, source, each function with the
+/// options its manifest describes.
+pub fn info(search: &PluginSearch, name: &str) -> Result<String> {
+    use std::fmt::Write as _;
+    let located = locate(search, name)?;
+    let (manifest, functions) = describe(&located)?;
+    let mut out = String::new();
+    match &manifest {
+        Some(m) => {
+            let _ = writeln!(out, "{} {}", m.name, m.version);
+            if !m.description.is_empty() {
+                let _ = writeln!(out, "{}", m.description);
+            }
+            if let Some(min) = &m.min_cairn {
+                let _ = writeln!(out, "needs cairn {min} or newer");
+            }
+        }
+        None => {
+            let _ = writeln!(out, "{name} (no plugin.toml: options are not checked)");
+        }
+    }
+    let _ = writeln!(out, "source: {}", source_text(&located));
+    for (fname, params) in &functions {
+        let _ = writeln!(out, "\n{name}::{fname}({})", params.join(", "));
+        let Some(spec) = manifest.as_ref().and_then(|m| m.functions.get(fname)) else {
+            let _ = writeln!(
+                out,
+                "  (not described in plugin.toml: options are not checked)"
+            );
+            continue;
+        };
+        if !spec.doc.is_empty() {
+            let _ = writeln!(out, "  {}", spec.doc);
+        }
+        if spec.params.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  options (`{}`):",
+            params.last().map_or("options", String::as_str)
+        );
+        let width = spec.params.keys().map(String::len).max().unwrap_or(0);
+        for (pname, p) in &spec.params {
+            let status = if p.required {
+                "required".to_owned()
+            } else if let Some(default) = &p.default {
+                format!("default {default}")
+            } else {
+                "optional".to_owned()
+            };
+            let doc = if p.doc.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", p.doc)
+            };
+            let _ = writeln!(out, "    {pname:width$}  {}, {status}{doc}", p.ty);
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of `cairn plugin list`: a header, then name, version, lock state and source.
+pub fn rows(search: &PluginSearch, all: &[Located]) -> Vec<[String; 4]> {
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "VERSION".to_owned(),
+        "LOCK".to_owned(),
+        "SOURCE".to_owned(),
+    ]];
+    for located in all {
+        rows.push([
+            located.name.clone(),
+            version(located),
+            lock_status(search, located),
+            source_text(located),
+        ]);
+    }
+    rows
+}
+
 /// Whether `name` may name a plugin.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()

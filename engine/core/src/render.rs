@@ -5,6 +5,44 @@ use std::collections::BTreeMap;
 
 use cairn_model::{DesiredState, Provider, Resource};
 
+/// How documents are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A YAML stream.
+    Yaml,
+    /// JSON documents.
+    Json,
+}
+
+/// The documents as one stream.
+pub fn stream(docs: &[Document], format: Format) -> String {
+    match format {
+        Format::Yaml => yaml_stream(docs),
+        Format::Json => json_stream(docs),
+    }
+}
+
+/// Writes one file per document into `dir` (created if need be); how many.
+pub fn write_dir(dir: &std::path::Path, docs: &[Document], format: Format) -> crate::Result<usize> {
+    use crate::Error;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
+    for d in docs {
+        let (ext, text) = match format {
+            Format::Yaml => ("yaml", yaml(&d.json)),
+            Format::Json => (
+                "json",
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&d.json).unwrap_or_default()
+                ),
+            ),
+        };
+        let path = dir.join(format!("{}.{ext}", d.file_name));
+        std::fs::write(&path, text).map_err(|e| Error::file("write", &path, e))?;
+    }
+    Ok(docs.len())
+}
+
 /// One rendered document and the file name it gets with `-o DIR`.
 pub struct Document {
     /// Its file name without extension.

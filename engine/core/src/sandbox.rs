@@ -106,15 +106,23 @@ pub async fn lock(path: &Path, why: &str, notify: &Notify) -> Result<std::fs::Fi
     }
 }
 
-/// Starts `exe sandbox serve` in the background and waits until it serves; its pid.
-pub fn start_background(p: &Paths, exe: &Path, cwd: &Path) -> Result<u32> {
+/// Starts `cairn sandbox serve` (this binary, or `$CAIRN_BIN`) in the background and waits
+/// until it serves; its pid.
+pub fn start_background(p: &Paths, ctx: &crate::input::Context) -> Result<u32> {
+    let exe = ctx
+        .vars
+        .get("CAIRN_BIN")
+        .map(PathBuf::from)
+        .map_or_else(std::env::current_exe, Ok)
+        .map_err(|e| Error::SandboxProcess(format!("cannot find the cairn binary: {e}")))?;
+    let cwd = &ctx.cwd;
     private_dirs(p)?;
     let _ = std::fs::remove_file(&p.kubeconfig);
     let log = std::fs::File::create(&p.log).map_err(|e| Error::file("create", &p.log, e))?;
     let log_err = log
         .try_clone()
         .map_err(|e| Error::file("open", &p.log, e))?;
-    let child = std::process::Command::new(exe)
+    let child = std::process::Command::new(&exe)
         .args(["sandbox", "serve"])
         .current_dir(cwd)
         .stdin(std::process::Stdio::null())

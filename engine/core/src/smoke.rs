@@ -34,6 +34,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome for people (`✓ name: detail`, the log indented below).
+    pub fn human(&self) -> String {
+        let o = self;
+        let mut s = format!(
+            "  {} {}: {}\n",
+            if o.ok { "✓" } else { "✗" },
+            o.name,
+            o.detail
+        );
+        if !o.logs.is_empty() {
+            s.push_str("      log:\n");
+            for line in &o.logs {
+                s.push_str(&format!("        {line}\n"));
+            }
+        }
+        s
+    }
+
     fn pass(name: &str, detail: String) -> Self {
         Self {
             name: name.to_owned(),

@@ -227,6 +227,12 @@ async fn backups(target: &Target, state: &DesiredState, out: &mut Vec<Item>) -> 
     Ok(())
 }
 
+/// The versioned JSON document of a status (`status --json`).
+pub fn document(items: &[Item]) -> serde_json::Value {
+    let healthy = items.iter().all(|i| i.health == Health::Ok);
+    serde_json::json!({ "format_version": 1, "healthy": healthy, "items": items })
+}
+
 /// Looks at everything the environment declares: rollouts, certificates, backups (read from
 /// S3), then runs the smoke checks.
 pub async fn status(target: &Target, state: &DesiredState) -> Result<Vec<Item>> {

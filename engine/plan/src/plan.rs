@@ -76,6 +76,26 @@ pub struct Change {
 /// The marker shown instead of a sensitive value.
 pub const REDACTED: &str = "(sensitive)";
 
+/// A field value as the plan shows it: JSON, cut at 120 characters; `(none)` when absent.
+pub fn shown_value(v: &Option<serde_json::Value>) -> String {
+    use serde_json::Value as J;
+    match v {
+        None => "(none)".to_owned(),
+        Some(J::String(s)) if s == REDACTED => s.clone(),
+        Some(v) => {
+            let text = v.to_string();
+            if text.len() > 120 {
+                format!(
+                    "{}…",
+                    &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)]
+                )
+            } else {
+                text
+            }
+        }
+    }
+}
+
 /// Everything a plan would do to one environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
