@@ -790,14 +790,14 @@ fn register_backups(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 }
 
 /// The dump step of a backup: writes the compressed dump and the object key it goes to.
-const DUMP_SCRIPT: &str = "set -eu\nkey=\"${S3_PREFIX}${PGDATABASE}-$(date -u +%Y%m%dT%H%M%SZ).sql.gz\"\npg_dump --no-owner --no-privileges | gzip -9 > /backup/dump.sql.gz\nprintf '%s' \"$key\" > /backup/key\n";
+const DUMP_SCRIPT: &str = include_str!("scripts/backup-dump.sh");
 /// The upload step of a backup.
-const UPLOAD_SCRIPT: &str = "set -eu\naws s3 cp ${S3_ENDPOINT:+--endpoint-url \"$S3_ENDPOINT\"} /backup/dump.sql.gz \"s3://${S3_BUCKET}/$(cat /backup/key)\"\n";
+const UPLOAD_SCRIPT: &str = include_str!("scripts/backup-upload.sh");
 
 /// The download step of a restore: the chosen backup (`latest`: the newest under the prefix).
-const DOWNLOAD_SCRIPT: &str = "set -eu\nendpoint=${S3_ENDPOINT:+--endpoint-url $S3_ENDPOINT}\nkey=\"$BACKUP_KEY\"\nif [ \"$key\" = latest ]; then\n  key=\"${S3_PREFIX}$(aws s3 ls $endpoint \"s3://${S3_BUCKET}/${S3_PREFIX}\" | awk '{print $4}' | sort | tail -n 1)\"\nfi\necho \"restoring s3://${S3_BUCKET}/${key}\"\naws s3 cp $endpoint \"s3://${S3_BUCKET}/${key}\" /restore/dump.sql.gz\n";
+const DOWNLOAD_SCRIPT: &str = include_str!("scripts/restore-download.sh");
 /// The load step of a restore, into the target database.
-const RESTORE_SCRIPT: &str = "set -eu\ngunzip -c /restore/dump.sql.gz | psql -v ON_ERROR_STOP=1 --dbname \"$TARGET_DATABASE\"\n";
+const RESTORE_SCRIPT: &str = include_str!("scripts/restore-load.sh");
 
 /// Validates a Prometheus duration such as `5m` or `1h30m`.
 pub fn prom_duration(s: &str) -> Result<(), String> {
