@@ -226,31 +226,11 @@ fn object_options(
         OPTION_KEYS,
         site,
     );
-    let mut pods = None;
-    if let Some(labels) = o.map("pods") {
-        let mut out = Vec::new();
-        for (k, v) in labels {
-            let v = v.to_string();
-            if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
-                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
-            }
-            out.push((k.to_string(), v));
-        }
-        pods = Some(out);
-    }
-    let mut ports = Vec::new();
-    if let Some(map) = o.map("ports") {
-        for (k, v) in map {
-            match v.as_int() {
-                Ok(p) if (1..=65535).contains(&p) => ports.push((k.to_string(), p)),
-                _ => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &k,
-                    format!("port `{k}` must be a number in 1-65535"),
-                )),
-            }
-        }
-    }
+    let pods = o.map("pods").map(|labels| pod_labels(&mut o, site, labels));
+    let ports = o
+        .map("ports")
+        .map(|map| port_numbers(&mut o, site, map))
+        .unwrap_or_default();
     let mut depends_on = vec![ResourceId::kube("Namespace", None, ns)];
     for dep in o.list("after") {
         if let Some(w) = dep.clone().try_cast::<Workload>() {
@@ -278,6 +258,35 @@ fn object_options(
         depends_on,
         protected,
     }
+}
+
+/// The labels of the pods an operator makes (`pods`), checked.
+fn pod_labels(o: &mut Opts, site: &Site, labels: Map) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in labels {
+        let v = v.to_string();
+        if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
+            o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+        }
+        out.push((k.to_string(), v));
+    }
+    out
+}
+
+/// Named port numbers (`ports`), checked.
+fn port_numbers(o: &mut Opts, site: &Site, map: Map) -> Vec<(String, i64)> {
+    let mut ports = Vec::new();
+    for (k, v) in map {
+        match v.as_int() {
+            Ok(p) if (1..=65535).contains(&p) => ports.push((k.to_string(), p)),
+            _ => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &k,
+                format!("port `{k}` must be a number in 1-65535"),
+            )),
+        }
+    }
+    ports
 }
 
 fn declare(

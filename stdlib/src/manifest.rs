@@ -212,7 +212,17 @@ impl Manifest {
                 min,
             ));
         }
-        for (fname, func) in &manifest.functions {
+        manifest.check_params(display, &invalid)?;
+        Ok(manifest)
+    }
+
+    /// Every parameter: not both required and defaulted, defaults of their declared types.
+    fn check_params(
+        &self,
+        display: &str,
+        invalid: &dyn Fn(String, &str) -> PluginError,
+    ) -> Result<(), PluginError> {
+        for (fname, func) in &self.functions {
             for (pname, param) in &func.params {
                 if param.required && param.default.is_some() {
                     return Err(invalid(
@@ -235,7 +245,7 @@ impl Manifest {
                 }
             }
         }
-        Ok(manifest)
+        Ok(())
     }
 
     /// Reads `plugin.toml` of the plugin folder `dir`, if it has one.

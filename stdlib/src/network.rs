@@ -378,18 +378,8 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
         return fail(format!("`{}` has no port to route to", target.name));
     };
     let mut b = builder::lock(&c.b);
-    if let Some(cert) = &tls
-        && !cert.names.iter().any(|n| name_covers(n, host))
-    {
-        b.report(site.error(
-            Code::TlsHostNotCovered,
-            host,
-            format!(
-                "route host `{host}` is not covered by certificate `{}` ({})",
-                cert.name,
-                cert.names.join(", ")
-            ),
-        ));
+    if let Some(cert) = &tls {
+        check_coverage(&mut b, site, host, cert);
     }
     let spec = RouteSpec {
         host: host.to_owned(),
@@ -412,6 +402,21 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
     add_all(&mut b, vec![lower::route(&spec)], site.primary());
     b.exposed.insert(target.name.clone(), (target, port));
     Ok(())
+}
+
+/// A route's certificate must cover its host.
+fn check_coverage(b: &mut Builder, site: &Site, host: &str, cert: &CertHandle) {
+    if !cert.names.iter().any(|n| name_covers(n, host)) {
+        b.report(site.error(
+            Code::TlsHostNotCovered,
+            host,
+            format!(
+                "route host `{host}` is not covered by certificate `{}` ({})",
+                cert.name,
+                cert.names.join(", ")
+            ),
+        ));
+    }
 }
 
 /// The model's form of an environment variable's source.

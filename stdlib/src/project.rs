@@ -439,16 +439,13 @@ impl PluginSearch {
         }
         let found = located(commit);
         if !found.dir.join("main.rhai").is_file() {
-            let subdir = decl.path.clone().unwrap_or_default();
-            return Err(fail(format!(
-                "{} has no main.rhai{}",
-                decl.git,
-                if subdir.is_empty() {
-                    String::new()
-                } else {
-                    format!(" in {subdir}/")
-                }
-            )));
+            let within = decl
+                .path
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| format!(" in {p}/"))
+                .unwrap_or_default();
+            return Err(fail(format!("{} has no main.rhai{within}", decl.git)));
         }
         Ok(found)
     }
