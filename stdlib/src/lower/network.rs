@@ -624,3 +624,137 @@ pub fn custom_object(spec: &CustomObjectSpec) -> Object {
         Vec::new(),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cairn_model::spec::network::{BackupBucket, BucketCredentials};
+
+    fn backup_spec() -> BackupSpec {
+        BackupSpec {
+            database: "pg".to_owned(),
+            target_database: "app".to_owned(),
+            workload: ResourceId::kube("StatefulSet", Some("demo"), "pg"),
+            namespace: "demo".to_owned(),
+            schedule: "0 2 * * *".to_owned(),
+            keep_days: 7,
+            prefix: "pg/".to_owned(),
+            image: "postgres:16-alpine".to_owned(),
+            upload_image: "amazon/aws-cli:2.22.35".to_owned(),
+            connection: vec![
+                ("PGHOST".to_owned(), EnvSource::Plain("pg".to_owned())),
+                (
+                    "PGPASSWORD".to_owned(),
+                    EnvSource::Secret {
+                        name: "pg-auth".to_owned(),
+                        key: "password".to_owned(),
+                    },
+                ),
+            ],
+            bucket: BackupBucket {
+                name: "demo-backups".to_owned(),
+                region: Some("us-east-1".to_owned()),
+                endpoint: None,
+                credentials: Some(BucketCredentials {
+                    secret: "demo-backup-s3".to_owned(),
+                    access_key_id: Value::str("id"),
+                    secret_access_key: Value::str("secret"),
+                }),
+            },
+        }
+    }
+
+    fn env_names(container: &Value) -> Vec<String> {
+        container
+            .get("env")
+            .map(|e| {
+                e.as_array()
+                    .iter()
+                    .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_backup_is_a_cronjob_a_restore_choice_and_a_restore_template() {
+        let spec = backup_spec();
+        let objects = backup(&spec);
+        let names: Vec<String> = objects.iter().map(|o| o.id.to_string()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        let job = &objects[0];
+        assert!(
+            job.deps
+                .contains(&ResourceId::kube("Secret", Some("demo"), "pg-auth"))
+        );
+        assert!(
+            job.deps
+                .contains(&ResourceId::kube("Secret", Some("demo"), "demo-backup-s3"))
+        );
+        let pod = |o: &Object| {
+            o.body
+                .get("spec")
+                .and_then(|s| s.get("jobTemplate"))
+                .and_then(|t| t.get("spec"))
+                .and_then(|s| s.get("template"))
+                .and_then(|t| t.get("spec"))
+                .cloned()
+                .unwrap()
+        };
+        let dump = pod(job).get("initContainers").unwrap().as_array()[0].clone();
+        let command = dump.get("command").unwrap().as_array();
+        assert_eq!(command[2].as_str(), Some(DUMP_SCRIPT));
+        // The restore's download step reads the bucket, never the database's credentials.
+        let restore = &objects[2];
+        let download = pod(restore).get("initContainers").unwrap().as_array()[0].clone();
+        let vars = env_names(&download);
+        assert!(vars.contains(&"BACKUP_KEY".to_owned()), "{vars:?}");
+        assert!(
+            !vars
+                .iter()
+                .any(|v| v.starts_with("PG") || v == "TARGET_DATABASE")
+        );
+        assert!(
+            restore
+                .deps
+                .contains(&ResourceId::kube("ConfigMap", Some("demo"), "pg-restore"))
+        );
+        let secret = backup_credentials(&spec).unwrap();
+        assert_eq!(
+            secret.id,
+            ResourceId::kube("Secret", Some("demo"), "demo-backup-s3")
+        );
+    }
+
+    #[test]
+    fn a_custom_object_that_holds_data_is_annotated_protected() {
+        let spec = CustomObjectSpec {
+            api_version: "acid.zalan.do/v1".to_owned(),
+            kind: "postgresql".to_owned(),
+            name: "db".to_owned(),
+            namespace: "demo".to_owned(),
+            fields: vec![(
+                "spec".to_owned(),
+                Value::obj([("teamId", Value::str("demo"))]),
+            )],
+            metadata: vec![(
+                "annotations".to_owned(),
+                Value::obj([("team", Value::str("a"))]),
+            )],
+            protected: true,
+        };
+        let o = custom_object(&spec);
+        let annotations = o
+            .body
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .unwrap();
+        assert_eq!(annotations.get("team").and_then(Value::as_str), Some("a"));
+        assert_eq!(
+            annotations.get(PROTECTED).and_then(Value::as_str),
+            Some("true")
+        );
+        assert!(o.body.get("spec").is_some());
+    }
+}
