@@ -383,6 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn values_follow_the_one_rule_of_the_model() {
+        let err = |t: &str, v: &str| {
+            normalize_value(&RecordType::parse(t), v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("SRV", "1 2 3 ."),
+            "invalid record SRV value \"1 2 3 .\": the target is not a host name"
+        );
+        assert_eq!(
+            err("CAA", "0 contactemail a@b.c"),
+            "invalid record CAA value \"0 contactemail a@b.c\": the tag must be issue, issuewild or iodef"
+        );
+        assert_eq!(
+            err("MX", "10 _mail.example.com."),
+            "invalid record MX value \"10 _mail.example.com.\": the target is not a host name"
+        );
+        assert_eq!(
+            err("A", " 300.1.1.1 "),
+            "invalid record A value \" 300.1.1.1 \": not an IPv4 address"
+        );
+    }
+
+    #[test]
     fn record_sets_compare_as_sets() {
         let a = RecordSet::new(
             "API.example.com.",
