@@ -3,6 +3,7 @@
 //! `Cluster`, the Prometheus operator's kinds.
 
 use cairn_model::Code;
+use cairn_model::spec::network::CustomObjectSpec;
 use cairn_model::validate;
 use cairn_model::{Diagnostic, ResourceId, Value};
 use rhai::{Array, Engine, Map, NativeCallContext};
@@ -12,11 +13,17 @@ use crate::builder;
 use crate::convert;
 use crate::docs::Docs;
 use crate::export;
-use crate::k8s;
+use crate::lower::network as lower;
 use crate::opts::{Opts, Site};
 use crate::types::{EnvHandle, SecretHandle, Workload};
 
 pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    register_objects(engine, docs, ctx);
+    register_operator_secret(engine, docs, ctx);
+}
+
+/// `env.object(api_version, kind, name, body[, options])`.
+fn register_objects(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -75,6 +82,10 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             declare(&c, &site, api_version, kind, name, body, options)
         }
     );
+}
+
+/// `env.operator_secret(name, keys)`.
+fn register_operator_secret(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -88,30 +99,31 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
               _env: &mut EnvHandle,
               name: &str,
               keys: Array|
-              -> SecretHandle {
-            let site = c.site(&nc);
-            check_name(&c, &site, "secret", name, false);
-            let mut names = Vec::new();
-            for key in keys {
-                let key = key.to_string();
-                if let Err(e) = validate::config_key(&key) {
-                    c.report1(site.error(Code::InvalidName, &key, e.0));
-                }
-                names.push(key);
-            }
-            let mut b = builder::lock(&c.b);
-            let ns = b.namespace();
-            if let Some(meta) = b.env.as_mut() {
-                meta.external_secrets
-                    .insert(format!("{ns}/{name}"), names.clone());
-            }
-            SecretHandle {
-                name: name.to_owned(),
-                keys: names,
-                id: ResourceId::kube("Secret", Some(&ns), name),
-            }
-        }
+              -> SecretHandle { operator_secret(&c, &c.site(&nc), name, keys) }
     );
+}
+
+fn operator_secret(c: &Ctx, site: &Site, name: &str, keys: Array) -> SecretHandle {
+    check_name(c, site, "secret", name, false);
+    let mut names = Vec::new();
+    for key in keys {
+        let key = key.to_string();
+        if let Err(e) = validate::config_key(&key) {
+            c.report1(site.error(Code::InvalidName, &key, e.0));
+        }
+        names.push(key);
+    }
+    let mut b = builder::lock(&c.b);
+    let ns = b.namespace();
+    if let Some(meta) = b.env.as_mut() {
+        meta.external_secrets
+            .insert(format!("{ns}/{name}"), names.clone());
+    }
+    SecretHandle {
+        name: name.to_owned(),
+        keys: names,
+        id: ResourceId::kube("Secret", Some(&ns), name),
+    }
 }
 
 /// Built-in API groups: their kinds have their own functions (or are not for scripts).
@@ -123,22 +135,41 @@ fn builtin_group(group: &str) -> bool {
         || group.ends_with(".k8s.io")
 }
 
+/// Why an `apiVersion` or a kind is not one of a custom resource.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectTypeError {
+    /// A core API version (no group).
+    #[error(
+        "`{0}` is a core API version; env.object is for custom resources (`group/version`, such as acid.zalan.do/v1)"
+    )]
+    CoreApi(String),
+    /// A built-in API group.
+    #[error("`{0}` is a built-in API; use env.deployment, env.statefulset, env.job… for its kinds")]
+    BuiltinApi(String),
+    /// A group that is not a DNS name with a dot.
+    #[error("invalid API group `{0}`: a DNS name such as acid.zalan.do")]
+    Group(String),
+    /// A version that is not `v1`, `v2beta1`, `v1alpha2`….
+    #[error("invalid API version `{0}`: v1, v2beta1, v1alpha2…")]
+    Version(String),
+    /// The kind of a built-in API.
+    #[error("`{0}` is the name of a built-in kind; a custom resource needs its own kind")]
+    BuiltinKind(String),
+    /// Not letters and digits.
+    #[error("invalid kind `{0}`: letters and digits, starting with a letter")]
+    Kind(String),
+}
+
 /// Checks `group/version`: a group with a dot that is not built in, a Kubernetes version.
-fn check_api_version(api_version: &str) -> Result<(), String> {
+fn check_api_version(api_version: &str) -> Result<(), ObjectTypeError> {
     let Some((group, version)) = api_version.split_once('/') else {
-        return Err(format!(
-            "`{api_version}` is a core API version; env.object is for custom resources (`group/version`, such as acid.zalan.do/v1)"
-        ));
+        return Err(ObjectTypeError::CoreApi(api_version.to_owned()));
     };
     if builtin_group(group) {
-        return Err(format!(
-            "`{api_version}` is a built-in API; use env.deployment, env.statefulset, env.job… for its kinds"
-        ));
+        return Err(ObjectTypeError::BuiltinApi(api_version.to_owned()));
     }
     if !group.contains('.') || validate::dns1123_subdomain(group).is_err() {
-        return Err(format!(
-            "invalid API group `{group}`: a DNS name such as acid.zalan.do"
-        ));
+        return Err(ObjectTypeError::Group(group.to_owned()));
     }
     let rest = version.strip_prefix('v').unwrap_or("");
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
@@ -149,21 +180,17 @@ fn check_api_version(api_version: &str) -> Result<(), String> {
                 .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
         });
     if digits == 0 || !tail_ok {
-        return Err(format!(
-            "invalid API version `{version}`: v1, v2beta1, v1alpha2…"
-        ));
+        return Err(ObjectTypeError::Version(version.to_owned()));
     }
     Ok(())
 }
 
-fn check_kind(kind: &str) -> Result<(), String> {
+fn check_kind(kind: &str) -> Result<(), ObjectTypeError> {
     // Kinds of the built-in APIs: a custom kind of the same name would be taken for them.
     if ResourceId::kube(kind, None, "").rank < 10
         || matches!(kind, "Pod" | "Event" | "Lease" | "ReplicaSet")
     {
-        return Err(format!(
-            "`{kind}` is the name of a built-in kind; a custom resource needs its own kind"
-        ));
+        return Err(ObjectTypeError::BuiltinKind(kind.to_owned()));
     }
     let ok = kind.len() <= 63
         && kind.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -171,68 +198,40 @@ fn check_kind(kind: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid kind `{kind}`: letters and digits, starting with a letter"
-        ))
+        Err(ObjectTypeError::Kind(kind.to_owned()))
     }
 }
 
 const OPTION_KEYS: &[&str] = &["pods", "ports", "after", "holds_data"];
 
-/// The annotation that keeps cairn from pruning an object that holds data.
-pub const PROTECTED: &str = "cairn.dev/protected";
+/// The options of `env.object(...)`: what the handle and the resource need besides the body.
+struct ObjectOptions {
+    pods: Option<Vec<(String, String)>>,
+    ports: Vec<(String, i64)>,
+    depends_on: Vec<ResourceId>,
+    protected: bool,
+}
 
-fn declare(
+fn object_options(
     c: &Ctx,
     site: &Site,
-    api_version: &str,
     kind: &str,
     name: &str,
-    body: Map,
+    ns: &str,
     options: Map,
-) -> Workload {
-    let mut valid = check_name(c, site, "object", name, false);
-    if let Err(e) = check_api_version(api_version) {
-        c.report1(site.error(Code::InvalidApiVersion, api_version, e));
-        valid = false;
-    }
-    if let Err(e) = check_kind(kind) {
-        c.report1(site.error(Code::InvalidKind, kind, e));
-        valid = false;
-    }
+) -> ObjectOptions {
     let mut o = Opts::new(
         format!("env.object(\"{kind}\", \"{name}\", ...)"),
         options,
         OPTION_KEYS,
         site,
     );
-    let mut pods = None;
-    if let Some(labels) = o.map("pods") {
-        let mut out = Vec::new();
-        for (k, v) in labels {
-            let v = v.to_string();
-            if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
-                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
-            }
-            out.push((k.to_string(), v));
-        }
-        pods = Some(out);
-    }
-    let mut ports = Vec::new();
-    if let Some(map) = o.map("ports") {
-        for (k, v) in map {
-            match v.as_int() {
-                Ok(p) if (1..=65535).contains(&p) => ports.push((k.to_string(), p)),
-                _ => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &k,
-                    format!("port `{k}` must be a number in 1-65535"),
-                )),
-            }
-        }
-    }
-    let ns = builder::lock(&c.b).namespace();
-    let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
+    let pods = o.map("pods").map(|labels| pod_labels(&mut o, site, labels));
+    let ports = o
+        .map("ports")
+        .map(|map| port_numbers(&mut o, site, map))
+        .unwrap_or_default();
+    let mut depends_on = vec![ResourceId::kube("Namespace", None, ns)];
     for dep in o.list("after") {
         if let Some(w) = dep.clone().try_cast::<Workload>() {
             depends_on.push(w.id.clone());
@@ -253,16 +252,96 @@ fn declare(
     }
     let protected = o.bool("holds_data").unwrap_or(false);
     c.report(o.finish());
-    let id = ResourceId::kube(kind, Some(&ns), name);
-    let handle = Workload {
-        name: name.to_owned(),
-        id: id.clone(),
-        service: None,
-        ports,
-        route_port: None,
+    ObjectOptions {
         pods,
+        ports,
+        depends_on,
+        protected,
+    }
+}
+
+/// The labels of the pods an operator makes (`pods`), checked.
+fn pod_labels(o: &mut Opts, site: &Site, labels: Map) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in labels {
+        let v = v.to_string();
+        if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
+            o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+        }
+        out.push((k.to_string(), v));
+    }
+    out
+}
+
+/// Named port numbers (`ports`), checked.
+fn port_numbers(o: &mut Opts, site: &Site, map: Map) -> Vec<(String, i64)> {
+    let mut ports = Vec::new();
+    for (k, v) in map {
+        match v.as_int() {
+            Ok(p) if (1..=65535).contains(&p) => ports.push((k.to_string(), p)),
+            _ => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &k,
+                format!("port `{k}` must be a number in 1-65535"),
+            )),
+        }
+    }
+    ports
+}
+
+fn declare(
+    c: &Ctx,
+    site: &Site,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    body: Map,
+    options: Map,
+) -> Workload {
+    let mut valid = check_name(c, site, "object", name, false);
+    if let Err(e) = check_api_version(api_version) {
+        c.report1(site.error(Code::InvalidApiVersion, api_version, e.to_string()));
+        valid = false;
+    }
+    if let Err(e) = check_kind(kind) {
+        c.report1(site.error(Code::InvalidKind, kind, e.to_string()));
+        valid = false;
+    }
+    let ns = builder::lock(&c.b).namespace();
+    let opts = object_options(c, site, kind, name, &ns, options);
+    let mut spec = CustomObjectSpec {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        namespace: ns,
+        fields: Vec::new(),
+        metadata: Vec::new(),
+        protected: opts.protected,
     };
-    let mut object = k8s::object(api_version, kind, name, Some(&ns));
+    object_body(c, site, &mut spec, body);
+    let o = lower::custom_object(&spec);
+    if valid {
+        builder::lock(&c.b).add(
+            o.id.clone(),
+            o.body,
+            opts.depends_on,
+            spec.protected,
+            site.primary(),
+        );
+    }
+    Workload {
+        name: name.to_owned(),
+        id: o.id,
+        service: None,
+        ports: opts.ports,
+        route_port: None,
+        pods: opts.pods,
+    }
+}
+
+/// The top-level fields of a custom resource's body, checked, into its spec.
+fn object_body(c: &Ctx, site: &Site, spec: &mut CustomObjectSpec, body: Map) {
+    let name = spec.name.clone();
     for (key, value) in body {
         let key = key.to_string();
         if matches!(key.as_str(), "apiVersion" | "kind") {
@@ -281,44 +360,24 @@ fn declare(
             }
         };
         if key == "metadata" {
-            merge_metadata(c, site, name, &mut object, value);
+            spec.metadata = metadata(c, site, &name, value);
         } else {
-            object.insert(key, value);
+            spec.fields.push((key, value));
         }
     }
-    if protected {
-        let mut meta = object
-            .get("metadata")
-            .cloned()
-            .unwrap_or_else(Value::object);
-        let mut annotations = meta
-            .get("annotations")
-            .cloned()
-            .unwrap_or_else(Value::object);
-        annotations.insert(PROTECTED, Value::str("true"));
-        meta.insert("annotations", annotations);
-        object.insert("metadata", meta);
-    }
-    if valid {
-        builder::lock(&c.b).add(id, object, depends_on, protected, site.primary());
-    }
-    handle
 }
 
-/// Adds the labels and annotations of a script's `metadata` to an object's.
-fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: Value) {
+/// The labels and annotations of a script's `metadata`, checked.
+fn metadata(c: &Ctx, site: &Site, name: &str, given: Value) -> Vec<(String, Value)> {
     let Value::Object(given) = given else {
         c.report1(site.error(
             Code::InvalidOption,
             "metadata",
             format!("`metadata` of `{name}` must be a map"),
         ));
-        return;
+        return Vec::new();
     };
-    let mut meta = object
-        .get("metadata")
-        .cloned()
-        .unwrap_or_else(Value::object);
+    let mut out = Vec::new();
     for (key, value) in given {
         match key.as_str() {
             "labels" | "annotations" => {
@@ -336,7 +395,7 @@ fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: V
                         }
                     }
                 }
-                meta.insert(key, value);
+                out.push((key, value));
             }
             other => c.report1(site.error(
                 Code::InvalidOption,
@@ -347,7 +406,7 @@ fn merge_metadata(c: &Ctx, site: &Site, name: &str, object: &mut Value, given: V
             )),
         }
     }
-    object.insert("metadata", meta);
+    out
 }
 
 #[cfg(test)]

@@ -212,7 +212,17 @@ impl Manifest {
                 min,
             ));
         }
-        for (fname, func) in &manifest.functions {
+        manifest.check_params(display, &invalid)?;
+        Ok(manifest)
+    }
+
+    /// Every parameter: not both required and defaulted, defaults of their declared types.
+    fn check_params(
+        &self,
+        display: &str,
+        invalid: &dyn Fn(String, &str) -> PluginError,
+    ) -> Result<(), PluginError> {
+        for (fname, func) in &self.functions {
             for (pname, param) in &func.params {
                 if param.required && param.default.is_some() {
                     return Err(invalid(
@@ -235,7 +245,7 @@ impl Manifest {
                 }
             }
         }
-        Ok(manifest)
+        Ok(())
     }
 
     /// Reads `plugin.toml` of the plugin folder `dir`, if it has one.
@@ -276,8 +286,22 @@ impl Manifest {
     }
 }
 
+/// Why a value does not fit a parameter's type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamValueError {
+    /// The value is not valid text of its type (a quantity, DNS name or cron schedule).
+    #[error(transparent)]
+    Invalid(#[from] cairn_model::validate::Invalid),
+    /// Not a duration.
+    #[error("\"{0}\" is not a duration like 30s, 5m, 1h30m or 7d")]
+    Duration(String),
+    /// A TOML default of another type.
+    #[error("found {0}")]
+    WrongType(&'static str),
+}
+
 /// Whether a default value fits its declared type (as far as TOML can tell).
-fn check_default(ty: ParamType, value: &toml::Value) -> Result<(), String> {
+fn check_default(ty: ParamType, value: &toml::Value) -> Result<(), ParamValueError> {
     use toml::Value as T;
     let text = value.as_str();
     match (ty, value) {
@@ -294,22 +318,20 @@ fn check_default(ty: ParamType, value: &toml::Value) -> Result<(), String> {
         (ParamType::Duration | ParamType::DnsName | ParamType::Cron, T::String(s)) => {
             check_text(ty, s)
         }
-        (_, other) => Err(format!("found {}", other.type_str())),
+        (_, other) => Err(ParamValueError::WrongType(other.type_str())),
     }
 }
 
 /// Validates the text of a quantity, duration, DNS name or cron schedule.
-pub fn check_text(ty: ParamType, s: &str) -> Result<(), String> {
+pub fn check_text(ty: ParamType, s: &str) -> Result<(), ParamValueError> {
     use cairn_model::validate;
     match ty {
-        ParamType::Quantity => validate::Quantity::parse_non_negative(s)
-            .map(|_| ())
-            .map_err(|e| e.0),
+        ParamType::Quantity => Ok(validate::Quantity::parse_non_negative(s).map(|_| ())?),
         ParamType::Duration => duration_seconds(s)
             .map(|_| ())
-            .ok_or_else(|| format!("\"{s}\" is not a duration like 30s, 5m, 1h30m or 7d")),
-        ParamType::DnsName => validate::dns_name(s, false, false).map_err(|e| e.0),
-        ParamType::Cron => validate::cron_schedule(s).map_err(|e| e.0),
+            .ok_or_else(|| ParamValueError::Duration(s.to_owned())),
+        ParamType::DnsName => Ok(validate::dns_name(s, false, false)?),
+        ParamType::Cron => Ok(validate::cron_schedule(s)?),
         _ => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ use cairn_model::Diagnostic;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
 
 use crate::api::{Ctx, R};
-use crate::manifest::{FunctionSpec, Manifest, ParamType, check_text};
+use crate::manifest::{FunctionSpec, Manifest, ParamSpec, ParamType, check_text};
 use crate::opts::{Site, did_you_mean};
 use crate::types::SensitiveStr;
 
@@ -148,15 +148,7 @@ pub fn check_options(
     let keys: Vec<String> = map.keys().map(ToString::to_string).collect();
     for key in keys {
         let Some(param) = spec.params.get(&key) else {
-            let mut d =
-                Diagnostic::error(Code::UnknownOption, format!("{what} has no option `{key}`"))
-                    .at(site.at(&key))
-                    .label("unknown option");
-            d = match did_you_mean(&key, &known) {
-                Some(best) => d.help(format!("did you mean `{best}`?")),
-                None => d.help(format!("known options: {}", known.join(", "))),
-            };
-            diagnostics.push(d);
+            diagnostics.push(unknown_option(what, &key, &known, site));
             map.remove(key.as_str());
             continue;
         };
@@ -178,20 +170,36 @@ pub fn check_options(
         if let Some(default) = &param.default {
             map.insert(key.as_str().into(), to_dynamic(default));
         } else if param.required && !invalid.contains(key) {
-            let mut d = Diagnostic::error(
-                Code::MissingOption,
-                format!("{what} needs the option `{key}`"),
-            )
-            .at(site.span.clone())
-            .label("called here");
-            if !param.doc.is_empty() {
-                d = d.help(format!("`{key}` ({}): {}", param.ty, param.doc));
-            }
-            diagnostics.push(d);
+            diagnostics.push(missing_option(what, key, param, site));
             fatal = true;
         }
     }
     (Dynamic::from_map(map), diagnostics, fatal)
+}
+
+/// An option the function does not take, with the closest known one.
+fn unknown_option(what: &str, key: &str, known: &[&str], site: &Site) -> Diagnostic {
+    let d = Diagnostic::error(Code::UnknownOption, format!("{what} has no option `{key}`"))
+        .at(site.at(key))
+        .label("unknown option");
+    match did_you_mean(key, known) {
+        Some(best) => d.help(format!("did you mean `{best}`?")),
+        None => d.help(format!("known options: {}", known.join(", "))),
+    }
+}
+
+/// A required option that is not given, with its documentation.
+fn missing_option(what: &str, key: &str, param: &ParamSpec, site: &Site) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        Code::MissingOption,
+        format!("{what} needs the option `{key}`"),
+    )
+    .at(site.span.clone())
+    .label("called here");
+    if !param.doc.is_empty() {
+        d = d.help(format!("`{key}` ({}): {}", param.ty, param.doc));
+    }
+    d
 }
 
 /// The problem with one option's value, if any.

@@ -401,6 +401,7 @@ impl PluginSearch {
                 format!("plugin `{name}`: {message}"),
             )
         };
+        let git_fail = |e: GitError| fail(e.to_string());
         let cache = self
             .cache_dir
             .as_ref()
@@ -413,86 +414,103 @@ impl PluginSearch {
             .join("plugins");
         let key = repo_key(&decl.git);
         let checkouts = cache.join("checkouts").join(&key);
-        let subdir = decl.path.clone().unwrap_or_default();
-        let located = |commit: String| {
-            let root = checkouts.join(&commit);
-            Located {
-                name: name.to_owned(),
-                dir: if subdir.is_empty() {
-                    root.clone()
-                } else {
-                    root.join(&subdir)
-                },
-                display: format!(
-                    "{}@{}{}",
-                    decl.git,
-                    &commit[..commit.len().min(12)],
-                    if subdir.is_empty() {
-                        String::new()
-                    } else {
-                        format!("/{subdir}")
-                    }
-                ),
-                source: Source::Git {
-                    decl: decl.clone(),
-                    commit,
-                },
-            }
-        };
+        let located = |commit: String| located_at(name, decl, &checkouts, commit);
         // Locked and cached: no git at all.
         if let Some(commit) = &locked
             && checkouts.join(commit).is_dir()
         {
             return Ok(located(commit.clone()));
         }
-        let bare = cache.join("repos").join(format!("{key}.git"));
-        let git = Git { bare: bare.clone() };
-        let mut fetched = false;
-        if !bare.is_dir() {
-            git.clone_bare(&decl.git).map_err(fail)?;
-            fetched = true;
-        } else if refresh {
-            git.fetch(&decl.git).map_err(fail)?;
-            fetched = true;
-        }
-        let wanted = locked.clone().unwrap_or_else(|| decl.reference());
-        let commit = match git.resolve(&wanted) {
-            Some(c) => c,
-            None if !fetched => {
-                git.fetch(&decl.git).map_err(fail)?;
-                git.resolve(&wanted).ok_or_else(|| {
-                    fail(format!(
-                        "{} has no {}",
-                        decl.git,
-                        describe_ref(decl, locked.as_deref())
-                    ))
-                })?
-            }
-            None => {
-                return Err(fail(format!(
+        let git = Git {
+            bare: cache.join("repos").join(format!("{key}.git")),
+        };
+        let commit =
+            resolve_commit(&git, decl, locked.as_deref(), refresh).map_err(|e| match e {
+                Resolve::Git(e) => git_fail(e),
+                Resolve::Missing => fail(format!(
                     "{} has no {}",
                     decl.git,
                     describe_ref(decl, locked.as_deref())
-                )));
-            }
-        };
+                )),
+            })?;
         let target = checkouts.join(&commit);
         if !target.is_dir() {
-            git.export(&commit, &target).map_err(fail)?;
+            git.export(&commit, &target).map_err(git_fail)?;
         }
         let found = located(commit);
         if !found.dir.join("main.rhai").is_file() {
-            return Err(fail(format!(
-                "{} has no main.rhai{}",
-                decl.git,
-                if subdir.is_empty() {
-                    String::new()
-                } else {
-                    format!(" in {subdir}/")
-                }
-            )));
+            let within = decl
+                .path
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| format!(" in {p}/"))
+                .unwrap_or_default();
+            return Err(fail(format!("{} has no main.rhai{within}", decl.git)));
         }
         Ok(found)
+    }
+}
+
+/// A git plugin at `commit`, exported under `checkouts`.
+fn located_at(name: &str, decl: &PluginDecl, checkouts: &Path, commit: String) -> Located {
+    let subdir = decl.path.clone().unwrap_or_default();
+    let root = checkouts.join(&commit);
+    Located {
+        name: name.to_owned(),
+        dir: if subdir.is_empty() {
+            root.clone()
+        } else {
+            root.join(&subdir)
+        },
+        display: format!(
+            "{}@{}{}",
+            decl.git,
+            &commit[..commit.len().min(12)],
+            if subdir.is_empty() {
+                String::new()
+            } else {
+                format!("/{subdir}")
+            }
+        ),
+        source: Source::Git {
+            decl: decl.clone(),
+            commit,
+        },
+    }
+}
+
+/// Why a plugin's commit could not be resolved.
+enum Resolve {
+    /// git failed.
+    Git(GitError),
+    /// The repository has no such tag, revision or commit.
+    Missing,
+}
+
+/// The commit a declaration (or its lock) names: cloned when not cached, fetched when asked
+/// to refresh or when the cached clone does not have it.
+fn resolve_commit(
+    git: &Git,
+    decl: &PluginDecl,
+    locked: Option<&str>,
+    refresh: bool,
+) -> Result<String, Resolve> {
+    let mut fetched = false;
+    if !git.bare.is_dir() {
+        git.clone_bare(&decl.git).map_err(Resolve::Git)?;
+        fetched = true;
+    } else if refresh {
+        git.fetch(&decl.git).map_err(Resolve::Git)?;
+        fetched = true;
+    }
+    let wanted = locked.map_or_else(|| decl.reference(), str::to_owned);
+    match git.resolve(&wanted) {
+        Some(c) => Ok(c),
+        None if !fetched => {
+            git.fetch(&decl.git).map_err(Resolve::Git)?;
+            git.resolve(&wanted).ok_or(Resolve::Missing)
+        }
+        None => Err(Resolve::Missing),
     }
 }
 
@@ -521,13 +539,49 @@ fn repo_key(url: &str) -> String {
     format!("{last}-{short}")
 }
 
+/// A failure of the `git` command or of the cache folders around it.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// git could not be started.
+    #[error("cannot run git (is it installed?): {0}")]
+    Spawn(#[source] std::io::Error),
+    /// git ran and failed.
+    #[error("git {command} failed: {stderr}")]
+    Failed {
+        /// Its first argument.
+        command: String,
+        /// What it printed on stderr, trimmed.
+        stderr: String,
+    },
+    /// A cache folder could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A finished clone or checkout could not be moved into place.
+    #[error("cannot move the {what} into {}: {source}", path.display())]
+    Publish {
+        /// `clone` or `checkout`.
+        what: &'static str,
+        /// Where it was to go.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The `git` command on one bare repository of the cache.
 struct Git {
     bare: PathBuf,
 }
 
 impl Git {
-    fn run(args: &[&std::ffi::OsStr], index: Option<&Path>) -> Result<String, String> {
+    fn run(args: &[&std::ffi::OsStr], index: Option<&Path>) -> Result<String, GitError> {
         let mut cmd = Command::new("git");
         cmd.args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
@@ -537,20 +591,18 @@ impl Git {
         if let Some(index) = index {
             cmd.env("GIT_INDEX_FILE", index);
         }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run git (is it installed?): {e}"))?;
+        let out = cmd.output().map_err(GitError::Spawn)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         } else {
             let err = String::from_utf8_lossy(&out.stderr);
-            Err(format!(
-                "git {} failed: {}",
-                args.first()
-                    .map(|a| a.to_string_lossy())
+            Err(GitError::Failed {
+                command: args
+                    .first()
+                    .map(|a| a.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                err.trim()
-            ))
+                stderr: err.trim().to_owned(),
+            })
         }
     }
 
@@ -560,10 +612,12 @@ impl Git {
         s
     }
 
-    fn clone_bare(&self, url: &str) -> Result<(), String> {
+    fn clone_bare(&self, url: &str) -> Result<(), GitError> {
         let parent = self.bare.parent().unwrap_or(&self.bare);
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| GitError::Create {
+            path: parent.to_owned(),
+            source,
+        })?;
         let tmp = self
             .bare
             .with_extension(format!("tmp{}", std::process::id()));
@@ -579,11 +633,14 @@ impl Git {
             ],
             None,
         )?;
-        publish(&tmp, &self.bare)
-            .map_err(|e| format!("cannot move the clone into {}: {e}", self.bare.display()))
+        publish(&tmp, &self.bare).map_err(|source| GitError::Publish {
+            what: "clone",
+            path: self.bare.clone(),
+            source,
+        })
     }
 
-    fn fetch(&self, url: &str) -> Result<(), String> {
+    fn fetch(&self, url: &str) -> Result<(), GitError> {
         Self::run(
             &[
                 self.git_dir().as_os_str(),
@@ -619,11 +676,13 @@ impl Git {
     }
 
     /// Writes the tree of `commit` into `target` (no `.git` inside).
-    fn export(&self, commit: &str, target: &Path) -> Result<(), String> {
+    fn export(&self, commit: &str, target: &Path) -> Result<(), GitError> {
         let tmp = target.with_extension(format!("tmp{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        std::fs::create_dir_all(&tmp).map_err(|source| GitError::Create {
+            path: tmp.clone(),
+            source,
+        })?;
         let index = tmp.with_extension("index");
         let mut work_tree = std::ffi::OsString::from("--work-tree=");
         work_tree.push(&tmp);
@@ -645,8 +704,11 @@ impl Git {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        publish(&tmp, target)
-            .map_err(|e| format!("cannot move the checkout into {}: {e}", target.display()))
+        publish(&tmp, target).map_err(|source| GitError::Publish {
+            what: "checkout",
+            path: target.to_owned(),
+            source,
+        })
     }
 }
 

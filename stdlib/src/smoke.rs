@@ -5,35 +5,28 @@
 //! connection settings.
 
 use cairn_model::Code;
+use cairn_model::spec::network::{EnvSource, SmokeCheckSpec, SmokeSpec, SqlCheckSpec};
 use cairn_model::validate;
-use cairn_model::{Diagnostic, Provider, ResourceId, Value};
+use cairn_model::{Diagnostic, ResourceId};
 use rhai::{Dynamic, Engine, Map, NativeCallContext};
 
 use crate::api::Ctx;
-use crate::builder;
+use crate::builder::{self, Builder};
 use crate::docs::Docs;
 use crate::export;
-use crate::k8s::{self, Container};
-use crate::opts::Opts;
-use crate::types::{Component, EnvHandle, EnvValue, Workload};
+use crate::lower::network as lower;
+use crate::network::pg_connection;
+use crate::opts::{Opts, Site};
+use crate::types::{Component, EnvHandle, Workload};
 
 /// A check made by `http_get(url, expect)`, `tcp_socket(host, port)` or `sql(database)`,
 /// waiting to be declared with `env.smoke(name, check)`.
 #[derive(Debug, Clone)]
 pub struct SmokeCheck {
-    /// What the check does, as recorded (`check`: `http`, `tcp` or `sql`).
-    pub body: Value,
-    /// For a SQL check: how its Job reaches the database.
-    pub sql: Option<SqlCheck>,
-}
-
-/// The parts of a SQL check that become a Job once the namespace is known.
-#[derive(Debug, Clone)]
-pub struct SqlCheck {
-    pub image: String,
-    pub query: String,
-    pub env: Vec<(String, EnvValue)>,
-    pub database: Workload,
+    /// What the check does.
+    pub check: SmokeCheckSpec,
+    /// For a SQL check: the database's workload, which its Job's pod talks to.
+    pub database: Option<Workload>,
 }
 
 /// Status codes an HTTP server can answer with.
@@ -41,6 +34,13 @@ const STATUS: std::ops::RangeInclusive<i64> = 100..=599;
 
 pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     engine.register_type_with_name::<SmokeCheck>("SmokeCheck");
+    register_network_checks(engine, docs, ctx);
+    register_sql(engine, docs, ctx);
+    register_smoke(engine, docs, ctx);
+}
+
+/// `http_get(url, expect)` and `tcp_socket(host, port)`.
+fn register_network_checks(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -52,36 +52,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          Redirects are not followed. Declare it with `env.smoke(...)`.\n\n\
          ```rhai\nlet check = http_get(\"https://api.demo.example.com/health\", #{ status: 200, body: \"ok\" });\n```",
         move |nc: NativeCallContext, url: &str, expect: Map| -> SmokeCheck {
-            let site = c.site(&nc);
-            let mut o = Opts::new("http_get(url, expect)", expect, &["status", "body"], &site);
-            let status = o.int("status").unwrap_or(200);
-            if !STATUS.contains(&status) {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &status.to_string(),
-                    format!("`status` must be an HTTP status code (100 to 599), found {status}"),
-                ));
-            }
-            let body = o.str("body");
-            c.report(o.finish());
-            if let Err(message) = check_url(url) {
-                c.report1(
-                    site.error(Code::InvalidUrl, url, message)
-                        .label("not an http(s) URL"),
-                );
-            }
-            let mut value = Value::obj([
-                ("check", Value::str("http")),
-                ("url", Value::str(url)),
-                ("status", Value::Int(status)),
-            ]);
-            if let Some(b) = body {
-                value.insert("body", Value::str(b));
-            }
-            SmokeCheck {
-                body: value,
-                sql: None,
-            }
+            http_get(&c, &c.site(&nc), url, expect)
         }
     );
     let c = ctx.clone();
@@ -94,37 +65,12 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          Declare it with `env.smoke(...)`.\n\n\
          ```rhai\nlet check = tcp_socket(\"db.demo.example.com\", 5432);\n```",
         move |nc: NativeCallContext, host: &str, port: i64| -> SmokeCheck {
-            let site = c.site(&nc);
-            let host_ok = validate::ipv4(host).is_ok()
-                || validate::ipv6(host).is_ok()
-                || validate::dns_name(host, false, true).is_ok();
-            if !host_ok {
-                c.report1(
-                    site.error(
-                        Code::InvalidAddress,
-                        host,
-                        format!("`{host}` is neither a host name nor an IP address"),
-                    )
-                    .label("not a host"),
-                );
-            }
-            if !(1..=65535).contains(&port) {
-                c.report1(site.error(
-                    Code::InvalidOption,
-                    &port.to_string(),
-                    format!("a TCP port is 1 to 65535, found {port}"),
-                ));
-            }
-            SmokeCheck {
-                body: Value::obj([
-                    ("check", Value::str("tcp")),
-                    ("host", Value::str(host)),
-                    ("port", Value::Int(port)),
-                ]),
-                sql: None,
-            }
+            tcp_socket(&c, &c.site(&nc), host, port)
         }
     );
+}
+
+fn register_sql(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -153,6 +99,9 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             sql_check(&c, &nc, &database, options)
         }
     );
+}
+
+fn register_smoke(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -165,88 +114,178 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          or `sql(database)`.\n\n\
          ```rhai\nimport \"postgres\" as postgres;\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet db = postgres::instance(env, \"pg\", #{ storage: \"1Gi\" });\nenv.smoke(\"api\", http_get(\"https://api.demo.example.com/health\", #{ status: 200, body: \"ok\" }));\nenv.smoke(\"db-port\", tcp_socket(\"db.demo.example.com\", 5432));\nenv.smoke(\"db\", sql(db));\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, check: Dynamic| {
-            let site = c.site(&nc);
-            let type_name = check.type_name();
-            let Some(check) = check.try_cast::<SmokeCheck>() else {
-                let probe = type_name.ends_with("Tagged") || type_name == "Setting";
-                let mut d = Diagnostic::error(
-                    Code::InvalidSmokeCheck,
-                    format!(
-                        "env.smoke(\"{name}\", ...) takes http_get(url, expect), tcp_socket(host, port) or sql(database)"
-                    ),
-                )
-                .at(site.span.clone());
-                if probe {
-                    d = d.help("`http_get(path, port)` and `tcp_socket(port)` are readiness probes; a smoke check names the host: `http_get(\"https://host/path\", #{ status: 200 })`, `tcp_socket(\"host\", port)`");
-                }
-                c.report1(d);
-                return;
-            };
-            // The Job of a SQL check is named after it: a DNS label with room for a suffix.
-            if let Err(e) = validate::dns1123_label(name) {
-                c.report1(site.error(Code::InvalidName, name, e.0));
-                return;
-            }
-            if name.len() > 40 {
-                c.report1(site.error(
-                    Code::InvalidName,
-                    name,
-                    format!(
-                        "smoke check names are at most 40 characters, `{name}` has {}",
-                        name.len()
-                    ),
-                ));
-                return;
-            }
-            let mut b = builder::lock(&c.b);
-            let env = b.env_name();
-            let ns = b.namespace();
-            let mut body = check.body;
-            let mut depends_on = Vec::new();
-            if let Some(sql) = check.sql {
-                let job_name = format!("{name}-smoke");
-                body.insert("job", sql_job(&job_name, &ns, &env, name, &sql));
-                depends_on.push(sql.database.id.clone());
-                // The Job's pod may reach the database through the derived network policies.
-                let id = ResourceId::kube("Job", Some(&ns), &job_name);
-                b.peers.insert(
-                    job_name.clone(),
-                    (
-                        Workload {
-                            name: job_name,
-                            id,
-                            service: None,
-                            ports: Vec::new(),
-                            route_port: None,
-                            pods: None,
-                        },
-                        vec![sql.database],
-                    ),
-                );
-            }
-            b.add(
-                ResourceId::other(Provider::Smoke, "SmokeCheck", Some(&env), name),
-                body,
-                depends_on,
-                false,
-                site.primary(),
-            );
+            smoke(&c, &c.site(&nc), name, check);
         }
     );
 }
 
+fn http_get(c: &Ctx, site: &Site, url: &str, expect: Map) -> SmokeCheck {
+    let mut o = Opts::new("http_get(url, expect)", expect, &["status", "body"], site);
+    let status = o.int("status").unwrap_or(200);
+    if !STATUS.contains(&status) {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &status.to_string(),
+            format!("`status` must be an HTTP status code (100 to 599), found {status}"),
+        ));
+    }
+    let body = o.str("body");
+    c.report(o.finish());
+    if let Err(e) = check_url(url) {
+        c.report1(
+            site.error(Code::InvalidUrl, url, e.to_string())
+                .label("not an http(s) URL"),
+        );
+    }
+    SmokeCheck {
+        check: SmokeCheckSpec::Http {
+            url: url.to_owned(),
+            status,
+            body,
+        },
+        database: None,
+    }
+}
+
+fn tcp_socket(c: &Ctx, site: &Site, host: &str, port: i64) -> SmokeCheck {
+    let host_ok = validate::ipv4(host).is_ok()
+        || validate::ipv6(host).is_ok()
+        || validate::dns_name(host, false, true).is_ok();
+    if !host_ok {
+        c.report1(
+            site.error(
+                Code::InvalidAddress,
+                host,
+                format!("`{host}` is neither a host name nor an IP address"),
+            )
+            .label("not a host"),
+        );
+    }
+    if !(1..=65535).contains(&port) {
+        c.report1(site.error(
+            Code::InvalidOption,
+            &port.to_string(),
+            format!("a TCP port is 1 to 65535, found {port}"),
+        ));
+    }
+    SmokeCheck {
+        check: SmokeCheckSpec::Tcp {
+            host: host.to_owned(),
+            port,
+        },
+        database: None,
+    }
+}
+
+fn smoke(c: &Ctx, site: &Site, name: &str, check: Dynamic) {
+    let type_name = check.type_name();
+    let Some(check) = check.try_cast::<SmokeCheck>() else {
+        let probe = type_name.ends_with("Tagged") || type_name == "Setting";
+        let mut d = Diagnostic::error(
+            Code::InvalidSmokeCheck,
+            format!(
+                "env.smoke(\"{name}\", ...) takes http_get(url, expect), tcp_socket(host, port) or sql(database)"
+            ),
+        )
+        .at(site.span.clone());
+        if probe {
+            d = d.help("`http_get(path, port)` and `tcp_socket(port)` are readiness probes; a smoke check names the host: `http_get(\"https://host/path\", #{ status: 200 })`, `tcp_socket(\"host\", port)`");
+        }
+        c.report1(d);
+        return;
+    };
+    // The Job of a SQL check is named after it: a DNS label with room for a suffix.
+    if let Err(e) = validate::dns1123_label(name) {
+        c.report1(site.error(Code::InvalidName, name, e.0));
+        return;
+    }
+    if name.len() > 40 {
+        c.report1(site.error(
+            Code::InvalidName,
+            name,
+            format!(
+                "smoke check names are at most 40 characters, `{name}` has {}",
+                name.len()
+            ),
+        ));
+        return;
+    }
+    let mut b = builder::lock(&c.b);
+    let spec = SmokeSpec {
+        name: name.to_owned(),
+        environment: b.env_name(),
+        namespace: b.namespace(),
+        check: check.check,
+    };
+    if let Some(database) = check.database {
+        sql_peer(&mut b, &spec, database);
+    }
+    let o = lower::smoke(&spec);
+    b.add(o.id, o.body, o.deps, false, site.primary());
+}
+
+/// The Job of a SQL check may reach the database through the derived network policies.
+fn sql_peer(b: &mut Builder, spec: &SmokeSpec, database: Workload) {
+    let job_name = lower::smoke_job_name(&spec.name);
+    let id = ResourceId::kube("Job", Some(&spec.namespace), &job_name);
+    b.peers.insert(
+        job_name.clone(),
+        (
+            Workload {
+                name: job_name,
+                id,
+                service: None,
+                ports: Vec::new(),
+                route_port: None,
+                pods: None,
+            },
+            vec![database],
+        ),
+    );
+}
+
+/// Why a smoke check's URL is not an `http://` or `https://` URL with a host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Another scheme, or none.
+    #[error("`{0}` is not an http:// or https:// URL")]
+    Scheme(String),
+    /// An IPv6 host without its `]`.
+    #[error("`{0}` has an unclosed `[`")]
+    Unclosed(String),
+    /// A port that is not a number up to 65535.
+    #[error("`{url}` has an invalid port `{port}`")]
+    Port {
+        /// The URL.
+        url: String,
+        /// The port as written.
+        port: String,
+    },
+    /// No host at all.
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    /// A host that is neither a host name nor an address.
+    #[error("`{url}` has an invalid host `{host}`")]
+    Host {
+        /// The URL.
+        url: String,
+        /// The host as written.
+        host: String,
+    },
+}
+
 /// An `http://` or `https://` URL with a host.
-fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str) -> Result<(), UrlError> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{url}` is not an http:// or https:// URL"))?;
+        .ok_or_else(|| UrlError::Scheme(url.to_owned()))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let authority = authority.rsplit('@').next().unwrap_or_default();
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
         let (h, after) = inner
             .split_once(']')
-            .ok_or_else(|| format!("`{url}` has an unclosed `[`"))?;
+            .ok_or_else(|| UrlError::Unclosed(url.to_owned()))?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -257,16 +296,22 @@ fn check_url(url: &str) -> Result<(), String> {
     if let Some(port) = port
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("`{url}` has an invalid port `{port}`"));
+        return Err(UrlError::Port {
+            url: url.to_owned(),
+            port: port.to_owned(),
+        });
     }
     if host.is_empty() {
-        return Err(format!("`{url}` has no host"));
+        return Err(UrlError::NoHost(url.to_owned()));
     }
     if validate::ipv4(host).is_err()
         && validate::ipv6(host).is_err()
         && validate::dns_name(host, false, true).is_err()
     {
-        return Err(format!("`{url}` has an invalid host `{host}`"));
+        return Err(UrlError::Host {
+            url: url.to_owned(),
+            host: host.to_owned(),
+        });
     }
     Ok(())
 }
@@ -288,95 +333,21 @@ fn sql_check(ctx: &Ctx, nc: &NativeCallContext, database: &Component, options: M
             .push(site.error(Code::InvalidImage, &image, e.0));
     }
     ctx.report(o.finish());
-    let mut env = Vec::new();
-    for (var, pg) in [
-        ("HOST", "PGHOST"),
-        ("PORT", "PGPORT"),
-        ("USER", "PGUSER"),
-        ("PASSWORD", "PGPASSWORD"),
-        ("DATABASE", "PGDATABASE"),
-    ] {
-        if let Some((_, v)) = database.vars.iter().find(|(k, _)| k == var) {
-            env.push((pg.to_owned(), v.clone()));
-        }
-    }
-    env.push((
+    let mut connection = pg_connection(database);
+    connection.push((
         "PGCONNECT_TIMEOUT".to_owned(),
-        EnvValue::Plain("10".to_owned()),
+        EnvSource::Plain("10".to_owned()),
     ));
     SmokeCheck {
-        body: Value::obj([
-            ("check", Value::str("sql")),
-            ("database", Value::str(database.name.as_str())),
-            ("query", Value::str(query.as_str())),
-        ]),
-        sql: Some(SqlCheck {
-            image,
+        check: SmokeCheckSpec::Sql(SqlCheckSpec {
+            database: database.name.clone(),
             query,
-            env,
-            database: database.workload.clone(),
+            image,
+            connection,
+            workload: database.workload.id.clone(),
         }),
+        database: Some(database.workload.clone()),
     }
-}
-
-/// The Job a SQL check runs (`metadata.name` gets a unique suffix when it runs). It carries the
-/// environment's label but not cairn's `managed-by`, so plans never see it.
-fn sql_job(job_name: &str, ns: &str, env: &str, check: &str, sql: &SqlCheck) -> Value {
-    let container = Container {
-        name: "sql".to_owned(),
-        image: sql.image.clone(),
-        command: vec![
-            "psql".into(),
-            "-v".into(),
-            "ON_ERROR_STOP=1".into(),
-            "--no-psqlrc".into(),
-            "-tA".into(),
-            "-c".into(),
-            sql.query.clone(),
-        ],
-        env: sql.env.clone(),
-        resources: k8s::Resources {
-            request_cpu: Some("50m".to_owned()),
-            request_memory: Some("64Mi".to_owned()),
-            limit_cpu: Some("200m".to_owned()),
-            limit_memory: Some("128Mi".to_owned()),
-        },
-        ..Container::default()
-    };
-    let mut template = k8s::pod_template(
-        job_name,
-        vec![k8s::container(&container)],
-        Vec::new(),
-        &[],
-        Some("Never"),
-    );
-    let labels = Value::obj([
-        (k8s::NAME, Value::str(job_name)),
-        (k8s::ENVIRONMENT, Value::str(env)),
-    ]);
-    template.insert("metadata", Value::obj([("labels", labels)]));
-    let mut body = k8s::object("batch/v1", "Job", job_name, Some(ns));
-    if let Some(Value::Object(meta)) = body.get("metadata").cloned() {
-        let mut meta = Value::Object(meta);
-        meta.insert(
-            "labels",
-            Value::obj([
-                ("cairn.dev/smoke", Value::str(check)),
-                (k8s::ENVIRONMENT, Value::str(env)),
-            ]),
-        );
-        body.insert("metadata", meta);
-    }
-    body.insert(
-        "spec",
-        Value::obj([
-            ("backoffLimit", Value::Int(0)),
-            ("activeDeadlineSeconds", Value::Int(300)),
-            ("ttlSecondsAfterFinished", Value::Int(3600)),
-            ("template", template),
-        ]),
-    );
-    body
 }
 
 #[cfg(test)]

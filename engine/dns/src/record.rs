@@ -2,8 +2,8 @@
 //! comparable text.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
+use cairn_model::records::{self, quote};
 use cairn_model::{Provider, Resource, Value};
 use serde::{Deserialize, Serialize};
 
@@ -195,19 +195,6 @@ pub(crate) fn txt_chunks(bytes: &[u8]) -> Vec<&[u8]> {
     bytes.chunks(255).collect()
 }
 
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fn invalid(rtype: &RecordType, value: &str, why: impl fmt::Display) -> DnsError {
     DnsError::InvalidRecord {
         what: format!("{rtype} value \"{value}\""),
@@ -242,20 +229,9 @@ pub fn normalize_name(name: &str) -> Result<String, DnsError> {
     Ok(n)
 }
 
-/// Normalizes a target host name (CNAME, MX, SRV): lower case, absolute (trailing dot).
-///
-/// A target written without a trailing dot is taken as already fully qualified, as the record
-/// names of the model are.
-fn normalize_target(rtype: &RecordType, value: &str, target: &str) -> Result<String, DnsError> {
-    if target == "." {
-        return Ok(".".to_owned());
-    }
-    let n = normalize_name(target)
-        .map_err(|_| invalid(rtype, value, "the target is not a host name"))?;
-    Ok(format!("{n}."))
-}
-
-/// Normalizes one value of a record of type `rtype` to the text cairn compares.
+/// Normalizes one value of a record of type `rtype` to the text cairn compares, by the one
+/// rule of record values ([`cairn_model::records::normalize_value`]); surrounding whitespace
+/// is ignored (TXT data is taken as it is).
 ///
 /// - A: dotted quad; AAAA: canonical RFC 5952 text (`2001:db8::1`).
 /// - CNAME: the target, lower case with a trailing dot.
@@ -264,138 +240,11 @@ fn normalize_target(rtype: &RecordType, value: &str, target: &str) -> Result<Str
 ///   concatenation of the strings. Long text is split into 255-byte strings only on the wire.
 /// - CAA: `FLAGS tag "value"` with the tag lower case.
 pub fn normalize_value(rtype: &RecordType, value: &str) -> Result<String, DnsError> {
-    let t = value.trim();
-    let fields: Vec<&str> = t.split_whitespace().collect();
-    let num = |s: &str, what: &str| -> Result<u16, DnsError> {
-        s.parse::<u16>().map_err(|_| {
-            invalid(
-                rtype,
-                value,
-                format!("the {what} is not a number from 0 to 65535"),
-            )
-        })
+    let text = match rtype {
+        RecordType::Txt => value,
+        _ => value.trim(),
     };
-    match rtype {
-        RecordType::A => t
-            .parse::<Ipv4Addr>()
-            .map(|a| a.to_string())
-            .map_err(|_| invalid(rtype, value, "not an IPv4 address")),
-        RecordType::Aaaa => t
-            .parse::<Ipv6Addr>()
-            .map(|a| a.to_string())
-            .map_err(|_| invalid(rtype, value, "not an IPv6 address")),
-        RecordType::Cname => {
-            if fields.len() != 1 {
-                return Err(invalid(rtype, value, "expected one host name"));
-            }
-            normalize_target(rtype, value, fields[0])
-        }
-        RecordType::Mx => {
-            let [pref, target] = fields[..] else {
-                return Err(invalid(rtype, value, "expected `PREFERENCE TARGET`"));
-            };
-            Ok(format!(
-                "{} {}",
-                num(pref, "preference")?,
-                normalize_target(rtype, value, target)?
-            ))
-        }
-        RecordType::Srv => {
-            let [prio, weight, port, target] = fields[..] else {
-                return Err(invalid(
-                    rtype,
-                    value,
-                    "expected `PRIORITY WEIGHT PORT TARGET`",
-                ));
-            };
-            Ok(format!(
-                "{} {} {} {}",
-                num(prio, "priority")?,
-                num(weight, "weight")?,
-                num(port, "port")?,
-                normalize_target(rtype, value, target)?
-            ))
-        }
-        RecordType::Txt => {
-            let text = if value.trim_start().starts_with('"') {
-                unquote_strings(value).ok_or_else(|| invalid(rtype, value, "unbalanced quotes"))?
-            } else {
-                value.to_owned()
-            };
-            if text.len() > 4000 {
-                return Err(invalid(rtype, value, "TXT data longer than 4000 bytes"));
-            }
-            Ok(text)
-        }
-        RecordType::Caa => {
-            let mut parts = t.splitn(3, char::is_whitespace);
-            let (Some(flags), Some(tag), Some(rest)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(invalid(rtype, value, "expected `FLAGS TAG \"VALUE\"`"));
-            };
-            let flags: u8 = flags
-                .parse()
-                .map_err(|_| invalid(rtype, value, "the flags are not a number from 0 to 255"))?;
-            if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(invalid(rtype, value, "the tag must be letters and digits"));
-            }
-            let rest = rest.trim();
-            let v = if rest.starts_with('"') {
-                unquote_strings(rest).ok_or_else(|| invalid(rtype, value, "unbalanced quotes"))?
-            } else {
-                rest.to_owned()
-            };
-            Ok(format!(
-                "{flags} {} {}",
-                tag.to_ascii_lowercase(),
-                quote(&v)
-            ))
-        }
-        RecordType::Other(_) => Ok(t.to_owned()),
-    }
-}
-
-/// Parses a sequence of quoted strings (`"a" "b\"c"`), with `\X` and `\DDD` escapes, into the
-/// concatenation of their contents; `None` when quotes do not balance.
-fn unquote_strings(s: &str) -> Option<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let bytes = s.trim().as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b' ' | b'\t' => i += 1,
-            b'"' => {
-                i += 1;
-                loop {
-                    let c = *bytes.get(i)?;
-                    match c {
-                        b'"' => {
-                            i += 1;
-                            break;
-                        }
-                        b'\\' => {
-                            let next = *bytes.get(i + 1)?;
-                            if next.is_ascii_digit() {
-                                let digits = bytes.get(i + 1..i + 4)?;
-                                let n: u8 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-                                out.push(n);
-                                i += 4;
-                            } else {
-                                out.push(next);
-                                i += 2;
-                            }
-                        }
-                        other => {
-                            out.push(other);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    records::normalize_value(rtype.as_str(), text).map_err(|e| invalid(rtype, value, e.reason))
 }
 
 /// The desired record sets of a zone, from the model's `DnsRecord` resources (`provider ==
@@ -531,6 +380,31 @@ mod tests {
         );
         assert!(normalize_value(&RecordType::Caa, "0 issue").is_err());
         assert!(normalize_value(&RecordType::Caa, "300 issue \"x\"").is_err());
+    }
+
+    #[test]
+    fn values_follow_the_one_rule_of_the_model() {
+        let err = |t: &str, v: &str| {
+            normalize_value(&RecordType::parse(t), v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("SRV", "1 2 3 ."),
+            "invalid record SRV value \"1 2 3 .\": the target is not a host name"
+        );
+        assert_eq!(
+            err("CAA", "0 contactemail a@b.c"),
+            "invalid record CAA value \"0 contactemail a@b.c\": the tag must be issue, issuewild or iodef"
+        );
+        assert_eq!(
+            err("MX", "10 _mail.example.com."),
+            "invalid record MX value \"10 _mail.example.com.\": the target is not a host name"
+        );
+        assert_eq!(
+            err("A", " 300.1.1.1 "),
+            "invalid record A value \" 300.1.1.1 \": not an IPv4 address"
+        );
     }
 
     #[test]

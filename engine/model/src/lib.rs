@@ -8,6 +8,7 @@
 
 mod codes;
 mod diag;
+pub mod records;
 mod resource;
 pub mod spec;
 pub mod validate;
