@@ -522,7 +522,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 && let Err(e) = bucket_name(&bucket)
             {
                 o.diagnostics
-                    .push(site.error(Code::InvalidBucketName, &bucket, e));
+                    .push(site.error(Code::InvalidBucketName, &bucket, e.to_string()));
             }
             o.str("region");
             o.str("endpoint");
@@ -710,21 +710,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     });
 }
 
-/// Validates an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens).
-pub fn bucket_name(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let edges = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if (3..=63).contains(&name.len()) && ok_chars && edges && !name.contains("..") {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid bucket name \"{name}\": 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
-        ))
-    }
-}
+pub use cairn_model::validate::bucket_name;
 
 /// The workload behind a backing service, reached on the service's own port only.
 fn peer_of(service: &Component) -> Workload {
