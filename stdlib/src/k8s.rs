@@ -63,29 +63,7 @@ pub fn stamp(body: &mut Value, env: &str) {
     }
 }
 
-/// Resource requests and limits, canonical quantities.
-#[derive(Debug, Clone, Default)]
-pub struct Resources {
-    pub request_cpu: Option<String>,
-    pub request_memory: Option<String>,
-    pub limit_cpu: Option<String>,
-    pub limit_memory: Option<String>,
-}
-
-/// A container as the script describes it.
-#[derive(Debug, Clone, Default)]
-pub struct Container {
-    pub name: String,
-    pub image: String,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    pub ports: Vec<(String, i64)>,
-    pub env: Vec<(String, EnvValue)>,
-    pub resources: Resources,
-    pub readiness: Option<Value>,
-    pub liveness: Option<Value>,
-    pub mounts: Vec<(String, String)>,
-}
+pub use cairn_model::spec::workloads::{Container, Resources};
 
 fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::str(s.as_str())).collect())

@@ -1,1 +1,335 @@
-//! Lowering of workload specs: namespaces, settings, secrets, volumes, workloads.
+//! Lowering of workload specs: namespaces, secrets, config maps, volumes, workloads and their
+//! Services. Pure: every function takes a spec (or plain data) and returns manifests.
+
+use std::collections::BTreeMap;
+
+use cairn_model::spec::workloads::{
+    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, WorkloadKind,
+};
+use cairn_model::{ResourceId, Sensitive, Value};
+
+use crate::convert;
+use crate::k8s;
+
+/// The `spec` of a volume claim: access mode, size and class.
+fn claim_spec(c: &ClaimSpec) -> Value {
+    let mut spec = Value::obj([
+        ("accessModes", Value::from(vec![c.access.clone()])),
+        (
+            "resources",
+            Value::obj([(
+                "requests",
+                Value::obj([("storage", Value::str(c.storage.as_str()))]),
+            )]),
+        ),
+    ]);
+    if let Some(class) = &c.class {
+        spec.insert("storageClassName", Value::str(class.as_str()));
+    }
+    spec
+}
+
+/// A PersistentVolumeClaim in namespace `ns`.
+pub fn volume_claim(ns: &str, c: &ClaimSpec) -> Value {
+    let mut body = k8s::object("v1", "PersistentVolumeClaim", &c.name, Some(ns));
+    body.insert("spec", claim_spec(c));
+    body
+}
+
+/// One entry of a StatefulSet's `volumeClaimTemplates`.
+fn claim_template(c: &ClaimSpec) -> Value {
+    Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("PersistentVolumeClaim")),
+        (
+            "metadata",
+            Value::obj([("name", Value::str(c.name.as_str()))]),
+        ),
+        ("spec", claim_spec(c)),
+    ])
+}
+
+/// One entry of a pod's `volumes`.
+fn pod_volume(v: &PodVolume) -> Value {
+    match v {
+        PodVolume::Claim(name) => Value::obj([
+            ("name", Value::str(name.as_str())),
+            (
+                "persistentVolumeClaim",
+                Value::obj([("claimName", Value::str(name.as_str()))]),
+            ),
+        ]),
+        PodVolume::ConfigMap {
+            volume,
+            name,
+            optional,
+        } => {
+            let mut cm = Value::obj([("name", Value::str(name.as_str()))]);
+            if *optional {
+                cm.insert("optional", Value::Bool(true));
+            }
+            Value::obj([("name", Value::str(volume.as_str())), ("configMap", cm)])
+        }
+        PodVolume::Secret { volume, name } => Value::obj([
+            ("name", Value::str(volume.as_str())),
+            (
+                "secret",
+                Value::obj([("secretName", Value::str(name.as_str()))]),
+            ),
+        ]),
+    }
+}
+
+/// A workload's pod template.
+pub fn pod_template(p: &PodSpec) -> Value {
+    k8s::pod_template(
+        &p.name,
+        vec![k8s::container(&p.container)],
+        p.volumes.iter().map(pod_volume).collect(),
+        &p.pull_secrets,
+        p.restart_policy,
+    )
+}
+
+/// Whether every container of a pod template has a readiness probe.
+pub fn probed(template: &Value) -> bool {
+    template
+        .pointer(&["spec"])
+        .and_then(|s| s.get("containers"))
+        .is_some_and(|cs| {
+            cs.as_array()
+                .iter()
+                .all(|c| c.get("readinessProbe").is_some())
+        })
+}
+
+/// The Deployment, StatefulSet, Job or CronJob running a pod.
+pub fn workload(ns: &str, kind: &WorkloadKind, pod: &PodSpec) -> Value {
+    let name = pod.name.as_str();
+    let template = pod_template(pod);
+    let selector = || Value::obj([("matchLabels", k8s::selector(name))]);
+    let (api_version, kind_name, spec) = match kind {
+        WorkloadKind::Deployment { replicas } => (
+            "apps/v1",
+            "Deployment",
+            Value::obj([
+                ("replicas", Value::Int(*replicas)),
+                ("selector", selector()),
+                ("template", template),
+            ]),
+        ),
+        WorkloadKind::StatefulSet { replicas } => {
+            let mut spec = Value::obj([
+                ("replicas", Value::Int(*replicas)),
+                ("serviceName", Value::str(name)),
+                ("selector", selector()),
+                ("template", template),
+            ]);
+            if !pod.claim_templates.is_empty() {
+                let templates = pod.claim_templates.iter().map(claim_template).collect();
+                spec.insert("volumeClaimTemplates", Value::Array(templates));
+            }
+            ("apps/v1", "StatefulSet", spec)
+        }
+        WorkloadKind::Job { backoff_limit } => (
+            "batch/v1",
+            "Job",
+            Value::obj([
+                ("backoffLimit", Value::Int(*backoff_limit)),
+                ("template", template),
+            ]),
+        ),
+        WorkloadKind::CronJob { .. } => ("batch/v1", "CronJob", cronjob_spec(kind, template)),
+    };
+    let mut body = k8s::object(api_version, kind_name, name, Some(ns));
+    body.insert("spec", spec);
+    body
+}
+
+/// A CronJob's `spec`.
+fn cronjob_spec(kind: &WorkloadKind, template: Value) -> Value {
+    let WorkloadKind::CronJob {
+        schedule,
+        suspend,
+        concurrency,
+        backoff_limit,
+    } = kind
+    else {
+        return Value::object();
+    };
+    Value::obj([
+        ("schedule", Value::str(schedule.as_str())),
+        ("suspend", Value::Bool(*suspend)),
+        ("concurrencyPolicy", Value::str(concurrency.as_str())),
+        ("successfulJobsHistoryLimit", Value::Int(3)),
+        ("failedJobsHistoryLimit", Value::Int(1)),
+        (
+            "jobTemplate",
+            Value::obj([(
+                "spec",
+                Value::obj([
+                    ("backoffLimit", Value::Int(*backoff_limit)),
+                    ("template", template),
+                ]),
+            )]),
+        ),
+    ])
+}
+
+/// The Service in front of a workload's ports.
+pub fn service(ns: &str, name: &str, ports: &[(String, i64)]) -> Value {
+    let ports = ports
+        .iter()
+        .map(|(pname, port)| {
+            Value::obj([
+                ("name", Value::str(pname.as_str())),
+                ("port", Value::Int(*port)),
+                ("targetPort", Value::Int(*port)),
+                ("protocol", Value::str("TCP")),
+            ])
+        })
+        .collect();
+    let mut body = k8s::object("v1", "Service", name, Some(ns));
+    body.insert(
+        "spec",
+        Value::obj([
+            ("selector", k8s::selector(name)),
+            ("ports", Value::Array(ports)),
+        ]),
+    );
+    body
+}
+
+/// A Secret of type `kind` with `stringData`.
+pub fn secret(ns: &str, name: &str, kind: &str, string_data: BTreeMap<String, Value>) -> Value {
+    let mut body = k8s::object("v1", "Secret", name, Some(ns));
+    body.insert("type", Value::str(kind));
+    body.insert("stringData", Value::Object(string_data));
+    body
+}
+
+/// An image pull Secret for `server`, its password kept sensitive inside the config JSON.
+pub fn registry_secret(
+    ns: &str,
+    name: &str,
+    server: String,
+    user: String,
+    password: &Sensitive,
+) -> Value {
+    let head = convert::plain(&format!(
+        "{{\"auths\":{{{}:{{\"username\":{},\"password\":\"",
+        serde_json::Value::String(server),
+        serde_json::Value::String(user)
+    ));
+    let config = convert::concat(&convert::concat(&head, password), &convert::plain("\"}}}"));
+    let mut body = k8s::object("v1", "Secret", name, Some(ns));
+    body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
+    body.insert(
+        "stringData",
+        Value::obj([(".dockerconfigjson", Value::Sensitive(config))]),
+    );
+    body
+}
+
+/// A ConfigMap of plain strings.
+pub fn config_map(ns: &str, name: &str, data: BTreeMap<String, Value>) -> Value {
+    let mut body = k8s::object("v1", "ConfigMap", name, Some(ns));
+    body.insert("data", Value::Object(data));
+    body
+}
+
+/// The Namespace and, as declared, its ResourceQuota, LimitRange and isolation policies.
+pub fn namespace(spec: &NamespaceSpec, env: &str) -> Vec<(ResourceId, Value)> {
+    let name = spec.name.as_str();
+    let mut ns = k8s::object("v1", "Namespace", name, None);
+    let mut labels = Value::obj([("name", Value::str(name))]);
+    for (k, v) in &spec.labels {
+        labels.insert(k.clone(), Value::str(v.as_str()));
+    }
+    if let Value::Object(meta) = ns.get("metadata").cloned().unwrap_or_default() {
+        let mut meta = Value::Object(meta);
+        meta.insert("labels", labels);
+        ns.insert("metadata", meta);
+    }
+    let mut objects = vec![(ResourceId::kube("Namespace", None, name), ns)];
+    if let Some(quota) = &spec.quota {
+        objects.push(resource_quota(name, quota));
+    }
+    if let Some(defaults) = &spec.container_defaults {
+        objects.push(limit_range(name, defaults));
+    }
+    if let Some(isolation) = &spec.isolation {
+        objects.extend(isolation_policies(name, env, isolation));
+    }
+    objects
+}
+
+/// The ResourceQuota `<ns>-quota`.
+fn resource_quota(ns: &str, quota: &[(&'static str, String)]) -> (ResourceId, Value) {
+    let mut hard = Value::object();
+    for (key, value) in quota {
+        hard.insert(*key, Value::str(value.as_str()));
+    }
+    let qname = format!("{ns}-quota");
+    let mut body = k8s::object("v1", "ResourceQuota", &qname, Some(ns));
+    body.insert("spec", Value::obj([("hard", hard)]));
+    (ResourceId::kube("ResourceQuota", Some(ns), &qname), body)
+}
+
+/// The LimitRange `<ns>-limits`.
+fn limit_range(
+    ns: &str,
+    defaults: &[(&'static str, Vec<(&'static str, String)>)],
+) -> (ResourceId, Value) {
+    let mut limit = Value::obj([("type", Value::str("Container"))]);
+    for (field, pairs) in defaults {
+        if pairs.is_empty() {
+            continue;
+        }
+        let mut pair = Value::object();
+        for (key, value) in pairs {
+            pair.insert(*key, Value::str(value.as_str()));
+        }
+        limit.insert(*field, pair);
+    }
+    let lname = format!("{ns}-limits");
+    let mut body = k8s::object("v1", "LimitRange", &lname, Some(ns));
+    body.insert("spec", Value::obj([("limits", Value::Array(vec![limit]))]));
+    (ResourceId::kube("LimitRange", Some(ns), &lname), body)
+}
+
+/// The namespace's isolation policies, and `allow-within-namespace` when asked for.
+fn isolation_policies(ns: &str, env: &str, i: &IsolationSpec) -> Vec<(ResourceId, Value)> {
+    let mut out: Vec<(ResourceId, Value)> = k8s::isolation_policies(
+        ns,
+        env,
+        &i.deny_namespaces,
+        &i.egress_ports,
+        &i.cluster_cidrs,
+    )
+    .into_iter()
+    .map(|(pname, body)| (ResourceId::kube("NetworkPolicy", Some(ns), &pname), body))
+    .collect();
+    if i.allow_within {
+        // Clustered services (CockroachDB nodes, Redis replicas and Sentinels, Prometheus
+        // scraping) talk among themselves inside the namespace.
+        let pname = "allow-within-namespace";
+        let mut p = k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(ns));
+        p.insert(
+            "spec",
+            Value::obj([
+                ("podSelector", Value::object()),
+                ("policyTypes", Value::from(vec!["Egress"])),
+                (
+                    "egress",
+                    Value::Array(vec![Value::obj([(
+                        "to",
+                        Value::Array(vec![Value::obj([("podSelector", Value::object())])]),
+                    )])]),
+                ),
+            ]),
+        );
+        out.push((ResourceId::kube("NetworkPolicy", Some(ns), pname), p));
+    }
+    out
+}
