@@ -3,6 +3,9 @@
 use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
+use cairn_model::spec::workloads::{
+    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities, WorkloadKind,
+};
 use cairn_model::validate::{self, Quantity};
 use cairn_model::{Diagnostic, ResourceId, SensitivePart, Value};
 use rhai::{Dynamic, Engine, Map, NativeCallContext};
@@ -12,7 +15,8 @@ use crate::builder;
 use crate::convert;
 use crate::docs::Docs;
 use crate::export;
-use crate::k8s::{self, Container, Resources};
+use crate::k8s::{Container, Resources};
+use crate::lower::workloads as lower;
 use crate::opts::{Opts, Site};
 use crate::types::{
     Component, ConfigHandle, EnvHandle, EnvSet, EnvValue, KeyRef, SecretHandle, SensitiveStr,
@@ -87,225 +91,48 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
-/// Binding of `env.namespace`.
+/// Options of `env.namespace`.
+const NAMESPACE_KEYS: &[&str] = &[
+    "quota",
+    "container_defaults",
+    "isolate",
+    "labels",
+    "annotations",
+    "owned_by",
+];
+
+/// Binding of `env.namespace`: parses the options into a [`NamespaceSpec`], records the
+/// namespace in the environment, and declares what lowering makes of it.
 fn namespace(c: &Ctx, site: &Site, name: &str, options: Map) {
-    check_name(&c, &site, "namespace", name, true);
-    let mut o = Opts::new(
-        "env.namespace(...)",
-        options,
-        &[
-            "quota",
-            "container_defaults",
-            "isolate",
-            "labels",
-            "annotations",
-            "owned_by",
-        ],
-        &site,
-    );
+    check_name(c, site, "namespace", name, true);
+    let mut o = Opts::new("env.namespace(...)", options, NAMESPACE_KEYS, site);
     let owner = o.str("owned_by");
     let shared = owner.is_some();
     if shared {
-        for key in [
-            "quota",
-            "container_defaults",
-            "isolate",
-            "labels",
-            "annotations",
-        ] {
+        for key in NAMESPACE_KEYS.iter().take(5) {
             if o.get(key).is_some() {
                 o.diagnostics.push(site.error(Code::InvalidOption, key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
             }
         }
     }
-    let env = {
-        let mut b = builder::lock(&c.b);
-        let env = b.env_name();
-        match b.env.as_mut() {
-            Some(meta) => {
-                if meta.namespace.is_some() {
-                    b.report(
-                        Diagnostic::error(
-                            Code::DuplicateNamespace,
-                            "env.namespace(...) is called more than once",
-                        )
-                        .at(site.span.clone()),
-                    );
-                } else {
-                    meta.namespace = Some(name.to_owned());
-                    meta.namespace_owner = owner.clone();
-                }
-            }
-            None => b.report(
-                Diagnostic::error(
-                    Code::MissingEnvironment,
-                    "env.namespace(...) needs environment(...) first",
-                )
-                .at(site.span.clone()),
-            ),
-        }
-        env
+    let env = claim_namespace(c, site, name, owner);
+    let spec = NamespaceSpec {
+        name: name.to_owned(),
+        labels: namespace_labels(&mut o, site),
+        quota: o.map("quota").map(|q| parse_quota(&mut o, site, q)),
+        container_defaults: o
+            .map("container_defaults")
+            .map(|d| parse_container_defaults(&mut o, site, d)),
+        isolation: o.map("isolate").map(|i| parse_isolation(&mut o, site, i)),
     };
-    let ns_id = ResourceId::kube("Namespace", None, name);
-    let mut objects: Vec<(ResourceId, Value)> = Vec::new();
-    let mut ns = k8s::object("v1", "Namespace", name, None);
-    let mut labels = Value::obj([("name", Value::str(name))]);
-    if let Some(extra) = o.map("labels") {
-        for (k, v) in extra {
-            let v = v.to_string();
-            if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
-                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
-            }
-            labels.insert(k.to_string(), Value::str(v));
-        }
-    }
-    if let Value::Object(meta) = ns.get("metadata").cloned().unwrap_or_default() {
-        let mut meta = Value::Object(meta);
-        meta.insert("labels", labels);
-        ns.insert("metadata", meta);
-    }
-    objects.push((ns_id.clone(), ns));
-    if let Some(quota) = o.map("quota") {
-        let mut q = Opts::new("the quota", quota.clone(), QUOTA_KEYS, &site);
-        let mut hard = Value::object();
-        for key in quota.keys() {
-            let Some(k8s_key) = quota_key(key) else {
-                continue;
-            };
-            let value = if matches!(
-                key.as_str(),
-                "requests_cpu"
-                    | "requests_memory"
-                    | "limits_cpu"
-                    | "limits_memory"
-                    | "requests_storage"
-            ) {
-                quantity(&mut q, &site, key, &format!("quota {key}"))
-            } else {
-                q.int(key).map(|i| i.to_string())
-            };
-            if let Some(v) = value {
-                hard.insert(k8s_key, Value::str(v));
-            }
-        }
-        o.diagnostics.extend(q.finish());
-        let qname = format!("{name}-quota");
-        let mut body = k8s::object("v1", "ResourceQuota", &qname, Some(name));
-        body.insert("spec", Value::obj([("hard", hard)]));
-        objects.push((ResourceId::kube("ResourceQuota", Some(name), &qname), body));
-    }
-    if let Some(defaults) = o.map("container_defaults") {
-        let mut d = Opts::new(
-            "container_defaults",
-            defaults,
-            &[
-                "cpu",
-                "memory",
-                "request_cpu",
-                "request_memory",
-                "max_cpu",
-                "max_memory",
-                "min_cpu",
-                "min_memory",
-            ],
-            &site,
-        );
-        let mut limit = Value::obj([("type", Value::str("Container"))]);
-        for (field, cpu_key, mem_key) in [
-            ("default", "cpu", "memory"),
-            ("defaultRequest", "request_cpu", "request_memory"),
-            ("max", "max_cpu", "max_memory"),
-            ("min", "min_cpu", "min_memory"),
-        ] {
-            let mut pair = Value::object();
-            if let Some(v) = quantity(
-                &mut d,
-                &site,
-                cpu_key,
-                &format!("container default {cpu_key}"),
-            ) {
-                pair.insert("cpu", Value::str(v));
-            }
-            if let Some(v) = quantity(
-                &mut d,
-                &site,
-                mem_key,
-                &format!("container default {mem_key}"),
-            ) {
-                pair.insert("memory", Value::str(v));
-            }
-            if pair.as_object().is_some_and(|m| !m.is_empty()) {
-                limit.insert(field, pair);
-            }
-        }
-        o.diagnostics.extend(d.finish());
-        let lname = format!("{name}-limits");
-        let mut body = k8s::object("v1", "LimitRange", &lname, Some(name));
-        body.insert("spec", Value::obj([("limits", Value::Array(vec![limit]))]));
-        objects.push((ResourceId::kube("LimitRange", Some(name), &lname), body));
-    }
-    if let Some(isolate) = o.map("isolate") {
-        let mut i = Opts::new(
-            "isolate",
-            isolate,
-            &[
-                "deny_namespaces",
-                "allow_egress_ports",
-                "cluster_cidrs",
-                "allow_within",
-            ],
-            &site,
-        );
-        let within = i.bool("allow_within").unwrap_or(false);
-        let deny = i.str_list("deny_namespaces");
-        for d in &deny {
-            if let Err(e) = validate::dns1123_label(d) {
-                i.diagnostics.push(site.error(Code::InvalidName, d, e.0));
-            }
-        }
-        let ports: Vec<i64> = i
-            .list("allow_egress_ports")
-            .iter()
-            .filter_map(|p| p.as_int().ok())
-            .collect();
-        let cidrs = match i.get("cluster_cidrs") {
-            Some(_) => i.str_list("cluster_cidrs"),
-            // k3s defaults: pod and service networks.
-            None => vec!["10.42.0.0/16".to_owned(), "10.43.0.0/16".to_owned()],
-        };
-        o.diagnostics.extend(i.finish());
-        for (pname, body) in k8s::isolation_policies(name, &env, &deny, &ports, &cidrs) {
-            objects.push((ResourceId::kube("NetworkPolicy", Some(name), &pname), body));
-        }
-        if within {
-            // Clustered services (CockroachDB nodes, Redis replicas and Sentinels,
-            // Prometheus scraping) talk among themselves inside the namespace.
-            let pname = "allow-within-namespace";
-            let mut p = k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
-            p.insert(
-                "spec",
-                Value::obj([
-                    ("podSelector", Value::object()),
-                    ("policyTypes", Value::from(vec!["Egress"])),
-                    (
-                        "egress",
-                        Value::Array(vec![Value::obj([(
-                            "to",
-                            Value::Array(vec![Value::obj([("podSelector", Value::object())])]),
-                        )])]),
-                    ),
-                ]),
-            );
-            objects.push((ResourceId::kube("NetworkPolicy", Some(name), pname), p));
-        }
-    }
     let diagnostics = o.finish();
     let mut b = builder::lock(&c.b);
     b.diagnostics.extend(diagnostics);
     if shared {
         return;
     }
-    for (id, body) in objects {
+    let ns_id = ResourceId::kube("Namespace", None, name);
+    for (id, body) in lower::namespace(&spec, &env) {
         let deps = if id == ns_id {
             Vec::new()
         } else {
@@ -314,6 +141,184 @@ fn namespace(c: &Ctx, site: &Site, name: &str, options: Map) {
         b.add(id, body, deps, false, site.primary());
     }
 }
+
+/// Records the environment's namespace (and its owner), reporting a second `env.namespace` or
+/// a missing `environment(...)`; returns the environment's name.
+fn claim_namespace(c: &Ctx, site: &Site, name: &str, owner: Option<String>) -> String {
+    let mut b = builder::lock(&c.b);
+    let env = b.env_name();
+    match b.env.as_mut() {
+        Some(meta) => {
+            if meta.namespace.is_some() {
+                b.report(
+                    Diagnostic::error(
+                        Code::DuplicateNamespace,
+                        "env.namespace(...) is called more than once",
+                    )
+                    .at(site.span.clone()),
+                );
+            } else {
+                meta.namespace = Some(name.to_owned());
+                meta.namespace_owner = owner;
+            }
+        }
+        None => b.report(
+            Diagnostic::error(
+                Code::MissingEnvironment,
+                "env.namespace(...) needs environment(...) first",
+            )
+            .at(site.span.clone()),
+        ),
+    }
+    env
+}
+
+/// The namespace's extra `labels`, each key and value checked.
+fn namespace_labels(o: &mut Opts, site: &Site) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    if let Some(extra) = o.map("labels") {
+        for (k, v) in extra {
+            let v = v.to_string();
+            if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
+                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+            }
+            labels.push((k.to_string(), v));
+        }
+    }
+    labels
+}
+
+/// The `quota` option: the ResourceQuota's `hard` limits, under their Kubernetes keys.
+fn parse_quota(o: &mut Opts, site: &Site, quota: Map) -> Vec<(&'static str, String)> {
+    let mut q = Opts::new("the quota", quota.clone(), QUOTA_KEYS, site);
+    let mut hard = Vec::new();
+    for key in quota.keys() {
+        let Some(k8s_key) = quota_key(key) else {
+            continue;
+        };
+        let value = if matches!(
+            key.as_str(),
+            "requests_cpu"
+                | "requests_memory"
+                | "limits_cpu"
+                | "limits_memory"
+                | "requests_storage"
+        ) {
+            quantity(&mut q, site, key, &format!("quota {key}"))
+        } else {
+            q.int(key).map(|i| i.to_string())
+        };
+        if let Some(v) = value {
+            hard.push((k8s_key, v));
+        }
+    }
+    o.diagnostics.extend(q.finish());
+    hard
+}
+
+/// The `container_defaults` option: the LimitRange's `default`, `defaultRequest`, `max` and
+/// `min`, each with the `cpu` and `memory` given.
+fn parse_container_defaults(
+    o: &mut Opts,
+    site: &Site,
+    defaults: Map,
+) -> Vec<(&'static str, Quantities)> {
+    let mut d = Opts::new(
+        "container_defaults",
+        defaults,
+        &[
+            "cpu",
+            "memory",
+            "request_cpu",
+            "request_memory",
+            "max_cpu",
+            "max_memory",
+            "min_cpu",
+            "min_memory",
+        ],
+        site,
+    );
+    let mut limits = Vec::new();
+    for (field, cpu_key, mem_key) in [
+        ("default", "cpu", "memory"),
+        ("defaultRequest", "request_cpu", "request_memory"),
+        ("max", "max_cpu", "max_memory"),
+        ("min", "min_cpu", "min_memory"),
+    ] {
+        let mut pair = Vec::new();
+        let what = |key: &str| format!("container default {key}");
+        if let Some(v) = quantity(&mut d, site, cpu_key, &what(cpu_key)) {
+            pair.push(("cpu", v));
+        }
+        if let Some(v) = quantity(&mut d, site, mem_key, &what(mem_key)) {
+            pair.push(("memory", v));
+        }
+        limits.push((field, pair));
+    }
+    o.diagnostics.extend(d.finish());
+    limits
+}
+
+/// The `isolate` option.
+fn parse_isolation(o: &mut Opts, site: &Site, isolate: Map) -> IsolationSpec {
+    let mut i = Opts::new(
+        "isolate",
+        isolate,
+        &[
+            "deny_namespaces",
+            "allow_egress_ports",
+            "cluster_cidrs",
+            "allow_within",
+        ],
+        site,
+    );
+    let allow_within = i.bool("allow_within").unwrap_or(false);
+    let deny_namespaces = i.str_list("deny_namespaces");
+    for d in &deny_namespaces {
+        if let Err(e) = validate::dns1123_label(d) {
+            i.diagnostics.push(site.error(Code::InvalidName, d, e.0));
+        }
+    }
+    let egress_ports: Vec<i64> = i
+        .list("allow_egress_ports")
+        .iter()
+        .filter_map(|p| p.as_int().ok())
+        .collect();
+    let cluster_cidrs = match i.get("cluster_cidrs") {
+        Some(_) => i.str_list("cluster_cidrs"),
+        // k3s defaults: pod and service networks.
+        None => vec!["10.42.0.0/16".to_owned(), "10.43.0.0/16".to_owned()],
+    };
+    o.diagnostics.extend(i.finish());
+    IsolationSpec {
+        deny_namespaces,
+        egress_ports,
+        cluster_cidrs,
+        allow_within,
+    }
+}
+
+/// Declares an object of `kind` in namespace `ns`, after the namespace; returns its id.
+fn declare_in_namespace(
+    c: &Ctx,
+    site: &Site,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    body: Value,
+    protected: bool,
+) -> ResourceId {
+    let id = ResourceId::kube(kind, Some(ns), name);
+    builder::lock(&c.b).add(
+        id.clone(),
+        body,
+        vec![ResourceId::kube("Namespace", None, ns)],
+        protected,
+        site.primary(),
+    );
+    id
+}
+
 /// Declares a Secret of `kind` (`Opaque`, `kubernetes.io/basic-auth`…).
 fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> SecretHandle {
     check_name(c, site, "secret", name, false);
@@ -328,17 +333,8 @@ fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> S
         }
     }
     let keys: Vec<String> = string_data.keys().cloned().collect();
-    let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-    body.insert("type", Value::str(kind));
-    body.insert("stringData", Value::Object(string_data));
-    let id = ResourceId::kube("Secret", Some(&ns), name);
-    builder::lock(&c.b).add(
-        id.clone(),
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let body = lower::secret(&ns, name, kind, string_data);
+    let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
     SecretHandle {
         name: name.to_owned(),
         keys,
@@ -609,7 +605,7 @@ fn adopt(c: &Ctx, site: &Site, kind: &str, name: &str) {
 
 /// Binding of `env.secret(name, data)`.
 fn secret(c: &Ctx, site: &Site, name: &str, data: Map) -> SecretHandle {
-    declare_secret(&c, &site, name, &data, "Opaque")
+    declare_secret(c, site, name, &data, "Opaque")
 }
 
 /// Binding of `env.secret(name, data, options)`.
@@ -618,7 +614,7 @@ fn typed_secret(c: &Ctx, site: &Site, name: &str, data: Map, options: Map) -> Se
         format!("env.secret(\"{name}\", ...)"),
         options,
         &["type"],
-        &site,
+        site,
     );
     let kind = o.str("type").unwrap_or_else(|| "Opaque".to_owned());
     let known = [
@@ -648,18 +644,18 @@ fn typed_secret(c: &Ctx, site: &Site, name: &str, data: Map, options: Map) -> Se
         ));
     }
     c.report(o.finish());
-    declare_secret(&c, &site, name, &data, &kind)
+    declare_secret(c, site, name, &data, &kind)
 }
 
 /// Binding of `env.registry_secret`.
 fn registry_secret(c: &Ctx, site: &Site, name: &str, options: Map) -> SecretHandle {
-    check_name(&c, &site, "secret", name, false);
-    let ns = ns_of(&c);
+    check_name(c, site, "secret", name, false);
+    let ns = ns_of(c);
     let mut o = Opts::new(
         "env.registry_secret(...)",
         options,
         &["server", "username", "password"],
-        &site,
+        site,
     );
     let server = o.req_str("server").unwrap_or_default();
     let user = o.req_str("username").unwrap_or_default();
@@ -674,26 +670,8 @@ fn registry_secret(c: &Ctx, site: &Site, name: &str, options: Map) -> SecretHand
         }
     };
     c.report(o.finish());
-    let head = convert::plain(&format!(
-        "{{\"auths\":{{{}:{{\"username\":{},\"password\":\"",
-        serde_json::Value::String(server),
-        serde_json::Value::String(user)
-    ));
-    let config = convert::concat(&convert::concat(&head, &password), &convert::plain("\"}}}"));
-    let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-    body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
-    body.insert(
-        "stringData",
-        Value::obj([(".dockerconfigjson", Value::Sensitive(config))]),
-    );
-    let id = ResourceId::kube("Secret", Some(&ns), name);
-    builder::lock(&c.b).add(
-        id.clone(),
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let body = lower::registry_secret(&ns, name, server, user, &password);
+    let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
     SecretHandle {
         name: name.to_owned(),
         keys: Vec::new(),
@@ -703,8 +681,8 @@ fn registry_secret(c: &Ctx, site: &Site, name: &str, options: Map) -> SecretHand
 
 /// Binding of `env.config_map`.
 fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
-    check_name(&c, &site, "config map", name, false);
-    let ns = ns_of(&c);
+    check_name(c, site, "config map", name, false);
+    let ns = ns_of(c);
     let mut out = BTreeMap::new();
     for (key, v) in &data {
         if let Err(e) = validate::config_key(key) {
@@ -721,16 +699,8 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
         out.insert(key.to_string(), Value::str(v.to_string()));
     }
     let keys: Vec<String> = out.keys().cloned().collect();
-    let mut body = k8s::object("v1", "ConfigMap", name, Some(&ns));
-    body.insert("data", Value::Object(out));
-    let id = ResourceId::kube("ConfigMap", Some(&ns), name);
-    builder::lock(&c.b).add(
-        id.clone(),
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let body = lower::config_map(&ns, name, out);
+    declare_in_namespace(c, site, &ns, "ConfigMap", name, body, false);
     ConfigHandle {
         name: name.to_owned(),
         keys,
@@ -739,19 +709,19 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
 
 /// Binding of `env.volume_claim`.
 fn volume_claim(c: &Ctx, site: &Site, name: &str, options: Map) -> VolumeHandle {
-    check_name(&c, &site, "volume claim", name, false);
-    let ns = ns_of(&c);
+    check_name(c, site, "volume claim", name, false);
+    let ns = ns_of(c);
     let mut o = Opts::new(
         "env.volume_claim(...)",
         options,
         &["storage", "class", "access", "allow_delete"],
-        &site,
+        site,
     );
     if o.get("storage").is_none() {
         o.req_str("storage");
     }
     let storage =
-        quantity(&mut o, &site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
+        quantity(&mut o, site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
     let class = o.str("class");
     let access = o
         .str("access")
@@ -768,25 +738,21 @@ fn volume_claim(c: &Ctx, site: &Site, name: &str, options: Map) -> VolumeHandle 
     }
     let allow_delete = o.bool("allow_delete").unwrap_or(false);
     c.report(o.finish());
-    let mut spec = Value::obj([
-        ("accessModes", Value::from(vec![access])),
-        (
-            "resources",
-            Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
-        ),
-    ]);
-    if let Some(class) = class {
-        spec.insert("storageClassName", Value::str(class));
-    }
-    let mut body = k8s::object("v1", "PersistentVolumeClaim", name, Some(&ns));
-    body.insert("spec", spec);
-    let id = ResourceId::kube("PersistentVolumeClaim", Some(&ns), name);
-    builder::lock(&c.b).add(
-        id.clone(),
+    let claim = ClaimSpec {
+        name: name.to_owned(),
+        storage,
+        class,
+        access,
+    };
+    let body = lower::volume_claim(&ns, &claim);
+    let id = declare_in_namespace(
+        c,
+        site,
+        &ns,
+        "PersistentVolumeClaim",
+        name,
         body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
         !allow_delete,
-        site.primary(),
     );
     VolumeHandle {
         name: name.to_owned(),
@@ -809,7 +775,7 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
             "endpoints",
             "info",
         ],
-        &site,
+        site,
     );
     let name = o.req_str("name").unwrap_or_default();
     let host = o.str("host").unwrap_or_else(|| name.clone());
@@ -848,15 +814,22 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
         extra,
     })
 }
-/// What the pod-level options of a workload turn into.
+/// What the binding of a workload's pod options yields: the spec lowering turns into a pod
+/// template, and what the builder records beside the workload.
 struct Pod {
-    template: Value,
+    spec: PodSpec,
     depends_on: Vec<ResourceId>,
     ports: Vec<(String, i64)>,
     peers: Vec<Workload>,
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
-    /// Per-pod volume claims of a StatefulSet (`volumeClaimTemplates`).
-    claim_templates: Vec<Value>,
+}
+
+/// A pod's volumes and mounts, gathered from `volumes`, `volume_claims` and `files`.
+#[derive(Default)]
+struct Mounts {
+    mounts: Vec<(String, String)>,
+    volumes: Vec<PodVolume>,
+    claim_templates: Vec<ClaimSpec>,
 }
 
 const DEPLOYMENT_KEYS: &[&str] = &[
@@ -930,14 +903,70 @@ const CRONJOB_KEYS: &[&str] = &[
     "backoff_limit",
 ];
 
+/// What `ready` and `live` must be.
+const PROBE: &str = "a probe (http_get, tcp_socket or exec)";
+
+/// Parses the pod-level options of workload `name` into a [`PodSpec`]; `None` when there is no
+/// usable image (the problems are reported).
 fn parse_pod(
     ctx: &Ctx,
     site: &Site,
     o: &mut Opts,
     name: &str,
-    restart: Option<&str>,
+    restart: Option<&'static str>,
     per_pod_claims: bool,
 ) -> Option<Pod> {
+    let image = parse_image(o, site, name);
+    let command = o.str_list("command");
+    let args = o.str_list("args");
+    let ports = parse_ports(o, site);
+    let resources = parse_resources(o, site, name);
+    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
+    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    let ns = ns_of(ctx);
+    let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
+    parse_after(o, site, name, &mut depends_on);
+    let pull_secrets = parse_pull_secrets(o, site, name, &mut depends_on);
+    let mut m = Mounts::default();
+    parse_volumes(o, site, &mut depends_on, &mut m);
+    if per_pod_claims && let Some(map) = o.map("volume_claims") {
+        parse_claim_templates(o, site, map, &mut m);
+    }
+    parse_files(ctx, o, site, &mut depends_on, &mut m);
+    let (env, env_spans, peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    depends_on.sort();
+    depends_on.dedup();
+    let container = Container {
+        name: name.to_owned(),
+        image: image?,
+        command,
+        args,
+        ports: ports.clone(),
+        env,
+        resources,
+        readiness,
+        liveness,
+        mounts: m.mounts,
+    };
+    let spec = PodSpec {
+        name: name.to_owned(),
+        container,
+        volumes: m.volumes,
+        pull_secrets,
+        restart_policy: restart,
+        claim_templates: m.claim_templates,
+    };
+    Some(Pod {
+        spec,
+        depends_on,
+        ports,
+        peers,
+        env_spans,
+    })
+}
+
+/// The required `image`, checked, with a warning for a mutable `latest` tag.
+fn parse_image(o: &mut Opts, site: &Site, name: &str) -> Option<String> {
     let image = o.req_str("image");
     if let Some(image) = &image {
         match validate::image_ref(image) {
@@ -956,8 +985,11 @@ fn parse_pod(
                 .push(site.error(Code::InvalidImage, image, e.0)),
         }
     }
-    let command = o.str_list("command");
-    let args = o.str_list("args");
+    image
+}
+
+/// `port` (named `http`) and `ports`, numbers and names checked.
+fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
     let mut ports = Vec::new();
     if let Some(p) = o.int("port") {
         ports.push(("http".to_owned(), p));
@@ -992,54 +1024,58 @@ fn parse_pod(
             ));
         }
     }
+    ports
+}
+
+/// `resources`: `cpu` and `memory` set requests and limits, the others one of them; a request
+/// above its limit is an error.
+fn parse_resources(o: &mut Opts, site: &Site, name: &str) -> Resources {
     let mut resources = Resources::default();
-    if let Some(map) = o.map("resources") {
-        let mut r = Opts::new(
-            format!("resources of `{name}`"),
-            map,
-            &[
-                "cpu",
-                "memory",
-                "request_cpu",
-                "request_memory",
-                "limit_cpu",
-                "limit_memory",
-            ],
-            site,
-        );
-        let cpu = quantity(&mut r, site, "cpu", "cpu");
-        let memory = quantity(&mut r, site, "memory", "memory");
-        resources.request_cpu =
-            quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
-        resources.request_memory =
-            quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
-        resources.limit_cpu = quantity(&mut r, site, "limit_cpu", "cpu limit").or(cpu);
-        resources.limit_memory = quantity(&mut r, site, "limit_memory", "memory limit").or(memory);
-        for (req, lim, what) in [
-            (&resources.request_cpu, &resources.limit_cpu, "cpu"),
-            (&resources.request_memory, &resources.limit_memory, "memory"),
-        ] {
-            if let (Some(req), Some(lim)) = (req, lim)
-                && let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim))
-                && rq > lq
-            {
-                r.diagnostics.push(site.error(
-                    Code::InvalidResources,
-                    req,
-                    format!("{what} request {req} of `{name}` is above its limit {lim}"),
-                ));
-            }
+    let Some(map) = o.map("resources") else {
+        return resources;
+    };
+    let mut r = Opts::new(
+        format!("resources of `{name}`"),
+        map,
+        &[
+            "cpu",
+            "memory",
+            "request_cpu",
+            "request_memory",
+            "limit_cpu",
+            "limit_memory",
+        ],
+        site,
+    );
+    let cpu = quantity(&mut r, site, "cpu", "cpu");
+    let memory = quantity(&mut r, site, "memory", "memory");
+    resources.request_cpu =
+        quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
+    resources.request_memory =
+        quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
+    resources.limit_cpu = quantity(&mut r, site, "limit_cpu", "cpu limit").or(cpu);
+    resources.limit_memory = quantity(&mut r, site, "limit_memory", "memory limit").or(memory);
+    for (req, lim, what) in [
+        (&resources.request_cpu, &resources.limit_cpu, "cpu"),
+        (&resources.request_memory, &resources.limit_memory, "memory"),
+    ] {
+        if let (Some(req), Some(lim)) = (req, lim)
+            && let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim))
+            && rq > lq
+        {
+            r.diagnostics.push(site.error(
+                Code::InvalidResources,
+                req,
+                format!("{what} request {req} of `{name}` is above its limit {lim}"),
+            ));
         }
-        o.diagnostics.extend(r.finish());
     }
-    let readiness = o
-        .custom::<Tagged>("ready", "a probe (http_get, tcp_socket or exec)")
-        .map(|t| t.value);
-    let liveness = o
-        .custom::<Tagged>("live", "a probe (http_get, tcp_socket or exec)")
-        .map(|t| t.value);
-    let ns = ns_of(ctx);
-    let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
+    o.diagnostics.extend(r.finish());
+    resources
+}
+
+/// `after`: workloads that must be ready first.
+fn parse_after(o: &mut Opts, site: &Site, name: &str, depends_on: &mut Vec<ResourceId>) {
     for dep in o.list("after") {
         match dep.clone().try_cast::<Workload>() {
             Some(w) => depends_on.push(w.id.clone()),
@@ -1055,6 +1091,15 @@ fn parse_pod(
             ),
         }
     }
+}
+
+/// `pull_secret`: secrets (or names of secrets) to pull the image with.
+fn parse_pull_secrets(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    depends_on: &mut Vec<ResourceId>,
+) -> Vec<String> {
     let mut pull_secrets = Vec::new();
     for p in o.list("pull_secret") {
         if let Some(s) = p.clone().try_cast::<SecretHandle>() {
@@ -1075,145 +1120,169 @@ fn parse_pod(
             );
         }
     }
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if let Some(map) = o.map("volumes") {
-        for (path, v) in map {
-            match v.clone().try_cast::<VolumeHandle>() {
-                Some(vol) => {
-                    depends_on.push(vol.id.clone());
-                    mounts.push((vol.name.clone(), path.to_string()));
-                    volumes.push(Value::obj([
-                        ("name", Value::str(vol.name.as_str())),
-                        (
-                            "persistentVolumeClaim",
-                            Value::obj([("claimName", Value::str(vol.name.as_str()))]),
-                        ),
-                    ]));
-                }
-                None => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!(
-                        "volume at `{path}` must be a volume claim, found {}",
-                        v.type_name()
-                    ),
-                )),
+    pull_secrets
+}
+
+/// `volumes`: volume claims mounted by path.
+fn parse_volumes(o: &mut Opts, site: &Site, depends_on: &mut Vec<ResourceId>, m: &mut Mounts) {
+    let Some(map) = o.map("volumes") else {
+        return;
+    };
+    for (path, v) in map {
+        match v.clone().try_cast::<VolumeHandle>() {
+            Some(vol) => {
+                depends_on.push(vol.id.clone());
+                m.mounts.push((vol.name.clone(), path.to_string()));
+                m.volumes.push(PodVolume::Claim(vol.name));
             }
-        }
-    }
-    let mut claim_templates = Vec::new();
-    if per_pod_claims && let Some(map) = o.map("volume_claims") {
-        for (path, v) in map {
-            let Some(spec) = v.clone().try_cast::<Map>() else {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
-                ));
-                continue;
-            };
-            let mut c = Opts::new(
-                format!("volume claim at `{path}`"),
-                spec,
-                &["name", "storage", "class", "access"],
-                site,
-            );
-            let default_name: String = path
-                .rsplit('/')
-                .find(|s| !s.is_empty())
-                .unwrap_or("data")
-                .to_lowercase()
-                .chars()
-                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
-                .collect();
-            let claim = c.str("name").unwrap_or(default_name);
-            if validate::dns1123_label(&claim).is_err() {
-                c.diagnostics.push(site.error(
-                    Code::InvalidName,
-                    &claim,
-                    format!("invalid volume claim name \"{claim}\""),
-                ));
-            }
-            if c.get("storage").is_none() {
-                c.req_str("storage");
-            }
-            let storage = quantity(&mut c, site, "storage", "volume size")
-                .unwrap_or_else(|| "1Gi".to_owned());
-            let access = c
-                .str("access")
-                .unwrap_or_else(|| "ReadWriteOnce".to_owned());
-            let mut spec = Value::obj([
-                ("accessModes", Value::from(vec![access])),
-                (
-                    "resources",
-                    Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
+            None => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!(
+                    "volume at `{path}` must be a volume claim, found {}",
+                    v.type_name()
                 ),
-            ]);
-            if let Some(class) = c.str("class") {
-                spec.insert("storageClassName", Value::str(class));
-            }
-            o.diagnostics.extend(c.finish());
-            mounts.push((claim.clone(), path.to_string()));
-            claim_templates.push(Value::obj([
-                ("apiVersion", Value::str("v1")),
-                ("kind", Value::str("PersistentVolumeClaim")),
-                ("metadata", Value::obj([("name", Value::str(claim))])),
-                ("spec", spec),
-            ]));
+            )),
         }
     }
-    if let Some(map) = o.map("files") {
-        for (path, v) in map {
-            let mut optional = false;
-            let (kind, source_name) = if let Some(cm) = v.clone().try_cast::<ConfigHandle>() {
-                ("ConfigMap", cm.name)
-            } else if let Some(s) = v.clone().try_cast::<SecretHandle>() {
-                ("Secret", s.name)
-            } else if v.is_string() {
-                // A config map made outside the script (the alert rules cairn renders at plan
-                // time): mounted when it exists.
-                optional = true;
-                ("ConfigMap", v.to_string())
-            } else {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!(
-                        "files at `{path}` must come from a config map or a secret, found {}",
-                        v.type_name()
-                    ),
-                ));
-                continue;
-            };
-            let ns = ns_of(ctx);
-            if !optional {
-                depends_on.push(ResourceId::kube(kind, Some(&ns), &source_name));
-            }
-            let mut volume: String = format!("files-{source_name}")
-                .chars()
-                .map(|c| if c == '.' { '-' } else { c })
-                .take(63)
-                .collect();
-            while volume.ends_with('-') {
-                volume.pop();
-            }
-            mounts.push((volume.clone(), path.to_string()));
-            let source = if kind == "ConfigMap" {
-                let mut cm = Value::obj([("name", Value::str(source_name.as_str()))]);
-                if optional {
-                    cm.insert("optional", Value::Bool(true));
-                }
-                ("configMap", cm)
-            } else {
-                (
-                    "secret",
-                    Value::obj([("secretName", Value::str(source_name.as_str()))]),
-                )
-            };
-            volumes.push(Value::obj([("name", Value::str(volume.as_str())), source]));
+}
+
+/// A StatefulSet's `volume_claims`: one claim per pod, mounted by path.
+fn parse_claim_templates(o: &mut Opts, site: &Site, map: Map, m: &mut Mounts) {
+    for (path, v) in map {
+        let Some(spec) = v.clone().try_cast::<Map>() else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
+            ));
+            continue;
+        };
+        let mut c = Opts::new(
+            format!("volume claim at `{path}`"),
+            spec,
+            &["name", "storage", "class", "access"],
+            site,
+        );
+        let default_name: String = path
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("data")
+            .to_lowercase()
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+            .collect();
+        let claim = c.str("name").unwrap_or(default_name);
+        if validate::dns1123_label(&claim).is_err() {
+            c.diagnostics.push(site.error(
+                Code::InvalidName,
+                &claim,
+                format!("invalid volume claim name \"{claim}\""),
+            ));
         }
+        if c.get("storage").is_none() {
+            c.req_str("storage");
+        }
+        let storage =
+            quantity(&mut c, site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
+        let access = c
+            .str("access")
+            .unwrap_or_else(|| "ReadWriteOnce".to_owned());
+        let class = c.str("class");
+        o.diagnostics.extend(c.finish());
+        m.mounts.push((claim.clone(), path.to_string()));
+        m.claim_templates.push(ClaimSpec {
+            name: claim,
+            storage,
+            class,
+            access,
+        });
     }
+}
+
+/// `files`: config maps and secrets whose keys are mounted as files in a directory.
+fn parse_files(
+    ctx: &Ctx,
+    o: &mut Opts,
+    site: &Site,
+    depends_on: &mut Vec<ResourceId>,
+    m: &mut Mounts,
+) {
+    let Some(map) = o.map("files") else {
+        return;
+    };
+    for (path, v) in map {
+        let mut optional = false;
+        let (kind, source_name) = if let Some(cm) = v.clone().try_cast::<ConfigHandle>() {
+            ("ConfigMap", cm.name)
+        } else if let Some(s) = v.clone().try_cast::<SecretHandle>() {
+            ("Secret", s.name)
+        } else if v.is_string() {
+            // A config map made outside the script (the alert rules cairn renders at plan
+            // time): mounted when it exists.
+            optional = true;
+            ("ConfigMap", v.to_string())
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!(
+                    "files at `{path}` must come from a config map or a secret, found {}",
+                    v.type_name()
+                ),
+            ));
+            continue;
+        };
+        let ns = ns_of(ctx);
+        if !optional {
+            depends_on.push(ResourceId::kube(kind, Some(&ns), &source_name));
+        }
+        let volume = files_volume(&source_name);
+        m.mounts.push((volume.clone(), path.to_string()));
+        m.volumes.push(if kind == "ConfigMap" {
+            PodVolume::ConfigMap {
+                volume,
+                name: source_name,
+                optional,
+            }
+        } else {
+            PodVolume::Secret {
+                volume,
+                name: source_name,
+            }
+        });
+    }
+}
+
+/// The name of the volume holding the files of config map or secret `source`.
+fn files_volume(source: &str) -> String {
+    let mut volume: String = format!("files-{source}")
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .take(63)
+        .collect();
+    while volume.ends_with('-') {
+        volume.pop();
+    }
+    volume
+}
+
+/// What `env` yields: the variables, where each is written, and the backing services used.
+type ParsedEnv = (
+    Vec<(String, EnvValue)>,
+    Vec<(String, Option<cairn_model::Span>)>,
+    Vec<Workload>,
+);
+
+/// `env`: the variables, names checked and set once each; the secrets, config maps and backing
+/// services they come from become dependencies.
+fn parse_env(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    ns: &str,
+    depends_on: &mut Vec<ResourceId>,
+) -> ParsedEnv {
     let mut set = EnvSet::default();
     let mut peer_sets = Vec::new();
     if let Err(e) = convert::env_list(&o.list("env"), &mut set, &mut peer_sets) {
@@ -1235,7 +1304,7 @@ fn parse_pod(
             ));
         }
         if let EnvValue::Ref(r) = value {
-            depends_on.push(ResourceId::kube(r.kind, Some(&ns), &r.name));
+            depends_on.push(ResourceId::kube(r.kind, Some(ns), &r.name));
         }
         env_spans.push((var.clone(), site.at(var)));
     }
@@ -1243,87 +1312,32 @@ fn parse_pod(
     for p in &peers {
         depends_on.push(p.id.clone());
     }
-    depends_on.sort();
-    depends_on.dedup();
-    let container = Container {
-        name: name.to_owned(),
-        image: image?,
-        command,
-        args,
-        ports: ports.clone(),
-        env: set.vars,
-        resources,
-        readiness,
-        liveness,
-        mounts,
-    };
-    let template = k8s::pod_template(
-        name,
-        vec![k8s::container(&container)],
-        volumes,
-        &pull_secrets,
-        restart,
-    );
-    Some(Pod {
-        template,
-        depends_on,
-        ports,
-        peers,
-        env_spans,
-        claim_templates,
-    })
+    (set.vars, env_spans, peers)
 }
 
+/// Declares the Service in front of a workload's ports, if it has any; returns its name.
 fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> Option<String> {
     if ports.is_empty() {
         return None;
     }
     let ns = ns_of(ctx);
-    let mut body = k8s::object("v1", "Service", name, Some(&ns));
-    body.insert(
-        "spec",
-        Value::obj([
-            ("selector", k8s::selector(name)),
-            (
-                "ports",
-                Value::Array(
-                    ports
-                        .iter()
-                        .map(|(pname, port)| {
-                            Value::obj([
-                                ("name", Value::str(pname.as_str())),
-                                ("port", Value::Int(*port)),
-                                ("targetPort", Value::Int(*port)),
-                                ("protocol", Value::str("TCP")),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-        ]),
-    );
-    let id = ResourceId::kube("Service", Some(&ns), name);
-    builder::lock(&ctx.b).add(
-        id,
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let body = lower::service(&ns, name, ports);
+    declare_in_namespace(ctx, site, &ns, "Service", name, body, false);
     Some(name.to_owned())
 }
 
+/// Lowers a parsed workload and declares it, with its Service, variables and network peers.
 fn finish_workload(
     ctx: &Ctx,
     site: &Site,
-    kind: &'static str,
-    name: &str,
-    body: Value,
+    kind: &WorkloadKind,
     pod: Pod,
     service: bool,
 ) -> Workload {
     let ns = ns_of(ctx);
-    let id = ResourceId::kube(kind, Some(&ns), name);
+    let name = pod.spec.name.as_str();
+    let body = lower::workload(&ns, kind, &pod.spec);
+    let id = ResourceId::kube(kind_name(kind), Some(&ns), name);
     let service = if service {
         add_service(ctx, site, name, &pod.ports)
     } else {
@@ -1354,6 +1368,16 @@ fn finish_workload(
         }
     }
     workload
+}
+
+/// The Kubernetes kind of a workload.
+fn kind_name(kind: &WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Deployment { .. } => "Deployment",
+        WorkloadKind::StatefulSet { .. } => "StatefulSet",
+        WorkloadKind::Job { .. } => "Job",
+        WorkloadKind::CronJob { .. } => "CronJob",
+    }
 }
 
 fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
@@ -1425,12 +1449,12 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 
 /// Binding of `env.deployment`.
 fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
-    check_name(&c, &site, "deployment", name, true);
+    check_name(c, site, "deployment", name, true);
     let mut o = Opts::new(
         format!("env.deployment(\"{name}\", ...)"),
         options,
         DEPLOYMENT_KEYS,
-        &site,
+        site,
     );
     let replicas = o.int("replicas").unwrap_or(1);
     if replicas < 0 {
@@ -1441,17 +1465,10 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         ));
     }
     let service = o.bool("service").unwrap_or(true);
-    let pod = parse_pod(&c, &site, &mut o, name, None, false);
+    let pod = parse_pod(c, site, &mut o, name, None, false);
     if let Some(pod) = &pod {
-        let probed = pod
-            .template
-            .pointer(&["spec"])
-            .and_then(|s| s.get("containers"))
-            .is_some_and(|cs| {
-                cs.as_array()
-                    .iter()
-                    .all(|c| c.get("readinessProbe").is_some())
-            });
+        // One container, probed when it has a readiness probe.
+        let probed = pod.spec.container.readiness.is_some();
         if !pod.ports.is_empty() && service && !probed {
             o.diagnostics.push(Diagnostic::warning(Code::NoReadinessProbe, format!("deployment `{name}` is exposed without a readiness probe"))
                 .at(site.span.clone())
@@ -1461,95 +1478,56 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     }
     c.report(o.finish());
     let Some(pod) = pod else {
-        return placeholder(&c, "Deployment", name);
+        return placeholder(c, "Deployment", name);
     };
-    let ns = ns_of(&c);
-    let mut body = k8s::object("apps/v1", "Deployment", name, Some(&ns));
-    body.insert(
-        "spec",
-        Value::obj([
-            ("replicas", Value::Int(replicas)),
-            (
-                "selector",
-                Value::obj([("matchLabels", k8s::selector(name))]),
-            ),
-            ("template", pod.template.clone()),
-        ]),
-    );
-    finish_workload(&c, &site, "Deployment", name, body, pod, service)
+    finish_workload(
+        c,
+        site,
+        &WorkloadKind::Deployment { replicas },
+        pod,
+        service,
+    )
 }
 
 /// Binding of `env.statefulset`.
 fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
-    check_name(&c, &site, "statefulset", name, true);
+    check_name(c, site, "statefulset", name, true);
     let mut o = Opts::new(
         format!("env.statefulset(\"{name}\", ...)"),
         options,
         STATEFULSET_KEYS,
-        &site,
+        site,
     );
     let replicas = o.int("replicas").unwrap_or(1);
     let headless = o.bool("headless").unwrap_or(false);
-    let pod = parse_pod(&c, &site, &mut o, name, None, true);
+    let pod = parse_pod(c, site, &mut o, name, None, true);
     c.report(o.finish());
     let Some(pod) = pod else {
-        return placeholder(&c, "StatefulSet", name);
+        return placeholder(c, "StatefulSet", name);
     };
-    let ns = ns_of(&c);
-    let mut body = k8s::object("apps/v1", "StatefulSet", name, Some(&ns));
-    let mut spec = Value::obj([
-        ("replicas", Value::Int(replicas)),
-        ("serviceName", Value::str(name)),
-        (
-            "selector",
-            Value::obj([("matchLabels", k8s::selector(name))]),
-        ),
-        ("template", pod.template.clone()),
-    ]);
-    if !pod.claim_templates.is_empty() {
-        spec.insert(
-            "volumeClaimTemplates",
-            Value::Array(pod.claim_templates.clone()),
-        );
-    }
-    body.insert("spec", spec);
-    let workload = finish_workload(&c, &site, "StatefulSet", name, body, pod, true);
+    let workload = finish_workload(c, site, &WorkloadKind::StatefulSet { replicas }, pod, true);
     if headless {
-        make_headless(&c, name);
+        make_headless(c, name);
     }
     workload
 }
 
 /// Binding of `env.job`.
 fn job(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
-    check_name(&c, &site, "job", name, false);
-    let mut o = Opts::new(
-        format!("env.job(\"{name}\", ...)"),
-        options,
-        JOB_KEYS,
-        &site,
-    );
-    let backoff = o.int("backoff_limit").unwrap_or(3);
-    let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
+    check_name(c, site, "job", name, false);
+    let mut o = Opts::new(format!("env.job(\"{name}\", ...)"), options, JOB_KEYS, site);
+    let backoff_limit = o.int("backoff_limit").unwrap_or(3);
+    let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
-        return placeholder(&c, "Job", name);
+        return placeholder(c, "Job", name);
     };
-    let ns = ns_of(&c);
-    let mut body = k8s::object("batch/v1", "Job", name, Some(&ns));
-    body.insert(
-        "spec",
-        Value::obj([
-            ("backoffLimit", Value::Int(backoff)),
-            ("template", pod.template.clone()),
-        ]),
-    );
-    finish_workload(&c, &site, "Job", name, body, pod, false)
+    finish_workload(c, site, &WorkloadKind::Job { backoff_limit }, pod, false)
 }
 
 /// Binding of `env.cronjob`.
 fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
-    check_name(&c, &site, "cronjob", name, false);
+    check_name(c, site, "cronjob", name, false);
     if name.len() > 52 {
         c.report1(site.error(
             Code::InvalidName,
@@ -1561,7 +1539,7 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         format!("env.cronjob(\"{name}\", ...)"),
         options,
         CRONJOB_KEYS,
-        &site,
+        site,
     );
     let schedule = o.req_str("schedule");
     if let Some(s) = &schedule
@@ -1584,36 +1562,21 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
             format!("unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"),
         ));
     }
-    let backoff = o.int("backoff_limit").unwrap_or(1);
-    let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
+    let backoff_limit = o.int("backoff_limit").unwrap_or(1);
+    let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
-        return placeholder(&c, "CronJob", name);
+        return placeholder(c, "CronJob", name);
     };
-    let ns = ns_of(&c);
-    let mut body = k8s::object("batch/v1", "CronJob", name, Some(&ns));
-    body.insert(
-        "spec",
-        Value::obj([
-            ("schedule", Value::str(schedule.unwrap_or_default())),
-            ("suspend", Value::Bool(suspend)),
-            ("concurrencyPolicy", Value::str(concurrency)),
-            ("successfulJobsHistoryLimit", Value::Int(3)),
-            ("failedJobsHistoryLimit", Value::Int(1)),
-            (
-                "jobTemplate",
-                Value::obj([(
-                    "spec",
-                    Value::obj([
-                        ("backoffLimit", Value::Int(backoff)),
-                        ("template", pod.template.clone()),
-                    ]),
-                )]),
-            ),
-        ]),
-    );
-    finish_workload(&c, &site, "CronJob", name, body, pod, false)
+    let kind = WorkloadKind::CronJob {
+        schedule: schedule.unwrap_or_default(),
+        suspend,
+        concurrency,
+        backoff_limit,
+    };
+    finish_workload(c, site, &kind, pod, false)
 }
+
 /// Turns the Service of a StatefulSet into a headless one that also publishes pods that are not
 /// ready yet, so that the members of a cluster (CockroachDB, Redis with Sentinel) find each
 /// other by their stable names before they are ready.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use cairn_model::spec::workloads::{
-    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, WorkloadKind,
+    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities, WorkloadKind,
 };
 use cairn_model::{ResourceId, Sensitive, Value};
 
@@ -89,18 +89,6 @@ pub fn pod_template(p: &PodSpec) -> Value {
         &p.pull_secrets,
         p.restart_policy,
     )
-}
-
-/// Whether every container of a pod template has a readiness probe.
-pub fn probed(template: &Value) -> bool {
-    template
-        .pointer(&["spec"])
-        .and_then(|s| s.get("containers"))
-        .is_some_and(|cs| {
-            cs.as_array()
-                .iter()
-                .all(|c| c.get("readinessProbe").is_some())
-        })
 }
 
 /// The Deployment, StatefulSet, Job or CronJob running a pod.
@@ -277,10 +265,7 @@ fn resource_quota(ns: &str, quota: &[(&'static str, String)]) -> (ResourceId, Va
 }
 
 /// The LimitRange `<ns>-limits`.
-fn limit_range(
-    ns: &str,
-    defaults: &[(&'static str, Vec<(&'static str, String)>)],
-) -> (ResourceId, Value) {
+fn limit_range(ns: &str, defaults: &[(&'static str, Quantities)]) -> (ResourceId, Value) {
     let mut limit = Value::obj([("type", Value::str("Container"))]);
     for (field, pairs) in defaults {
         if pairs.is_empty() {

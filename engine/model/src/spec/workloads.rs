@@ -162,6 +162,9 @@ pub struct IsolationSpec {
     pub allow_within: bool,
 }
 
+/// Canonical quantities (or counts) under their Kubernetes keys (`requests.cpu`, `memory`…).
+pub type Quantities = Vec<(&'static str, String)>;
+
 /// A namespace with its quota, container defaults and isolation (`env.namespace`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamespaceSpec {
@@ -170,10 +173,10 @@ pub struct NamespaceSpec {
     /// Its labels besides `name`, in the script's order.
     pub labels: Vec<(String, String)>,
     /// The ResourceQuota's `hard` limits (Kubernetes keys), when a quota is given.
-    pub quota: Option<Vec<(&'static str, String)>>,
+    pub quota: Option<Quantities>,
     /// The LimitRange's container limits (`default`, `defaultRequest`, `max`, `min`, each
     /// with `cpu` and `memory`), when defaults are given.
-    pub container_defaults: Option<Vec<(&'static str, Vec<(&'static str, String)>)>>,
+    pub container_defaults: Option<Vec<(&'static str, Quantities)>>,
     /// Its isolation, when given.
     pub isolation: Option<IsolationSpec>,
 }
