@@ -384,10 +384,12 @@ fn register_dns_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "rfc2136",
         ["options: Map"],
-        "A DNS zone updated with RFC 2136 dynamic updates signed with a TSIG key.\n\
+        concat!(
+            "A DNS zone updated with RFC 2136 dynamic updates signed with a TSIG key.\n\
          Options: `server` (host:port), `zone`, `key_name`, `key` (sensitive), `algorithm`\n\
-         (`hmac-sha256` or `hmac-sha512`), `ttl`.\n\n\
-         ```rhai\nlet dns = rfc2136(#{ server: \"ns1.example.com:53\", zone: \"example.com\", key_name: \"cairn\", key: sensitive(\"c2VjcmV0\") });\n```",
+         (`hmac-sha256` or `hmac-sha512`), `ttl`.\n\n",
+            "```rhai\nlet dns = rfc2136(#{ server: \"ns1.example.com:53\", zone: \"example.com\", key_name: \"cairn\", key: sensitive(\"c2VjcmV0\") });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
             rfc2136(&c, &site, options)
@@ -399,10 +401,12 @@ fn register_dns_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "manual_dns",
         ["options: Map"],
-        "A DNS zone with no update API (a registrar's web form): `plan` reads the live records and\n\
+        concat!(
+            "A DNS zone with no update API (a registrar's web form): `plan` reads the live records and\n\
          `apply` prints the records to create, then waits until the authoritative servers answer them.\n\
-         Options: `zone`, `nameservers` (list of host:port).\n\n\
-         ```rhai\nlet dns = manual_dns(#{ zone: \"example.com.br\" });\n```",
+         Options: `zone`, `nameservers` (list of host:port).\n\n",
+            "```rhai\nlet dns = manual_dns(#{ zone: \"example.com.br\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
             manual_dns(&c, &site, options)
@@ -415,14 +419,18 @@ fn register_acme_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         (
             "letsencrypt",
             "https://acme-v02.api.letsencrypt.org/directory",
-            "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```",
+            concat!(
+                "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n",
+                "```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```"
+            ),
         ),
         (
             "letsencrypt_staging",
             "https://acme-staging-v02.api.letsencrypt.org/directory",
-            "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```",
+            concat!(
+                "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n",
+                "```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```"
+            ),
         ),
     ] {
         let c = ctx.clone();
@@ -448,9 +456,11 @@ fn register_acme_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "acme",
         ["options: Map"],
-        "Certificates from any ACME directory. Options: `directory` (URL), `email`, `ca_file`\n\
-         (PEM of a private CA to trust), `renew_before_days`.\n\n\
-         ```rhai\nlet ca = acme(#{ directory: \"https://localhost:14000/dir\", email: \"ops@example.com\" });\n```",
+        concat!(
+            "Certificates from any ACME directory. Options: `directory` (URL), `email`, `ca_file`\n\
+         (PEM of a private CA to trust), `renew_before_days`.\n\n",
+            "```rhai\nlet ca = acme(#{ directory: \"https://localhost:14000/dir\", email: \"ops@example.com\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
             acme(&c, &site, options)
@@ -465,10 +475,12 @@ fn register_bucket_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "s3",
         ["options: Map"],
-        "The S3 bucket that receives the environment's backups. Options: `bucket`, `region`,\n\
+        concat!(
+            "The S3 bucket that receives the environment's backups. Options: `bucket`, `region`,\n\
          `endpoint`, `path_style`, `access_key_id` and `secret_access_key` (sensitive; otherwise the\n\
-         standard AWS credential chain), `tags`.\n\n\
-         ```rhai\nlet backups = s3(#{ bucket: \"acme-backup-staging\", region: \"eu-central-1\" });\n```",
+         standard AWS credential chain), `tags`.\n\n",
+            "```rhai\nlet backups = s3(#{ bucket: \"acme-backup-staging\", region: \"eu-central-1\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
             s3(&c, &site, options)
@@ -709,6 +721,38 @@ fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
         ],
         site,
     );
+    let mut meta = parse_environment(&mut o, site, name);
+    let class = o.str("ingress_class");
+    let ingress_ns = o.str("ingress_namespace");
+    let diagnostics = o.finish();
+    let mut b = builder::lock(&c.b);
+    b.diagnostics.extend(diagnostics);
+    if b.env.is_some() {
+        b.report(
+            Diagnostic::error(
+                Code::DuplicateEnvironment,
+                "environment(...) is called more than once",
+            )
+            .at(site.span.clone()),
+        );
+    }
+    if let Some(class) = class {
+        meta.providers
+            .insert("ingress_class".to_owned(), Value::str(class));
+    }
+    if let Some(ns) = ingress_ns {
+        b.ingress_namespace = ns;
+    }
+    let handle = EnvHandle {
+        name: name.to_owned(),
+        domain: meta.domain.clone().unwrap_or_default(),
+    };
+    b.env = Some(meta);
+    handle
+}
+
+/// The environment's name, cluster, domain and provider settings, checked.
+fn parse_environment(o: &mut Opts, site: &Site, name: &str) -> EnvironmentMeta {
     let mut meta = EnvironmentMeta {
         name: name.to_owned(),
         ..EnvironmentMeta::default()
@@ -740,34 +784,9 @@ fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
             }
         }
     }
-    let class = o.str("ingress_class");
-    let ingress_ns = o.str("ingress_namespace");
-    let diagnostics = o.finish();
-    let mut b = builder::lock(&c.b);
-    b.diagnostics.extend(diagnostics);
-    if b.env.is_some() {
-        b.report(
-            Diagnostic::error(
-                Code::DuplicateEnvironment,
-                "environment(...) is called more than once",
-            )
-            .at(site.span.clone()),
-        );
-    }
-    if let Some(class) = class {
-        meta.providers
-            .insert("ingress_class".to_owned(), Value::str(class));
-    }
-    if let Some(ns) = ingress_ns {
-        b.ingress_namespace = ns;
-    }
-    let handle = EnvHandle {
-        name: name.to_owned(),
-        domain: meta.domain.clone().unwrap_or_default(),
-    };
-    b.env = Some(meta);
-    handle
+    meta
 }
+
 /// Binding of `letsencrypt` and `letsencrypt_staging`: the `acme` setting of `directory`.
 fn letsencrypt(c: &Ctx, site: &Site, name: &str, directory: &str, options: Map) -> Tagged {
     let mut o = Opts::new(

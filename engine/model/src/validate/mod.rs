@@ -1,7 +1,8 @@
 //! Plan-time validation of user input for Kubernetes objects, DNS records and schedules.
 //!
-//! Every check returns an [`Invalid`] (or, for [`bucket_name`], a [`BucketNameError`]) whose message is a lowercase phrase without a trailing dot
-//! that quotes the offending input and says what was expected, for example
+//! Every check returns an [`Invalid`] (or, for [`bucket_name`], a [`BucketNameError`]) whose
+//! message is a lowercase phrase without a trailing dot that quotes the offending input and says
+//! what was expected, for example
 //! `invalid quantity "1.5.5Gi": more than one decimal point`.
 //!
 //! The rules follow what the Kubernetes API server (k8s.io/apimachinery), the robfig/cron parser
