@@ -1216,3 +1216,42 @@ pub fn derive_buckets(b: &mut Builder) {
     let id = ResourceId::other(Provider::S3, "Bucket", None, &bucket);
     b.add(id, body, Vec::new(), true, None);
 }
+
+#[cfg(test)]
+mod tests {
+    use cairn_model::Code;
+
+    use crate::{EvalOptions, evaluate};
+
+    /// The messages of the invalid-bucket-name diagnostics of `s3(#{ bucket })`.
+    fn bucket_errors(bucket: &str) -> Vec<String> {
+        let script = format!("let backups = s3(#{{ bucket: \"{bucket}\" }});");
+        evaluate("main.rhai", &script, &[], &EvalOptions::default())
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == Code::InvalidBucketName)
+            .map(|d| d.message)
+            .collect()
+    }
+
+    /// The stdlib's own rule accepted these names and S3 refused them only at apply time.
+    #[test]
+    fn s3_bucket_names_s3_refuses_are_refused_at_plan_time() {
+        assert_eq!(
+            bucket_errors("192.168.1.1"),
+            ["invalid bucket name \"192.168.1.1\": a bucket name cannot look like an IP address"]
+        );
+        assert_eq!(
+            bucket_errors("backups.-staging"),
+            [
+                "invalid bucket name \"backups.-staging\": no two adjacent dots, nor a dot next to \
+                 a hyphen"
+            ]
+        );
+        assert_eq!(
+            bucket_errors("xn--backups"),
+            ["invalid bucket name \"xn--backups\": the prefix xn-- is reserved"]
+        );
+        assert!(bucket_errors("acme-backup-staging").is_empty());
+    }
+}

@@ -318,3 +318,119 @@ fn isolation_policies(ns: &str, env: &str, i: &IsolationSpec) -> Vec<(ResourceId
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use cairn_model::spec::workloads::{Container, EnvValue, KeyRef};
+
+    use super::*;
+
+    fn pod(claims: Vec<ClaimSpec>) -> PodSpec {
+        PodSpec {
+            name: "db".to_owned(),
+            container: Container {
+                name: "db".to_owned(),
+                image: "postgres:17".to_owned(),
+                env: vec![(
+                    "PASSWORD".to_owned(),
+                    EnvValue::Ref(KeyRef {
+                        kind: "Secret",
+                        name: "db".to_owned(),
+                        key: "PASSWORD".to_owned(),
+                    }),
+                )],
+                mounts: vec![("files-init".to_owned(), "/init".to_owned())],
+                ..Container::default()
+            },
+            volumes: vec![PodVolume::ConfigMap {
+                volume: "files-init".to_owned(),
+                name: "init".to_owned(),
+                optional: true,
+            }],
+            pull_secrets: vec!["ghcr".to_owned()],
+            restart_policy: None,
+            claim_templates: claims,
+        }
+    }
+
+    #[test]
+    fn a_statefulset_has_its_claim_templates_and_pod_template() {
+        let claim = ClaimSpec {
+            name: "data".to_owned(),
+            storage: "1Gi".to_owned(),
+            class: None,
+            access: "ReadWriteOnce".to_owned(),
+        };
+        let body = workload(
+            "demo",
+            &WorkloadKind::StatefulSet { replicas: 3 },
+            &pod(vec![claim]),
+        );
+        let spec = body.get("spec").unwrap();
+        assert_eq!(spec.get("serviceName"), Some(&Value::str("db")));
+        assert_eq!(spec.get("replicas"), Some(&Value::Int(3)));
+        let templates = spec.get("volumeClaimTemplates").unwrap().as_array();
+        assert_eq!(
+            templates[0].pointer(&["spec", "resources", "requests", "storage"]),
+            Some(&Value::str("1Gi"))
+        );
+        let pod_spec = spec.pointer(&["template", "spec"]).unwrap();
+        assert_eq!(
+            pod_spec.pointer(&["volumes"]).unwrap().as_array()[0]
+                .pointer(&["configMap", "optional"]),
+            Some(&Value::Bool(true))
+        );
+        assert_eq!(
+            pod_spec.pointer(&["imagePullSecrets"]).unwrap().as_array()[0].get("name"),
+            Some(&Value::str("ghcr"))
+        );
+    }
+
+    #[test]
+    fn a_deployment_has_no_claim_templates() {
+        let body = workload(
+            "demo",
+            &WorkloadKind::Deployment { replicas: 1 },
+            &pod(Vec::new()),
+        );
+        assert_eq!(body.get("kind"), Some(&Value::str("Deployment")));
+        assert!(body.pointer(&["spec", "volumeClaimTemplates"]).is_none());
+        assert!(body.pointer(&["spec", "serviceName"]).is_none());
+    }
+
+    #[test]
+    fn a_namespace_lowers_to_its_quota_limits_and_policies() {
+        let spec = NamespaceSpec {
+            name: "demo".to_owned(),
+            labels: vec![("team".to_owned(), "data".to_owned())],
+            quota: Some(vec![("requests.cpu", "4".to_owned())]),
+            container_defaults: Some(vec![
+                ("default", Vec::new()),
+                ("max", vec![("cpu", "2".to_owned())]),
+            ]),
+            isolation: Some(IsolationSpec {
+                deny_namespaces: Vec::new(),
+                egress_ports: Vec::new(),
+                cluster_cidrs: Vec::new(),
+                allow_within: true,
+            }),
+        };
+        let objects = namespace(&spec, "demo");
+        let names: Vec<String> = objects.iter().map(|(id, _)| id.to_string()).collect();
+        assert_eq!(names.len(), 8, "{names:?}");
+        let (_, ns) = &objects[0];
+        assert_eq!(
+            ns.pointer(&["metadata", "labels", "team"]),
+            Some(&Value::str("data"))
+        );
+        let (_, limits) = &objects[2];
+        let limit = &limits.pointer(&["spec", "limits"]).unwrap().as_array()[0];
+        assert!(limit.get("default").is_none());
+        assert_eq!(limit.pointer(&["max", "cpu"]), Some(&Value::str("2")));
+        assert!(
+            names.last().unwrap().ends_with("allow-within-namespace"),
+            "{names:?}"
+        );
+    }
+}
