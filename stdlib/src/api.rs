@@ -7,10 +7,9 @@ use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use cairn_model::spec::workloads::BucketSpec;
 use cairn_model::validate::{self, Quantity};
-use cairn_model::{
-    Diagnostic, EnvironmentMeta, Provider, ResourceId, Sensitive, SensitivePart, Value,
-};
+use cairn_model::{Diagnostic, EnvironmentMeta, Sensitive, SensitivePart, Value};
 use rhai::packages::{
     BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
     BasicStringPackage, LogicPackage, MoreStringPackage, Package,
@@ -1176,44 +1175,13 @@ pub fn derive_buckets(b: &mut Builder) {
         return;
     };
     let rules = b.bucket_rules.get(&bucket).cloned().unwrap_or_default();
-    let env = b.env_name();
-    let mut tags = Value::obj([
-        ("app.kubernetes.io/managed-by", Value::str("cairn")),
-        ("cairn.dev/environment", Value::str(env.as_str())),
-    ]);
-    if let Some(Value::Object(extra)) = settings.get("tags") {
-        for (k, v) in extra {
-            tags.insert(k.clone(), v.clone());
-        }
-    }
-    let mut body = Value::obj([
-        ("bucket", Value::str(bucket.as_str())),
-        ("versioning", Value::Bool(true)),
-        ("encryption", Value::str("AES256")),
-        ("block_public_access", Value::Bool(true)),
-        (
-            "lifecycle",
-            Value::Array(
-                rules
-                    .iter()
-                    .map(|(prefix, days)| {
-                        Value::obj([
-                            ("prefix", Value::str(prefix.as_str())),
-                            ("expiration_days", Value::Int(*days)),
-                            ("noncurrent_expiration_days", Value::Int(*days)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        ("tags", tags),
-    ]);
-    for key in ["region", "endpoint", "path_style"] {
-        if let Some(v) = settings.get(key) {
-            body.insert(key, v.clone());
-        }
-    }
-    let id = ResourceId::other(Provider::S3, "Bucket", None, &bucket);
+    let spec = BucketSpec {
+        bucket,
+        environment: b.env_name(),
+        settings,
+        rules: rules.into_iter().collect(),
+    };
+    let (id, body) = crate::lower::workloads::bucket(&spec);
     b.add(id, body, Vec::new(), true, None);
 }
 

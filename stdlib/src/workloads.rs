@@ -4,7 +4,8 @@ use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::spec::workloads::{
-    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities, WorkloadKind,
+    ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities,
+    RegistrySecretSpec, SecretSpec, WorkloadKind,
 };
 use cairn_model::validate::{self, Quantity};
 use cairn_model::{Diagnostic, ResourceId, SensitivePart, Value};
@@ -332,8 +333,13 @@ fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> S
             string_data.insert(key.to_string(), value);
         }
     }
-    let keys: Vec<String> = string_data.keys().cloned().collect();
-    let body = lower::secret(&ns, name, kind, string_data);
+    let spec = SecretSpec {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        data: string_data,
+    };
+    let keys: Vec<String> = spec.data.keys().cloned().collect();
+    let body = lower::secret(&ns, &spec);
     let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
     SecretHandle {
         name: name.to_owned(),
@@ -670,7 +676,13 @@ fn registry_secret(c: &Ctx, site: &Site, name: &str, options: Map) -> SecretHand
         }
     };
     c.report(o.finish());
-    let body = lower::registry_secret(&ns, name, server, user, &password);
+    let spec = RegistrySecretSpec {
+        name: name.to_owned(),
+        server,
+        username: user,
+        password,
+    };
+    let body = lower::registry_secret(&ns, &spec);
     let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
     SecretHandle {
         name: name.to_owned(),
@@ -698,8 +710,12 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
         }
         out.insert(key.to_string(), Value::str(v.to_string()));
     }
-    let keys: Vec<String> = out.keys().cloned().collect();
-    let body = lower::config_map(&ns, name, out);
+    let spec = ConfigMapSpec {
+        name: name.to_owned(),
+        data: out,
+    };
+    let keys: Vec<String> = spec.data.keys().cloned().collect();
+    let body = lower::config_map(&ns, &spec);
     declare_in_namespace(c, site, &ns, "ConfigMap", name, body, false);
     ConfigHandle {
         name: name.to_owned(),

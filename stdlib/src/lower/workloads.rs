@@ -1,12 +1,11 @@
 //! Lowering of workload specs: namespaces, secrets, config maps, volumes, workloads and their
 //! Services. Pure: every function takes a spec (or plain data) and returns manifests.
 
-use std::collections::BTreeMap;
-
 use cairn_model::spec::workloads::{
-    ClaimSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities, WorkloadKind,
+    BucketSpec, ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume,
+    Quantities, RegistrySecretSpec, SecretSpec, WorkloadKind,
 };
-use cairn_model::{ResourceId, Sensitive, Value};
+use cairn_model::{Provider, ResourceId, Value};
 
 use crate::convert;
 use crate::k8s;
@@ -188,29 +187,26 @@ pub fn service(ns: &str, name: &str, ports: &[(String, i64)]) -> Value {
     body
 }
 
-/// A Secret of type `kind` with `stringData`.
-pub fn secret(ns: &str, name: &str, kind: &str, string_data: BTreeMap<String, Value>) -> Value {
-    let mut body = k8s::object("v1", "Secret", name, Some(ns));
-    body.insert("type", Value::str(kind));
-    body.insert("stringData", Value::Object(string_data));
+/// A Secret with `stringData`.
+pub fn secret(ns: &str, spec: &SecretSpec) -> Value {
+    let mut body = k8s::object("v1", "Secret", &spec.name, Some(ns));
+    body.insert("type", Value::str(spec.kind.as_str()));
+    body.insert("stringData", Value::Object(spec.data.clone()));
     body
 }
 
 /// An image pull Secret for `server`, its password kept sensitive inside the config JSON.
-pub fn registry_secret(
-    ns: &str,
-    name: &str,
-    server: String,
-    user: String,
-    password: &Sensitive,
-) -> Value {
+pub fn registry_secret(ns: &str, spec: &RegistrySecretSpec) -> Value {
     let head = convert::plain(&format!(
         "{{\"auths\":{{{}:{{\"username\":{},\"password\":\"",
-        serde_json::Value::String(server),
-        serde_json::Value::String(user)
+        serde_json::Value::String(spec.server.clone()),
+        serde_json::Value::String(spec.username.clone())
     ));
-    let config = convert::concat(&convert::concat(&head, password), &convert::plain("\"}}}"));
-    let mut body = k8s::object("v1", "Secret", name, Some(ns));
+    let config = convert::concat(
+        &convert::concat(&head, &spec.password),
+        &convert::plain("\"}}}"),
+    );
+    let mut body = k8s::object("v1", "Secret", &spec.name, Some(ns));
     body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
     body.insert(
         "stringData",
@@ -220,10 +216,53 @@ pub fn registry_secret(
 }
 
 /// A ConfigMap of plain strings.
-pub fn config_map(ns: &str, name: &str, data: BTreeMap<String, Value>) -> Value {
-    let mut body = k8s::object("v1", "ConfigMap", name, Some(ns));
-    body.insert("data", Value::Object(data));
+pub fn config_map(ns: &str, spec: &ConfigMapSpec) -> Value {
+    let mut body = k8s::object("v1", "ConfigMap", &spec.name, Some(ns));
+    body.insert("data", Value::Object(spec.data.clone()));
     body
+}
+
+/// The versioned, encrypted, private bucket backups write to, with its expiration rules.
+pub fn bucket(spec: &BucketSpec) -> (ResourceId, Value) {
+    let settings = &spec.settings;
+    let mut tags = Value::obj([
+        ("app.kubernetes.io/managed-by", Value::str("cairn")),
+        (
+            "cairn.dev/environment",
+            Value::str(spec.environment.as_str()),
+        ),
+    ]);
+    if let Some(Value::Object(extra)) = settings.get("tags") {
+        for (k, v) in extra {
+            tags.insert(k.clone(), v.clone());
+        }
+    }
+    let lifecycle = spec
+        .rules
+        .iter()
+        .map(|(prefix, days)| {
+            Value::obj([
+                ("prefix", Value::str(prefix.as_str())),
+                ("expiration_days", Value::Int(*days)),
+                ("noncurrent_expiration_days", Value::Int(*days)),
+            ])
+        })
+        .collect();
+    let mut body = Value::obj([
+        ("bucket", Value::str(spec.bucket.as_str())),
+        ("versioning", Value::Bool(true)),
+        ("encryption", Value::str("AES256")),
+        ("block_public_access", Value::Bool(true)),
+        ("lifecycle", Value::Array(lifecycle)),
+        ("tags", tags),
+    ]);
+    for key in ["region", "endpoint", "path_style"] {
+        if let Some(v) = settings.get(key) {
+            body.insert(key, v.clone());
+        }
+    }
+    let id = ResourceId::other(Provider::S3, "Bucket", None, &spec.bucket);
+    (id, body)
 }
 
 /// The Namespace and, as declared, its ResourceQuota, LimitRange and isolation policies.

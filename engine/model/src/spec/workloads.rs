@@ -4,7 +4,9 @@
 //! names already checked, problems already reported at the caller's span); its lowering turns
 //! them into Kubernetes objects. Plain data: no Rhai, no IO.
 
-use crate::Value;
+use std::collections::BTreeMap;
+
+use crate::{Sensitive, Value};
 
 /// A reference to one key of a Secret or ConfigMap, for an environment variable.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,4 +181,50 @@ pub struct NamespaceSpec {
     pub container_defaults: Option<Vec<(&'static str, Quantities)>>,
     /// Its isolation, when given.
     pub isolation: Option<IsolationSpec>,
+}
+
+/// A Secret (`env.secret`): its type and its values, plain or sensitive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretSpec {
+    /// The Secret's name.
+    pub name: String,
+    /// Its type (`Opaque`, `kubernetes.io/basic-auth`…).
+    pub kind: String,
+    /// Its `stringData`, by key.
+    pub data: BTreeMap<String, Value>,
+}
+
+/// An image pull Secret for a private registry (`env.registry_secret`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySecretSpec {
+    /// The Secret's name.
+    pub name: String,
+    /// The registry host.
+    pub server: String,
+    /// The user name.
+    pub username: String,
+    /// The password or token, kept sensitive.
+    pub password: Sensitive,
+}
+
+/// A ConfigMap of plain strings (`env.config_map`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigMapSpec {
+    /// The ConfigMap's name.
+    pub name: String,
+    /// Its `data`, by key.
+    pub data: BTreeMap<String, Value>,
+}
+
+/// The bucket an environment's backups write to (`backups: s3(...)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSpec {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The environment it belongs to (tagged on the bucket).
+    pub environment: String,
+    /// The `s3(...)` setting: `region`, `endpoint`, `path_style`, `tags`.
+    pub settings: Value,
+    /// Expiration rules: key prefix and days.
+    pub rules: Vec<(String, i64)>,
 }
