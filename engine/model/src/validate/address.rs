@@ -93,8 +93,8 @@ pub fn ipv6(s: &str) -> Result<Ipv6Addr, Invalid> {
     ))
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -75,8 +75,8 @@ pub fn bucket_name(name: &str) -> Result<(), BucketNameError> {
     Ok(())
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -334,8 +334,8 @@ fn cron_value(text: &str, item: &str, field: &CronField) -> Result<u32, FieldErr
     Err(FieldError::NotNumber(text.to_owned()))
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -104,8 +104,8 @@ pub fn name_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

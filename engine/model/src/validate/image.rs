@@ -333,8 +333,8 @@ fn image_path_component(component: &str) -> Result<(), ImageError> {
     }
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -220,8 +220,8 @@ pub fn config_key(s: &str) -> Result<(), Invalid> {
     }
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 

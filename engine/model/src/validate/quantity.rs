@@ -542,8 +542,8 @@ fn div_away_from_zero(value: i128, divisor: i128) -> i128 {
     }
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used)]
+#[cfg(test)]
 mod tests {
     use super::*;
 
