@@ -7,10 +7,9 @@ use cairn_model::Code;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use cairn_model::spec::workloads::BucketSpec;
 use cairn_model::validate::{self, Quantity};
-use cairn_model::{
-    Diagnostic, EnvironmentMeta, Provider, ResourceId, Sensitive, SensitivePart, Value,
-};
+use cairn_model::{Diagnostic, EnvironmentMeta, Sensitive, SensitivePart, Value};
 use rhai::packages::{
     BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
     BasicStringPackage, LogicPackage, MoreStringPackage, Package,
@@ -168,8 +167,18 @@ pub fn register_all(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         .register_type_with_name::<Component>("Component")
         .register_type_with_name::<Tagged>("Setting");
     register_values(engine, docs, ctx);
-    register_settings(engine, docs, ctx);
-    register_handles(engine, docs);
+    register_generated_values(engine, docs, ctx);
+    register_cluster_settings(engine, docs);
+    register_dns_settings(engine, docs, ctx);
+    register_acme_settings(engine, docs, ctx);
+    register_bucket_settings(engine, docs, ctx);
+    register_notify_settings(engine, docs);
+    register_probes(engine, docs);
+    register_environment(engine, docs, ctx);
+    register_getters(engine);
+    register_key_refs(engine, docs);
+    register_service_env(engine, docs);
+    register_endpoints(engine, docs);
     workloads::register(engine, docs, ctx);
     crate::network::register(engine, docs, ctx);
     crate::smoke::register(engine, docs, ctx);
@@ -188,16 +197,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet sha = env_var(\"GIT_SHA\");\nlet image = \"ghcr.io/acme/app:\" + sha;\n```",
         move |nc: NativeCallContext, name: &str| -> String {
             let site = c.site(&nc);
-            let mut b = builder::lock(&c.b);
-            match b.vars.get(name) {
-                Some(v) => v.clone(),
-                None => {
-                    b.report(Diagnostic::error(Code::MissingEnvVar, format!("environment variable `{name}` is not set"))
-                        .at(site.at(name))
-                        .help(format!("set {name} in the environment running cairn, or use env_var(\"{name}\", \"default\")")));
-                    String::new()
-                }
-            }
+            env_var(&c, &site, name)
         }
     );
     let c = ctx.clone();
@@ -227,25 +227,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet key = secret_env(\"BINANCE_API_KEY\");\n```",
         move |nc: NativeCallContext, name: &str| -> SensitiveStr {
             let site = c.site(&nc);
-            let mut b = builder::lock(&c.b);
-            let value = match b.vars.get(name) {
-                Some(v) => v.clone(),
-                None => {
-                    b.report(
-                        Diagnostic::error(
-                            Code::MissingEnvVar,
-                            format!("environment variable `{name}` is not set"),
-                        )
-                        .at(site.at(name))
-                        .help(format!("export {name} in the CI job's secrets")),
-                    );
-                    String::new()
-                }
-            };
-            SensitiveStr(Sensitive::from_part(SensitivePart::Env {
-                var: name.to_owned(),
-                value,
-            }))
+            secret_env(&c, &site, name)
         }
     );
     export!(
@@ -261,6 +243,9 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             )))
         }
     );
+}
+
+fn register_generated_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -273,25 +258,7 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet pw = generate_password(32);\nenv.secret(\"db\", #{ PASSWORD: pw, URL: \"postgres://app:\" + pw + \"@db:5432/app\" });\n```",
         move |nc: NativeCallContext, length: i64| -> SensitiveStr {
             let site = c.site(&nc);
-            let mut b = builder::lock(&c.b);
-            let len = match u32::try_from(length) {
-                Ok(l) if (8..=256).contains(&l) => l,
-                _ => {
-                    b.report(
-                        Diagnostic::error(
-                            Code::InvalidOption,
-                            format!("password length {length} is out of range 8-256"),
-                        )
-                        .at(site.span.clone()),
-                    );
-                    32
-                }
-            };
-            let id = b.new_generated(len, site.span);
-            SensitiveStr(Sensitive::from_part(SensitivePart::Generated {
-                id,
-                length: len,
-            }))
+            generate_password(&c, &site, length)
         }
     );
     // Sensitive strings concatenate with plain ones and stay sensitive.
@@ -323,6 +290,65 @@ fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// Binding of `env_var(name)`: a variable that is not set is an error at the call.
+fn env_var(c: &Ctx, site: &Site, name: &str) -> String {
+    let mut b = builder::lock(&c.b);
+    match b.vars.get(name) {
+        Some(v) => v.clone(),
+        None => {
+            b.report(Diagnostic::error(Code::MissingEnvVar, format!("environment variable `{name}` is not set"))
+                .at(site.at(name))
+                .help(format!("set {name} in the environment running cairn, or use env_var(\"{name}\", \"default\")")));
+            String::new()
+        }
+    }
+}
+
+/// Binding of `secret_env`.
+fn secret_env(c: &Ctx, site: &Site, name: &str) -> SensitiveStr {
+    let mut b = builder::lock(&c.b);
+    let value = match b.vars.get(name) {
+        Some(v) => v.clone(),
+        None => {
+            b.report(
+                Diagnostic::error(
+                    Code::MissingEnvVar,
+                    format!("environment variable `{name}` is not set"),
+                )
+                .at(site.at(name))
+                .help(format!("export {name} in the CI job's secrets")),
+            );
+            String::new()
+        }
+    };
+    SensitiveStr(Sensitive::from_part(SensitivePart::Env {
+        var: name.to_owned(),
+        value,
+    }))
+}
+
+/// Binding of `generate_password`.
+fn generate_password(c: &Ctx, site: &Site, length: i64) -> SensitiveStr {
+    let mut b = builder::lock(&c.b);
+    let len = match u32::try_from(length) {
+        Ok(l) if (8..=256).contains(&l) => l,
+        _ => {
+            b.report(
+                Diagnostic::error(
+                    Code::InvalidOption,
+                    format!("password length {length} is out of range 8-256"),
+                )
+                .at(site.span.clone()),
+            );
+            32
+        }
+    };
+    let id = b.new_generated(len, site.span.clone());
+    SensitiveStr(Sensitive::from_part(SensitivePart::Generated {
+        id,
+        length: len,
+    }))
+}
 fn tagged(kind: &'static str, value: Value) -> Tagged {
     Tagged { kind, value }
 }
@@ -338,7 +364,7 @@ fn map_value(ctx: &Ctx, site: &Site, map: &Map) -> Value {
     }
 }
 
-fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+fn register_cluster_settings(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
@@ -348,49 +374,24 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"staging\", #{ cluster: kube_context(\"k3s\") });\n```",
         |name: &str| tagged("kube_context", Value::str(name))
     );
+}
+
+fn register_dns_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
         docs,
         "rfc2136",
         ["options: Map"],
-        "A DNS zone updated with RFC 2136 dynamic updates signed with a TSIG key.\n\
+        concat!(
+            "A DNS zone updated with RFC 2136 dynamic updates signed with a TSIG key.\n\
          Options: `server` (host:port), `zone`, `key_name`, `key` (sensitive), `algorithm`\n\
-         (`hmac-sha256` or `hmac-sha512`), `ttl`.\n\n\
-         ```rhai\nlet dns = rfc2136(#{ server: \"ns1.example.com:53\", zone: \"example.com\", key_name: \"cairn\", key: sensitive(\"c2VjcmV0\") });\n```",
+         (`hmac-sha256` or `hmac-sha512`), `ttl`.\n\n",
+            "```rhai\nlet dns = rfc2136(#{ server: \"ns1.example.com:53\", zone: \"example.com\", key_name: \"cairn\", key: sensitive(\"c2VjcmV0\") });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "rfc2136(...)",
-                options.clone(),
-                &["server", "zone", "key_name", "key", "algorithm", "ttl"],
-                &site,
-            );
-            o.req_str("server");
-            let zone = o.req_str("zone");
-            o.req_str("key_name");
-            if o.get("key").is_none() {
-                o.req_str("key");
-            }
-            if let Some(alg) = o.str("algorithm")
-                && !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512")
-            {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &alg,
-                    format!("unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"),
-                ));
-            }
-            if let Some(zone) = &zone
-                && let Err(e) = validate::dns_name(zone, false, false)
-            {
-                o.diagnostics
-                    .push(site.error(Code::InvalidDnsName, zone, e.0));
-            }
-            let mut value = map_value(&c, &site, &options);
-            value.insert("provider", Value::str("rfc2136"));
-            c.report(o.finish());
-            tagged("dns", value)
+            rfc2136(&c, &site, options)
         }
     );
     let c = ctx.clone();
@@ -399,43 +400,36 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "manual_dns",
         ["options: Map"],
-        "A DNS zone with no update API (a registrar's web form): `plan` reads the live records and\n\
+        concat!(
+            "A DNS zone with no update API (a registrar's web form): `plan` reads the live records and\n\
          `apply` prints the records to create, then waits until the authoritative servers answer them.\n\
-         Options: `zone`, `nameservers` (list of host:port).\n\n\
-         ```rhai\nlet dns = manual_dns(#{ zone: \"example.com.br\" });\n```",
+         Options: `zone`, `nameservers` (list of host:port).\n\n",
+            "```rhai\nlet dns = manual_dns(#{ zone: \"example.com.br\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "manual_dns(...)",
-                options.clone(),
-                &["zone", "nameservers", "ttl"],
-                &site,
-            );
-            if let Some(zone) = o.req_str("zone")
-                && let Err(e) = validate::dns_name(&zone, false, false)
-            {
-                o.diagnostics
-                    .push(site.error(Code::InvalidDnsName, &zone, e.0));
-            }
-            o.str_list("nameservers");
-            let mut value = map_value(&c, &site, &options);
-            value.insert("provider", Value::str("manual"));
-            c.report(o.finish());
-            tagged("dns", value)
+            manual_dns(&c, &site, options)
         }
     );
+}
+
+fn register_acme_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     for (name, directory, doc) in [
         (
             "letsencrypt",
             "https://acme-v02.api.letsencrypt.org/directory",
-            "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```",
+            concat!(
+                "Certificates from Let's Encrypt (production), validated with DNS-01. Options: `email`.\n\n",
+                "```rhai\nlet acme = letsencrypt(#{ email: \"ops@example.com\" });\n```"
+            ),
         ),
         (
             "letsencrypt_staging",
             "https://acme-staging-v02.api.letsencrypt.org/directory",
-            "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n\
-          ```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```",
+            concat!(
+                "Certificates from Let's Encrypt's staging directory (untrusted, generous rate limits). Options: `email`.\n\n",
+                "```rhai\nlet acme = letsencrypt_staging(#{ email: \"ops@example.com\" });\n```"
+            ),
         ),
     ] {
         let c = ctx.clone();
@@ -446,18 +440,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
                 engine,
                 move |nc: NativeCallContext, options: Map| -> Tagged {
                     let site = c.site(&nc);
-                    let mut o = Opts::new(
-                        format!("{name}(...)"),
-                        options.clone(),
-                        &["email", "renew_before_days"],
-                        &site,
-                    );
-                    o.req_str("email");
-                    o.int("renew_before_days");
-                    let mut value = map_value(&c, &site, &options);
-                    value.insert("directory", Value::str(directory));
-                    c.report(o.finish());
-                    tagged("acme", value)
+                    letsencrypt(&c, &site, name, directory, options)
                 },
             );
         docs.0.push(crate::docs::FunctionDoc {
@@ -472,67 +455,39 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "acme",
         ["options: Map"],
-        "Certificates from any ACME directory. Options: `directory` (URL), `email`, `ca_file`\n\
-         (PEM of a private CA to trust), `renew_before_days`.\n\n\
-         ```rhai\nlet ca = acme(#{ directory: \"https://localhost:14000/dir\", email: \"ops@example.com\" });\n```",
+        concat!(
+            "Certificates from any ACME directory. Options: `directory` (URL), `email`, `ca_file`\n\
+         (PEM of a private CA to trust), `renew_before_days`.\n\n",
+            "```rhai\nlet ca = acme(#{ directory: \"https://localhost:14000/dir\", email: \"ops@example.com\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "acme(...)",
-                options.clone(),
-                &["directory", "email", "ca_file", "renew_before_days"],
-                &site,
-            );
-            o.req_str("directory");
-            o.req_str("email");
-            o.str("ca_file");
-            o.int("renew_before_days");
-            let value = map_value(&c, &site, &options);
-            c.report(o.finish());
-            tagged("acme", value)
+            acme(&c, &site, options)
         }
     );
+}
+
+fn register_bucket_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
         docs,
         "s3",
         ["options: Map"],
-        "The S3 bucket that receives the environment's backups. Options: `bucket`, `region`,\n\
+        concat!(
+            "The S3 bucket that receives the environment's backups. Options: `bucket`, `region`,\n\
          `endpoint`, `path_style`, `access_key_id` and `secret_access_key` (sensitive; otherwise the\n\
-         standard AWS credential chain), `tags`.\n\n\
-         ```rhai\nlet backups = s3(#{ bucket: \"acme-backup-staging\", region: \"eu-central-1\" });\n```",
+         standard AWS credential chain), `tags`.\n\n",
+            "```rhai\nlet backups = s3(#{ bucket: \"acme-backup-staging\", region: \"eu-central-1\" });\n```"
+        ),
         move |nc: NativeCallContext, options: Map| -> Tagged {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "s3(...)",
-                options.clone(),
-                &[
-                    "bucket",
-                    "region",
-                    "endpoint",
-                    "path_style",
-                    "access_key_id",
-                    "secret_access_key",
-                    "tags",
-                ],
-                &site,
-            );
-            if let Some(bucket) = o.req_str("bucket")
-                && let Err(e) = bucket_name(&bucket)
-            {
-                o.diagnostics
-                    .push(site.error(Code::InvalidBucketName, &bucket, e));
-            }
-            o.str("region");
-            o.str("endpoint");
-            o.bool("path_style");
-            o.map("tags");
-            let value = map_value(&c, &site, &options);
-            c.report(o.finish());
-            tagged("s3", value)
+            s3(&c, &site, options)
         }
     );
+}
+
+fn register_notify_settings(engine: &mut Engine, docs: &mut Docs) {
     for (name, key, doc) in [
         (
             "slack",
@@ -562,6 +517,9 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             doc,
         });
     }
+}
+
+fn register_probes(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
@@ -616,6 +574,9 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             ])
         )
     );
+}
+
+fn register_environment(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -628,78 +589,7 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"staging\", #{ domain: \"staging.example.com\" });\nlet host = \"api.\" + env.domain;\n```",
         move |nc: NativeCallContext, name: &str, options: Map| -> EnvHandle {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "environment(...)",
-                options,
-                &[
-                    "cluster",
-                    "domain",
-                    "dns",
-                    "acme",
-                    "backups",
-                    "ingress_class",
-                    "ingress_namespace",
-                ],
-                &site,
-            );
-            let mut meta = EnvironmentMeta {
-                name: name.to_owned(),
-                ..EnvironmentMeta::default()
-            };
-            if let Err(e) = validate::dns1123_label(name) {
-                o.diagnostics.push(site.error(
-                    Code::InvalidName,
-                    name,
-                    format!("invalid environment name \"{name}\": {}", e.0),
-                ));
-            }
-            if let Some(cluster) = o.custom::<Tagged>("cluster", "kube_context(...)") {
-                meta.kube_context = cluster.value.as_str().map(str::to_owned);
-                meta.kube_context_at = site.at("cluster");
-            }
-            if let Some(domain) = o.str("domain") {
-                if let Err(e) = validate::dns_name(&domain, false, false) {
-                    o.diagnostics
-                        .push(site.error(Code::InvalidDnsName, &domain, e.0));
-                }
-                meta.domain = Some(domain.trim_end_matches('.').to_owned());
-            }
-            for (key, kind) in [("dns", "dns"), ("acme", "acme"), ("backups", "s3")] {
-                if let Some(t) = o.custom::<Tagged>(key, &format!("a {kind} setting")) {
-                    if t.kind == kind {
-                        meta.providers.insert(key.to_owned(), t.value);
-                    } else {
-                        o.diagnostics.push(Diagnostic::error(Code::InvalidOption, format!("option `{key}` of environment(...) must be a {kind} setting, found a {} setting", t.kind)).at(site.at(key)));
-                    }
-                }
-            }
-            let class = o.str("ingress_class");
-            let ingress_ns = o.str("ingress_namespace");
-            let diagnostics = o.finish();
-            let mut b = builder::lock(&c.b);
-            b.diagnostics.extend(diagnostics);
-            if b.env.is_some() {
-                b.report(
-                    Diagnostic::error(
-                        Code::DuplicateEnvironment,
-                        "environment(...) is called more than once",
-                    )
-                    .at(site.span.clone()),
-                );
-            }
-            if let Some(class) = class {
-                meta.providers
-                    .insert("ingress_class".to_owned(), Value::str(class));
-            }
-            if let Some(ns) = ingress_ns {
-                b.ingress_namespace = ns;
-            }
-            let handle = EnvHandle {
-                name: name.to_owned(),
-                domain: meta.domain.clone().unwrap_or_default(),
-            };
-            b.env = Some(meta);
-            handle
+            environment(&c, &site, name, options)
         }
     );
     engine.register_get("name", |e: &mut EnvHandle| e.name.clone());
@@ -710,21 +600,209 @@ fn register_settings(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     });
 }
 
-/// Validates an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens).
-pub fn bucket_name(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let edges = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if (3..=63).contains(&name.len()) && ok_chars && edges && !name.contains("..") {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid bucket name \"{name}\": 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
-        ))
+/// Binding of `rfc2136`: checks the options, keeps them as the `dns` setting.
+fn rfc2136(c: &Ctx, site: &Site, options: Map) -> Tagged {
+    let mut o = Opts::new(
+        "rfc2136(...)",
+        options.clone(),
+        &["server", "zone", "key_name", "key", "algorithm", "ttl"],
+        site,
+    );
+    o.req_str("server");
+    let zone = o.req_str("zone");
+    o.req_str("key_name");
+    if o.get("key").is_none() {
+        o.req_str("key");
     }
+    if let Some(alg) = o.str("algorithm")
+        && !matches!(alg.as_str(), "hmac-sha256" | "hmac-sha512")
+    {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &alg,
+            format!("unsupported TSIG algorithm `{alg}`; use hmac-sha256 or hmac-sha512"),
+        ));
+    }
+    if let Some(zone) = &zone
+        && let Err(e) = validate::dns_name(zone, false, false)
+    {
+        o.diagnostics
+            .push(site.error(Code::InvalidDnsName, zone, e.0));
+    }
+    let mut value = map_value(c, site, &options);
+    value.insert("provider", Value::str("rfc2136"));
+    c.report(o.finish());
+    tagged("dns", value)
 }
+
+/// Binding of `manual_dns`.
+fn manual_dns(c: &Ctx, site: &Site, options: Map) -> Tagged {
+    let mut o = Opts::new(
+        "manual_dns(...)",
+        options.clone(),
+        &["zone", "nameservers", "ttl"],
+        site,
+    );
+    if let Some(zone) = o.req_str("zone")
+        && let Err(e) = validate::dns_name(&zone, false, false)
+    {
+        o.diagnostics
+            .push(site.error(Code::InvalidDnsName, &zone, e.0));
+    }
+    o.str_list("nameservers");
+    let mut value = map_value(c, site, &options);
+    value.insert("provider", Value::str("manual"));
+    c.report(o.finish());
+    tagged("dns", value)
+}
+
+/// Binding of `acme`.
+fn acme(c: &Ctx, site: &Site, options: Map) -> Tagged {
+    let mut o = Opts::new(
+        "acme(...)",
+        options.clone(),
+        &["directory", "email", "ca_file", "renew_before_days"],
+        site,
+    );
+    o.req_str("directory");
+    o.req_str("email");
+    o.str("ca_file");
+    o.int("renew_before_days");
+    let value = map_value(c, site, &options);
+    c.report(o.finish());
+    tagged("acme", value)
+}
+
+/// Binding of `s3`: the bucket name is checked with the rule S3 applies.
+fn s3(c: &Ctx, site: &Site, options: Map) -> Tagged {
+    let mut o = Opts::new(
+        "s3(...)",
+        options.clone(),
+        &[
+            "bucket",
+            "region",
+            "endpoint",
+            "path_style",
+            "access_key_id",
+            "secret_access_key",
+            "tags",
+        ],
+        site,
+    );
+    if let Some(bucket) = o.req_str("bucket")
+        && let Err(e) = bucket_name(&bucket)
+    {
+        o.diagnostics
+            .push(site.error(Code::InvalidBucketName, &bucket, e.to_string()));
+    }
+    o.str("region");
+    o.str("endpoint");
+    o.bool("path_style");
+    o.map("tags");
+    let value = map_value(c, site, &options);
+    c.report(o.finish());
+    tagged("s3", value)
+}
+
+/// Binding of `environment`: parses the options into the [`EnvironmentMeta`] of the evaluation.
+fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
+    let mut o = Opts::new(
+        "environment(...)",
+        options,
+        &[
+            "cluster",
+            "domain",
+            "dns",
+            "acme",
+            "backups",
+            "ingress_class",
+            "ingress_namespace",
+        ],
+        site,
+    );
+    let mut meta = parse_environment(&mut o, site, name);
+    let class = o.str("ingress_class");
+    let ingress_ns = o.str("ingress_namespace");
+    let diagnostics = o.finish();
+    let mut b = builder::lock(&c.b);
+    b.diagnostics.extend(diagnostics);
+    if b.env.is_some() {
+        b.report(
+            Diagnostic::error(
+                Code::DuplicateEnvironment,
+                "environment(...) is called more than once",
+            )
+            .at(site.span.clone()),
+        );
+    }
+    if let Some(class) = class {
+        meta.providers
+            .insert("ingress_class".to_owned(), Value::str(class));
+    }
+    if let Some(ns) = ingress_ns {
+        b.ingress_namespace = ns;
+    }
+    let handle = EnvHandle {
+        name: name.to_owned(),
+        domain: meta.domain.clone().unwrap_or_default(),
+    };
+    b.env = Some(meta);
+    handle
+}
+
+/// The environment's name, cluster, domain and provider settings, checked.
+fn parse_environment(o: &mut Opts, site: &Site, name: &str) -> EnvironmentMeta {
+    let mut meta = EnvironmentMeta {
+        name: name.to_owned(),
+        ..EnvironmentMeta::default()
+    };
+    if let Err(e) = validate::dns1123_label(name) {
+        o.diagnostics.push(site.error(
+            Code::InvalidName,
+            name,
+            format!("invalid environment name \"{name}\": {}", e.0),
+        ));
+    }
+    if let Some(cluster) = o.custom::<Tagged>("cluster", "kube_context(...)") {
+        meta.kube_context = cluster.value.as_str().map(str::to_owned);
+        meta.kube_context_at = site.at("cluster");
+    }
+    if let Some(domain) = o.str("domain") {
+        if let Err(e) = validate::dns_name(&domain, false, false) {
+            o.diagnostics
+                .push(site.error(Code::InvalidDnsName, &domain, e.0));
+        }
+        meta.domain = Some(domain.trim_end_matches('.').to_owned());
+    }
+    for (key, kind) in [("dns", "dns"), ("acme", "acme"), ("backups", "s3")] {
+        if let Some(t) = o.custom::<Tagged>(key, &format!("a {kind} setting")) {
+            if t.kind == kind {
+                meta.providers.insert(key.to_owned(), t.value);
+            } else {
+                o.diagnostics.push(Diagnostic::error(Code::InvalidOption, format!("option `{key}` of environment(...) must be a {kind} setting, found a {} setting", t.kind)).at(site.at(key)));
+            }
+        }
+    }
+    meta
+}
+
+/// Binding of `letsencrypt` and `letsencrypt_staging`: the `acme` setting of `directory`.
+fn letsencrypt(c: &Ctx, site: &Site, name: &str, directory: &str, options: Map) -> Tagged {
+    let mut o = Opts::new(
+        format!("{name}(...)"),
+        options.clone(),
+        &["email", "renew_before_days"],
+        site,
+    );
+    o.req_str("email");
+    o.int("renew_before_days");
+    let mut value = map_value(c, site, &options);
+    value.insert("directory", Value::str(directory));
+    c.report(o.finish());
+    tagged("acme", value)
+}
+
+pub use cairn_model::validate::bucket_name;
 
 /// The workload behind a backing service, reached on the service's own port only.
 fn peer_of(service: &Component) -> Workload {
@@ -736,7 +814,8 @@ fn peer_of(service: &Component) -> Workload {
     w
 }
 
-fn register_handles(engine: &mut Engine, docs: &mut Docs) {
+/// Getters of the handles scripts hold.
+fn register_getters(engine: &mut Engine) {
     engine.register_get("name", |s: &mut SecretHandle| s.name.clone());
     engine.register_get("name", |s: &mut ConfigHandle| s.name.clone());
     engine.register_get("name", |w: &mut Workload| w.name.clone());
@@ -751,6 +830,9 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
     engine.register_get("port", |c: &mut Component| c.port);
     engine.register_get("workload", |c: &mut Component| c.workload.clone());
     engine.register_get("info", |c: &mut Component| c.extra.clone());
+}
+
+fn register_key_refs(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
@@ -787,6 +869,9 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
             key: key.to_owned()
         }
     );
+}
+
+fn register_service_env(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
@@ -827,6 +912,9 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
             }
         }
     );
+}
+
+fn register_endpoints(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
@@ -834,24 +922,7 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
         ["service: Component", "name: &str"],
         "A named endpoint of a backing service (such as RabbitMQ's `management` UI), to route to.\n\n\
          ```rhai\nimport \"rabbitmq\" as rabbitmq;\nlet env = environment(\"demo\", #{ domain: \"demo.example.com\" });\nenv.namespace(\"demo\", #{});\nlet queue = rabbitmq::instance(env, \"mq\", #{ storage: \"1Gi\" });\nenv.route(\"mq.demo.example.com\", queue.endpoint(\"management\"), #{});\n```",
-        |service: &mut Component, name: &str| -> R<Workload> {
-            match service.endpoints.get(name) {
-                Some(port) => Ok(Workload {
-                    route_port: Some(*port),
-                    ..service.workload.clone()
-                }),
-                None => fail(format!(
-                    "service `{}` has no endpoint `{name}`; it has: {}",
-                    service.name,
-                    service
-                        .endpoints
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            }
-        }
+        |service: &mut Component, name: &str| -> R<Workload> { endpoint(service, name) }
     );
     engine.register_fn("management", |service: &mut Component| -> R<Workload> {
         match service.endpoints.get("management") {
@@ -872,16 +943,39 @@ fn register_handles(engine: &mut Engine, docs: &mut Docs) {
         ["workload: Workload", "name: &str"],
         "The same workload, routed to its port `name` instead of its first port.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9090 }, ready: http_get(\"/\", 80) });\nlet metrics = web.port(\"metrics\");\n```",
-        |workload: &mut Workload, name: &str| -> R<Workload> {
-            match workload.ports.iter().find(|(n, _)| n == name) {
-                Some((_, port)) => Ok(Workload {
-                    route_port: Some(*port),
-                    ..workload.clone()
-                }),
-                None => fail(format!("workload `{}` has no port `{name}`", workload.name)),
-            }
-        }
+        |workload: &mut Workload, name: &str| -> R<Workload> { port(workload, name) }
     );
+}
+
+/// Binding of `service.endpoint(name)`: the service's workload, routed to that endpoint.
+fn endpoint(service: &Component, name: &str) -> R<Workload> {
+    match service.endpoints.get(name) {
+        Some(port) => Ok(Workload {
+            route_port: Some(*port),
+            ..service.workload.clone()
+        }),
+        None => fail(format!(
+            "service `{}` has no endpoint `{name}`; it has: {}",
+            service.name,
+            service
+                .endpoints
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Binding of `workload.port(name)`: the workload, routed to that port.
+fn port(workload: &Workload, name: &str) -> R<Workload> {
+    match workload.ports.iter().find(|(n, _)| n == name) {
+        Some((_, port)) => Ok(Workload {
+            route_port: Some(*port),
+            ..workload.clone()
+        }),
+        None => fail(format!("workload `{}` has no port `{name}`", workload.name)),
+    }
 }
 
 /// Parses a quantity option, reporting a diagnostic at its literal; returns its canonical form.
@@ -922,15 +1016,40 @@ pub fn check_name(ctx: &Ctx, site: &Site, kind: &str, name: &str, label: bool) -
 
 /// Turns an evaluation error into a diagnostic at the innermost script position.
 pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) -> Diagnostic {
-    let mut source = main.to_owned();
-    let mut current = err;
-    let mut outer_pos = err.position();
     // The call in the main script that led into a plugin, if any.
     let caller = match err {
         EvalAltResult::ErrorInFunctionCall(_, _, _, pos)
         | EvalAltResult::ErrorInModule(_, _, pos) => sources.span(main, *pos),
         _ => None,
     };
+    let (source, current, pos) = innermost(main, err);
+    let mut span = sources.span(&source, pos);
+    let mut thrown_at = None;
+    if let (EvalAltResult::ErrorRuntime(..), Some(caller)) = (current, &caller) {
+        // A plugin refusing its arguments (`throw`) is the caller's problem: point there.
+        if source != main {
+            thrown_at = span
+                .take()
+                .map(|s| format!("raised at {}:{}:{}", s.file, s.line, s.col));
+            span = Some(caller.clone());
+        }
+    }
+    let (code, message, help) = describe(current);
+    let mut d = Diagnostic::error(code, message).at(span).label("here");
+    match (help, thrown_at) {
+        (Some(help), _) => d = d.help(help),
+        (None, Some(at)) => d = d.help(at),
+        (None, None) => {}
+    }
+    d
+}
+
+/// The innermost error of a chain of calls, the source it happened in, and its position (that
+/// of the innermost call when the error itself has none).
+fn innermost<'a>(main: &str, err: &'a EvalAltResult) -> (String, &'a EvalAltResult, Position) {
+    let mut source = main.to_owned();
+    let mut current = err;
+    let mut outer_pos = err.position();
     loop {
         match current {
             EvalAltResult::ErrorInFunctionCall(_, src, inner, pos) => {
@@ -955,18 +1074,12 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
     } else {
         current.position()
     };
-    let mut span = sources.span(&source, pos);
-    let mut thrown_at = None;
-    if let (EvalAltResult::ErrorRuntime(..), Some(caller)) = (current, &caller) {
-        // A plugin refusing its arguments (`throw`) is the caller's problem: point there.
-        if source != main {
-            thrown_at = span
-                .take()
-                .map(|s| format!("raised at {}:{}:{}", s.file, s.line, s.col));
-            span = Some(caller.clone());
-        }
-    }
-    let (code, message, help): (Code, String, Option<&str>) = match current {
+    (source, current, pos)
+}
+
+/// The code, message and help of an evaluation error.
+fn describe(current: &EvalAltResult) -> (Code, String, Option<&'static str>) {
+    match current {
         EvalAltResult::ErrorTooManyOperations(_) => (
             Code::ScriptLimit,
             "the script ran too many operations and was stopped".to_owned(),
@@ -1019,14 +1132,7 @@ pub fn runtime_diagnostic(sources: &Sources, main: &str, err: &EvalAltResult) ->
             let text = text.split(" (line ").next().unwrap_or(&text).to_owned();
             (Code::ScriptError, lower_first(&text), None)
         }
-    };
-    let mut d = Diagnostic::error(code, message).at(span).label("here");
-    match (help, thrown_at) {
-        (Some(help), _) => d = d.help(help),
-        (None, Some(at)) => d = d.help(at),
-        (None, None) => {}
     }
-    d
 }
 
 fn lower_first(s: &str) -> String {
@@ -1069,43 +1175,51 @@ pub fn derive_buckets(b: &mut Builder) {
         return;
     };
     let rules = b.bucket_rules.get(&bucket).cloned().unwrap_or_default();
-    let env = b.env_name();
-    let mut tags = Value::obj([
-        ("app.kubernetes.io/managed-by", Value::str("cairn")),
-        ("cairn.dev/environment", Value::str(env.as_str())),
-    ]);
-    if let Some(Value::Object(extra)) = settings.get("tags") {
-        for (k, v) in extra {
-            tags.insert(k.clone(), v.clone());
-        }
-    }
-    let mut body = Value::obj([
-        ("bucket", Value::str(bucket.as_str())),
-        ("versioning", Value::Bool(true)),
-        ("encryption", Value::str("AES256")),
-        ("block_public_access", Value::Bool(true)),
-        (
-            "lifecycle",
-            Value::Array(
-                rules
-                    .iter()
-                    .map(|(prefix, days)| {
-                        Value::obj([
-                            ("prefix", Value::str(prefix.as_str())),
-                            ("expiration_days", Value::Int(*days)),
-                            ("noncurrent_expiration_days", Value::Int(*days)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        ("tags", tags),
-    ]);
-    for key in ["region", "endpoint", "path_style"] {
-        if let Some(v) = settings.get(key) {
-            body.insert(key, v.clone());
-        }
-    }
-    let id = ResourceId::other(Provider::S3, "Bucket", None, &bucket);
+    let spec = BucketSpec {
+        bucket,
+        environment: b.env_name(),
+        settings,
+        rules: rules.into_iter().collect(),
+    };
+    let (id, body) = crate::lower::workloads::bucket(&spec);
     b.add(id, body, Vec::new(), true, None);
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_model::Code;
+
+    use crate::{EvalOptions, evaluate};
+
+    /// The messages of the invalid-bucket-name diagnostics of `s3(#{ bucket })`.
+    fn bucket_errors(bucket: &str) -> Vec<String> {
+        let script = format!("let backups = s3(#{{ bucket: \"{bucket}\" }});");
+        evaluate("main.rhai", &script, &[], &EvalOptions::default())
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == Code::InvalidBucketName)
+            .map(|d| d.message)
+            .collect()
+    }
+
+    /// The stdlib's own rule accepted these names and S3 refused them only at apply time.
+    #[test]
+    fn s3_bucket_names_s3_refuses_are_refused_at_plan_time() {
+        assert_eq!(
+            bucket_errors("192.168.1.1"),
+            ["invalid bucket name \"192.168.1.1\": a bucket name cannot look like an IP address"]
+        );
+        assert_eq!(
+            bucket_errors("backups.-staging"),
+            [
+                "invalid bucket name \"backups.-staging\": no two adjacent dots, nor a dot next to \
+                 a hyphen"
+            ]
+        );
+        assert_eq!(
+            bucket_errors("xn--backups"),
+            ["invalid bucket name \"xn--backups\": the prefix xn-- is reserved"]
+        );
+        assert!(bucket_errors("acme-backup-staging").is_empty());
+    }
 }

@@ -7,8 +7,51 @@ use rhai::Dynamic;
 
 use crate::types::{ConfigHandle, EnvSet, EnvValue, KeyRef, SecretHandle, SensitiveStr, Tagged};
 
+/// A script value that has no model value (a function pointer, a handle...); holds its type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {0} cannot be used as data here")]
+pub struct DataError(pub &'static str);
+
+/// Why an `env:` list cannot be flattened into environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// An item that is neither a secret, a config map, a map, a service's `.env(...)` nor a list
+    /// of those; holds its type name.
+    #[error(
+        "a {0} cannot be an environment variable source; use a secret, a config map, a map `#{{ NAME: value }}` or a service's `.env(...)`"
+    )]
+    NotASource(&'static str),
+    /// A sensitive value given directly; holds the variable's name.
+    #[error(
+        "environment variable `{0}` is given a sensitive value directly; store it in a secret and use `secret.key(...)`"
+    )]
+    SensitiveValue(String),
+    /// A value that is neither text, a number, a boolean nor a key reference.
+    #[error("environment variable `{name}` cannot take a {type_name}")]
+    WrongType {
+        /// The variable's name.
+        name: String,
+        /// The value's type name.
+        type_name: &'static str,
+    },
+}
+
+/// Diagnostics take their message as a `String`.
+impl From<DataError> for String {
+    fn from(e: DataError) -> String {
+        e.to_string()
+    }
+}
+
+/// Diagnostics take their message as a `String`.
+impl From<EnvError> for String {
+    fn from(e: EnvError) -> String {
+        e.to_string()
+    }
+}
+
 /// Converts a script value into a model value, or says what could not be converted.
-pub fn to_value(v: &Dynamic) -> Result<Value, String> {
+pub fn to_value(v: &Dynamic) -> Result<Value, DataError> {
     if v.is_unit() {
         return Ok(Value::Null);
     }
@@ -37,7 +80,7 @@ pub fn to_value(v: &Dynamic) -> Result<Value, String> {
         return map
             .iter()
             .map(|(k, v)| Ok((k.to_string(), to_value(v)?)))
-            .collect::<Result<BTreeMap<_, _>, String>>()
+            .collect::<Result<BTreeMap<_, _>, DataError>>()
             .map(Value::Object);
     }
     if let Some(s) = v.clone().try_cast::<SensitiveStr>() {
@@ -46,7 +89,7 @@ pub fn to_value(v: &Dynamic) -> Result<Value, String> {
     if let Some(t) = v.clone().try_cast::<Tagged>() {
         return Ok(t.value);
     }
-    Err(format!("a {} cannot be used as data here", v.type_name()))
+    Err(DataError(v.type_name()))
 }
 
 /// Concatenates a sensitive value and plain text.
@@ -74,7 +117,7 @@ pub fn env_list(
     items: &[Dynamic],
     out: &mut EnvSet,
     peers: &mut Vec<EnvSet>,
-) -> Result<(), String> {
+) -> Result<(), EnvError> {
     for item in items {
         if item.is_array() {
             env_list(&item.clone().into_array().unwrap_or_default(), out, peers)?;
@@ -111,29 +154,24 @@ pub fn env_list(
                 out.vars.push((name.to_string(), env_value(&name, &value)?));
             }
         } else {
-            return Err(format!(
-                "a {} cannot be an environment variable source; use a secret, a config map, a map `#{{ NAME: value }}` or a service's `.env(...)`",
-                item.type_name()
-            ));
+            return Err(EnvError::NotASource(item.type_name()));
         }
     }
     Ok(())
 }
 
-fn env_value(name: &str, value: &Dynamic) -> Result<EnvValue, String> {
+fn env_value(name: &str, value: &Dynamic) -> Result<EnvValue, EnvError> {
     if let Some(r) = value.clone().try_cast::<KeyRef>() {
         return Ok(EnvValue::Ref(r));
     }
     if value.is::<SensitiveStr>() {
-        return Err(format!(
-            "environment variable `{name}` is given a sensitive value directly; store it in a secret and use `secret.key(...)`"
-        ));
+        return Err(EnvError::SensitiveValue(name.to_owned()));
     }
     if value.is_string() || value.is_int() || value.is_float() || value.is_bool() {
         return Ok(EnvValue::Plain(value.to_string()));
     }
-    Err(format!(
-        "environment variable `{name}` cannot take a {}",
-        value.type_name()
-    ))
+    Err(EnvError::WrongType {
+        name: name.to_owned(),
+        type_name: value.type_name(),
+    })
 }

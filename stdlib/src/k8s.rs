@@ -63,29 +63,7 @@ pub fn stamp(body: &mut Value, env: &str) {
     }
 }
 
-/// Resource requests and limits, canonical quantities.
-#[derive(Debug, Clone, Default)]
-pub struct Resources {
-    pub request_cpu: Option<String>,
-    pub request_memory: Option<String>,
-    pub limit_cpu: Option<String>,
-    pub limit_memory: Option<String>,
-}
-
-/// A container as the script describes it.
-#[derive(Debug, Clone, Default)]
-pub struct Container {
-    pub name: String,
-    pub image: String,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    pub ports: Vec<(String, i64)>,
-    pub env: Vec<(String, EnvValue)>,
-    pub resources: Resources,
-    pub readiness: Option<Value>,
-    pub liveness: Option<Value>,
-    pub mounts: Vec<(String, String)>,
-}
+pub use cairn_model::spec::workloads::{Container, Resources};
 
 fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::str(s.as_str())).collect())
@@ -104,58 +82,77 @@ pub fn container(c: &Container) -> Value {
         out.insert("args", strings(&c.args));
     }
     if !c.ports.is_empty() {
-        out.insert(
-            "ports",
-            Value::Array(
-                c.ports
-                    .iter()
-                    .map(|(name, port)| {
-                        Value::obj([
-                            ("name", Value::str(name.as_str())),
-                            ("containerPort", Value::Int(*port)),
-                            ("protocol", Value::str("TCP")),
-                        ])
-                    })
-                    .collect(),
-            ),
-        );
+        out.insert("ports", container_ports(&c.ports));
     }
     if !c.env.is_empty() {
         out.insert(
             "env",
-            Value::Array(
-                c.env
-                    .iter()
-                    .map(|(name, value)| match value {
-                        EnvValue::Plain(v) => Value::obj([
-                            ("name", Value::str(name.as_str())),
-                            ("value", Value::str(v.as_str())),
-                        ]),
-                        EnvValue::Ref(r) => {
-                            let source = if r.kind == "Secret" {
-                                "secretKeyRef"
-                            } else {
-                                "configMapKeyRef"
-                            };
-                            Value::obj([
-                                ("name", Value::str(name.as_str())),
-                                (
-                                    "valueFrom",
-                                    Value::obj([(
-                                        source,
-                                        Value::obj([
-                                            ("name", Value::str(r.name.as_str())),
-                                            ("key", Value::str(r.key.as_str())),
-                                        ]),
-                                    )]),
-                                ),
-                            ])
-                        }
-                    })
-                    .collect(),
-            ),
+            Value::Array(c.env.iter().map(|(n, v)| env_var(n, v)).collect()),
         );
     }
+    if let Some(resources) = resources(&c.resources) {
+        out.insert("resources", resources);
+    }
+    if let Some(p) = &c.readiness {
+        out.insert("readinessProbe", p.clone());
+    }
+    if let Some(p) = &c.liveness {
+        out.insert("livenessProbe", p.clone());
+    }
+    if !c.mounts.is_empty() {
+        out.insert("volumeMounts", volume_mounts(&c.mounts));
+    }
+    out
+}
+
+/// A container's `ports`.
+fn container_ports(ports: &[(String, i64)]) -> Value {
+    Value::Array(
+        ports
+            .iter()
+            .map(|(name, port)| {
+                Value::obj([
+                    ("name", Value::str(name.as_str())),
+                    ("containerPort", Value::Int(*port)),
+                    ("protocol", Value::str("TCP")),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// One entry of a container's `env`.
+fn env_var(name: &str, value: &EnvValue) -> Value {
+    match value {
+        EnvValue::Plain(v) => Value::obj([
+            ("name", Value::str(name)),
+            ("value", Value::str(v.as_str())),
+        ]),
+        EnvValue::Ref(r) => {
+            let source = if r.kind == "Secret" {
+                "secretKeyRef"
+            } else {
+                "configMapKeyRef"
+            };
+            Value::obj([
+                ("name", Value::str(name)),
+                (
+                    "valueFrom",
+                    Value::obj([(
+                        source,
+                        Value::obj([
+                            ("name", Value::str(r.name.as_str())),
+                            ("key", Value::str(r.key.as_str())),
+                        ]),
+                    )]),
+                ),
+            ])
+        }
+    }
+}
+
+/// A container's `resources`, if it has any requests or limits.
+fn resources(r: &Resources) -> Option<Value> {
     let pairs = |cpu: &Option<String>, memory: &Option<String>| {
         let mut m = Value::object();
         if let Some(cpu) = cpu {
@@ -166,8 +163,8 @@ pub fn container(c: &Container) -> Value {
         }
         m
     };
-    let requests = pairs(&c.resources.request_cpu, &c.resources.request_memory);
-    let limits = pairs(&c.resources.limit_cpu, &c.resources.limit_memory);
+    let requests = pairs(&r.request_cpu, &r.request_memory);
+    let limits = pairs(&r.limit_cpu, &r.limit_memory);
     let mut resources = Value::object();
     if requests.as_object().is_some_and(|m| !m.is_empty()) {
         resources.insert("requests", requests);
@@ -175,32 +172,25 @@ pub fn container(c: &Container) -> Value {
     if limits.as_object().is_some_and(|m| !m.is_empty()) {
         resources.insert("limits", limits);
     }
-    if resources.as_object().is_some_and(|m| !m.is_empty()) {
-        out.insert("resources", resources);
-    }
-    if let Some(p) = &c.readiness {
-        out.insert("readinessProbe", p.clone());
-    }
-    if let Some(p) = &c.liveness {
-        out.insert("livenessProbe", p.clone());
-    }
-    if !c.mounts.is_empty() {
-        out.insert(
-            "volumeMounts",
-            Value::Array(
-                c.mounts
-                    .iter()
-                    .map(|(name, path)| {
-                        Value::obj([
-                            ("name", Value::str(name.as_str())),
-                            ("mountPath", Value::str(path.as_str())),
-                        ])
-                    })
-                    .collect(),
-            ),
-        );
-    }
-    out
+    resources
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        .then_some(resources)
+}
+
+/// A container's `volumeMounts`.
+fn volume_mounts(mounts: &[(String, String)]) -> Value {
+    Value::Array(
+        mounts
+            .iter()
+            .map(|(name, path)| {
+                Value::obj([
+                    ("name", Value::str(name.as_str())),
+                    ("mountPath", Value::str(path.as_str())),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// The labels that select a workload's pods: its name, or what its operator labels them with.
@@ -311,56 +301,61 @@ pub fn isolation_policies(
             policy("default-deny-all-egress", ns, all(), &["Egress"]),
         ),
     ];
-    {
-        // Pods of this environment may reach each other, from no namespace it must not talk to.
-        let name = if deny_namespaces.is_empty() {
-            "allow-same-environment".to_owned()
-        } else {
-            format!("block-{}", deny_namespaces.join("-"))
-        };
-        let mut p = policy(&name, ns, all(), &["Ingress"]);
-        let from = Value::obj([
-            (
-                "namespaceSelector",
-                Value::obj([(
-                    "matchExpressions",
-                    Value::Array(vec![Value::obj([
-                        ("key", Value::str("kubernetes.io/metadata.name")),
-                        (
-                            "operator",
-                            Value::str(if deny_namespaces.is_empty() {
-                                "In"
-                            } else {
-                                "NotIn"
-                            }),
-                        ),
-                        (
-                            "values",
-                            if deny_namespaces.is_empty() {
-                                Value::from(vec![ns])
-                            } else {
-                                Value::from(deny_namespaces.to_vec())
-                            },
-                        ),
-                    ])]),
-                )]),
-            ),
-            (
-                "podSelector",
-                match_labels(Value::obj([(ENVIRONMENT, Value::str(env))])),
-            ),
-        ]);
-        if let Value::Object(spec) = p.get("spec").cloned().unwrap_or_default() {
-            let mut spec = Value::Object(spec);
-            spec.insert(
-                "ingress",
-                Value::Array(vec![Value::obj([("from", Value::Array(vec![from]))])]),
-            );
-            p.insert("spec", spec);
-        }
-        out.push((name, p));
+    out.push(same_environment_policy(ns, env, deny_namespaces));
+    out.push(("allow-dns".to_owned(), dns_policy(ns)));
+    if !egress_ports.is_empty() {
+        out.push((
+            "allow-internet".to_owned(),
+            internet_policy(ns, egress_ports, cluster_cidrs),
+        ));
     }
-    let mut dns = policy("allow-dns", ns, all(), &["Egress"]);
+    out
+}
+
+/// Pods of this environment may reach each other, from no namespace it must not talk to.
+fn same_environment_policy(ns: &str, env: &str, deny_namespaces: &[String]) -> (String, Value) {
+    let name = if deny_namespaces.is_empty() {
+        "allow-same-environment".to_owned()
+    } else {
+        format!("block-{}", deny_namespaces.join("-"))
+    };
+    let mut p = policy(&name, ns, Value::object(), &["Ingress"]);
+    let (operator, values) = if deny_namespaces.is_empty() {
+        ("In", Value::from(vec![ns]))
+    } else {
+        ("NotIn", Value::from(deny_namespaces.to_vec()))
+    };
+    let from = Value::obj([
+        (
+            "namespaceSelector",
+            Value::obj([(
+                "matchExpressions",
+                Value::Array(vec![Value::obj([
+                    ("key", Value::str("kubernetes.io/metadata.name")),
+                    ("operator", Value::str(operator)),
+                    ("values", values),
+                ])]),
+            )]),
+        ),
+        (
+            "podSelector",
+            match_labels(Value::obj([(ENVIRONMENT, Value::str(env))])),
+        ),
+    ]);
+    if let Value::Object(spec) = p.get("spec").cloned().unwrap_or_default() {
+        let mut spec = Value::Object(spec);
+        spec.insert(
+            "ingress",
+            Value::Array(vec![Value::obj([("from", Value::Array(vec![from]))])]),
+        );
+        p.insert("spec", spec);
+    }
+    (name, p)
+}
+
+/// Egress to the cluster's DNS in kube-system.
+fn dns_policy(ns: &str) -> Value {
+    let mut dns = policy("allow-dns", ns, Value::object(), &["Egress"]);
     let mut spec = dns.get("spec").cloned().unwrap_or_default();
     spec.insert(
         "egress",
@@ -376,25 +371,26 @@ pub fn isolation_policies(
         ])]),
     );
     dns.insert("spec", spec);
-    out.push(("allow-dns".to_owned(), dns));
-    if !egress_ports.is_empty() {
-        let mut internet = policy("allow-internet", ns, all(), &["Egress"]);
-        let mut spec = internet.get("spec").cloned().unwrap_or_default();
-        let mut block = Value::obj([("cidr", Value::str("0.0.0.0/0"))]);
-        if !cluster_cidrs.is_empty() {
-            block.insert("except", Value::from(cluster_cidrs.to_vec()));
-        }
-        spec.insert(
-            "egress",
-            Value::Array(vec![Value::obj([
-                ("to", Value::Array(vec![Value::obj([("ipBlock", block)])])),
-                ("ports", ports_of(egress_ports)),
-            ])]),
-        );
-        internet.insert("spec", spec);
-        out.push(("allow-internet".to_owned(), internet));
+    dns
+}
+
+/// Egress to `egress_ports` anywhere outside the cluster's networks.
+fn internet_policy(ns: &str, egress_ports: &[i64], cluster_cidrs: &[String]) -> Value {
+    let mut internet = policy("allow-internet", ns, Value::object(), &["Egress"]);
+    let mut spec = internet.get("spec").cloned().unwrap_or_default();
+    let mut block = Value::obj([("cidr", Value::str("0.0.0.0/0"))]);
+    if !cluster_cidrs.is_empty() {
+        block.insert("except", Value::from(cluster_cidrs.to_vec()));
     }
-    out
+    spec.insert(
+        "egress",
+        Value::Array(vec![Value::obj([
+            ("to", Value::Array(vec![Value::obj([("ipBlock", block)])])),
+            ("ports", ports_of(egress_ports)),
+        ])]),
+    );
+    internet.insert("spec", spec);
+    internet
 }
 
 /// Network policies that follow from the script: each workload may reach the backing services

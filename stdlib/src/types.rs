@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+pub use cairn_model::spec::workloads::{EnvValue, KeyRef};
 use cairn_model::{ResourceId, Sensitive, Value};
 
 /// The environment returned by `environment(...)`.
@@ -24,15 +25,6 @@ pub struct SecretHandle {
 pub struct ConfigHandle {
     pub name: String,
     pub keys: Vec<String>,
-}
-
-/// A reference to one key of a Secret or ConfigMap, for an environment variable.
-#[derive(Debug, Clone)]
-pub struct KeyRef {
-    /// `Secret` or `ConfigMap`.
-    pub kind: &'static str,
-    pub name: String,
-    pub key: String,
 }
 
 /// A sensitive string in a script: printing it shows a placeholder.
@@ -77,13 +69,6 @@ pub struct CertHandle {
 pub struct EnvSet {
     pub vars: Vec<(String, EnvValue)>,
     pub peer: Option<Workload>,
-}
-
-/// The value of one environment variable.
-#[derive(Debug, Clone)]
-pub enum EnvValue {
-    Plain(String),
-    Ref(KeyRef),
 }
 
 /// A backing service made by a plugin: connection settings and the workload behind them.

@@ -3,6 +3,10 @@
 use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
+use cairn_model::spec::workloads::{
+    ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities,
+    RegistrySecretSpec, SecretSpec, WorkloadKind,
+};
 use cairn_model::validate::{self, Quantity};
 use cairn_model::{Diagnostic, ResourceId, SensitivePart, Value};
 use rhai::{Dynamic, Engine, Map, NativeCallContext};
@@ -12,7 +16,8 @@ use crate::builder;
 use crate::convert;
 use crate::docs::Docs;
 use crate::export;
-use crate::k8s::{self, Container, Resources};
+use crate::k8s::{Container, Resources};
+use crate::lower::workloads as lower;
 use crate::opts::{Opts, Site};
 use crate::types::{
     Component, ConfigHandle, EnvHandle, EnvSet, EnvValue, KeyRef, SecretHandle, SensitiveStr,
@@ -21,7 +26,10 @@ use crate::types::{
 
 pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_namespace(engine, docs, ctx);
-    register_data(engine, docs, ctx);
+    register_protection(engine, docs, ctx);
+    register_secrets(engine, docs, ctx);
+    register_config_and_volumes(engine, docs, ctx);
+    register_component(engine, docs, ctx);
     register_workloads(engine, docs, ctx);
 }
 
@@ -79,237 +87,237 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
             let site = c.site(&nc);
-            check_name(&c, &site, "namespace", name, true);
-            let mut o = Opts::new(
-                "env.namespace(...)",
-                options,
-                &[
-                    "quota",
-                    "container_defaults",
-                    "isolate",
-                    "labels",
-                    "annotations",
-                    "owned_by",
-                ],
-                &site,
-            );
-            let owner = o.str("owned_by");
-            let shared = owner.is_some();
-            if shared {
-                for key in [
-                    "quota",
-                    "container_defaults",
-                    "isolate",
-                    "labels",
-                    "annotations",
-                ] {
-                    if o.get(key).is_some() {
-                        o.diagnostics.push(site.error(Code::InvalidOption, key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
-                    }
-                }
-            }
-            let env = {
-                let mut b = builder::lock(&c.b);
-                let env = b.env_name();
-                match b.env.as_mut() {
-                    Some(meta) => {
-                        if meta.namespace.is_some() {
-                            b.report(
-                                Diagnostic::error(
-                                    Code::DuplicateNamespace,
-                                    "env.namespace(...) is called more than once",
-                                )
-                                .at(site.span.clone()),
-                            );
-                        } else {
-                            meta.namespace = Some(name.to_owned());
-                            meta.namespace_owner = owner.clone();
-                        }
-                    }
-                    None => b.report(
-                        Diagnostic::error(
-                            Code::MissingEnvironment,
-                            "env.namespace(...) needs environment(...) first",
-                        )
-                        .at(site.span.clone()),
-                    ),
-                }
-                env
-            };
-            let ns_id = ResourceId::kube("Namespace", None, name);
-            let mut objects: Vec<(ResourceId, Value)> = Vec::new();
-            let mut ns = k8s::object("v1", "Namespace", name, None);
-            let mut labels = Value::obj([("name", Value::str(name))]);
-            if let Some(extra) = o.map("labels") {
-                for (k, v) in extra {
-                    let v = v.to_string();
-                    if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v))
-                    {
-                        o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
-                    }
-                    labels.insert(k.to_string(), Value::str(v));
-                }
-            }
-            if let Value::Object(meta) = ns.get("metadata").cloned().unwrap_or_default() {
-                let mut meta = Value::Object(meta);
-                meta.insert("labels", labels);
-                ns.insert("metadata", meta);
-            }
-            objects.push((ns_id.clone(), ns));
-            if let Some(quota) = o.map("quota") {
-                let mut q = Opts::new("the quota", quota.clone(), QUOTA_KEYS, &site);
-                let mut hard = Value::object();
-                for key in quota.keys() {
-                    let Some(k8s_key) = quota_key(key) else {
-                        continue;
-                    };
-                    let value = if matches!(
-                        key.as_str(),
-                        "requests_cpu"
-                            | "requests_memory"
-                            | "limits_cpu"
-                            | "limits_memory"
-                            | "requests_storage"
-                    ) {
-                        quantity(&mut q, &site, key, &format!("quota {key}"))
-                    } else {
-                        q.int(key).map(|i| i.to_string())
-                    };
-                    if let Some(v) = value {
-                        hard.insert(k8s_key, Value::str(v));
-                    }
-                }
-                o.diagnostics.extend(q.finish());
-                let qname = format!("{name}-quota");
-                let mut body = k8s::object("v1", "ResourceQuota", &qname, Some(name));
-                body.insert("spec", Value::obj([("hard", hard)]));
-                objects.push((ResourceId::kube("ResourceQuota", Some(name), &qname), body));
-            }
-            if let Some(defaults) = o.map("container_defaults") {
-                let mut d = Opts::new(
-                    "container_defaults",
-                    defaults,
-                    &[
-                        "cpu",
-                        "memory",
-                        "request_cpu",
-                        "request_memory",
-                        "max_cpu",
-                        "max_memory",
-                        "min_cpu",
-                        "min_memory",
-                    ],
-                    &site,
-                );
-                let mut limit = Value::obj([("type", Value::str("Container"))]);
-                for (field, cpu_key, mem_key) in [
-                    ("default", "cpu", "memory"),
-                    ("defaultRequest", "request_cpu", "request_memory"),
-                    ("max", "max_cpu", "max_memory"),
-                    ("min", "min_cpu", "min_memory"),
-                ] {
-                    let mut pair = Value::object();
-                    if let Some(v) = quantity(
-                        &mut d,
-                        &site,
-                        cpu_key,
-                        &format!("container default {cpu_key}"),
-                    ) {
-                        pair.insert("cpu", Value::str(v));
-                    }
-                    if let Some(v) = quantity(
-                        &mut d,
-                        &site,
-                        mem_key,
-                        &format!("container default {mem_key}"),
-                    ) {
-                        pair.insert("memory", Value::str(v));
-                    }
-                    if pair.as_object().is_some_and(|m| !m.is_empty()) {
-                        limit.insert(field, pair);
-                    }
-                }
-                o.diagnostics.extend(d.finish());
-                let lname = format!("{name}-limits");
-                let mut body = k8s::object("v1", "LimitRange", &lname, Some(name));
-                body.insert("spec", Value::obj([("limits", Value::Array(vec![limit]))]));
-                objects.push((ResourceId::kube("LimitRange", Some(name), &lname), body));
-            }
-            if let Some(isolate) = o.map("isolate") {
-                let mut i = Opts::new(
-                    "isolate",
-                    isolate,
-                    &[
-                        "deny_namespaces",
-                        "allow_egress_ports",
-                        "cluster_cidrs",
-                        "allow_within",
-                    ],
-                    &site,
-                );
-                let within = i.bool("allow_within").unwrap_or(false);
-                let deny = i.str_list("deny_namespaces");
-                for d in &deny {
-                    if let Err(e) = validate::dns1123_label(d) {
-                        i.diagnostics.push(site.error(Code::InvalidName, d, e.0));
-                    }
-                }
-                let ports: Vec<i64> = i
-                    .list("allow_egress_ports")
-                    .iter()
-                    .filter_map(|p| p.as_int().ok())
-                    .collect();
-                let cidrs = match i.get("cluster_cidrs") {
-                    Some(_) => i.str_list("cluster_cidrs"),
-                    // k3s defaults: pod and service networks.
-                    None => vec!["10.42.0.0/16".to_owned(), "10.43.0.0/16".to_owned()],
-                };
-                o.diagnostics.extend(i.finish());
-                for (pname, body) in k8s::isolation_policies(name, &env, &deny, &ports, &cidrs) {
-                    objects.push((ResourceId::kube("NetworkPolicy", Some(name), &pname), body));
-                }
-                if within {
-                    // Clustered services (CockroachDB nodes, Redis replicas and Sentinels,
-                    // Prometheus scraping) talk among themselves inside the namespace.
-                    let pname = "allow-within-namespace";
-                    let mut p =
-                        k8s::object("networking.k8s.io/v1", "NetworkPolicy", pname, Some(name));
-                    p.insert(
-                        "spec",
-                        Value::obj([
-                            ("podSelector", Value::object()),
-                            ("policyTypes", Value::from(vec!["Egress"])),
-                            (
-                                "egress",
-                                Value::Array(vec![Value::obj([(
-                                    "to",
-                                    Value::Array(vec![Value::obj([(
-                                        "podSelector",
-                                        Value::object(),
-                                    )])]),
-                                )])]),
-                            ),
-                        ]),
-                    );
-                    objects.push((ResourceId::kube("NetworkPolicy", Some(name), pname), p));
-                }
-            }
-            let diagnostics = o.finish();
-            let mut b = builder::lock(&c.b);
-            b.diagnostics.extend(diagnostics);
-            if shared {
-                return;
-            }
-            for (id, body) in objects {
-                let deps = if id == ns_id {
-                    Vec::new()
-                } else {
-                    vec![ns_id.clone()]
-                };
-                b.add(id, body, deps, false, site.primary());
-            }
+            namespace(&c, &site, name, options)
         }
     );
+}
+
+/// Options of `env.namespace`.
+const NAMESPACE_KEYS: &[&str] = &[
+    "quota",
+    "container_defaults",
+    "isolate",
+    "labels",
+    "annotations",
+    "owned_by",
+];
+
+/// Binding of `env.namespace`: parses the options into a [`NamespaceSpec`], records the
+/// namespace in the environment, and declares what lowering makes of it.
+fn namespace(c: &Ctx, site: &Site, name: &str, options: Map) {
+    check_name(c, site, "namespace", name, true);
+    let mut o = Opts::new("env.namespace(...)", options, NAMESPACE_KEYS, site);
+    let owner = o.str("owned_by");
+    let shared = owner.is_some();
+    if shared {
+        for key in NAMESPACE_KEYS.iter().take(5) {
+            if o.get(key).is_some() {
+                o.diagnostics.push(site.error(Code::InvalidOption, key, format!("`{key}` belongs to the environment that owns namespace \"{name}\"; a shared namespace's quota, defaults, labels and isolation are declared there")));
+            }
+        }
+    }
+    let env = claim_namespace(c, site, name, owner);
+    let spec = NamespaceSpec {
+        name: name.to_owned(),
+        labels: namespace_labels(&mut o, site),
+        quota: o.map("quota").map(|q| parse_quota(&mut o, site, q)),
+        container_defaults: o
+            .map("container_defaults")
+            .map(|d| parse_container_defaults(&mut o, site, d)),
+        isolation: o.map("isolate").map(|i| parse_isolation(&mut o, site, i)),
+    };
+    let diagnostics = o.finish();
+    let mut b = builder::lock(&c.b);
+    b.diagnostics.extend(diagnostics);
+    if shared {
+        return;
+    }
+    let ns_id = ResourceId::kube("Namespace", None, name);
+    for (id, body) in lower::namespace(&spec, &env) {
+        let deps = if id == ns_id {
+            Vec::new()
+        } else {
+            vec![ns_id.clone()]
+        };
+        b.add(id, body, deps, false, site.primary());
+    }
+}
+
+/// Records the environment's namespace (and its owner), reporting a second `env.namespace` or
+/// a missing `environment(...)`; returns the environment's name.
+fn claim_namespace(c: &Ctx, site: &Site, name: &str, owner: Option<String>) -> String {
+    let mut b = builder::lock(&c.b);
+    let env = b.env_name();
+    match b.env.as_mut() {
+        Some(meta) => {
+            if meta.namespace.is_some() {
+                b.report(
+                    Diagnostic::error(
+                        Code::DuplicateNamespace,
+                        "env.namespace(...) is called more than once",
+                    )
+                    .at(site.span.clone()),
+                );
+            } else {
+                meta.namespace = Some(name.to_owned());
+                meta.namespace_owner = owner;
+            }
+        }
+        None => b.report(
+            Diagnostic::error(
+                Code::MissingEnvironment,
+                "env.namespace(...) needs environment(...) first",
+            )
+            .at(site.span.clone()),
+        ),
+    }
+    env
+}
+
+/// The namespace's extra `labels`, each key and value checked.
+fn namespace_labels(o: &mut Opts, site: &Site) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    if let Some(extra) = o.map("labels") {
+        for (k, v) in extra {
+            let v = v.to_string();
+            if let Err(e) = validate::label_key(&k).and_then(|()| validate::label_value(&v)) {
+                o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+            }
+            labels.push((k.to_string(), v));
+        }
+    }
+    labels
+}
+
+/// The `quota` option: the ResourceQuota's `hard` limits, under their Kubernetes keys.
+fn parse_quota(o: &mut Opts, site: &Site, quota: Map) -> Vec<(&'static str, String)> {
+    let mut q = Opts::new("the quota", quota.clone(), QUOTA_KEYS, site);
+    let mut hard = Vec::new();
+    for key in quota.keys() {
+        let Some(k8s_key) = quota_key(key) else {
+            continue;
+        };
+        let value = if matches!(
+            key.as_str(),
+            "requests_cpu"
+                | "requests_memory"
+                | "limits_cpu"
+                | "limits_memory"
+                | "requests_storage"
+        ) {
+            quantity(&mut q, site, key, &format!("quota {key}"))
+        } else {
+            q.int(key).map(|i| i.to_string())
+        };
+        if let Some(v) = value {
+            hard.push((k8s_key, v));
+        }
+    }
+    o.diagnostics.extend(q.finish());
+    hard
+}
+
+/// The `container_defaults` option: the LimitRange's `default`, `defaultRequest`, `max` and
+/// `min`, each with the `cpu` and `memory` given.
+fn parse_container_defaults(
+    o: &mut Opts,
+    site: &Site,
+    defaults: Map,
+) -> Vec<(&'static str, Quantities)> {
+    let mut d = Opts::new(
+        "container_defaults",
+        defaults,
+        &[
+            "cpu",
+            "memory",
+            "request_cpu",
+            "request_memory",
+            "max_cpu",
+            "max_memory",
+            "min_cpu",
+            "min_memory",
+        ],
+        site,
+    );
+    let mut limits = Vec::new();
+    for (field, cpu_key, mem_key) in [
+        ("default", "cpu", "memory"),
+        ("defaultRequest", "request_cpu", "request_memory"),
+        ("max", "max_cpu", "max_memory"),
+        ("min", "min_cpu", "min_memory"),
+    ] {
+        let mut pair = Vec::new();
+        let what = |key: &str| format!("container default {key}");
+        if let Some(v) = quantity(&mut d, site, cpu_key, &what(cpu_key)) {
+            pair.push(("cpu", v));
+        }
+        if let Some(v) = quantity(&mut d, site, mem_key, &what(mem_key)) {
+            pair.push(("memory", v));
+        }
+        limits.push((field, pair));
+    }
+    o.diagnostics.extend(d.finish());
+    limits
+}
+
+/// The `isolate` option.
+fn parse_isolation(o: &mut Opts, site: &Site, isolate: Map) -> IsolationSpec {
+    let mut i = Opts::new(
+        "isolate",
+        isolate,
+        &[
+            "deny_namespaces",
+            "allow_egress_ports",
+            "cluster_cidrs",
+            "allow_within",
+        ],
+        site,
+    );
+    let allow_within = i.bool("allow_within").unwrap_or(false);
+    let deny_namespaces = i.str_list("deny_namespaces");
+    for d in &deny_namespaces {
+        if let Err(e) = validate::dns1123_label(d) {
+            i.diagnostics.push(site.error(Code::InvalidName, d, e.0));
+        }
+    }
+    let egress_ports: Vec<i64> = i
+        .list("allow_egress_ports")
+        .iter()
+        .filter_map(|p| p.as_int().ok())
+        .collect();
+    let cluster_cidrs = match i.get("cluster_cidrs") {
+        Some(_) => i.str_list("cluster_cidrs"),
+        // k3s defaults: pod and service networks.
+        None => vec!["10.42.0.0/16".to_owned(), "10.43.0.0/16".to_owned()],
+    };
+    o.diagnostics.extend(i.finish());
+    IsolationSpec {
+        deny_namespaces,
+        egress_ports,
+        cluster_cidrs,
+        allow_within,
+    }
+}
+
+/// Declares an object of `kind` in namespace `ns`, after the namespace; returns its id.
+fn declare_in_namespace(
+    c: &Ctx,
+    site: &Site,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    body: Value,
+    protected: bool,
+) -> ResourceId {
+    let id = ResourceId::kube(kind, Some(ns), name);
+    builder::lock(&c.b).add(
+        id.clone(),
+        body,
+        vec![ResourceId::kube("Namespace", None, ns)],
+        protected,
+        site.primary(),
+    );
+    id
 }
 
 /// Declares a Secret of `kind` (`Opaque`, `kubernetes.io/basic-auth`…).
@@ -325,18 +333,14 @@ fn declare_secret(c: &Ctx, site: &Site, name: &str, data: &Map, kind: &str) -> S
             string_data.insert(key.to_string(), value);
         }
     }
-    let keys: Vec<String> = string_data.keys().cloned().collect();
-    let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-    body.insert("type", Value::str(kind));
-    body.insert("stringData", Value::Object(string_data));
-    let id = ResourceId::kube("Secret", Some(&ns), name);
-    builder::lock(&c.b).add(
-        id.clone(),
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let spec = SecretSpec {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        data: string_data,
+    };
+    let keys: Vec<String> = spec.data.keys().cloned().collect();
+    let body = lower::secret(&ns, &spec);
+    let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
     SecretHandle {
         name: name.to_owned(),
         keys,
@@ -382,7 +386,7 @@ const CLUSTER_WIDE: &[&str] = &[
     "StorageClass",
 ];
 
-fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+fn register_protection(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -394,26 +398,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_delete(\"PersistentVolumeClaim\", \"old-cache-data\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            // Built-in kinds other than these are never protected; any other kind is a custom
-            // resource, protected when declared with `holds_data: true`.
-            let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
-                && ResourceId::kube(kind, None, "").rank < 10;
-            let custom =
-                !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
-            if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
-                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
-                return;
-            }
-            let mut b = builder::lock(&c.b);
-            let ns = b.namespace();
-            let id = if kind == "PersistentVolumeClaim" || custom {
-                format!("{kind}/{ns}/{name}")
-            } else {
-                format!("{kind}/{name}")
-            };
-            if let Some(meta) = b.env.as_mut() {
-                meta.allow_delete.push(id);
-            }
+            allow_delete(&c, &site, kind, name)
         }
     );
     let c = ctx.clone();
@@ -431,19 +416,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.allow_replace(\"StatefulSet\", \"db\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            // Built-in kinds other than StatefulSet are replaced without asking (nothing is
-            // lost); any other kind is an operator's.
-            let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
-                && ResourceId::kube(kind, None, "").rank < 10;
-            if builtin && kind != "StatefulSet" {
-                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); `allow_replace` is for a StatefulSet or an operator's resource, and data is never replaced this way: see `allow_delete`")));
-                return;
-            }
-            let mut b = builder::lock(&c.b);
-            let id = format!("{kind}/{}/{name}", b.namespace());
-            if let Some(meta) = b.env.as_mut() {
-                meta.allow_replace.push(id);
-            }
+            allow_replace(&c, &site, kind, name)
         }
     );
     let c = ctx.clone();
@@ -460,21 +433,12 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.adopt(\"Deployment\", \"web\");\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, kind: &str, name: &str| {
             let site = c.site(&nc);
-            if kind.is_empty() || kind.contains(['/', ' ']) {
-                c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace, postgresql)")));
-                return;
-            }
-            let mut b = builder::lock(&c.b);
-            let id = if CLUSTER_WIDE.contains(&kind) {
-                format!("{kind}/{name}")
-            } else {
-                format!("{kind}/{}/{name}", b.namespace())
-            };
-            if let Some(meta) = b.env.as_mut() {
-                meta.adopt.push(id);
-            }
+            adopt(&c, &site, kind, name)
         }
     );
+}
+
+fn register_secrets(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -487,7 +451,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet app = env.secret(\"app\", #{ SECRET_KEY: generate_password(50), MODE: \"staging\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> SecretHandle {
             let site = c.site(&nc);
-            declare_secret(&c, &site, name, &data, "Opaque")
+            secret(&c, &site, name, data)
         }
     );
     let c = ctx.clone();
@@ -511,41 +475,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
               options: Map|
               -> SecretHandle {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                format!("env.secret(\"{name}\", ...)"),
-                options,
-                &["type"],
-                &site,
-            );
-            let kind = o.str("type").unwrap_or_else(|| "Opaque".to_owned());
-            let known = [
-                "Opaque",
-                "kubernetes.io/basic-auth",
-                "kubernetes.io/ssh-auth",
-                "kubernetes.io/tls",
-            ];
-            if !known.contains(&kind.as_str()) {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &kind,
-                    format!(
-                        "unknown secret type `{kind}`; use one of {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
-            if kind == "kubernetes.io/basic-auth"
-                && !data.contains_key("username")
-                && !data.contains_key("password")
-            {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    name,
-                    format!("basic-auth secret `{name}` needs a `username` or a `password`"),
-                ));
-            }
-            c.report(o.finish());
-            declare_secret(&c, &site, name, &data, &kind)
+            typed_secret(&c, &site, name, data, options)
         }
     );
     let c = ctx.clone();
@@ -563,55 +493,12 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
               options: Map|
               -> SecretHandle {
             let site = c.site(&nc);
-            check_name(&c, &site, "secret", name, false);
-            let ns = ns_of(&c);
-            let mut o = Opts::new(
-                "env.registry_secret(...)",
-                options,
-                &["server", "username", "password"],
-                &site,
-            );
-            let server = o.req_str("server").unwrap_or_default();
-            let user = o.req_str("username").unwrap_or_default();
-            let password = match o.get("password") {
-                Some(p) => match p.clone().try_cast::<SensitiveStr>() {
-                    Some(s) => s.0,
-                    None => convert::plain(&p.to_string()),
-                },
-                None => {
-                    o.req_str("password");
-                    convert::plain("")
-                }
-            };
-            c.report(o.finish());
-            let head = convert::plain(&format!(
-                "{{\"auths\":{{{}:{{\"username\":{},\"password\":\"",
-                serde_json::Value::String(server),
-                serde_json::Value::String(user)
-            ));
-            let config =
-                convert::concat(&convert::concat(&head, &password), &convert::plain("\"}}}"));
-            let mut body = k8s::object("v1", "Secret", name, Some(&ns));
-            body.insert("type", Value::str("kubernetes.io/dockerconfigjson"));
-            body.insert(
-                "stringData",
-                Value::obj([(".dockerconfigjson", Value::Sensitive(config))]),
-            );
-            let id = ResourceId::kube("Secret", Some(&ns), name);
-            builder::lock(&c.b).add(
-                id.clone(),
-                body,
-                vec![ResourceId::kube("Namespace", None, &ns)],
-                false,
-                site.primary(),
-            );
-            SecretHandle {
-                name: name.to_owned(),
-                keys: Vec::new(),
-                id,
-            }
+            registry_secret(&c, &site, name, options)
         }
     );
+}
+
+fn register_config_and_volumes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -622,38 +509,7 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nlet settings = env.config_map(\"settings\", #{ DEBUG: \"False\", ALLOWED_HOSTS: \"api.example.com\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> ConfigHandle {
             let site = c.site(&nc);
-            check_name(&c, &site, "config map", name, false);
-            let ns = ns_of(&c);
-            let mut out = BTreeMap::new();
-            for (key, v) in &data {
-                if let Err(e) = validate::config_key(key) {
-                    c.report1(site.error(Code::InvalidName, key, e.0));
-                }
-                if v.is::<SensitiveStr>() {
-                    c.report1(site.error(
-                        Code::SensitiveInConfigMap,
-                        key,
-                        format!("`{key}` of config map `{name}` is sensitive; put it in a secret"),
-                    ));
-                    continue;
-                }
-                out.insert(key.to_string(), Value::str(v.to_string()));
-            }
-            let keys: Vec<String> = out.keys().cloned().collect();
-            let mut body = k8s::object("v1", "ConfigMap", name, Some(&ns));
-            body.insert("data", Value::Object(out));
-            let id = ResourceId::kube("ConfigMap", Some(&ns), name);
-            builder::lock(&c.b).add(
-                id.clone(),
-                body,
-                vec![ResourceId::kube("Namespace", None, &ns)],
-                false,
-                site.primary(),
-            );
-            ConfigHandle {
-                name: name.to_owned(),
-                keys,
-            }
+            config_map(&c, &site, name, data)
         }
     );
     let c = ctx.clone();
@@ -672,61 +528,12 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
               options: Map|
               -> VolumeHandle {
             let site = c.site(&nc);
-            check_name(&c, &site, "volume claim", name, false);
-            let ns = ns_of(&c);
-            let mut o = Opts::new(
-                "env.volume_claim(...)",
-                options,
-                &["storage", "class", "access", "allow_delete"],
-                &site,
-            );
-            if o.get("storage").is_none() {
-                o.req_str("storage");
-            }
-            let storage = quantity(&mut o, &site, "storage", "volume size")
-                .unwrap_or_else(|| "1Gi".to_owned());
-            let class = o.str("class");
-            let access = o
-                .str("access")
-                .unwrap_or_else(|| "ReadWriteOnce".to_owned());
-            if !matches!(
-                access.as_str(),
-                "ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod"
-            ) {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &access,
-                    format!("unknown access mode `{access}`"),
-                ));
-            }
-            let allow_delete = o.bool("allow_delete").unwrap_or(false);
-            c.report(o.finish());
-            let mut spec = Value::obj([
-                ("accessModes", Value::from(vec![access])),
-                (
-                    "resources",
-                    Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
-                ),
-            ]);
-            if let Some(class) = class {
-                spec.insert("storageClassName", Value::str(class));
-            }
-            let mut body = k8s::object("v1", "PersistentVolumeClaim", name, Some(&ns));
-            body.insert("spec", spec);
-            let id = ResourceId::kube("PersistentVolumeClaim", Some(&ns), name);
-            builder::lock(&c.b).add(
-                id.clone(),
-                body,
-                vec![ResourceId::kube("Namespace", None, &ns)],
-                !allow_delete,
-                site.primary(),
-            );
-            VolumeHandle {
-                name: name.to_owned(),
-                id,
-            }
+            volume_claim(&c, &site, name, options)
         }
     );
+}
+
+fn register_component(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
         engine,
@@ -740,70 +547,305 @@ fn register_data(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet s = env.secret(\"kv\", #{ PASSWORD: generate_password(24) });\nlet w = env.statefulset(\"kv\", #{ image: \"valkey/valkey:8.0\", port: 6379 });\nlet kv = component(#{ name: \"kv\", host: \"kv\", port: 6379, workload: w, vars: #{ HOST: \"kv\", PASSWORD: s.key(\"PASSWORD\") } });\n```",
         move |nc: NativeCallContext, options: Map| -> R<Component> {
             let site = c.site(&nc);
-            let mut o = Opts::new(
-                "component(...)",
-                options,
-                &[
-                    "name",
-                    "host",
-                    "port",
-                    "workload",
-                    "vars",
-                    "url",
-                    "endpoints",
-                    "info",
-                ],
-                &site,
-            );
-            let name = o.req_str("name").unwrap_or_default();
-            let host = o.str("host").unwrap_or_else(|| name.clone());
-            let port = o.int("port").unwrap_or(0);
-            let Some(workload) = o.custom::<Workload>("workload", "a workload") else {
-                c.report(o.finish());
-                return fail("component(...) needs its `workload`");
-            };
-            let mut vars = Vec::new();
-            if let Some(map) = o.map("vars") {
-                let mut set = EnvSet::default();
-                let mut peers = Vec::new();
-                if let Err(e) = convert::env_list(&[Dynamic::from_map(map)], &mut set, &mut peers) {
-                    o.diagnostics
-                        .push(Diagnostic::error(Code::InvalidOption, e).at(site.span.clone()));
-                }
-                vars = set.vars;
-            }
-            let url = o.custom::<KeyRef>("url", "a secret key reference");
-            let endpoints = o
-                .map("endpoints")
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.as_int().ok().map(|p| (k.to_string(), p)))
-                .collect();
-            let extra = o.map("info").unwrap_or_default();
-            c.report(o.finish());
-            Ok(Component {
-                name,
-                host,
-                port,
-                vars,
-                url,
-                workload,
-                endpoints,
-                extra,
-            })
+            component(&c, &site, options)
         }
     );
 }
 
-/// What the pod-level options of a workload turn into.
+/// Binding of `env.allow_delete`.
+fn allow_delete(c: &Ctx, site: &Site, kind: &str, name: &str) {
+    // Built-in kinds other than these are never protected; any other kind is a custom
+    // resource, protected when declared with `holds_data: true`.
+    let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
+        && ResourceId::kube(kind, None, "").rank < 10;
+    let custom = !builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace" | "Bucket");
+    if builtin && !matches!(kind, "PersistentVolumeClaim" | "Namespace") {
+        c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a protected kind; protected kinds are PersistentVolumeClaim, Namespace, Bucket and custom resources declared with `holds_data: true`")));
+        return;
+    }
+    let mut b = builder::lock(&c.b);
+    let ns = b.namespace();
+    let id = if kind == "PersistentVolumeClaim" || custom {
+        format!("{kind}/{ns}/{name}")
+    } else {
+        format!("{kind}/{name}")
+    };
+    if let Some(meta) = b.env.as_mut() {
+        meta.allow_delete.push(id);
+    }
+}
+
+/// Binding of `env.allow_replace`.
+fn allow_replace(c: &Ctx, site: &Site, kind: &str, name: &str) {
+    // Built-in kinds other than StatefulSet are replaced without asking (nothing is
+    // lost); any other kind is an operator's.
+    let builtin = kind.starts_with(|ch: char| ch.is_ascii_uppercase())
+        && ResourceId::kube(kind, None, "").rank < 10;
+    if builtin && kind != "StatefulSet" {
+        c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is replaced without asking when the server refuses a change (a Job, a Deployment's selector); `allow_replace` is for a StatefulSet or an operator's resource, and data is never replaced this way: see `allow_delete`")));
+        return;
+    }
+    let mut b = builder::lock(&c.b);
+    let id = format!("{kind}/{}/{name}", b.namespace());
+    if let Some(meta) = b.env.as_mut() {
+        meta.allow_replace.push(id);
+    }
+}
+
+/// Binding of `env.adopt`.
+fn adopt(c: &Ctx, site: &Site, kind: &str, name: &str) {
+    if kind.is_empty() || kind.contains(['/', ' ']) {
+        c.report1(site.error(Code::InvalidOption, kind, format!("`{kind}` is not a kind: kinds are written as the API names them (Deployment, ConfigMap, Namespace, postgresql)")));
+        return;
+    }
+    let mut b = builder::lock(&c.b);
+    let id = if CLUSTER_WIDE.contains(&kind) {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}/{}/{name}", b.namespace())
+    };
+    if let Some(meta) = b.env.as_mut() {
+        meta.adopt.push(id);
+    }
+}
+
+/// Binding of `env.secret(name, data)`.
+fn secret(c: &Ctx, site: &Site, name: &str, data: Map) -> SecretHandle {
+    declare_secret(c, site, name, &data, "Opaque")
+}
+
+/// Binding of `env.secret(name, data, options)`.
+fn typed_secret(c: &Ctx, site: &Site, name: &str, data: Map, options: Map) -> SecretHandle {
+    let mut o = Opts::new(
+        format!("env.secret(\"{name}\", ...)"),
+        options,
+        &["type"],
+        site,
+    );
+    let kind = o.str("type").unwrap_or_else(|| "Opaque".to_owned());
+    let known = [
+        "Opaque",
+        "kubernetes.io/basic-auth",
+        "kubernetes.io/ssh-auth",
+        "kubernetes.io/tls",
+    ];
+    if !known.contains(&kind.as_str()) {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &kind,
+            format!(
+                "unknown secret type `{kind}`; use one of {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    if kind == "kubernetes.io/basic-auth"
+        && !data.contains_key("username")
+        && !data.contains_key("password")
+    {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            name,
+            format!("basic-auth secret `{name}` needs a `username` or a `password`"),
+        ));
+    }
+    c.report(o.finish());
+    declare_secret(c, site, name, &data, &kind)
+}
+
+/// Binding of `env.registry_secret`.
+fn registry_secret(c: &Ctx, site: &Site, name: &str, options: Map) -> SecretHandle {
+    check_name(c, site, "secret", name, false);
+    let ns = ns_of(c);
+    let mut o = Opts::new(
+        "env.registry_secret(...)",
+        options,
+        &["server", "username", "password"],
+        site,
+    );
+    let server = o.req_str("server").unwrap_or_default();
+    let user = o.req_str("username").unwrap_or_default();
+    let password = match o.get("password") {
+        Some(p) => match p.clone().try_cast::<SensitiveStr>() {
+            Some(s) => s.0,
+            None => convert::plain(&p.to_string()),
+        },
+        None => {
+            o.req_str("password");
+            convert::plain("")
+        }
+    };
+    c.report(o.finish());
+    let spec = RegistrySecretSpec {
+        name: name.to_owned(),
+        server,
+        username: user,
+        password,
+    };
+    let body = lower::registry_secret(&ns, &spec);
+    let id = declare_in_namespace(c, site, &ns, "Secret", name, body, false);
+    SecretHandle {
+        name: name.to_owned(),
+        keys: Vec::new(),
+        id,
+    }
+}
+
+/// Binding of `env.config_map`.
+fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
+    check_name(c, site, "config map", name, false);
+    let ns = ns_of(c);
+    let mut out = BTreeMap::new();
+    for (key, v) in &data {
+        if let Err(e) = validate::config_key(key) {
+            c.report1(site.error(Code::InvalidName, key, e.0));
+        }
+        if v.is::<SensitiveStr>() {
+            c.report1(site.error(
+                Code::SensitiveInConfigMap,
+                key,
+                format!("`{key}` of config map `{name}` is sensitive; put it in a secret"),
+            ));
+            continue;
+        }
+        out.insert(key.to_string(), Value::str(v.to_string()));
+    }
+    let spec = ConfigMapSpec {
+        name: name.to_owned(),
+        data: out,
+    };
+    let keys: Vec<String> = spec.data.keys().cloned().collect();
+    let body = lower::config_map(&ns, &spec);
+    declare_in_namespace(c, site, &ns, "ConfigMap", name, body, false);
+    ConfigHandle {
+        name: name.to_owned(),
+        keys,
+    }
+}
+
+/// Binding of `env.volume_claim`.
+fn volume_claim(c: &Ctx, site: &Site, name: &str, options: Map) -> VolumeHandle {
+    check_name(c, site, "volume claim", name, false);
+    let ns = ns_of(c);
+    let mut o = Opts::new(
+        "env.volume_claim(...)",
+        options,
+        &["storage", "class", "access", "allow_delete"],
+        site,
+    );
+    if o.get("storage").is_none() {
+        o.req_str("storage");
+    }
+    let storage =
+        quantity(&mut o, site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
+    let class = o.str("class");
+    let access = o
+        .str("access")
+        .unwrap_or_else(|| "ReadWriteOnce".to_owned());
+    if !matches!(
+        access.as_str(),
+        "ReadWriteOnce" | "ReadOnlyMany" | "ReadWriteMany" | "ReadWriteOncePod"
+    ) {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &access,
+            format!("unknown access mode `{access}`"),
+        ));
+    }
+    let allow_delete = o.bool("allow_delete").unwrap_or(false);
+    c.report(o.finish());
+    let claim = ClaimSpec {
+        name: name.to_owned(),
+        storage,
+        class,
+        access,
+    };
+    let body = lower::volume_claim(&ns, &claim);
+    let id = declare_in_namespace(
+        c,
+        site,
+        &ns,
+        "PersistentVolumeClaim",
+        name,
+        body,
+        !allow_delete,
+    );
+    VolumeHandle {
+        name: name.to_owned(),
+        id,
+    }
+}
+
+/// Binding of `component`.
+fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
+    let mut o = Opts::new(
+        "component(...)",
+        options,
+        &[
+            "name",
+            "host",
+            "port",
+            "workload",
+            "vars",
+            "url",
+            "endpoints",
+            "info",
+        ],
+        site,
+    );
+    let name = o.req_str("name").unwrap_or_default();
+    let host = o.str("host").unwrap_or_else(|| name.clone());
+    let port = o.int("port").unwrap_or(0);
+    let Some(workload) = o.custom::<Workload>("workload", "a workload") else {
+        c.report(o.finish());
+        return fail("component(...) needs its `workload`");
+    };
+    let mut vars = Vec::new();
+    if let Some(map) = o.map("vars") {
+        let mut set = EnvSet::default();
+        let mut peers = Vec::new();
+        if let Err(e) = convert::env_list(&[Dynamic::from_map(map)], &mut set, &mut peers) {
+            o.diagnostics
+                .push(Diagnostic::error(Code::InvalidOption, e).at(site.span.clone()));
+        }
+        vars = set.vars;
+    }
+    let url = o.custom::<KeyRef>("url", "a secret key reference");
+    let endpoints = o
+        .map("endpoints")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.as_int().ok().map(|p| (k.to_string(), p)))
+        .collect();
+    let extra = o.map("info").unwrap_or_default();
+    c.report(o.finish());
+    Ok(Component {
+        name,
+        host,
+        port,
+        vars,
+        url,
+        workload,
+        endpoints,
+        extra,
+    })
+}
+/// What the binding of a workload's pod options yields: the spec lowering turns into a pod
+/// template, and what the builder records beside the workload.
 struct Pod {
-    template: Value,
+    spec: PodSpec,
     depends_on: Vec<ResourceId>,
     ports: Vec<(String, i64)>,
     peers: Vec<Workload>,
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
-    /// Per-pod volume claims of a StatefulSet (`volumeClaimTemplates`).
-    claim_templates: Vec<Value>,
+}
+
+/// A pod's volumes and mounts, gathered from `volumes`, `volume_claims` and `files`.
+#[derive(Default)]
+struct Mounts {
+    mounts: Vec<(String, String)>,
+    volumes: Vec<PodVolume>,
+    claim_templates: Vec<ClaimSpec>,
 }
 
 const DEPLOYMENT_KEYS: &[&str] = &[
@@ -877,14 +919,70 @@ const CRONJOB_KEYS: &[&str] = &[
     "backoff_limit",
 ];
 
+/// What `ready` and `live` must be.
+const PROBE: &str = "a probe (http_get, tcp_socket or exec)";
+
+/// Parses the pod-level options of workload `name` into a [`PodSpec`]; `None` when there is no
+/// usable image (the problems are reported).
 fn parse_pod(
     ctx: &Ctx,
     site: &Site,
     o: &mut Opts,
     name: &str,
-    restart: Option<&str>,
+    restart: Option<&'static str>,
     per_pod_claims: bool,
 ) -> Option<Pod> {
+    let image = parse_image(o, site, name);
+    let command = o.str_list("command");
+    let args = o.str_list("args");
+    let ports = parse_ports(o, site);
+    let resources = parse_resources(o, site, name);
+    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
+    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    let ns = ns_of(ctx);
+    let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
+    parse_after(o, site, name, &mut depends_on);
+    let pull_secrets = parse_pull_secrets(o, site, name, &mut depends_on);
+    let mut m = Mounts::default();
+    parse_volumes(o, site, &mut depends_on, &mut m);
+    if per_pod_claims && let Some(map) = o.map("volume_claims") {
+        parse_claim_templates(o, site, map, &mut m);
+    }
+    parse_files(ctx, o, site, &mut depends_on, &mut m);
+    let (env, env_spans, peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    depends_on.sort();
+    depends_on.dedup();
+    let container = Container {
+        name: name.to_owned(),
+        image: image?,
+        command,
+        args,
+        ports: ports.clone(),
+        env,
+        resources,
+        readiness,
+        liveness,
+        mounts: m.mounts,
+    };
+    let spec = PodSpec {
+        name: name.to_owned(),
+        container,
+        volumes: m.volumes,
+        pull_secrets,
+        restart_policy: restart,
+        claim_templates: m.claim_templates,
+    };
+    Some(Pod {
+        spec,
+        depends_on,
+        ports,
+        peers,
+        env_spans,
+    })
+}
+
+/// The required `image`, checked, with a warning for a mutable `latest` tag.
+fn parse_image(o: &mut Opts, site: &Site, name: &str) -> Option<String> {
     let image = o.req_str("image");
     if let Some(image) = &image {
         match validate::image_ref(image) {
@@ -903,8 +1001,11 @@ fn parse_pod(
                 .push(site.error(Code::InvalidImage, image, e.0)),
         }
     }
-    let command = o.str_list("command");
-    let args = o.str_list("args");
+    image
+}
+
+/// `port` (named `http`) and `ports`, numbers and names checked.
+fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
     let mut ports = Vec::new();
     if let Some(p) = o.int("port") {
         ports.push(("http".to_owned(), p));
@@ -939,54 +1040,58 @@ fn parse_pod(
             ));
         }
     }
+    ports
+}
+
+/// `resources`: `cpu` and `memory` set requests and limits, the others one of them; a request
+/// above its limit is an error.
+fn parse_resources(o: &mut Opts, site: &Site, name: &str) -> Resources {
     let mut resources = Resources::default();
-    if let Some(map) = o.map("resources") {
-        let mut r = Opts::new(
-            format!("resources of `{name}`"),
-            map,
-            &[
-                "cpu",
-                "memory",
-                "request_cpu",
-                "request_memory",
-                "limit_cpu",
-                "limit_memory",
-            ],
-            site,
-        );
-        let cpu = quantity(&mut r, site, "cpu", "cpu");
-        let memory = quantity(&mut r, site, "memory", "memory");
-        resources.request_cpu =
-            quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
-        resources.request_memory =
-            quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
-        resources.limit_cpu = quantity(&mut r, site, "limit_cpu", "cpu limit").or(cpu);
-        resources.limit_memory = quantity(&mut r, site, "limit_memory", "memory limit").or(memory);
-        for (req, lim, what) in [
-            (&resources.request_cpu, &resources.limit_cpu, "cpu"),
-            (&resources.request_memory, &resources.limit_memory, "memory"),
-        ] {
-            if let (Some(req), Some(lim)) = (req, lim)
-                && let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim))
-                && rq > lq
-            {
-                r.diagnostics.push(site.error(
-                    Code::InvalidResources,
-                    req,
-                    format!("{what} request {req} of `{name}` is above its limit {lim}"),
-                ));
-            }
+    let Some(map) = o.map("resources") else {
+        return resources;
+    };
+    let mut r = Opts::new(
+        format!("resources of `{name}`"),
+        map,
+        &[
+            "cpu",
+            "memory",
+            "request_cpu",
+            "request_memory",
+            "limit_cpu",
+            "limit_memory",
+        ],
+        site,
+    );
+    let cpu = quantity(&mut r, site, "cpu", "cpu");
+    let memory = quantity(&mut r, site, "memory", "memory");
+    resources.request_cpu =
+        quantity(&mut r, site, "request_cpu", "cpu request").or_else(|| cpu.clone());
+    resources.request_memory =
+        quantity(&mut r, site, "request_memory", "memory request").or_else(|| memory.clone());
+    resources.limit_cpu = quantity(&mut r, site, "limit_cpu", "cpu limit").or(cpu);
+    resources.limit_memory = quantity(&mut r, site, "limit_memory", "memory limit").or(memory);
+    for (req, lim, what) in [
+        (&resources.request_cpu, &resources.limit_cpu, "cpu"),
+        (&resources.request_memory, &resources.limit_memory, "memory"),
+    ] {
+        if let (Some(req), Some(lim)) = (req, lim)
+            && let (Ok(rq), Ok(lq)) = (Quantity::parse(req), Quantity::parse(lim))
+            && rq > lq
+        {
+            r.diagnostics.push(site.error(
+                Code::InvalidResources,
+                req,
+                format!("{what} request {req} of `{name}` is above its limit {lim}"),
+            ));
         }
-        o.diagnostics.extend(r.finish());
     }
-    let readiness = o
-        .custom::<Tagged>("ready", "a probe (http_get, tcp_socket or exec)")
-        .map(|t| t.value);
-    let liveness = o
-        .custom::<Tagged>("live", "a probe (http_get, tcp_socket or exec)")
-        .map(|t| t.value);
-    let ns = ns_of(ctx);
-    let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
+    o.diagnostics.extend(r.finish());
+    resources
+}
+
+/// `after`: workloads that must be ready first.
+fn parse_after(o: &mut Opts, site: &Site, name: &str, depends_on: &mut Vec<ResourceId>) {
     for dep in o.list("after") {
         match dep.clone().try_cast::<Workload>() {
             Some(w) => depends_on.push(w.id.clone()),
@@ -1002,6 +1107,15 @@ fn parse_pod(
             ),
         }
     }
+}
+
+/// `pull_secret`: secrets (or names of secrets) to pull the image with.
+fn parse_pull_secrets(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    depends_on: &mut Vec<ResourceId>,
+) -> Vec<String> {
     let mut pull_secrets = Vec::new();
     for p in o.list("pull_secret") {
         if let Some(s) = p.clone().try_cast::<SecretHandle>() {
@@ -1022,145 +1136,169 @@ fn parse_pod(
             );
         }
     }
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if let Some(map) = o.map("volumes") {
-        for (path, v) in map {
-            match v.clone().try_cast::<VolumeHandle>() {
-                Some(vol) => {
-                    depends_on.push(vol.id.clone());
-                    mounts.push((vol.name.clone(), path.to_string()));
-                    volumes.push(Value::obj([
-                        ("name", Value::str(vol.name.as_str())),
-                        (
-                            "persistentVolumeClaim",
-                            Value::obj([("claimName", Value::str(vol.name.as_str()))]),
-                        ),
-                    ]));
-                }
-                None => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!(
-                        "volume at `{path}` must be a volume claim, found {}",
-                        v.type_name()
-                    ),
-                )),
+    pull_secrets
+}
+
+/// `volumes`: volume claims mounted by path.
+fn parse_volumes(o: &mut Opts, site: &Site, depends_on: &mut Vec<ResourceId>, m: &mut Mounts) {
+    let Some(map) = o.map("volumes") else {
+        return;
+    };
+    for (path, v) in map {
+        match v.clone().try_cast::<VolumeHandle>() {
+            Some(vol) => {
+                depends_on.push(vol.id.clone());
+                m.mounts.push((vol.name.clone(), path.to_string()));
+                m.volumes.push(PodVolume::Claim(vol.name));
             }
-        }
-    }
-    let mut claim_templates = Vec::new();
-    if per_pod_claims && let Some(map) = o.map("volume_claims") {
-        for (path, v) in map {
-            let Some(spec) = v.clone().try_cast::<Map>() else {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
-                ));
-                continue;
-            };
-            let mut c = Opts::new(
-                format!("volume claim at `{path}`"),
-                spec,
-                &["name", "storage", "class", "access"],
-                site,
-            );
-            let default_name: String = path
-                .rsplit('/')
-                .find(|s| !s.is_empty())
-                .unwrap_or("data")
-                .to_lowercase()
-                .chars()
-                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
-                .collect();
-            let claim = c.str("name").unwrap_or(default_name);
-            if validate::dns1123_label(&claim).is_err() {
-                c.diagnostics.push(site.error(
-                    Code::InvalidName,
-                    &claim,
-                    format!("invalid volume claim name \"{claim}\""),
-                ));
-            }
-            if c.get("storage").is_none() {
-                c.req_str("storage");
-            }
-            let storage = quantity(&mut c, site, "storage", "volume size")
-                .unwrap_or_else(|| "1Gi".to_owned());
-            let access = c
-                .str("access")
-                .unwrap_or_else(|| "ReadWriteOnce".to_owned());
-            let mut spec = Value::obj([
-                ("accessModes", Value::from(vec![access])),
-                (
-                    "resources",
-                    Value::obj([("requests", Value::obj([("storage", Value::str(storage))]))]),
+            None => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!(
+                    "volume at `{path}` must be a volume claim, found {}",
+                    v.type_name()
                 ),
-            ]);
-            if let Some(class) = c.str("class") {
-                spec.insert("storageClassName", Value::str(class));
-            }
-            o.diagnostics.extend(c.finish());
-            mounts.push((claim.clone(), path.to_string()));
-            claim_templates.push(Value::obj([
-                ("apiVersion", Value::str("v1")),
-                ("kind", Value::str("PersistentVolumeClaim")),
-                ("metadata", Value::obj([("name", Value::str(claim))])),
-                ("spec", spec),
-            ]));
+            )),
         }
     }
-    if let Some(map) = o.map("files") {
-        for (path, v) in map {
-            let mut optional = false;
-            let (kind, source_name) = if let Some(cm) = v.clone().try_cast::<ConfigHandle>() {
-                ("ConfigMap", cm.name)
-            } else if let Some(s) = v.clone().try_cast::<SecretHandle>() {
-                ("Secret", s.name)
-            } else if v.is_string() {
-                // A config map made outside the script (the alert rules cairn renders at plan
-                // time): mounted when it exists.
-                optional = true;
-                ("ConfigMap", v.to_string())
-            } else {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &path,
-                    format!(
-                        "files at `{path}` must come from a config map or a secret, found {}",
-                        v.type_name()
-                    ),
-                ));
-                continue;
-            };
-            let ns = ns_of(ctx);
-            if !optional {
-                depends_on.push(ResourceId::kube(kind, Some(&ns), &source_name));
-            }
-            let mut volume: String = format!("files-{source_name}")
-                .chars()
-                .map(|c| if c == '.' { '-' } else { c })
-                .take(63)
-                .collect();
-            while volume.ends_with('-') {
-                volume.pop();
-            }
-            mounts.push((volume.clone(), path.to_string()));
-            let source = if kind == "ConfigMap" {
-                let mut cm = Value::obj([("name", Value::str(source_name.as_str()))]);
-                if optional {
-                    cm.insert("optional", Value::Bool(true));
-                }
-                ("configMap", cm)
-            } else {
-                (
-                    "secret",
-                    Value::obj([("secretName", Value::str(source_name.as_str()))]),
-                )
-            };
-            volumes.push(Value::obj([("name", Value::str(volume.as_str())), source]));
+}
+
+/// A StatefulSet's `volume_claims`: one claim per pod, mounted by path.
+fn parse_claim_templates(o: &mut Opts, site: &Site, map: Map, m: &mut Mounts) {
+    for (path, v) in map {
+        let Some(spec) = v.clone().try_cast::<Map>() else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!("volume claim at `{path}` must be a map #{{ storage, class }}"),
+            ));
+            continue;
+        };
+        let mut c = Opts::new(
+            format!("volume claim at `{path}`"),
+            spec,
+            &["name", "storage", "class", "access"],
+            site,
+        );
+        let default_name: String = path
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("data")
+            .to_lowercase()
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+            .collect();
+        let claim = c.str("name").unwrap_or(default_name);
+        if validate::dns1123_label(&claim).is_err() {
+            c.diagnostics.push(site.error(
+                Code::InvalidName,
+                &claim,
+                format!("invalid volume claim name \"{claim}\""),
+            ));
         }
+        if c.get("storage").is_none() {
+            c.req_str("storage");
+        }
+        let storage =
+            quantity(&mut c, site, "storage", "volume size").unwrap_or_else(|| "1Gi".to_owned());
+        let access = c
+            .str("access")
+            .unwrap_or_else(|| "ReadWriteOnce".to_owned());
+        let class = c.str("class");
+        o.diagnostics.extend(c.finish());
+        m.mounts.push((claim.clone(), path.to_string()));
+        m.claim_templates.push(ClaimSpec {
+            name: claim,
+            storage,
+            class,
+            access,
+        });
     }
+}
+
+/// `files`: config maps and secrets whose keys are mounted as files in a directory.
+fn parse_files(
+    ctx: &Ctx,
+    o: &mut Opts,
+    site: &Site,
+    depends_on: &mut Vec<ResourceId>,
+    m: &mut Mounts,
+) {
+    let Some(map) = o.map("files") else {
+        return;
+    };
+    for (path, v) in map {
+        let mut optional = false;
+        let (kind, source_name) = if let Some(cm) = v.clone().try_cast::<ConfigHandle>() {
+            ("ConfigMap", cm.name)
+        } else if let Some(s) = v.clone().try_cast::<SecretHandle>() {
+            ("Secret", s.name)
+        } else if v.is_string() {
+            // A config map made outside the script (the alert rules cairn renders at plan
+            // time): mounted when it exists.
+            optional = true;
+            ("ConfigMap", v.to_string())
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &path,
+                format!(
+                    "files at `{path}` must come from a config map or a secret, found {}",
+                    v.type_name()
+                ),
+            ));
+            continue;
+        };
+        let ns = ns_of(ctx);
+        if !optional {
+            depends_on.push(ResourceId::kube(kind, Some(&ns), &source_name));
+        }
+        let volume = files_volume(&source_name);
+        m.mounts.push((volume.clone(), path.to_string()));
+        m.volumes.push(if kind == "ConfigMap" {
+            PodVolume::ConfigMap {
+                volume,
+                name: source_name,
+                optional,
+            }
+        } else {
+            PodVolume::Secret {
+                volume,
+                name: source_name,
+            }
+        });
+    }
+}
+
+/// The name of the volume holding the files of config map or secret `source`.
+fn files_volume(source: &str) -> String {
+    let mut volume: String = format!("files-{source}")
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .take(63)
+        .collect();
+    while volume.ends_with('-') {
+        volume.pop();
+    }
+    volume
+}
+
+/// What `env` yields: the variables, where each is written, and the backing services used.
+type ParsedEnv = (
+    Vec<(String, EnvValue)>,
+    Vec<(String, Option<cairn_model::Span>)>,
+    Vec<Workload>,
+);
+
+/// `env`: the variables, names checked and set once each; the secrets, config maps and backing
+/// services they come from become dependencies.
+fn parse_env(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    ns: &str,
+    depends_on: &mut Vec<ResourceId>,
+) -> ParsedEnv {
     let mut set = EnvSet::default();
     let mut peer_sets = Vec::new();
     if let Err(e) = convert::env_list(&o.list("env"), &mut set, &mut peer_sets) {
@@ -1182,7 +1320,7 @@ fn parse_pod(
             ));
         }
         if let EnvValue::Ref(r) = value {
-            depends_on.push(ResourceId::kube(r.kind, Some(&ns), &r.name));
+            depends_on.push(ResourceId::kube(r.kind, Some(ns), &r.name));
         }
         env_spans.push((var.clone(), site.at(var)));
     }
@@ -1190,87 +1328,32 @@ fn parse_pod(
     for p in &peers {
         depends_on.push(p.id.clone());
     }
-    depends_on.sort();
-    depends_on.dedup();
-    let container = Container {
-        name: name.to_owned(),
-        image: image?,
-        command,
-        args,
-        ports: ports.clone(),
-        env: set.vars,
-        resources,
-        readiness,
-        liveness,
-        mounts,
-    };
-    let template = k8s::pod_template(
-        name,
-        vec![k8s::container(&container)],
-        volumes,
-        &pull_secrets,
-        restart,
-    );
-    Some(Pod {
-        template,
-        depends_on,
-        ports,
-        peers,
-        env_spans,
-        claim_templates,
-    })
+    (set.vars, env_spans, peers)
 }
 
+/// Declares the Service in front of a workload's ports, if it has any; returns its name.
 fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> Option<String> {
     if ports.is_empty() {
         return None;
     }
     let ns = ns_of(ctx);
-    let mut body = k8s::object("v1", "Service", name, Some(&ns));
-    body.insert(
-        "spec",
-        Value::obj([
-            ("selector", k8s::selector(name)),
-            (
-                "ports",
-                Value::Array(
-                    ports
-                        .iter()
-                        .map(|(pname, port)| {
-                            Value::obj([
-                                ("name", Value::str(pname.as_str())),
-                                ("port", Value::Int(*port)),
-                                ("targetPort", Value::Int(*port)),
-                                ("protocol", Value::str("TCP")),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-        ]),
-    );
-    let id = ResourceId::kube("Service", Some(&ns), name);
-    builder::lock(&ctx.b).add(
-        id,
-        body,
-        vec![ResourceId::kube("Namespace", None, &ns)],
-        false,
-        site.primary(),
-    );
+    let body = lower::service(&ns, name, ports);
+    declare_in_namespace(ctx, site, &ns, "Service", name, body, false);
     Some(name.to_owned())
 }
 
+/// Lowers a parsed workload and declares it, with its Service, variables and network peers.
 fn finish_workload(
     ctx: &Ctx,
     site: &Site,
-    kind: &'static str,
-    name: &str,
-    body: Value,
+    kind: &WorkloadKind,
     pod: Pod,
     service: bool,
 ) -> Workload {
     let ns = ns_of(ctx);
-    let id = ResourceId::kube(kind, Some(&ns), name);
+    let name = pod.spec.name.as_str();
+    let body = lower::workload(&ns, kind, &pod.spec);
+    let id = ResourceId::kube(kind_name(kind), Some(&ns), name);
     let service = if service {
         add_service(ctx, site, name, &pod.ports)
     } else {
@@ -1303,6 +1386,16 @@ fn finish_workload(
     workload
 }
 
+/// The Kubernetes kind of a workload.
+fn kind_name(kind: &WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Deployment { .. } => "Deployment",
+        WorkloadKind::StatefulSet { .. } => "StatefulSet",
+        WorkloadKind::Job { .. } => "Job",
+        WorkloadKind::CronJob { .. } => "CronJob",
+    }
+}
+
 fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
@@ -1320,58 +1413,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
-            check_name(&c, &site, "deployment", name, true);
-            let mut o = Opts::new(
-                format!("env.deployment(\"{name}\", ...)"),
-                options,
-                DEPLOYMENT_KEYS,
-                &site,
-            );
-            let replicas = o.int("replicas").unwrap_or(1);
-            if replicas < 0 {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &replicas.to_string(),
-                    "replicas must not be negative",
-                ));
-            }
-            let service = o.bool("service").unwrap_or(true);
-            let pod = parse_pod(&c, &site, &mut o, name, None, false);
-            if let Some(pod) = &pod {
-                let probed = pod
-                    .template
-                    .pointer(&["spec"])
-                    .and_then(|s| s.get("containers"))
-                    .is_some_and(|cs| {
-                        cs.as_array()
-                            .iter()
-                            .all(|c| c.get("readinessProbe").is_some())
-                    });
-                if !pod.ports.is_empty() && service && !probed {
-                    o.diagnostics.push(Diagnostic::warning(Code::NoReadinessProbe, format!("deployment `{name}` is exposed without a readiness probe"))
-                        .at(site.span.clone())
-                        .label("no `ready:` probe")
-                        .help("add `ready: http_get(\"/health\", PORT)` so traffic and rollouts wait for a ready pod"));
-                }
-            }
-            c.report(o.finish());
-            let Some(pod) = pod else {
-                return placeholder(&c, "Deployment", name);
-            };
-            let ns = ns_of(&c);
-            let mut body = k8s::object("apps/v1", "Deployment", name, Some(&ns));
-            body.insert(
-                "spec",
-                Value::obj([
-                    ("replicas", Value::Int(replicas)),
-                    (
-                        "selector",
-                        Value::obj([("matchLabels", k8s::selector(name))]),
-                    ),
-                    ("template", pod.template.clone()),
-                ]),
-            );
-            finish_workload(&c, &site, "Deployment", name, body, pod, service)
+            deployment(&c, &site, name, options)
         }
     );
     let c = ctx.clone();
@@ -1388,43 +1430,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet data = env.volume_claim(\"cache-data\", #{ storage: \"1Gi\" });\nlet cache = env.statefulset(\"cache\", #{ image: \"redis:7.2-alpine\", port: 6379, volumes: #{ \"/data\": data } });\nlet db = env.statefulset(\"db\", #{ image: \"cockroachdb/cockroach:v24.2.4\", replicas: 3, port: 26257, headless: true,\n    volume_claims: #{ \"/cockroach/cockroach-data\": #{ storage: \"10Gi\", name: \"datadir\" } } });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
-            check_name(&c, &site, "statefulset", name, true);
-            let mut o = Opts::new(
-                format!("env.statefulset(\"{name}\", ...)"),
-                options,
-                STATEFULSET_KEYS,
-                &site,
-            );
-            let replicas = o.int("replicas").unwrap_or(1);
-            let headless = o.bool("headless").unwrap_or(false);
-            let pod = parse_pod(&c, &site, &mut o, name, None, true);
-            c.report(o.finish());
-            let Some(pod) = pod else {
-                return placeholder(&c, "StatefulSet", name);
-            };
-            let ns = ns_of(&c);
-            let mut body = k8s::object("apps/v1", "StatefulSet", name, Some(&ns));
-            let mut spec = Value::obj([
-                ("replicas", Value::Int(replicas)),
-                ("serviceName", Value::str(name)),
-                (
-                    "selector",
-                    Value::obj([("matchLabels", k8s::selector(name))]),
-                ),
-                ("template", pod.template.clone()),
-            ]);
-            if !pod.claim_templates.is_empty() {
-                spec.insert(
-                    "volumeClaimTemplates",
-                    Value::Array(pod.claim_templates.clone()),
-                );
-            }
-            body.insert("spec", spec);
-            let workload = finish_workload(&c, &site, "StatefulSet", name, body, pod, true);
-            if headless {
-                make_headless(&c, name);
-            }
-            workload
+            statefulset(&c, &site, name, options)
         }
     );
     let c = ctx.clone();
@@ -1438,29 +1444,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet migrate = env.job(\"migrate-1\", #{ image: \"ghcr.io/acme/app:1.0\", command: [\"python\", \"manage.py\", \"migrate\"] });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
-            check_name(&c, &site, "job", name, false);
-            let mut o = Opts::new(
-                format!("env.job(\"{name}\", ...)"),
-                options,
-                JOB_KEYS,
-                &site,
-            );
-            let backoff = o.int("backoff_limit").unwrap_or(3);
-            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
-            c.report(o.finish());
-            let Some(pod) = pod else {
-                return placeholder(&c, "Job", name);
-            };
-            let ns = ns_of(&c);
-            let mut body = k8s::object("batch/v1", "Job", name, Some(&ns));
-            body.insert(
-                "spec",
-                Value::obj([
-                    ("backoffLimit", Value::Int(backoff)),
-                    ("template", pod.template.clone()),
-                ]),
-            );
-            finish_workload(&c, &site, "Job", name, body, pod, false)
+            job(&c, &site, name, options)
         }
     );
     let c = ctx.clone();
@@ -1474,68 +1458,139 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nenv.cronjob(\"report\", #{ schedule: \"*/5 * * * *\", image: \"ghcr.io/acme/app:1.0\", command: [\"report\"] });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
-            check_name(&c, &site, "cronjob", name, false);
-            if name.len() > 52 {
-                c.report1(site.error(
-                    Code::InvalidName,
-                    name,
-                    format!("cronjob name \"{name}\" is longer than 52 characters"),
-                ));
-            }
-            let mut o = Opts::new(
-                format!("env.cronjob(\"{name}\", ...)"),
-                options,
-                CRONJOB_KEYS,
-                &site,
-            );
-            let schedule = o.req_str("schedule");
-            if let Some(s) = &schedule
-                && let Err(e) = validate::cron_schedule(s)
-            {
-                o.diagnostics.push(site.error(Code::InvalidSchedule, s, e.0).label("not a cron schedule").help("five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\""));
-            }
-            let suspend = o.bool("suspend").unwrap_or(false);
-            let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
-            if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
-                o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &concurrency,
-                    format!(
-                        "unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"
-                    ),
-                ));
-            }
-            let backoff = o.int("backoff_limit").unwrap_or(1);
-            let pod = parse_pod(&c, &site, &mut o, name, Some("Never"), false);
-            c.report(o.finish());
-            let Some(pod) = pod else {
-                return placeholder(&c, "CronJob", name);
-            };
-            let ns = ns_of(&c);
-            let mut body = k8s::object("batch/v1", "CronJob", name, Some(&ns));
-            body.insert(
-                "spec",
-                Value::obj([
-                    ("schedule", Value::str(schedule.unwrap_or_default())),
-                    ("suspend", Value::Bool(suspend)),
-                    ("concurrencyPolicy", Value::str(concurrency)),
-                    ("successfulJobsHistoryLimit", Value::Int(3)),
-                    ("failedJobsHistoryLimit", Value::Int(1)),
-                    (
-                        "jobTemplate",
-                        Value::obj([(
-                            "spec",
-                            Value::obj([
-                                ("backoffLimit", Value::Int(backoff)),
-                                ("template", pod.template.clone()),
-                            ]),
-                        )]),
-                    ),
-                ]),
-            );
-            finish_workload(&c, &site, "CronJob", name, body, pod, false)
+            cronjob(&c, &site, name, options)
         }
     );
+}
+
+/// Binding of `env.deployment`.
+fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
+    check_name(c, site, "deployment", name, true);
+    let mut o = Opts::new(
+        format!("env.deployment(\"{name}\", ...)"),
+        options,
+        DEPLOYMENT_KEYS,
+        site,
+    );
+    let replicas = o.int("replicas").unwrap_or(1);
+    if replicas < 0 {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &replicas.to_string(),
+            "replicas must not be negative",
+        ));
+    }
+    let service = o.bool("service").unwrap_or(true);
+    let pod = parse_pod(c, site, &mut o, name, None, false);
+    if let Some(pod) = &pod {
+        // One container, probed when it has a readiness probe.
+        let probed = pod.spec.container.readiness.is_some();
+        if !pod.ports.is_empty() && service && !probed {
+            o.diagnostics.push(Diagnostic::warning(Code::NoReadinessProbe, format!("deployment `{name}` is exposed without a readiness probe"))
+                .at(site.span.clone())
+                .label("no `ready:` probe")
+                .help("add `ready: http_get(\"/health\", PORT)` so traffic and rollouts wait for a ready pod"));
+        }
+    }
+    c.report(o.finish());
+    let Some(pod) = pod else {
+        return placeholder(c, "Deployment", name);
+    };
+    finish_workload(
+        c,
+        site,
+        &WorkloadKind::Deployment { replicas },
+        pod,
+        service,
+    )
+}
+
+/// Binding of `env.statefulset`.
+fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
+    check_name(c, site, "statefulset", name, true);
+    let mut o = Opts::new(
+        format!("env.statefulset(\"{name}\", ...)"),
+        options,
+        STATEFULSET_KEYS,
+        site,
+    );
+    let replicas = o.int("replicas").unwrap_or(1);
+    let headless = o.bool("headless").unwrap_or(false);
+    let pod = parse_pod(c, site, &mut o, name, None, true);
+    c.report(o.finish());
+    let Some(pod) = pod else {
+        return placeholder(c, "StatefulSet", name);
+    };
+    let workload = finish_workload(c, site, &WorkloadKind::StatefulSet { replicas }, pod, true);
+    if headless {
+        make_headless(c, name);
+    }
+    workload
+}
+
+/// Binding of `env.job`.
+fn job(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
+    check_name(c, site, "job", name, false);
+    let mut o = Opts::new(format!("env.job(\"{name}\", ...)"), options, JOB_KEYS, site);
+    let backoff_limit = o.int("backoff_limit").unwrap_or(3);
+    let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
+    c.report(o.finish());
+    let Some(pod) = pod else {
+        return placeholder(c, "Job", name);
+    };
+    finish_workload(c, site, &WorkloadKind::Job { backoff_limit }, pod, false)
+}
+
+/// Binding of `env.cronjob`.
+fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
+    check_name(c, site, "cronjob", name, false);
+    if name.len() > 52 {
+        c.report1(site.error(
+            Code::InvalidName,
+            name,
+            format!("cronjob name \"{name}\" is longer than 52 characters"),
+        ));
+    }
+    let mut o = Opts::new(
+        format!("env.cronjob(\"{name}\", ...)"),
+        options,
+        CRONJOB_KEYS,
+        site,
+    );
+    let schedule = o.req_str("schedule");
+    if let Some(s) = &schedule
+        && let Err(e) = validate::cron_schedule(s)
+    {
+        o.diagnostics.push(
+            site.error(Code::InvalidSchedule, s, e.0)
+                .label("not a cron schedule")
+                .help(
+                    "five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
+                ),
+        );
+    }
+    let suspend = o.bool("suspend").unwrap_or(false);
+    let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
+    if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &concurrency,
+            format!("unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"),
+        ));
+    }
+    let backoff_limit = o.int("backoff_limit").unwrap_or(1);
+    let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
+    c.report(o.finish());
+    let Some(pod) = pod else {
+        return placeholder(c, "CronJob", name);
+    };
+    let kind = WorkloadKind::CronJob {
+        schedule: schedule.unwrap_or_default(),
+        suspend,
+        concurrency,
+        backoff_limit,
+    };
+    finish_workload(c, site, &kind, pod, false)
 }
 
 /// Turns the Service of a StatefulSet into a headless one that also publishes pods that are not

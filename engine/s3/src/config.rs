@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use cairn_model::validate::bucket_name;
 use cairn_model::{Provider, Resource, Value};
 use serde::{Deserialize, Serialize};
 
@@ -164,7 +165,7 @@ impl BucketConfig {
             Some(_) => p.push("bucket", "must be a string"),
         }
         if let Err(e) = bucket_name(&bucket) {
-            p.push("bucket", e);
+            p.push("bucket", e.to_string());
         }
         let versioning = match body.get("versioning") {
             None | Some(Value::Null) => true,
@@ -457,44 +458,6 @@ fn tags(v: Option<&Value>, p: &mut Problems) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// Validates an S3 general purpose bucket name.
-pub fn bucket_name(name: &str) -> Result<(), String> {
-    let rules = "3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit";
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let edges = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !(3..=63).contains(&name.len()) || !ok_chars || !edges {
-        return Err(format!("invalid bucket name \"{name}\": {rules}"));
-    }
-    if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        return Err(format!(
-            "invalid bucket name \"{name}\": no two adjacent dots, nor a dot next to a hyphen"
-        ));
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(format!(
-            "invalid bucket name \"{name}\": a bucket name cannot look like an IP address"
-        ));
-    }
-    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
-        if name.starts_with(prefix) {
-            return Err(format!(
-                "invalid bucket name \"{name}\": the prefix {prefix} is reserved"
-            ));
-        }
-    }
-    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
-        if name.ends_with(suffix) {
-            return Err(format!(
-                "invalid bucket name \"{name}\": the suffix {suffix} is reserved"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Validates a region name (`eu-central-1`, `us-east-1`, or a custom one of an S3-compatible

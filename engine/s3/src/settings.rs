@@ -61,7 +61,7 @@ impl S3Settings {
     pub fn from_settings(v: &Value) -> Result<S3Settings, S3Error> {
         let bucket = text(v, "bucket")?;
         if let Some(b) = &bucket {
-            bucket_name(b).map_err(S3Error::Settings)?;
+            bucket_name(b).map_err(|e| S3Error::Settings(e.to_string()))?;
         }
         let region = text(v, "region")?;
         if let Some(r) = &region {
