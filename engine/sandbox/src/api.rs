@@ -747,7 +747,7 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
             let mut st = lock(state);
             let labels =
                 LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(ApiError::bad_request);
+                    .map_err(|e| ApiError::bad_request(e.to_string()));
             labels.map(|sel| {
                 let items: Vec<Value> = st
                     .list(&rt, &ns)
@@ -1010,9 +1010,9 @@ fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), ApiError> {
 
 fn selectors(req: &Request) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((labels, fields))
 }
 
