@@ -626,91 +626,109 @@ fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
 
 /// Resource endpoints under a group version.
 fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]) -> Reply {
-    let st = lock(state);
-    let (ns, plural, name, sub) = match rest {
-        ["namespaces", ns, p, tail @ ..]
-            if st.registry.get(g, v, p).is_some_and(|t| t.namespaced) =>
-        {
-            match tail {
-                [] => (ns.to_string(), p.to_string(), None, None),
-                [n] => (ns.to_string(), p.to_string(), Some(n.to_string()), None),
-                [n, s] => (
-                    ns.to_string(),
-                    p.to_string(),
-                    Some(n.to_string()),
-                    Some(s.to_string()),
-                ),
-                _ => return not_found_page(),
-            }
-        }
-        [p] => (String::new(), p.to_string(), None, None),
-        [p, n] => (String::new(), p.to_string(), Some(n.to_string()), None),
-        [p, n, s] => (
-            String::new(),
-            p.to_string(),
-            Some(n.to_string()),
-            Some(s.to_string()),
-        ),
-        _ => return not_found_page(),
-    };
-    let Some(rt) = st.registry.get(g, v, &plural) else {
+    let Some((rt, path)) = resource_path(state, g, v, rest) else {
         return not_found_page();
     };
-    drop(st);
-    if let Some(s) = &sub
-        && s != "status"
-        && !(s == "log" && rt.kind == "Pod")
-        && !(s == "finalize" && rt.kind == "Namespace")
-        && !(s == "scale"
-            && matches!(
-                rt.kind.as_str(),
-                "Deployment" | "StatefulSet" | "ReplicaSet"
-            ))
-    {
+    if !serves_subresource(&rt, path.sub.as_deref()) {
         return not_found_page();
     }
-    let opts_manager = req
+    let manager = req
         .query
         .get("fieldManager")
         .cloned()
         .unwrap_or_else(|| default_manager(&req.user_agent));
     let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
     let opts = WriteOpts {
-        manager: &opts_manager,
+        manager: &manager,
         dry_run,
-        subresource: sub.as_deref().filter(|s| *s == "status"),
+        subresource: path.sub.as_deref().filter(|s| *s == "status"),
     };
-    let result: Result<Reply, ApiError> = match (req.method.as_str(), name.as_deref()) {
+    match resource_verb(state, req, rt, &path, &opts) {
+        Ok(r) => r,
+        Err(e) => e.into(),
+    }
+}
+
+/// What a resource URL names below its group version.
+struct ResourcePath {
+    /// Empty for cluster-scoped types and lists of all namespaces.
+    ns: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+/// The type and the path of `[namespaces/NS/]PLURAL[/NAME[/SUB]]` (`None`: no such page).
+fn resource_path(
+    state: &Mutex<State>,
+    g: &str,
+    v: &str,
+    rest: &[&str],
+) -> Option<(Arc<ResourceType>, ResourcePath)> {
+    let st = lock(state);
+    let path = |ns: &str, p: &str, tail: &[&str]| -> Option<(String, ResourcePath)> {
+        let (name, sub) = match tail {
+            [] => (None, None),
+            [n] => (Some(n.to_string()), None),
+            [n, s] => (Some(n.to_string()), Some(s.to_string())),
+            _ => return None,
+        };
+        let ns = ns.to_string();
+        Some((p.to_string(), ResourcePath { ns, name, sub }))
+    };
+    let (plural, path) = match rest {
+        ["namespaces", ns, p, tail @ ..]
+            if st.registry.get(g, v, p).is_some_and(|t| t.namespaced) =>
+        {
+            path(ns, p, tail)?
+        }
+        [p, tail @ ..] if tail.len() <= 2 => path("", p, tail)?,
+        _ => return None,
+    };
+    let rt = st.registry.get(g, v, &plural)?;
+    Some((rt, path))
+}
+
+/// Whether the type has the subresource (`status` always, `log`, `finalize` and `scale` for
+/// their kinds); no subresource is the resource itself.
+fn serves_subresource(rt: &ResourceType, sub: Option<&str>) -> bool {
+    match sub {
+        None | Some("status") => true,
+        Some("log") => rt.kind == "Pod",
+        Some("finalize") => rt.kind == "Namespace",
+        Some("scale") => matches!(
+            rt.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        ),
+        Some(_) => false,
+    }
+}
+
+/// The verb of a resource request, on the collection or on one object.
+fn resource_verb(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: Arc<ResourceType>,
+    path: &ResourcePath,
+    opts: &WriteOpts,
+) -> Result<Reply, ApiError> {
+    let (ns, sub) = (&path.ns, path.sub.as_deref());
+    match (req.method.as_str(), path.name.as_deref()) {
         ("GET", None) => {
             let watch = req
                 .query
                 .get("watch")
                 .is_some_and(|w| w == "1" || w == "true");
             if watch {
-                start_watch(state, req, rt, &ns, None)
+                start_watch(state, req, rt, ns, None)
             } else {
-                list(state, req, &rt, &ns)
+                list(state, req, &rt, ns)
             }
         }
-        ("GET", Some(n)) if sub.as_deref() == Some("log") => pod_log(state, req, &rt, &ns, n),
-        (method, Some(n)) if sub.as_deref() == Some("scale") => {
-            scale(state, req, method, &rt, &ns, n, &opts_manager, dry_run)
+        ("GET", Some(n)) if sub == Some("log") => pod_log(state, req, &rt, ns, n),
+        (method, Some(n)) if sub == Some("scale") => {
+            scale(state, req, method, &rt, ns, n, opts.manager, opts.dry_run)
         }
-        ("GET", Some(n)) => {
-            let st = lock(state);
-            match st.get(&rt, &ns, n) {
-                // kubectl get NAME asks for a one-row Table, as for lists.
-                Some(o) if req.accept.contains("as=Table") => {
-                    let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
-                    Ok(Reply::Json(
-                        200,
-                        crate::tables::table(&rt, std::slice::from_ref(o), rv, req),
-                    ))
-                }
-                Some(o) => Ok(Reply::Json(200, o.clone())),
-                None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
-            }
-        }
+        ("GET", Some(n)) => get_one(state, req, &rt, ns, n),
         ("POST", None) => parse_body(&req.body).and_then(|body| {
             let mut st = lock(state);
             let ns = if ns.is_empty() {
@@ -718,64 +736,98 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
             } else {
                 ns.clone()
             };
-            st.create(&rt, &ns, body, &opts)
-                .map(|o| Reply::Json(201, o))
+            st.create(&rt, &ns, body, opts).map(|o| Reply::Json(201, o))
         }),
         ("PUT", Some(n)) => parse_body(&req.body).and_then(|body| {
             let mut st = lock(state);
-            st.update(&rt, &ns, n, body, &opts)
+            st.update(&rt, ns, n, body, opts)
                 .map(|o| Reply::Json(200, o))
         }),
-        ("PATCH", Some(n)) => patch(state, req, &rt, &ns, n, &opts),
-        ("DELETE", Some(n)) => {
-            let body = parse_body(&req.body).unwrap_or(Value::Null);
-            let propagation = req
-                .query
-                .get("propagationPolicy")
-                .cloned()
-                .or_else(|| {
-                    body.get("propagationPolicy")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "Background".into());
-            let mut st = lock(state);
-            st.delete(&rt, &ns, n, &propagation, dry_run)
-                .map(|o| Reply::Json(200, o))
-        }
-        ("DELETE", None) => {
-            let mut st = lock(state);
-            let labels =
-                LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()));
-            labels.map(|sel| {
-                let items: Vec<Value> = st
-                    .list(&rt, &ns)
-                    .into_iter()
-                    .filter(|o| sel.matches_object(o))
-                    .collect();
-                for o in &items {
-                    let _ = st.delete(
-                        &rt,
-                        meta_str(o, "namespace"),
-                        meta_str(o, "name"),
-                        "Background",
-                        dry_run,
-                    );
-                }
-                Reply::Json(200, list_body(&rt, items, st.rv, None, None))
-            })
-        }
+        ("PATCH", Some(n)) => patch(state, req, &rt, ns, n, opts),
+        ("DELETE", Some(n)) => delete_one(state, req, &rt, ns, n, opts.dry_run),
+        ("DELETE", None) => delete_collection(state, req, &rt, ns, opts.dry_run),
         _ => Err(ApiError::new(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         )),
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => e.into(),
     }
+}
+
+fn get_one(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    n: &str,
+) -> Result<Reply, ApiError> {
+    let st = lock(state);
+    match st.get(rt, ns, n) {
+        // kubectl get NAME asks for a one-row Table, as for lists.
+        Some(o) if req.accept.contains("as=Table") => {
+            let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
+            Ok(Reply::Json(
+                200,
+                crate::tables::table(rt, std::slice::from_ref(o), rv, req),
+            ))
+        }
+        Some(o) => Ok(Reply::Json(200, o.clone())),
+        None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
+    }
+}
+
+/// DELETE of one object, with the propagation policy of the query or the body (`Background`
+/// by default).
+fn delete_one(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    n: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let body = parse_body(&req.body).unwrap_or(Value::Null);
+    let propagation = req
+        .query
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "Background".into());
+    let mut st = lock(state);
+    st.delete(rt, ns, n, &propagation, dry_run)
+        .map(|o| Reply::Json(200, o))
+}
+
+/// DELETE of a collection: the objects its label selector matches, each in the background.
+fn delete_collection(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut st = lock(state);
+    let sel = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let items: Vec<Value> = st
+        .list(rt, ns)
+        .into_iter()
+        .filter(|o| sel.matches_object(o))
+        .collect();
+    for o in &items {
+        let _ = st.delete(
+            rt,
+            meta_str(o, "namespace"),
+            meta_str(o, "name"),
+            "Background",
+            dry_run,
+        );
+    }
+    Ok(Reply::Json(200, list_body(rt, items, st.rv, None, None)))
 }
 
 /// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
