@@ -244,46 +244,7 @@ fn alertmanager_config(
 ) -> Vec<Resource> {
     let receiver = format!("cairn-{env}");
     let secret_name = format!("{env}-alert-receivers");
-    let mut slack = Vec::new();
-    let mut email = Vec::new();
-    let mut webhook = Vec::new();
-    let mut secret_data = Vec::new();
-    for target in receivers {
-        if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
-            slack.push(Value::obj([
-                ("channel", Value::str(channel)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
-            email.push(Value::obj([
-                ("to", Value::str(to)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        } else if let Some(url) = target.get("webhook_url") {
-            let key = format!("webhook-{}", webhook.len() + 1);
-            secret_data.push((key.clone(), url.clone()));
-            webhook.push(Value::obj([
-                (
-                    "urlSecret",
-                    Value::obj([
-                        ("name", Value::str(secret_name.as_str())),
-                        ("key", Value::str(key)),
-                    ]),
-                ),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        }
-    }
-    let mut receiver_doc = Value::obj([("name", Value::str(receiver.as_str()))]);
-    for (key, items) in [
-        ("slackConfigs", slack),
-        ("emailConfigs", email),
-        ("webhookConfigs", webhook),
-    ] {
-        if !items.is_empty() {
-            receiver_doc.insert(key, Value::Array(items));
-        }
-    }
+    let (receiver_doc, secret_data) = receiver_doc(&receiver, &secret_name, receivers);
     let mut out = Vec::new();
     let mut deps = vec![ns_id.clone()];
     if !secret_data.is_empty() {
@@ -309,33 +270,82 @@ fn alertmanager_config(
         ("apiVersion", Value::str("monitoring.coreos.com/v1alpha1")),
         ("kind", Value::str("AlertmanagerConfig")),
         ("metadata", metadata(&name, ns, env)),
-        (
-            "spec",
-            Value::obj([
-                (
-                    "route",
-                    Value::obj([
-                        ("receiver", Value::str(receiver.as_str())),
-                        (
-                            "groupBy",
-                            Value::Array(vec![Value::str("alertname"), Value::str("environment")]),
-                        ),
-                        (
-                            "matchers",
-                            Value::Array(vec![Value::obj([
-                                ("name", Value::str("environment")),
-                                ("value", Value::str(env)),
-                                ("matchType", Value::str("=")),
-                            ])]),
-                        ),
-                    ]),
-                ),
-                ("receivers", Value::Array(vec![receiver_doc])),
-            ]),
-        ),
+        ("spec", routing_spec(env, &receiver, receiver_doc)),
     ]);
     out.push(resource("AlertmanagerConfig", ns, &name, body, span, deps));
     out
+}
+
+/// The receiver with the Slack, e-mail and webhook targets, and the Secret data (key → URL)
+/// its webhooks reference.
+fn receiver_doc(
+    receiver: &str,
+    secret_name: &str,
+    receivers: &[&Value],
+) -> (Value, Vec<(String, Value)>) {
+    let mut slack = Vec::new();
+    let mut email = Vec::new();
+    let mut webhook = Vec::new();
+    let mut secret_data = Vec::new();
+    for target in receivers {
+        if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
+            slack.push(Value::obj([
+                ("channel", Value::str(channel)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
+            email.push(Value::obj([
+                ("to", Value::str(to)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(url) = target.get("webhook_url") {
+            let key = format!("webhook-{}", webhook.len() + 1);
+            secret_data.push((key.clone(), url.clone()));
+            webhook.push(Value::obj([
+                (
+                    "urlSecret",
+                    Value::obj([("name", Value::str(secret_name)), ("key", Value::str(key))]),
+                ),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        }
+    }
+    let mut doc = Value::obj([("name", Value::str(receiver))]);
+    for (key, items) in [
+        ("slackConfigs", slack),
+        ("emailConfigs", email),
+        ("webhookConfigs", webhook),
+    ] {
+        if !items.is_empty() {
+            doc.insert(key, Value::Array(items));
+        }
+    }
+    (doc, secret_data)
+}
+
+/// A route of the environment's alerts (by their `environment` label) to its receiver.
+fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
+    Value::obj([
+        (
+            "route",
+            Value::obj([
+                ("receiver", Value::str(receiver)),
+                (
+                    "groupBy",
+                    Value::Array(vec![Value::str("alertname"), Value::str("environment")]),
+                ),
+                (
+                    "matchers",
+                    Value::Array(vec![Value::obj([
+                        ("name", Value::str("environment")),
+                        ("value", Value::str(env)),
+                        ("matchType", Value::str("=")),
+                    ])]),
+                ),
+            ]),
+        ),
+        ("receivers", Value::Array(vec![receiver_doc])),
+    ])
 }
 
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.
