@@ -487,42 +487,62 @@ fn crd_v2_definitions(
                 ),
             );
             let prefix = format!("{}.{v}", reversed.join("."));
-            let gvk = |k: &str| json!([{"group": group, "version": v, "kind": k}]);
-            let mut s = ver
-                .pointer("/schema/openAPIV3Schema")
-                .map(v3_to_v2)
-                .unwrap_or(json!({"type": "object"}));
-            if let Some(m) = s.as_object_mut() {
-                let props = m.entry("properties").or_insert(json!({}));
-                if let Some(p) = props.as_object_mut() {
-                    p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
-                    p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                    p.insert(
-                        "metadata".into(),
-                        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
-                    );
-                }
-                m.insert("x-kubernetes-group-version-kind".into(), gvk(kind));
-            }
-            out.insert(format!("{prefix}.{kind}"), s);
+            out.insert(
+                format!("{prefix}.{kind}"),
+                crd_object_definition(ver, group, v, kind),
+            );
             out.insert(
                 format!("{prefix}.{list_kind}"),
-                json!({
-                    "description": format!("{list_kind} is a list of {kind}"),
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "items": {"type": "array", "items": {"$ref": format!("#/definitions/{prefix}.{kind}")}},
-                        "kind": {"type": "string"},
-                        "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
-                    },
-                    "x-kubernetes-group-version-kind": gvk(&list_kind),
-                }),
+                crd_list_definition(&prefix, group, v, kind, &list_kind),
             );
         }
     }
     (out, paths)
+}
+
+fn group_version_kind(group: &str, version: &str, kind: &str) -> Value {
+    json!([{"group": group, "version": version, "kind": kind}])
+}
+
+/// The v2 definition of a served version of a custom resource: its schema with the standard
+/// `apiVersion`, `kind` and `metadata` properties.
+fn crd_object_definition(ver: &Value, group: &str, v: &str, kind: &str) -> Value {
+    let mut s = ver
+        .pointer("/schema/openAPIV3Schema")
+        .map(v3_to_v2)
+        .unwrap_or(json!({"type": "object"}));
+    if let Some(m) = s.as_object_mut() {
+        let props = m.entry("properties").or_insert(json!({}));
+        if let Some(p) = props.as_object_mut() {
+            p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+            p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+            p.insert(
+                "metadata".into(),
+                json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
+            );
+        }
+        m.insert(
+            "x-kubernetes-group-version-kind".into(),
+            group_version_kind(group, v, kind),
+        );
+    }
+    s
+}
+
+/// The v2 definition of a custom resource's list kind.
+fn crd_list_definition(prefix: &str, group: &str, v: &str, kind: &str, list_kind: &str) -> Value {
+    json!({
+        "description": format!("{list_kind} is a list of {kind}"),
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": format!("#/definitions/{prefix}.{kind}")}},
+            "kind": {"type": "string"},
+            "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+        },
+        "x-kubernetes-group-version-kind": group_version_kind(group, v, list_kind),
+    })
 }
 
 fn openapi_v3_index(st: &State) -> Value {

@@ -153,93 +153,107 @@ fn is_foreground(o: &Value) -> bool {
 fn absorb(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     let changes = std::mem::take(&mut st.changes);
     for c in changes {
-        let k = &c.key;
-        let wk = || work_key(&k.ns, &k.name);
-        let current = if c.removed { None } else { st.get_key(k) };
-        match (k.group.as_str(), k.plural.as_str()) {
-            ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                q.crds.insert(wk());
+        queue_changed(st, mem, q, &c);
+        queue_owners(st, q, &c);
+        queue_collection(st, q, &c);
+        if !c.key.ns.is_empty() {
+            q.quota_namespaces.insert(c.key.ns.clone());
+        }
+    }
+}
+
+/// The controller of the changed object's kind (and the StatefulSet of a pod by its name).
+fn queue_changed(st: &State, mem: &mut Memory, q: &mut Queues, c: &Change) {
+    let k = &c.key;
+    let wk = || work_key(&k.ns, &k.name);
+    match (k.group.as_str(), k.plural.as_str()) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            q.crds.insert(wk());
+        }
+        ("", "namespaces") => {
+            q.namespaces.insert(wk());
+        }
+        ("", "configmaps") if k.name == "kube-root-ca.crt" => {
+            q.namespaces.insert(work_key("", &k.ns));
+        }
+        ("", "serviceaccounts") if k.name == "default" => {
+            q.namespaces.insert(work_key("", &k.ns));
+        }
+        ("apps", "deployments") => {
+            q.deployments.insert(wk());
+        }
+        ("apps", "replicasets") => {
+            q.replicasets.insert(wk());
+        }
+        ("apps", "statefulsets") => {
+            q.statefulsets.insert(wk());
+        }
+        ("batch", "jobs") => {
+            q.jobs.insert(wk());
+        }
+        ("", "pods") => {
+            q.pods.insert(wk());
+            if c.removed {
+                mem.seen.remove(&c.uid);
+                mem.restarted.remove(&c.uid);
             }
-            ("", "namespaces") => {
-                q.namespaces.insert(wk());
+            // A StatefulSet looks its pods up by name.
+            if let Some((set, ord)) = k.name.rsplit_once('-')
+                && ord.parse::<i64>().is_ok()
+                && st
+                    .objects
+                    .get(&("apps".to_string(), "statefulsets".to_string()))
+                    .is_some_and(|m| m.contains_key(&(k.ns.clone(), set.to_string())))
+            {
+                q.statefulsets.insert(work_key(&k.ns, set));
             }
-            ("", "configmaps") if k.name == "kube-root-ca.crt" => {
-                q.namespaces.insert(work_key("", &k.ns));
-            }
-            ("", "serviceaccounts") if k.name == "default" => {
-                q.namespaces.insert(work_key("", &k.ns));
-            }
+        }
+        _ => {}
+    }
+}
+
+/// Owners recompute their status from their dependents.
+fn queue_owners(st: &State, q: &mut Queues, c: &Change) {
+    for owner in &c.owners {
+        let Some(ok) = st.uids.get(owner) else {
+            continue;
+        };
+        let owk = work_key(&ok.ns, &ok.name);
+        match (ok.group.as_str(), ok.plural.as_str()) {
             ("apps", "deployments") => {
-                q.deployments.insert(wk());
+                q.deployments.insert(owk);
             }
             ("apps", "replicasets") => {
-                q.replicasets.insert(wk());
+                q.replicasets.insert(owk);
             }
             ("apps", "statefulsets") => {
-                q.statefulsets.insert(wk());
+                q.statefulsets.insert(owk);
             }
             ("batch", "jobs") => {
-                q.jobs.insert(wk());
-            }
-            ("", "pods") => {
-                q.pods.insert(wk());
-                if c.removed {
-                    mem.seen.remove(&c.uid);
-                    mem.restarted.remove(&c.uid);
-                }
-                // A StatefulSet looks its pods up by name.
-                if let Some((set, ord)) = k.name.rsplit_once('-')
-                    && ord.parse::<i64>().is_ok()
-                    && st
-                        .objects
-                        .get(&("apps".to_string(), "statefulsets".to_string()))
-                        .is_some_and(|m| m.contains_key(&(k.ns.clone(), set.to_string())))
-                {
-                    q.statefulsets.insert(work_key(&k.ns, set));
-                }
+                q.jobs.insert(owk);
             }
             _ => {}
         }
-        // Owners recompute their status from their dependents.
-        for owner in &c.owners {
-            let Some(ok) = st.uids.get(owner) else {
-                continue;
-            };
-            let owk = work_key(&ok.ns, &ok.name);
-            match (ok.group.as_str(), ok.plural.as_str()) {
-                ("apps", "deployments") => {
-                    q.deployments.insert(owk);
-                }
-                ("apps", "replicasets") => {
-                    q.replicasets.insert(owk);
-                }
-                ("apps", "statefulsets") => {
-                    q.statefulsets.insert(owk);
-                }
-                ("batch", "jobs") => {
-                    q.jobs.insert(owk);
-                }
-                _ => {}
-            }
-            // A foreground deletion waits for its dependents.
-            if st.get_key(ok).is_some_and(|o| is_foreground(o)) {
-                q.gc.insert(ok.clone());
-            }
+        // A foreground deletion waits for its dependents.
+        if st.get_key(ok).is_some_and(|o| is_foreground(o)) {
+            q.gc.insert(ok.clone());
         }
-        // Garbage collection: the object itself, and its dependents when it goes away.
-        if let Some(o) = current
-            && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
-        {
-            q.gc.insert(k.clone());
-        }
-        if (c.removed || current.is_some_and(|o| deleting(o)))
-            && let Some(deps) = st.dependents.get(&c.uid)
-        {
-            q.gc.extend(deps.iter().cloned());
-        }
-        if !k.ns.is_empty() {
-            q.quota_namespaces.insert(k.ns.clone());
-        }
+    }
+}
+
+/// Garbage collection: the object itself, and its dependents when it goes away.
+fn queue_collection(st: &State, q: &mut Queues, c: &Change) {
+    let k = &c.key;
+    let current = if c.removed { None } else { st.get_key(k) };
+    if let Some(o) = current
+        && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
+    {
+        q.gc.insert(k.clone());
+    }
+    if (c.removed || current.is_some_and(|o| deleting(o)))
+        && let Some(deps) = st.dependents.get(&c.uid)
+    {
+        q.gc.extend(deps.iter().cloned());
     }
 }
 
@@ -2315,6 +2329,25 @@ fn write_image_pull_status(
     s.insert("containerStatuses".into(), Value::Array(statuses));
 }
 
+/// The sum of some quantities, canonical (`0` for none).
+fn total(quantities: impl Iterator<Item = Quantity>) -> String {
+    quantities
+        .reduce(|t, q| t + q)
+        .map_or_else(|| "0".to_string(), |t| t.canonical())
+}
+
+/// The storage the claims of a namespace request.
+fn claimed_storage(st: &State, ns: &str) -> String {
+    let claims = rt(st, "", "v1", "persistentvolumeclaims")
+        .map(|t| st.list_arc(&t, ns))
+        .unwrap_or_default();
+    total(claims.iter().filter_map(|pvc| {
+        pvc.pointer("/spec/resources/requests/storage")
+            .and_then(Value::as_str)
+            .and_then(|s| Quantity::parse(s).ok())
+    }))
+}
+
 /// Usage of a namespace for the resources a quota limits.
 fn usage(
     st: &State,
@@ -2329,23 +2362,16 @@ fn usage(
         .filter(|p| !pod_terminal(p) && !deleting(p))
         .collect();
     let sum = |kind: &str, res: &str| -> String {
-        let mut total: Option<Quantity> = None;
-        for p in &pods {
-            for c in p
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(q) = container_quantity(c, kind, res) {
-                    total = Some(match total {
-                        Some(t) => t + q,
-                        None => q,
-                    });
-                }
-            }
-        }
-        total.map_or_else(|| "0".to_string(), |t| t.canonical())
+        total(
+            pods.iter()
+                .flat_map(|p| {
+                    p.pointer("/spec/containers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                })
+                .filter_map(|c| container_quantity(c, kind, res)),
+        )
     };
     let count = |g: &str, p: &str| -> usize {
         st.registry
@@ -2363,24 +2389,7 @@ fn usage(
             "limits.cpu" => sum("limits", "cpu"),
             "limits.memory" => sum("limits", "memory"),
             "persistentvolumeclaims" => count("", "persistentvolumeclaims").to_string(),
-            "requests.storage" => {
-                let mut total: Option<Quantity> = None;
-                if let Some(t) = rt(st, "", "v1", "persistentvolumeclaims") {
-                    for pvc in st.list_arc(&t, ns) {
-                        if let Some(q) = pvc
-                            .pointer("/spec/resources/requests/storage")
-                            .and_then(Value::as_str)
-                            .and_then(|s| Quantity::parse(s).ok())
-                        {
-                            total = Some(match total {
-                                Some(t) => t + q,
-                                None => q,
-                            });
-                        }
-                    }
-                }
-                total.map_or_else(|| "0".to_string(), |t| t.canonical())
-            }
+            "requests.storage" => claimed_storage(st, ns),
             "services" => count("", "services").to_string(),
             "secrets" => count("", "secrets").to_string(),
             "configmaps" => count("", "configmaps").to_string(),

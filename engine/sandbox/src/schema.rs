@@ -652,25 +652,7 @@ pub fn validate(arena: &Schemas, idx: usize, v: &Value, path: &str, out: &mut Ve
     };
     match &n.kind {
         Kind::Struct => match v {
-            Value::Object(m) => {
-                for (k, ci) in &n.fields {
-                    if let Some(child) = m.get(k) {
-                        if path.is_empty() && k == "metadata" {
-                            continue;
-                        }
-                        validate(arena, *ci, child, &format!("{path}.{k}"), out);
-                    }
-                }
-                for r in &n.required {
-                    if !m.contains_key(r) {
-                        out.push((
-                            "FieldValueRequired".into(),
-                            "Required value".into(),
-                            format!("{field}{}{r}", if field.is_empty() { "" } else { "." }),
-                        ));
-                    }
-                }
-            }
+            Value::Object(m) => validate_fields(arena, n, m, path, &field, out),
             Value::Null => {}
             _ => type_error("object", out),
         },
@@ -695,25 +677,60 @@ pub fn validate(arena: &Schemas, idx: usize, v: &Value, path: &str, out: &mut Ve
             _ => type_error("array", out),
         },
         Kind::Scalar(s) => {
-            let ok = match s {
-                Scalar::String => v.is_string(),
-                Scalar::Integer => v.is_i64() || v.is_u64(),
-                Scalar::Number => v.is_number(),
-                Scalar::Boolean => v.is_boolean(),
-                _ => true,
-            };
-            if !ok && !v.is_null() {
-                let t = match s {
-                    Scalar::String => "string",
-                    Scalar::Integer => "integer",
-                    Scalar::Number => "number",
-                    _ => "boolean",
-                };
+            if let Some(t) = scalar_mismatch(s, v) {
                 type_error(t, out);
             }
         }
         Kind::Any => {}
     }
+}
+
+/// The fields of an object against a struct node: each known field, then the required ones.
+fn validate_fields(
+    arena: &Schemas,
+    n: &Node,
+    m: &Map<String, Value>,
+    path: &str,
+    field: &str,
+    out: &mut Vec<Cause>,
+) {
+    for (k, ci) in &n.fields {
+        if let Some(child) = m.get(k) {
+            if path.is_empty() && k == "metadata" {
+                continue;
+            }
+            validate(arena, *ci, child, &format!("{path}.{k}"), out);
+        }
+    }
+    for r in &n.required {
+        if !m.contains_key(r) {
+            out.push((
+                "FieldValueRequired".into(),
+                "Required value".into(),
+                format!("{field}{}{r}", if field.is_empty() { "" } else { "." }),
+            ));
+        }
+    }
+}
+
+/// The type a scalar node expects, when a non-null value is not of it.
+fn scalar_mismatch(s: &Scalar, v: &Value) -> Option<&'static str> {
+    let ok = match s {
+        Scalar::String => v.is_string(),
+        Scalar::Integer => v.is_i64() || v.is_u64(),
+        Scalar::Number => v.is_number(),
+        Scalar::Boolean => v.is_boolean(),
+        _ => true,
+    };
+    if ok || v.is_null() {
+        return None;
+    }
+    Some(match s {
+        Scalar::String => "string",
+        Scalar::Integer => "integer",
+        Scalar::Number => "number",
+        _ => "boolean",
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -203,41 +203,48 @@ impl Parser {
         };
         self.next();
         let values = if matches!(op, Op::In | Op::NotIn) {
-            match self.next() {
-                Tok::Open => {}
-                t => return Err(RequirementError::new(&t, "'('")),
-            }
-            let mut vals = Vec::new();
-            loop {
-                match self.peek() {
-                    Tok::Ident(v) => {
-                        self.next();
-                        vals.push(v);
-                    }
-                    Tok::Close if vals.is_empty() => {}
-                    Tok::Comma => vals.push(String::new()),
-                    _ => {}
-                }
-                match self.next() {
-                    Tok::Comma => continue,
-                    Tok::Close => break,
-                    t => return Err(RequirementError::new(&t, "',' or ')'")),
-                }
-            }
-            vals
+            self.set_values()?
         } else {
+            self.single_value()?
+        };
+        Ok(Req { key, op, values })
+    }
+
+    /// `(a, b)` after `in` or `notin`; an empty item is the empty value.
+    fn set_values(&mut self) -> Result<Vec<String>, RequirementError> {
+        match self.next() {
+            Tok::Open => {}
+            t => return Err(RequirementError::new(&t, "'('")),
+        }
+        let mut vals = Vec::new();
+        loop {
             match self.peek() {
                 Tok::Ident(v) => {
                     self.next();
-                    vec![v]
+                    vals.push(v);
                 }
-                Tok::End | Tok::Comma => vec![String::new()],
-                t => {
-                    return Err(RequirementError::new(&t, "identifier for value"));
-                }
+                Tok::Close if vals.is_empty() => {}
+                Tok::Comma => vals.push(String::new()),
+                _ => {}
             }
-        };
-        Ok(Req { key, op, values })
+            match self.next() {
+                Tok::Comma => continue,
+                Tok::Close => return Ok(vals),
+                t => return Err(RequirementError::new(&t, "',' or ')'")),
+            }
+        }
+    }
+
+    /// The value after `=`, `==`, `!=`, `>` or `<` (empty at the end of the requirement).
+    fn single_value(&mut self) -> Result<Vec<String>, RequirementError> {
+        match self.peek() {
+            Tok::Ident(v) => {
+                self.next();
+                Ok(vec![v])
+            }
+            Tok::End | Tok::Comma => Ok(vec![String::new()]),
+            t => Err(RequirementError::new(&t, "identifier for value")),
+        }
     }
 }
 
