@@ -78,54 +78,7 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
     let ns_id = ResourceId::kube("Namespace", None, ns);
     let mut out = Vec::new();
     if !rules.is_empty() {
-        let group = Value::obj([
-            ("name", Value::str(format!("cairn-{env}"))),
-            (
-                "rules",
-                Value::Array(rules.iter().map(|r| r.body.clone()).collect()),
-            ),
-        ]);
-        let name = format!("{env}-alert-rules");
-        let meta = Value::obj([
-            ("name", Value::str(name.as_str())),
-            ("namespace", Value::str(ns)),
-            ("labels", labels(env)),
-        ]);
-        let (kind, body) = match format {
-            RuleFormat::PrometheusOperator => (
-                "PrometheusRule",
-                Value::obj([
-                    ("apiVersion", Value::str("monitoring.coreos.com/v1")),
-                    ("kind", Value::str("PrometheusRule")),
-                    ("metadata", meta),
-                    ("spec", Value::obj([("groups", Value::Array(vec![group]))])),
-                ]),
-            ),
-            RuleFormat::ConfigMap => {
-                let file = Value::obj([("groups", Value::Array(vec![group]))]).to_json();
-                let text = serde_json::to_string_pretty(&file).unwrap_or_default();
-                (
-                    "ConfigMap",
-                    Value::obj([
-                        ("apiVersion", Value::str("v1")),
-                        ("kind", Value::str("ConfigMap")),
-                        ("metadata", meta),
-                        (
-                            "data",
-                            Value::obj([(format!("{env}.rules.yaml"), Value::str(text))]),
-                        ),
-                    ]),
-                )
-            }
-        };
-        out.push(Resource {
-            id: ResourceId::kube(kind, Some(ns), &name),
-            body,
-            depends_on: vec![ns_id.clone()],
-            protected: false,
-            span: rules.first().and_then(|r| r.span.clone()),
-            field_spans: BTreeMap::new(),
-        });
+        out.push(rules_object(env, ns, format, &rules, &ns_id));
     }
     if !routes.is_empty() {
         let receivers: Vec<&Value> = routes
@@ -141,6 +94,58 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
         }
     }
     out
+}
+
+/// The alert rules as one group, in a `PrometheusRule` or in a ConfigMap's rule file.
+fn rules_object(
+    env: &str,
+    ns: &str,
+    format: RuleFormat,
+    rules: &[&Resource],
+    ns_id: &ResourceId,
+) -> Resource {
+    let group = Value::obj([
+        ("name", Value::str(format!("cairn-{env}"))),
+        (
+            "rules",
+            Value::Array(rules.iter().map(|r| r.body.clone()).collect()),
+        ),
+    ]);
+    let name = format!("{env}-alert-rules");
+    let meta = Value::obj([
+        ("name", Value::str(name.as_str())),
+        ("namespace", Value::str(ns)),
+        ("labels", labels(env)),
+    ]);
+    let (kind, body) = match format {
+        RuleFormat::PrometheusOperator => (
+            "PrometheusRule",
+            Value::obj([
+                ("apiVersion", Value::str("monitoring.coreos.com/v1")),
+                ("kind", Value::str("PrometheusRule")),
+                ("metadata", meta),
+                ("spec", Value::obj([("groups", Value::Array(vec![group]))])),
+            ]),
+        ),
+        RuleFormat::ConfigMap => {
+            let file = Value::obj([("groups", Value::Array(vec![group]))]).to_json();
+            let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+            (
+                "ConfigMap",
+                Value::obj([
+                    ("apiVersion", Value::str("v1")),
+                    ("kind", Value::str("ConfigMap")),
+                    ("metadata", meta),
+                    (
+                        "data",
+                        Value::obj([(format!("{env}.rules.yaml"), Value::str(text))]),
+                    ),
+                ]),
+            )
+        }
+    };
+    let span = rules.first().and_then(|r| r.span.clone());
+    resource(kind, ns, &name, body, span, vec![ns_id.clone()])
 }
 
 fn metadata(name: &str, ns: &str, env: &str) -> Value {
@@ -178,8 +183,39 @@ fn routing_secret(
     ns_id: &ResourceId,
 ) -> Resource {
     let receiver = format!("cairn-{env}");
+    let receiver_doc = secret_receiver(&receiver, receivers);
+    let config = serde_json::json!({
+        "route": {
+            "receiver": receiver,
+            "group_by": ["alertname", "environment"],
+            "matchers": [format!("environment=\"{env}\"")],
+        },
+        "receivers": [receiver_doc],
+    });
+    let name = format!("{env}-alertmanager");
+    let body = Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("Secret")),
+        ("metadata", metadata(&name, ns, env)),
+        ("type", Value::str("Opaque")),
+        (
+            "stringData",
+            Value::obj([(
+                "alertmanager.yaml",
+                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
+            )]),
+        ),
+    ]);
+    resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The receiver of an Alertmanager configuration file: its Slack, e-mail and webhook targets.
+fn secret_receiver(
+    receiver: &str,
+    receivers: &[&Value],
+) -> serde_json::Map<String, serde_json::Value> {
     let mut receiver_doc = serde_json::Map::new();
-    receiver_doc.insert("name".into(), receiver.clone().into());
+    receiver_doc.insert("name".into(), receiver.into());
     for target in receivers {
         let (key, cfg) = if let Some(channel) = target.get("slack_channel").and_then(Value::as_str)
         {
@@ -207,29 +243,7 @@ fn routing_secret(
             items.push(cfg);
         }
     }
-    let config = serde_json::json!({
-        "route": {
-            "receiver": receiver,
-            "group_by": ["alertname", "environment"],
-            "matchers": [format!("environment=\"{env}\"")],
-        },
-        "receivers": [receiver_doc],
-    });
-    let name = format!("{env}-alertmanager");
-    let body = Value::obj([
-        ("apiVersion", Value::str("v1")),
-        ("kind", Value::str("Secret")),
-        ("metadata", metadata(&name, ns, env)),
-        ("type", Value::str("Opaque")),
-        (
-            "stringData",
-            Value::obj([(
-                "alertmanager.yaml",
-                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
-            )]),
-        ),
-    ]);
-    resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
+    receiver_doc
 }
 
 /// The routing as an `AlertmanagerConfig` custom resource: one receiver with the Slack, e-mail

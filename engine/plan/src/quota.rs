@@ -61,6 +61,30 @@ fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
     out
 }
 
+/// A container's requests and limits as admission defaults them.
+fn defaulted_resources(
+    c: &Value,
+    defaults: &LimitDefaults,
+) -> (BTreeMap<String, Quantity>, BTreeMap<String, Quantity>) {
+    let mut limits = quantities(c.pointer(&["resources", "limits"]));
+    let mut requests = quantities(c.pointer(&["resources", "requests"]));
+    for res in ["cpu", "memory"] {
+        // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
+        if !requests.contains_key(res)
+            && let Some(q) = limits
+                .get(res)
+                .or_else(|| defaults.request.get(res))
+                .or_else(|| defaults.limit.get(res))
+        {
+            requests.insert(res.to_owned(), *q);
+        }
+    }
+    for (res, q) in &defaults.limit {
+        limits.entry(res.clone()).or_insert(*q);
+    }
+    (requests, limits)
+}
+
 /// Per-pod usage of one workload: (quota key → amount), and the problems found on the way.
 fn pod_usage(
     r: &Resource,
@@ -72,23 +96,7 @@ fn pod_usage(
     let mut init_max: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     for (list, c) in containers(spec) {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
-        let limits = quantities(c.pointer(&["resources", "limits"]));
-        let mut requests = quantities(c.pointer(&["resources", "requests"]));
-        for res in ["cpu", "memory"] {
-            // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
-            if !requests.contains_key(res)
-                && let Some(q) = limits
-                    .get(res)
-                    .or_else(|| defaults.request.get(res))
-                    .or_else(|| defaults.limit.get(res))
-            {
-                requests.insert(res.to_owned(), *q);
-            }
-        }
-        let mut limits = limits;
-        for (res, q) in &defaults.limit {
-            limits.entry(res.clone()).or_insert(*q);
-        }
+        let (requests, limits) = defaulted_resources(c, defaults);
         for (res, max) in &defaults.max {
             if let Some(l) = limits.get(res)
                 && l > max
