@@ -404,60 +404,9 @@ fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     for crd in queued(st, &crt, &mut q.crds, None) {
         let name = meta_str(&crd, "name").to_string();
         if deleting(&crd) {
-            // Delete every custom object, then the CRD.
-            let types: Vec<Arc<ResourceType>> = st
-                .registry
-                .types
-                .values()
-                .filter(|t| {
-                    t.custom
-                        && Some(t.group.as_str())
-                            == crd.pointer("/spec/group").and_then(Value::as_str)
-                        && Some(t.plural.as_str())
-                            == crd.pointer("/spec/names/plural").and_then(Value::as_str)
-                })
-                .cloned()
-                .collect();
-            for t in &types {
-                for o in st.list_arc(t, "") {
-                    let (ns, n) = (
-                        meta_str(&o, "namespace").to_string(),
-                        meta_str(&o, "name").to_string(),
-                    );
-                    st.remove(t, &ns, &n);
-                }
-            }
-            st.registry.remove_crd(&crd);
-            st.remove(&crt, "", &name);
-            continue;
-        }
-        if !is_established(&crd) {
-            let now = util::now();
-            let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
-            let updated = st.controller_update(
-                &crt,
-                "",
-                &name,
-                "kube-apiserver",
-                Some("status"),
-                |o| {
-                    if let Some(s) = o.get_mut("status").and_then(Value::as_object_mut) {
-                        s.insert(
-                            "conditions".into(),
-                            json!([
-                                {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
-                                {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
-                            ]),
-                        );
-                        s.insert("acceptedNames".into(), names);
-                    }
-                },
-            );
-            if let Some(c) = updated {
-                st.registry.add_crd(&c);
-                mem.crd_generation
-                    .insert(name, int(&c, "/metadata/generation"));
-            }
+            delete_crd(st, &crt, &crd, &name);
+        } else if !is_established(&crd) {
+            establish_crd(st, mem, &crt, &crd, name);
         } else {
             let generation = int(&crd, "/metadata/generation");
             if mem.crd_generation.get(&name) != Some(&generation) {
@@ -465,6 +414,63 @@ fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
                 mem.crd_generation.insert(name, generation);
             }
         }
+    }
+}
+
+/// Deletes every custom object of a CRD being deleted, then the CRD.
+fn delete_crd(st: &mut State, crt: &ResourceType, crd: &Value, name: &str) {
+    let types: Vec<Arc<ResourceType>> = st
+        .registry
+        .types
+        .values()
+        .filter(|t| {
+            t.custom
+                && Some(t.group.as_str()) == crd.pointer("/spec/group").and_then(Value::as_str)
+                && Some(t.plural.as_str())
+                    == crd.pointer("/spec/names/plural").and_then(Value::as_str)
+        })
+        .cloned()
+        .collect();
+    for t in &types {
+        for o in st.list_arc(t, "") {
+            let (ns, n) = (
+                meta_str(&o, "namespace").to_string(),
+                meta_str(&o, "name").to_string(),
+            );
+            st.remove(t, &ns, &n);
+        }
+    }
+    st.registry.remove_crd(crd);
+    st.remove(crt, "", name);
+}
+
+/// Accepts a new CRD's names and serves its types.
+fn establish_crd(st: &mut State, mem: &mut Memory, crt: &ResourceType, crd: &Value, name: String) {
+    let now = util::now();
+    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let updated = st.controller_update(
+        crt,
+        "",
+        &name,
+        "kube-apiserver",
+        Some("status"),
+        |o| {
+            if let Some(s) = o.get_mut("status").and_then(Value::as_object_mut) {
+                s.insert(
+                    "conditions".into(),
+                    json!([
+                        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
+                        {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+                    ]),
+                );
+                s.insert("acceptedNames".into(), names);
+            }
+        },
+    );
+    if let Some(c) = updated {
+        st.registry.add_crd(&c);
+        mem.crd_generation
+            .insert(name, int(&c, "/metadata/generation"));
     }
 }
 
@@ -522,16 +528,11 @@ fn namespaces(st: &mut State, q: &mut Queues) {
     }
 }
 
-/// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
-///
-/// Looks at the queued objects only: those that changed, the dependents of owners that went away
-/// or are being deleted, and owners in foreground deletion whose dependents changed. Decisions
-/// are taken on the state as it is when the pass starts.
-fn garbage_collect(st: &mut State, q: &mut Queues) {
-    let keys = std::mem::take(&mut q.gc);
+/// The queued objects that still exist, with their types, in LIST order per type (like a scan
+/// of the whole store would).
+fn gc_items(st: &State, keys: &BTreeSet<ObjKey>) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
     let mut items: Vec<(Arc<ResourceType>, Arc<Value>)> = Vec::new();
     let mut types: HashMap<(String, String), Option<Arc<ResourceType>>> = HashMap::new();
-    // Work in LIST order per type, like a scan of the whole store would.
     let mut ordered: Vec<(&ObjKey, String)> = keys
         .iter()
         .map(|k| (k, format!("{}/{}", k.ns, k.name)))
@@ -549,6 +550,17 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
             items.push((t, o));
         }
     }
+    items
+}
+
+/// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
+///
+/// Looks at the queued objects only: those that changed, the dependents of owners that went away
+/// or are being deleted, and owners in foreground deletion whose dependents changed. Decisions
+/// are taken on the state as it is when the pass starts.
+fn garbage_collect(st: &mut State, q: &mut Queues) {
+    let keys = std::mem::take(&mut q.gc);
+    let items = gc_items(st, &keys);
     let exists = |st: &State, uid: &str| st.uids.contains_key(uid);
     let foreground = |st: &State, uid: &str| {
         st.uids
