@@ -132,18 +132,7 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             let st = lock(state);
             Reply::Json(200, apis_document(&st))
         }
-        // kube-openapi's handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
-        ["openapi", "v2"] => match openapi_pb::negotiate(&req.accept) {
-            Some(format) => {
-                let st = lock(state);
-                let (json, pb) = openapi_v2(&st);
-                match format {
-                    openapi_pb::V2Format::Json => Reply::Bytes(200, "application/json", json),
-                    openapi_pb::V2Format::Protobuf => Reply::Bytes(200, openapi_pb::PROTOBUF, pb),
-                }
-            }
-            None => Reply::Bytes(406, "", bytes::Bytes::new()),
-        },
+        ["openapi", "v2"] => openapi_v2_reply(state, req),
         ["openapi", "v3"] => {
             let st = lock(state);
             Reply::Raw(
@@ -152,18 +141,7 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
                 openapi_v3_index(&st).to_string(),
             )
         }
-        ["openapi", "v3", rest @ ..] => {
-            let path = rest.join("/");
-            let st = lock(state);
-            match openapi_v3_doc(&st, &path) {
-                Some(doc) => Reply::Raw(200, "text/plain; charset=utf-8", doc),
-                None => Reply::Raw(
-                    404,
-                    "text/plain; charset=utf-8",
-                    "404 page not found\n".into(),
-                ),
-            }
-        }
+        ["openapi", "v3", rest @ ..] => openapi_v3_reply(state, rest),
         ["api", "v1"] => Reply::Json(200, group_version_document(&lock(state), "", "v1")),
         ["apis", g] => {
             let st = lock(state);
@@ -187,6 +165,35 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             Reply::Raw(200, "text/plain; charset=utf-8", "ok".into())
         }
         _ => not_found_page(),
+    }
+}
+
+/// kube-openapi's v2 handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
+fn openapi_v2_reply(state: &Mutex<State>, req: &Request) -> Reply {
+    match openapi_pb::negotiate(&req.accept) {
+        Some(format) => {
+            let st = lock(state);
+            let (json, pb) = openapi_v2(&st);
+            match format {
+                openapi_pb::V2Format::Json => Reply::Bytes(200, "application/json", json),
+                openapi_pb::V2Format::Protobuf => Reply::Bytes(200, openapi_pb::PROTOBUF, pb),
+            }
+        }
+        None => Reply::Bytes(406, "", bytes::Bytes::new()),
+    }
+}
+
+/// The v3 document of a group version (`apis/GROUP/VERSION` or `api/v1`).
+fn openapi_v3_reply(state: &Mutex<State>, rest: &[&str]) -> Reply {
+    let path = rest.join("/");
+    let st = lock(state);
+    match openapi_v3_doc(&st, &path) {
+        Some(doc) => Reply::Raw(200, "text/plain; charset=utf-8", doc),
+        None => Reply::Raw(
+            404,
+            "text/plain; charset=utf-8",
+            "404 page not found\n".into(),
+        ),
     }
 }
 
@@ -885,6 +892,52 @@ fn scale_of(obj: &Value) -> Value {
     })
 }
 
+/// The replicas a written Scale asks for: a PUT's resourceVersion must be the parent's, and
+/// the replicas must be set and not negative.
+fn scale_replicas(
+    method: &str,
+    rt: &ResourceType,
+    name: &str,
+    wanted: &Value,
+    parent: &Value,
+) -> Result<i64, ApiError> {
+    let rv = wanted
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let live_rv = parent
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if method == "PUT" && !rv.is_empty() && rv != live_rv {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                rt.plural, rt.group
+            ),
+        ));
+    }
+    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
+        ));
+    };
+    if replicas < 0 {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            ),
+        ));
+    }
+    Ok(replicas)
+}
+
 /// The `scale` subresource: GET, PUT (with the parent's resourceVersion as precondition) and
 /// merge PATCH; a change of replicas is an Update of the parent by the caller, recorded with
 /// subresource `scale`.
@@ -922,40 +975,7 @@ fn scale(
             ));
         }
     };
-    let rv = wanted
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let live_rv = parent
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if method == "PUT" && !rv.is_empty() && rv != live_rv {
-        return Err(ApiError::new(
-            409,
-            "Conflict",
-            format!(
-                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                rt.plural, rt.group
-            ),
-        ));
-    }
-    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
-        ));
-    };
-    if replicas < 0 {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!(
-                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
-            ),
-        ));
-    }
+    let replicas = scale_replicas(method, rt, name, &wanted, &parent)?;
     let mut body = parent.clone();
     if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), json!(replicas));
@@ -1111,6 +1131,21 @@ fn continue_token(rv: u64, start: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.to_string())
 }
 
+/// The key a continue token starts at, and the resourceVersion it lists at.
+fn decode_continue(c: &str) -> Result<(String, Option<u64>), ApiError> {
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .ok_or_else(|| ApiError::bad_request("continue key is not valid: illegal base64 data"))?;
+    let start = decoded
+        .get("start")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Ok((start, decoded.get("rv").and_then(Value::as_u64)))
+}
+
 fn list(
     state: &Mutex<State>,
     req: &Request,
@@ -1135,19 +1170,8 @@ fn list(
     let mut rv = st.rv;
     drop(st);
     if let Some(c) = req.query.get("continue").filter(|c| !c.is_empty()) {
-        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(c.trim_end_matches('='))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request("continue key is not valid: illegal base64 data")
-            })?;
-        let start = decoded
-            .get("start")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        rv = decoded.get("rv").and_then(Value::as_u64).unwrap_or(rv);
+        let (start, token_rv) = decode_continue(c)?;
+        rv = token_rv.unwrap_or(rv);
         items.retain(|o| key_of(o) >= start);
     }
     let limit = req
