@@ -665,36 +665,44 @@ pub fn keep_allocated(old: &Value, new: &mut Value) {
         return;
     };
     if old_type != "ExternalName" && new_type != "ExternalName" {
-        let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
-        if empty(spec.get("clusterIP"))
-            && let Some(ip) = old.pointer("/spec/clusterIP")
-        {
-            spec.insert("clusterIP".into(), ip.clone());
-        }
-        let no_ips = spec
-            .get("clusterIPs")
-            .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
-        if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
-            spec.insert("clusterIPs".into(), ips.clone());
-        }
+        keep_cluster_ips(old, spec);
     }
     let node_ports = |t: &str| t == "NodePort" || t == "LoadBalancer";
-    if !(node_ports(&old_type) && node_ports(&new_type)) {
-        return;
+    if node_ports(&old_type) && node_ports(&new_type) {
+        keep_node_ports(old, spec);
     }
-    let ports_of = |v: &Value| -> Vec<(String, i64)> {
-        v.pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-                let port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
-                (name.to_owned(), port)
-            })
-            .collect()
-    };
-    let before = ports_of(old);
+}
+
+/// The cluster IPs of the old Service, where the new spec leaves them empty.
+fn keep_cluster_ips(old: &Value, spec: &mut Map<String, Value>) {
+    let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
+    if empty(spec.get("clusterIP"))
+        && let Some(ip) = old.pointer("/spec/clusterIP")
+    {
+        spec.insert("clusterIP".into(), ip.clone());
+    }
+    let no_ips = spec
+        .get("clusterIPs")
+        .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
+    if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
+        spec.insert("clusterIPs".into(), ips.clone());
+    }
+}
+
+/// The node port of the old port of the same name, for each new port without one (unless
+/// another port of the new spec took it).
+fn keep_node_ports(old: &Value, spec: &mut Map<String, Value>) {
+    let before: Vec<(String, i64)> = old
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+            (name.to_owned(), port)
+        })
+        .collect();
     let in_use: Vec<i64> = spec
         .get("ports")
         .and_then(Value::as_array)
