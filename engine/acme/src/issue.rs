@@ -251,10 +251,46 @@ async fn run<B: DnsBackend>(
     let mut order = nonce_retry!(client.account.new_order(&NewOrder::new(&identifiers)).await)
         .map_err(|e| client.error("create the order", e))?;
 
-    // The challenges to answer: (name, record name, value).
     progress.step = "read the authorizations";
+    let challenges = read_challenges(client, &mut order).await?;
+    if !challenges.is_empty() {
+        progress.step = "write the challenge records";
+        write_challenges(dns, &challenges, deadline, progress).await?;
+        progress.step = "request validation";
+        request_validation(client, &mut order).await?;
+    }
+
+    progress.step = "validate the challenges";
+    await_ready(client, &mut order, deadline).await?;
+
+    progress.step = "finalize the order";
+    let key = finalize(client, &mut order, names).await?;
+
+    progress.step = "download the certificate";
+    let poll = RetryPolicy::new()
+        .initial_delay(Duration::from_millis(200))
+        .backoff(1.5)
+        .timeout(remaining(deadline));
+    let chain = nonce_retry!(order.poll_certificate(&poll).await)
+        .map_err(|e| client.error("download the certificate", e))?;
+    let leaf = read_leaf(chain.as_bytes())?;
+    Ok(Issued {
+        cert_chain_pem: chain,
+        private_key_pem: key.serialize_pem(),
+        not_after: leaf.not_after,
+        names: names.to_vec(),
+        issuer: client.directory.clone(),
+        warnings: Vec::new(),
+    })
+}
+
+/// The challenges to answer, of the pending authorizations: (name, record name, value).
+async fn read_challenges(
+    client: &AcmeClient,
+    order: &mut instant_acme::Order,
+) -> Result<Vec<(String, String, String)>, AcmeError> {
     let mut attempt = 0;
-    let challenges = loop {
+    loop {
         let mut out: Vec<(String, String, String)> = Vec::new();
         let mut failure = None;
         let mut authzs = order.authorizations();
@@ -291,83 +327,101 @@ async fn run<B: DnsBackend>(
             ));
         }
         match failure {
-            None => break out,
+            None => return Ok(out),
             Some(e) if is_bad_nonce(&e) && attempt < NONCE_RETRIES => attempt += 1,
             Some(e) => return Err(client.error("read the authorizations", e)),
         }
-    };
+    }
+}
 
-    if !challenges.is_empty() {
-        progress.step = "write the challenge records";
-        let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (_, rname, value) in &challenges {
-            by_name.entry(rname).or_default().push(value);
+/// Writes the TXT records of the challenges (one record set per name) and waits until the
+/// zone serves them; they are in `progress.written` from before the write, for the cleanup.
+async fn write_challenges<B: DnsBackend>(
+    dns: &B,
+    challenges: &[(String, String, String)],
+    deadline: Instant,
+    progress: &mut Progress,
+) -> Result<(), AcmeError> {
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (_, rname, value) in challenges {
+        by_name.entry(rname).or_default().push(value);
+    }
+    let zone = dns.zone().to_owned();
+    let records: Vec<RecordSet> = by_name
+        .iter()
+        .map(|(n, v)| RecordSet::new(n, RecordType::Txt, CHALLENGE_TTL, v))
+        .collect::<Result<_, _>>()
+        .map_err(dns_error(&zone))?;
+    let keys: Vec<RecordKey> = records.iter().map(RecordSet::key).collect();
+    progress.written = keys.clone();
+    converge_challenges(dns, &keys, &records, remaining(deadline)).await
+}
+
+/// Tells the server that each pending dns-01 challenge is ready, once each (a retry after a
+/// bad nonce skips those already told).
+async fn request_validation(
+    client: &AcmeClient,
+    order: &mut instant_acme::Order,
+) -> Result<(), AcmeError> {
+    let mut readied: BTreeSet<String> = BTreeSet::new();
+    let mut attempt = 0;
+    loop {
+        let mut failure = None;
+        let mut authzs = order.authorizations();
+        while let Some(a) = authzs.next().await {
+            let mut authz = match a {
+                Ok(a) => a,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            let Some(mut ch) = authz.challenge(ChallengeType::Dns01) else {
+                continue;
+            };
+            if ch.status != ChallengeStatus::Pending || readied.contains(&ch.url) {
+                continue;
+            }
+            let url = ch.url.clone();
+            match ch.set_ready().await {
+                Ok(()) => {
+                    readied.insert(url);
+                }
+                // The server may validate at once and answer with the failed validation
+                // (Pebble does when another authorization already failed the order): that
+                // is a validation failure, explained from the order below.
+                Err(instant_acme::Error::Api(p))
+                    if !matches!(
+                        p.r#type.as_deref(),
+                        Some("urn:ietf:params:acme:error:badNonce")
+                            | Some("urn:ietf:params:acme:error:rateLimited")
+                    ) =>
+                {
+                    readied.insert(url);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
-        let zone = dns.zone().to_owned();
-        let records: Vec<RecordSet> = by_name
-            .iter()
-            .map(|(n, v)| RecordSet::new(n, RecordType::Txt, CHALLENGE_TTL, v))
-            .collect::<Result<_, _>>()
-            .map_err(dns_error(&zone))?;
-        let keys: Vec<RecordKey> = records.iter().map(RecordSet::key).collect();
-        progress.written = keys.clone();
-        converge_challenges(dns, &keys, &records, remaining(deadline)).await?;
-
-        progress.step = "request validation";
-        let mut readied: BTreeSet<String> = BTreeSet::new();
-        let mut attempt = 0;
-        loop {
-            let mut failure = None;
-            let mut authzs = order.authorizations();
-            while let Some(a) = authzs.next().await {
-                let mut authz = match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                };
-                if authz.status != AuthorizationStatus::Pending {
-                    continue;
-                }
-                let Some(mut ch) = authz.challenge(ChallengeType::Dns01) else {
-                    continue;
-                };
-                if ch.status != ChallengeStatus::Pending || readied.contains(&ch.url) {
-                    continue;
-                }
-                let url = ch.url.clone();
-                match ch.set_ready().await {
-                    Ok(()) => {
-                        readied.insert(url);
-                    }
-                    // The server may validate at once and answer with the failed validation
-                    // (Pebble does when another authorization already failed the order): that
-                    // is a validation failure, explained from the order below.
-                    Err(instant_acme::Error::Api(p))
-                        if !matches!(
-                            p.r#type.as_deref(),
-                            Some("urn:ietf:params:acme:error:badNonce")
-                                | Some("urn:ietf:params:acme:error:rateLimited")
-                        ) =>
-                    {
-                        readied.insert(url);
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failure {
-                None => break,
-                Some(e) if is_bad_nonce(&e) && attempt < NONCE_RETRIES => attempt += 1,
-                Some(e) => return Err(client.error("request validation", e)),
-            }
+        match failure {
+            None => return Ok(()),
+            Some(e) if is_bad_nonce(&e) && attempt < NONCE_RETRIES => attempt += 1,
+            Some(e) => return Err(client.error("request validation", e)),
         }
     }
+}
 
-    progress.step = "validate the challenges";
+/// Polls the order until it is ready; an invalid one fails with its authorizations' errors.
+async fn await_ready(
+    client: &AcmeClient,
+    order: &mut instant_acme::Order,
+    deadline: Instant,
+) -> Result<(), AcmeError> {
     let poll = RetryPolicy::new()
         .initial_delay(Duration::from_millis(200))
         .backoff(1.5)
@@ -384,10 +438,17 @@ async fn run<B: DnsBackend>(
         Err(e) => return Err(client.error("validate the challenges", e)),
     };
     if status != OrderStatus::Ready {
-        return Err(validation_failures(client, &mut order).await);
+        return Err(validation_failures(client, order).await);
     }
+    Ok(())
+}
 
-    progress.step = "finalize the order";
+/// Finalizes the order with a request for a new P-256 key, which it returns.
+async fn finalize(
+    client: &AcmeClient,
+    order: &mut instant_acme::Order,
+    names: &[String],
+) -> Result<KeyPair, AcmeError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
         .map_err(|e| AcmeError::Certificate(format!("the certificate's key: {e}")))?;
     let mut params = CertificateParams::new(names.to_vec())
@@ -398,23 +459,7 @@ async fn run<B: DnsBackend>(
         .map_err(|e| AcmeError::Certificate(format!("the certificate request: {e}")))?;
     nonce_retry!(order.finalize_csr(csr.der()).await)
         .map_err(|e| client.error("finalize the order", e))?;
-
-    progress.step = "download the certificate";
-    let poll = RetryPolicy::new()
-        .initial_delay(Duration::from_millis(200))
-        .backoff(1.5)
-        .timeout(remaining(deadline));
-    let chain = nonce_retry!(order.poll_certificate(&poll).await)
-        .map_err(|e| client.error("download the certificate", e))?;
-    let leaf = read_leaf(chain.as_bytes())?;
-    Ok(Issued {
-        cert_chain_pem: chain,
-        private_key_pem: key.serialize_pem(),
-        not_after: leaf.not_after,
-        names: names.to_vec(),
-        issuer: client.directory.clone(),
-        warnings: Vec::new(),
-    })
+    Ok(key)
 }
 
 /// Why an order became invalid: each authorization's state and its challenge's error.

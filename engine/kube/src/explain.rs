@@ -48,32 +48,62 @@ async fn explain_pods(
     pods: &[k8s_openapi::api::core::v1::Pod],
     fatal_only: bool,
 ) -> Option<Failure> {
-    let mut failure: Option<Failure> = None;
-    let mut details = Vec::new();
-    // The claims of the pods that cannot be scheduled, each described once.
-    let mut held: BTreeSet<String> = BTreeSet::new();
+    let mut found = Findings::default();
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let status = pod.status.as_ref();
-        let phase = status
+        let phase = pod
+            .status
+            .as_ref()
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".to_owned());
-        // A pod the scheduler cannot place (unbound claims, no room, taints) says why.
-        let unscheduled = status
+        found.scheduling(pod, &name, &phase, fatal_only);
+        found.containers(api, pod, &name, &phase).await;
+    }
+    if !found.held.is_empty() {
+        let ns = pods
+            .first()
+            .and_then(|p| p.metadata.namespace.clone())
+            .unwrap_or_default();
+        let claims = claim_details(api.clone().into_client(), &ns, &found.held).await;
+        found.details.extend(claims);
+    }
+    found.failure.map(|mut f| {
+        f.details = found.details;
+        f
+    })
+}
+
+/// What the pods say, in pod order: the first failure, and a line for each problem seen.
+#[derive(Default)]
+struct Findings {
+    failure: Option<Failure>,
+    details: Vec<String>,
+    /// The claims of the pods that cannot be scheduled, each described once.
+    held: BTreeSet<String>,
+}
+
+impl Findings {
+    /// A pod the scheduler cannot place (unbound claims, no room, taints) says why; one no
+    /// scheduler looked at names the scheduler it waits for.
+    fn scheduling(&mut self, pod: &Pod, name: &str, phase: &str, fatal_only: bool) {
+        let unscheduled = pod
+            .status
+            .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .into_iter()
             .flatten()
             .find(|c| c.type_ == "PodScheduled" && c.status == "False");
         if let Some(c) = unscheduled {
             let why = c.message.clone().unwrap_or_default();
-            details.push(format!("pod {name}: {phase}, not scheduled: {why}"));
+            self.details
+                .push(format!("pod {name}: {phase}, not scheduled: {why}"));
             // Often passing (a claim being bound): a reason to give when the wait runs out,
             // not one to stop waiting for.
             if !fatal_only {
-                failure.get_or_insert_with(|| {
+                self.failure.get_or_insert_with(|| {
                     Failure::new(format!("pod {name} cannot be scheduled: {why}"))
                 });
-                held.extend(claims_of(pod));
+                self.held.extend(claims_of(pod));
             }
         } else if !fatal_only && never_scheduled(pod) {
             let scheduler = pod
@@ -81,10 +111,10 @@ async fn explain_pods(
                 .as_ref()
                 .and_then(|s| s.scheduler_name.clone())
                 .unwrap_or_else(|| "default-scheduler".to_owned());
-            details.push(format!(
+            self.details.push(format!(
                 "pod {name}: {phase}, never looked at by a scheduler ({scheduler})"
             ));
-            failure.get_or_insert_with(|| {
+            self.failure.get_or_insert_with(|| {
                 Failure::new(format!(
                     "pod {name} was never scheduled: no scheduler answered; is {} running?",
                     if scheduler == "default-scheduler" {
@@ -95,7 +125,20 @@ async fn explain_pods(
                 ))
             });
         }
-        for cs in status
+    }
+
+    /// Containers that wait: crash loops (with their last logs) and containers that cannot
+    /// start are failures.
+    async fn containers(
+        &mut self,
+        api: &Api<k8s_openapi::api::core::v1::Pod>,
+        pod: &Pod,
+        name: &str,
+        phase: &str,
+    ) {
+        for cs in pod
+            .status
+            .as_ref()
             .and_then(|s| s.container_statuses.clone())
             .unwrap_or_default()
         {
@@ -104,85 +147,79 @@ async fn explain_pods(
             };
             let reason = waiting.reason.clone().unwrap_or_default();
             let message = waiting.message.clone().unwrap_or_default();
-            details.push(format!(
-                "pod {name}: {phase}, container {} waiting: {reason}{}{}",
-                cs.name,
-                if message.is_empty() { "" } else { ": " },
-                message
+            let sep = if message.is_empty() { "" } else { ": " };
+            self.details.push(format!(
+                "pod {name}: {phase}, container {} waiting: {reason}{sep}{message}",
+                cs.name
             ));
-            if failure.is_some() {
+            if self.failure.is_some() {
                 continue;
             }
             match reason.as_str() {
-                "CrashLoopBackOff" => {
-                    let exit = cs
-                        .last_state
-                        .as_ref()
-                        .and_then(|s| s.terminated.as_ref())
-                        .map(|t| {
-                            format!(
-                                " (last exit code {}, {} restarts)",
-                                t.exit_code, cs.restart_count
-                            )
-                        })
-                        .unwrap_or_default();
-                    let mut f = Failure::new(format!(
-                        "container {} of pod {name} is crash-looping{exit}",
-                        cs.name
-                    ));
-                    let params = LogParams {
-                        container: Some(cs.name.clone()),
-                        previous: true,
-                        tail_lines: Some(20),
-                        ..LogParams::default()
-                    };
-                    let logs = match api.logs(&name, &params).await {
-                        Ok(text) => Some(text),
-                        Err(_) => api
-                            .logs(
-                                &name,
-                                &LogParams {
-                                    previous: false,
-                                    ..params
-                                },
-                            )
-                            .await
-                            .ok(),
-                    };
-                    if let Some(text) = logs {
-                        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-                        let start = lines.len().saturating_sub(20);
-                        f.logs = Some((format!("{name}/{}", cs.name), lines[start..].to_vec()));
-                    }
-                    failure = Some(f);
-                }
+                "CrashLoopBackOff" => self.failure = Some(crash_loop(api, name, &cs).await),
                 "ErrImagePull"
                 | "ImagePullBackOff"
                 | "InvalidImageName"
                 | "CreateContainerConfigError"
                 | "CreateContainerError" => {
-                    failure = Some(Failure::new(format!(
-                        "container {} of pod {name} cannot start: {reason}{}{}",
-                        cs.name,
-                        if message.is_empty() { "" } else { ": " },
-                        message
+                    self.failure = Some(Failure::new(format!(
+                        "container {} of pod {name} cannot start: {reason}{sep}{message}",
+                        cs.name
                     )));
                 }
                 _ => {}
             }
         }
     }
-    if !held.is_empty() {
-        let ns = pods
-            .first()
-            .and_then(|p| p.metadata.namespace.clone())
-            .unwrap_or_default();
-        details.extend(claim_details(api.clone().into_client(), &ns, &held).await);
+}
+
+/// A crash-looping container, with its last exit code and the last 20 lines of its previous
+/// run's logs (or of the current run's, when there was none).
+async fn crash_loop(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    name: &str,
+    cs: &k8s_openapi::api::core::v1::ContainerStatus,
+) -> Failure {
+    let exit = cs
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| {
+            format!(
+                " (last exit code {}, {} restarts)",
+                t.exit_code, cs.restart_count
+            )
+        })
+        .unwrap_or_default();
+    let mut f = Failure::new(format!(
+        "container {} of pod {name} is crash-looping{exit}",
+        cs.name
+    ));
+    let params = LogParams {
+        container: Some(cs.name.clone()),
+        previous: true,
+        tail_lines: Some(20),
+        ..LogParams::default()
+    };
+    let logs = match api.logs(name, &params).await {
+        Ok(text) => Some(text),
+        Err(_) => api
+            .logs(
+                name,
+                &LogParams {
+                    previous: false,
+                    ..params
+                },
+            )
+            .await
+            .ok(),
+    };
+    if let Some(text) = logs {
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let start = lines.len().saturating_sub(20);
+        f.logs = Some((format!("{name}/{}", cs.name), lines[start..].to_vec()));
     }
-    failure.map(|mut f| {
-        f.details = details;
-        f
-    })
+    f
 }
 
 /// The claims a pod mounts.

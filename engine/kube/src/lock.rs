@@ -253,89 +253,105 @@ pub async fn acquire(
             .get_opt(&name)
             .await
             .map_err(|e| KubeError::api(format!("get lease {name}"), e))?;
-        let attempt = match &current {
-            None => api
-                .create(
-                    &PostParams::default(),
-                    &lease_body(&name, identity, ttl, "", None)?,
-                )
-                .await
-                .map(|_| ()),
-            Some(obj) => {
-                let lease =
-                    serde_json::to_value(obj).map_err(|e| KubeError::Internal(e.to_string()))?;
-                match holder_of(&lease) {
-                    Some(h) if h.identity != identity && h.expires_in > 0 && !h.dead => {
-                        if tokio::time::Instant::now() >= deadline {
-                            return Err(KubeError::Locked {
-                                environment: env.to_owned(),
-                                holder: h.identity,
-                                since: h.since,
-                                expires_in: h.expires_in,
-                            });
-                        }
-                        if !told {
-                            waiting(&h);
-                            told = true;
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                    other => {
-                        if let Some(h) = other.filter(|h| h.dead && h.expires_in > 0) {
-                            waiting(&h);
-                        }
-                        let rv = obj.metadata.resource_version.clone();
-                        api.replace(
-                            &name,
-                            &PostParams::default(),
-                            &lease_body(&name, identity, ttl, "", rv.as_deref())?,
-                        )
-                        .await
-                        .map(|_| ())
-                    }
-                }
+        let lease = current
+            .as_ref()
+            .map(|obj| serde_json::to_value(obj).map_err(|e| KubeError::Internal(e.to_string())))
+            .transpose()?;
+        let held = lease
+            .as_ref()
+            .and_then(holder_of)
+            .filter(|h| h.identity != identity && h.expires_in > 0 && !h.dead);
+        if let Some(h) = held {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(KubeError::Locked {
+                    environment: env.to_owned(),
+                    holder: h.identity,
+                    since: h.since,
+                    expires_in: h.expires_in,
+                });
             }
-        };
-        match attempt {
+            if !told {
+                waiting(&h);
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let attempt = take(
+            &api,
+            &name,
+            identity,
+            ttl,
+            current.as_ref(),
+            lease.as_ref(),
+            waiting,
+        );
+        match attempt.await? {
             Ok(()) => break,
             // Someone else was quicker (AlreadyExists, or a stale resourceVersion): look again.
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
             Err(e) => return Err(KubeError::api(format!("take lease {name}"), e)),
         }
     }
-    let renewal = {
-        let (api, name, identity) = (api.clone(), name.clone(), identity.to_owned());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(ttl / 3).await;
-                let Ok(Some(obj)) = api.get_opt(&name).await else {
-                    return;
-                };
-                let Ok(lease) = serde_json::to_value(&obj) else {
-                    return;
-                };
-                if holder_of(&lease).is_none_or(|h| h.identity != identity) {
-                    return;
-                }
-                let acquired = lease
-                    .pointer("/spec/acquireTime")
-                    .and_then(J::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let rv = obj.metadata.resource_version.clone();
-                if let Ok(body) = lease_body(&name, &identity, ttl, &acquired, rv.as_deref()) {
-                    let _ = api.replace(&name, &PostParams::default(), &body).await;
-                }
-            }
-        })
-    };
+    let renewal = tokio::spawn(renew(api.clone(), name.clone(), identity.to_owned(), ttl));
     Ok(Lock {
         api,
         name,
         identity: identity.to_owned(),
         renewal,
     })
+}
+
+/// Takes a lease no one else holds: creates it, or replaces it (at its resourceVersion) when
+/// it is ours, expired, or its holder is dead (`waiting` is told of a dead holder's lease
+/// taken over before it expired).
+async fn take(
+    api: &Api<DynamicObject>,
+    name: &str,
+    identity: &str,
+    ttl: Duration,
+    current: Option<&DynamicObject>,
+    lease: Option<&J>,
+    waiting: &(dyn Fn(&Holder) + Send + Sync),
+) -> Result<Result<(), kube::Error>, KubeError> {
+    let (Some(obj), Some(lease)) = (current, lease) else {
+        let body = lease_body(name, identity, ttl, "", None)?;
+        return Ok(api.create(&PostParams::default(), &body).await.map(|_| ()));
+    };
+    if let Some(h) = holder_of(lease).filter(|h| h.dead && h.expires_in > 0) {
+        waiting(&h);
+    }
+    let rv = obj.metadata.resource_version.clone();
+    let body = lease_body(name, identity, ttl, "", rv.as_deref())?;
+    Ok(api
+        .replace(name, &PostParams::default(), &body)
+        .await
+        .map(|_| ()))
+}
+
+/// Renews the lease every third of its time to live while it is still ours.
+async fn renew(api: Api<DynamicObject>, name: String, identity: String, ttl: Duration) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let Ok(Some(obj)) = api.get_opt(&name).await else {
+            return;
+        };
+        let Ok(lease) = serde_json::to_value(&obj) else {
+            return;
+        };
+        if holder_of(&lease).is_none_or(|h| h.identity != identity) {
+            return;
+        }
+        let acquired = lease
+            .pointer("/spec/acquireTime")
+            .and_then(J::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let rv = obj.metadata.resource_version.clone();
+        if let Ok(body) = lease_body(&name, &identity, ttl, &acquired, rv.as_deref()) {
+            let _ = api.replace(&name, &PostParams::default(), &body).await;
+        }
+    }
 }
 
 impl Lock {

@@ -78,54 +78,7 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
     let ns_id = ResourceId::kube("Namespace", None, ns);
     let mut out = Vec::new();
     if !rules.is_empty() {
-        let group = Value::obj([
-            ("name", Value::str(format!("cairn-{env}"))),
-            (
-                "rules",
-                Value::Array(rules.iter().map(|r| r.body.clone()).collect()),
-            ),
-        ]);
-        let name = format!("{env}-alert-rules");
-        let meta = Value::obj([
-            ("name", Value::str(name.as_str())),
-            ("namespace", Value::str(ns)),
-            ("labels", labels(env)),
-        ]);
-        let (kind, body) = match format {
-            RuleFormat::PrometheusOperator => (
-                "PrometheusRule",
-                Value::obj([
-                    ("apiVersion", Value::str("monitoring.coreos.com/v1")),
-                    ("kind", Value::str("PrometheusRule")),
-                    ("metadata", meta),
-                    ("spec", Value::obj([("groups", Value::Array(vec![group]))])),
-                ]),
-            ),
-            RuleFormat::ConfigMap => {
-                let file = Value::obj([("groups", Value::Array(vec![group]))]).to_json();
-                let text = serde_json::to_string_pretty(&file).unwrap_or_default();
-                (
-                    "ConfigMap",
-                    Value::obj([
-                        ("apiVersion", Value::str("v1")),
-                        ("kind", Value::str("ConfigMap")),
-                        ("metadata", meta),
-                        (
-                            "data",
-                            Value::obj([(format!("{env}.rules.yaml"), Value::str(text))]),
-                        ),
-                    ]),
-                )
-            }
-        };
-        out.push(Resource {
-            id: ResourceId::kube(kind, Some(ns), &name),
-            body,
-            depends_on: vec![ns_id.clone()],
-            protected: false,
-            span: rules.first().and_then(|r| r.span.clone()),
-            field_spans: BTreeMap::new(),
-        });
+        out.push(rules_object(env, ns, format, &rules, &ns_id));
     }
     if !routes.is_empty() {
         let receivers: Vec<&Value> = routes
@@ -141,6 +94,58 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
         }
     }
     out
+}
+
+/// The alert rules as one group, in a `PrometheusRule` or in a ConfigMap's rule file.
+fn rules_object(
+    env: &str,
+    ns: &str,
+    format: RuleFormat,
+    rules: &[&Resource],
+    ns_id: &ResourceId,
+) -> Resource {
+    let group = Value::obj([
+        ("name", Value::str(format!("cairn-{env}"))),
+        (
+            "rules",
+            Value::Array(rules.iter().map(|r| r.body.clone()).collect()),
+        ),
+    ]);
+    let name = format!("{env}-alert-rules");
+    let meta = Value::obj([
+        ("name", Value::str(name.as_str())),
+        ("namespace", Value::str(ns)),
+        ("labels", labels(env)),
+    ]);
+    let (kind, body) = match format {
+        RuleFormat::PrometheusOperator => (
+            "PrometheusRule",
+            Value::obj([
+                ("apiVersion", Value::str("monitoring.coreos.com/v1")),
+                ("kind", Value::str("PrometheusRule")),
+                ("metadata", meta),
+                ("spec", Value::obj([("groups", Value::Array(vec![group]))])),
+            ]),
+        ),
+        RuleFormat::ConfigMap => {
+            let file = Value::obj([("groups", Value::Array(vec![group]))]).to_json();
+            let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+            (
+                "ConfigMap",
+                Value::obj([
+                    ("apiVersion", Value::str("v1")),
+                    ("kind", Value::str("ConfigMap")),
+                    ("metadata", meta),
+                    (
+                        "data",
+                        Value::obj([(format!("{env}.rules.yaml"), Value::str(text))]),
+                    ),
+                ]),
+            )
+        }
+    };
+    let span = rules.first().and_then(|r| r.span.clone());
+    resource(kind, ns, &name, body, span, vec![ns_id.clone()])
 }
 
 fn metadata(name: &str, ns: &str, env: &str) -> Value {
@@ -178,8 +183,39 @@ fn routing_secret(
     ns_id: &ResourceId,
 ) -> Resource {
     let receiver = format!("cairn-{env}");
+    let receiver_doc = secret_receiver(&receiver, receivers);
+    let config = serde_json::json!({
+        "route": {
+            "receiver": receiver,
+            "group_by": ["alertname", "environment"],
+            "matchers": [format!("environment=\"{env}\"")],
+        },
+        "receivers": [receiver_doc],
+    });
+    let name = format!("{env}-alertmanager");
+    let body = Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("Secret")),
+        ("metadata", metadata(&name, ns, env)),
+        ("type", Value::str("Opaque")),
+        (
+            "stringData",
+            Value::obj([(
+                "alertmanager.yaml",
+                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
+            )]),
+        ),
+    ]);
+    resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The receiver of an Alertmanager configuration file: its Slack, e-mail and webhook targets.
+fn secret_receiver(
+    receiver: &str,
+    receivers: &[&Value],
+) -> serde_json::Map<String, serde_json::Value> {
     let mut receiver_doc = serde_json::Map::new();
-    receiver_doc.insert("name".into(), receiver.clone().into());
+    receiver_doc.insert("name".into(), receiver.into());
     for target in receivers {
         let (key, cfg) = if let Some(channel) = target.get("slack_channel").and_then(Value::as_str)
         {
@@ -207,29 +243,7 @@ fn routing_secret(
             items.push(cfg);
         }
     }
-    let config = serde_json::json!({
-        "route": {
-            "receiver": receiver,
-            "group_by": ["alertname", "environment"],
-            "matchers": [format!("environment=\"{env}\"")],
-        },
-        "receivers": [receiver_doc],
-    });
-    let name = format!("{env}-alertmanager");
-    let body = Value::obj([
-        ("apiVersion", Value::str("v1")),
-        ("kind", Value::str("Secret")),
-        ("metadata", metadata(&name, ns, env)),
-        ("type", Value::str("Opaque")),
-        (
-            "stringData",
-            Value::obj([(
-                "alertmanager.yaml",
-                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
-            )]),
-        ),
-    ]);
-    resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
+    receiver_doc
 }
 
 /// The routing as an `AlertmanagerConfig` custom resource: one receiver with the Slack, e-mail
@@ -244,46 +258,7 @@ fn alertmanager_config(
 ) -> Vec<Resource> {
     let receiver = format!("cairn-{env}");
     let secret_name = format!("{env}-alert-receivers");
-    let mut slack = Vec::new();
-    let mut email = Vec::new();
-    let mut webhook = Vec::new();
-    let mut secret_data = Vec::new();
-    for target in receivers {
-        if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
-            slack.push(Value::obj([
-                ("channel", Value::str(channel)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
-            email.push(Value::obj([
-                ("to", Value::str(to)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        } else if let Some(url) = target.get("webhook_url") {
-            let key = format!("webhook-{}", webhook.len() + 1);
-            secret_data.push((key.clone(), url.clone()));
-            webhook.push(Value::obj([
-                (
-                    "urlSecret",
-                    Value::obj([
-                        ("name", Value::str(secret_name.as_str())),
-                        ("key", Value::str(key)),
-                    ]),
-                ),
-                ("sendResolved", Value::Bool(true)),
-            ]));
-        }
-    }
-    let mut receiver_doc = Value::obj([("name", Value::str(receiver.as_str()))]);
-    for (key, items) in [
-        ("slackConfigs", slack),
-        ("emailConfigs", email),
-        ("webhookConfigs", webhook),
-    ] {
-        if !items.is_empty() {
-            receiver_doc.insert(key, Value::Array(items));
-        }
-    }
+    let (receiver_doc, secret_data) = receiver_doc(&receiver, &secret_name, receivers);
     let mut out = Vec::new();
     let mut deps = vec![ns_id.clone()];
     if !secret_data.is_empty() {
@@ -309,33 +284,82 @@ fn alertmanager_config(
         ("apiVersion", Value::str("monitoring.coreos.com/v1alpha1")),
         ("kind", Value::str("AlertmanagerConfig")),
         ("metadata", metadata(&name, ns, env)),
-        (
-            "spec",
-            Value::obj([
-                (
-                    "route",
-                    Value::obj([
-                        ("receiver", Value::str(receiver.as_str())),
-                        (
-                            "groupBy",
-                            Value::Array(vec![Value::str("alertname"), Value::str("environment")]),
-                        ),
-                        (
-                            "matchers",
-                            Value::Array(vec![Value::obj([
-                                ("name", Value::str("environment")),
-                                ("value", Value::str(env)),
-                                ("matchType", Value::str("=")),
-                            ])]),
-                        ),
-                    ]),
-                ),
-                ("receivers", Value::Array(vec![receiver_doc])),
-            ]),
-        ),
+        ("spec", routing_spec(env, &receiver, receiver_doc)),
     ]);
     out.push(resource("AlertmanagerConfig", ns, &name, body, span, deps));
     out
+}
+
+/// The receiver with the Slack, e-mail and webhook targets, and the Secret data (key → URL)
+/// its webhooks reference.
+fn receiver_doc(
+    receiver: &str,
+    secret_name: &str,
+    receivers: &[&Value],
+) -> (Value, Vec<(String, Value)>) {
+    let mut slack = Vec::new();
+    let mut email = Vec::new();
+    let mut webhook = Vec::new();
+    let mut secret_data = Vec::new();
+    for target in receivers {
+        if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
+            slack.push(Value::obj([
+                ("channel", Value::str(channel)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
+            email.push(Value::obj([
+                ("to", Value::str(to)),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        } else if let Some(url) = target.get("webhook_url") {
+            let key = format!("webhook-{}", webhook.len() + 1);
+            secret_data.push((key.clone(), url.clone()));
+            webhook.push(Value::obj([
+                (
+                    "urlSecret",
+                    Value::obj([("name", Value::str(secret_name)), ("key", Value::str(key))]),
+                ),
+                ("sendResolved", Value::Bool(true)),
+            ]));
+        }
+    }
+    let mut doc = Value::obj([("name", Value::str(receiver))]);
+    for (key, items) in [
+        ("slackConfigs", slack),
+        ("emailConfigs", email),
+        ("webhookConfigs", webhook),
+    ] {
+        if !items.is_empty() {
+            doc.insert(key, Value::Array(items));
+        }
+    }
+    (doc, secret_data)
+}
+
+/// A route of the environment's alerts (by their `environment` label) to its receiver.
+fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
+    Value::obj([
+        (
+            "route",
+            Value::obj([
+                ("receiver", Value::str(receiver)),
+                (
+                    "groupBy",
+                    Value::Array(vec![Value::str("alertname"), Value::str("environment")]),
+                ),
+                (
+                    "matchers",
+                    Value::Array(vec![Value::obj([
+                        ("name", Value::str("environment")),
+                        ("value", Value::str(env)),
+                        ("matchType", Value::str("=")),
+                    ])]),
+                ),
+            ]),
+        ),
+        ("receivers", Value::Array(vec![receiver_doc])),
+    ])
 }
 
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.

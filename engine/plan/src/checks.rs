@@ -69,8 +69,28 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 }
 
 fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
-    // Keys each declared Secret / ConfigMap provides, by (kind, namespace, name).
-    let mut provided: BTreeMap<(&str, Option<&str>, &str), BTreeSet<String>> = BTreeMap::new();
+    let provided = provided_keys(state);
+    for r in state.kube_objects() {
+        let Some(spec) = pod_spec(r) else { continue };
+        for (_, container) in containers(spec) {
+            for env in container
+                .get("env")
+                .map(Value::as_array)
+                .unwrap_or_default()
+            {
+                env_references(r, &provided, container, env, out);
+            }
+        }
+        pull_secrets(r, spec, &provided, out);
+    }
+}
+
+/// Keys each declared Secret / ConfigMap provides, by (kind, namespace, name).
+type Provided<'a> = BTreeMap<(&'a str, Option<&'a str>, &'a str), BTreeSet<String>>;
+
+/// The keys of the declared Secrets and ConfigMaps, and of the external secrets.
+fn provided_keys(state: &DesiredState) -> Provided<'_> {
+    let mut provided = Provided::new();
     for r in state.kube_objects() {
         let field = match r.id.kind.as_str() {
             "Secret" => ["stringData", "data"].as_slice(),
@@ -98,80 +118,84 @@ fn secret_references(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 .extend(keys.iter().cloned());
         }
     }
-    for r in state.kube_objects() {
-        let Some(spec) = pod_spec(r) else { continue };
-        let ns = r.id.scope.as_deref();
-        for (_, container) in containers(spec) {
-            let cname = str_at(container, &["name"]).unwrap_or("?");
-            for env in container
-                .get("env")
-                .map(Value::as_array)
-                .unwrap_or_default()
-            {
-                let var = str_at(env, &["name"]).unwrap_or("?");
-                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")]
-                {
-                    let Some(sel) = env.pointer(&["valueFrom", source]) else {
-                        continue;
-                    };
-                    if sel.get("optional") == Some(&Value::Bool(true)) {
-                        continue;
-                    }
-                    let (Some(name), Some(key)) = (str_at(sel, &["name"]), str_at(sel, &["key"]))
-                    else {
-                        continue;
-                    };
-                    let span = r
-                        .field_spans
-                        .get(&format!("env/{var}"))
-                        .cloned()
-                        .or_else(|| r.span.clone());
-                    let what = if kind == "Secret" {
-                        "secret"
-                    } else {
-                        "config map"
-                    };
-                    match provided.get(&(kind, ns, name)) {
-                        None => out.push(
-                            Diagnostic::error(Code::MissingSecret, format!(
-                                "environment variable `{var}` of {} `{}` (container `{cname}`) reads {what} `{name}`, which the environment does not declare",
-                                r.id.kind, r.id.name))
-                                .at(span)
-                                .label(format!("{what} `{name}` is not declared"))
-                                .help(format!("declare the {what} with env.{}(\"{name}\", ...), or mark the reference optional", if kind == "Secret" { "secret" } else { "config_map" })),
-                        ),
-                        Some(keys) if !keys.contains(key) => {
-                            let mut d = Diagnostic::error(Code::MissingSecretKey, format!(
-                                "environment variable `{var}` of {} `{}` reads key `{key}` of {what} `{name}`, which has no such key: the container would fail to start",
-                                r.id.kind, r.id.name))
-                                .at(span)
-                                .label(format!("no key `{key}` in {what} `{name}`"));
-                            let known: Vec<&str> = keys.iter().map(String::as_str).collect();
-                            d = match closest(key, &known) {
-                                Some(best) => d.help(format!("did you mean `{best}`? {what} `{name}` has: {}", known.join(", "))),
-                                None => d.help(format!("{what} `{name}` has: {}", known.join(", "))),
-                            };
-                            out.push(d);
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
+    provided
+}
+
+/// The secret and config map keys one environment variable reads, unless optional.
+fn env_references(
+    r: &Resource,
+    provided: &Provided,
+    container: &Value,
+    env: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
+    let ns = r.id.scope.as_deref();
+    let cname = str_at(container, &["name"]).unwrap_or("?");
+    let var = str_at(env, &["name"]).unwrap_or("?");
+    for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
+        let Some(sel) = env.pointer(&["valueFrom", source]) else {
+            continue;
+        };
+        if sel.get("optional") == Some(&Value::Bool(true)) {
+            continue;
         }
-        if let Some(pulls) = spec.get("imagePullSecrets") {
-            for p in pulls.as_array() {
-                if let Some(name) = str_at(p, &["name"])
-                    && !provided.contains_key(&("Secret", ns, name))
-                {
-                    out.push(
-                            Diagnostic::error(Code::MissingSecret, format!(
-                                "{} `{}` pulls its image with secret `{name}`, which the environment does not declare",
-                                r.id.kind, r.id.name))
-                                .at(r.span.clone())
-                                .help("declare it with env.registry_secret(...)"),
-                        );
-                }
+        let (Some(name), Some(key)) = (str_at(sel, &["name"]), str_at(sel, &["key"])) else {
+            continue;
+        };
+        let span = r
+            .field_spans
+            .get(&format!("env/{var}"))
+            .cloned()
+            .or_else(|| r.span.clone());
+        let what = if kind == "Secret" {
+            "secret"
+        } else {
+            "config map"
+        };
+        match provided.get(&(kind, ns, name)) {
+            None => out.push(
+                Diagnostic::error(Code::MissingSecret, format!(
+                    "environment variable `{var}` of {} `{}` (container `{cname}`) reads {what} `{name}`, which the environment does not declare",
+                    r.id.kind, r.id.name))
+                    .at(span)
+                    .label(format!("{what} `{name}` is not declared"))
+                    .help(format!("declare the {what} with env.{}(\"{name}\", ...), or mark the reference optional", if kind == "Secret" { "secret" } else { "config_map" })),
+            ),
+            Some(keys) if !keys.contains(key) => {
+                let mut d = Diagnostic::error(Code::MissingSecretKey, format!(
+                    "environment variable `{var}` of {} `{}` reads key `{key}` of {what} `{name}`, which has no such key: the container would fail to start",
+                    r.id.kind, r.id.name))
+                    .at(span)
+                    .label(format!("no key `{key}` in {what} `{name}`"));
+                let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+                d = match closest(key, &known) {
+                    Some(best) => d.help(format!("did you mean `{best}`? {what} `{name}` has: {}", known.join(", "))),
+                    None => d.help(format!("{what} `{name}` has: {}", known.join(", "))),
+                };
+                out.push(d);
             }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The image pull secrets of a pod spec, which must be declared.
+fn pull_secrets(r: &Resource, spec: &Value, provided: &Provided, out: &mut Vec<Diagnostic>) {
+    let ns = r.id.scope.as_deref();
+    let Some(pulls) = spec.get("imagePullSecrets") else {
+        return;
+    };
+    for p in pulls.as_array() {
+        if let Some(name) = str_at(p, &["name"])
+            && !provided.contains_key(&("Secret", ns, name))
+        {
+            out.push(
+                Diagnostic::error(Code::MissingSecret, format!(
+                    "{} `{}` pulls its image with secret `{name}`, which the environment does not declare",
+                    r.id.kind, r.id.name))
+                    .at(r.span.clone())
+                    .help("declare it with env.registry_secret(...)"),
+            );
         }
     }
 }

@@ -61,6 +61,30 @@ fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
     out
 }
 
+/// A container's requests and limits as admission defaults them.
+fn defaulted_resources(
+    c: &Value,
+    defaults: &LimitDefaults,
+) -> (BTreeMap<String, Quantity>, BTreeMap<String, Quantity>) {
+    let mut limits = quantities(c.pointer(&["resources", "limits"]));
+    let mut requests = quantities(c.pointer(&["resources", "requests"]));
+    for res in ["cpu", "memory"] {
+        // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
+        if !requests.contains_key(res)
+            && let Some(q) = limits
+                .get(res)
+                .or_else(|| defaults.request.get(res))
+                .or_else(|| defaults.limit.get(res))
+        {
+            requests.insert(res.to_owned(), *q);
+        }
+    }
+    for (res, q) in &defaults.limit {
+        limits.entry(res.clone()).or_insert(*q);
+    }
+    (requests, limits)
+}
+
 /// Per-pod usage of one workload: (quota key → amount), and the problems found on the way.
 fn pod_usage(
     r: &Resource,
@@ -72,23 +96,7 @@ fn pod_usage(
     let mut init_max: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     for (list, c) in containers(spec) {
         let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
-        let limits = quantities(c.pointer(&["resources", "limits"]));
-        let mut requests = quantities(c.pointer(&["resources", "requests"]));
-        for res in ["cpu", "memory"] {
-            // Kubernetes defaults a missing request to the limit, then to the LimitRange's.
-            if !requests.contains_key(res)
-                && let Some(q) = limits
-                    .get(res)
-                    .or_else(|| defaults.request.get(res))
-                    .or_else(|| defaults.limit.get(res))
-            {
-                requests.insert(res.to_owned(), *q);
-            }
-        }
-        let mut limits = limits;
-        for (res, q) in &defaults.limit {
-            limits.entry(res.clone()).or_insert(*q);
-        }
+        let (requests, limits) = defaulted_resources(c, defaults);
         for (res, max) in &defaults.max {
             if let Some(l) = limits.get(res)
                 && l > max
@@ -155,147 +163,215 @@ pub fn check_quota(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         let Some(ns) = quota.id.scope.as_deref() else {
             continue;
         };
-        let hard = quantities(quota.body.pointer(&["spec", "hard"]));
-        let defaults = limit_defaults(state, ns);
-        let mut usage = Usage {
+        check_namespace(state, quota, ns, out);
+    }
+}
+
+/// What the objects of a namespace need of its quota.
+struct Needs {
+    usage: Usage,
+    pvcs: i64,
+    storage: Option<Quantity>,
+    load_balancers: i64,
+}
+
+/// Checks one quota against everything its namespace runs: per object as it is read (its
+/// pods' usage, the resources the quota requires it to set), then the totals.
+fn check_namespace(state: &DesiredState, quota: &Resource, ns: &str, out: &mut Vec<Diagnostic>) {
+    let hard = quantities(quota.body.pointer(&["spec", "hard"]));
+    let defaults = limit_defaults(state, ns);
+    let mut needs = Needs {
+        usage: Usage {
             steady: BTreeMap::new(),
             peak: BTreeMap::new(),
             lines: BTreeMap::new(),
             pods_peak: 0,
-        };
-        let mut pvcs = 0i64;
-        let mut storage: Option<Quantity> = None;
-        let mut load_balancers = 0i64;
-        for r in state
-            .kube_objects()
-            .filter(|r| r.id.scope.as_deref() == Some(ns))
+        },
+        pvcs: 0,
+        storage: None,
+        load_balancers: 0,
+    };
+    for r in state
+        .kube_objects()
+        .filter(|r| r.id.scope.as_deref() == Some(ns))
+    {
+        needs.count_claims_and_balancers(r);
+        let Some(spec) = pod_spec(r) else { continue };
+        if r.id.kind == "CronJob"
+            && r.body.pointer(&["spec", "suspend"]) == Some(&Value::Bool(true))
         {
-            match r.id.kind.as_str() {
-                "PersistentVolumeClaim" => {
-                    pvcs += 1;
-                    if let Some(q) = r
-                        .body
-                        .pointer(&["spec", "resources", "requests", "storage"])
-                        .and_then(Value::as_str)
-                        .and_then(|s| Quantity::parse(s).ok())
-                    {
-                        storage = Some(storage.map_or(q, |s| s + q));
-                    }
-                }
-                "Service"
-                    if r.body.pointer(&["spec", "type"]).and_then(Value::as_str)
-                        == Some("LoadBalancer") =>
+            continue;
+        }
+        needs.add_workload(r, spec, &defaults, out);
+        require_resources(quota, &hard, &defaults, r, spec, out);
+    }
+    report_compute(quota, ns, &hard, &needs.usage, out);
+    report_counts(quota, ns, &hard, &needs, out);
+}
+
+impl Needs {
+    fn count_claims_and_balancers(&mut self, r: &Resource) {
+        match r.id.kind.as_str() {
+            "PersistentVolumeClaim" => {
+                self.pvcs += 1;
+                if let Some(q) = r
+                    .body
+                    .pointer(&["spec", "resources", "requests", "storage"])
+                    .and_then(Value::as_str)
+                    .and_then(|s| Quantity::parse(s).ok())
                 {
-                    load_balancers += 1
+                    self.storage = Some(self.storage.map_or(q, |s| s + q));
                 }
-                _ => {}
             }
-            let Some(spec) = pod_spec(r) else { continue };
-            let replicas = match r.id.kind.as_str() {
-                "Deployment" | "StatefulSet" => r
-                    .body
-                    .pointer(&["spec", "replicas"])
-                    .and_then(Value::as_int)
-                    .unwrap_or(1),
-                "Job" => r
-                    .body
-                    .pointer(&["spec", "parallelism"])
-                    .and_then(Value::as_int)
-                    .unwrap_or(1),
-                _ => 1,
-            };
-            if r.id.kind == "CronJob"
-                && r.body.pointer(&["spec", "suspend"]) == Some(&Value::Bool(true))
+            "Service"
+                if r.body.pointer(&["spec", "type"]).and_then(Value::as_str)
+                    == Some("LoadBalancer") =>
             {
-                continue;
+                self.load_balancers += 1
             }
-            let surge = if r.id.kind == "Deployment" && replicas > 0 {
-                (replicas + 3) / 4
-            } else {
-                0
-            };
-            if r.id.kind == "StatefulSet"
-                && let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"])
-            {
-                pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
-            }
-            let per_pod = pod_usage(r, spec, &defaults, out);
-            usage.pods_peak += replicas + surge;
-            for (key, q) in per_pod {
-                add(&mut usage.steady, key, q.scale(replicas));
-                add(&mut usage.peak, key, q.scale(replicas + surge));
-                usage
-                    .lines
-                    .entry(key)
-                    .or_default()
-                    .push(format!("{} {}: {replicas} × {q}", r.id.kind, r.id.name));
-            }
-            // Quota on limits makes a container without a limit (and no default) unschedulable.
-            for (key, section, res) in COMPUTE {
-                if !hard.contains_key(key) {
-                    continue;
-                }
-                for (_, c) in containers(spec) {
-                    let has = c.pointer(&["resources", section, res]).is_some()
-                        || (section == "requests"
-                            && (c.pointer(&["resources", "limits", res]).is_some()
-                                || defaults.request.contains_key(res)
-                                || defaults.limit.contains_key(res)))
-                        || (section == "limits" && defaults.limit.contains_key(res));
-                    if !has {
-                        out.push(Diagnostic::error(Code::QuotaRequiresResources, format!(
-                            "{} `{}` sets no {section}.{res}, but quota `{}` limits {key}: its pods would be rejected",
-                            r.id.kind, r.id.name, quota.id.name)).at(r.span.clone())
-                            .help(format!("set resources for it, or a LimitRange default for {res}")));
-                    }
-                }
-            }
+            _ => {}
         }
-        for (key, total) in &usage.steady {
-            let Some(limit) = hard.get(*key) else {
-                continue;
-            };
-            let peak = usage.peak.get(key).copied().unwrap_or(*total);
-            let breakdown = usage
-                .lines
-                .get(key)
-                .map(|l| l.join(", "))
-                .unwrap_or_default();
-            if total > limit {
-                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
-                    "pods of namespace `{ns}` need {key} = {total}, above the {limit} allowed by quota `{}`",
-                    quota.id.name))
-                    .at(quota.span.clone())
-                    .label(format!("{key}: {limit}"))
-                    .help(format!("{breakdown}; raise the quota or lower requests/replicas")));
-            } else if peak > *limit {
-                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
-                    "during a rolling update pods of namespace `{ns}` need {key} = {peak} (steady state {total}), above the {limit} allowed by quota `{}`: the rollout would stall",
-                    quota.id.name))
-                    .at(quota.span.clone())
-                    .label(format!("{key}: {limit}"))
-                    .help(format!("{breakdown}; Deployments surge by 25 % while rolling out")));
-            }
-        }
-        let counts = [
-            ("pods", usage.pods_peak),
-            ("persistentvolumeclaims", pvcs),
-            ("services.loadbalancers", load_balancers),
-        ];
-        for (key, n) in counts {
-            let Some(limit) = hard.get(key) else { continue };
-            if Quantity::parse(&n.to_string()).is_ok_and(|q| q > *limit) {
-                out.push(Diagnostic::error(Code::QuotaExceeded, format!(
-                    "namespace `{ns}` needs {key} = {n}, above the {limit} allowed by quota `{}`",
-                    quota.id.name)).at(quota.span.clone()).label(format!("{key}: {limit}")));
-            }
-        }
-        if let (Some(total), Some(limit)) = (storage, hard.get("requests.storage"))
-            && total > *limit
+    }
+
+    /// Adds a workload's pods: their replicas in steady state, plus a Deployment's surge at
+    /// the rollout peak, and a StatefulSet's claims.
+    fn add_workload(
+        &mut self,
+        r: &Resource,
+        spec: &Value,
+        defaults: &LimitDefaults,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let replicas = match r.id.kind.as_str() {
+            "Deployment" | "StatefulSet" => r
+                .body
+                .pointer(&["spec", "replicas"])
+                .and_then(Value::as_int)
+                .unwrap_or(1),
+            "Job" => r
+                .body
+                .pointer(&["spec", "parallelism"])
+                .and_then(Value::as_int)
+                .unwrap_or(1),
+            _ => 1,
+        };
+        let surge = if r.id.kind == "Deployment" && replicas > 0 {
+            (replicas + 3) / 4
+        } else {
+            0
+        };
+        if r.id.kind == "StatefulSet"
+            && let Some(templates) = r.body.pointer(&["spec", "volumeClaimTemplates"])
         {
-            out.push(Diagnostic::error(Code::QuotaExceeded, format!(
-                    "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
-                    quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
+            self.pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
         }
+        let per_pod = pod_usage(r, spec, defaults, out);
+        let usage = &mut self.usage;
+        usage.pods_peak += replicas + surge;
+        for (key, q) in per_pod {
+            add(&mut usage.steady, key, q.scale(replicas));
+            add(&mut usage.peak, key, q.scale(replicas + surge));
+            usage
+                .lines
+                .entry(key)
+                .or_default()
+                .push(format!("{} {}: {replicas} × {q}", r.id.kind, r.id.name));
+        }
+    }
+}
+
+/// Quota on limits makes a container without a limit (and no default) unschedulable.
+fn require_resources(
+    quota: &Resource,
+    hard: &BTreeMap<String, Quantity>,
+    defaults: &LimitDefaults,
+    r: &Resource,
+    spec: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (key, section, res) in COMPUTE {
+        if !hard.contains_key(key) {
+            continue;
+        }
+        for (_, c) in containers(spec) {
+            let has = c.pointer(&["resources", section, res]).is_some()
+                || (section == "requests"
+                    && (c.pointer(&["resources", "limits", res]).is_some()
+                        || defaults.request.contains_key(res)
+                        || defaults.limit.contains_key(res)))
+                || (section == "limits" && defaults.limit.contains_key(res));
+            if !has {
+                out.push(Diagnostic::error(Code::QuotaRequiresResources, format!(
+                    "{} `{}` sets no {section}.{res}, but quota `{}` limits {key}: its pods would be rejected",
+                    r.id.kind, r.id.name, quota.id.name)).at(r.span.clone())
+                    .help(format!("set resources for it, or a LimitRange default for {res}")));
+            }
+        }
+    }
+}
+
+/// CPU and memory over the quota, in steady state or at the rollout peak.
+fn report_compute(
+    quota: &Resource,
+    ns: &str,
+    hard: &BTreeMap<String, Quantity>,
+    usage: &Usage,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (key, total) in &usage.steady {
+        let Some(limit) = hard.get(*key) else {
+            continue;
+        };
+        let peak = usage.peak.get(key).copied().unwrap_or(*total);
+        let breakdown = usage
+            .lines
+            .get(key)
+            .map(|l| l.join(", "))
+            .unwrap_or_default();
+        if total > limit {
+            out.push(Diagnostic::error(Code::QuotaExceeded, format!(
+                "pods of namespace `{ns}` need {key} = {total}, above the {limit} allowed by quota `{}`",
+                quota.id.name))
+                .at(quota.span.clone())
+                .label(format!("{key}: {limit}"))
+                .help(format!("{breakdown}; raise the quota or lower requests/replicas")));
+        } else if peak > *limit {
+            out.push(Diagnostic::error(Code::QuotaExceeded, format!(
+                "during a rolling update pods of namespace `{ns}` need {key} = {peak} (steady state {total}), above the {limit} allowed by quota `{}`: the rollout would stall",
+                quota.id.name))
+                .at(quota.span.clone())
+                .label(format!("{key}: {limit}"))
+                .help(format!("{breakdown}; Deployments surge by 25 % while rolling out")));
+        }
+    }
+}
+
+/// Pods, claims, load balancers and storage over the quota.
+fn report_counts(
+    quota: &Resource,
+    ns: &str,
+    hard: &BTreeMap<String, Quantity>,
+    needs: &Needs,
+    out: &mut Vec<Diagnostic>,
+) {
+    let counts = [
+        ("pods", needs.usage.pods_peak),
+        ("persistentvolumeclaims", needs.pvcs),
+        ("services.loadbalancers", needs.load_balancers),
+    ];
+    for (key, n) in counts {
+        let Some(limit) = hard.get(key) else { continue };
+        if Quantity::parse(&n.to_string()).is_ok_and(|q| q > *limit) {
+            out.push(Diagnostic::error(Code::QuotaExceeded, format!(
+                "namespace `{ns}` needs {key} = {n}, above the {limit} allowed by quota `{}`",
+                quota.id.name)).at(quota.span.clone()).label(format!("{key}: {limit}")));
+        }
+    }
+    if let (Some(total), Some(limit)) = (needs.storage, hard.get("requests.storage"))
+        && total > *limit
+    {
+        out.push(Diagnostic::error(Code::QuotaExceeded, format!(
+                "volume claims of namespace `{ns}` request {total} of storage, above the {limit} allowed by quota `{}`",
+                quota.id.name)).at(quota.span.clone()).label(format!("requests.storage: {limit}")));
     }
 }

@@ -13,6 +13,9 @@ use crate::config::{Encryption, LifecycleRule};
 use crate::error::S3Error;
 use crate::live::{LiveBucket, LiveRule, ObjectInfo, PublicAccessBlock, Versioning};
 
+/// A bucket's tags, key to value.
+pub type Tags = BTreeMap<String, String>;
+
 /// The operations cairn needs from S3. Every method is one request or a paginated listing.
 pub trait S3Backend: Send + Sync {
     /// Where the buckets live, for messages (`http://127.0.0.1:5000 (us-east-1)`, `sandbox`).
@@ -83,10 +86,7 @@ pub trait S3Backend: Send + Sync {
     /// The names of all buckets the credentials can see.
     fn list_buckets(&self) -> BoxFuture<'_, Result<Vec<String>, S3Error>>;
     /// A bucket's tags alone (one request; `None`: no such bucket).
-    fn bucket_tags<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>>;
+    fn bucket_tags<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Tags>, S3Error>>;
 }
 
 /// One bucket of the in-memory backend.
@@ -348,10 +348,7 @@ impl S3Backend for InMemoryS3 {
         ready(Ok(self.lock().keys().cloned().collect()))
     }
 
-    fn bucket_tags<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>> {
+    fn bucket_tags<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Tags>, S3Error>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         ready(Ok(self.lock().get(name).map(|b| b.config.tags.clone())))
     }

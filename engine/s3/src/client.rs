@@ -25,7 +25,7 @@ use aws_sdk_s3::types::{
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use futures::future::BoxFuture;
 
-use crate::backend::{S3Backend, newest};
+use crate::backend::{S3Backend, Tags, newest};
 use crate::config::{Encryption, LifecycleRule};
 use crate::error::S3Error;
 use crate::live::{LiveBucket, LiveRule, ObjectInfo, PublicAccessBlock, Versioning};
@@ -629,10 +629,7 @@ impl S3Backend for S3Client {
         })
     }
 
-    fn bucket_tags<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, S3Error>> {
+    fn bucket_tags<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Tags>, S3Error>> {
         Box::pin(async move {
             match self.client.get_bucket_tagging().bucket(name).send().await {
                 Ok(out) => Ok(Some(

@@ -34,7 +34,7 @@ pub enum S3Error {
     Settings(String),
     /// A backup schedule that is not a cron expression.
     #[error("backup schedule: {0}")]
-    Schedule(String),
+    Schedule(#[source] crate::freshness::ScheduleError),
     /// A request failed.
     #[error("{op} {bucket}: {message}")]
     Request {

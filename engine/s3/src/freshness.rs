@@ -10,6 +10,65 @@ use serde::Serialize;
 
 use crate::live::ObjectInfo;
 
+/// A backup schedule that is not a cron expression cairn understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Not five fields (nor an `@` shorthand).
+    #[error("`{schedule}` is not a cron schedule of five fields (minute hour day month weekday)")]
+    Fields {
+        /// The schedule as written.
+        schedule: String,
+    },
+    /// A value that is neither a number nor a name of the field.
+    #[error("`{value}` is not a number in the {field} field")]
+    NotANumber {
+        /// The value as written.
+        value: String,
+        /// The field: `minute`, `hour`, `day`, `month`, `weekday`.
+        field: String,
+    },
+    /// A number outside the field's range.
+    #[error("{field} {value} is outside {min}-{max}")]
+    OutOfRange {
+        /// The field.
+        field: String,
+        /// The number.
+        value: u32,
+        /// The field's least value.
+        min: u32,
+        /// The field's greatest value.
+        max: u32,
+    },
+    /// A step that is not a number.
+    #[error("`{step}` is not a step in the {field} field")]
+    NotAStep {
+        /// The step as written.
+        step: String,
+        /// The field.
+        field: String,
+    },
+    /// A step of zero.
+    #[error("a step of 0 in the {field} field")]
+    ZeroStep {
+        /// The field.
+        field: String,
+    },
+    /// A range whose start is after its end.
+    #[error("the range {range} of the {field} field is reversed")]
+    Reversed {
+        /// The range as written.
+        range: String,
+        /// The field.
+        field: String,
+    },
+    /// A schedule that parses but matches no time (`0 2 31 2 *`).
+    #[error("the schedule `{schedule}` never runs")]
+    NeverRuns {
+        /// The schedule as written.
+        schedule: String,
+    },
+}
+
 /// The slack added to the largest gap between runs.
 pub const SLACK: Duration = Duration::from_secs(2 * 3600);
 
@@ -49,7 +108,7 @@ pub fn freshness(newest: Option<&ObjectInfo>, now: SystemTime, allowed: Duration
 
 /// The age a backup on `schedule` may reach: the largest gap between runs plus [`SLACK`]
 /// (or plus the gap itself when shorter than the slack).
-pub fn allowed_age(schedule: &str) -> Result<Duration, String> {
+pub fn allowed_age(schedule: &str) -> Result<Duration, ScheduleError> {
     let gap = largest_gap(schedule)?;
     Ok(gap + gap.min(SLACK))
 }
@@ -71,30 +130,45 @@ const MONTHS: [&str; 12] = [
 ];
 const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
-fn value(s: &str, min: u32, max: u32, names: &[&str], field: &str) -> Result<u32, String> {
+fn value(s: &str, min: u32, max: u32, names: &[&str], field: &str) -> Result<u32, ScheduleError> {
     let lower = s.to_ascii_lowercase();
     if let Some(i) = names.iter().position(|n| *n == lower) {
         return Ok(min + i as u32);
     }
-    let v: u32 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number in the {field} field"))?;
+    let v: u32 = s.parse().map_err(|_| ScheduleError::NotANumber {
+        value: s.to_string(),
+        field: field.to_string(),
+    })?;
     if v < min || v > max {
-        return Err(format!("{field} {v} is outside {min}-{max}"));
+        return Err(ScheduleError::OutOfRange {
+            field: field.to_string(),
+            value: v,
+            min,
+            max,
+        });
     }
     Ok(v)
 }
 
-fn field(s: &str, min: u32, max: u32, names: &[&str], name: &str) -> Result<Vec<bool>, String> {
+fn field(
+    s: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    name: &str,
+) -> Result<Vec<bool>, ScheduleError> {
     let mut set = vec![false; max as usize + 1];
     for part in s.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, st)) => {
-                let st: u32 = st
-                    .parse()
-                    .map_err(|_| format!("`{st}` is not a step in the {name} field"))?;
+                let st: u32 = st.parse().map_err(|_| ScheduleError::NotAStep {
+                    step: st.to_string(),
+                    field: name.to_string(),
+                })?;
                 if st == 0 {
-                    return Err(format!("a step of 0 in the {name} field"));
+                    return Err(ScheduleError::ZeroStep {
+                        field: name.to_string(),
+                    });
                 }
                 (r, st)
             }
@@ -112,7 +186,10 @@ fn field(s: &str, min: u32, max: u32, names: &[&str], name: &str) -> Result<Vec<
             (v, if part.contains('/') { max } else { v })
         };
         if lo > hi {
-            return Err(format!("the range {range} of the {name} field is reversed"));
+            return Err(ScheduleError::Reversed {
+                range: range.to_string(),
+                field: name.to_string(),
+            });
         }
         let mut v = lo;
         while v <= hi {
@@ -126,7 +203,7 @@ fn field(s: &str, min: u32, max: u32, names: &[&str], name: &str) -> Result<Vec<
 impl Cron {
     /// Parses `m h dom mon dow` (numbers, names, `*`, ranges, steps, lists) or `@hourly`,
     /// `@daily`/`@midnight`, `@weekly`, `@monthly`, `@yearly`/`@annually`.
-    pub fn parse(s: &str) -> Result<Cron, String> {
+    pub fn parse(s: &str) -> Result<Cron, ScheduleError> {
         let expanded = match s.trim() {
             "@hourly" => "0 * * * *",
             "@daily" | "@midnight" => "0 0 * * *",
@@ -137,9 +214,9 @@ impl Cron {
         };
         let parts: Vec<&str> = expanded.split_whitespace().collect();
         let [m, h, dom, mon, dow] = parts[..] else {
-            return Err(format!(
-                "`{s}` is not a cron schedule of five fields (minute hour day month weekday)"
-            ));
+            return Err(ScheduleError::Fields {
+                schedule: s.to_string(),
+            });
         };
         let mut weekdays = field(dow, 0, 7, &WEEKDAYS, "weekday")?;
         if weekdays[7] {
@@ -192,7 +269,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 /// Runs repeat with the calendar: 28 years (2001-2028, no skipped leap year) are a whole
 /// number of weeks, so the gap from the last run of that window to the first run of the next
 /// one closes the cycle.
-pub fn largest_gap(schedule: &str) -> Result<Duration, String> {
+pub fn largest_gap(schedule: &str) -> Result<Duration, ScheduleError> {
     let cron = Cron::parse(schedule)?;
     let times: Vec<i64> = (0..24)
         .filter(|h| cron.hours[*h])
@@ -215,7 +292,9 @@ pub fn largest_gap(schedule: &str) -> Result<Duration, String> {
         .collect();
     let (Some(first_t), Some(last_t), Some(first_d)) = (times.first(), times.last(), days.first())
     else {
-        return Err(format!("the schedule `{schedule}` never runs"));
+        return Err(ScheduleError::NeverRuns {
+            schedule: schedule.to_string(),
+        });
     };
     let mut gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     let wrap = first_d + WINDOW;

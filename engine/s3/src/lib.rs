@@ -37,7 +37,7 @@ pub use backend::{InMemoryS3, MemBucket, S3Backend};
 pub use client::S3Client;
 pub use config::{BucketConfig, Encryption, LifecycleRule, MAX_TAGS, bucket_name, region_name};
 pub use error::{Invalid, S3Error};
-pub use freshness::{Cron, Freshness, SLACK, allowed_age, freshness, largest_gap};
+pub use freshness::{Cron, Freshness, SLACK, ScheduleError, allowed_age, freshness, largest_gap};
 pub use live::{LiveBucket, LiveRule, ObjectInfo, PublicAccessBlock, Versioning};
 pub use plan::{BucketPlan, normalize_region, plan_bucket, plan_delete};
 pub use provider::{Buckets, BucketsError, S3Provider, open_sandbox};

@@ -132,18 +132,7 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             let st = lock(state);
             Reply::Json(200, apis_document(&st))
         }
-        // kube-openapi's handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
-        ["openapi", "v2"] => match openapi_pb::negotiate(&req.accept) {
-            Some(format) => {
-                let st = lock(state);
-                let (json, pb) = openapi_v2(&st);
-                match format {
-                    openapi_pb::V2Format::Json => Reply::Bytes(200, "application/json", json),
-                    openapi_pb::V2Format::Protobuf => Reply::Bytes(200, openapi_pb::PROTOBUF, pb),
-                }
-            }
-            None => Reply::Bytes(406, "", bytes::Bytes::new()),
-        },
+        ["openapi", "v2"] => openapi_v2_reply(state, req),
         ["openapi", "v3"] => {
             let st = lock(state);
             Reply::Raw(
@@ -152,18 +141,7 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
                 openapi_v3_index(&st).to_string(),
             )
         }
-        ["openapi", "v3", rest @ ..] => {
-            let path = rest.join("/");
-            let st = lock(state);
-            match openapi_v3_doc(&st, &path) {
-                Some(doc) => Reply::Raw(200, "text/plain; charset=utf-8", doc),
-                None => Reply::Raw(
-                    404,
-                    "text/plain; charset=utf-8",
-                    "404 page not found\n".into(),
-                ),
-            }
-        }
+        ["openapi", "v3", rest @ ..] => openapi_v3_reply(state, rest),
         ["api", "v1"] => Reply::Json(200, group_version_document(&lock(state), "", "v1")),
         ["apis", g] => {
             let st = lock(state);
@@ -187,6 +165,35 @@ pub fn handle(state: &Mutex<State>, req: &Request) -> Reply {
             Reply::Raw(200, "text/plain; charset=utf-8", "ok".into())
         }
         _ => not_found_page(),
+    }
+}
+
+/// kube-openapi's v2 handler: JSON or gnostic protobuf by Accept; otherwise an empty 406.
+fn openapi_v2_reply(state: &Mutex<State>, req: &Request) -> Reply {
+    match openapi_pb::negotiate(&req.accept) {
+        Some(format) => {
+            let st = lock(state);
+            let (json, pb) = openapi_v2(&st);
+            match format {
+                openapi_pb::V2Format::Json => Reply::Bytes(200, "application/json", json),
+                openapi_pb::V2Format::Protobuf => Reply::Bytes(200, openapi_pb::PROTOBUF, pb),
+            }
+        }
+        None => Reply::Bytes(406, "", bytes::Bytes::new()),
+    }
+}
+
+/// The v3 document of a group version (`apis/GROUP/VERSION` or `api/v1`).
+fn openapi_v3_reply(state: &Mutex<State>, rest: &[&str]) -> Reply {
+    let path = rest.join("/");
+    let st = lock(state);
+    match openapi_v3_doc(&st, &path) {
+        Some(doc) => Reply::Raw(200, "text/plain; charset=utf-8", doc),
+        None => Reply::Raw(
+            404,
+            "text/plain; charset=utf-8",
+            "404 page not found\n".into(),
+        ),
     }
 }
 
@@ -487,42 +494,62 @@ fn crd_v2_definitions(
                 ),
             );
             let prefix = format!("{}.{v}", reversed.join("."));
-            let gvk = |k: &str| json!([{"group": group, "version": v, "kind": k}]);
-            let mut s = ver
-                .pointer("/schema/openAPIV3Schema")
-                .map(v3_to_v2)
-                .unwrap_or(json!({"type": "object"}));
-            if let Some(m) = s.as_object_mut() {
-                let props = m.entry("properties").or_insert(json!({}));
-                if let Some(p) = props.as_object_mut() {
-                    p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
-                    p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                    p.insert(
-                        "metadata".into(),
-                        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
-                    );
-                }
-                m.insert("x-kubernetes-group-version-kind".into(), gvk(kind));
-            }
-            out.insert(format!("{prefix}.{kind}"), s);
+            out.insert(
+                format!("{prefix}.{kind}"),
+                crd_object_definition(ver, group, v, kind),
+            );
             out.insert(
                 format!("{prefix}.{list_kind}"),
-                json!({
-                    "description": format!("{list_kind} is a list of {kind}"),
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "items": {"type": "array", "items": {"$ref": format!("#/definitions/{prefix}.{kind}")}},
-                        "kind": {"type": "string"},
-                        "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
-                    },
-                    "x-kubernetes-group-version-kind": gvk(&list_kind),
-                }),
+                crd_list_definition(&prefix, group, v, kind, &list_kind),
             );
         }
     }
     (out, paths)
+}
+
+fn group_version_kind(group: &str, version: &str, kind: &str) -> Value {
+    json!([{"group": group, "version": version, "kind": kind}])
+}
+
+/// The v2 definition of a served version of a custom resource: its schema with the standard
+/// `apiVersion`, `kind` and `metadata` properties.
+fn crd_object_definition(ver: &Value, group: &str, v: &str, kind: &str) -> Value {
+    let mut s = ver
+        .pointer("/schema/openAPIV3Schema")
+        .map(v3_to_v2)
+        .unwrap_or(json!({"type": "object"}));
+    if let Some(m) = s.as_object_mut() {
+        let props = m.entry("properties").or_insert(json!({}));
+        if let Some(p) = props.as_object_mut() {
+            p.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+            p.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+            p.insert(
+                "metadata".into(),
+                json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
+            );
+        }
+        m.insert(
+            "x-kubernetes-group-version-kind".into(),
+            group_version_kind(group, v, kind),
+        );
+    }
+    s
+}
+
+/// The v2 definition of a custom resource's list kind.
+fn crd_list_definition(prefix: &str, group: &str, v: &str, kind: &str, list_kind: &str) -> Value {
+    json!({
+        "description": format!("{list_kind} is a list of {kind}"),
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": format!("#/definitions/{prefix}.{kind}")}},
+            "kind": {"type": "string"},
+            "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+        },
+        "x-kubernetes-group-version-kind": group_version_kind(group, v, list_kind),
+    })
 }
 
 fn openapi_v3_index(st: &State) -> Value {
@@ -626,91 +653,109 @@ fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
 
 /// Resource endpoints under a group version.
 fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]) -> Reply {
-    let st = lock(state);
-    let (ns, plural, name, sub) = match rest {
-        ["namespaces", ns, p, tail @ ..]
-            if st.registry.get(g, v, p).is_some_and(|t| t.namespaced) =>
-        {
-            match tail {
-                [] => (ns.to_string(), p.to_string(), None, None),
-                [n] => (ns.to_string(), p.to_string(), Some(n.to_string()), None),
-                [n, s] => (
-                    ns.to_string(),
-                    p.to_string(),
-                    Some(n.to_string()),
-                    Some(s.to_string()),
-                ),
-                _ => return not_found_page(),
-            }
-        }
-        [p] => (String::new(), p.to_string(), None, None),
-        [p, n] => (String::new(), p.to_string(), Some(n.to_string()), None),
-        [p, n, s] => (
-            String::new(),
-            p.to_string(),
-            Some(n.to_string()),
-            Some(s.to_string()),
-        ),
-        _ => return not_found_page(),
-    };
-    let Some(rt) = st.registry.get(g, v, &plural) else {
+    let Some((rt, path)) = resource_path(state, g, v, rest) else {
         return not_found_page();
     };
-    drop(st);
-    if let Some(s) = &sub
-        && s != "status"
-        && !(s == "log" && rt.kind == "Pod")
-        && !(s == "finalize" && rt.kind == "Namespace")
-        && !(s == "scale"
-            && matches!(
-                rt.kind.as_str(),
-                "Deployment" | "StatefulSet" | "ReplicaSet"
-            ))
-    {
+    if !serves_subresource(&rt, path.sub.as_deref()) {
         return not_found_page();
     }
-    let opts_manager = req
+    let manager = req
         .query
         .get("fieldManager")
         .cloned()
         .unwrap_or_else(|| default_manager(&req.user_agent));
     let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
     let opts = WriteOpts {
-        manager: &opts_manager,
+        manager: &manager,
         dry_run,
-        subresource: sub.as_deref().filter(|s| *s == "status"),
+        subresource: path.sub.as_deref().filter(|s| *s == "status"),
     };
-    let result: Result<Reply, ApiError> = match (req.method.as_str(), name.as_deref()) {
+    match resource_verb(state, req, rt, &path, &opts) {
+        Ok(r) => r,
+        Err(e) => e.into(),
+    }
+}
+
+/// What a resource URL names below its group version.
+struct ResourcePath {
+    /// Empty for cluster-scoped types and lists of all namespaces.
+    ns: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+/// The type and the path of `[namespaces/NS/]PLURAL[/NAME[/SUB]]` (`None`: no such page).
+fn resource_path(
+    state: &Mutex<State>,
+    g: &str,
+    v: &str,
+    rest: &[&str],
+) -> Option<(Arc<ResourceType>, ResourcePath)> {
+    let st = lock(state);
+    let path = |ns: &str, p: &str, tail: &[&str]| -> Option<(String, ResourcePath)> {
+        let (name, sub) = match tail {
+            [] => (None, None),
+            [n] => (Some(n.to_string()), None),
+            [n, s] => (Some(n.to_string()), Some(s.to_string())),
+            _ => return None,
+        };
+        let ns = ns.to_string();
+        Some((p.to_string(), ResourcePath { ns, name, sub }))
+    };
+    let (plural, path) = match rest {
+        ["namespaces", ns, p, tail @ ..]
+            if st.registry.get(g, v, p).is_some_and(|t| t.namespaced) =>
+        {
+            path(ns, p, tail)?
+        }
+        [p, tail @ ..] if tail.len() <= 2 => path("", p, tail)?,
+        _ => return None,
+    };
+    let rt = st.registry.get(g, v, &plural)?;
+    Some((rt, path))
+}
+
+/// Whether the type has the subresource (`status` always, `log`, `finalize` and `scale` for
+/// their kinds); no subresource is the resource itself.
+fn serves_subresource(rt: &ResourceType, sub: Option<&str>) -> bool {
+    match sub {
+        None | Some("status") => true,
+        Some("log") => rt.kind == "Pod",
+        Some("finalize") => rt.kind == "Namespace",
+        Some("scale") => matches!(
+            rt.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        ),
+        Some(_) => false,
+    }
+}
+
+/// The verb of a resource request, on the collection or on one object.
+fn resource_verb(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: Arc<ResourceType>,
+    path: &ResourcePath,
+    opts: &WriteOpts,
+) -> Result<Reply, ApiError> {
+    let (ns, sub) = (&path.ns, path.sub.as_deref());
+    match (req.method.as_str(), path.name.as_deref()) {
         ("GET", None) => {
             let watch = req
                 .query
                 .get("watch")
                 .is_some_and(|w| w == "1" || w == "true");
             if watch {
-                start_watch(state, req, rt, &ns, None)
+                start_watch(state, req, rt, ns, None)
             } else {
-                list(state, req, &rt, &ns)
+                list(state, req, &rt, ns)
             }
         }
-        ("GET", Some(n)) if sub.as_deref() == Some("log") => pod_log(state, req, &rt, &ns, n),
-        (method, Some(n)) if sub.as_deref() == Some("scale") => {
-            scale(state, req, method, &rt, &ns, n, &opts_manager, dry_run)
+        ("GET", Some(n)) if sub == Some("log") => pod_log(state, req, &rt, ns, n),
+        (method, Some(n)) if sub == Some("scale") => {
+            scale(state, req, method, &rt, ns, n, opts.manager, opts.dry_run)
         }
-        ("GET", Some(n)) => {
-            let st = lock(state);
-            match st.get(&rt, &ns, n) {
-                // kubectl get NAME asks for a one-row Table, as for lists.
-                Some(o) if req.accept.contains("as=Table") => {
-                    let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
-                    Ok(Reply::Json(
-                        200,
-                        crate::tables::table(&rt, std::slice::from_ref(o), rv, req),
-                    ))
-                }
-                Some(o) => Ok(Reply::Json(200, o.clone())),
-                None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
-            }
-        }
+        ("GET", Some(n)) => get_one(state, req, &rt, ns, n),
         ("POST", None) => parse_body(&req.body).and_then(|body| {
             let mut st = lock(state);
             let ns = if ns.is_empty() {
@@ -718,64 +763,98 @@ fn resource(state: &Mutex<State>, req: &Request, g: &str, v: &str, rest: &[&str]
             } else {
                 ns.clone()
             };
-            st.create(&rt, &ns, body, &opts)
-                .map(|o| Reply::Json(201, o))
+            st.create(&rt, &ns, body, opts).map(|o| Reply::Json(201, o))
         }),
         ("PUT", Some(n)) => parse_body(&req.body).and_then(|body| {
             let mut st = lock(state);
-            st.update(&rt, &ns, n, body, &opts)
+            st.update(&rt, ns, n, body, opts)
                 .map(|o| Reply::Json(200, o))
         }),
-        ("PATCH", Some(n)) => patch(state, req, &rt, &ns, n, &opts),
-        ("DELETE", Some(n)) => {
-            let body = parse_body(&req.body).unwrap_or(Value::Null);
-            let propagation = req
-                .query
-                .get("propagationPolicy")
-                .cloned()
-                .or_else(|| {
-                    body.get("propagationPolicy")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "Background".into());
-            let mut st = lock(state);
-            st.delete(&rt, &ns, n, &propagation, dry_run)
-                .map(|o| Reply::Json(200, o))
-        }
-        ("DELETE", None) => {
-            let mut st = lock(state);
-            let labels =
-                LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(ApiError::bad_request);
-            labels.map(|sel| {
-                let items: Vec<Value> = st
-                    .list(&rt, &ns)
-                    .into_iter()
-                    .filter(|o| sel.matches_object(o))
-                    .collect();
-                for o in &items {
-                    let _ = st.delete(
-                        &rt,
-                        meta_str(o, "namespace"),
-                        meta_str(o, "name"),
-                        "Background",
-                        dry_run,
-                    );
-                }
-                Reply::Json(200, list_body(&rt, items, st.rv, None, None))
-            })
-        }
+        ("PATCH", Some(n)) => patch(state, req, &rt, ns, n, opts),
+        ("DELETE", Some(n)) => delete_one(state, req, &rt, ns, n, opts.dry_run),
+        ("DELETE", None) => delete_collection(state, req, &rt, ns, opts.dry_run),
         _ => Err(ApiError::new(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         )),
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => e.into(),
     }
+}
+
+fn get_one(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    n: &str,
+) -> Result<Reply, ApiError> {
+    let st = lock(state);
+    match st.get(rt, ns, n) {
+        // kubectl get NAME asks for a one-row Table, as for lists.
+        Some(o) if req.accept.contains("as=Table") => {
+            let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
+            Ok(Reply::Json(
+                200,
+                crate::tables::table(rt, std::slice::from_ref(o), rv, req),
+            ))
+        }
+        Some(o) => Ok(Reply::Json(200, o.clone())),
+        None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
+    }
+}
+
+/// DELETE of one object, with the propagation policy of the query or the body (`Background`
+/// by default).
+fn delete_one(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    n: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let body = parse_body(&req.body).unwrap_or(Value::Null);
+    let propagation = req
+        .query
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "Background".into());
+    let mut st = lock(state);
+    st.delete(rt, ns, n, &propagation, dry_run)
+        .map(|o| Reply::Json(200, o))
+}
+
+/// DELETE of a collection: the objects its label selector matches, each in the background.
+fn delete_collection(
+    state: &Mutex<State>,
+    req: &Request,
+    rt: &ResourceType,
+    ns: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut st = lock(state);
+    let sel = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let items: Vec<Value> = st
+        .list(rt, ns)
+        .into_iter()
+        .filter(|o| sel.matches_object(o))
+        .collect();
+    for o in &items {
+        let _ = st.delete(
+            rt,
+            meta_str(o, "namespace"),
+            meta_str(o, "name"),
+            "Background",
+            dry_run,
+        );
+    }
+    Ok(Reply::Json(200, list_body(rt, items, st.rv, None, None)))
 }
 
 /// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
@@ -811,6 +890,52 @@ fn scale_of(obj: &Value) -> Value {
             "selector": selector,
         },
     })
+}
+
+/// The replicas a written Scale asks for: a PUT's resourceVersion must be the parent's, and
+/// the replicas must be set and not negative.
+fn scale_replicas(
+    method: &str,
+    rt: &ResourceType,
+    name: &str,
+    wanted: &Value,
+    parent: &Value,
+) -> Result<i64, ApiError> {
+    let rv = wanted
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let live_rv = parent
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if method == "PUT" && !rv.is_empty() && rv != live_rv {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                rt.plural, rt.group
+            ),
+        ));
+    }
+    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
+        ));
+    };
+    if replicas < 0 {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            ),
+        ));
+    }
+    Ok(replicas)
 }
 
 /// The `scale` subresource: GET, PUT (with the parent's resourceVersion as precondition) and
@@ -850,40 +975,7 @@ fn scale(
             ));
         }
     };
-    let rv = wanted
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let live_rv = parent
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if method == "PUT" && !rv.is_empty() && rv != live_rv {
-        return Err(ApiError::new(
-            409,
-            "Conflict",
-            format!(
-                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                rt.plural, rt.group
-            ),
-        ));
-    }
-    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"),
-        ));
-    };
-    if replicas < 0 {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!(
-                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
-            ),
-        ));
-    }
+    let replicas = scale_replicas(method, rt, name, &wanted, &parent)?;
     let mut body = parent.clone();
     if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), json!(replicas));
@@ -1010,9 +1102,9 @@ fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), ApiError> {
 
 fn selectors(req: &Request) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((labels, fields))
 }
 
@@ -1039,6 +1131,21 @@ fn continue_token(rv: u64, start: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.to_string())
 }
 
+/// The key a continue token starts at, and the resourceVersion it lists at.
+fn decode_continue(c: &str) -> Result<(String, Option<u64>), ApiError> {
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .ok_or_else(|| ApiError::bad_request("continue key is not valid: illegal base64 data"))?;
+    let start = decoded
+        .get("start")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Ok((start, decoded.get("rv").and_then(Value::as_u64)))
+}
+
 fn list(
     state: &Mutex<State>,
     req: &Request,
@@ -1063,19 +1170,8 @@ fn list(
     let mut rv = st.rv;
     drop(st);
     if let Some(c) = req.query.get("continue").filter(|c| !c.is_empty()) {
-        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(c.trim_end_matches('='))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request("continue key is not valid: illegal base64 data")
-            })?;
-        let start = decoded
-            .get("start")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        rv = decoded.get("rv").and_then(Value::as_u64).unwrap_or(rv);
+        let (start, token_rv) = decode_continue(c)?;
+        rv = token_rv.unwrap_or(rv);
         items.retain(|o| key_of(o) >= start);
     }
     let limit = req

@@ -153,93 +153,107 @@ fn is_foreground(o: &Value) -> bool {
 fn absorb(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     let changes = std::mem::take(&mut st.changes);
     for c in changes {
-        let k = &c.key;
-        let wk = || work_key(&k.ns, &k.name);
-        let current = if c.removed { None } else { st.get_key(k) };
-        match (k.group.as_str(), k.plural.as_str()) {
-            ("apiextensions.k8s.io", "customresourcedefinitions") => {
-                q.crds.insert(wk());
+        queue_changed(st, mem, q, &c);
+        queue_owners(st, q, &c);
+        queue_collection(st, q, &c);
+        if !c.key.ns.is_empty() {
+            q.quota_namespaces.insert(c.key.ns.clone());
+        }
+    }
+}
+
+/// The controller of the changed object's kind (and the StatefulSet of a pod by its name).
+fn queue_changed(st: &State, mem: &mut Memory, q: &mut Queues, c: &Change) {
+    let k = &c.key;
+    let wk = || work_key(&k.ns, &k.name);
+    match (k.group.as_str(), k.plural.as_str()) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            q.crds.insert(wk());
+        }
+        ("", "namespaces") => {
+            q.namespaces.insert(wk());
+        }
+        ("", "configmaps") if k.name == "kube-root-ca.crt" => {
+            q.namespaces.insert(work_key("", &k.ns));
+        }
+        ("", "serviceaccounts") if k.name == "default" => {
+            q.namespaces.insert(work_key("", &k.ns));
+        }
+        ("apps", "deployments") => {
+            q.deployments.insert(wk());
+        }
+        ("apps", "replicasets") => {
+            q.replicasets.insert(wk());
+        }
+        ("apps", "statefulsets") => {
+            q.statefulsets.insert(wk());
+        }
+        ("batch", "jobs") => {
+            q.jobs.insert(wk());
+        }
+        ("", "pods") => {
+            q.pods.insert(wk());
+            if c.removed {
+                mem.seen.remove(&c.uid);
+                mem.restarted.remove(&c.uid);
             }
-            ("", "namespaces") => {
-                q.namespaces.insert(wk());
+            // A StatefulSet looks its pods up by name.
+            if let Some((set, ord)) = k.name.rsplit_once('-')
+                && ord.parse::<i64>().is_ok()
+                && st
+                    .objects
+                    .get(&("apps".to_string(), "statefulsets".to_string()))
+                    .is_some_and(|m| m.contains_key(&(k.ns.clone(), set.to_string())))
+            {
+                q.statefulsets.insert(work_key(&k.ns, set));
             }
-            ("", "configmaps") if k.name == "kube-root-ca.crt" => {
-                q.namespaces.insert(work_key("", &k.ns));
-            }
-            ("", "serviceaccounts") if k.name == "default" => {
-                q.namespaces.insert(work_key("", &k.ns));
-            }
+        }
+        _ => {}
+    }
+}
+
+/// Owners recompute their status from their dependents.
+fn queue_owners(st: &State, q: &mut Queues, c: &Change) {
+    for owner in &c.owners {
+        let Some(ok) = st.uids.get(owner) else {
+            continue;
+        };
+        let owk = work_key(&ok.ns, &ok.name);
+        match (ok.group.as_str(), ok.plural.as_str()) {
             ("apps", "deployments") => {
-                q.deployments.insert(wk());
+                q.deployments.insert(owk);
             }
             ("apps", "replicasets") => {
-                q.replicasets.insert(wk());
+                q.replicasets.insert(owk);
             }
             ("apps", "statefulsets") => {
-                q.statefulsets.insert(wk());
+                q.statefulsets.insert(owk);
             }
             ("batch", "jobs") => {
-                q.jobs.insert(wk());
-            }
-            ("", "pods") => {
-                q.pods.insert(wk());
-                if c.removed {
-                    mem.seen.remove(&c.uid);
-                    mem.restarted.remove(&c.uid);
-                }
-                // A StatefulSet looks its pods up by name.
-                if let Some((set, ord)) = k.name.rsplit_once('-')
-                    && ord.parse::<i64>().is_ok()
-                    && st
-                        .objects
-                        .get(&("apps".to_string(), "statefulsets".to_string()))
-                        .is_some_and(|m| m.contains_key(&(k.ns.clone(), set.to_string())))
-                {
-                    q.statefulsets.insert(work_key(&k.ns, set));
-                }
+                q.jobs.insert(owk);
             }
             _ => {}
         }
-        // Owners recompute their status from their dependents.
-        for owner in &c.owners {
-            let Some(ok) = st.uids.get(owner) else {
-                continue;
-            };
-            let owk = work_key(&ok.ns, &ok.name);
-            match (ok.group.as_str(), ok.plural.as_str()) {
-                ("apps", "deployments") => {
-                    q.deployments.insert(owk);
-                }
-                ("apps", "replicasets") => {
-                    q.replicasets.insert(owk);
-                }
-                ("apps", "statefulsets") => {
-                    q.statefulsets.insert(owk);
-                }
-                ("batch", "jobs") => {
-                    q.jobs.insert(owk);
-                }
-                _ => {}
-            }
-            // A foreground deletion waits for its dependents.
-            if st.get_key(ok).is_some_and(|o| is_foreground(o)) {
-                q.gc.insert(ok.clone());
-            }
+        // A foreground deletion waits for its dependents.
+        if st.get_key(ok).is_some_and(|o| is_foreground(o)) {
+            q.gc.insert(ok.clone());
         }
-        // Garbage collection: the object itself, and its dependents when it goes away.
-        if let Some(o) = current
-            && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
-        {
-            q.gc.insert(k.clone());
-        }
-        if (c.removed || current.is_some_and(|o| deleting(o)))
-            && let Some(deps) = st.dependents.get(&c.uid)
-        {
-            q.gc.extend(deps.iter().cloned());
-        }
-        if !k.ns.is_empty() {
-            q.quota_namespaces.insert(k.ns.clone());
-        }
+    }
+}
+
+/// Garbage collection: the object itself, and its dependents when it goes away.
+fn queue_collection(st: &State, q: &mut Queues, c: &Change) {
+    let k = &c.key;
+    let current = if c.removed { None } else { st.get_key(k) };
+    if let Some(o) = current
+        && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
+    {
+        q.gc.insert(k.clone());
+    }
+    if (c.removed || current.is_some_and(|o| deleting(o)))
+        && let Some(deps) = st.dependents.get(&c.uid)
+    {
+        q.gc.extend(deps.iter().cloned());
     }
 }
 
@@ -390,60 +404,9 @@ fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     for crd in queued(st, &crt, &mut q.crds, None) {
         let name = meta_str(&crd, "name").to_string();
         if deleting(&crd) {
-            // Delete every custom object, then the CRD.
-            let types: Vec<Arc<ResourceType>> = st
-                .registry
-                .types
-                .values()
-                .filter(|t| {
-                    t.custom
-                        && Some(t.group.as_str())
-                            == crd.pointer("/spec/group").and_then(Value::as_str)
-                        && Some(t.plural.as_str())
-                            == crd.pointer("/spec/names/plural").and_then(Value::as_str)
-                })
-                .cloned()
-                .collect();
-            for t in &types {
-                for o in st.list_arc(t, "") {
-                    let (ns, n) = (
-                        meta_str(&o, "namespace").to_string(),
-                        meta_str(&o, "name").to_string(),
-                    );
-                    st.remove(t, &ns, &n);
-                }
-            }
-            st.registry.remove_crd(&crd);
-            st.remove(&crt, "", &name);
-            continue;
-        }
-        if !is_established(&crd) {
-            let now = util::now();
-            let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
-            let updated = st.controller_update(
-                &crt,
-                "",
-                &name,
-                "kube-apiserver",
-                Some("status"),
-                |o| {
-                    if let Some(s) = o.get_mut("status").and_then(Value::as_object_mut) {
-                        s.insert(
-                            "conditions".into(),
-                            json!([
-                                {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
-                                {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
-                            ]),
-                        );
-                        s.insert("acceptedNames".into(), names);
-                    }
-                },
-            );
-            if let Some(c) = updated {
-                st.registry.add_crd(&c);
-                mem.crd_generation
-                    .insert(name, int(&c, "/metadata/generation"));
-            }
+            delete_crd(st, &crt, &crd, &name);
+        } else if !is_established(&crd) {
+            establish_crd(st, mem, &crt, &crd, name);
         } else {
             let generation = int(&crd, "/metadata/generation");
             if mem.crd_generation.get(&name) != Some(&generation) {
@@ -451,6 +414,63 @@ fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
                 mem.crd_generation.insert(name, generation);
             }
         }
+    }
+}
+
+/// Deletes every custom object of a CRD being deleted, then the CRD.
+fn delete_crd(st: &mut State, crt: &ResourceType, crd: &Value, name: &str) {
+    let types: Vec<Arc<ResourceType>> = st
+        .registry
+        .types
+        .values()
+        .filter(|t| {
+            t.custom
+                && Some(t.group.as_str()) == crd.pointer("/spec/group").and_then(Value::as_str)
+                && Some(t.plural.as_str())
+                    == crd.pointer("/spec/names/plural").and_then(Value::as_str)
+        })
+        .cloned()
+        .collect();
+    for t in &types {
+        for o in st.list_arc(t, "") {
+            let (ns, n) = (
+                meta_str(&o, "namespace").to_string(),
+                meta_str(&o, "name").to_string(),
+            );
+            st.remove(t, &ns, &n);
+        }
+    }
+    st.registry.remove_crd(crd);
+    st.remove(crt, "", name);
+}
+
+/// Accepts a new CRD's names and serves its types.
+fn establish_crd(st: &mut State, mem: &mut Memory, crt: &ResourceType, crd: &Value, name: String) {
+    let now = util::now();
+    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let updated = st.controller_update(
+        crt,
+        "",
+        &name,
+        "kube-apiserver",
+        Some("status"),
+        |o| {
+            if let Some(s) = o.get_mut("status").and_then(Value::as_object_mut) {
+                s.insert(
+                    "conditions".into(),
+                    json!([
+                        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"},
+                        {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+                    ]),
+                );
+                s.insert("acceptedNames".into(), names);
+            }
+        },
+    );
+    if let Some(c) = updated {
+        st.registry.add_crd(&c);
+        mem.crd_generation
+            .insert(name, int(&c, "/metadata/generation"));
     }
 }
 
@@ -508,16 +528,11 @@ fn namespaces(st: &mut State, q: &mut Queues) {
     }
 }
 
-/// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
-///
-/// Looks at the queued objects only: those that changed, the dependents of owners that went away
-/// or are being deleted, and owners in foreground deletion whose dependents changed. Decisions
-/// are taken on the state as it is when the pass starts.
-fn garbage_collect(st: &mut State, q: &mut Queues) {
-    let keys = std::mem::take(&mut q.gc);
+/// The queued objects that still exist, with their types, in LIST order per type (like a scan
+/// of the whole store would).
+fn gc_items(st: &State, keys: &BTreeSet<ObjKey>) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
     let mut items: Vec<(Arc<ResourceType>, Arc<Value>)> = Vec::new();
     let mut types: HashMap<(String, String), Option<Arc<ResourceType>>> = HashMap::new();
-    // Work in LIST order per type, like a scan of the whole store would.
     let mut ordered: Vec<(&ObjKey, String)> = keys
         .iter()
         .map(|k| (k, format!("{}/{}", k.ns, k.name)))
@@ -535,6 +550,17 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
             items.push((t, o));
         }
     }
+    items
+}
+
+/// Garbage collection by ownerReferences, foreground deletion, and finalizers the emulator owns.
+///
+/// Looks at the queued objects only: those that changed, the dependents of owners that went away
+/// or are being deleted, and owners in foreground deletion whose dependents changed. Decisions
+/// are taken on the state as it is when the pass starts.
+fn garbage_collect(st: &mut State, q: &mut Queues) {
+    let keys = std::mem::take(&mut q.gc);
+    let items = gc_items(st, &keys);
     let exists = |st: &State, uid: &str| st.uids.contains_key(uid);
     let foreground = |st: &State, uid: &str| {
         st.uids
@@ -720,6 +746,22 @@ fn remove_condition(status: &mut serde_json::Map<String, Value>, ty: &str) {
     }
 }
 
+/// The `status` of an object, created empty when missing.
+fn status_mut(o: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    o.as_object_mut()
+        .map(|m| m.entry("status").or_insert(json!({})))
+        .and_then(Value::as_object_mut)
+}
+
+/// Sets a status count, or removes it when zero (the API server omits zero counts).
+fn set_count(s: &mut serde_json::Map<String, Value>, key: &str, n: i64) {
+    if n > 0 {
+        s.insert(key.into(), json!(n));
+    } else {
+        s.shift_remove(key);
+    }
+}
+
 fn deployments(st: &mut State, q: &mut Queues) {
     let (Some(drt), Some(rsrt)) = (
         rt(st, "apps", "v1", "deployments"),
@@ -733,164 +775,257 @@ fn deployments(st: &mut State, q: &mut Queues) {
             Queues::defer(&mut q.deployments, &batch[i..], &mut q.deferred);
             break;
         }
-        let d = d.clone();
-        if deleting(&d) {
+        if deleting(d) {
             continue;
         }
-        let ns = meta_str(&d, "namespace").to_string();
-        let name = meta_str(&d, "name").to_string();
-        let uid = uid_of(&d);
+        reconcile_deployment(st, q, &drt, &rsrt, d);
+    }
+}
+
+/// What a Deployment asks for, read once per reconcile.
+struct DeploymentSpec {
+    ns: String,
+    name: String,
+    uid: String,
+    replicas: i64,
+    template: Value,
+    hash: String,
+    strategy: Strategy,
+}
+
+impl DeploymentSpec {
+    fn read(d: &Value) -> Self {
         let replicas = d
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let hash = template_hash(&template);
-        let owned = st.dependents_in(&rsrt, &ns, &uid);
-        let max_rev = owned
-            .iter()
-            .filter_map(|r| {
-                r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                    .and_then(Value::as_str)
-                    .and_then(|x| x.parse::<i64>().ok())
-            })
-            .max()
-            .unwrap_or(0);
-        let current = owned.iter().find(|r| {
-            r.pointer("/metadata/labels/pod-template-hash")
-                .and_then(Value::as_str)
-                == Some(hash.as_str())
-        });
-        let strategy = Strategy::of(&d, replicas);
-        let surge = strategy.max_surge;
-        // A new ReplicaSet starts with what the surge allows beside the old ones.
-        let old_total: i64 = owned
-            .iter()
-            .filter(|r| Some(*r) != current)
-            .map(|r| int(r, "/spec/replicas"))
-            .sum();
-        let initial = if strategy.recreate {
-            if old_total > 0 { 0 } else { replicas }
-        } else {
-            (replicas + surge - old_total).clamp(0, replicas)
+        DeploymentSpec {
+            ns: meta_str(d, "namespace").to_string(),
+            name: meta_str(d, "name").to_string(),
+            uid: uid_of(d),
+            replicas,
+            hash: template_hash(&template),
+            template,
+            strategy: Strategy::of(d, replicas),
+        }
+    }
+}
+
+/// One Deployment: its ReplicaSet for the current template (created when new), the rollout's
+/// scaling of all its ReplicaSets, then its status.
+fn reconcile_deployment(
+    st: &mut State,
+    q: &mut Queues,
+    drt: &ResourceType,
+    rsrt: &ResourceType,
+    d: &Value,
+) {
+    let spec = DeploymentSpec::read(d);
+    let (rs_name, revision) = current_replicaset(st, q, rsrt, d, &spec);
+    scale_replicasets(st, rsrt, d, &spec, &rs_name);
+    write_deployment_status(st, drt, rsrt, d, &spec, &rs_name, revision);
+}
+
+fn revision_of(rs: &Value) -> Option<i64> {
+    rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+        .and_then(Value::as_str)
+        .and_then(|x| x.parse::<i64>().ok())
+}
+
+/// The name and revision of the ReplicaSet of the current template, created when there is none.
+fn current_replicaset(
+    st: &mut State,
+    q: &mut Queues,
+    rsrt: &ResourceType,
+    d: &Value,
+    spec: &DeploymentSpec,
+) -> (String, i64) {
+    let owned = st.dependents_in(rsrt, &spec.ns, &spec.uid);
+    let max_rev = owned
+        .iter()
+        .filter_map(|r| revision_of(r))
+        .max()
+        .unwrap_or(0);
+    let current = owned.iter().find(|r| {
+        r.pointer("/metadata/labels/pod-template-hash")
+            .and_then(Value::as_str)
+            == Some(spec.hash.as_str())
+    });
+    if let Some(r) = current {
+        return (
+            meta_str(r, "name").to_string(),
+            revision_of(r).unwrap_or(max_rev),
+        );
+    }
+    // A new ReplicaSet starts with what the surge allows beside the old ones.
+    let old_total: i64 = owned.iter().map(|r| int(r, "/spec/replicas")).sum();
+    let initial = if spec.strategy.recreate {
+        if old_total > 0 { 0 } else { spec.replicas }
+    } else {
+        (spec.replicas + spec.strategy.max_surge - old_total).clamp(0, spec.replicas)
+    };
+    let rs_name = format!("{}-{}", spec.name, spec.hash);
+    let rev = max_rev + 1;
+    let rs = new_replicaset(d, spec, &rs_name, initial, rev);
+    let created = st.create(rsrt, &spec.ns, rs, &opts());
+    if created.is_err() {
+        q.retry_deployments.insert(work_key(&spec.ns, &spec.name));
+    }
+    if created.is_ok() {
+        event(
+            st,
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            &format!("Scaled up replica set {rs_name} to {initial}"),
+            "deployment-controller",
+        );
+    }
+    (rs_name, rev)
+}
+
+/// The ReplicaSet a Deployment creates for its template: labelled and selected by the
+/// template's hash.
+fn new_replicaset(
+    d: &Value,
+    spec: &DeploymentSpec,
+    rs_name: &str,
+    initial: i64,
+    rev: i64,
+) -> Value {
+    let hash = &spec.hash;
+    let mut tmpl = spec.template.clone();
+    if let Some(l) = tmpl.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+        let labels = l.entry("labels").or_insert(json!({}));
+        if let Some(lm) = labels.as_object_mut() {
+            lm.insert("pod-template-hash".into(), json!(hash));
+        }
+    }
+    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+    if let Some(ml) = selector
+        .as_object_mut()
+        .map(|s| s.entry("matchLabels").or_insert(json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        ml.insert("pod-template-hash".into(), json!(hash));
+    }
+    let labels = tmpl
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    let replicas = spec.replicas;
+    let surge = spec.strategy.max_surge;
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": rs_name, "namespace": spec.ns, "labels": labels,
+            "annotations": {
+                "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
+                "deployment.kubernetes.io/max-replicas": (replicas + surge).to_string(),
+                "deployment.kubernetes.io/revision": rev.to_string()
+            },
+            "ownerReferences": [owner_ref(d, true)]
+        },
+        "spec": {"replicas": initial, "selector": selector, "template": tmpl}
+    })
+}
+
+/// Scales as the deployment controller does: the new ReplicaSet up within the surge, old ones
+/// down while enough pods stay available (or, for Recreate, old ones to zero first).
+fn scale_replicasets(
+    st: &mut State,
+    rsrt: &ResourceType,
+    d: &Value,
+    spec: &DeploymentSpec,
+    rs_name: &str,
+) {
+    let replicas = spec.replicas;
+    let surge = spec.strategy.max_surge;
+    let owned = st.dependents_in(rsrt, &spec.ns, &spec.uid);
+    let targets = rollout_targets(&owned, rs_name, replicas, &spec.strategy);
+    for r in &owned {
+        let rn = meta_str(r, "name").to_string();
+        let Some(&want) = targets.get(&rn) else {
+            continue;
         };
-        let (rs_name, revision) = match current {
-            Some(r) => (
-                meta_str(r, "name").to_string(),
-                r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                    .and_then(Value::as_str)
-                    .and_then(|x| x.parse::<i64>().ok())
-                    .unwrap_or(max_rev),
-            ),
-            None => {
-                let rs_name = format!("{name}-{hash}");
-                let mut tmpl = template.clone();
-                if let Some(l) = tmpl.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                    let labels = l.entry("labels").or_insert(json!({}));
-                    if let Some(lm) = labels.as_object_mut() {
-                        lm.insert("pod-template-hash".into(), json!(hash));
-                    }
-                }
-                let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-                if let Some(ml) = selector
-                    .as_object_mut()
-                    .map(|s| s.entry("matchLabels").or_insert(json!({})))
-                    .and_then(Value::as_object_mut)
-                {
-                    ml.insert("pod-template-hash".into(), json!(hash));
-                }
-                let labels = tmpl
-                    .pointer("/metadata/labels")
-                    .cloned()
-                    .unwrap_or(json!({}));
-                let rev = max_rev + 1;
-                let rs = json!({
-                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                    "metadata": {
-                        "name": rs_name, "namespace": ns, "labels": labels,
-                        "annotations": {
-                            "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
-                            "deployment.kubernetes.io/max-replicas": (replicas + surge).to_string(),
-                            "deployment.kubernetes.io/revision": rev.to_string()
-                        },
-                        "ownerReferences": [owner_ref(&d, true)]
-                    },
-                    "spec": {"replicas": initial, "selector": selector, "template": tmpl}
-                });
-                let created = st.create(&rsrt, &ns, rs, &opts());
-                if created.is_err() {
-                    q.retry_deployments.insert(work_key(&ns, &name));
-                }
-                if created.is_ok() {
-                    event(
-                        st,
-                        &d,
-                        "Normal",
-                        "ScalingReplicaSet",
-                        &format!("Scaled up replica set {rs_name} to {initial}"),
-                        "deployment-controller",
-                    );
-                }
-                (rs_name, rev)
+        let had = int(r, "/spec/replicas");
+        if had == want {
+            continue;
+        }
+        st.controller_update(rsrt, &spec.ns, &rn, KCM, None, |o| {
+            if let Some(s) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                s.insert("replicas".into(), json!(want));
             }
-        };
-        // Scale as the deployment controller does: the new ReplicaSet up within the surge,
-        // old ones down while enough pods stay available (or, for Recreate, old ones to zero
-        // first).
-        let owned = st.dependents_in(&rsrt, &ns, &uid);
-        let targets = rollout_targets(&owned, &rs_name, replicas, &strategy);
-        for r in &owned {
-            let rn = meta_str(r, "name").to_string();
-            let Some(&want) = targets.get(&rn) else {
-                continue;
-            };
-            let had = int(r, "/spec/replicas");
-            if had != want {
-                st.controller_update(&rsrt, &ns, &rn, KCM, None, |o| {
-                    if let Some(s) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        s.insert("replicas".into(), json!(want));
-                    }
-                    if let Some(a) = o
-                        .pointer_mut("/metadata/annotations")
-                        .and_then(Value::as_object_mut)
-                    {
-                        a.insert(
-                            "deployment.kubernetes.io/desired-replicas".into(),
-                            json!(replicas.to_string()),
-                        );
-                        a.insert(
-                            "deployment.kubernetes.io/max-replicas".into(),
-                            json!((replicas + surge).to_string()),
-                        );
-                    }
-                });
-                let verb = if want > had { "up" } else { "down" };
-                event(
-                    st,
-                    &d,
-                    "Normal",
-                    "ScalingReplicaSet",
-                    &format!("Scaled {verb} replica set {rn} to {want}"),
-                    "deployment-controller",
+            if let Some(a) = o
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                a.insert(
+                    "deployment.kubernetes.io/desired-replicas".into(),
+                    json!(replicas.to_string()),
+                );
+                a.insert(
+                    "deployment.kubernetes.io/max-replicas".into(),
+                    json!((replicas + surge).to_string()),
                 );
             }
-        }
-        // Status.
-        let owned = st.dependents_in(&rsrt, &ns, &uid);
-        let cur = owned
-            .iter()
-            .find(|r| meta_str(r, "name") == rs_name)
-            .cloned();
-        let total: i64 = owned.iter().map(|r| int(r, "/status/replicas")).sum();
-        let ready: i64 = owned.iter().map(|r| int(r, "/status/readyReplicas")).sum();
-        let available: i64 = owned
+        });
+        let verb = if want > had { "up" } else { "down" };
+        event(
+            st,
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            &format!("Scaled {verb} replica set {rn} to {want}"),
+            "deployment-controller",
+        );
+    }
+}
+
+/// A Deployment's status, summed from its ReplicaSets.
+struct DeploymentStatus<'a> {
+    rs_name: &'a str,
+    revision: i64,
+    generation: i64,
+    replicas: i64,
+    max_unavailable: i64,
+    total: i64,
+    ready: i64,
+    available: i64,
+    updated: i64,
+    /// The current ReplicaSet's `ReplicaFailure` condition.
+    failure: Option<Value>,
+}
+
+fn write_deployment_status(
+    st: &mut State,
+    drt: &ResourceType,
+    rsrt: &ResourceType,
+    d: &Value,
+    spec: &DeploymentSpec,
+    rs_name: &str,
+    revision: i64,
+) {
+    let owned = st.dependents_in(rsrt, &spec.ns, &spec.uid);
+    let cur = owned
+        .iter()
+        .find(|r| meta_str(r, "name") == rs_name)
+        .cloned();
+    let status = DeploymentStatus {
+        rs_name,
+        revision,
+        generation: int(d, "/metadata/generation"),
+        replicas: spec.replicas,
+        max_unavailable: spec.strategy.max_unavailable,
+        total: owned.iter().map(|r| int(r, "/status/replicas")).sum(),
+        ready: owned.iter().map(|r| int(r, "/status/readyReplicas")).sum(),
+        available: owned
             .iter()
             .map(|r| int(r, "/status/availableReplicas"))
-            .sum();
-        let updated = cur.as_ref().map_or(0, |r| int(r, "/status/replicas"));
-        let max_unavailable = strategy.max_unavailable;
-        let generation = int(&d, "/metadata/generation");
-        let failure = cur.as_ref().and_then(|r| {
+            .sum(),
+        updated: cur.as_ref().map_or(0, |r| int(r, "/status/replicas")),
+        failure: cur.as_ref().and_then(|r| {
             r.pointer("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| {
@@ -898,77 +1033,82 @@ fn deployments(st: &mut State, q: &mut Queues) {
                         .find(|c| c.get("type").and_then(Value::as_str) == Some("ReplicaFailure"))
                         .cloned()
                 })
-        });
-        let complete = updated == replicas && available >= replicas && total == replicas;
-        st.controller_update(&drt, &ns, &name, KCM, Some("status"), |o| {
-            if let Some(a) = o
-                .get_mut("metadata")
-                .and_then(Value::as_object_mut)
-                .map(|m| m.entry("annotations").or_insert(json!({})))
-                .and_then(Value::as_object_mut)
-            {
-                a.insert(
-                    "deployment.kubernetes.io/revision".into(),
-                    json!(revision.to_string()),
-                );
-            }
-            let status = o
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert(json!({})));
-            let Some(s) = status.and_then(Value::as_object_mut) else {
-                return;
-            };
-            s.insert("observedGeneration".into(), json!(generation));
-            s.insert("replicas".into(), json!(total));
-            s.insert("updatedReplicas".into(), json!(updated));
-            for (k, v) in [
-                ("readyReplicas", ready),
-                ("availableReplicas", available),
-                ("unavailableReplicas", (replicas - available).max(0)),
-            ] {
-                if v > 0 {
-                    s.insert(k.into(), json!(v));
-                } else {
-                    s.shift_remove(k);
+        }),
+    };
+    st.controller_update(drt, &spec.ns, &spec.name, KCM, Some("status"), |o| {
+        status.write(o);
+    });
+}
+
+impl DeploymentStatus<'_> {
+    fn write(&self, o: &mut Value) {
+        if let Some(a) = o
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .map(|m| m.entry("annotations").or_insert(json!({})))
+            .and_then(Value::as_object_mut)
+        {
+            a.insert(
+                "deployment.kubernetes.io/revision".into(),
+                json!(self.revision.to_string()),
+            );
+        }
+        let Some(s) = status_mut(o) else {
+            return;
+        };
+        s.insert("observedGeneration".into(), json!(self.generation));
+        s.insert("replicas".into(), json!(self.total));
+        s.insert("updatedReplicas".into(), json!(self.updated));
+        set_count(s, "readyReplicas", self.ready);
+        set_count(s, "availableReplicas", self.available);
+        set_count(
+            s,
+            "unavailableReplicas",
+            (self.replicas - self.available).max(0),
+        );
+        self.set_conditions(s);
+    }
+
+    fn set_conditions(&self, s: &mut serde_json::Map<String, Value>) {
+        let (replicas, available) = (self.replicas, self.available);
+        if replicas == 0 || available >= replicas - self.max_unavailable {
+            set_condition(
+                s,
+                json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."}),
+                true,
+            );
+        } else {
+            set_condition(
+                s,
+                json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}),
+                true,
+            );
+        }
+        let rs_name = self.rs_name;
+        let complete = self.updated == replicas && available >= replicas && self.total == replicas;
+        if complete {
+            set_condition(
+                s,
+                json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed.")}),
+                true,
+            );
+        } else {
+            set_condition(
+                s,
+                json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing.")}),
+                true,
+            );
+        }
+        match &self.failure {
+            Some(f) => {
+                let mut c = f.clone();
+                if let Some(m) = c.as_object_mut() {
+                    m.shift_remove("lastTransitionTime");
                 }
+                set_condition(s, c, true);
             }
-            if replicas == 0 || available >= replicas - max_unavailable {
-                set_condition(
-                    s,
-                    json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."}),
-                    true,
-                );
-            } else {
-                set_condition(
-                    s,
-                    json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}),
-                    true,
-                );
-            }
-            if complete {
-                set_condition(
-                    s,
-                    json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed.")}),
-                    true,
-                );
-            } else {
-                set_condition(
-                    s,
-                    json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing.")}),
-                    true,
-                );
-            }
-            match &failure {
-                Some(f) => {
-                    let mut c = f.clone();
-                    if let Some(m) = c.as_object_mut() {
-                        m.shift_remove("lastTransitionTime");
-                    }
-                    set_condition(s, c, true);
-                }
-                None => remove_condition(s, "ReplicaFailure"),
-            }
-        });
+            None => remove_condition(s, "ReplicaFailure"),
+        }
     }
 }
 
@@ -1124,139 +1264,160 @@ fn replicasets(st: &mut State, mem: &mut Memory, q: &mut Queues) {
             Queues::defer(&mut q.replicasets, &batch[i..], &mut q.deferred);
             break;
         }
-        let rs = rs.clone();
-        if deleting(&rs) {
+        if deleting(rs) {
             continue;
         }
-        let ns = meta_str(&rs, "namespace").to_string();
-        let name = meta_str(&rs, "name").to_string();
-        let uid = uid_of(&rs);
-        let want = rs
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let pods: Vec<Arc<Value>> = st
-            .dependents_in(&prt, &ns, &uid)
-            .into_iter()
-            .filter(|p| !deleting(p))
-            .collect();
-        let mut failure: Option<String> = None;
-        let have = pods.len() as i64;
-        if have < want {
-            let backoff = mem
-                .failed_create
-                .get(&uid)
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
-            if !backoff {
-                let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-                for _ in have..want {
-                    let pod = pod_from_template(&rs, &template, None, &ns);
-                    match st.create(&prt, &ns, pod, &opts()) {
-                        Ok(p) => event(
-                            st,
-                            &rs,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("Created pod: {}", meta_str(&p, "name")),
-                            "replicaset-controller",
-                        ),
-                        Err(e) => {
-                            event(
-                                st,
-                                &rs,
-                                "Warning",
-                                "FailedCreate",
-                                &format!("Error creating: {}", e.message),
-                                "replicaset-controller",
-                            );
-                            mem.failed_create.insert(uid.clone(), Instant::now());
-                            failure = Some(e.message);
-                            break;
-                        }
-                    }
+        reconcile_replicaset(st, mem, q, &rsrt, &prt, rs);
+    }
+}
+
+/// The pods an owner has that are not being deleted.
+fn live_pods(st: &State, prt: &ResourceType, ns: &str, uid: &str) -> Vec<Arc<Value>> {
+    st.dependents_in(prt, ns, uid)
+        .into_iter()
+        .filter(|p| !deleting(p))
+        .collect()
+}
+
+/// One ReplicaSet: pods created or deleted to match its replicas, then its status.
+fn reconcile_replicaset(
+    st: &mut State,
+    mem: &mut Memory,
+    q: &mut Queues,
+    rsrt: &ResourceType,
+    prt: &ResourceType,
+    rs: &Value,
+) {
+    let ns = meta_str(rs, "namespace").to_string();
+    let name = meta_str(rs, "name").to_string();
+    let uid = uid_of(rs);
+    let want = rs
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let pods = live_pods(st, prt, &ns, &uid);
+    let have = pods.len() as i64;
+    let mut failure: Option<String> = None;
+    if have < want {
+        failure = create_replicas(st, mem, prt, rs, &ns, want - have);
+    } else if have > want {
+        delete_replicas(st, prt, rs, &ns, pods, (have - want) as usize);
+    }
+    let pods = live_pods(st, prt, &ns, &uid);
+    let count = pods.len() as i64;
+    if count < want {
+        // Retried on every tick (creates back off on their own).
+        q.retry_replicasets.insert(work_key(&ns, &name));
+    }
+    let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+    let generation = int(rs, "/metadata/generation");
+    st.controller_update(rsrt, &ns, &name, KCM, Some("status"), |o| {
+        let Some(s) = status_mut(o) else {
+            return;
+        };
+        s.insert("replicas".into(), json!(count));
+        set_count(s, "fullyLabeledReplicas", count);
+        set_count(s, "readyReplicas", ready);
+        set_count(s, "availableReplicas", ready);
+        s.insert("observedGeneration".into(), json!(generation));
+        match &failure {
+            Some(m) => set_condition(
+                s,
+                json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": m}),
+                false,
+            ),
+            None if count >= want => {
+                remove_condition(s, "ReplicaFailure");
+                if s
+                    .get("conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty)
+                {
+                    s.shift_remove("conditions");
                 }
-            } else {
-                failure = rs
-                    .pointer("/status/conditions/0/message")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
             }
-        } else if have > want {
-            let mut extra = pods.clone();
-            // Delete not-ready pods first, newest first.
-            extra.sort_by_key(|p| {
-                (
-                    pod_ready(p),
-                    std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
-                )
-            });
-            for p in extra.iter().take((have - want) as usize) {
-                let pn = meta_str(p, "name").to_string();
-                if st.delete(&prt, &ns, &pn, "Background", false).is_ok() {
-                    event(
-                        st,
-                        &rs,
-                        "Normal",
-                        "SuccessfulDelete",
-                        &format!("Deleted pod: {pn}"),
-                        "replicaset-controller",
-                    );
-                }
+            None => {}
+        }
+    });
+}
+
+/// Creates `missing` pods of a ReplicaSet, stopping at the first failure (and not trying at
+/// all within half a second of the last one); returns the failure's message, if any.
+fn create_replicas(
+    st: &mut State,
+    mem: &mut Memory,
+    prt: &ResourceType,
+    rs: &Value,
+    ns: &str,
+    missing: i64,
+) -> Option<String> {
+    let uid = uid_of(rs);
+    let backoff = mem
+        .failed_create
+        .get(&uid)
+        .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
+    if backoff {
+        return rs
+            .pointer("/status/conditions/0/message")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    for _ in 0..missing {
+        let pod = pod_from_template(rs, &template, None, ns);
+        match st.create(prt, ns, pod, &opts()) {
+            Ok(p) => event(
+                st,
+                rs,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {}", meta_str(&p, "name")),
+                "replicaset-controller",
+            ),
+            Err(e) => {
+                event(
+                    st,
+                    rs,
+                    "Warning",
+                    "FailedCreate",
+                    &format!("Error creating: {}", e.message),
+                    "replicaset-controller",
+                );
+                mem.failed_create.insert(uid, Instant::now());
+                return Some(e.message);
             }
         }
-        let pods: Vec<Arc<Value>> = st
-            .dependents_in(&prt, &ns, &uid)
-            .into_iter()
-            .filter(|p| !deleting(p))
-            .collect();
-        let count = pods.len() as i64;
-        if count < want {
-            // Retried on every tick (creates back off on their own).
-            q.retry_replicasets.insert(work_key(&ns, &name));
+    }
+    None
+}
+
+/// Deletes `extra` pods of a ReplicaSet: not-ready pods first, newest first.
+fn delete_replicas(
+    st: &mut State,
+    prt: &ResourceType,
+    rs: &Value,
+    ns: &str,
+    mut pods: Vec<Arc<Value>>,
+    extra: usize,
+) {
+    pods.sort_by_key(|p| {
+        (
+            pod_ready(p),
+            std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+        )
+    });
+    for p in pods.iter().take(extra) {
+        let pn = meta_str(p, "name").to_string();
+        if st.delete(prt, ns, &pn, "Background", false).is_ok() {
+            event(
+                st,
+                rs,
+                "Normal",
+                "SuccessfulDelete",
+                &format!("Deleted pod: {pn}"),
+                "replicaset-controller",
+            );
         }
-        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-        let generation = int(&rs, "/metadata/generation");
-        st.controller_update(&rsrt, &ns, &name, KCM, Some("status"), |o| {
-            let Some(s) = o
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert(json!({})))
-                .and_then(Value::as_object_mut)
-            else {
-                return;
-            };
-            s.insert("replicas".into(), json!(count));
-            if count > 0 {
-                s.insert("fullyLabeledReplicas".into(), json!(count));
-            } else {
-                s.shift_remove("fullyLabeledReplicas");
-            }
-            for (k, v) in [("readyReplicas", ready), ("availableReplicas", ready)] {
-                if v > 0 {
-                    s.insert(k.into(), json!(v));
-                } else {
-                    s.shift_remove(k);
-                }
-            }
-            s.insert("observedGeneration".into(), json!(generation));
-            match &failure {
-                Some(m) => set_condition(
-                    s,
-                    json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": m}),
-                    false,
-                ),
-                None if count >= want => {
-                    remove_condition(s, "ReplicaFailure");
-                    if s
-                        .get("conditions")
-                        .and_then(Value::as_array)
-                        .is_some_and(Vec::is_empty)
-                    {
-                        s.shift_remove("conditions");
-                    }
-                }
-                None => {}
-            }
-        });
     }
 }
 
@@ -1267,6 +1428,11 @@ fn statefulsets(st: &mut State, q: &mut Queues) {
         rt(st, "", "v1", "persistentvolumeclaims"),
     ) else {
         return;
+    };
+    let types = StatefulSetTypes {
+        ssrt: &ssrt,
+        prt: &prt,
+        pvcrt: &pvcrt,
     };
     let batch = queued(
         st,
@@ -1279,179 +1445,249 @@ fn statefulsets(st: &mut State, q: &mut Queues) {
             Queues::defer(&mut q.statefulsets, &batch[i..], &mut q.deferred);
             break;
         }
-        let ss = ss.clone();
-        if deleting(&ss) {
+        if deleting(ss) {
             continue;
         }
-        let ns = meta_str(&ss, "namespace").to_string();
-        let name = meta_str(&ss, "name").to_string();
-        let uid = uid_of(&ss);
-        let want = ss
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
+        reconcile_statefulset(st, q, &types, ss);
+    }
+}
+
+/// The types the StatefulSet controller writes.
+struct StatefulSetTypes<'a> {
+    ssrt: &'a ResourceType,
+    prt: &'a ResourceType,
+    pvcrt: &'a ResourceType,
+}
+
+/// What a StatefulSet asks for, read once per reconcile.
+struct StatefulSetSpec {
+    ns: String,
+    name: String,
+    uid: String,
+    want: i64,
+    template: Value,
+    /// `controller-revision-hash` of its pods.
+    revision: String,
+    parallel: bool,
+    claim_templates: Vec<Value>,
+}
+
+impl StatefulSetSpec {
+    fn read(ss: &Value) -> Self {
+        let name = meta_str(ss, "name").to_string();
         let template = ss.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let revision = format!("{name}-{}", template_hash(&template));
-        let parallel = ss
-            .pointer("/spec/podManagementPolicy")
-            .and_then(Value::as_str)
-            == Some("Parallel");
-        for i in 0..want {
-            let pod_name = format!("{name}-{i}");
-            if let Some(p) = st.get(&prt, &ns, &pod_name) {
-                // An orphan (its StatefulSet was deleted with `Orphan` and created again) is
-                // adopted, as the controller's ref manager does.
-                if p.pointer("/metadata/ownerReferences").is_none() && !deleting(p) {
-                    let owner = owner_ref(&ss, true);
-                    st.controller_update(&prt, &ns, &pod_name, KCM, None, |o| {
-                        o["metadata"]["ownerReferences"] = json!([owner]);
-                    });
-                }
-                let Some(p) = st.get(&prt, &ns, &pod_name) else {
-                    continue;
-                };
-                if !parallel && !pod_ready(p) {
-                    break;
-                }
-                continue;
-            }
-            for vct in ss
+        StatefulSetSpec {
+            ns: meta_str(ss, "namespace").to_string(),
+            uid: uid_of(ss),
+            want: ss
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1),
+            revision: format!("{name}-{}", template_hash(&template)),
+            name,
+            template,
+            parallel: ss
+                .pointer("/spec/podManagementPolicy")
+                .and_then(Value::as_str)
+                == Some("Parallel"),
+            claim_templates: ss
                 .pointer("/spec/volumeClaimTemplates")
                 .and_then(Value::as_array)
                 .cloned()
-                .unwrap_or_default()
-            {
-                let claim = format!("{}-{pod_name}", meta_str(&vct, "name"));
-                if st.get(&pvcrt, &ns, &claim).is_none() {
-                    let mut labels = template
-                        .pointer("/metadata/labels")
-                        .cloned()
-                        .unwrap_or(json!({}));
-                    if let Some(l) = labels.as_object_mut() {
-                        for (k, v) in vct
-                            .pointer("/metadata/labels")
-                            .and_then(Value::as_object)
-                            .into_iter()
-                            .flatten()
-                        {
-                            l.insert(k.clone(), v.clone());
-                        }
-                    }
-                    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                        "metadata": {"name": claim, "namespace": ns, "labels": labels},
-                        "spec": vct.get("spec").cloned().unwrap_or(json!({}))});
-                    if st.create(&pvcrt, &ns, pvc, &opts()).is_ok() {
-                        event(
-                            st,
-                            &ss,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!(
-                                "create Claim {claim} Pod {pod_name} in StatefulSet {name} success"
-                            ),
-                            "statefulset-controller",
-                        );
-                    }
-                }
-            }
-            let mut pod = pod_from_template(&ss, &template, Some(pod_name.clone()), &ns);
-            if let Some(m) = pod.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                let labels = m.entry("labels").or_insert(json!({}));
-                if let Some(l) = labels.as_object_mut() {
-                    l.insert("controller-revision-hash".into(), json!(revision));
-                    l.insert("statefulset.kubernetes.io/pod-name".into(), json!(pod_name));
-                }
-            }
-            if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("hostname".into(), json!(pod_name));
-                if let Some(svc) = ss.pointer("/spec/serviceName") {
-                    spec.insert("subdomain".into(), svc.clone());
-                }
-                let vols = spec.entry("volumes").or_insert(json!([]));
-                if let Some(vs) = vols.as_array_mut() {
-                    for vct in ss
-                        .pointer("/spec/volumeClaimTemplates")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                    {
-                        let vn = meta_str(&vct, "name").to_string();
-                        vs.push(json!({"name": vn, "persistentVolumeClaim": {"claimName": format!("{vn}-{pod_name}")}}));
-                    }
-                }
-            }
-            match st.create(&prt, &ns, pod, &opts()) {
-                Ok(_) => event(
-                    st,
-                    &ss,
-                    "Normal",
-                    "SuccessfulCreate",
-                    &format!("create Pod {pod_name} in StatefulSet {name} successful"),
-                    "statefulset-controller",
-                ),
-                Err(e) => {
-                    q.retry_statefulsets.insert(work_key(&ns, &name));
-                    event(
-                        st,
-                        &ss,
-                        "Warning",
-                        "FailedCreate",
-                        &format!(
-                            "create Pod {pod_name} in StatefulSet {name} failed error: {}",
-                            e.message
-                        ),
-                        "statefulset-controller",
-                    );
-                }
-            }
-            if !parallel {
-                break;
-            }
+                .unwrap_or_default(),
         }
-        // Scale down from the highest ordinal.
-        let pods = st.dependents_in(&prt, &ns, &uid);
-        for p in &pods {
-            let ord = meta_str(p, "name")
-                .rsplit('-')
-                .next()
-                .and_then(|x| x.parse::<i64>().ok())
-                .unwrap_or(0);
-            if ord >= want {
-                let pn = meta_str(p, "name").to_string();
-                let _ = st.delete(&prt, &ns, &pn, "Background", false);
-            }
+    }
+}
+
+/// One StatefulSet: the missing ordinals created in order (one at a time, each once the one
+/// before is ready, unless `Parallel`), ordinals past its replicas deleted, then its status.
+fn reconcile_statefulset(st: &mut State, q: &mut Queues, types: &StatefulSetTypes, ss: &Value) {
+    let spec = StatefulSetSpec::read(ss);
+    for i in 0..spec.want {
+        let pod_name = format!("{}-{i}", spec.name);
+        let go_on = if st.get(types.prt, &spec.ns, &pod_name).is_some() {
+            existing_ordinal(st, types.prt, ss, &spec, &pod_name)
+        } else {
+            create_ordinal(st, q, types, ss, &spec, &pod_name);
+            spec.parallel
+        };
+        if !go_on {
+            break;
         }
-        let pods: Vec<Arc<Value>> = st
-            .dependents_in(&prt, &ns, &uid)
-            .into_iter()
-            .filter(|p| !deleting(p))
-            .collect();
-        let count = pods.len() as i64;
-        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-        let generation = int(&ss, "/metadata/generation");
-        st.controller_update(&ssrt, &ns, &name, KCM, Some("status"), |o| {
-            let Some(s) = o
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert(json!({})))
-                .and_then(Value::as_object_mut)
-            else {
-                return;
-            };
-            s.insert("observedGeneration".into(), json!(generation));
-            s.insert("replicas".into(), json!(count));
-            if ready > 0 {
-                s.insert("readyReplicas".into(), json!(ready));
-            } else {
-                s.shift_remove("readyReplicas");
-            }
-            s.insert("currentReplicas".into(), json!(count));
-            s.insert("updatedReplicas".into(), json!(count));
-            s.insert("currentRevision".into(), json!(revision));
-            s.insert("updateRevision".into(), json!(revision));
-            s.insert("collisionCount".into(), json!(0));
-            s.insert("availableReplicas".into(), json!(ready));
+    }
+    scale_down_ordinals(st, types.prt, &spec);
+    write_statefulset_status(st, types, ss, &spec);
+}
+
+/// Adopts the pod of an ordinal when it is an orphan (its StatefulSet was deleted with
+/// `Orphan` and created again), as the controller's ref manager does; returns whether the
+/// next ordinal may be looked at.
+fn existing_ordinal(
+    st: &mut State,
+    prt: &ResourceType,
+    ss: &Value,
+    spec: &StatefulSetSpec,
+    pod_name: &str,
+) -> bool {
+    let orphan = st
+        .get(prt, &spec.ns, pod_name)
+        .is_some_and(|p| p.pointer("/metadata/ownerReferences").is_none() && !deleting(p));
+    if orphan {
+        let owner = owner_ref(ss, true);
+        st.controller_update(prt, &spec.ns, pod_name, KCM, None, |o| {
+            o["metadata"]["ownerReferences"] = json!([owner]);
         });
     }
+    let Some(p) = st.get(prt, &spec.ns, pod_name) else {
+        return true;
+    };
+    spec.parallel || pod_ready(p)
+}
+
+/// Creates the claims of an ordinal that do not exist yet, then its pod.
+fn create_ordinal(
+    st: &mut State,
+    q: &mut Queues,
+    types: &StatefulSetTypes,
+    ss: &Value,
+    spec: &StatefulSetSpec,
+    pod_name: &str,
+) {
+    let (ns, name) = (&spec.ns, &spec.name);
+    for vct in &spec.claim_templates {
+        let claim = format!("{}-{pod_name}", meta_str(vct, "name"));
+        if st.get(types.pvcrt, ns, &claim).is_some() {
+            continue;
+        }
+        let pvc = ordinal_claim(spec, vct, &claim);
+        if st.create(types.pvcrt, ns, pvc, &opts()).is_ok() {
+            event(
+                st,
+                ss,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("create Claim {claim} Pod {pod_name} in StatefulSet {name} success"),
+                "statefulset-controller",
+            );
+        }
+    }
+    let pod = ordinal_pod(ss, spec, pod_name);
+    match st.create(types.prt, ns, pod, &opts()) {
+        Ok(_) => event(
+            st,
+            ss,
+            "Normal",
+            "SuccessfulCreate",
+            &format!("create Pod {pod_name} in StatefulSet {name} successful"),
+            "statefulset-controller",
+        ),
+        Err(e) => {
+            q.retry_statefulsets.insert(work_key(ns, name));
+            event(
+                st,
+                ss,
+                "Warning",
+                "FailedCreate",
+                &format!(
+                    "create Pod {pod_name} in StatefulSet {name} failed error: {}",
+                    e.message
+                ),
+                "statefulset-controller",
+            );
+        }
+    }
+}
+
+/// The claim of a volume claim template for one ordinal, labelled like the pods.
+fn ordinal_claim(spec: &StatefulSetSpec, vct: &Value, claim: &str) -> Value {
+    let mut labels = spec
+        .template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    if let Some(l) = labels.as_object_mut() {
+        for (k, v) in vct
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            l.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim, "namespace": spec.ns, "labels": labels},
+        "spec": vct.get("spec").cloned().unwrap_or(json!({}))})
+}
+
+/// The pod of one ordinal: the template with its identity (hostname, subdomain, labels) and
+/// its claims as volumes.
+fn ordinal_pod(ss: &Value, spec: &StatefulSetSpec, pod_name: &str) -> Value {
+    let mut pod = pod_from_template(ss, &spec.template, Some(pod_name.to_string()), &spec.ns);
+    if let Some(m) = pod.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+        let labels = m.entry("labels").or_insert(json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.insert("controller-revision-hash".into(), json!(spec.revision));
+            l.insert("statefulset.kubernetes.io/pod-name".into(), json!(pod_name));
+        }
+    }
+    if let Some(podspec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+        podspec.insert("hostname".into(), json!(pod_name));
+        if let Some(svc) = ss.pointer("/spec/serviceName") {
+            podspec.insert("subdomain".into(), svc.clone());
+        }
+        let vols = podspec.entry("volumes").or_insert(json!([]));
+        if let Some(vs) = vols.as_array_mut() {
+            for vct in &spec.claim_templates {
+                let vn = meta_str(vct, "name").to_string();
+                vs.push(json!({"name": vn, "persistentVolumeClaim": {"claimName": format!("{vn}-{pod_name}")}}));
+            }
+        }
+    }
+    pod
+}
+
+/// Deletes the pods whose ordinal is past the replicas.
+fn scale_down_ordinals(st: &mut State, prt: &ResourceType, spec: &StatefulSetSpec) {
+    let pods = st.dependents_in(prt, &spec.ns, &spec.uid);
+    for p in &pods {
+        let ord = meta_str(p, "name")
+            .rsplit('-')
+            .next()
+            .and_then(|x| x.parse::<i64>().ok())
+            .unwrap_or(0);
+        if ord >= spec.want {
+            let pn = meta_str(p, "name").to_string();
+            let _ = st.delete(prt, &spec.ns, &pn, "Background", false);
+        }
+    }
+}
+
+fn write_statefulset_status(
+    st: &mut State,
+    types: &StatefulSetTypes,
+    ss: &Value,
+    spec: &StatefulSetSpec,
+) {
+    let pods = live_pods(st, types.prt, &spec.ns, &spec.uid);
+    let count = pods.len() as i64;
+    let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+    let generation = int(ss, "/metadata/generation");
+    let revision = &spec.revision;
+    st.controller_update(types.ssrt, &spec.ns, &spec.name, KCM, Some("status"), |o| {
+        let Some(s) = status_mut(o) else {
+            return;
+        };
+        s.insert("observedGeneration".into(), json!(generation));
+        s.insert("replicas".into(), json!(count));
+        set_count(s, "readyReplicas", ready);
+        s.insert("currentReplicas".into(), json!(count));
+        s.insert("updatedReplicas".into(), json!(count));
+        s.insert("currentRevision".into(), json!(revision));
+        s.insert("updateRevision".into(), json!(revision));
+        s.insert("collisionCount".into(), json!(0));
+        s.insert("availableReplicas".into(), json!(ready));
+    });
 }
 
 fn jobs(st: &mut State, q: &mut Queues) {
@@ -1464,27 +1700,39 @@ fn jobs(st: &mut State, q: &mut Queues) {
             Queues::defer(&mut q.jobs, &batch[i..], &mut q.deferred);
             break;
         }
-        let job = job.clone();
-        if deleting(&job) {
+        if deleting(job) || job_finished(job) || job.pointer("/spec/suspend") == Some(&json!(true))
+        {
             continue;
         }
-        let ns = meta_str(&job, "namespace").to_string();
-        let name = meta_str(&job, "name").to_string();
-        let uid = uid_of(&job);
-        let finished = job
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    matches!(
-                        c.get("type").and_then(Value::as_str),
-                        Some("Complete" | "Failed")
-                    ) && c.get("status").and_then(Value::as_str) == Some("True")
-                })
-            });
-        if finished || job.pointer("/spec/suspend") == Some(&json!(true)) {
-            continue;
-        }
+        reconcile_job(st, q, &jrt, &prt, job);
+    }
+}
+
+/// Whether a Job has a true `Complete` or `Failed` condition.
+fn job_finished(job: &Value) -> bool {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                matches!(
+                    c.get("type").and_then(Value::as_str),
+                    Some("Complete" | "Failed")
+                ) && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
+/// What a Job's pods add up to.
+struct JobProgress {
+    completions: i64,
+    succeeded: i64,
+    /// Failed pods plus container restarts.
+    failed: i64,
+    over_backoff: bool,
+}
+
+impl JobProgress {
+    fn read(job: &Value, pods: &[Arc<Value>]) -> Self {
         let completions = job
             .pointer("/spec/completions")
             .and_then(Value::as_i64)
@@ -1493,99 +1741,149 @@ fn jobs(st: &mut State, q: &mut Queues) {
             .pointer("/spec/backoffLimit")
             .and_then(Value::as_i64)
             .unwrap_or(6);
-        let pods = st.dependents_in(&prt, &ns, &uid);
-        let succeeded = pods
-            .iter()
-            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded"))
-            .count() as i64;
-        let failed_pods = pods
-            .iter()
-            .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"))
-            .count() as i64;
+        let in_phase = |phase: &str| {
+            pods.iter()
+                .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some(phase))
+                .count() as i64
+        };
+        let succeeded = in_phase("Succeeded");
+        let failed_pods = in_phase("Failed");
         let restarts: i64 = pods
             .iter()
             .map(|p| int(p, "/status/containerStatuses/0/restartCount"))
             .sum();
         let failed = failed_pods + restarts;
-        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| !pod_terminal(p)).collect();
-        let over_backoff = failed > backoff;
-        if !over_backoff && succeeded < completions && active.is_empty() {
-            let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-            let pod = pod_from_template(&job, &template, None, &ns);
-            match st.create(&prt, &ns, pod, &opts()) {
-                Ok(p) => event(
-                    st,
-                    &job,
-                    "Normal",
-                    "SuccessfulCreate",
-                    &format!("Created pod: {}", meta_str(&p, "name")),
-                    "job-controller",
-                ),
-                Err(e) => {
-                    q.retry_jobs.insert(work_key(&ns, &name));
-                    event(
-                        st,
-                        &job,
-                        "Warning",
-                        "FailedCreate",
-                        &format!("Error creating: {}", e.message),
-                        "job-controller",
-                    )
-                }
-            }
+        JobProgress {
+            completions,
+            succeeded,
+            failed,
+            over_backoff: failed > backoff,
         }
-        if over_backoff {
-            for p in &active {
-                let pn = meta_str(p, "name").to_string();
-                let _ = st.delete(&prt, &ns, &pn, "Background", false);
-            }
+    }
+}
+
+/// One Job that is neither finished nor suspended: a pod started when none is running and
+/// more completions are due, its running pods deleted past the backoff limit, then its status
+/// (and the event of its end).
+fn reconcile_job(
+    st: &mut State,
+    q: &mut Queues,
+    jrt: &ResourceType,
+    prt: &ResourceType,
+    job: &Value,
+) {
+    let ns = meta_str(job, "namespace").to_string();
+    let name = meta_str(job, "name").to_string();
+    let uid = uid_of(job);
+    let pods = st.dependents_in(prt, &ns, &uid);
+    let progress = JobProgress::read(job, &pods);
+    let active: Vec<&Arc<Value>> = pods.iter().filter(|p| !pod_terminal(p)).collect();
+    if !progress.over_backoff && progress.succeeded < progress.completions && active.is_empty() {
+        start_job_pod(st, q, prt, job, &ns, &name);
+    }
+    if progress.over_backoff {
+        for p in &active {
+            let pn = meta_str(p, "name").to_string();
+            let _ = st.delete(prt, &ns, &pn, "Background", false);
         }
-        let active_n = st
-            .dependents_in(&prt, &ns, &uid)
-            .iter()
-            .filter(|p| !pod_terminal(p) && !deleting(p))
-            .count() as i64;
-        let ready_n = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-        let complete = succeeded >= completions;
-        let start = job
-            .pointer("/status/startTime")
-            .cloned()
-            .unwrap_or(json!(util::now()));
-        let mut done_event = None;
-        st.controller_update(&jrt, &ns, &name, KCM, Some("status"), |o| {
-            let Some(s) = o
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert(json!({})))
-                .and_then(Value::as_object_mut)
-            else {
-                return;
-            };
-            s.insert("startTime".into(), start);
-            if active_n > 0 && !complete && !over_backoff {
-                s.insert("active".into(), json!(active_n));
-            } else {
-                s.shift_remove("active");
-            }
-            if succeeded > 0 {
-                s.insert("succeeded".into(), json!(succeeded));
-            }
-            if failed > 0 {
-                s.insert("failed".into(), json!(failed));
-            }
-            s.insert("uncountedTerminatedPods".into(), json!({}));
-            s.insert("ready".into(), json!(ready_n));
-            if complete {
-                s.insert("completionTime".into(), json!(util::now()));
-                set_condition(s, json!({"type": "Complete", "status": "True", "lastProbeTime": util::now()}), false);
-                done_event = Some(("Normal", "Completed", "Job completed".to_string()));
-            } else if over_backoff {
-                set_condition(s, json!({"type": "Failed", "status": "True", "lastProbeTime": util::now(), "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}), false);
-                done_event = Some(("Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit".to_string()));
-            }
-        });
-        if let Some((t, r, m)) = done_event {
-            event(st, &job, t, r, &m, "job-controller");
+    }
+    let active_n = st
+        .dependents_in(prt, &ns, &uid)
+        .iter()
+        .filter(|p| !pod_terminal(p) && !deleting(p))
+        .count() as i64;
+    let ready_n = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+    let start = job
+        .pointer("/status/startTime")
+        .cloned()
+        .unwrap_or(json!(util::now()));
+    let mut done_event = None;
+    st.controller_update(jrt, &ns, &name, KCM, Some("status"), |o| {
+        done_event = write_job_status(o, &progress, start, active_n, ready_n);
+    });
+    if let Some((t, r, m)) = done_event {
+        event(st, job, t, r, &m, "job-controller");
+    }
+}
+
+fn start_job_pod(
+    st: &mut State,
+    q: &mut Queues,
+    prt: &ResourceType,
+    job: &Value,
+    ns: &str,
+    name: &str,
+) {
+    let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let pod = pod_from_template(job, &template, None, ns);
+    match st.create(prt, ns, pod, &opts()) {
+        Ok(p) => event(
+            st,
+            job,
+            "Normal",
+            "SuccessfulCreate",
+            &format!("Created pod: {}", meta_str(&p, "name")),
+            "job-controller",
+        ),
+        Err(e) => {
+            q.retry_jobs.insert(work_key(ns, name));
+            event(
+                st,
+                job,
+                "Warning",
+                "FailedCreate",
+                &format!("Error creating: {}", e.message),
+                "job-controller",
+            )
         }
+    }
+}
+
+/// Writes a Job's status; returns the event of its end (type, reason, message) when it ends.
+fn write_job_status(
+    o: &mut Value,
+    progress: &JobProgress,
+    start: Value,
+    active_n: i64,
+    ready_n: i64,
+) -> Option<(&'static str, &'static str, String)> {
+    let s = status_mut(o)?;
+    let complete = progress.succeeded >= progress.completions;
+    s.insert("startTime".into(), start);
+    if active_n > 0 && !complete && !progress.over_backoff {
+        s.insert("active".into(), json!(active_n));
+    } else {
+        s.shift_remove("active");
+    }
+    if progress.succeeded > 0 {
+        s.insert("succeeded".into(), json!(progress.succeeded));
+    }
+    if progress.failed > 0 {
+        s.insert("failed".into(), json!(progress.failed));
+    }
+    s.insert("uncountedTerminatedPods".into(), json!({}));
+    s.insert("ready".into(), json!(ready_n));
+    if complete {
+        s.insert("completionTime".into(), json!(util::now()));
+        set_condition(
+            s,
+            json!({"type": "Complete", "status": "True", "lastProbeTime": util::now()}),
+            false,
+        );
+        Some(("Normal", "Completed", "Job completed".to_string()))
+    } else if progress.over_backoff {
+        set_condition(
+            s,
+            json!({"type": "Failed", "status": "True", "lastProbeTime": util::now(), "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}),
+            false,
+        );
+        Some((
+            "Warning",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit".to_string(),
+        ))
+    } else {
+        None
     }
 }
 
@@ -1651,270 +1949,415 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
             Queues::defer(&mut q.pods, &batch[i..], &mut q.deferred);
             break;
         }
-        let pod = pod.clone();
-        let uid = uid_of(&pod);
-        if deleting(&pod) || pod_terminal(&pod) {
+        if deleting(pod) || pod_terminal(pod) {
             continue;
         }
-        let seen = *mem.seen.entry(uid.clone()).or_insert_with(Instant::now);
-        let ns = meta_str(&pod, "namespace").to_string();
-        let name = meta_str(&pod, "name").to_string();
-        let elapsed = seen.elapsed();
-        // Looked at again on the next tick unless it has settled (a write requeues it anyway).
-        q.active_pods.insert(work_key(&ns, &name));
-        if elapsed < config.pod_start_delay {
-            continue;
-        }
-        // The emulated kube-scheduler is `default-scheduler`: a pod that asks for another one
-        // stays Pending with no condition at all until that scheduler binds it (a write
-        // requeues it).
-        let unbound = pod.pointer("/spec/nodeName").is_none();
-        if unbound
-            && pod
-                .pointer("/spec/schedulerName")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s != "default-scheduler")
-        {
-            q.active_pods.remove(&work_key(&ns, &name));
-            continue;
-        }
-        if unbound && let Some(why) = crate::volumes::unbound_claims(st, &pod) {
-            unschedulable(st, &prt, &ns, &name, &why);
-            continue;
-        }
-        let outcome = outcome_of(&pod, config);
-        let restart_policy = pod
+        reconcile_pod(st, mem, q, config, &prt, pod);
+    }
+}
+
+/// A pod the kubelet runs, as read once per reconcile.
+struct PodRun {
+    ns: String,
+    name: String,
+    uid: String,
+    /// Since the controller first saw it.
+    elapsed: Duration,
+    restart_policy: String,
+    is_job: bool,
+    /// (name, image) of each container.
+    containers: Vec<(String, String)>,
+    started: String,
+    pod_ip: String,
+}
+
+impl PodRun {
+    fn key(&self) -> WorkKey {
+        work_key(&self.ns, &self.name)
+    }
+
+    /// `containers with unready status: [a b]`.
+    fn unready_message(&self) -> String {
+        let names: Vec<&str> = self.containers.iter().map(|(c, _)| c.as_str()).collect();
+        format!("containers with unready status: [{}]", names.join(" "))
+    }
+}
+
+fn containers_of(pod: &Value) -> Vec<(String, String)> {
+    let field = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    pod.pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|c| (field(c, "name"), field(c, "image")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One pod: what the scheduler and the kubelet do to it on this tick, by its outcome.
+fn reconcile_pod(
+    st: &mut State,
+    mem: &mut Memory,
+    q: &mut Queues,
+    config: &SandboxConfig,
+    prt: &ResourceType,
+    pod: &Value,
+) {
+    let uid = uid_of(pod);
+    let seen = *mem.seen.entry(uid.clone()).or_insert_with(Instant::now);
+    let ns = meta_str(pod, "namespace").to_string();
+    let name = meta_str(pod, "name").to_string();
+    let elapsed = seen.elapsed();
+    // Looked at again on the next tick unless it has settled (a write requeues it anyway).
+    q.active_pods.insert(work_key(&ns, &name));
+    if elapsed < config.pod_start_delay || !schedule(st, q, prt, pod, &ns, &name) {
+        return;
+    }
+    let outcome = outcome_of(pod, config);
+    let run = PodRun {
+        restart_policy: pod
             .pointer("/spec/restartPolicy")
             .and_then(Value::as_str)
             .unwrap_or("Always")
-            .to_string();
-        let is_job = pod
+            .to_string(),
+        is_job: pod
             .pointer("/metadata/ownerReferences/0/kind")
             .and_then(Value::as_str)
-            == Some("Job");
-        let containers: Vec<(String, String)> = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        (
-                            c.get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            c.get("image")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let started = util::now();
-        let pod_ip = format!("10.244.0.{}", 2 + (fnv32a(&uid) % 250));
-        match &outcome {
-            PodOutcome::Ready => {
-                let finish =
-                    is_job && restart_policy != "Always" && elapsed >= config.pod_start_delay * 2;
-                let already = pod_ready(&pod);
-                let may_finish = is_job && restart_policy != "Always";
-                if already && !may_finish {
-                    q.active_pods.remove(&work_key(&ns, &name));
-                }
-                if already && !finish {
-                    continue;
-                }
-                for (c, _) in &containers {
-                    st.logs
-                        .entry((ns.clone(), name.clone(), c.clone()))
-                        .or_insert_with(|| vec![format!("sandbox: container {c} started")]);
-                }
-                let pn = name.clone();
-                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
-                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
-                    }
-                    let Some(s) = o
-                        .as_object_mut()
-                        .map(|m| m.entry("status").or_insert(json!({})))
-                        .and_then(Value::as_object_mut)
-                    else {
-                        return;
-                    };
-                    let statuses: Vec<Value> = containers
-                        .iter()
-                        .map(|(c, image)| {
-                            if finish {
-                                json!({"name": c, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": util::now(), "containerID": format!("containerd://{}", util::uid().replace('-', ""))}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
-                            } else {
-                                json!({"name": c, "state": {"running": {"startedAt": started}}, "lastState": {}, "ready": true, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": true})
-                            }
-                        })
-                        .collect();
-                    s.insert("phase".into(), json!(if finish { "Succeeded" } else { "Running" }));
-                    let ready = if finish { "False" } else { "True" };
-                    for (t, v) in [("Initialized", "True"), ("Ready", ready), ("ContainersReady", ready), ("PodScheduled", "True")] {
-                        let mut c = json!({"type": t, "status": v, "lastProbeTime": null});
-                        if finish && t != "Initialized" && t != "PodScheduled" {
-                            c["reason"] = json!("PodCompleted");
-                        }
-                        set_condition(s, c, false);
-                    }
-                    s.insert("hostIP".into(), json!("10.0.0.10"));
-                    s.insert("podIP".into(), json!(pod_ip));
-                    s.insert("podIPs".into(), json!([{"ip": pod_ip}]));
-                    s.entry("startTime").or_insert(json!(started));
-                    s.insert("containerStatuses".into(), Value::Array(statuses));
-                    let _ = &pn;
-                });
-            }
-            PodOutcome::CrashLoop { exit_code, logs } => {
-                for (c, _) in &containers {
-                    st.logs
-                        .insert((ns.clone(), name.clone(), c.clone()), logs.clone());
-                }
-                let never = restart_policy == "Never";
-                let period = config.pod_start_delay.max(Duration::from_millis(200));
-                let due = mem
-                    .restarted
-                    .get(&uid)
-                    .is_none_or(|t| t.elapsed() >= period);
-                if !due {
-                    continue;
-                }
-                mem.restarted.insert(uid.clone(), Instant::now());
-                let code = *exit_code;
-                let uid_c = uid.clone();
-                let name_c = name.clone();
-                let ns_c = ns.clone();
-                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
-                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
-                    }
-                    let prev: HashMap<String, i64> = o
-                        .pointer("/status/containerStatuses")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .map(|c| {
-                                    (
-                                        c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                                        c.get("restartCount").and_then(Value::as_i64).unwrap_or(0),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let Some(s) = o
-                        .as_object_mut()
-                        .map(|m| m.entry("status").or_insert(json!({})))
-                        .and_then(Value::as_object_mut)
-                    else {
-                        return;
-                    };
-                    let terminated = json!({"exitCode": code, "reason": "Error", "startedAt": started, "finishedAt": util::now(), "containerID": "containerd://sandbox"});
-                    let statuses: Vec<Value> = containers
-                        .iter()
-                        .map(|(c, image)| {
-                            let restarts = prev.get(c).map_or(0, |r| r + 1);
-                            if never {
-                                json!({"name": c, "state": {"terminated": terminated}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
-                            } else {
-                                json!({"name": c, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={c} pod={name_c}_{ns_c}({uid_c})")}}, "lastState": {"terminated": terminated}, "ready": false, "restartCount": restarts, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
-                            }
-                        })
-                        .collect();
-                    s.insert("phase".into(), json!(if never { "Failed" } else { "Running" }));
-                    set_condition(s, json!({"type": "Initialized", "status": "True", "lastProbeTime": null}), false);
-                    for t in ["Ready", "ContainersReady"] {
-                        set_condition(s, json!({"type": t, "status": "False", "lastProbeTime": null, "reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", containers.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(" "))}), false);
-                    }
-                    set_condition(s, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}), false);
-                    s.insert("hostIP".into(), json!("10.0.0.10"));
-                    s.insert("podIP".into(), json!(pod_ip));
-                    s.entry("startTime").or_insert(json!(started));
-                    s.insert("containerStatuses".into(), Value::Array(statuses));
-                });
-                if let Some(p) = st.get(&prt, &ns, &name).cloned() {
-                    let c = containers.first().map(|c| c.0.clone()).unwrap_or_default();
-                    event(
-                        st,
-                        &p,
-                        "Warning",
-                        "BackOff",
-                        &format!(
-                            "Back-off restarting failed container {c} in pod {name}_{ns}({uid})"
-                        ),
-                        "kubelet",
-                    );
-                }
-            }
-            PodOutcome::ImagePullError => {
-                let second = elapsed >= config.pod_start_delay * 2;
-                let current = pod
-                    .pointer("/status/containerStatuses/0/state/waiting/reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let want = if second {
-                    "ImagePullBackOff"
-                } else {
-                    "ErrImagePull"
-                };
-                if current == want {
-                    if second {
-                        q.active_pods.remove(&work_key(&ns, &name));
-                    }
-                    continue;
-                }
-                st.controller_update(&prt, &ns, &name, "kubelet", Some("status"), |o| {
-                    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        spec.entry("nodeName").or_insert(json!(crate::volumes::NODE));
-                    }
-                    let Some(s) = o
-                        .as_object_mut()
-                        .map(|m| m.entry("status").or_insert(json!({})))
-                        .and_then(Value::as_object_mut)
-                    else {
-                        return;
-                    };
-                    let statuses: Vec<Value> = containers
-                        .iter()
-                        .map(|(c, image)| {
-                            let message = if second {
-                                format!("Back-off pulling image \"{image}\"")
-                            } else {
-                                format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")
-                            };
-                            json!({"name": c, "state": {"waiting": {"reason": want, "message": message}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": "", "started": false})
-                        })
-                        .collect();
-                    s.insert("phase".into(), json!("Pending"));
-                    set_condition(s, json!({"type": "Initialized", "status": "True", "lastProbeTime": null}), false);
-                    for t in ["Ready", "ContainersReady"] {
-                        set_condition(s, json!({"type": t, "status": "False", "lastProbeTime": null, "reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", containers.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(" "))}), false);
-                    }
-                    set_condition(s, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}), false);
-                    s.insert("hostIP".into(), json!("10.0.0.10"));
-                    s.entry("startTime").or_insert(json!(started));
-                    s.insert("containerStatuses".into(), Value::Array(statuses));
-                });
-                if let Some(p) = st.get(&prt, &ns, &name).cloned() {
-                    let image = containers.first().map(|c| c.1.clone()).unwrap_or_default();
-                    let (reason, msg) = if second {
-                        ("BackOff", format!("Back-off pulling image \"{image}\""))
-                    } else {
-                        (
-                            "Failed",
-                            format!("Failed to pull image \"{image}\": not found"),
-                        )
-                    };
-                    event(st, &p, "Warning", reason, &msg, "kubelet");
-                }
-            }
+            == Some("Job"),
+        containers: containers_of(pod),
+        started: util::now(),
+        pod_ip: format!("10.244.0.{}", 2 + (fnv32a(&uid) % 250)),
+        ns,
+        name,
+        uid,
+        elapsed,
+    };
+    match &outcome {
+        PodOutcome::Ready => run_ready(st, q, config, prt, pod, &run),
+        PodOutcome::CrashLoop { exit_code, logs } => {
+            run_crashloop(st, mem, config, prt, &run, *exit_code, logs);
         }
+        PodOutcome::ImagePullError => run_image_pull_error(st, q, config, prt, pod, &run),
     }
+}
+
+/// The scheduler's part; returns whether the pod is bound (or may be) so the kubelet runs it.
+///
+/// The emulated kube-scheduler is `default-scheduler`: a pod that asks for another one stays
+/// Pending with no condition at all until that scheduler binds it (a write requeues it).
+fn schedule(
+    st: &mut State,
+    q: &mut Queues,
+    prt: &ResourceType,
+    pod: &Value,
+    ns: &str,
+    name: &str,
+) -> bool {
+    let unbound = pod.pointer("/spec/nodeName").is_none();
+    if unbound
+        && pod
+            .pointer("/spec/schedulerName")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s != "default-scheduler")
+    {
+        q.active_pods.remove(&work_key(ns, name));
+        return false;
+    }
+    if unbound && let Some(why) = crate::volumes::unbound_claims(st, pod) {
+        unschedulable(st, prt, ns, name, &why);
+        return false;
+    }
+    true
+}
+
+/// The node the kubelet runs every pod on, unless the pod names one.
+fn bind_to_node(o: &mut Value) {
+    if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.entry("nodeName")
+            .or_insert(json!(crate::volumes::NODE));
+    }
+}
+
+/// The conditions of a pod whose containers do not run.
+fn set_unready_conditions(s: &mut serde_json::Map<String, Value>, run: &PodRun) {
+    set_condition(
+        s,
+        json!({"type": "Initialized", "status": "True", "lastProbeTime": null}),
+        false,
+    );
+    for t in ["Ready", "ContainersReady"] {
+        set_condition(
+            s,
+            json!({"type": t, "status": "False", "lastProbeTime": null, "reason": "ContainersNotReady", "message": run.unready_message()}),
+            false,
+        );
+    }
+    set_condition(
+        s,
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null}),
+        false,
+    );
+}
+
+/// A pod that becomes ready (or, for a Job's pod that may finish, completes on a later tick).
+fn run_ready(
+    st: &mut State,
+    q: &mut Queues,
+    config: &SandboxConfig,
+    prt: &ResourceType,
+    pod: &Value,
+    run: &PodRun,
+) {
+    let may_finish = run.is_job && run.restart_policy != "Always";
+    let finish = may_finish && run.elapsed >= config.pod_start_delay * 2;
+    let already = pod_ready(pod);
+    if already && !may_finish {
+        q.active_pods.remove(&run.key());
+    }
+    if already && !finish {
+        return;
+    }
+    for (c, _) in &run.containers {
+        st.logs
+            .entry((run.ns.clone(), run.name.clone(), c.clone()))
+            .or_insert_with(|| vec![format!("sandbox: container {c} started")]);
+    }
+    st.controller_update(prt, &run.ns, &run.name, "kubelet", Some("status"), |o| {
+        bind_to_node(o);
+        if let Some(s) = status_mut(o) {
+            write_ready_status(s, run, finish);
+        }
+    });
+}
+
+fn write_ready_status(s: &mut serde_json::Map<String, Value>, run: &PodRun, finish: bool) {
+    let started = &run.started;
+    let statuses: Vec<Value> = run
+        .containers
+        .iter()
+        .map(|(c, image)| {
+            if finish {
+                json!({"name": c, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": util::now(), "containerID": format!("containerd://{}", util::uid().replace('-', ""))}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+            } else {
+                json!({"name": c, "state": {"running": {"startedAt": started}}, "lastState": {}, "ready": true, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": true})
+            }
+        })
+        .collect();
+    s.insert(
+        "phase".into(),
+        json!(if finish { "Succeeded" } else { "Running" }),
+    );
+    let ready = if finish { "False" } else { "True" };
+    for (t, v) in [
+        ("Initialized", "True"),
+        ("Ready", ready),
+        ("ContainersReady", ready),
+        ("PodScheduled", "True"),
+    ] {
+        let mut c = json!({"type": t, "status": v, "lastProbeTime": null});
+        if finish && t != "Initialized" && t != "PodScheduled" {
+            c["reason"] = json!("PodCompleted");
+        }
+        set_condition(s, c, false);
+    }
+    s.insert("hostIP".into(), json!("10.0.0.10"));
+    s.insert("podIP".into(), json!(run.pod_ip));
+    s.insert("podIPs".into(), json!([{"ip": run.pod_ip}]));
+    s.entry("startTime").or_insert(json!(started));
+    s.insert("containerStatuses".into(), Value::Array(statuses));
+}
+
+/// A pod whose containers exit: restarted with back-off (or failed for `Never`), once a
+/// period.
+fn run_crashloop(
+    st: &mut State,
+    mem: &mut Memory,
+    config: &SandboxConfig,
+    prt: &ResourceType,
+    run: &PodRun,
+    exit_code: i32,
+    logs: &[String],
+) {
+    let (ns, name, uid) = (&run.ns, &run.name, &run.uid);
+    for (c, _) in &run.containers {
+        st.logs
+            .insert((ns.clone(), name.clone(), c.clone()), logs.to_vec());
+    }
+    let period = config.pod_start_delay.max(Duration::from_millis(200));
+    let due = mem.restarted.get(uid).is_none_or(|t| t.elapsed() >= period);
+    if !due {
+        return;
+    }
+    mem.restarted.insert(uid.clone(), Instant::now());
+    st.controller_update(prt, ns, name, "kubelet", Some("status"), |o| {
+        bind_to_node(o);
+        let prev = restart_counts(o);
+        if let Some(s) = status_mut(o) {
+            write_crashloop_status(s, run, exit_code, &prev);
+        }
+    });
+    if let Some(p) = st.get(prt, ns, name).cloned() {
+        let c = run
+            .containers
+            .first()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        event(
+            st,
+            &p,
+            "Warning",
+            "BackOff",
+            &format!("Back-off restarting failed container {c} in pod {name}_{ns}({uid})"),
+            "kubelet",
+        );
+    }
+}
+
+/// Container name -> restart count, as the pod's status has them.
+fn restart_counts(o: &Value) -> HashMap<String, i64> {
+    o.pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        c.get("restartCount").and_then(Value::as_i64).unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write_crashloop_status(
+    s: &mut serde_json::Map<String, Value>,
+    run: &PodRun,
+    code: i32,
+    prev: &HashMap<String, i64>,
+) {
+    let (ns, name, uid, started) = (&run.ns, &run.name, &run.uid, &run.started);
+    let never = run.restart_policy == "Never";
+    let terminated = json!({"exitCode": code, "reason": "Error", "startedAt": started, "finishedAt": util::now(), "containerID": "containerd://sandbox"});
+    let statuses: Vec<Value> = run
+        .containers
+        .iter()
+        .map(|(c, image)| {
+            let restarts = prev.get(c).map_or(0, |r| r + 1);
+            if never {
+                json!({"name": c, "state": {"terminated": terminated}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+            } else {
+                json!({"name": c, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={c} pod={name}_{ns}({uid})")}}, "lastState": {"terminated": terminated}, "ready": false, "restartCount": restarts, "image": image, "imageID": format!("{image}@sha256:sandbox"), "containerID": "containerd://sandbox", "started": false})
+            }
+        })
+        .collect();
+    s.insert(
+        "phase".into(),
+        json!(if never { "Failed" } else { "Running" }),
+    );
+    set_unready_conditions(s, run);
+    s.insert("hostIP".into(), json!("10.0.0.10"));
+    s.insert("podIP".into(), json!(run.pod_ip));
+    s.entry("startTime").or_insert(json!(started));
+    s.insert("containerStatuses".into(), Value::Array(statuses));
+}
+
+/// A pod whose image cannot be pulled: `ErrImagePull`, then `ImagePullBackOff` from twice
+/// the start delay on.
+fn run_image_pull_error(
+    st: &mut State,
+    q: &mut Queues,
+    config: &SandboxConfig,
+    prt: &ResourceType,
+    pod: &Value,
+    run: &PodRun,
+) {
+    let second = run.elapsed >= config.pod_start_delay * 2;
+    let current = pod
+        .pointer("/status/containerStatuses/0/state/waiting/reason")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let want = if second {
+        "ImagePullBackOff"
+    } else {
+        "ErrImagePull"
+    };
+    if current == want {
+        if second {
+            q.active_pods.remove(&run.key());
+        }
+        return;
+    }
+    st.controller_update(prt, &run.ns, &run.name, "kubelet", Some("status"), |o| {
+        bind_to_node(o);
+        if let Some(s) = status_mut(o) {
+            write_image_pull_status(s, run, second, want);
+        }
+    });
+    if let Some(p) = st.get(prt, &run.ns, &run.name).cloned() {
+        let image = run
+            .containers
+            .first()
+            .map(|c| c.1.clone())
+            .unwrap_or_default();
+        let (reason, msg) = if second {
+            ("BackOff", format!("Back-off pulling image \"{image}\""))
+        } else {
+            (
+                "Failed",
+                format!("Failed to pull image \"{image}\": not found"),
+            )
+        };
+        event(st, &p, "Warning", reason, &msg, "kubelet");
+    }
+}
+
+fn write_image_pull_status(
+    s: &mut serde_json::Map<String, Value>,
+    run: &PodRun,
+    second: bool,
+    want: &str,
+) {
+    let statuses: Vec<Value> = run
+        .containers
+        .iter()
+        .map(|(c, image)| {
+            let message = if second {
+                format!("Back-off pulling image \"{image}\"")
+            } else {
+                format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")
+            };
+            json!({"name": c, "state": {"waiting": {"reason": want, "message": message}}, "lastState": {}, "ready": false, "restartCount": 0, "image": image, "imageID": "", "started": false})
+        })
+        .collect();
+    s.insert("phase".into(), json!("Pending"));
+    set_unready_conditions(s, run);
+    s.insert("hostIP".into(), json!("10.0.0.10"));
+    s.entry("startTime").or_insert(json!(run.started));
+    s.insert("containerStatuses".into(), Value::Array(statuses));
+}
+
+/// The sum of some quantities, canonical (`0` for none).
+fn total(quantities: impl Iterator<Item = Quantity>) -> String {
+    quantities
+        .reduce(|t, q| t + q)
+        .map_or_else(|| "0".to_string(), |t| t.canonical())
+}
+
+/// The storage the claims of a namespace request.
+fn claimed_storage(st: &State, ns: &str) -> String {
+    let claims = rt(st, "", "v1", "persistentvolumeclaims")
+        .map(|t| st.list_arc(&t, ns))
+        .unwrap_or_default();
+    total(claims.iter().filter_map(|pvc| {
+        pvc.pointer("/spec/resources/requests/storage")
+            .and_then(Value::as_str)
+            .and_then(|s| Quantity::parse(s).ok())
+    }))
 }
 
 /// Usage of a namespace for the resources a quota limits.
@@ -1931,34 +2374,16 @@ fn usage(
         .filter(|p| !pod_terminal(p) && !deleting(p))
         .collect();
     let sum = |kind: &str, res: &str| -> String {
-        let mut total: Option<Quantity> = None;
-        for p in &pods {
-            for c in p
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let q = c
-                    .pointer(&format!("/resources/{kind}/{res}"))
-                    .or_else(|| {
-                        if kind == "requests" {
-                            c.pointer(&format!("/resources/limits/{res}"))
-                        } else {
-                            None
-                        }
-                    })
-                    .and_then(Value::as_str)
-                    .and_then(|s| Quantity::parse(s).ok());
-                if let Some(q) = q {
-                    total = Some(match total {
-                        Some(t) => t + q,
-                        None => q,
-                    });
-                }
-            }
-        }
-        total.map_or_else(|| "0".to_string(), |t| t.canonical())
+        total(
+            pods.iter()
+                .flat_map(|p| {
+                    p.pointer("/spec/containers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                })
+                .filter_map(|c| container_quantity(c, kind, res)),
+        )
     };
     let count = |g: &str, p: &str| -> usize {
         st.registry
@@ -1976,24 +2401,7 @@ fn usage(
             "limits.cpu" => sum("limits", "cpu"),
             "limits.memory" => sum("limits", "memory"),
             "persistentvolumeclaims" => count("", "persistentvolumeclaims").to_string(),
-            "requests.storage" => {
-                let mut total: Option<Quantity> = None;
-                if let Some(t) = rt(st, "", "v1", "persistentvolumeclaims") {
-                    for pvc in st.list_arc(&t, ns) {
-                        if let Some(q) = pvc
-                            .pointer("/spec/resources/requests/storage")
-                            .and_then(Value::as_str)
-                            .and_then(|s| Quantity::parse(s).ok())
-                        {
-                            total = Some(match total {
-                                Some(t) => t + q,
-                                None => q,
-                            });
-                        }
-                    }
-                }
-                total.map_or_else(|| "0".to_string(), |t| t.canonical())
-            }
+            "requests.storage" => claimed_storage(st, ns),
             "services" => count("", "services").to_string(),
             "secrets" => count("", "secrets").to_string(),
             "configmaps" => count("", "configmaps").to_string(),
@@ -2046,142 +2454,168 @@ fn quotas(st: &mut State, queues: &mut Queues) {
 
 /// Admission of a new pod: LimitRange defaults, then ResourceQuota.
 pub fn admit_pod(st: &State, ns: &str, pod: &mut Value) -> Result<(), ApiError> {
-    if let Some(lrt) = rt(st, "", "v1", "limitranges") {
-        for lr in st.list_arc(&lrt, ns) {
-            for limit in lr
-                .pointer("/spec/limits")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if limit.get("type").and_then(Value::as_str) != Some("Container") {
-                    continue;
-                }
-                for c in pod
-                    .pointer_mut("/spec/containers")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some(cm) = c.as_object_mut() else {
-                        continue;
-                    };
-                    let res = cm.entry("resources").or_insert(json!({}));
-                    let Some(rm) = res.as_object_mut() else {
-                        continue;
-                    };
-                    for (src, dst) in [("default", "limits"), ("defaultRequest", "requests")] {
-                        if let Some(d) = limit.get(src).and_then(Value::as_object) {
-                            let target = rm.entry(dst).or_insert(json!({}));
-                            if let Some(tm) = target.as_object_mut() {
-                                for (k, v) in d {
-                                    tm.entry(k.clone()).or_insert(v.clone());
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    apply_limit_ranges(st, ns, pod);
     let Some(qrt) = rt(st, "", "v1", "resourcequotas") else {
         return Ok(());
     };
     let name = meta_str(pod, "name").to_string();
     for q in st.list_arc(&qrt, ns) {
-        let hard = q
-            .pointer("/spec/hard")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let used = usage(st, ns, &hard);
-        let mut requested = serde_json::Map::new();
-        let mut exceeded = Vec::new();
-        for (k, limit) in &hard {
-            let req = match k.as_str() {
-                "pods" | "count/pods" => Some("1".to_string()),
-                "requests.cpu" | "cpu" | "requests.memory" | "memory" | "limits.cpu"
-                | "limits.memory" => {
-                    let (kind, res) = match k.as_str() {
-                        "requests.cpu" | "cpu" => ("requests", "cpu"),
-                        "requests.memory" | "memory" => ("requests", "memory"),
-                        "limits.cpu" => ("limits", "cpu"),
-                        _ => ("limits", "memory"),
-                    };
-                    let mut total: Option<Quantity> = None;
-                    for c in pod
-                        .pointer("/spec/containers")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(q) = c
-                            .pointer(&format!("/resources/{kind}/{res}"))
-                            .or_else(|| {
-                                if kind == "requests" {
-                                    c.pointer(&format!("/resources/limits/{res}"))
-                                } else {
-                                    None
-                                }
-                            })
-                            .and_then(Value::as_str)
-                            .and_then(|s| Quantity::parse(s).ok())
-                        {
-                            total = Some(match total {
-                                Some(t) => t + q,
-                                None => q,
-                            });
-                        }
-                    }
-                    total.map(|t| t.canonical())
-                }
-                _ => None,
-            };
-            let Some(req) = req else { continue };
-            requested.insert(k.clone(), json!(req));
-            let u = used.get(k).and_then(Value::as_str).unwrap_or("0");
-            let (Ok(uq), Ok(rq), Ok(lq)) = (
-                Quantity::parse(u),
-                Quantity::parse(&req),
-                Quantity::parse(limit.as_str().unwrap_or("0")),
-            ) else {
-                continue;
-            };
-            if uq + rq > lq {
-                exceeded.push((
-                    k.clone(),
-                    req,
-                    u.to_string(),
-                    limit.as_str().unwrap_or("").to_string(),
-                ));
-            }
-        }
+        let exceeded = quota_exceeded(st, ns, pod, &q);
         if !exceeded.is_empty() {
-            let r: Vec<String> = exceeded
-                .iter()
-                .map(|(k, r, _, _)| format!("{k}={r}"))
-                .collect();
-            let u: Vec<String> = exceeded
-                .iter()
-                .map(|(k, _, u, _)| format!("{k}={u}"))
-                .collect();
-            let l: Vec<String> = exceeded
-                .iter()
-                .map(|(k, _, _, l)| format!("{k}={l}"))
-                .collect();
-            return Err(ApiError::new(
-                403,
-                "Forbidden",
-                format!(
-                    "pods \"{name}\" is forbidden: exceeded quota: {}, requested: {}, used: {}, limited: {}",
-                    meta_str(&q, "name"),
-                    r.join(","),
-                    u.join(","),
-                    l.join(",")
-                ),
-            )
-            .with_details(json!({"name": name, "kind": "pods"})));
+            return Err(quota_error(&name, meta_str(&q, "name"), &exceeded));
         }
     }
     Ok(())
+}
+
+/// The `Container` defaults of the namespace's LimitRanges: limits and requests a container
+/// does not set.
+fn apply_limit_ranges(st: &State, ns: &str, pod: &mut Value) {
+    let Some(lrt) = rt(st, "", "v1", "limitranges") else {
+        return;
+    };
+    for lr in st.list_arc(&lrt, ns) {
+        for limit in lr
+            .pointer("/spec/limits")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if limit.get("type").and_then(Value::as_str) != Some("Container") {
+                continue;
+            }
+            for c in pod
+                .pointer_mut("/spec/containers")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                default_container_resources(c, limit);
+            }
+        }
+    }
+}
+
+fn default_container_resources(c: &mut Value, limit: &Value) {
+    let Some(cm) = c.as_object_mut() else {
+        return;
+    };
+    let res = cm.entry("resources").or_insert(json!({}));
+    let Some(rm) = res.as_object_mut() else {
+        return;
+    };
+    for (src, dst) in [("default", "limits"), ("defaultRequest", "requests")] {
+        if let Some(d) = limit.get(src).and_then(Value::as_object) {
+            let target = rm.entry(dst).or_insert(json!({}));
+            if let Some(tm) = target.as_object_mut() {
+                for (k, v) in d {
+                    tm.entry(k.clone()).or_insert(v.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A resource a quota limits that admitting a pod would exceed.
+struct Exceeded {
+    key: String,
+    requested: String,
+    used: String,
+    limited: String,
+}
+
+/// The resources of one quota the pod would take past its hard limits.
+fn quota_exceeded(st: &State, ns: &str, pod: &Value, q: &Value) -> Vec<Exceeded> {
+    let hard = q
+        .pointer("/spec/hard")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let used = usage(st, ns, &hard);
+    let mut exceeded = Vec::new();
+    for (k, limit) in &hard {
+        let Some(req) = pod_request(pod, k) else {
+            continue;
+        };
+        let u = used.get(k).and_then(Value::as_str).unwrap_or("0");
+        let (Ok(uq), Ok(rq), Ok(lq)) = (
+            Quantity::parse(u),
+            Quantity::parse(&req),
+            Quantity::parse(limit.as_str().unwrap_or("0")),
+        ) else {
+            continue;
+        };
+        if uq + rq > lq {
+            exceeded.push(Exceeded {
+                key: k.clone(),
+                requested: req,
+                used: u.to_string(),
+                limited: limit.as_str().unwrap_or("").to_string(),
+            });
+        }
+    }
+    exceeded
+}
+
+/// What a pod asks of a quota's resource `key` (`None`: not a resource a pod counts for, or
+/// one it does not request).
+fn pod_request(pod: &Value, key: &str) -> Option<String> {
+    let (kind, res) = match key {
+        "pods" | "count/pods" => return Some("1".to_string()),
+        "requests.cpu" | "cpu" => ("requests", "cpu"),
+        "requests.memory" | "memory" => ("requests", "memory"),
+        "limits.cpu" => ("limits", "cpu"),
+        "limits.memory" => ("limits", "memory"),
+        _ => return None,
+    };
+    let mut total: Option<Quantity> = None;
+    for c in pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(q) = container_quantity(c, kind, res) {
+            total = Some(match total {
+                Some(t) => t + q,
+                None => q,
+            });
+        }
+    }
+    total.map(|t| t.canonical())
+}
+
+/// A container's `resources.<kind>.<res>` (a request defaults to the limit).
+fn container_quantity(c: &Value, kind: &str, res: &str) -> Option<Quantity> {
+    c.pointer(&format!("/resources/{kind}/{res}"))
+        .or_else(|| {
+            if kind == "requests" {
+                c.pointer(&format!("/resources/limits/{res}"))
+            } else {
+                None
+            }
+        })
+        .and_then(Value::as_str)
+        .and_then(|s| Quantity::parse(s).ok())
+}
+
+fn quota_error(name: &str, quota: &str, exceeded: &[Exceeded]) -> ApiError {
+    let list = |f: fn(&Exceeded) -> &str| -> String {
+        exceeded
+            .iter()
+            .map(|e| format!("{}={}", e.key, f(e)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    ApiError::new(
+        403,
+        "Forbidden",
+        format!(
+            "pods \"{name}\" is forbidden: exceeded quota: {quota}, requested: {}, used: {}, limited: {}",
+            list(|e| &e.requested),
+            list(|e| &e.used),
+            list(|e| &e.limited),
+        ),
+    )
+    .with_details(json!({"name": name, "kind": "pods"}))
 }

@@ -33,37 +33,8 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
         .to_string();
     let Some(m) = obj(v) else { return };
     match (rt.group.as_str(), rt.kind.as_str()) {
-        ("", "Namespace") => {
-            if let Some(meta) = m.get_mut("metadata").and_then(obj) {
-                let labels = meta.entry("labels").or_insert(json!({}));
-                if let Some(l) = obj(labels) {
-                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
-                }
-            }
-            let spec = m.entry("spec").or_insert(json!({}));
-            if let Some(s) = obj(spec) {
-                set_default(s, "finalizers", json!(["kubernetes"]));
-            }
-            let status = m.entry("status").or_insert(json!({}));
-            if let Some(s) = obj(status) {
-                set_default(s, "phase", json!("Active"));
-            }
-        }
-        ("", "Secret") => {
-            if let Some(Value::Object(sd)) = m.shift_remove("stringData") {
-                let data = m.entry("data").or_insert(json!({}));
-                if let Some(d) = obj(data) {
-                    for (k, val) in sd {
-                        let s = val.as_str().unwrap_or("").to_string();
-                        d.insert(
-                            k,
-                            json!(base64::engine::general_purpose::STANDARD.encode(s)),
-                        );
-                    }
-                }
-            }
-            set_default(m, "type", json!("Opaque"));
-        }
+        ("", "Namespace") => namespace(m, &name),
+        ("", "Secret") => secret(m),
         ("", "PersistentVolumeClaim") => pvc(m),
         ("", "PersistentVolume") => persistent_volume(m),
         ("storage.k8s.io", "StorageClass") => {
@@ -71,80 +42,13 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
             set_default(m, "volumeBindingMode", json!("Immediate"));
         }
         ("", "Service") => service(m, alloc),
-        ("", "Pod") => {
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                pod_spec(spec);
-                set_default(
-                    spec,
-                    "tolerations",
-                    json!([
-                        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-                    ]),
-                );
-                set_default(spec, "priority", json!(0));
-                set_default(spec, "enableServiceLinks", json!(true));
-                set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-            }
-            let qos = qos_class(m.get("spec").unwrap_or(&Value::Null));
-            let status = m.entry("status").or_insert(json!({}));
-            if let Some(s) = obj(status) {
-                set_default(s, "phase", json!("Pending"));
-                set_default(s, "qosClass", json!(qos));
-            }
-        }
-        ("", "ResourceQuota") | ("networking.k8s.io", "NetworkPolicy") => {
-            if rt.kind == "NetworkPolicy"
-                && let Some(spec) = m.get_mut("spec").and_then(obj)
-            {
-                if !spec.contains_key("policyTypes") {
-                    let mut t = vec![json!("Ingress")];
-                    if spec.contains_key("egress") {
-                        t.push(json!("Egress"));
-                    }
-                    spec.insert("policyTypes".into(), Value::Array(t));
-                }
-                for dir in ["ingress", "egress"] {
-                    if let Some(rules) = spec.get_mut(dir).and_then(Value::as_array_mut) {
-                        for r in rules {
-                            if let Some(ports) = r.get_mut("ports").and_then(Value::as_array_mut) {
-                                for p in ports.iter_mut().filter_map(obj) {
-                                    set_default(p, "protocol", json!("TCP"));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            set_default(m, "status", json!({}));
-        }
+        ("", "Pod") => pod(m),
+        ("", "ResourceQuota") => set_default(m, "status", json!({})),
+        ("networking.k8s.io", "NetworkPolicy") => network_policy(m),
         ("networking.k8s.io", "Ingress") => {
             set_default(m, "status", json!({"loadBalancer": {}}));
         }
-        ("apps", "Deployment") => {
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                set_default(spec, "replicas", json!(1));
-                template(spec);
-                set_default(
-                    spec,
-                    "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-                );
-                if let Some(st) = spec.get_mut("strategy").and_then(obj)
-                    && st.get("type").and_then(Value::as_str) != Some("Recreate")
-                {
-                    set_default(st, "type", json!("RollingUpdate"));
-                    let ru = st.entry("rollingUpdate").or_insert(json!({}));
-                    if let Some(ru) = obj(ru) {
-                        set_default(ru, "maxUnavailable", json!("25%"));
-                        set_default(ru, "maxSurge", json!("25%"));
-                    }
-                }
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(spec, "progressDeadlineSeconds", json!(600));
-            }
-            set_default(m, "status", json!({}));
-        }
+        ("apps", "Deployment") => deployment(m),
         ("apps", "ReplicaSet") => {
             if let Some(spec) = m.get_mut("spec").and_then(obj) {
                 set_default(spec, "replicas", json!(1));
@@ -152,115 +56,234 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
             }
             set_default(m, "status", json!({"replicas": 0}));
         }
-        ("apps", "StatefulSet") => {
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                set_default(spec, "replicas", json!(1));
-                template(spec);
-                if let Some(vcts) = spec
-                    .get_mut("volumeClaimTemplates")
-                    .and_then(Value::as_array_mut)
-                {
-                    for t in vcts.iter_mut().filter_map(obj) {
-                        set_default(t, "kind", json!("PersistentVolumeClaim"));
-                        set_default(t, "apiVersion", json!("v1"));
-                        let meta = t.entry("metadata").or_insert(json!({}));
-                        if let Some(meta) = obj(meta) {
-                            set_default(meta, "creationTimestamp", Value::Null);
-                        }
-                        pvc(t);
-                    }
-                }
-                set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-                set_default(
-                    spec,
-                    "updateStrategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-                );
-                set_default(spec, "revisionHistoryLimit", json!(10));
-            }
-            set_default(m, "status", json!({"replicas": 0, "availableReplicas": 0}));
-        }
-        ("batch", "Job") => {
-            let uid = m
-                .get("metadata")
-                .and_then(|x| x.get("uid"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if let Some(meta) = m.get_mut("metadata").and_then(obj) {
-                let a = meta.entry("annotations").or_insert(json!({}));
-                if let Some(a) = obj(a) {
-                    set_default(a, "batch.kubernetes.io/job-tracking", json!(""));
-                }
-            }
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                set_default(spec, "parallelism", json!(1));
-                set_default(spec, "completions", json!(1));
-                set_default(spec, "backoffLimit", json!(6));
-                if !spec.contains_key("selector") && !uid.is_empty() {
-                    spec.insert(
-                        "selector".into(),
-                        json!({"matchLabels": {"controller-uid": uid}}),
-                    );
-                    let t = spec.entry("template").or_insert(json!({}));
-                    if let Some(t) = obj(t) {
-                        let meta = t.entry("metadata").or_insert(json!({}));
-                        if let Some(meta) = obj(meta) {
-                            let l = meta.entry("labels").or_insert(json!({}));
-                            if let Some(l) = obj(l) {
-                                l.insert("controller-uid".into(), json!(uid));
-                                l.insert("job-name".into(), json!(name));
-                            }
-                        }
-                    }
-                }
-                template(spec);
-                set_default(spec, "completionMode", json!("NonIndexed"));
-                set_default(spec, "suspend", json!(false));
-            }
-            set_default(m, "status", json!({}));
-        }
-        ("batch", "CronJob") => {
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                set_default(spec, "concurrencyPolicy", json!("Allow"));
-                set_default(spec, "suspend", json!(false));
-                set_default(spec, "successfulJobsHistoryLimit", json!(3));
-                set_default(spec, "failedJobsHistoryLimit", json!(1));
-                if let Some(jt) = spec.get_mut("jobTemplate").and_then(obj) {
-                    let meta = jt.entry("metadata").or_insert(json!({}));
-                    if let Some(meta) = obj(meta) {
-                        set_default(meta, "creationTimestamp", Value::Null);
-                    }
-                    if let Some(js) = jt.get_mut("spec").and_then(obj) {
-                        template(js);
-                    }
-                }
-            }
-            set_default(m, "status", json!({}));
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            if let Some(spec) = m.get_mut("spec").and_then(obj) {
-                set_default(spec, "conversion", json!({"strategy": "None"}));
-            }
-            let stored: Vec<Value> = m
-                .get("spec")
-                .and_then(|s| s.get("versions"))
-                .and_then(Value::as_array)
-                .map(|vs| {
-                    vs.iter()
-                        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                        .filter_map(|v| v.get("name").cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            set_default(
-                m,
-                "status",
-                json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored}),
-            );
-        }
+        ("apps", "StatefulSet") => stateful_set(m),
+        ("batch", "Job") => job(m, &name),
+        ("batch", "CronJob") => cron_job(m),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(m),
         _ => {}
     }
+}
+
+fn namespace(m: &mut Map<String, Value>, name: &str) {
+    if let Some(meta) = m.get_mut("metadata").and_then(obj) {
+        let labels = meta.entry("labels").or_insert(json!({}));
+        if let Some(l) = obj(labels) {
+            l.insert("kubernetes.io/metadata.name".into(), json!(name));
+        }
+    }
+    let spec = m.entry("spec").or_insert(json!({}));
+    if let Some(s) = obj(spec) {
+        set_default(s, "finalizers", json!(["kubernetes"]));
+    }
+    let status = m.entry("status").or_insert(json!({}));
+    if let Some(s) = obj(status) {
+        set_default(s, "phase", json!("Active"));
+    }
+}
+
+/// `stringData` is written into `data`, base64-encoded.
+fn secret(m: &mut Map<String, Value>) {
+    if let Some(Value::Object(sd)) = m.shift_remove("stringData") {
+        let data = m.entry("data").or_insert(json!({}));
+        if let Some(d) = obj(data) {
+            for (k, val) in sd {
+                let s = val.as_str().unwrap_or("").to_string();
+                d.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                );
+            }
+        }
+    }
+    set_default(m, "type", json!("Opaque"));
+}
+
+fn pod(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        pod_spec(spec);
+        set_default(
+            spec,
+            "tolerations",
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            ]),
+        );
+        set_default(spec, "priority", json!(0));
+        set_default(spec, "enableServiceLinks", json!(true));
+        set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+    }
+    let qos = qos_class(m.get("spec").unwrap_or(&Value::Null));
+    let status = m.entry("status").or_insert(json!({}));
+    if let Some(s) = obj(status) {
+        set_default(s, "phase", json!("Pending"));
+        set_default(s, "qosClass", json!(qos));
+    }
+}
+
+fn network_policy(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        if !spec.contains_key("policyTypes") {
+            let mut t = vec![json!("Ingress")];
+            if spec.contains_key("egress") {
+                t.push(json!("Egress"));
+            }
+            spec.insert("policyTypes".into(), Value::Array(t));
+        }
+        for dir in ["ingress", "egress"] {
+            if let Some(rules) = spec.get_mut(dir).and_then(Value::as_array_mut) {
+                for r in rules {
+                    if let Some(ports) = r.get_mut("ports").and_then(Value::as_array_mut) {
+                        for p in ports.iter_mut().filter_map(obj) {
+                            set_default(p, "protocol", json!("TCP"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    set_default(m, "status", json!({}));
+}
+
+fn deployment(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "replicas", json!(1));
+        template(spec);
+        set_default(
+            spec,
+            "strategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+        );
+        if let Some(st) = spec.get_mut("strategy").and_then(obj)
+            && st.get("type").and_then(Value::as_str) != Some("Recreate")
+        {
+            set_default(st, "type", json!("RollingUpdate"));
+            let ru = st.entry("rollingUpdate").or_insert(json!({}));
+            if let Some(ru) = obj(ru) {
+                set_default(ru, "maxUnavailable", json!("25%"));
+                set_default(ru, "maxSurge", json!("25%"));
+            }
+        }
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(spec, "progressDeadlineSeconds", json!(600));
+    }
+    set_default(m, "status", json!({}));
+}
+
+fn stateful_set(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "replicas", json!(1));
+        template(spec);
+        if let Some(vcts) = spec
+            .get_mut("volumeClaimTemplates")
+            .and_then(Value::as_array_mut)
+        {
+            for t in vcts.iter_mut().filter_map(obj) {
+                set_default(t, "kind", json!("PersistentVolumeClaim"));
+                set_default(t, "apiVersion", json!("v1"));
+                let meta = t.entry("metadata").or_insert(json!({}));
+                if let Some(meta) = obj(meta) {
+                    set_default(meta, "creationTimestamp", Value::Null);
+                }
+                pvc(t);
+            }
+        }
+        set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+        set_default(
+            spec,
+            "updateStrategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        );
+        set_default(spec, "revisionHistoryLimit", json!(10));
+    }
+    set_default(m, "status", json!({"replicas": 0, "availableReplicas": 0}));
+}
+
+fn job(m: &mut Map<String, Value>, name: &str) {
+    let uid = m
+        .get("metadata")
+        .and_then(|x| x.get("uid"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(meta) = m.get_mut("metadata").and_then(obj) {
+        let a = meta.entry("annotations").or_insert(json!({}));
+        if let Some(a) = obj(a) {
+            set_default(a, "batch.kubernetes.io/job-tracking", json!(""));
+        }
+    }
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "parallelism", json!(1));
+        set_default(spec, "completions", json!(1));
+        set_default(spec, "backoffLimit", json!(6));
+        if !spec.contains_key("selector") && !uid.is_empty() {
+            job_selector(spec, &uid, name);
+        }
+        template(spec);
+        set_default(spec, "completionMode", json!("NonIndexed"));
+        set_default(spec, "suspend", json!(false));
+    }
+    set_default(m, "status", json!({}));
+}
+
+/// The selector a Job gets when it has none: its uid, also labelled on its template.
+fn job_selector(spec: &mut Map<String, Value>, uid: &str, name: &str) {
+    spec.insert(
+        "selector".into(),
+        json!({"matchLabels": {"controller-uid": uid}}),
+    );
+    let t = spec.entry("template").or_insert(json!({}));
+    if let Some(t) = obj(t) {
+        let meta = t.entry("metadata").or_insert(json!({}));
+        if let Some(meta) = obj(meta) {
+            let l = meta.entry("labels").or_insert(json!({}));
+            if let Some(l) = obj(l) {
+                l.insert("controller-uid".into(), json!(uid));
+                l.insert("job-name".into(), json!(name));
+            }
+        }
+    }
+}
+
+fn cron_job(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "concurrencyPolicy", json!("Allow"));
+        set_default(spec, "suspend", json!(false));
+        set_default(spec, "successfulJobsHistoryLimit", json!(3));
+        set_default(spec, "failedJobsHistoryLimit", json!(1));
+        if let Some(jt) = spec.get_mut("jobTemplate").and_then(obj) {
+            let meta = jt.entry("metadata").or_insert(json!({}));
+            if let Some(meta) = obj(meta) {
+                set_default(meta, "creationTimestamp", Value::Null);
+            }
+            if let Some(js) = jt.get_mut("spec").and_then(obj) {
+                template(js);
+            }
+        }
+    }
+    set_default(m, "status", json!({}));
+}
+
+fn crd(m: &mut Map<String, Value>) {
+    if let Some(spec) = m.get_mut("spec").and_then(obj) {
+        set_default(spec, "conversion", json!({"strategy": "None"}));
+    }
+    let stored: Vec<Value> = m
+        .get("spec")
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    set_default(
+        m,
+        "status",
+        json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored}),
+    );
 }
 
 fn pvc(m: &mut Map<String, Value>) {
@@ -642,36 +665,44 @@ pub fn keep_allocated(old: &Value, new: &mut Value) {
         return;
     };
     if old_type != "ExternalName" && new_type != "ExternalName" {
-        let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
-        if empty(spec.get("clusterIP"))
-            && let Some(ip) = old.pointer("/spec/clusterIP")
-        {
-            spec.insert("clusterIP".into(), ip.clone());
-        }
-        let no_ips = spec
-            .get("clusterIPs")
-            .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
-        if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
-            spec.insert("clusterIPs".into(), ips.clone());
-        }
+        keep_cluster_ips(old, spec);
     }
     let node_ports = |t: &str| t == "NodePort" || t == "LoadBalancer";
-    if !(node_ports(&old_type) && node_ports(&new_type)) {
-        return;
+    if node_ports(&old_type) && node_ports(&new_type) {
+        keep_node_ports(old, spec);
     }
-    let ports_of = |v: &Value| -> Vec<(String, i64)> {
-        v.pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-                let port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
-                (name.to_owned(), port)
-            })
-            .collect()
-    };
-    let before = ports_of(old);
+}
+
+/// The cluster IPs of the old Service, where the new spec leaves them empty.
+fn keep_cluster_ips(old: &Value, spec: &mut Map<String, Value>) {
+    let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
+    if empty(spec.get("clusterIP"))
+        && let Some(ip) = old.pointer("/spec/clusterIP")
+    {
+        spec.insert("clusterIP".into(), ip.clone());
+    }
+    let no_ips = spec
+        .get("clusterIPs")
+        .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
+    if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
+        spec.insert("clusterIPs".into(), ips.clone());
+    }
+}
+
+/// The node port of the old port of the same name, for each new port without one (unless
+/// another port of the new spec took it).
+fn keep_node_ports(old: &Value, spec: &mut Map<String, Value>) {
+    let before: Vec<(String, i64)> = old
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+            (name.to_owned(), port)
+        })
+        .collect();
     let in_use: Vec<i64> = spec
         .get("ports")
         .and_then(Value::as_array)

@@ -126,31 +126,98 @@ fn save_state(state: &Mutex<store::State>, saving: &Mutex<()>, path: &Path) -> R
     written
 }
 
+/// The store at start: empty, or what the state file holds.
+fn restored_state(config: &SandboxConfig) -> Result<store::State, Error> {
+    let mut st = store::State::new();
+    if let Some(path) = &config.state_file
+        && path.exists()
+    {
+        let text = std::fs::read(path)?;
+        let p: store::Persisted = serde_json::from_slice(&text).map_err(|e| Error::State {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        st.restore(p);
+    }
+    Ok(st)
+}
+
+/// A bearer token of 32 lowercase letters and digits.
+fn random_token() -> String {
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| {
+            let i = rng.random_range(0..36u8);
+            (if i < 10 { b'0' + i } else { b'a' + i - 10 }) as char
+        })
+        .collect()
+}
+
+/// Accepts connections until shutdown, each served on its own task.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<server::Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = shutdown.changed() => break,
+        };
+        let Ok((tcp, _)) = conn else { continue };
+        tokio::spawn(serve_connection(acceptor.clone(), tcp, shared.clone()));
+    }
+}
+
+/// One TLS connection's HTTP/1 requests; on shutdown, it gets 2 seconds to finish gracefully.
+async fn serve_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    shared: Arc<server::Shared>,
+) {
+    let mut conn_shutdown = shared.shutdown.clone();
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return;
+    };
+    let svc = hyper::service::service_fn(move |req| server::serve_request(shared.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = conn_shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
+
+/// Saves the state every half second while it changes, until shutdown.
+async fn save_loop(
+    state: Arc<Mutex<store::State>>,
+    saving: Arc<Mutex<()>>,
+    path: PathBuf,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => break,
+        }
+        if lock(&state).dirty {
+            // Off the runtime's workers: serializing a large store takes a while.
+            let (state, saving, path) = (state.clone(), saving.clone(), path.clone());
+            let _ = tokio::task::spawn_blocking(move || save_state(&state, &saving, &path)).await;
+        }
+    }
+}
+
 impl Sandbox {
     /// Starts the emulator on `127.0.0.1:<free port>`.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, Error> {
         let tls = server::make_tls()?;
-        let mut st = store::State::new();
-        if let Some(path) = &config.state_file
-            && path.exists()
-        {
-            let text = std::fs::read(path)?;
-            let p: store::Persisted = serde_json::from_slice(&text).map_err(|e| Error::State {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            st.restore(p);
-        }
-        let state = Arc::new(Mutex::new(st));
-        let token: String = {
-            let mut rng = rand::rng();
-            (0..32)
-                .map(|_| {
-                    let i = rng.random_range(0..36u8);
-                    (if i < 10 { b'0' + i } else { b'a' + i - 10 }) as char
-                })
-                .collect()
-        };
+        let state = Arc::new(Mutex::new(restored_state(&config)?));
+        let token = random_token();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -162,37 +229,8 @@ impl Sandbox {
             shutdown: shutdown_rx.clone(),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-        let mut accept_shutdown = shutdown_rx.clone();
-        let accept_task = tokio::spawn(async move {
-            loop {
-                let conn = tokio::select! {
-                    c = listener.accept() => c,
-                    _ = accept_shutdown.changed() => break,
-                };
-                let Ok((tcp, _)) = conn else { continue };
-                let acceptor = acceptor.clone();
-                let shared = shared.clone();
-                let mut conn_shutdown = shared.shutdown.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let svc = hyper::service::service_fn(move |req| {
-                        server::serve_request(shared.clone(), req)
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), svc);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = conn_shutdown.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-                        }
-                    }
-                });
-            }
-        });
+        let accept_task =
+            tokio::spawn(accept_loop(listener, acceptor, shared, shutdown_rx.clone()));
         let ctrl_task = tokio::spawn(controllers::run(
             state.clone(),
             config.clone(),
@@ -201,23 +239,12 @@ impl Sandbox {
         let mut tasks = vec![accept_task, ctrl_task];
         let saving: Arc<Mutex<()>> = Arc::default();
         if let Some(path) = config.state_file.clone() {
-            let (state, saving) = (state.clone(), saving.clone());
-            let mut rx = shutdown_rx.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = rx.changed() => break,
-                    }
-                    if lock(&state).dirty {
-                        // Off the runtime's workers: serializing a large store takes a while.
-                        let (state, saving, path) = (state.clone(), saving.clone(), path.clone());
-                        let _ =
-                            tokio::task::spawn_blocking(move || save_state(&state, &saving, &path))
-                                .await;
-                    }
-                }
-            }));
+            tasks.push(tokio::spawn(save_loop(
+                state.clone(),
+                saving.clone(),
+                path,
+                shutdown_rx.clone(),
+            )));
         }
         Ok(Sandbox {
             addr,

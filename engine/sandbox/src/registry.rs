@@ -62,6 +62,56 @@ pub struct Registry {
     pub builtin_discovery: BTreeMap<String, Value>,
 }
 
+/// A built-in type from its entry `r` in the recorded discovery document of its group
+/// version (`resources`, where its `status` subresource is listed too).
+fn builtin_type(
+    b: &schema::Builtin,
+    group: &str,
+    version: &str,
+    r: &Value,
+    resources: &[Value],
+) -> ResourceType {
+    let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
+    let idx = b
+        .by_gvk
+        .get(&(group.to_string(), version.to_string(), kind.to_string()))
+        .copied()
+        .unwrap_or(schema::ANY);
+    let status_sub = resources
+        .iter()
+        .any(|x| x.get("name").and_then(Value::as_str) == Some(&format!("{name}/status")));
+    ResourceType {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: kind.to_string(),
+        plural: name.to_string(),
+        singular: r
+            .get("singularName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| kind.to_lowercase()),
+        namespaced: r.get("namespaced").and_then(Value::as_bool).unwrap_or(true),
+        short_names: r
+            .get("shortNames")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        schema: SchemaRef {
+            arena: b.arena.clone(),
+            idx,
+        },
+        generation: GENERATION_KINDS.contains(&kind),
+        status_subresource: status_sub,
+        custom: false,
+    }
+}
+
 impl Registry {
     pub fn builtin() -> Registry {
         let b = builtin();
@@ -90,44 +140,7 @@ impl Registry {
                 if name.contains('/') {
                     continue;
                 }
-                let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
-                let idx = b
-                    .by_gvk
-                    .get(&(group.clone(), version.clone(), kind.to_string()))
-                    .copied()
-                    .unwrap_or(schema::ANY);
-                let status_sub = resources.iter().any(|x| {
-                    x.get("name").and_then(Value::as_str) == Some(&format!("{name}/status"))
-                });
-                let rt = ResourceType {
-                    group: group.clone(),
-                    version: version.clone(),
-                    kind: kind.to_string(),
-                    plural: name.to_string(),
-                    singular: r
-                        .get("singularName")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| kind.to_lowercase()),
-                    namespaced: r.get("namespaced").and_then(Value::as_bool).unwrap_or(true),
-                    short_names: r
-                        .get("shortNames")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    schema: SchemaRef {
-                        arena: b.arena.clone(),
-                        idx,
-                    },
-                    generation: GENERATION_KINDS.contains(&kind),
-                    status_subresource: status_sub,
-                    custom: false,
-                };
+                let rt = builtin_type(b, &group, &version, r, &resources);
                 reg.types.insert(
                     (group.clone(), version.clone(), name.to_string()),
                     Arc::new(rt),

@@ -69,6 +69,61 @@ impl Node {
     }
 }
 
+/// The node of a schema by its `type` (its children come later).
+fn node_of_type(s: &Value, ty: &str, preserve: bool) -> Node {
+    match ty {
+        "object" => {
+            if s.get("properties").is_some() {
+                Node::new(Kind::Struct)
+            } else if s.get("additionalProperties").is_some() {
+                Node::new(Kind::Map)
+            } else if preserve {
+                Node::new(Kind::Any)
+            } else {
+                // `type: object` without properties: a free-form object.
+                let mut n = Node::new(Kind::Struct);
+                n.preserve_unknown = true;
+                n
+            }
+        }
+        "array" => Node::new(Kind::List(list_kind(s))),
+        "string" => Node::new(Kind::Scalar(Scalar::String)),
+        "integer" => Node::new(Kind::Scalar(Scalar::Integer)),
+        "number" => Node::new(Kind::Scalar(Scalar::Number)),
+        "boolean" => Node::new(Kind::Scalar(Scalar::Boolean)),
+        _ => Node::new(Kind::Any),
+    }
+}
+
+/// How an array merges: `x-kubernetes-list-type`, else its patch merge key, else atomic.
+fn list_kind(s: &Value) -> ListKind {
+    let lt = s
+        .get("x-kubernetes-list-type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let keys: Vec<String> = s
+        .get("x-kubernetes-list-map-keys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let merge_key = s
+        .get("x-kubernetes-patch-merge-key")
+        .and_then(Value::as_str);
+    match lt {
+        "map" if !keys.is_empty() => ListKind::Map(keys),
+        "set" => ListKind::Set,
+        "atomic" => ListKind::Atomic,
+        _ => match merge_key {
+            Some(k) => ListKind::Map(vec![k.to_string()]),
+            None => ListKind::Atomic,
+        },
+    }
+}
+
 /// The message of a `self == oldSelf` rule among a schema's `x-kubernetes-validations` (its
 /// own `message`, else the server's `failed rule: …`). Other CEL rules are not evaluated.
 fn immutability_rule(s: &Value) -> Option<String> {
@@ -199,55 +254,7 @@ impl Schemas {
         let mut node = if int_or_string {
             Node::new(Kind::Scalar(Scalar::IntOrString))
         } else {
-            match ty {
-                "object" => {
-                    if s.get("properties").is_some() {
-                        Node::new(Kind::Struct)
-                    } else if s.get("additionalProperties").is_some() {
-                        Node::new(Kind::Map)
-                    } else if preserve {
-                        Node::new(Kind::Any)
-                    } else {
-                        // `type: object` without properties: a free-form object.
-                        let mut n = Node::new(Kind::Struct);
-                        n.preserve_unknown = true;
-                        n
-                    }
-                }
-                "array" => {
-                    let lt = s
-                        .get("x-kubernetes-list-type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let keys: Vec<String> = s
-                        .get("x-kubernetes-list-map-keys")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|k| k.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let merge_key = s
-                        .get("x-kubernetes-patch-merge-key")
-                        .and_then(Value::as_str);
-                    let kind = match lt {
-                        "map" if !keys.is_empty() => ListKind::Map(keys),
-                        "set" => ListKind::Set,
-                        "atomic" => ListKind::Atomic,
-                        _ => match merge_key {
-                            Some(k) => ListKind::Map(vec![k.to_string()]),
-                            None => ListKind::Atomic,
-                        },
-                    };
-                    Node::new(Kind::List(kind))
-                }
-                "string" => Node::new(Kind::Scalar(Scalar::String)),
-                "integer" => Node::new(Kind::Scalar(Scalar::Integer)),
-                "number" => Node::new(Kind::Scalar(Scalar::Number)),
-                "boolean" => Node::new(Kind::Scalar(Scalar::Boolean)),
-                _ => Node::new(Kind::Any),
-            }
+            node_of_type(s, ty, preserve)
         };
         node.preserve_unknown = node.preserve_unknown || preserve;
         node.atomic = s.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
@@ -264,6 +271,12 @@ impl Schemas {
         node.default = s.get("default").cloned();
         node.immutable = immutability_rule(s);
         let idx = self.push(node);
+        self.convert_children(idx, s, defs);
+        idx
+    }
+
+    /// Converts the properties, additional properties and items of the node at `idx`.
+    fn convert_children(&mut self, idx: usize, s: &Value, defs: &Map<String, Value>) {
         if let Some(props) = s.get("properties").and_then(Value::as_object) {
             let mut fields = BTreeMap::new();
             for (k, v) in props {
@@ -283,7 +296,6 @@ impl Schemas {
             let e = self.convert(items, defs);
             self.nodes[idx].elem = Some(e);
         }
-        idx
     }
 
     fn named_def(&mut self, r: &str, defs: &Map<String, Value>) -> usize {
@@ -640,25 +652,7 @@ pub fn validate(arena: &Schemas, idx: usize, v: &Value, path: &str, out: &mut Ve
     };
     match &n.kind {
         Kind::Struct => match v {
-            Value::Object(m) => {
-                for (k, ci) in &n.fields {
-                    if let Some(child) = m.get(k) {
-                        if path.is_empty() && k == "metadata" {
-                            continue;
-                        }
-                        validate(arena, *ci, child, &format!("{path}.{k}"), out);
-                    }
-                }
-                for r in &n.required {
-                    if !m.contains_key(r) {
-                        out.push((
-                            "FieldValueRequired".into(),
-                            "Required value".into(),
-                            format!("{field}{}{r}", if field.is_empty() { "" } else { "." }),
-                        ));
-                    }
-                }
-            }
+            Value::Object(m) => validate_fields(arena, n, m, path, &field, out),
             Value::Null => {}
             _ => type_error("object", out),
         },
@@ -683,25 +677,60 @@ pub fn validate(arena: &Schemas, idx: usize, v: &Value, path: &str, out: &mut Ve
             _ => type_error("array", out),
         },
         Kind::Scalar(s) => {
-            let ok = match s {
-                Scalar::String => v.is_string(),
-                Scalar::Integer => v.is_i64() || v.is_u64(),
-                Scalar::Number => v.is_number(),
-                Scalar::Boolean => v.is_boolean(),
-                _ => true,
-            };
-            if !ok && !v.is_null() {
-                let t = match s {
-                    Scalar::String => "string",
-                    Scalar::Integer => "integer",
-                    Scalar::Number => "number",
-                    _ => "boolean",
-                };
+            if let Some(t) = scalar_mismatch(s, v) {
                 type_error(t, out);
             }
         }
         Kind::Any => {}
     }
+}
+
+/// The fields of an object against a struct node: each known field, then the required ones.
+fn validate_fields(
+    arena: &Schemas,
+    n: &Node,
+    m: &Map<String, Value>,
+    path: &str,
+    field: &str,
+    out: &mut Vec<Cause>,
+) {
+    for (k, ci) in &n.fields {
+        if let Some(child) = m.get(k) {
+            if path.is_empty() && k == "metadata" {
+                continue;
+            }
+            validate(arena, *ci, child, &format!("{path}.{k}"), out);
+        }
+    }
+    for r in &n.required {
+        if !m.contains_key(r) {
+            out.push((
+                "FieldValueRequired".into(),
+                "Required value".into(),
+                format!("{field}{}{r}", if field.is_empty() { "" } else { "." }),
+            ));
+        }
+    }
+}
+
+/// The type a scalar node expects, when a non-null value is not of it.
+fn scalar_mismatch(s: &Scalar, v: &Value) -> Option<&'static str> {
+    let ok = match s {
+        Scalar::String => v.is_string(),
+        Scalar::Integer => v.is_i64() || v.is_u64(),
+        Scalar::Number => v.is_number(),
+        Scalar::Boolean => v.is_boolean(),
+        _ => true,
+    };
+    if ok || v.is_null() {
+        return None;
+    }
+    Some(match s {
+        Scalar::String => "string",
+        Scalar::Integer => "integer",
+        Scalar::Number => "number",
+        _ => "boolean",
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {

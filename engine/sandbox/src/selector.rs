@@ -2,6 +2,51 @@
 
 use serde_json::Value;
 
+/// A label or field selector that does not parse; the messages are apimachinery's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    /// One requirement of a label selector is malformed.
+    #[error("unable to parse requirement: {source}")]
+    Requirement {
+        /// What is wrong in it.
+        #[source]
+        source: RequirementError,
+    },
+    /// A token after a requirement that is neither `,` nor the end.
+    #[error("found '{found}', expected: ',' or 'end of string'")]
+    Trailing {
+        /// The token found.
+        found: String,
+    },
+    /// A field selector part with no `=`, `==` or `!=`.
+    #[error("invalid selector: '{selector}'; can't understand '{part}'")]
+    Field {
+        /// The whole selector.
+        selector: String,
+        /// The part that has no operator.
+        part: String,
+    },
+}
+
+/// A token of a label selector requirement that is not what the grammar expects there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("found '{found}', expected: {expected}")]
+pub struct RequirementError {
+    /// The token found.
+    found: String,
+    /// What the grammar expects, as apimachinery words it.
+    expected: &'static str,
+}
+
+impl RequirementError {
+    fn new(found: &Tok, expected: &'static str) -> RequirementError {
+        RequirementError {
+            found: found.lit(),
+            expected,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
     Eq,
@@ -121,7 +166,7 @@ impl Parser {
         t
     }
 
-    fn requirement(&mut self) -> Result<Req, String> {
+    fn requirement(&mut self) -> Result<Req, RequirementError> {
         let mut negate = false;
         if self.peek() == Tok::Bang {
             self.next();
@@ -129,7 +174,7 @@ impl Parser {
         }
         let key = match self.next() {
             Tok::Ident(k) => k,
-            t => return Err(format!("found '{}', expected: identifier", t.lit())),
+            t => return Err(RequirementError::new(&t, "identifier")),
         };
         if negate {
             return Ok(Req {
@@ -153,57 +198,58 @@ impl Parser {
             Tok::Gt => Op::Gt,
             Tok::Lt => Op::Lt,
             t => {
-                return Err(format!(
-                    "found '{}', expected: '=', '!=', '==', 'in', notin'",
-                    t.lit()
-                ));
+                return Err(RequirementError::new(&t, "'=', '!=', '==', 'in', notin'"));
             }
         };
         self.next();
         let values = if matches!(op, Op::In | Op::NotIn) {
-            match self.next() {
-                Tok::Open => {}
-                t => return Err(format!("found '{}', expected: '('", t.lit())),
-            }
-            let mut vals = Vec::new();
-            loop {
-                match self.peek() {
-                    Tok::Ident(v) => {
-                        self.next();
-                        vals.push(v);
-                    }
-                    Tok::Close if vals.is_empty() => {}
-                    Tok::Comma => vals.push(String::new()),
-                    _ => {}
-                }
-                match self.next() {
-                    Tok::Comma => continue,
-                    Tok::Close => break,
-                    t => return Err(format!("found '{}', expected: ',' or ')'", t.lit())),
-                }
-            }
-            vals
+            self.set_values()?
         } else {
+            self.single_value()?
+        };
+        Ok(Req { key, op, values })
+    }
+
+    /// `(a, b)` after `in` or `notin`; an empty item is the empty value.
+    fn set_values(&mut self) -> Result<Vec<String>, RequirementError> {
+        match self.next() {
+            Tok::Open => {}
+            t => return Err(RequirementError::new(&t, "'('")),
+        }
+        let mut vals = Vec::new();
+        loop {
             match self.peek() {
                 Tok::Ident(v) => {
                     self.next();
-                    vec![v]
+                    vals.push(v);
                 }
-                Tok::End | Tok::Comma => vec![String::new()],
-                t => {
-                    return Err(format!(
-                        "found '{}', expected: identifier for value",
-                        t.lit()
-                    ));
-                }
+                Tok::Close if vals.is_empty() => {}
+                Tok::Comma => vals.push(String::new()),
+                _ => {}
             }
-        };
-        Ok(Req { key, op, values })
+            match self.next() {
+                Tok::Comma => continue,
+                Tok::Close => return Ok(vals),
+                t => return Err(RequirementError::new(&t, "',' or ')'")),
+            }
+        }
+    }
+
+    /// The value after `=`, `==`, `!=`, `>` or `<` (empty at the end of the requirement).
+    fn single_value(&mut self) -> Result<Vec<String>, RequirementError> {
+        match self.peek() {
+            Tok::Ident(v) => {
+                self.next();
+                Ok(vec![v])
+            }
+            Tok::End | Tok::Comma => Ok(vec![String::new()]),
+            t => Err(RequirementError::new(&t, "identifier for value")),
+        }
     }
 }
 
 impl LabelSelector {
-    pub fn parse(s: &str) -> Result<LabelSelector, String> {
+    pub fn parse(s: &str) -> Result<LabelSelector, SelectorError> {
         let mut p = Parser {
             toks: lex(s),
             pos: 0,
@@ -215,17 +261,12 @@ impl LabelSelector {
         loop {
             let r = p
                 .requirement()
-                .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                .map_err(|source| SelectorError::Requirement { source })?;
             reqs.push(r);
             match p.next() {
                 Tok::End => break,
                 Tok::Comma => continue,
-                t => {
-                    return Err(format!(
-                        "found '{}', expected: ',' or 'end of string'",
-                        t.lit()
-                    ));
-                }
+                t => return Err(SelectorError::Trailing { found: t.lit() }),
             }
         }
         Ok(LabelSelector { reqs })
@@ -266,7 +307,7 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
-    pub fn parse(s: &str) -> Result<FieldSelector, String> {
+    pub fn parse(s: &str) -> Result<FieldSelector, SelectorError> {
         let mut reqs = Vec::new();
         for part in s.split(',').filter(|p| !p.is_empty()) {
             let (k, eq, v) = if let Some((k, v)) = part.split_once("!=") {
@@ -276,9 +317,10 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                ));
+                return Err(SelectorError::Field {
+                    selector: s.to_string(),
+                    part: part.to_string(),
+                });
             };
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
@@ -310,11 +352,11 @@ mod tests {
     #[test]
     fn parses_like_apimachinery() {
         assert_eq!(
-            LabelSelector::parse("app in (web").unwrap_err(),
+            LabelSelector::parse("app in (web").unwrap_err().to_string(),
             "unable to parse requirement: found '', expected: ',' or ')'"
         );
         assert_eq!(
-            LabelSelector::parse("a==b==c").unwrap_err(),
+            LabelSelector::parse("a==b==c").unwrap_err().to_string(),
             "found '==', expected: ',' or 'end of string'"
         );
         let s = LabelSelector::parse("rec.example.com/page in (yes),!tier").unwrap();

@@ -54,38 +54,56 @@ pub fn parse_time(s: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
+fn int_at(o: &Value, p: &str) -> i64 {
+    o.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn str_at(o: &Value, p: &str) -> String {
+    o.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The `k` of each container at `p`, comma-separated.
+fn joined(o: &Value, p: &str, k: &str) -> String {
+    o.pointer(p)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get(k).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 fn cell(rt: &ResourceType, o: &Value, column: &str) -> Value {
-    let i = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let s = |p: &str| {
-        o.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let containers = |p: &str, k: &str| {
-        o.pointer(p)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c.get(k).and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default()
-    };
     match (rt.kind.as_str(), column) {
-        (_, "Name") => json!(s("/metadata/name")),
+        (_, "Name") => json!(str_at(o, "/metadata/name")),
         (_, "Age") => json!(age(o)),
-        ("Deployment", "Ready") => json!(format!(
+        ("Deployment", column) => deployment_cell(o, column),
+        ("Pod", column) => pod_cell(o, column),
+        ("Namespace", "Status") => json!(str_at(o, "/status/phase")),
+        _ => {
+            // CRD printer columns carry their JSON path in the description.
+            Value::Null
+        }
+    }
+}
+
+fn deployment_cell(o: &Value, column: &str) -> Value {
+    match column {
+        "Ready" => json!(format!(
             "{}/{}",
-            i("/status/readyReplicas"),
-            i("/spec/replicas")
+            int_at(o, "/status/readyReplicas"),
+            int_at(o, "/spec/replicas")
         )),
-        ("Deployment", "Up-to-date") => json!(i("/status/updatedReplicas")),
-        ("Deployment", "Available") => json!(i("/status/availableReplicas")),
-        ("Deployment", "Containers") => json!(containers("/spec/template/spec/containers", "name")),
-        ("Deployment", "Images") => json!(containers("/spec/template/spec/containers", "image")),
-        ("Deployment", "Selector") => {
+        "Up-to-date" => json!(int_at(o, "/status/updatedReplicas")),
+        "Available" => json!(int_at(o, "/status/availableReplicas")),
+        "Containers" => json!(joined(o, "/spec/template/spec/containers", "name")),
+        "Images" => json!(joined(o, "/spec/template/spec/containers", "image")),
+        "Selector" => {
             let sel = o
                 .pointer("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
@@ -98,7 +116,13 @@ fn cell(rt: &ResourceType, o: &Value, column: &str) -> Value {
                 .unwrap_or_default();
             json!(sel)
         }
-        ("Pod", "Ready") => {
+        _ => Value::Null,
+    }
+}
+
+fn pod_cell(o: &Value, column: &str) -> Value {
+    match column {
+        "Ready" => {
             let total = o
                 .pointer("/spec/containers")
                 .and_then(Value::as_array)
@@ -113,29 +137,24 @@ fn cell(rt: &ResourceType, o: &Value, column: &str) -> Value {
                 });
             json!(format!("{ready}/{total}"))
         }
-        ("Pod", "Status") => {
+        "Status" => {
             let waiting = o
                 .pointer("/status/containerStatuses/0/state/waiting/reason")
                 .and_then(Value::as_str);
-            json!(waiting.map_or_else(|| s("/status/phase"), str::to_string))
+            json!(waiting.map_or_else(|| str_at(o, "/status/phase"), str::to_string))
         }
-        ("Pod", "Restarts") => json!(i("/status/containerStatuses/0/restartCount")),
-        ("Pod", "IP") => json!(
+        "Restarts" => json!(int_at(o, "/status/containerStatuses/0/restartCount")),
+        "IP" => json!(
             o.pointer("/status/podIP")
                 .and_then(Value::as_str)
                 .unwrap_or("<none>")
         ),
-        ("Pod", "Node") => json!(
+        "Node" => json!(
             o.pointer("/spec/nodeName")
                 .and_then(Value::as_str)
                 .unwrap_or("<none>")
         ),
-        ("Pod", _) => json!("<none>"),
-        ("Namespace", "Status") => json!(s("/status/phase")),
-        _ => {
-            // CRD printer columns carry their JSON path in the description.
-            Value::Null
-        }
+        _ => json!("<none>"),
     }
 }
 
