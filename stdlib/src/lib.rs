@@ -196,12 +196,19 @@ fn evaluate_with(
     }
 }
 
+/// A plugin's `main.rhai` does not parse (Rhai's message, with its position).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PluginParseError(pub String);
+
 /// The public functions a plugin's `main.rhai` defines: name and parameter names, in order of
 /// definition. For `cairn plugin info` and `cairn plugin test`.
-pub fn plugin_functions(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+pub fn plugin_functions(text: &str) -> Result<Vec<(String, Vec<String>)>, PluginParseError> {
     let mut engine = rhai::Engine::new_raw();
     engine.set_max_expr_depths(128, 64);
-    let ast = engine.compile(text).map_err(|e| e.to_string())?;
+    let ast = engine
+        .compile(text)
+        .map_err(|e| PluginParseError(e.to_string()))?;
     Ok(ast
         .iter_functions()
         .filter(|f| f.access != rhai::FnAccess::Private)

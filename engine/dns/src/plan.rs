@@ -251,6 +251,173 @@ fn describe_diff(before: &RecordSet, after: &RecordSet) -> String {
     parts.join("; ")
 }
 
+/// The live zone as the planner reads it: data record sets, who owns which, the ownership
+/// record sets that are one environment's alone.
+struct LiveZone<'a> {
+    data: BTreeMap<RecordKey, &'a RecordSet>,
+    owners: BTreeMap<RecordKey, Vec<String>>,
+    ownership_sets: BTreeMap<RecordKey, &'a RecordSet>,
+    /// Data record sets, SOA apart.
+    total: usize,
+}
+
+impl<'a> LiveZone<'a> {
+    fn read(live: &'a ZoneSnapshot) -> Self {
+        let mut data: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
+        let mut owners: BTreeMap<RecordKey, Vec<String>> = BTreeMap::new();
+        let mut ownership_sets: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
+        for rs in &live.records {
+            if is_ownership_name(&rs.name) {
+                if let Some((key, envs)) = parse_ownership(rs) {
+                    // Every value must name an environment for the set to be anyone's alone.
+                    if envs.len() == rs.values.len() {
+                        ownership_sets.insert(key.clone(), rs);
+                    }
+                    owners.entry(key).or_default().extend(envs);
+                }
+            } else {
+                data.insert(rs.key(), rs);
+            }
+        }
+        let total = data
+            .keys()
+            .filter(|k| !matches!(&k.rtype, RecordType::Other(t) if t == "SOA"))
+            .count();
+        Self {
+            data,
+            owners,
+            ownership_sets,
+            total,
+        }
+    }
+}
+
+/// An environment name must fit in an ownership record.
+fn check_owner(opts: &PlanOptions) -> Result<(), DnsError> {
+    if let Some(owner) = &opts.owner
+        && (owner.is_empty()
+            || !owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+    {
+        return Err(DnsError::Settings(format!(
+            "environment name `{owner}` cannot be written in an ownership record (letters, digits, `-`, `_`, `.`)"
+        )));
+    }
+    Ok(())
+}
+
+/// A desired record set cairn can manage: in the zone, not an ownership name, of a managed
+/// type, declared once.
+fn check_desired(
+    d: &RecordSet,
+    zone: &str,
+    declared: &mut BTreeSet<RecordKey>,
+) -> Result<(), DnsError> {
+    let key = d.key();
+    let invalid = |reason: String| DnsError::InvalidRecord {
+        what: format!("record {key}"),
+        reason,
+    };
+    if !in_zone_name(&d.name, zone) {
+        return Err(invalid(format!("the name is outside the zone {zone}")));
+    }
+    if is_ownership_name(&d.name) {
+        return Err(invalid(format!(
+            "names starting with `{OWNER_LABEL}` are reserved for cairn's ownership records"
+        )));
+    }
+    if !d.rtype.is_managed() {
+        return Err(invalid(
+            "cairn does not manage records of this type".to_owned(),
+        ));
+    }
+    if !declared.insert(key.clone()) {
+        return Err(invalid("declared twice".to_owned()));
+    }
+    Ok(())
+}
+
+/// RFC 2136 3.4.1.2: a CNAME cannot share its name with other data; servers ignore the
+/// conflicting addition silently. The warning, when `d` would.
+fn cname_clash(d: &RecordSet, zone: &LiveZone<'_>) -> Option<String> {
+    let other = zone.data.keys().find(|k| {
+        k.name == d.name
+            && k.rtype != d.rtype
+            && (k.rtype == RecordType::Cname || d.rtype == RecordType::Cname)
+            && !matches!(k.rtype, RecordType::Other(_))
+    })?;
+    Some(format!(
+        "{} shares its name with the live record set {other}: a CNAME cannot coexist with other data, so the server may ignore the change",
+        d.key()
+    ))
+}
+
+/// What to do with one desired record set: nothing, a change, or a conflict with its owner.
+fn plan_desired(
+    d: &RecordSet,
+    zone: &LiveZone<'_>,
+    opts: &PlanOptions,
+) -> Result<Option<DnsChange>, Conflict> {
+    let key = d.key();
+    let change = |kind, before: Option<&RecordSet>, reason| DnsChange {
+        kind,
+        key: key.clone(),
+        before: before.cloned(),
+        after: Some(d.clone()),
+        reason,
+    };
+    let Some(l) = zone.data.get(&key) else {
+        return Ok(Some(change(Action::Create, None, "missing".to_owned())));
+    };
+    if *l == d {
+        return Ok(None);
+    }
+    let owned = zone.owners.get(&key);
+    let mine = match (&opts.owner, owned) {
+        (None, _) => true,
+        (Some(me), Some(envs)) => envs.contains(me),
+        (Some(_), None) => false,
+    };
+    let diff = describe_diff(l, d);
+    if mine {
+        return Ok(Some(change(Action::Update, Some(l), diff)));
+    }
+    let other = owned.and_then(|o| o.first().cloned());
+    if !opts.force {
+        return Err(Conflict {
+            key: key.clone(),
+            owner: other,
+        });
+    }
+    let from = match &other {
+        Some(o) => format!("environment `{o}`"),
+        None => "records not created by cairn".to_owned(),
+    };
+    let reason = format!("{diff}; forced take-over from {from}");
+    Ok(Some(change(Action::Update, Some(l), reason)))
+}
+
+/// Deletions of the record sets `me` owns and no longer declares.
+fn undeclared(zone: &LiveZone<'_>, declared: &BTreeSet<RecordKey>, me: &str) -> Vec<DnsChange> {
+    let mut out = Vec::new();
+    for (key, envs) in &zone.owners {
+        if declared.contains(key) || !envs.iter().any(|e| e == me) {
+            continue;
+        }
+        if let Some(l) = zone.data.get(key) {
+            out.push(DnsChange {
+                kind: Action::Delete,
+                key: key.clone(),
+                before: Some((*l).clone()),
+                after: None,
+                reason: format!("no longer declared by environment `{me}`"),
+            });
+        }
+    }
+    out
+}
+
 /// Plans the changes that make the zone hold `desired`. Pure: no IO.
 ///
 /// Errors: [`DnsError::InvalidRecord`] for desired records outside the zone or on ownership
@@ -262,156 +429,36 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<DnsPlan, DnsError> {
     let zone = normalize_name(&live.zone)?;
-    if let Some(owner) = &opts.owner
-        && (owner.is_empty()
-            || !owner
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-    {
-        return Err(DnsError::Settings(format!(
-            "environment name `{owner}` cannot be written in an ownership record (letters, digits, `-`, `_`, `.`)"
-        )));
-    }
-    // Live data and ownership.
-    let mut data: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
-    let mut owners: BTreeMap<RecordKey, Vec<String>> = BTreeMap::new();
-    let mut ownership_sets: BTreeMap<RecordKey, &RecordSet> = BTreeMap::new();
-    for rs in &live.records {
-        if is_ownership_name(&rs.name) {
-            if let Some((key, envs)) = parse_ownership(rs) {
-                // Every value must name an environment for the set to be anyone's alone.
-                if envs.len() == rs.values.len() {
-                    ownership_sets.insert(key.clone(), rs);
-                }
-                owners.entry(key).or_default().extend(envs);
-            }
-        } else {
-            data.insert(rs.key(), rs);
-        }
-    }
-    let zone_records_total = data
-        .keys()
-        .filter(|k| !matches!(&k.rtype, RecordType::Other(t) if t == "SOA"))
-        .count();
-
+    check_owner(opts)?;
+    let read = LiveZone::read(live);
     let mut warnings = Vec::new();
     if live.read_by == ReadMethod::Queries && opts.owner.is_some() {
         warnings.push(format!(
             "zone transfer of {zone} was refused: only the declared record sets were read, so record sets cairn created earlier and no longer declares are not deleted"
         ));
     }
-
-    let mut desired_keys = BTreeSet::new();
+    let mut declared = BTreeSet::new();
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     for d in desired {
-        let key = d.key();
-        if !in_zone_name(&d.name, &zone) {
-            return Err(DnsError::InvalidRecord {
-                what: format!("record {key}"),
-                reason: format!("the name is outside the zone {zone}"),
-            });
-        }
-        if is_ownership_name(&d.name) {
-            return Err(DnsError::InvalidRecord {
-                what: format!("record {key}"),
-                reason: format!(
-                    "names starting with `{OWNER_LABEL}` are reserved for cairn's ownership records"
-                ),
-            });
-        }
-        if !d.rtype.is_managed() {
-            return Err(DnsError::InvalidRecord {
-                what: format!("record {key}"),
-                reason: "cairn does not manage records of this type".to_owned(),
-            });
-        }
-        if !desired_keys.insert(key.clone()) {
-            return Err(DnsError::InvalidRecord {
-                what: format!("record {key}"),
-                reason: "declared twice".to_owned(),
-            });
-        }
-        // RFC 2136 3.4.1.2: a CNAME cannot share its name with other data; servers ignore
-        // the conflicting addition silently.
-        let cname_clash = data.keys().find(|k| {
-            k.name == d.name
-                && k.rtype != d.rtype
-                && (k.rtype == RecordType::Cname || d.rtype == RecordType::Cname)
-                && !matches!(k.rtype, RecordType::Other(_))
-        });
-        if let Some(other) = cname_clash {
-            warnings.push(format!(
-                "{key} shares its name with the live record set {other}: a CNAME cannot coexist with other data, so the server may ignore the change"
-            ));
-        }
-        let owned = owners.get(&key);
-        let mine = match (&opts.owner, owned) {
-            (None, _) => true,
-            (Some(me), Some(envs)) => envs.contains(me),
-            (Some(_), None) => false,
-        };
-        match data.get(&key) {
-            None => changes.push(DnsChange {
-                kind: Action::Create,
-                key: key.clone(),
-                before: None,
-                after: Some(d.clone()),
-                reason: "missing".to_owned(),
-            }),
-            Some(l) if *l == d => {}
-            Some(l) => {
-                let diff = describe_diff(l, d);
-                if mine {
-                    changes.push(DnsChange {
-                        kind: Action::Update,
-                        key: key.clone(),
-                        before: Some((*l).clone()),
-                        after: Some(d.clone()),
-                        reason: diff,
-                    });
-                } else {
-                    let other = owned.and_then(|o| o.first().cloned());
-                    if opts.force {
-                        let from = match &other {
-                            Some(o) => format!("environment `{o}`"),
-                            None => "records not created by cairn".to_owned(),
-                        };
-                        changes.push(DnsChange {
-                            kind: Action::Update,
-                            key: key.clone(),
-                            before: Some((*l).clone()),
-                            after: Some(d.clone()),
-                            reason: format!("{diff}; forced take-over from {from}"),
-                        });
-                    } else {
-                        conflicts.push(Conflict {
-                            key: key.clone(),
-                            owner: other,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    if let Some(me) = &opts.owner {
-        for (key, envs) in &owners {
-            if desired_keys.contains(key) || !envs.contains(me) {
-                continue;
-            }
-            if let Some(l) = data.get(key) {
-                changes.push(DnsChange {
-                    kind: Action::Delete,
-                    key: key.clone(),
-                    before: Some((*l).clone()),
-                    after: None,
-                    reason: format!("no longer declared by environment `{me}`"),
-                });
-            }
+        check_desired(d, &zone, &mut declared)?;
+        warnings.extend(cname_clash(d, &read));
+        match plan_desired(d, &read, opts) {
+            Ok(change) => changes.extend(change),
+            Err(conflict) => conflicts.push(conflict),
         }
     }
     let orphans = match &opts.owner {
-        Some(me) => orphaned_ownership(&owners, &ownership_sets, &data, &desired_keys, me),
+        Some(me) => {
+            changes.extend(undeclared(&read, &declared, me));
+            orphaned_ownership(
+                &read.owners,
+                &read.ownership_sets,
+                &read.data,
+                &declared,
+                me,
+            )
+        }
         None => Vec::new(),
     };
     if !conflicts.is_empty() {
@@ -419,14 +466,15 @@ pub fn plan(
     }
     let deletes = changes.iter().filter(|c| c.kind == Action::Delete).count();
     changes.extend(orphans);
+    let total = read.total;
     if !opts.force
-        && zone_records_total >= MIN_RECORDS_FOR_THRESHOLD
-        && deletes * 100 > usize::from(opts.delete_threshold_percent) * zone_records_total
+        && total >= MIN_RECORDS_FOR_THRESHOLD
+        && deletes * 100 > usize::from(opts.delete_threshold_percent) * total
     {
         return Err(DnsError::DeleteThreshold {
             zone,
             deletes,
-            total: zone_records_total,
+            total,
             threshold_percent: opts.delete_threshold_percent,
         });
     }
@@ -435,7 +483,7 @@ pub fn plan(
         zone,
         owner: opts.owner.clone(),
         changes,
-        zone_records_total,
+        zone_records_total: total,
         read_by: live.read_by,
         warnings,
     })

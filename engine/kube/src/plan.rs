@@ -479,81 +479,13 @@ pub async fn plan(
     let mut changes = std::mem::take(&mut found.changes);
     // What cairn owns and the script no longer declares.
     let desired_ids: BTreeSet<&ResourceId> = desired.iter().map(|r| &r.id).collect();
-    // What other providers keep in the cluster.
-    let kept_by_providers = &options.kept;
     for (id, live) in &observed.objects {
-        if desired_ids.contains(id)
-            || kept_by_providers.contains(id)
-            || (id.kind == "ConfigMap" && id.name == crate::inventory_name(&state.environment))
-        {
+        if desired_ids.contains(id) || !prunable(state, options, id, live) {
             continue;
         }
-        let labels = live.pointer("/metadata/labels");
-        let ours = labels.and_then(|l| l.get(MANAGED_BY)).and_then(J::as_str) == Some("cairn")
-            && labels.and_then(|l| l.get(ENVIRONMENT)).and_then(J::as_str) == Some(env.as_str());
-        let owned_by_other = live
-            .pointer("/metadata/ownerReferences")
-            .and_then(J::as_array)
-            .is_some_and(|o| !o.is_empty());
-        if !ours || owned_by_other {
-            continue;
-        }
-        let kind = catalog
-            .get(&id.kind)
-            .ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
-        let allowed = state
-            .environment
-            .allow_delete
-            .iter()
-            .any(|a| *a == id.to_string());
-        // Custom resources that hold data (an operator's database) carry cairn's annotation.
-        let annotated = live
-            .pointer("/metadata/annotations/cairn.dev~1protected")
-            .and_then(J::as_str)
-            == Some("true");
-        // A namespace holds whatever is in it: always data, and kept even when allowed while
-        // anything cairn would not delete lives there.
-        let data = id.kind == "PersistentVolumeClaim" || annotated || id.kind == "Namespace";
-        let held = if allowed && id.kind == "Namespace" {
-            kept_in_namespace(cluster, state, &id.name).await?
-        } else {
-            None
-        };
-        let (action, reason) = if let Some(why) = held {
-            (
-                Action::Keep,
-                Some(format!(
-                    "{why}: cairn deletes a namespace only when nothing it may not delete is left in it"
-                )),
-            )
-        } else if !allowed && data {
-            (
-                Action::Keep,
-                Some(format!(
-                    "holds data: cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")",
-                    id.kind, id.name
-                )),
-            )
-        } else {
-            (Action::Delete, Some("no longer declared".to_owned()))
-        };
-        changes.push(Change {
-            id: id.clone(),
-            action,
-            fields: Vec::new(),
-            reason,
-            holds_data: data,
-            declared_at: None,
-            help: None,
-            server_message: None,
-        });
-        steps.push(Step {
-            id: id.clone(),
-            action,
-            kind,
-            body: None,
-            depends_on: Vec::new(),
-        });
+        let (change, step) = prune(cluster, state, &catalog, id, live).await?;
+        changes.push(change);
+        steps.push(step);
     }
     changes.sort_by_key(|a| order(a.action, &a.id));
     steps.sort_by_key(|a| order(a.action, &a.id));
@@ -586,6 +518,93 @@ pub async fn plan(
         force_conflicts: force,
         observed: observed.objects,
     })
+}
+
+/// Whether a live object the script does not declare is this environment's to prune: both of
+/// cairn's labels, no owner references, not kept by another provider, not the inventory.
+fn prunable(state: &DesiredState, options: &PlanOptions, id: &ResourceId, live: &J) -> bool {
+    if options.kept.contains(id)
+        || (id.kind == "ConfigMap" && id.name == crate::inventory_name(&state.environment))
+    {
+        return false;
+    }
+    let env = state.environment.name.as_str();
+    let labels = live.pointer("/metadata/labels");
+    let ours = labels.and_then(|l| l.get(MANAGED_BY)).and_then(J::as_str) == Some("cairn")
+        && labels.and_then(|l| l.get(ENVIRONMENT)).and_then(J::as_str) == Some(env);
+    let owned_by_other = live
+        .pointer("/metadata/ownerReferences")
+        .and_then(J::as_array)
+        .is_some_and(|o| !o.is_empty());
+    ours && !owned_by_other
+}
+
+/// The plan row and step of an owned object no longer declared: deleted, or kept when it holds
+/// data the script does not allow to delete (or a namespace still holding such things).
+async fn prune(
+    cluster: &Cluster,
+    state: &DesiredState,
+    catalog: &Catalog,
+    id: &ResourceId,
+    live: &J,
+) -> Result<(Change, Step), KubeError> {
+    let kind = catalog
+        .get(&id.kind)
+        .ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
+    let allowed = state
+        .environment
+        .allow_delete
+        .iter()
+        .any(|a| *a == id.to_string());
+    // Custom resources that hold data (an operator's database) carry cairn's annotation.
+    let annotated = live
+        .pointer("/metadata/annotations/cairn.dev~1protected")
+        .and_then(J::as_str)
+        == Some("true");
+    // A namespace holds whatever is in it: always data, and kept even when allowed while
+    // anything cairn would not delete lives there.
+    let data = id.kind == "PersistentVolumeClaim" || annotated || id.kind == "Namespace";
+    let held = if allowed && id.kind == "Namespace" {
+        kept_in_namespace(cluster, state, &id.name).await?
+    } else {
+        None
+    };
+    let (action, reason) = if let Some(why) = held {
+        (
+            Action::Keep,
+            format!(
+                "{why}: cairn deletes a namespace only when nothing it may not delete is left in it"
+            ),
+        )
+    } else if !allowed && data {
+        (
+            Action::Keep,
+            format!(
+                "holds data: cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")",
+                id.kind, id.name
+            ),
+        )
+    } else {
+        (Action::Delete, "no longer declared".to_owned())
+    };
+    let change = Change {
+        id: id.clone(),
+        action,
+        fields: Vec::new(),
+        reason: Some(reason),
+        holds_data: data,
+        declared_at: None,
+        help: None,
+        server_message: None,
+    };
+    let step = Step {
+        id: id.clone(),
+        action,
+        kind,
+        body: None,
+        depends_on: Vec::new(),
+    };
+    Ok((change, step))
 }
 
 /// Apply order: creations and updates by rank, then deletions in reverse rank.

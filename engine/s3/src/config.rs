@@ -210,7 +210,7 @@ impl BucketConfig {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
                 if let Err(e) = region_name(s) {
-                    p.push("region", e);
+                    p.push("region", e.to_string());
                 }
                 Some(s.clone())
             }
@@ -460,9 +460,14 @@ fn tags(v: Option<&Value>, p: &mut Problems) -> BTreeMap<String, String> {
     out
 }
 
+/// An invalid region name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid region \"{0}\": lowercase letters, digits and hyphens, such as eu-central-1")]
+pub struct RegionNameError(pub String);
+
 /// Validates a region name (`eu-central-1`, `us-east-1`, or a custom one of an S3-compatible
 /// server: lowercase letters, digits and hyphens).
-pub fn region_name(region: &str) -> Result<(), String> {
+pub fn region_name(region: &str) -> Result<(), RegionNameError> {
     let ok = !region.is_empty()
         && region.len() <= 32
         && region
@@ -473,9 +478,7 @@ pub fn region_name(region: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid region \"{region}\": lowercase letters, digits and hyphens, such as eu-central-1"
-        ))
+        Err(RegionNameError(region.to_owned()))
     }
 }
 

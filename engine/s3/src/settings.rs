@@ -65,7 +65,7 @@ impl S3Settings {
         }
         let region = text(v, "region")?;
         if let Some(r) = &region {
-            region_name(r).map_err(S3Error::Settings)?;
+            region_name(r).map_err(|e| S3Error::Settings(e.to_string()))?;
         }
         let endpoint = text(v, "endpoint")?.map(|e| e.trim_end_matches('/').to_owned());
         if let Some(e) = &endpoint
