@@ -242,15 +242,6 @@ where
     }
 }
 
-fn file_error(action: &'static str, path: &Path, source: std::io::Error) -> CliError {
-    cairn_engine::Error::File {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-    .into()
-}
-
 fn evaluate(io: &Io<'_>, args: &ScriptArgs) -> Result<cairn_stdlib::Evaluation, CliError> {
     Ok(cairn_engine::input::evaluate(
         &args.script(),
@@ -359,7 +350,9 @@ fn graph(
     };
     let text = cairn_engine::graph::draw(&eval.state, format);
     match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| file_error("write", path, e))?,
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| shell::file_error("write", path, e))?
+        }
         None => {
             out!(io, "{text}")?;
         }

@@ -188,7 +188,7 @@ fn new(
 
 /// The rendered output of one fixture: its diagnostics, then (without errors) the YAML.
 fn fixture_output(eval: &cairn_stdlib::Evaluation) -> Result<String, CliError> {
-    let diagnostics = crate::check_diagnostics(eval);
+    let diagnostics = cairn_engine::input::check_diagnostics(eval);
     let mut text = String::new();
     if !diagnostics.is_empty() {
         text.push_str(&report::render(&diagnostics, &eval.sources, false));
@@ -244,7 +244,7 @@ fn test(
         let actual = fixture_output(&f.eval)?;
         if update {
             std::fs::write(&f.expected_file, &actual)
-                .map_err(|e| crate::file_error("write", &f.expected_file, e))?;
+                .map_err(|e| crate::shell::file_error("write", &f.expected_file, e))?;
             outln!(io, "updated {}", f.display)?;
         } else if !compare(io, &f, &actual)? {
             failed += 1;

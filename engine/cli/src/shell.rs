@@ -101,6 +101,20 @@ fn show(io: &mut Io<'_>, notice: Notice) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A file that cannot be created or written.
+pub(crate) fn file_error(
+    action: &'static str,
+    path: &std::path::Path,
+    source: std::io::Error,
+) -> CliError {
+    cairn_engine::Error::File {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+    .into()
+}
+
 /// Prints a JSON document, pretty.
 pub(crate) fn json(io: &mut Io<'_>, doc: &serde_json::Value) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(doc).unwrap_or_default();
