@@ -163,19 +163,15 @@ fn new(
     };
     let folder = parent.join(name);
     if folder.exists() {
-        return Err(CliError::Plugin(format!(
-            "{} already exists",
-            folder.display()
-        )));
+        let exists = format!("{} already exists", folder.display());
+        return Err(cairn_engine::Error::Plugin(exists).into());
     }
     for (file, text) in files {
         let path = folder.join(file);
         if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p)
-                .map_err(|e| CliError::Plugin(format!("cannot create {}: {e}", p.display())))?;
+            std::fs::create_dir_all(p).map_err(|e| crate::shell::file_error("create", p, e))?;
         }
-        std::fs::write(&path, text)
-            .map_err(|e| CliError::Plugin(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|e| crate::shell::file_error("write", &path, e))?;
         outln!(io, "created {}", path.display())?;
     }
     errln!(

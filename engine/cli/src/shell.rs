@@ -56,9 +56,6 @@ pub enum CliError {
     /// Output could not be written.
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
-    /// A plugin command failed.
-    #[error("{0}")]
-    Plugin(String),
 }
 
 /// Where the CLI reads its environment and writes its output.

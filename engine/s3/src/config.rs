@@ -562,25 +562,4 @@ mod tests {
         );
         assert_eq!(errors(&b), ["tags"]);
     }
-
-    #[test]
-    fn bucket_names() {
-        for ok in ["abc", "acme-backup-staging", "a.b.c", "0ab"] {
-            assert!(bucket_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "ab",
-            "Acme",
-            "-abc",
-            "abc-",
-            "a..b",
-            "a_b",
-            "192.168.1.1",
-            "xn--abc",
-            "abc-s3alias",
-            &"a".repeat(64),
-        ] {
-            assert!(bucket_name(bad).is_err(), "{bad}");
-        }
-    }
 }
