@@ -36,7 +36,10 @@ pub enum Error {
     },
     /// The async runtime cannot start.
     #[error("cannot start the async runtime: {0}")]
-    #[diagnostic(code(cairn::runtime))]
+    #[diagnostic(
+        code(cairn::runtime),
+        help("the machine is out of threads or file descriptors; check its limits")
+    )]
     Runtime(#[source] std::io::Error),
     /// The cluster refused or failed a request, or cannot be reached.
     #[error(transparent)]
@@ -52,7 +55,12 @@ pub enum Error {
     SandboxSave(#[source] cairn_sandbox::Error),
     /// Another sandbox command holds the sandbox for too long.
     #[error("{why} ({}) for more than {secs} s; try again when it is done", path.display())]
-    #[diagnostic(code(cairn::sandbox_busy))]
+    #[diagnostic(
+        code(cairn::sandbox_busy),
+        help(
+            "wait for the other command, or stop it; `cairn sandbox status` says whether a background sandbox runs"
+        )
+    )]
     SandboxBusy {
         /// Who holds it.
         why: String,
@@ -69,7 +77,10 @@ pub enum Error {
     #[error(
         "the script pins cluster context {pinned}{at}, and --context asks for {asked}: refusing to plan or apply this environment on another cluster; contexts in the kubeconfig: {contexts}"
     )]
-    #[diagnostic(code(cairn::pinned_context))]
+    #[diagnostic(
+        code(cairn::pinned_context),
+        help("drop --context, or change the script's kube_context(...) if the environment moved")
+    )]
     PinnedContext {
         /// The script's context.
         pinned: String,
@@ -105,7 +116,10 @@ pub enum Error {
         "{} was planned with other settings: {conflict}; a plan file is applied where and how it was made (plan again for another target)",
         path.display()
     )]
-    #[diagnostic(code(cairn::plan_file_flags))]
+    #[diagnostic(
+        code(cairn::plan_file_flags),
+        help("apply the file without those flags, or run `cairn plan -o FILE` again with them")
+    )]
     PlannedOtherwise {
         /// The plan file.
         path: PathBuf,
@@ -126,12 +140,15 @@ pub enum Error {
     Smoke(String),
     /// Something cairn should never do happened.
     #[error("{0}; this is a bug")]
-    #[diagnostic(code(cairn::bug))]
+    #[diagnostic(
+        code(cairn::bug),
+        help("please report it with the command and its output")
+    )]
     Bug(String),
 }
 
 impl Error {
-    /// Who has to act on it.
+    /// Who has to act on it; only internal errors are bugs.
     pub fn kind(&self) -> Kind {
         match self {
             Error::PinnedContext { .. }
@@ -176,5 +193,35 @@ impl From<cairn_acme::CertsError> for Error {
 impl From<cairn_s3::BucketsError> for Error {
     fn from(e: cairn_s3::BucketsError) -> Self {
         Error::Buckets(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::Diagnostic as _;
+
+    #[test]
+    fn every_error_has_a_code_and_a_kind() {
+        let bug = Error::Bug("generated value 3 has no value".into());
+        assert_eq!(bug.kind(), Kind::Internal);
+        assert!(bug.to_string().ends_with("; this is a bug"));
+        assert_eq!(
+            bug.code().map(|c| c.to_string()).as_deref(),
+            Some("cairn::bug")
+        );
+        let pinned = Error::PinnedContext {
+            pinned: "prod".into(),
+            at: String::new(),
+            asked: "staging".into(),
+            contexts: "prod, staging".into(),
+        };
+        assert_eq!(pinned.kind(), Kind::User);
+        assert!(pinned.help().is_some());
+        assert!(!pinned.to_string().contains("bug"));
+        let file = Error::file("read", "x.env", std::io::Error::other("gone"));
+        assert_eq!(file.kind(), Kind::Environment);
+        assert_eq!(file.to_string(), "cannot read x.env: gone");
+        assert!(std::error::Error::source(&file).is_some());
     }
 }

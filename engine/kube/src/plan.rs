@@ -25,8 +25,9 @@ pub struct PlanOptions {
     pub adopt: bool,
     /// Plan on a cluster other than the one the environment's inventory names.
     pub accept_cluster: bool,
-    /// Objects other providers keep in the cluster (a certificate's TLS Secret, the ACME
-    /// account): never pruned, though the script does not declare them as Kubernetes objects.
+    /// Objects other providers keep in the cluster (Secrets they read and write through the
+    /// plan's `SecretStore`): never pruned, though the script does not declare them as
+    /// Kubernetes objects.
     pub kept: BTreeSet<ResourceId>,
 }
 
@@ -458,8 +459,8 @@ pub async fn plan(
     for r in &desired {
         kinds_wanted.insert(r.id.kind.clone());
     }
-    // Certificates live in TLS Secrets: read them with the Secret LIST.
-    if state.resources.iter().any(|r| r.id.kind == "Certificate") {
+    // Other providers read the Secrets they keep from the Secret LIST.
+    if options.kept.iter().any(|id| id.kind == "Secret") {
         kinds_wanted.insert("Secret".to_owned());
     }
     let (identity, observed) = futures::try_join!(
