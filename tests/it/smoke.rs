@@ -89,6 +89,15 @@ env.smoke("db", sql(db));
     ));
     let out = cli(&cluster, &script, &["apply", "--yes", "--timeout", "60"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let history = cli(&cluster, &script, &["history"]);
+    assert!(
+        history
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("1  ") && l.contains(" succeeded ")),
+        "{}",
+        history.stdout
+    );
     let apply_done = out.stdout.find("Apply complete").expect("apply completes");
     let checks = out.stdout.find("Smoke checks:").expect("checks run");
     assert!(
@@ -188,6 +197,15 @@ env.smoke("no-listener", tcp_socket("127.0.0.1", {closed}));
         "{}",
         out.stderr
     );
+    // The apply is recorded as failed: its smoke checks failed.
+    let out = cli(&cluster, &script, &["history"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let revision = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1  "))
+        .unwrap_or_else(|| panic!("no revision 1 in:\n{}", out.stdout));
+    assert!(revision.contains(" failed "), "{revision}");
     // `status` reports them too, and fails.
     let out = cli(&cluster, &script, &["status"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);

@@ -521,10 +521,18 @@ pub(crate) async fn run_apply(
     // The sandbox's zone and buckets are saved; an error is reported after the revision.
     let saved = cairn_engine::apply::save_twins(plan);
     let summary = cairn_engine::apply::summary(&plan.plan);
+    // The smoke checks run before the revision is recorded: one that fails makes the apply,
+    // and its revision, failed.
+    let code = if report.ok() {
+        outln!(io, "\nApply complete: {summary}.")?;
+        after_apply(io, target, &eval.state, live.json, args).await?
+    } else {
+        EXIT_ERROR
+    };
     let applied = Applied {
         author: identity,
         summary: &summary,
-        ok: report.ok(),
+        ok: report.ok() && code == EXIT_OK,
     };
     let revision =
         cairn_engine::history::record(target, eval, origin, &plan.plan.environment, &applied).await;
@@ -541,10 +549,7 @@ pub(crate) async fn run_apply(
             )?;
         }
     }
-    if report.ok() {
-        outln!(io, "\nApply complete: {summary}.")?;
-        after_apply(io, target, &eval.state, live.json, args).await
-    } else {
+    if !report.ok() {
         outln!(
             io,
             "\nApply failed: {} step(s) failed, {} not started, {} done.",
@@ -552,8 +557,8 @@ pub(crate) async fn run_apply(
             report.skipped.len(),
             report.done.len()
         )?;
-        Ok(EXIT_ERROR)
     }
+    Ok(code)
 }
 
 /// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit
