@@ -114,3 +114,59 @@ fn an_ownership_record_left_by_a_record_deleted_by_hand_is_swept() {
     let out = cluster.cairn_with(&["plan", &path_text], &vars);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+/// A script that no longer declares any record: the zone is read all the same, and the
+/// environment's last record sets and their ownership records are deleted (a dangling record
+/// pointing at a shared address is a subdomain-takeover risk).
+#[test]
+fn the_last_records_of_an_environment_are_deleted_with_their_ownership() {
+    let bind = harness::Bind::start();
+    let cluster = TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let path = cluster.dir.join("shop.rhai");
+    let path_text = path.to_string_lossy().into_owned();
+    let key = bind.secret_b64();
+    let vars = [("TSIG_KEY", key.as_str())];
+    std::fs::write(&path, script(&bind, r#""@", "api""#)).expect("script");
+    let out = cluster.cairn_with(&["apply", &path_text, "--yes"], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(bind.dig("api.shop.example.test", "A"), ["127.0.0.1"]);
+    assert_eq!(
+        bind.dig("_cairn-owner.a.api.shop.example.test", "TXT")
+            .len(),
+        1
+    );
+
+    // The script keeps its zone settings and declares no record any more.
+    let text = script(&bind, r#""@""#).replace("env.dns_a([\"@\"], \"127.0.0.1\");", "");
+    assert!(!text.contains("dns_a"), "{text}");
+    std::fs::write(&path, text).expect("script");
+    let out = cluster.cairn_with(&["plan", &path_text], &vars);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "- DnsRecord/example.test/shop.example.test A",
+        "- DnsRecord/example.test/api.shop.example.test A",
+    ] {
+        assert!(out.stdout.contains(line), "no {line:?} in:\n{}", out.stdout);
+    }
+    // Each record set goes with its ownership record (one change each).
+    assert_eq!(
+        out.stdout.matches("- DnsRecord").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+
+    let out = cluster.cairn_with(&["apply", &path_text, "--yes"], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for (name, rtype) in [
+        ("shop.example.test", "A"),
+        ("api.shop.example.test", "A"),
+        ("_cairn-owner.a.shop.example.test", "TXT"),
+        ("_cairn-owner.a.api.shop.example.test", "TXT"),
+    ] {
+        assert!(bind.dig(name, rtype).is_empty(), "{name} {rtype} is left");
+    }
+    // Nothing of the environment's is left in the zone: the next plan has nothing to do.
+    let out = cluster.cairn_with(&["plan", &path_text], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

@@ -114,12 +114,32 @@ impl DnsProvider {
         let Some(settings) = state.environment.providers.get("dns") else {
             return Ok(None);
         };
-        if records.is_empty() {
+        let settings = match DnsSettings::from_settings(settings) {
+            Ok(s) => s,
+            // Settings only checked where records are declared, as before.
+            Err(_) if records.is_empty() => return Ok(None),
+            Err(e) => return Err(ZoneError::Settings(e)),
+        };
+        if records.is_empty() && matches!(settings, DnsSettings::Manual(_)) {
+            // Nobody's records are told apart in a zone edited by hand.
             return Ok(None);
         }
-        let settings = DnsSettings::from_settings(settings).map_err(ZoneError::Settings)?;
         let zone = settings.zone().to_owned();
         let desired = crate::desired_records(records.iter().copied(), &zone)?;
+        let part = self.plan_records(state, &settings, &desired).await?;
+        // With no record declared, the zone is read for the records the environment still
+        // owns there (its last one removed): a part only when some are to be deleted.
+        Ok(part.filter(|p| !desired.is_empty() || !p.plan.changes.is_empty()))
+    }
+
+    /// Reads the zone (the declared record sets; the whole zone for deletions) and plans.
+    async fn plan_records(
+        &self,
+        state: &DesiredState,
+        settings: &DnsSettings,
+        desired: &[RecordSet],
+    ) -> Result<Option<DnsPart>, ZoneError> {
+        let zone = settings.zone().to_owned();
         let (backend, file) = match &self.sandbox_dir {
             Some(dir) => {
                 let file = sandbox_file(dir, &zone);
@@ -128,7 +148,7 @@ impl DnsProvider {
                     Some(file),
                 )
             }
-            None => (Backend::from_settings(&settings, false)?, None),
+            None => (Backend::from_settings(settings, false)?, None),
         };
         let interest: Vec<RecordKey> = desired.iter().map(RecordSet::key).collect();
         let snapshot = backend
@@ -138,16 +158,19 @@ impl DnsProvider {
                 backend: backend.describe(),
                 source,
             })?;
+        if desired.is_empty() && snapshot.read_by == crate::ReadMethod::Queries {
+            // Without a zone transfer nothing but declared record sets can be read.
+            return Ok(None);
+        }
         let mut options = crate::PlanOptions::owned_by(&state.environment.name);
         if matches!(settings, DnsSettings::Manual(_)) {
             options.owner = None;
         }
         options.force = self.force;
-        let plan =
-            crate::plan(&desired, &snapshot, &options).map_err(|source| ZoneError::Plan {
-                backend: backend.describe(),
-                source,
-            })?;
+        let plan = crate::plan(desired, &snapshot, &options).map_err(|source| ZoneError::Plan {
+            backend: backend.describe(),
+            source,
+        })?;
         let rows = rows(state, &plan);
         Ok(Some(DnsPart {
             backend: Arc::new(backend),
