@@ -144,6 +144,22 @@ env.deployment("backend", #{ image: "ghcr.io/acme/crashy:1.0", port: 8000, ready
         "{}",
         out.stdout
     );
+    // The same apply again changes nothing, and still fails: the rollout is not healthy.
+    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("No changes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✗ Deployment/crash/backend failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("crash-looping"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("nothing to change, but 1 workload(s) are not healthy"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -280,8 +280,10 @@ async fn plan_and_apply(
     }
     if !plan.plan.has_changes() {
         // Nothing to change (but perhaps the inventory's record of the cluster): the
-        // environment is checked all the same.
-        cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
+        // environment is checked all the same, its health, then its smoke checks.
+        if !healthy(io, target, &plan, live, args).await? {
+            return Ok(EXIT_ERROR);
+        }
         return after_apply(io, target, &eval.state, live.json, args).await;
     }
     if !confirm(io, &plan.plan, args.yes)? {
@@ -388,8 +390,10 @@ async fn apply_verified(
     }
     if !plan.plan.has_changes() {
         // Perhaps the inventory's record of the cluster changes all the same.
-        cairn_engine::apply::conclude(target, &plan, &Report::default()).await;
         outln!(io, "Nothing to do: the plan has no changes.")?;
+        if !healthy(io, target, &plan, v.live, args).await? {
+            return Ok(EXIT_ERROR);
+        }
         return after_apply(io, target, &eval.state, v.live.json, args).await;
     }
     let origin = Origin::script(
@@ -491,6 +495,30 @@ async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> (Report, Result<
         written = written.and_then(|()| progress.event(io, &event));
     }
     (report, written.and_then(|()| progress.finish(io)))
+}
+
+/// With nothing to change: checks that every workload the environment runs is ready (the
+/// checks are silent when it is; a failure is explained), then writes the inventory. False
+/// when something is not healthy.
+async fn healthy(
+    io: &mut Io<'_>,
+    target: &Target,
+    plan: &LivePlan,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+) -> Result<bool, CliError> {
+    let run = cairn_engine::apply::prepare(target, plan, &args.options());
+    let (report, written) = execute(io, run, live).await;
+    cairn_engine::apply::conclude(target, plan, &report).await;
+    written?;
+    if !report.ok() {
+        outln!(
+            io,
+            "\nApply failed: nothing to change, but {} workload(s) are not healthy.",
+            report.failed.len()
+        )?;
+    }
+    Ok(report.ok())
 }
 
 /// Runs the plan's steps as one graph, records the revision, reports. The caller holds the

@@ -76,7 +76,47 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
             }),
         });
     }
+    out.extend(health_checks(cluster, plan, options, &watches));
     out
+}
+
+/// The kinds whose health an apply checks though they do not change: a rollout that never
+/// became ready, a crash loop, a failed Job.
+const CHECKED: &[&str] = &["Deployment", "StatefulSet", "Job"];
+
+/// One silent node per unchanged workload: it reads the object from the watch and waits until
+/// it is ready, failing (with the explanation of its pods) when it is not. So an apply, also
+/// one with no change, succeeds only when everything the environment runs is healthy.
+fn health_checks(
+    cluster: &Cluster,
+    plan: &KubePlan,
+    options: &ApplyOptions,
+    watches: &std::sync::Arc<Watches>,
+) -> Vec<Node> {
+    plan.steps
+        .iter()
+        .filter(|s| s.action == Action::NoOp && CHECKED.contains(&s.kind.kind.as_ref()))
+        .map(|step| {
+            let (cluster, step, options) = (cluster.clone(), step.clone(), options.clone());
+            let watches = std::sync::Arc::clone(watches);
+            Node {
+                id: step.id.clone(),
+                action: Action::NoOp,
+                depends_on: Vec::new(),
+                work: Box::new(move |emit: Emit| {
+                    Box::pin(async move {
+                        let how = How {
+                            force: false,
+                            options: &options,
+                            emit: &emit,
+                            watches: &watches,
+                        };
+                        wait_ready(&cluster, &step, &how, None).await
+                    })
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Whether the server or cairn refused a step: then nothing of the plan is applied.
