@@ -763,3 +763,29 @@ fn an_unschedulable_rollout_says_why() {
         "{text}"
     );
 }
+
+#[test]
+fn an_environment_that_declares_nothing_is_a_warning_and_plans_nothing() {
+    let dir = cairn_tests::temp_dir("nothing-declared");
+    let script = dir.join("pr-123.rhai");
+    std::fs::write(&script, "let env = environment(\"pr-123\", #{});\n").expect("script");
+    let path = script.to_string_lossy().into_owned();
+    let out = cairn_tests::cairn_in(&dir, &["check", &path], cairn_tests::ci_vars());
+    assert_eq!(out.code, 0, "a warning:\n{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("nothing-declared"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("environment pr-123 declares nothing: no namespace and no resource"),
+        "{}",
+        out.stderr
+    );
+    let out = cairn_tests::cairn_in(&dir, &["plan", "--sandbox", &path], cairn_tests::ci_vars());
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("Nothing to plan: the script declares no resource for environment pr-123."),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("No changes"), "{}", out.stdout);
+}

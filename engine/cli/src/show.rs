@@ -89,6 +89,12 @@ pub fn plan(plan: &Plan) -> String {
                 String::new()
             }
         );
+    } else if s.unchanged == 0 && s.kept == 0 && s.refused == 0 {
+        let _ = writeln!(
+            out,
+            "Nothing to plan: the script declares no resource for environment {}.",
+            plan.environment
+        );
     } else {
         let _ = writeln!(
             out,

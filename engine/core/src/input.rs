@@ -107,7 +107,23 @@ pub fn check_diagnostics(eval: &Evaluation) -> Vec<Diagnostic> {
     {
         all.extend(cairn_plan::check(&eval.state));
     }
+    if eval.state.resources.is_empty() && !all.iter().any(Diagnostic::is_error) {
+        all.push(nothing_declared(&eval.state));
+    }
     all
+}
+
+/// The warning of an environment that declares nothing: it owns nothing to plan or apply,
+/// and emptying a script does not tear an environment down.
+fn nothing_declared(state: &DesiredState) -> Diagnostic {
+    Diagnostic::warning(
+        Code::NothingDeclared,
+        format!(
+            "environment {} declares nothing: no namespace and no resource",
+            state.environment.name
+        ),
+    )
+    .help("declare its namespace and what runs in it: with nothing declared, cairn does not look for what the environment already owns")
 }
 
 /// Fresh values for the state's generated passwords (`render --show-secrets`: nothing is read

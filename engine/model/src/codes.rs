@@ -54,6 +54,8 @@ codes! {
     MissingOption = "missing-option",
     /// An option has the wrong type or an invalid value.
     InvalidOption = "invalid-option",
+    /// The script declares an environment and nothing in it.
+    NothingDeclared = "nothing-declared",
     /// A setting an environment needs for what it declares is missing (a DNS zone, a bucket).
     MissingSetting = "missing-setting",
     /// An environment variable the script reads (`env_var`, `secret_env`) is not set.
