@@ -70,44 +70,10 @@ pub fn plan(plan: &Plan) -> String {
         );
     }
     if plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "\nPlan: {} to add, {}{} to change, {} to replace, {} to destroy ({} unchanged{}).",
-            s.create,
-            if s.adopt > 0 {
-                format!("{} to adopt, ", s.adopt)
-            } else {
-                String::new()
-            },
-            s.update,
-            s.replace,
-            s.delete,
-            s.unchanged,
-            if s.kept > 0 {
-                format!(", {} kept", s.kept)
-            } else {
-                String::new()
-            }
-        );
-    } else if s.unchanged == 0 && s.kept == 0 && s.refused == 0 {
-        let _ = writeln!(
-            out,
-            "Nothing to plan: the script declares no resource for environment {}.",
-            plan.environment
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "No {}changes: {} resources match the script{}.",
-            if s.refused > 0 { "other " } else { "" },
-            s.unchanged,
-            if s.kept > 0 {
-                format!(" ({} protected resources kept)", s.kept)
-            } else {
-                String::new()
-            }
-        );
+        out.push('\n');
     }
+    out.push_str(&plan.summary_line());
+    out.push('\n');
     out
 }
 

@@ -140,6 +140,41 @@ fn is_zero(n: &usize) -> bool {
 
 impl Plan {
     /// Counts per action.
+    /// The plan's last line for people: what it adds, changes, replaces and destroys; that
+    /// nothing changes; or that the script declares nothing.
+    pub fn summary_line(&self) -> String {
+        let s = self.summary();
+        let kept = |text: String| if s.kept > 0 { text } else { String::new() };
+        if self.has_changes() {
+            let adopt = if s.adopt > 0 {
+                format!("{} to adopt, ", s.adopt)
+            } else {
+                String::new()
+            };
+            format!(
+                "Plan: {} to add, {adopt}{} to change, {} to replace, {} to destroy ({} unchanged{}).",
+                s.create,
+                s.update,
+                s.replace,
+                s.delete,
+                s.unchanged,
+                kept(format!(", {} kept", s.kept))
+            )
+        } else if s.unchanged == 0 && s.kept == 0 && s.refused == 0 {
+            format!(
+                "Nothing to plan: the script declares no resource for environment {}.",
+                self.environment
+            )
+        } else {
+            format!(
+                "No {}changes: {} resources match the script{}.",
+                if s.refused > 0 { "other " } else { "" },
+                s.unchanged,
+                kept(format!(" ({} protected resources kept)", s.kept))
+            )
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
