@@ -212,6 +212,8 @@ pub fn plugin_functions(text: &str) -> Result<Vec<(String, Vec<String>)>, Plugin
     Ok(ast
         .iter_functions()
         .filter(|f| f.access != rhai::FnAccess::Private)
+        // Closures (`|acc, x| …`) are compiled as functions named `anon$…`: not the plugin's.
+        .filter(|f| !f.name.starts_with("anon$"))
         .map(|f| {
             (
                 f.name.to_owned(),

@@ -92,8 +92,9 @@ fn a_saved_plan_applies_exactly_and_holds_no_secret() {
     assert_eq!(doc["observed"]["Deployment/shop/web"], "absent");
     assert_eq!(doc["plan"]["environment"], "shop");
 
-    // Never silently elsewhere: another target on the command line is refused.
-    let out = cluster.cairn(&["apply", file, "--sandbox"]);
+    // Never silently elsewhere: another target on the command line is refused (without the
+    // test cluster's --kubeconfig, which --sandbox contradicts).
+    let out = cairn_tests::cairn(&["apply", file, "--sandbox"], cairn_tests::ci_vars());
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr

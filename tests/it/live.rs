@@ -789,3 +789,28 @@ fn an_environment_that_declares_nothing_is_a_warning_and_plans_nothing() {
     );
     assert!(!out.stdout.contains("No changes"), "{}", out.stdout);
 }
+
+#[test]
+fn contradicting_flags_are_errors() {
+    let vars = cairn_tests::ci_vars();
+    let out = cairn_tests::cairn(
+        &["plan", "env.rhai", "--json", "--format", "markdown"],
+        vars.clone(),
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: --json contradicts --format markdown: give one of them"),
+        "{}",
+        out.stderr
+    );
+    let out = cairn_tests::cairn(
+        &["status", "env.rhai", "--sandbox", "--kubeconfig", "k"],
+        vars.clone(),
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    let out = cairn_tests::cairn(&["apply", "env.rhai", "--sandbox", "--context", "c"], vars);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+}

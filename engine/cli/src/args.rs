@@ -46,7 +46,7 @@ impl ScriptArgs {
 pub struct LiveArgs {
     /// Use the embedded Kubernetes API emulator, with state kept under .cairn/ in the working
     /// directory, instead of a real cluster
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
     pub sandbox: bool,
     /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
     #[arg(long, value_name = "FILE")]
@@ -57,9 +57,10 @@ pub struct LiveArgs {
     /// Print the plan as JSON (the same as `--format json`)
     #[arg(long)]
     pub json: bool,
-    /// Output format of the plan: human, json, or markdown (a pull-request comment)
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: PlanFormat,
+    /// Output format of the plan: human (the default), json, or markdown (a pull-request
+    /// comment)
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
     /// Take over fields another field manager owns (server-side apply force)
     #[arg(long)]
     pub force_conflicts: bool,
@@ -124,6 +125,22 @@ impl LiveArgs {
             accept_cluster: self.accept_cluster,
             force: self.force,
         }
+    }
+
+    /// Flags that contradict each other (clap checks the others): `--json` with another
+    /// `--format`.
+    pub(crate) fn conflict(&self) -> Option<String> {
+        let format = self.format.filter(|f| *f != PlanFormat::Json)?;
+        self.json.then(|| {
+            format!(
+                "--json contradicts --format {}: give one of them",
+                match format {
+                    PlanFormat::Human => "human",
+                    PlanFormat::Markdown => "markdown",
+                    PlanFormat::Json => "json",
+                }
+            )
+        })
     }
 
     /// The arguments a plan file was made with; output options from the command line.

@@ -10,46 +10,6 @@ use crate::live::{
 };
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
-fn print_revisions(
-    io: &mut Io<'_>,
-    env: &str,
-    revisions: &[cairn_engine::history::Revision],
-) -> Result<(), CliError> {
-    if revisions.is_empty() {
-        outln!(
-            io,
-            "{env} has no recorded revision yet: `cairn apply` records one."
-        )?;
-        return Ok(());
-    }
-    outln!(io, "Revisions of {env} (newest first):")?;
-    outln!(
-        io,
-        "{:>4}  {:<20}  {:<9}  {:<44}  by",
-        "rev",
-        "time",
-        "outcome",
-        "summary"
-    )?;
-    for r in revisions.iter().rev() {
-        let time = r.time.get(..19).unwrap_or(&r.time).replace('T', " ");
-        outln!(
-            io,
-            "{:>4}  {time:<20}  {:<9}  {:<44}  {}{}",
-            r.number,
-            r.outcome,
-            r.summary,
-            r.author,
-            if r.note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", r.note)
-            }
-        )?;
-    }
-    Ok(())
-}
-
 /// `cairn history`: the environment's revisions, newest first.
 pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
@@ -67,7 +27,7 @@ pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<
         crate::shell::json(io, &cairn_engine::history::document(&env, &revisions))?;
         return Ok(EXIT_OK);
     }
-    print_revisions(io, &env, &revisions)?;
+    out!(io, "{}", cairn_engine::history::table(&env, &revisions))?;
     Ok(EXIT_OK)
 }
 

@@ -170,6 +170,22 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The live arguments of a command that talks to a cluster.
+    fn live(&self) -> Option<&args::LiveArgs> {
+        match self {
+            Command::Plan { live, .. }
+            | Command::Apply { live, .. }
+            | Command::Status { live, .. }
+            | Command::Drift { live, .. }
+            | Command::History { live, .. }
+            | Command::Rollback { live, .. }
+            | Command::Unlock { live, .. } => Some(live),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum ReportFormat {
     Human,
@@ -199,6 +215,10 @@ where
             return code;
         }
     };
+    if let Some(conflict) = cli.command.live().and_then(args::LiveArgs::conflict) {
+        let _ = writeln!(io.err, "error: {conflict}");
+        return EXIT_ERROR;
+    }
     let result = match cli.command {
         Command::Render {
             script,

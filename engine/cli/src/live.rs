@@ -72,7 +72,7 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Resul
     let format = if live.json {
         PlanFormat::Json
     } else {
-        live.format
+        live.format.unwrap_or(PlanFormat::Human)
     };
     match format {
         PlanFormat::Json => {

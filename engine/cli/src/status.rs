@@ -2,40 +2,11 @@
 //! backup freshness and the script's smoke checks (the engine's `status`), with a non-zero
 //! exit code when anything is stale or unhealthy, so it can run as a scheduled CI check.
 
-use cairn_engine::status::{Health, Item};
+use cairn_engine::status::Health;
 
 use crate::args::{LiveArgs, ScriptArgs};
 use crate::live::{connect, evaluate_checked};
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
-
-fn print_items(
-    io: &mut Io<'_>,
-    environment: &str,
-    items: &[Item],
-    healthy: bool,
-) -> Result<(), CliError> {
-    outln!(io, "Status of environment {environment}\n")?;
-    for i in items {
-        let mark = match i.health {
-            Health::Ok => "✓",
-            Health::Stale => "! stale",
-            Health::Missing => "✗ missing",
-            Health::Unhealthy => "✗",
-        };
-        outln!(io, "  {mark} {}: {}", i.what, i.detail)?;
-    }
-    let bad = items.iter().filter(|i| i.health != Health::Ok).count();
-    outln!(
-        io,
-        "\n{}",
-        if healthy {
-            format!("{} checks, all healthy.", items.len())
-        } else {
-            format!("{bad} of {} checks need attention.", items.len())
-        }
-    )?;
-    Ok(())
-}
 
 /// `cairn status`.
 pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
@@ -53,7 +24,11 @@ pub fn status(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i
     if live.json {
         crate::shell::json(io, &cairn_engine::status::document(&items))?;
     } else {
-        print_items(io, &eval.state.environment.name, &items, healthy)?;
+        out!(
+            io,
+            "{}",
+            cairn_engine::status::text(&eval.state.environment.name, &items)
+        )?;
     }
     Ok(if healthy { EXIT_OK } else { EXIT_ERROR })
 }

@@ -124,6 +124,34 @@ pub fn document(environment: &str, revisions: &[Revision]) -> serde_json::Value 
     serde_json::json!({ "environment": environment, "revisions": revisions })
 }
 
+/// The revisions for people, newest first: number, time, outcome, summary, author and note.
+pub fn table(environment: &str, revisions: &[Revision]) -> String {
+    use std::fmt::Write as _;
+    if revisions.is_empty() {
+        return format!("{environment} has no recorded revision yet: `cairn apply` records one.\n");
+    }
+    let mut out = format!("Revisions of {environment} (newest first):\n");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<20}  {:<9}  {:<44}  by",
+        "rev", "time", "outcome", "summary"
+    );
+    for r in revisions.iter().rev() {
+        let time = r.time.get(..19).unwrap_or(&r.time).replace('T', " ");
+        let note = if r.note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.note)
+        };
+        let _ = writeln!(
+            out,
+            "{:>4}  {time:<20}  {:<9}  {:<44}  {}{note}",
+            r.number, r.outcome, r.summary, r.author
+        );
+    }
+    out
+}
+
 /// Revision `to` of `revisions`, or why there is none.
 pub fn find<'a>(revisions: &'a [Revision], environment: &str, to: u32) -> Result<&'a Revision> {
     revisions.iter().find(|r| r.number == to).ok_or_else(|| {

@@ -29,7 +29,30 @@ pub fn owner(vars: &BTreeMap<String, String>) -> String {
     if !v("CI_JOB_ID").is_empty() {
         return format!("CI job {} ({})", v("CI_JOB_ID"), v("GITLAB_USER_LOGIN"));
     }
-    format!("{}@{}", v("USER"), cairn_kube::lock::this_host())
+    let user = Some(v("USER"))
+        .filter(|u| !u.is_empty())
+        .or_else(user_of_this_process)
+        .unwrap_or_else(|| "someone".to_owned());
+    format!("{user}@{}", cairn_kube::lock::this_host())
+}
+
+/// The name of this process's user when `USER` is unset (a container, a cron job): its uid's
+/// entry in `/etc/passwd`, else `uid N`.
+fn user_of_this_process() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 /// The lock's holder identity: who runs (the CI run and job, or user@host), then what makes
@@ -107,4 +130,19 @@ pub async fn holder(target: &Target, environment: &str) -> Result<Option<Holder>
 pub async fn force_unlock(target: &Target, environment: &str) -> Result<()> {
     cairn_kube::lock::force_unlock(&target.cluster, environment).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_user_the_owner_is_the_uids_name() {
+        let owner = owner(&BTreeMap::new());
+        let (user, host) = owner.split_once('@').expect("user@host");
+        assert!(!user.is_empty() && user != "someone", "{owner}");
+        assert_eq!(host, cairn_kube::lock::this_host());
+        let given = BTreeMap::from([("USER".to_owned(), "ana".to_owned())]);
+        assert!(super::owner(&given).starts_with("ana@"));
+    }
 }

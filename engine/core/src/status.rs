@@ -227,6 +227,27 @@ async fn backups(target: &Target, state: &DesiredState, out: &mut Vec<Item>) -> 
     Ok(())
 }
 
+/// The status for people: one line per item, then how many need attention.
+pub fn text(environment: &str, items: &[Item]) -> String {
+    let mut out = format!("Status of environment {environment}\n\n");
+    for i in items {
+        let mark = match i.health {
+            Health::Ok => "✓",
+            Health::Stale => "! stale",
+            Health::Missing => "✗ missing",
+            Health::Unhealthy => "✗",
+        };
+        out.push_str(&format!("  {mark} {}: {}\n", i.what, i.detail));
+    }
+    let bad = items.iter().filter(|i| i.health != Health::Ok).count();
+    out.push_str(&if bad == 0 {
+        format!("\n{} checks, all healthy.\n", items.len())
+    } else {
+        format!("\n{bad} of {} checks need attention.\n", items.len())
+    });
+    out
+}
+
 /// The versioned JSON document of a status (`status --json`).
 pub fn document(items: &[Item]) -> serde_json::Value {
     let healthy = items.iter().all(|i| i.health == Health::Ok);
