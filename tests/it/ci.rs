@@ -419,6 +419,15 @@ fn progress_without_a_terminal_is_a_line_per_event() {
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds.len(), events.len(), "{}", json.stdout);
+    // Only JSON lines: the plan first, the summary last, events between.
+    assert_eq!(events.len(), json.stdout.lines().count(), "{}", json.stdout);
+    assert_eq!(kinds.first(), Some(&"plan"), "{kinds:?}");
+    assert_eq!(events[0]["plan"]["format_version"], 1);
+    assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
+    let summary = &events[events.len() - 1];
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["exit_code"], 0, "{summary}");
+    assert_eq!(summary["plan"]["update"], 1, "{summary}");
     assert!(
         kinds.contains(&"started") && kinds.contains(&"done"),
         "{kinds:?}"

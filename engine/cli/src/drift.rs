@@ -1,10 +1,7 @@
 //! `cairn drift`: what changed outside cairn since its last apply (the engine's `drift`), for
 //! people or as JSON.
 
-use cairn_engine::drift::{Drifted, Found};
 use cairn_engine::plan::LivePlan;
-use cairn_plan::plan::{Action, Plan};
-use serde_json::Value as J;
 
 use crate::args::{LiveArgs, ScriptArgs};
 use crate::live::{connect, evaluate_checked, make_plan};
@@ -49,71 +46,11 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
             io,
             "Drift of {env} on {target}, compared with {compared_with}\n"
         )?;
-        print_human(io, &env, target, &found)?;
+        out!(io, "{}", cairn_engine::drift::text(&env, target, &found))?;
     }
     Ok(if found.drifted.is_empty() {
         EXIT_OK
     } else {
         EXIT_CHANGES
     })
-}
-
-/// The plan's lines of one drifted resource, followed by who changed it.
-fn print_drifted(io: &mut Io<'_>, d: &Drifted) -> Result<(), CliError> {
-    let c = &d.change;
-    outln!(io, "  {} {}", c.action.symbol(), c.id)?;
-    for f in &c.fields {
-        outln!(
-            io,
-            "      {}: live {} → declared {}",
-            f.path,
-            f.before.as_ref().map_or("(none)".to_owned(), J::to_string),
-            f.after.as_ref().map_or("(none)".to_owned(), J::to_string)
-        )?;
-    }
-    if c.fields.is_empty()
-        && let Some(reason) = &c.reason
-    {
-        outln!(io, "      ({reason})")?;
-    }
-    if !d.changed_by.is_empty() {
-        outln!(io, "      (changed by {})", d.changed_by.join(", "))?;
-    } else if c.action == Action::Create {
-        outln!(io, "      (deleted outside cairn)")?;
-    }
-    Ok(())
-}
-
-fn print_human(io: &mut Io<'_>, env: &str, target: &str, found: &Found) -> Result<(), CliError> {
-    let (drifted, pending) = (&found.drifted, found.pending.len());
-    if drifted.is_empty() {
-        outln!(io, "No drift: nothing changed outside cairn.")?;
-    } else {
-        let sub = Plan {
-            environment: env.to_owned(),
-            target: target.to_owned(),
-            changes: drifted.iter().map(|d| d.change.clone()).collect(),
-            unsupported: Vec::new(),
-            notes: Vec::new(),
-        };
-        for d in drifted {
-            print_drifted(io, d)?;
-        }
-        let summary = sub.summary();
-        outln!(
-            io,
-            "\nDrift: {} resource(s) changed outside cairn ({} changed, {} deleted, {} added). `cairn apply` puts them back.",
-            drifted.len(),
-            summary.update + summary.replace,
-            summary.create,
-            summary.delete
-        )?;
-    }
-    if pending > 0 {
-        outln!(
-            io,
-            "Not drift: {pending} change(s) of the script not applied yet (see `cairn plan`).",
-        )?;
-    }
-    Ok(())
 }

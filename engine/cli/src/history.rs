@@ -5,9 +5,7 @@ use cairn_engine::history::Origin;
 use cairn_engine::target::Target;
 
 use crate::args::{ApplyArgs, LiveArgs, ScriptArgs};
-use crate::live::{
-    checked, confirm, connect, evaluate_checked, make_plan, print_plan, run_apply, take_lock,
-};
+use crate::live::{checked, confirm, connect, evaluate_checked, make_plan, run_apply, take_lock};
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
 /// `cairn history`: the environment's revisions, newest first.
@@ -92,14 +90,16 @@ async fn roll_back(
         ))
         .into());
     }
-    outln!(
-        io,
-        "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
-        revision.time,
-        revision.author,
-        revision.summary
-    )?;
-    let Some(held) = take_lock(io, target, &env, args).await? else {
+    if !live.json {
+        outln!(
+            io,
+            "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
+            revision.time,
+            revision.author,
+            revision.summary
+        )?;
+    }
+    let Some(held) = take_lock(io, target, &env, args, live.json).await? else {
         return Ok(EXIT_ERROR);
     };
     let origin = Origin {
@@ -109,13 +109,15 @@ async fn roll_back(
     };
     let result = async {
         let plan = make_plan(target, &eval, live).await?;
-        print_plan(io, &plan.plan, live)?;
+        crate::live::print_apply_plan(io, &plan.plan, live)?;
         if let Some(code) = crate::live::refused(io, &plan.plan)? {
             return Ok(code);
         }
         if !plan.plan.has_changes() {
             cairn_engine::apply::conclude(target, &plan, &Default::default()).await;
-            outln!(io, "Nothing to do: {env} already matches revision {to}.")?;
+            if !live.json {
+                outln!(io, "Nothing to do: {env} already matches revision {to}.")?;
+            }
             return Ok(EXIT_OK);
         }
         if !confirm(io, &plan.plan, args.yes)? {

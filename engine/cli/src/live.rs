@@ -62,7 +62,7 @@ pub(crate) async fn connect(
 ) -> Result<Target, CliError> {
     let ctx = io.context();
     let spec = live.target();
-    Ok(with_notices(io, |notify| async move {
+    Ok(with_notices(io, live.json, |notify| async move {
         cairn_engine::target::connect(&ctx, &spec, env, &*notify).await
     })
     .await??)
@@ -86,6 +86,34 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Resul
         }
     }
     Ok(())
+}
+
+/// The plan an apply is about to carry out: for people, or under `--json` the first JSON line
+/// (`{"event": "plan", "plan": …}`, the document `plan --json` prints).
+pub(crate) fn print_apply_plan(
+    io: &mut Io<'_>,
+    plan: &Plan,
+    live: &LiveArgs,
+) -> Result<(), CliError> {
+    if !live.json {
+        return print_plan(io, plan, live);
+    }
+    let event = serde_json::json!({ "event": "plan", "plan": cairn_engine::plan::document(plan) });
+    crate::shell::json_line(io, &event)
+}
+
+/// The last JSON line of `apply --json`: whether it succeeded, the plan's counts, the steps.
+fn summary_event(io: &mut Io<'_>, plan: &Plan, report: &Report, code: i32) -> Result<(), CliError> {
+    let event = serde_json::json!({
+        "event": "summary",
+        "ok": code == EXIT_OK,
+        "exit_code": code,
+        "plan": plan.summary(),
+        "done": report.done.len(),
+        "failed": report.failed.len(),
+        "skipped": report.skipped.len(),
+    });
+    crate::shell::json_line(io, &event)
 }
 
 /// Plans on a connected target.
@@ -249,7 +277,7 @@ pub fn apply(
         let target = connect(io, live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
-            let Some(held) = take_lock(io, &target, &env, args).await? else {
+            let Some(held) = take_lock(io, &target, &env, args, live.json).await? else {
                 return Ok(EXIT_ERROR);
             };
             let origin = Origin::script(&script.script, "");
@@ -274,17 +302,14 @@ async fn plan_and_apply(
     held: &Held,
 ) -> Result<i32, CliError> {
     let plan = make_plan(target, eval, live).await?;
-    print_plan(io, &plan.plan, live)?;
+    print_apply_plan(io, &plan.plan, live)?;
     if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
     if !plan.plan.has_changes() {
         // Nothing to change (but perhaps the inventory's record of the cluster): the
         // environment is checked all the same, its health, then its smoke checks.
-        if !healthy(io, target, &plan, live, args).await? {
-            return Ok(EXIT_ERROR);
-        }
-        return after_apply(io, target, &eval.state, live.json, args).await;
+        return unchanged(io, target, eval, &plan, live, args).await;
     }
     if !confirm(io, &plan.plan, args.yes)? {
         return Ok(EXIT_ERROR);
@@ -307,17 +332,19 @@ fn apply_saved(
     let Some(eval) = evaluate_checked(io, &script)? else {
         return Ok(EXIT_ERROR);
     };
-    outln!(
-        io,
-        "Applying the saved {}.",
-        cairn_engine::saved::describe(saved)
-    )?;
+    let described = cairn_engine::saved::describe(saved);
+    if live.json {
+        let event = serde_json::json!({ "event": "saved_plan", "description": described });
+        crate::shell::json_line(io, &event)?;
+    } else {
+        outln!(io, "Applying the saved {described}.")?;
+    }
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
         let target = connect(io, &live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
-            let Some(held) = take_lock(io, &target, &env, args).await? else {
+            let Some(held) = take_lock(io, &target, &env, args, live.json).await? else {
                 return Ok(EXIT_ERROR);
             };
             let verified = Verified {
@@ -390,11 +417,10 @@ async fn apply_verified(
     }
     if !plan.plan.has_changes() {
         // Perhaps the inventory's record of the cluster changes all the same.
-        outln!(io, "Nothing to do: the plan has no changes.")?;
-        if !healthy(io, target, &plan, v.live, args).await? {
-            return Ok(EXIT_ERROR);
+        if !v.live.json {
+            outln!(io, "Nothing to do: the plan has no changes.")?;
         }
-        return after_apply(io, target, &eval.state, v.live.json, args).await;
+        return unchanged(io, target, eval, &plan, v.live, args).await;
     }
     let origin = Origin::script(
         &v.script.script,
@@ -445,11 +471,12 @@ pub(crate) async fn take_lock(
     target: &Target,
     environment: &str,
     args: &ApplyArgs,
+    json: bool,
 ) -> Result<Option<Held>, CliError> {
     let identity = cairn_engine::lock::identity(&io.vars);
     let timeout = Duration::from_secs(args.lock_timeout);
     let id = &identity;
-    let result = with_notices(io, |notify| async move {
+    let result = with_notices(io, json, |notify| async move {
         cairn_engine::lock::take(target, environment, id, timeout, &*notify).await
     })
     .await?;
@@ -497,6 +524,27 @@ async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> (Report, Result<
     (report, written.and_then(|()| progress.finish(io)))
 }
 
+/// An apply with nothing to change: the environment's health, then its smoke checks.
+async fn unchanged(
+    io: &mut Io<'_>,
+    target: &Target,
+    eval: &cairn_stdlib::Evaluation,
+    plan: &LivePlan,
+    live: &LiveArgs,
+    args: &ApplyArgs,
+) -> Result<i32, CliError> {
+    let (ok, report) = healthy(io, target, plan, live, args).await?;
+    let code = if ok {
+        after_apply(io, target, &eval.state, live.json, args).await?
+    } else {
+        EXIT_ERROR
+    };
+    if live.json {
+        summary_event(io, &plan.plan, &report, code)?;
+    }
+    Ok(code)
+}
+
 /// With nothing to change: checks that every workload the environment runs is ready (the
 /// checks are silent when it is; a failure is explained), then writes the inventory. False
 /// when something is not healthy.
@@ -506,19 +554,19 @@ async fn healthy(
     plan: &LivePlan,
     live: &LiveArgs,
     args: &ApplyArgs,
-) -> Result<bool, CliError> {
+) -> Result<(bool, Report), CliError> {
     let run = cairn_engine::apply::prepare(target, plan, &args.options());
     let (report, written) = execute(io, run, live).await;
     cairn_engine::apply::conclude(target, plan, &report).await;
     written?;
-    if !report.ok() {
+    if !report.ok() && !live.json {
         outln!(
             io,
             "\nApply failed: nothing to change, but {} workload(s) are not healthy.",
             report.failed.len()
         )?;
     }
-    Ok(report.ok())
+    Ok((report.ok(), report))
 }
 
 /// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
@@ -537,12 +585,14 @@ pub(crate) async fn run_apply(
     if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
-    outln!(
-        io,
-        "\nApplying to {} on {}:",
-        plan.plan.environment,
-        plan.plan.target
-    )?;
+    if !live.json {
+        outln!(
+            io,
+            "\nApplying to {} on {}:",
+            plan.plan.environment,
+            plan.plan.target
+        )?;
+    }
     let run = cairn_engine::apply::prepare(target, plan, &args.options());
     let (report, written) = execute(io, run, live).await;
     cairn_engine::apply::conclude(target, plan, &report).await;
@@ -552,7 +602,9 @@ pub(crate) async fn run_apply(
     // The smoke checks run before the revision is recorded: one that fails makes the apply,
     // and its revision, failed.
     let code = if report.ok() {
-        outln!(io, "\nApply complete: {summary}.")?;
+        if !live.json {
+            outln!(io, "\nApply complete: {summary}.")?;
+        }
         after_apply(io, target, &eval.state, live.json, args).await?
     } else {
         EXIT_ERROR
@@ -577,7 +629,9 @@ pub(crate) async fn run_apply(
             )?;
         }
     }
-    if !report.ok() {
+    if live.json {
+        summary_event(io, &plan.plan, &report, code)?;
+    } else if !report.ok() {
         outln!(
             io,
             "\nApply failed: {} step(s) failed, {} not started, {} done.",
@@ -608,7 +662,7 @@ pub(crate) async fn after_apply(
     let outcomes = cairn_engine::smoke::run_all(&target.cluster, state, timeout).await;
     for o in &outcomes {
         if json {
-            let line = serde_json::json!({ "smoke_check": o });
+            let line = serde_json::json!({ "event": "smoke_check", "smoke_check": o });
             outln!(io, "{line}")?;
         } else {
             out!(io, "{}", o.human())?;

@@ -54,7 +54,7 @@ fn down(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
 
 fn serve(io: &mut Io<'_>, p: &Paths) -> Result<i32, CliError> {
     let rt = cairn_engine::target::runtime()?;
-    let served = rt.block_on(with_notices(io, |notify| async move {
+    let served = rt.block_on(with_notices(io, false, |notify| async move {
         sandbox::serve(p, &*notify).await
     }))??;
     match served {

@@ -86,16 +86,19 @@ impl Io<'_> {
     }
 }
 
-fn show(io: &mut Io<'_>, notice: Notice) -> Result<(), CliError> {
+/// Prints a notice: lock waits on standard output for people, on standard error when standard
+/// output carries JSON lines.
+fn show(io: &mut Io<'_>, notice: Notice, json: bool) -> Result<(), CliError> {
     match notice {
-        Notice::SandboxBusy(line) => {
-            errln!(io, "{line}")?;
-        }
-        Notice::Lock(line) => {
-            outln!(io, "{line}")?;
-        }
+        Notice::Lock(line) if !json => outln!(io, "{line}"),
+        Notice::SandboxBusy(line) | Notice::Lock(line) => errln!(io, "{line}"),
     }
-    Ok(())
+}
+
+/// Prints one JSON line (an event of `--json` output).
+pub(crate) fn json_line(io: &mut Io<'_>, event: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string(event).unwrap_or_default();
+    outln!(io, "{text}")
 }
 
 /// A file that cannot be created or written.
@@ -122,6 +125,7 @@ pub(crate) fn json(io: &mut Io<'_>, doc: &serde_json::Value) -> Result<(), CliEr
 /// future always runs to its end (it may hold a lock); a failed write is reported after it.
 pub(crate) async fn with_notices<F, T>(
     io: &mut Io<'_>,
+    json: bool,
     make: impl FnOnce(Arc<Notify>) -> F,
 ) -> Result<T, CliError>
 where
@@ -137,11 +141,11 @@ where
     let result = loop {
         tokio::select! {
             result = &mut run => break result,
-            Some(n) = rx.recv() => written = written.and_then(|()| show(io, n)),
+            Some(n) = rx.recv() => written = written.and_then(|()| show(io, n, json)),
         }
     };
     while let Ok(n) = rx.try_recv() {
-        written = written.and_then(|()| show(io, n));
+        written = written.and_then(|()| show(io, n, json));
     }
     written.map(|()| result)
 }

@@ -127,6 +127,65 @@ pub fn document(
     })
 }
 
+/// One drifted resource for people: the plan's lines, then who changed it.
+fn drifted_text(out: &mut String, d: &Drifted) {
+    use std::fmt::Write as _;
+    let c = &d.change;
+    let _ = writeln!(out, "  {} {}", c.action.symbol(), c.id);
+    let shown = |v: &Option<J>| v.as_ref().map_or("(none)".to_owned(), J::to_string);
+    for f in &c.fields {
+        let (live, declared) = (shown(&f.before), shown(&f.after));
+        let _ = writeln!(out, "      {}: live {live} → declared {declared}", f.path);
+    }
+    if c.fields.is_empty()
+        && let Some(reason) = &c.reason
+    {
+        let _ = writeln!(out, "      ({reason})");
+    }
+    if !d.changed_by.is_empty() {
+        let _ = writeln!(out, "      (changed by {})", d.changed_by.join(", "));
+    } else if c.action == Action::Create {
+        let _ = writeln!(out, "      (deleted outside cairn)");
+    }
+}
+
+/// What drift found, for people: each drifted resource, the counts, the pending changes.
+pub fn text(environment: &str, target: &str, found: &Found) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let (drifted, pending) = (&found.drifted, found.pending.len());
+    if drifted.is_empty() {
+        out.push_str("No drift: nothing changed outside cairn.\n");
+    } else {
+        let sub = cairn_plan::plan::Plan {
+            environment: environment.to_owned(),
+            target: target.to_owned(),
+            changes: drifted.iter().map(|d| d.change.clone()).collect(),
+            unsupported: Vec::new(),
+            notes: Vec::new(),
+        };
+        for d in drifted {
+            drifted_text(&mut out, d);
+        }
+        let s = sub.summary();
+        let _ = writeln!(
+            out,
+            "\nDrift: {} resource(s) changed outside cairn ({} changed, {} deleted, {} added). `cairn apply` puts them back.",
+            drifted.len(),
+            s.update + s.replace,
+            s.create,
+            s.delete
+        );
+    }
+    if pending > 0 {
+        let _ = writeln!(
+            out,
+            "Not drift: {pending} change(s) of the script not applied yet (see `cairn plan`)."
+        );
+    }
+    out
+}
+
 /// What drift found: the changes of today's plan, told apart.
 pub struct Found {
     /// Changed outside cairn.
