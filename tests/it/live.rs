@@ -130,30 +130,22 @@ env.namespace("crash", #{});
 env.deployment("backend", #{ image: "ghcr.io/acme/crashy:1.0", port: 8000, ready: http_get("/health", 8000) });
 "#,
     );
-    let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("✗ Deployment/crash/backend failed"),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("crash-looping"), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("| UndefinedValueError: RBS_SECRET_KEY not found"),
-        "{}",
-        out.stdout
-    );
+    // The failure, its reason and the container's log.
+    let explained = |out: &cairn_tests::Output| {
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        for line in [
+            "✗ Deployment/crash/backend failed",
+            "crash-looping",
+            "| UndefinedValueError: RBS_SECRET_KEY not found",
+        ] {
+            assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+        }
+    };
+    explained(&cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]));
     // The same apply again changes nothing, and still fails: the rollout is not healthy.
     let out = cluster.cairn(&["apply", &script, "--yes", "--timeout", "60"]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    explained(&out);
     assert!(out.stdout.contains("No changes"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("✗ Deployment/crash/backend failed"),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("crash-looping"), "{}", out.stdout);
     assert!(
         out.stdout
             .contains("nothing to change, but 1 workload(s) are not healthy"),

@@ -134,10 +134,6 @@ pub enum Error {
     #[error("{0}")]
     #[diagnostic(code(cairn::revision))]
     Revision(String),
-    /// A smoke check's request could not be made at all.
-    #[error("{0}")]
-    #[diagnostic(code(cairn::smoke))]
-    Smoke(String),
     /// Something cairn should never do happened.
     #[error("{0}; this is a bug")]
     #[diagnostic(

@@ -57,26 +57,27 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
         } else {
             step.depends_on.clone()
         };
-        let (cluster, step_owned, options) = (cluster.clone(), step.clone(), options.clone());
-        let watches = watches.clone();
-        out.push(Node {
-            id: step.id.clone(),
-            action: step.action,
-            depends_on,
-            work: Box::new(move |emit: Emit| {
-                Box::pin(async move {
-                    let how = How {
-                        force,
-                        options: &options,
-                        emit: &emit,
-                        watches: &watches,
-                    };
-                    run_step(&cluster, &step_owned, &how).await
-                })
-            }),
-        });
+        out.push(step_node(
+            cluster, step, depends_on, options, &watches, force,
+        ));
     }
-    out.extend(health_checks(cluster, plan, options, &watches));
+    // One silent node per unchanged workload: it waits until the object is ready, failing
+    // (with the explanation of its pods) when it is not. So an apply, also one with no change,
+    // succeeds only when everything the environment runs is healthy.
+    let unchanged = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::NoOp && CHECKED.contains(&s.kind.kind.as_ref()));
+    for step in unchanged {
+        out.push(step_node(
+            cluster,
+            step,
+            Vec::new(),
+            options,
+            &watches,
+            false,
+        ));
+    }
     out
 }
 
@@ -84,39 +85,33 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
 /// became ready, a crash loop, a failed Job.
 const CHECKED: &[&str] = &["Deployment", "StatefulSet", "Job"];
 
-/// One silent node per unchanged workload: it reads the object from the watch and waits until
-/// it is ready, failing (with the explanation of its pods) when it is not. So an apply, also
-/// one with no change, succeeds only when everything the environment runs is healthy.
-fn health_checks(
+/// The executor node of one step.
+fn step_node(
     cluster: &Cluster,
-    plan: &KubePlan,
+    step: &Step,
+    depends_on: Vec<ResourceId>,
     options: &ApplyOptions,
     watches: &std::sync::Arc<Watches>,
-) -> Vec<Node> {
-    plan.steps
-        .iter()
-        .filter(|s| s.action == Action::NoOp && CHECKED.contains(&s.kind.kind.as_ref()))
-        .map(|step| {
-            let (cluster, step, options) = (cluster.clone(), step.clone(), options.clone());
-            let watches = std::sync::Arc::clone(watches);
-            Node {
-                id: step.id.clone(),
-                action: Action::NoOp,
-                depends_on: Vec::new(),
-                work: Box::new(move |emit: Emit| {
-                    Box::pin(async move {
-                        let how = How {
-                            force: false,
-                            options: &options,
-                            emit: &emit,
-                            watches: &watches,
-                        };
-                        wait_ready(&cluster, &step, &how, None).await
-                    })
-                }),
-            }
-        })
-        .collect()
+    force: bool,
+) -> Node {
+    let (cluster, step_owned, options) = (cluster.clone(), step.clone(), options.clone());
+    let watches = std::sync::Arc::clone(watches);
+    Node {
+        id: step.id.clone(),
+        action: step.action,
+        depends_on,
+        work: Box::new(move |emit: Emit| {
+            Box::pin(async move {
+                let how = How {
+                    force,
+                    options: &options,
+                    emit: &emit,
+                    watches: &watches,
+                };
+                run_step(&cluster, &step_owned, &how).await
+            })
+        }),
+    }
 }
 
 /// Whether the server or cairn refused a step: then nothing of the plan is applied.
@@ -215,6 +210,8 @@ struct How<'a> {
 
 async fn run_step(cluster: &Cluster, step: &Step, how: &How<'_>) -> Result<(), Failure> {
     match step.action {
+        // Nothing to write: the step only checks that its object is ready.
+        Action::NoOp => wait_ready(cluster, step, how, None).await,
         // Dependents go in the background; the step is done once the object is gone.
         Action::Delete => {
             delete_and_wait(cluster, step, how, PropagationPolicy::Background, true).await
