@@ -5,6 +5,7 @@ mod alerts;
 mod backup_script;
 mod certificates;
 mod ci;
+mod destroy;
 mod dns_sweep;
 mod docs;
 mod environments;

@@ -75,7 +75,7 @@ env.deployment("web", #{{ image: "nginx:1.27", replicas: 1, port: 80, env: [sett
     )
 }
 
-fn kubectl(cluster: &TestCluster, args: &[&str]) -> std::process::Output {
+pub(crate) fn kubectl(cluster: &TestCluster, args: &[&str]) -> std::process::Output {
     let kubectl = root().join(".test-tools/kubernetes-client/usr/bin/kubectl");
     assert!(
         kubectl.exists(),

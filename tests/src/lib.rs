@@ -75,8 +75,20 @@ pub fn cairn(args: &[&str], vars: BTreeMap<String, String>) -> Output {
 
 /// Runs `cairn ARGS` in-process in the working directory `cwd` (where `.cairn/` goes).
 pub fn cairn_in(cwd: &std::path::Path, args: &[&str], vars: BTreeMap<String, String>) -> Output {
+    cairn_answering(cwd, args, vars, None)
+}
+
+/// Runs `cairn ARGS` in-process, with `answer` typed at the terminal it asks on (none: no
+/// terminal).
+pub fn cairn_answering(
+    cwd: &std::path::Path,
+    args: &[&str],
+    vars: BTreeMap<String, String>,
+    answer: Option<&str>,
+) -> Output {
     let mut out = Vec::new();
     let mut err = Vec::new();
+    let mut typed = answer.map(|a| std::io::Cursor::new(a.as_bytes().to_vec()));
     let code = {
         let mut io = cairn::Io {
             out: &mut out,
@@ -84,7 +96,7 @@ pub fn cairn_in(cwd: &std::path::Path, args: &[&str], vars: BTreeMap<String, Str
             vars,
             color: false,
             terminal: false,
-            input: None,
+            input: typed.as_mut().map(|t| t as &mut dyn std::io::BufRead),
             cwd: cwd.to_path_buf(),
         };
         cairn::run(
@@ -161,12 +173,23 @@ impl TestCluster {
 
     /// Like [`TestCluster::cairn`], with more environment variables.
     pub fn cairn_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        self.cairn_answering(args, vars, None)
+    }
+
+    /// Like [`TestCluster::cairn_with`], with `answer` typed at the terminal cairn asks on.
+    pub fn cairn_answering(
+        &self,
+        args: &[&str],
+        vars: &[(&str, &str)],
+        answer: Option<&str>,
+    ) -> Output {
         let kubeconfig = self.kubeconfig.to_string_lossy().into_owned();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--kubeconfig", &kubeconfig, "--context", "test"]);
         let mut env = ci_vars();
         env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        cairn(&all, env)
+        let cwd = std::env::current_dir().unwrap_or_default();
+        cairn_answering(&cwd, &all, env, answer)
     }
 }
 

@@ -7,6 +7,7 @@
 #[macro_use]
 mod shell;
 mod args;
+mod destroy;
 mod drift;
 mod history;
 mod live;
@@ -143,6 +144,21 @@ enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Delete everything the environment owns: workloads, services, secrets, DNS records,
+    /// certificates, its inventory and its namespace (the data only with --delete-data)
+    ///
+    /// Exit code 0 when everything planned was deleted, 1 on error or when cancelled, 3 when
+    /// --delete-data needs a confirmation no terminal can give.
+    Destroy {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        live: args::LiveArgs,
+        #[command(flatten)]
+        apply: args::ApplyArgs,
+        #[command(flatten)]
+        destroy: destroy::DestroyArgs,
+    },
     /// Remove an environment's apply lock (left by a crashed run), after confirmation
     Unlock {
         #[command(flatten)]
@@ -180,6 +196,7 @@ impl Command {
             | Command::Drift { live, .. }
             | Command::History { live, .. }
             | Command::Rollback { live, .. }
+            | Command::Destroy { live, .. }
             | Command::Unlock { live, .. } => Some(live),
             _ => None,
         }
@@ -237,6 +254,12 @@ where
         Command::Sandbox { action } => sandbox::run(io, &action),
         Command::Status { script, live } => status::status(io, &script, &live),
         Command::Unlock { script, live, yes } => live::unlock(io, &script, &live, yes),
+        Command::Destroy {
+            script,
+            live,
+            apply,
+            destroy,
+        } => destroy::destroy(io, &script, &live, &apply, &destroy),
         Command::Drift { script, live } => drift::drift(io, &script, &live),
         Command::History { script, live } => history::history(io, &script, &live),
         Command::Rollback {

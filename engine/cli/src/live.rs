@@ -103,7 +103,12 @@ pub(crate) fn print_apply_plan(
 }
 
 /// The last JSON line of `apply --json`: whether it succeeded, the plan's counts, the steps.
-fn summary_event(io: &mut Io<'_>, plan: &Plan, report: &Report, code: i32) -> Result<(), CliError> {
+pub(crate) fn summary_event(
+    io: &mut Io<'_>,
+    plan: &Plan,
+    report: &Report,
+    code: i32,
+) -> Result<(), CliError> {
     let event = serde_json::json!({
         "event": "summary",
         "ok": code == EXIT_OK,
@@ -190,7 +195,11 @@ pub(crate) fn exit_code(plan: &Plan) -> i32 {
 
 /// Asks on the terminal; false when the answer is not `yes` or there is no terminal (then
 /// `no_terminal` is printed as the error).
-fn ask(io: &mut Io<'_>, question: &str, no_terminal: &str) -> Result<Option<bool>, CliError> {
+pub(crate) fn ask(
+    io: &mut Io<'_>,
+    question: &str,
+    no_terminal: &str,
+) -> Result<Option<bool>, CliError> {
     let Some(input) = io.input.as_mut() else {
         errln!(io, "error: {no_terminal}")?;
         return Ok(None);
@@ -494,7 +503,11 @@ pub(crate) async fn take_lock(
 
 /// Runs the graph, showing progress as it goes.
 /// A failed write does not stop the apply: it is returned beside the report.
-async fn execute(io: &mut Io<'_>, run: Run, live: &LiveArgs) -> (Report, Result<(), CliError>) {
+pub(crate) async fn execute(
+    io: &mut Io<'_>,
+    run: Run,
+    live: &LiveArgs,
+) -> (Report, Result<(), CliError>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let emit: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| {
         let _ = tx.send(e);

@@ -7,6 +7,7 @@
 //! - [`plan`](mod@plan): every provider's part against what it observes, as one plan;
 //! - [`apply`]: every provider's nodes as one graph; [`lock`]: the environment's Lease;
 //!   [`history`]: the revision an apply records; [`saved`]: plan files applied exactly;
+//! - [`destroy`]: the removal of everything an environment owns;
 //! - [`drift`], [`status`], [`smoke`]: what changed outside cairn, how it is now;
 //! - [`render`], [`graph`]: the desired state as documents, the graph apply follows.
 //!
@@ -15,6 +16,7 @@
 //! never prints: it returns data, sends [`Notice`]s, and fails with one [`Error`] type.
 
 pub mod apply;
+pub mod destroy;
 pub mod drift;
 mod error;
 pub mod graph;

@@ -183,12 +183,23 @@ pub async fn plan(
     state: &DesiredState,
     options: &PlanOptions,
 ) -> Result<LivePlan> {
+    plan_with(target, state, options, None).await
+}
+
+/// Plans `state`, or with `destroy` the removal of everything the environment owns.
+pub(crate) async fn plan_with(
+    target: &Target,
+    state: &DesiredState,
+    options: &PlanOptions,
+    destroy: Option<cairn_kube::Destroy>,
+) -> Result<LivePlan> {
     let (with_alerts, alert_note) = with_alerts(target, state).await?;
     let kube_options = cairn_kube::PlanOptions {
         force_conflicts: options.force_conflicts,
         adopt: options.adopt,
         accept_cluster: options.accept_cluster,
         kept: cairn_acme::kept_secrets(state).into_iter().collect(),
+        destroy,
     };
     let kube = cairn_kube::plan(&target.cluster, &with_alerts, &kube_options).await?;
     let mut plan = kube.plan.clone();
@@ -208,6 +219,7 @@ pub async fn plan(
     parts.extend(dns.map(|d| Box::new(d) as Box<dyn Part>));
     let s3 = cairn_s3::S3Provider {
         sandbox_dir: target.sandbox_dir.clone(),
+        destroy: destroy.map(|d| d.delete_data),
     };
     for provider in [&acme as &dyn Provider, &s3] {
         let part = provider.plan(state).await.map_err(provider_error)?;

@@ -25,6 +25,13 @@ pub const REVISION_OF: &str = "cairn.dev/revision-of";
 /// How many revisions are kept per environment.
 pub const KEEP: usize = 30;
 
+/// Revisions older than this are dropped (beyond the newest [`KEEP_RECENT`]).
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// How many of the newest revisions are kept whatever their age, so that an environment
+/// applied rarely still has something to roll back to.
+pub const KEEP_RECENT: usize = 5;
+
 /// One recorded apply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Revision {
@@ -146,12 +153,93 @@ pub async fn record(
             }
         }
     }
-    let total = existing.len() + 1;
-    for old in existing.iter().take(total.saturating_sub(KEEP)) {
+    for old in expired(&existing, std::time::SystemTime::now()) {
         // Best effort: an old revision left behind is harmless.
         let _ = api
-            .delete(&name_of(env, old.number), &DeleteParams::default())
+            .delete(&name_of(env, old), &DeleteParams::default())
             .await;
     }
     Ok(number)
+}
+
+/// The revisions to drop once a new one is recorded after `existing` (oldest first): beyond
+/// the newest [`KEEP`], and older than [`MAX_AGE`] unless among the newest [`KEEP_RECENT`].
+fn expired(existing: &[Revision], now: std::time::SystemTime) -> Vec<u32> {
+    let total = existing.len() + 1;
+    let by_count = total.saturating_sub(KEEP);
+    let recent_from = total.saturating_sub(KEEP_RECENT);
+    let oldest = now
+        .checked_sub(MAX_AGE)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    existing
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let old = crate::lock::parse_time(&r.time).is_some_and(|t| t < oldest);
+            *i < by_count || (old && *i < recent_from)
+        })
+        .map(|(_, r)| r.number)
+        .collect()
+}
+
+/// Deletes every revision of `env` but `except` (after a destroy that left nothing: the
+/// destroy's own revision stays, saying what happened). How many went.
+pub async fn forget(cluster: &Cluster, env: &str, except: u32) -> Result<usize, KubeError> {
+    let api = api(cluster);
+    let mut n = 0;
+    for old in list(cluster, env).await? {
+        if old.number == except {
+            continue;
+        }
+        api.delete(&name_of(env, old.number), &DeleteParams::default())
+            .await
+            .map_err(|e| KubeError::api(format!("delete revision {} of {env}", old.number), e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revisions(times: &[&str]) -> Vec<Revision> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Revision {
+                number: i as u32 + 1,
+                time: (*t).to_owned(),
+                author: String::new(),
+                summary: String::new(),
+                outcome: String::new(),
+                script: String::new(),
+                note: String::new(),
+                sources: BTreeMap::new(),
+            })
+            .collect()
+    }
+
+    fn at(s: &str) -> std::time::SystemTime {
+        let secs = crate::lock::parse_time(s).map_or(0, |t| t as u64);
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn revisions_are_dropped_by_count_and_by_age_but_the_newest_stay() {
+        let now = at("2026-12-01T00:00:00Z");
+        // 40 fresh revisions: the recorded one makes 41, so the oldest 11 go.
+        let fresh = revisions(&["2026-11-30T00:00:00Z"; 40]);
+        assert_eq!(expired(&fresh, now), (1..=11).collect::<Vec<_>>());
+        // Old ones go by age, except the newest KEEP_RECENT (with the one being recorded).
+        let old = revisions(&["2026-01-01T00:00:00Z"; 8]);
+        assert_eq!(expired(&old, now), vec![1, 2, 3, 4]);
+        let mixed = revisions(&[
+            "2026-01-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+        ]);
+        assert!(expired(&mixed, now).is_empty());
+    }
 }

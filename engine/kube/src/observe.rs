@@ -85,24 +85,45 @@ fn inventory_kinds(objects: &BTreeMap<ResourceId, J>) -> BTreeSet<String> {
         .collect()
 }
 
+/// Where to read: in some namespaces (a plan), or in all of them (a destroy: whatever the
+/// environment owns, wherever it is).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// In these namespaces (and cluster-wide kinds).
+    In(&'a BTreeSet<String>),
+    /// One LIST per kind across every namespace.
+    Everywhere,
+}
+
+impl Scope<'_> {
+    /// The namespaces to list a namespaced kind in (`None`: all at once).
+    fn namespaces(&self) -> Vec<Option<&str>> {
+        match self {
+            Scope::In(set) => set.iter().map(|ns| Some(ns.as_str())).collect(),
+            Scope::Everywhere => vec![None],
+        }
+    }
+}
+
 /// Reads every object of `env` of the given kinds (plus the kinds its inventory lists) in the
-/// given namespaces. Custom kinds the inventory lists are learnt into `catalog`.
+/// given scope. Custom kinds the inventory lists are learnt into `catalog`.
 pub async fn observe(
     cluster: &Cluster,
     env: &str,
     catalog: &mut Catalog,
     kinds_wanted: &BTreeSet<String>,
-    namespaces: &BTreeSet<String>,
+    scope: Scope<'_>,
 ) -> Result<Observed, KubeError> {
     let sel = selector(env);
     let mut observed = Observed::default();
+    let namespaces = scope.namespaces();
     // ConfigMaps first: the inventory among them says which other kinds to read.
     let config_maps =
         kinds::kind("ConfigMap").ok_or_else(|| KubeError::Internal("no ConfigMap kind".into()))?;
     let lists = try_join_all(
         namespaces
             .iter()
-            .map(|ns| list(cluster, config_maps, Some(ns), &sel)),
+            .map(|ns| list(cluster, config_maps, *ns, &sel)),
     )
     .await?;
     for obj in lists.into_iter().flatten() {
@@ -120,8 +141,8 @@ pub async fn observe(
             .get(name)
             .ok_or_else(|| KubeError::UnsupportedKind(name.clone()))?;
         if kind.namespaced {
-            for ns in namespaces {
-                requests.push((kind.clone(), Some(ns.as_str())));
+            for ns in &namespaces {
+                requests.push((kind.clone(), *ns));
             }
         } else {
             requests.push((kind, None));

@@ -11,7 +11,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value as J;
 
 use crate::kinds::{Catalog, Kind};
-use crate::observe::{Observed, observe};
+use crate::observe::{Observed, Scope, observe};
 use crate::refusal::Refusal;
 use crate::{Cluster, ENVIRONMENT, FIELD_MANAGER, KubeError, MANAGED_BY};
 
@@ -29,7 +29,44 @@ pub struct PlanOptions {
     /// plan's `SecretStore`): never pruned, though the script does not declare them as
     /// Kubernetes objects.
     pub kept: BTreeSet<ResourceId>,
+    /// Plan the removal of everything the environment owns, wherever it is (`cairn destroy`),
+    /// rather than the script's objects.
+    pub destroy: Option<Destroy>,
 }
+
+/// How a destroy treats what holds data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Destroy {
+    /// Delete volume claims, data-holding custom resources and the namespace holding them too
+    /// (`--delete-data`); otherwise they are kept, with the namespace around them.
+    pub delete_data: bool,
+}
+
+/// The kinds a destroy reads (besides its inventory's and the script's): every built-in kind
+/// cairn writes. Controllers' objects (ReplicaSets, Pods, Events) go with their owners; the
+/// lock Lease and CustomResourceDefinitions (shared by every environment) are never a
+/// destroy's.
+const DESTROYED_KINDS: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Service",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Ingress",
+    "PrometheusRule",
+    "AlertmanagerConfig",
+];
 
 /// One step of a Kubernetes plan, with the body to apply (secrets included: never printed).
 #[derive(Debug, Clone)]
@@ -434,7 +471,7 @@ pub async fn live_objects(
         &state.environment.name,
         &mut catalog,
         &kinds,
-        &namespaces,
+        Scope::In(&namespaces),
     )
     .await?
     .objects)
@@ -463,9 +500,15 @@ pub async fn plan(
     if options.kept.iter().any(|id| id.kind == "Secret") {
         kinds_wanted.insert("Secret".to_owned());
     }
+    let scope = if options.destroy.is_some() {
+        kinds_wanted.extend(DESTROYED_KINDS.iter().map(|k| (*k).to_owned()));
+        Scope::Everywhere
+    } else {
+        Scope::In(&namespaces)
+    };
     let (identity, observed) = futures::try_join!(
         cluster.identity(),
-        observe(cluster, &env, &mut catalog, &kinds_wanted, &namespaces)
+        observe(cluster, &env, &mut catalog, &kinds_wanted, scope)
     )?;
     check_identity(state, &observed, &identity, options)?;
     check_namespace_owner(cluster, state).await?;
@@ -484,12 +527,10 @@ pub async fn plan(
         if desired_ids.contains(id) || !prunable(state, options, id, live) {
             continue;
         }
-        let (change, step) = prune(cluster, state, &catalog, id, live).await?;
+        let (change, step) = prune(cluster, state, &catalog, (id, live), options.destroy).await?;
         changes.push(change);
         steps.push(step);
     }
-    changes.sort_by_key(|a| order(a.action, &a.id));
-    steps.sort_by_key(|a| order(a.action, &a.id));
     // Kept objects (protected, no longer declared) stay listed, so a later plan still finds
     // them when the script allows their deletion.
     let kept: BTreeSet<String> = changes
@@ -497,7 +538,18 @@ pub async fn plan(
         .filter(|c| c.action == Action::Keep)
         .map(|c| catalog.inventory_name(&c.id.kind))
         .collect();
-    let inventory = inventory_body(state, &observed, &catalog, &identity, &kept);
+    // A destroy that leaves nothing deletes the inventory too.
+    let inventory = if options.destroy.is_some() && kept.is_empty() {
+        if let Some((change, step)) = inventory_deletion(state, &observed, &catalog) {
+            changes.push(change);
+            steps.push(step);
+        }
+        None
+    } else {
+        inventory_body(state, &observed, &catalog, &identity, &kept)
+    };
+    changes.sort_by_key(|a| order(a.action, &a.id));
+    steps.sort_by_key(|a| order(a.action, &a.id));
     // Smoke checks are run after an apply, not applied: they are no provider's to plan.
     let unsupported = state
         .other_resources()
@@ -541,18 +593,19 @@ fn prunable(state: &DesiredState, options: &PlanOptions, id: &ResourceId, live: 
 }
 
 /// The plan row and step of an owned object no longer declared: deleted, or kept when it holds
-/// data the script does not allow to delete (or a namespace still holding such things).
+/// data the script does not allow to delete (or a namespace still holding such things). A
+/// destroy deletes data only with `--delete-data`, and always a namespace left empty.
 async fn prune(
     cluster: &Cluster,
     state: &DesiredState,
     catalog: &Catalog,
-    id: &ResourceId,
-    live: &J,
+    (id, live): (&ResourceId, &J),
+    destroy: Option<Destroy>,
 ) -> Result<(Change, Step), KubeError> {
     let kind = catalog
         .get(&id.kind)
         .ok_or_else(|| KubeError::UnsupportedKind(id.kind.clone()))?;
-    let allowed = state
+    let script_allows = state
         .environment
         .allow_delete
         .iter()
@@ -565,8 +618,12 @@ async fn prune(
     // A namespace holds whatever is in it: always data, and kept even when allowed while
     // anything cairn would not delete lives there.
     let data = id.kind == "PersistentVolumeClaim" || annotated || id.kind == "Namespace";
+    let (allowed, claims_go) = match destroy {
+        None => (script_allows, false),
+        Some(d) => (id.kind == "Namespace" || d.delete_data, d.delete_data),
+    };
     let held = if allowed && id.kind == "Namespace" {
-        kept_in_namespace(cluster, state, &id.name).await?
+        kept_in_namespace(cluster, state, &id.name, claims_go).await?
     } else {
         None
     };
@@ -578,13 +635,16 @@ async fn prune(
             ),
         )
     } else if !allowed && data {
-        (
-            Action::Keep,
-            format!(
-                "holds data: cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")",
+        let how = match destroy {
+            Some(_) => "`cairn destroy --delete-data` deletes it".to_owned(),
+            None => format!(
+                "cairn never deletes it unless the script says env.allow_delete(\"{}\", \"{}\")",
                 id.kind, id.name
             ),
-        )
+        };
+        (Action::Keep, format!("holds data: {how}"))
+    } else if destroy.is_some() {
+        (Action::Delete, "the environment is destroyed".to_owned())
     } else {
         (Action::Delete, "no longer declared".to_owned())
     };
@@ -608,6 +668,39 @@ async fn prune(
     Ok((change, step))
 }
 
+/// The deletion of the environment's inventory ConfigMap, when a destroy leaves nothing.
+fn inventory_deletion(
+    state: &DesiredState,
+    observed: &Observed,
+    catalog: &Catalog,
+) -> Option<(Change, Step)> {
+    let name = crate::inventory_name(&state.environment);
+    let id = observed
+        .objects
+        .keys()
+        .find(|id| id.kind == "ConfigMap" && id.name == name)?
+        .clone();
+    let kind = catalog.get("ConfigMap")?;
+    let change = Change {
+        id: id.clone(),
+        action: Action::Delete,
+        fields: Vec::new(),
+        reason: Some("the environment's inventory: nothing of it is left".to_owned()),
+        holds_data: false,
+        declared_at: None,
+        help: None,
+        server_message: None,
+    };
+    let step = Step {
+        id,
+        action: Action::Delete,
+        kind,
+        body: None,
+        depends_on: Vec::new(),
+    };
+    Some((change, step))
+}
+
 /// Apply order: creations and updates by rank, then deletions in reverse rank.
 fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
     match action {
@@ -616,14 +709,16 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
     }
 }
 
-/// Why a namespace the script allows to delete must stay, if it must: volume claims the
-/// script does not allow to delete (another environment's, hand-made, or kept), or other
-/// environments living in it (their inventories). Two LISTs, made only for a namespace that
-/// is about to go.
+/// Why a namespace about to be deleted must stay, if it must: volume claims that are not
+/// going (the script does not allow it, or `claims_go` — a destroy with `--delete-data` — does
+/// not cover them: another environment's, hand-made), other environments living in it (their
+/// inventories), or objects cairn does not own (a destroy takes nothing by surprise). A few
+/// LISTs, made only for a namespace that is about to go.
 async fn kept_in_namespace(
     cluster: &Cluster,
     state: &DesiredState,
     ns: &str,
+    claims_go: bool,
 ) -> Result<Option<String>, KubeError> {
     use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
     let env = &state.environment;
@@ -632,19 +727,23 @@ async fn kept_in_namespace(
         .list(&kube::api::ListParams::default())
         .await
         .map_err(|e| KubeError::api(format!("list the claims in namespace {ns}"), e))?;
-    let may_go = |name: &str| {
+    let may_go = |c: &PersistentVolumeClaim| {
+        let name = c.metadata.name.as_deref().unwrap_or_default();
         let id = ResourceId::kube("PersistentVolumeClaim", Some(ns), name);
-        env.allow_delete.iter().any(|a| *a == id.to_string())
+        let labels = c.metadata.labels.as_ref();
+        let ours = labels.and_then(|l| l.get(MANAGED_BY)).map(String::as_str) == Some("cairn")
+            && labels.and_then(|l| l.get(ENVIRONMENT)) == Some(&env.name);
+        env.allow_delete.iter().any(|a| *a == id.to_string()) || (claims_go && ours)
     };
     let held: Vec<String> = claims
         .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|n| !may_go(n))
+        .iter()
+        .filter(|c| !may_go(c))
+        .filter_map(|c| c.metadata.name.clone())
         .collect();
     if !held.is_empty() {
         return Ok(Some(format!(
-            "it holds volume claims the script does not allow to delete ({})",
+            "it holds volume claims that are kept ({})",
             held.join(", ")
         )));
     }
@@ -666,8 +765,63 @@ async fn kept_in_namespace(
         .filter_map(|m| m.metadata.labels.as_ref()?.get(ENVIRONMENT).cloned())
         .filter(|e| *e != env.name)
         .collect();
-    Ok((!others.is_empty())
-        .then(|| format!("other environments live in it ({})", others.join(", "))))
+    if !others.is_empty() {
+        return Ok(Some(format!(
+            "other environments live in it ({})",
+            others.join(", ")
+        )));
+    }
+    let foreign = foreign_objects(cluster, &env.name, ns).await?;
+    Ok((!foreign.is_empty()).then(|| {
+        format!(
+            "it holds objects cairn does not own ({}): delete them or take them over with env.adopt first",
+            foreign.join(", ")
+        )
+    }))
+}
+
+/// Objects in `ns` that are not `env`'s, of the kinds people make by hand, leaving out what
+/// the cluster makes itself (objects with owners, the root CA ConfigMap, service-account
+/// tokens). At most a few names.
+async fn foreign_objects(cluster: &Cluster, env: &str, ns: &str) -> Result<Vec<String>, KubeError> {
+    const KINDS: &[&str] = &[
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "CronJob",
+        "Service",
+        "Secret",
+        "ConfigMap",
+    ];
+    let mut out = Vec::new();
+    for name in KINDS {
+        let kind = crate::kinds::kind(name)
+            .ok_or_else(|| KubeError::UnsupportedKind((*name).to_owned()))?;
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(cluster.client.clone(), ns, &kind.api_resource());
+        let list = api
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|e| KubeError::api(format!("list {} in {ns}", kind.plural), e))?;
+        for obj in list.items {
+            let meta = &obj.metadata;
+            let labels = meta.labels.as_ref();
+            let ours = labels.and_then(|l| l.get(ENVIRONMENT)).map(String::as_str) == Some(env);
+            let owned = meta
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty());
+            let object_name = meta.name.clone().unwrap_or_default();
+            let made_by_cluster = object_name == "kube-root-ca.crt"
+                || obj.data.get("type").and_then(J::as_str)
+                    == Some("kubernetes.io/service-account-token");
+            if !ours && !owned && !made_by_cluster {
+                out.push(format!("{name}/{object_name}"));
+            }
+        }
+    }
+    out.truncate(5);
+    Ok(out)
 }
 
 /// The inventory ConfigMap: which kinds the environment has, so that pruning finds objects

@@ -105,6 +105,16 @@ pub async fn delete_bucket(backend: &dyn S3Backend, plan: &BucketPlan) -> Result
     backend.delete_bucket(&plan.bucket).await
 }
 
+/// Deletes a bucket planned for deletion with its data (a destroy with `--delete-data`): its
+/// object versions first, then the bucket.
+pub async fn purge_bucket(backend: &dyn S3Backend, plan: &BucketPlan) -> Result<(), S3Error> {
+    if plan.action != Action::Delete {
+        return delete_bucket(backend, plan).await;
+    }
+    backend.empty_bucket(&plan.bucket).await?;
+    backend.delete_bucket(&plan.bucket).await
+}
+
 /// The most recently written object under `prefix` (every page of the listing).
 pub async fn newest_object(
     backend: &dyn S3Backend,

@@ -70,6 +70,9 @@ pub trait S3Backend: Send + Sync {
     fn count_objects<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>>;
     /// Deletes an (empty) bucket.
     fn delete_bucket<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), S3Error>>;
+    /// Deletes every object version and delete marker in the bucket (a destroy with
+    /// `--delete-data`); how many went.
+    fn empty_bucket<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>>;
     /// The most recently written object under `prefix` (all pages listed).
     fn newest_object<'a>(
         &'a self,
@@ -301,6 +304,15 @@ impl S3Backend for InMemoryS3 {
     fn count_objects<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>> {
         ready(self.with("ListObjectVersions", name, |b| {
             Ok(b.objects.len() as u64 + b.noncurrent)
+        }))
+    }
+
+    fn empty_bucket<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>> {
+        ready(self.with("DeleteObject", name, |b| {
+            let n = b.objects.len() as u64 + b.noncurrent;
+            b.objects.clear();
+            b.noncurrent = 0;
+            Ok(n)
         }))
     }
 

@@ -455,6 +455,48 @@ impl S3Client {
         }
     }
 
+    /// Deletes every version and delete marker, a page (up to 1,000) at a time, the
+    /// deletions of a page in parallel.
+    async fn empty(&self, name: &str) -> Result<u64, S3Error> {
+        let mut deleted = 0u64;
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| failed("ListObjectVersions", name, e))?;
+            let versions = out
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(
+                    out.delete_markers()
+                        .iter()
+                        .map(|m| (m.key(), m.version_id())),
+                );
+            let deletions: Vec<_> = versions
+                .filter_map(|(key, version)| Some((key?.to_owned(), version.map(str::to_owned))))
+                .map(|(key, version)| {
+                    self.client
+                        .delete_object()
+                        .bucket(name)
+                        .key(key)
+                        .set_version_id(version)
+                        .send()
+                })
+                .collect();
+            if deletions.is_empty() {
+                return Ok(deleted);
+            }
+            for r in futures::future::join_all(deletions).await {
+                r.map_err(|e| failed("DeleteObject", name, e))?;
+                deleted += 1;
+            }
+        }
+    }
+
     async fn newest(&self, bucket: &str, prefix: &str) -> Result<Option<ObjectInfo>, S3Error> {
         let mut pages = self
             .client
@@ -577,6 +619,10 @@ impl S3Backend for S3Client {
 
     fn count_objects<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>> {
         Box::pin(self.count(name))
+    }
+
+    fn empty_bucket<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<u64, S3Error>> {
+        Box::pin(self.empty(name))
     }
 
     fn delete_bucket<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {

@@ -32,7 +32,7 @@ use cairn_apply::{Emit, Failure, Node};
 use cairn_model::{DesiredState, Provider, ResourceId};
 use cairn_plan::plan::{Action, Change};
 
-pub use apply::{apply_bucket, delete_bucket, newest_object, read_bucket};
+pub use apply::{apply_bucket, delete_bucket, newest_object, purge_bucket, read_bucket};
 pub use backend::{InMemoryS3, MemBucket, S3Backend};
 pub use client::S3Client;
 pub use config::{BucketConfig, Encryption, LifecycleRule, MAX_TAGS, bucket_name, region_name};
@@ -95,6 +95,8 @@ pub struct BucketStep {
     pub plan: BucketPlan,
     /// The live configuration the plan read (`None`: the bucket does not exist).
     pub live: Option<LiveBucket>,
+    /// A destroy with `--delete-data`: its objects are deleted before the bucket.
+    pub purge: bool,
 }
 
 /// The S3 part of an environment's plan.
@@ -119,6 +121,7 @@ pub async fn plan(state: &DesiredState, backend: Arc<dyn S3Backend>) -> Result<S
             desired: Some(d),
             plan,
             live,
+            purge: false,
         });
     }
     steps.sort_by(|a, b| a.plan.bucket.cmp(&b.plan.bucket));
@@ -161,6 +164,41 @@ pub async fn plan_removed(
             desired: None,
             plan: plan_delete(&live, allowed, count)?,
             live: Some(live),
+            purge: false,
+        });
+    }
+    Ok(steps)
+}
+
+/// Plans a destroy's buckets: every bucket tagged as the environment's, kept — or, with
+/// `delete_data`, deleted with every object in it (the plan says how many).
+pub async fn plan_destroyed(
+    state: &DesiredState,
+    backend: &dyn S3Backend,
+    delete_data: bool,
+) -> Result<Vec<BucketStep>, S3Error> {
+    let mut steps = Vec::new();
+    for name in owned_buckets(backend, &state.environment.name).await? {
+        let Some(live) = backend.read_bucket(&name).await? else {
+            continue;
+        };
+        let plan = if delete_data {
+            let count = backend.count_objects(&name).await?;
+            let mut plan = plan_delete(&live, true, 0)?;
+            plan.reason = Some(format!(
+                "the environment is destroyed with its data: {count} object version(s) deleted with it"
+            ));
+            plan
+        } else {
+            let mut plan = plan_delete(&live, false, 0)?;
+            plan.reason = Some("holds data: `cairn destroy --delete-data` deletes it".to_owned());
+            plan
+        };
+        steps.push(BucketStep {
+            desired: None,
+            plan,
+            live: Some(live),
+            purge: delete_data,
         });
     }
     Ok(steps)
@@ -256,6 +294,7 @@ pub fn nodes(backend: &Arc<dyn S3Backend>, steps: &[BucketStep]) -> Vec<Node> {
                     Box::pin(async move {
                         let result = match &step.desired {
                             Some(d) => apply_bucket(&*backend, d, &step.plan).await.map(|_| ()),
+                            None if step.purge => purge_bucket(&*backend, &step.plan).await,
                             None => delete_bucket(&*backend, &step.plan).await,
                         };
                         result.map_err(|e| Failure::new(e.to_string()))

@@ -38,6 +38,9 @@ pub enum BucketsError {
 pub struct S3Provider {
     /// Under the sandbox: the folder its `s3.json` lives in.
     pub sandbox_dir: Option<PathBuf>,
+    /// A destroy: every bucket tagged as the environment's, kept unless `Some(true)`
+    /// (`--delete-data`), rather than the declared ones.
+    pub destroy: Option<bool>,
 }
 
 /// The environment's buckets and where they live.
@@ -75,7 +78,8 @@ impl S3Provider {
         &self,
         state: &DesiredState,
     ) -> Result<Option<Buckets>, BucketsError> {
-        if !state.resources.iter().any(|r| r.id.provider == Kind::S3) {
+        let declared = state.resources.iter().any(|r| r.id.provider == Kind::S3);
+        if !declared && self.destroy.is_none() {
             return Ok(None);
         }
         let Some(settings) = state.environment.providers.get("backups") else {
@@ -86,7 +90,13 @@ impl S3Provider {
             Some(dir) => sandbox_store(dir)?,
             None => (crate::connect(&settings).await?, None),
         };
-        let part = crate::plan(state, backend).await?;
+        let part = match self.destroy {
+            Some(delete_data) => S3Part {
+                steps: crate::plan_destroyed(state, &*backend, delete_data).await?,
+                backend,
+            },
+            None => crate::plan(state, backend).await?,
+        };
         Ok(Some(Buckets { part, sandbox }))
     }
 }
