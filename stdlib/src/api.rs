@@ -585,7 +585,10 @@ fn register_environment(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         ["name: &str", "options: Map"],
         "Declares the environment the script describes; call it once, first. Options: `cluster`\n\
          (`kube_context(...)`), `domain`, `dns` (`rfc2136(...)` or `manual_dns(...)`), `acme`\n\
-         (`letsencrypt(...)`…), `backups` (`s3(...)`), `ingress_class`, `ingress_namespace`.\n\n\
+         (`letsencrypt(...)`…), `backups` (`s3(...)`), `ingress_class`, `ingress_namespace`,\n\
+         `expires` (a preview's lifetime after its last apply, `\"7d\"`: `cairn status` shows it,\n\
+         `cairn destroy --expired` acts on it) and `ephemeral` (`true`: its data may go with it,\n\
+         `cairn destroy --delete-data` asks for no confirmation).\n\n\
          ```rhai\nlet env = environment(\"staging\", #{ domain: \"staging.example.com\" });\nlet host = \"api.\" + env.domain;\n```",
         move |nc: NativeCallContext, name: &str, options: Map| -> EnvHandle {
             let site = c.site(&nc);
@@ -717,10 +720,21 @@ fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
             "backups",
             "ingress_class",
             "ingress_namespace",
+            "expires",
+            "ephemeral",
         ],
         site,
     );
     let mut meta = parse_environment(&mut o, site, name);
+    if let Some(ttl) = o.str("expires") {
+        match validate::ttl_seconds(&ttl) {
+            Ok(seconds) => meta.expires = Some(seconds),
+            Err(e) => o
+                .diagnostics
+                .push(site.error(Code::InvalidOption, &ttl, e.0)),
+        }
+    }
+    meta.ephemeral = o.bool("ephemeral").unwrap_or(false);
     let class = o.str("ingress_class");
     let ingress_ns = o.str("ingress_namespace");
     let diagnostics = o.finish();

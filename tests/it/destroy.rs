@@ -230,3 +230,65 @@ fn a_preview_environment_is_destroyed_and_nothing_is_left() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("Nothing to destroy"), "{}", out.stdout);
 }
+
+/// A preview with a lifetime: `destroy --expired` leaves it alone until its inventory's time is
+/// past, then destroys it; `ephemeral: true` lets its data go without a confirmation.
+#[test]
+fn an_expired_ephemeral_preview_is_destroyed_with_its_data_without_asking() {
+    let cluster = TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let path = cluster.write(
+        "pr.rhai",
+        r#"
+let env = environment("pr-9", #{ expires: "7d", ephemeral: true });
+env.namespace("pr-9", #{});
+let data = env.volume_claim("cache-data", #{ storage: "1Gi" });
+env.statefulset("cache", #{ image: "redis:7.2-alpine", port: 6379, volumes: #{ "/data": data } });
+"#,
+    );
+    let out = cluster.cairn(&["apply", &path, "--yes", "--timeout", "60"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let expired = ["destroy", &path, "--expired", "--delete-data", "--yes"];
+    let out = cluster.cairn(&expired);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Environment pr-9 expires in 6d 23h")
+            || out.stdout.contains("Environment pr-9 expires in 7d 0h"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("not destroyed"), "{}", out.stdout);
+    assert!(!names(&cluster, "persistentvolumeclaims", "pr-9").is_empty());
+
+    // A week later (the inventory's time set back by hand, as if it were).
+    let out = kubectl(
+        &cluster,
+        &[
+            "patch",
+            "configmap",
+            "cairn-inventory",
+            "-n",
+            "pr-9",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"expires-at":"2026-01-01T00:00:00.000000Z"}}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.cairn(&expired);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("- PersistentVolumeClaim/pr-9/cache-data"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("- Namespace/pr-9"), "{}", out.stdout);
+    let out = kubectl(&cluster, &["get", "namespace", "pr-9"]);
+    assert!(!out.status.success(), "the namespace is gone");
+}

@@ -23,6 +23,10 @@ pub struct DestroyArgs {
     /// Only show what would be deleted (exit 0 when nothing, 2 when something, 3 when data)
     #[arg(long)]
     pub dry_run: bool,
+    /// Destroy only if the environment is past its lifetime (`expires: "7d"` in the script,
+    /// counted from its last apply); otherwise say when it expires and exit 0
+    #[arg(long)]
+    pub expired: bool,
 }
 
 /// `cairn destroy`: exit 0 when everything planned was deleted (or nothing was there), 1 on
@@ -42,6 +46,9 @@ pub fn destroy(
         let target = connect(io, live, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
+            if destroy.expired && !expired(io, &target, &eval.state).await? {
+                return Ok(EXIT_OK);
+            }
             let Some(held) = take_lock(io, &target, &env, args, live.json).await? else {
                 return Ok(EXIT_ERROR);
             };
@@ -59,6 +66,23 @@ pub fn destroy(
         target.close().await?;
         code
     })
+}
+
+/// With `--expired`: whether the environment is past its lifetime (saying when it expires
+/// when it is not).
+async fn expired(
+    io: &mut Io<'_>,
+    target: &Target,
+    state: &cairn_model::DesiredState,
+) -> Result<bool, CliError> {
+    let expiry = cairn_engine::destroy::expiry(target, state).await?;
+    let env = &state.environment.name;
+    if expiry.expired() {
+        errln!(io, "Environment {env} {}: destroying it.", expiry.text())?;
+        return Ok(true);
+    }
+    outln!(io, "Environment {env} {}: not destroyed.", expiry.text())?;
+    Ok(false)
 }
 
 struct How<'a> {

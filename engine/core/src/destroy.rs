@@ -74,6 +74,9 @@ fn note(plan: &Plan, destroy: DestroyOptions) -> String {
 /// The data-holding objects a destroy with `--delete-data` would delete though the script
 /// does not allow it (`env.allow_delete`): each needs the user's confirmation.
 pub fn unconfirmed(plan: &Plan, state: &DesiredState) -> Vec<ResourceId> {
+    if state.environment.ephemeral {
+        return Vec::new();
+    }
     plan.protected_deletions()
         .filter(|c| c.id.kind != "Namespace")
         .filter(|c| {
@@ -102,4 +105,74 @@ pub fn summary(plan: &Plan) -> String {
 /// (`revision`); how many went.
 pub async fn forget_history(target: &Target, environment: &str, revision: u32) -> Result<usize> {
     Ok(cairn_kube::history::forget(&target.cluster, environment, revision).await?)
+}
+
+/// When an environment with a lifetime (`expires: "7d"`) expires.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "expiry", rename_all = "snake_case")]
+pub enum Expiry {
+    /// The script gives it no lifetime.
+    Never,
+    /// It has one, but was never applied (or its inventory is gone).
+    NotApplied,
+    /// Its last apply set this time (RFC 3339, UTC); `seconds` left (negative: past).
+    At {
+        /// When.
+        at: String,
+        /// Seconds from now until then; negative once past.
+        seconds: i64,
+    },
+}
+
+impl Expiry {
+    /// Whether the environment is past its lifetime.
+    pub fn expired(&self) -> bool {
+        matches!(self, Expiry::At { seconds, .. } if *seconds <= 0)
+    }
+
+    /// For people: `expires in 6d 23h (2026-12-09T10:00:00Z)`, `expired 2h ago (…)`.
+    pub fn text(&self) -> String {
+        match self {
+            Expiry::Never => {
+                "no lifetime (environment(..., #{ expires: \"7d\" }) gives one)".to_owned()
+            }
+            Expiry::NotApplied => "has a lifetime, but was never applied".to_owned(),
+            Expiry::At { at, seconds } if *seconds > 0 => {
+                format!("expires in {} ({at})", span(*seconds))
+            }
+            Expiry::At { at, seconds } => format!("expired {} ago ({at})", span(-seconds)),
+        }
+    }
+}
+
+/// `6d 23h`, `2h 5m`, `4m`.
+fn span(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+    );
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// When the environment of `state` expires on `target` (its inventory's record).
+pub async fn expiry(target: &Target, state: &DesiredState) -> Result<Expiry> {
+    if state.environment.expires.is_none() {
+        return Ok(Expiry::Never);
+    }
+    let Some(at) = cairn_kube::expires_at(&target.cluster, &state.environment).await? else {
+        return Ok(Expiry::NotApplied);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let then = cairn_kube::lock::parse_time(&at).unwrap_or(now);
+    Ok(Expiry::At {
+        at,
+        seconds: then - now,
+    })
 }

@@ -32,7 +32,7 @@ pub use apply::{ApplyOptions, apply, finish, nodes, readiness};
 pub use cairn_apply::{Event, Failure, Report};
 pub use cluster::Cluster;
 pub use job::{JobRun, run_job};
-pub use plan::{Destroy, KubePlan, PlanOptions, live_objects, plan};
+pub use plan::{Destroy, EXPIRES_AT, KubePlan, PlanOptions, expires_at, live_objects, plan};
 
 /// Field manager name cairn applies with.
 pub const FIELD_MANAGER: &str = "cairn";

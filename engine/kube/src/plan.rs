@@ -908,8 +908,21 @@ fn inventory_body(
             .and_then(|cm| cm.pointer(&format!("/data/{key}")))
             .and_then(J::as_str)
     };
-    if current("kinds") == Some(kinds.as_str()) && current("cluster") == Some(identity) {
+    // An environment with a lifetime expires that long after its last apply: every apply
+    // writes the new time.
+    let expires_at = state.environment.expires.map(|ttl| {
+        crate::lock::micro_time(std::time::SystemTime::now() + std::time::Duration::from_secs(ttl))
+    });
+    if current("kinds") == Some(kinds.as_str())
+        && current("cluster") == Some(identity)
+        && expires_at.is_none()
+        && current(EXPIRES_AT).is_none()
+    {
         return None;
+    }
+    let mut data = serde_json::json!({ "kinds": kinds, "cluster": identity });
+    if let (Some(at), J::Object(map)) = (expires_at, &mut data) {
+        map.insert(EXPIRES_AT.to_owned(), J::String(at));
     }
     Some(serde_json::json!({
         "apiVersion": "v1",
@@ -919,8 +932,29 @@ fn inventory_body(
             "namespace": ns,
             "labels": { MANAGED_BY: "cairn", ENVIRONMENT: state.environment.name },
         },
-        "data": { "kinds": kinds, "cluster": identity },
+        "data": data,
     }))
+}
+
+/// The inventory's key for when the environment expires (RFC 3339, UTC).
+pub const EXPIRES_AT: &str = "expires-at";
+
+/// When the environment expires, as its inventory says (RFC 3339), if it has a lifetime.
+pub async fn expires_at(
+    cluster: &Cluster,
+    env: &cairn_model::EnvironmentMeta,
+) -> Result<Option<String>, KubeError> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let Some(ns) = &env.namespace else {
+        return Ok(None);
+    };
+    let name = crate::inventory_name(env);
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), ns);
+    let map = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| KubeError::api(format!("get the inventory {ns}/{name}"), e))?;
+    Ok(map.and_then(|m| m.data?.get(EXPIRES_AT).cloned()))
 }
 
 #[cfg(test)]

@@ -181,6 +181,14 @@ pub struct EnvironmentMeta {
     /// Secrets an operator makes (not cairn) that workloads read: `namespace/name` → keys.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_secrets: BTreeMap<String, Vec<String>>,
+    /// How long the environment lives after its last apply (`expires: "7d"`), in seconds: a
+    /// preview environment `cairn destroy --expired` removes once it is past.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// Its data may go with it (`ephemeral: true`, a preview's): `cairn destroy --delete-data`
+    /// deletes its claims and buckets without asking for each.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
 }
 
 /// What an environment script evaluates to.

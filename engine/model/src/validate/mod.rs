@@ -23,6 +23,7 @@ mod duration;
 mod image;
 mod names;
 mod quantity;
+mod ttl;
 
 pub use address::{ipv4, ipv6};
 pub use bucket::{BucketNameError, bucket_name};
@@ -33,6 +34,7 @@ pub use names::{
     config_key, dns1123_label, dns1123_subdomain, env_var_name, label_key, label_value,
 };
 pub use quantity::Quantity;
+pub use ttl::ttl_seconds;
 
 /// A validation failure: a message suitable for a diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
