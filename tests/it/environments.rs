@@ -13,6 +13,7 @@ const ENVIRONMENTS: &[&str] = &[
     "rsolv-staging",
     "ventros-staging",
     "spacetime-staging",
+    "preview",
 ];
 
 fn script(env: &str) -> String {

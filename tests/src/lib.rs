@@ -16,6 +16,7 @@ pub fn root() -> PathBuf {
 pub fn ci_vars() -> BTreeMap<String, String> {
     [
         ("GIT_SHA", "4f2c9e1"),
+        ("PR_NUMBER", "123"),
         (
             "RBX_TSIG_KEY",
             "dGVzdC10c2lnLWtleS12YWx1ZS0wMDAwMDAwMDAwMDA=",
