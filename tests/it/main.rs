@@ -17,6 +17,7 @@ mod ownership;
 mod plugins;
 mod refusals;
 mod render;
+mod rollouts;
 #[path = "../../engine/s3/tests/it/harness.rs"]
 #[allow(dead_code)] // the S3 crate's tests use all of it, these tests only the server
 mod s3_harness;

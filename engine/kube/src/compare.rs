@@ -31,6 +31,8 @@ pub(crate) struct Compared {
     pub steps: Vec<Step>,
     pub changes: Vec<Change>,
     pub notes: Vec<String>,
+    /// The workloads the change of a config object they read restarts.
+    restarts: crate::config_hash::Restarts,
 }
 
 /// A declared object whose fate a dry run decides.
@@ -104,11 +106,16 @@ pub(crate) async fn compare(
     let force = options.force_conflicts;
     let mut out = Compared::default();
     let mut pending = Vec::new();
+    let mut bodies = std::collections::BTreeMap::new();
+    for r in desired {
+        bodies.insert(r.id.clone(), apply_body(r, generated)?);
+    }
+    out.restarts = crate::config_hash::stamp(&mut bodies, observed);
     for r in desired {
         let kind = catalog
             .get(&r.id.kind)
             .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
-        let body = apply_body(r, generated)?;
+        let body = bodies.remove(&r.id).unwrap_or(J::Null);
         let Some(live) = observed.objects.get(&r.id) else {
             pending.push(Pending {
                 r,
@@ -192,6 +199,13 @@ async fn decide(
 impl Compared {
     fn push(&mut self, r: &Resource, kind: Kind, body: J, mut d: Decision) {
         redact(&kind.kind, &mut d.fields);
+        let changed = self.restarts.changed.get(&r.id);
+        if let Some(why) = crate::config_hash::explain(&mut d.fields, changed) {
+            d.reason = Some(match d.reason.take() {
+                Some(other) => format!("{why}; {other}"),
+                None => why,
+            });
+        }
         self.changes.push(Change {
             id: r.id.clone(),
             action: d.action,

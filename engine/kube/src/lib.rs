@@ -16,6 +16,7 @@
 mod apply;
 mod cluster;
 mod compare;
+mod config_hash;
 mod explain;
 pub mod history;
 pub mod job;

@@ -164,6 +164,7 @@ pub fn fingerprint(kind: &str, obj: &J) -> String {
     if let Some(map) = o.as_object_mut() {
         map.remove("status");
     }
+    crate::config_hash::unstamped(&mut o);
     if kind == "PersistentVolumeClaim"
         && let Some(spec) = o.get_mut("spec").and_then(J::as_object_mut)
     {
