@@ -1,0 +1,257 @@
+//! The analysis: which peer can open which connection to which, and what blocks the rest.
+
+use std::collections::BTreeMap;
+
+use super::model::{Labels, Namespace, Peer, Protocol};
+use super::policy::Policy;
+use super::ports::PortSet;
+
+/// What the analysis reads: namespaces, peers and policies.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    namespaces: BTreeMap<String, Namespace>,
+    peers: Vec<Peer>,
+    policies: Vec<Policy>,
+}
+
+/// One direction of a pair: what the policies of that end allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    /// The policies that isolate this end in this direction (`namespace/name`); empty when
+    /// none does, and the side allows everything.
+    pub isolated_by: Vec<String>,
+    /// The ports this side allows.
+    pub allowed: PortSet,
+}
+
+/// The analysis of one ordered pair of peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// What the egress policies of the source allow towards the destination.
+    pub egress: Side,
+    /// What the ingress policies of the destination allow from the source.
+    pub ingress: Side,
+    /// The ports a connection can use: allowed by both sides.
+    pub allowed: PortSet,
+}
+
+/// Whether one connection is allowed and, if not, what blocks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Both ends allow it.
+    Allowed,
+    /// At least one end blocks it.
+    Blocked {
+        /// The policies isolating the source's egress, when they do not allow it.
+        egress: Option<Vec<String>>,
+        /// The policies isolating the destination's ingress, when they do not allow it.
+        ingress: Option<Vec<String>>,
+    },
+}
+
+/// The who-can-reach-whom matrix: every ordered pair of peers, in the inputs' order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reachability {
+    pub(crate) peers: Vec<String>,
+    pub(crate) pairs: Vec<Pair>,
+}
+
+impl Inputs {
+    /// No namespace, peer or policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a namespace; its name label is added.
+    pub fn add_namespace(&mut self, name: &str, labels: Labels) -> &mut Self {
+        self.namespaces
+            .insert(name.to_owned(), Namespace::new(name, labels));
+        self
+    }
+
+    /// Adds a peer, and its namespace (with only the name label) when it is not known yet.
+    pub fn add_peer(&mut self, peer: Peer) -> &mut Self {
+        if let Some(ns) = &peer.namespace
+            && !self.namespaces.contains_key(ns)
+        {
+            self.add_namespace(&ns.clone(), Labels::new());
+        }
+        self.peers.push(peer);
+        self
+    }
+
+    /// Adds a policy.
+    pub fn add_policy(&mut self, policy: Policy) -> &mut Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// The namespaces.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        self.namespaces.values()
+    }
+
+    /// The peers, in the order they were added.
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    /// The policies.
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// A peer's namespace labels, mutable (a label added later, as `kubectl label` would).
+    pub fn namespace_labels_mut(&mut self, name: &str) -> Option<&mut Labels> {
+        self.namespaces.get_mut(name).map(|n| &mut n.labels)
+    }
+
+    /// A peer by its id (`namespace/name`), mutable.
+    pub fn peer_mut(&mut self, id: &str) -> Option<&mut Peer> {
+        self.peers.iter_mut().find(|p| p.id() == id)
+    }
+
+    fn ns_labels(&self, peer: &Peer) -> Option<&Labels> {
+        peer.namespace
+            .as_ref()
+            .and_then(|n| self.namespaces.get(n))
+            .map(|n| &n.labels)
+    }
+
+    /// What `to`'s ingress policies allow from `from`.
+    fn ingress(&self, from: &Peer, to: &Peer) -> Side {
+        let from_ns = self.ns_labels(from);
+        self.side(
+            to,
+            |p| p.ingress.as_deref(),
+            |rule, policy| {
+                (rule.peers.is_empty()
+                    || rule
+                        .peers
+                        .iter()
+                        .any(|pp| pp.matches(&policy.namespace, from, from_ns)))
+                .then(|| rule.ports_to(to))
+            },
+        )
+    }
+
+    /// What `from`'s egress policies allow towards `to`.
+    fn egress(&self, from: &Peer, to: &Peer) -> Side {
+        let to_ns = self.ns_labels(to);
+        self.side(
+            from,
+            |p| p.egress.as_deref(),
+            |rule, policy| {
+                (rule.peers.is_empty()
+                    || rule
+                        .peers
+                        .iter()
+                        .any(|pp| pp.matches(&policy.namespace, to, to_ns)))
+                .then(|| rule.ports_to(to))
+            },
+        )
+    }
+
+    fn side(
+        &self,
+        end: &Peer,
+        rules_of: impl Fn(&Policy) -> Option<&[super::policy::Rule]>,
+        opens: impl Fn(&super::policy::Rule, &Policy) -> Option<PortSet>,
+    ) -> Side {
+        let mut isolated_by = Vec::new();
+        let mut allowed = PortSet::none();
+        for policy in self.policies.iter().filter(|p| p.selects(end)) {
+            let Some(rules) = rules_of(policy) else {
+                continue;
+            };
+            isolated_by.push(policy.id());
+            for rule in rules {
+                if let Some(ports) = opens(rule, policy) {
+                    allowed.union_with(&ports);
+                }
+            }
+        }
+        if isolated_by.is_empty() {
+            allowed = PortSet::all();
+        }
+        isolated_by.sort();
+        isolated_by.dedup();
+        Side {
+            isolated_by,
+            allowed,
+        }
+    }
+
+    /// The analysis of one ordered pair.
+    pub fn pair(&self, from: &Peer, to: &Peer) -> Pair {
+        let egress = self.egress(from, to);
+        let ingress = self.ingress(from, to);
+        let allowed = egress.allowed.intersect(&ingress.allowed);
+        Pair {
+            egress,
+            ingress,
+            allowed,
+        }
+    }
+
+    /// The matrix of every ordered pair of peers (the loopback pairs too, evaluated as any
+    /// other: Kubernetes leaves them to the network plugin).
+    pub fn analyze(&self) -> Reachability {
+        let mut pairs = Vec::with_capacity(self.peers.len() * self.peers.len());
+        for from in &self.peers {
+            for to in &self.peers {
+                pairs.push(self.pair(from, to));
+            }
+        }
+        Reachability {
+            peers: self.peers.iter().map(Peer::id).collect(),
+            pairs,
+        }
+    }
+}
+
+impl Pair {
+    /// Whether a connection on a port is allowed, and what blocks it if not.
+    pub fn verdict(&self, port: u16, protocol: Protocol) -> Verdict {
+        let egress_ok = self.egress.allowed.contains(port, protocol);
+        let ingress_ok = self.ingress.allowed.contains(port, protocol);
+        if egress_ok && ingress_ok {
+            return Verdict::Allowed;
+        }
+        Verdict::Blocked {
+            egress: (!egress_ok).then(|| self.egress.isolated_by.clone()),
+            ingress: (!ingress_ok).then(|| self.ingress.isolated_by.clone()),
+        }
+    }
+}
+
+impl Reachability {
+    /// The peers' ids, in matrix order.
+    pub fn peers(&self) -> &[String] {
+        &self.peers
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.peers.iter().position(|p| p == id)
+    }
+
+    /// The analysis of a pair, by the peers' ids.
+    pub fn pair(&self, from: &str, to: &str) -> Option<&Pair> {
+        let (f, t) = (self.index(from)?, self.index(to)?);
+        self.pairs.get(f * self.peers.len() + t)
+    }
+
+    /// Every pair as (from, to, analysis), rows first.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str, &Pair)> {
+        let n = self.peers.len();
+        self.pairs
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| (self.peers[i / n].as_str(), self.peers[i % n].as_str(), p))
+    }
+
+    /// Whether `from` can connect to `to` on a port; `None` for an unknown peer.
+    pub fn verdict(&self, from: &str, to: &str, port: u16, protocol: Protocol) -> Option<Verdict> {
+        self.pair(from, to).map(|p| p.verdict(port, protocol))
+    }
+}
