@@ -3,21 +3,23 @@
 use cairn_model::{DesiredState, Resource, Value};
 
 use super::eval::Inputs;
-use super::model::{Cidr, ContainerPort, Labels, Peer, Protocol};
+use super::model::{Cidr, ContainerPort, Labels, Namespace, Peer, Protocol};
 use super::policy::{Policy, Problem, ReachError};
 
-/// The pod template of a workload, by kind.
-fn pod_template(r: &Resource) -> Option<&Value> {
-    let path: &[&str] = match r.id.kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => &["spec", "template"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template"],
-        "Pod" => &[],
+/// The pod template of a workload, by kind, and the path to it.
+fn pod_template(r: &Resource) -> Option<(&'static str, &Value)> {
+    let (path, at): (&[&str], &str) = match r.id.kind.as_str() {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            (&["spec", "template"], "spec.template.")
+        }
+        "CronJob" => (
+            &["spec", "jobTemplate", "spec", "template"],
+            "spec.jobTemplate.spec.template.",
+        ),
+        "Pod" => return Some(("", &r.body)),
         _ => return None,
     };
-    if path.is_empty() {
-        return Some(&r.body);
-    }
-    r.body.pointer(path)
+    r.body.pointer(path).map(|t| (at, t))
 }
 
 fn object_name(r: &Resource) -> String {
@@ -104,17 +106,15 @@ fn container_ports(
     Ok(out)
 }
 
-fn workload(r: &Resource, template: &Value) -> Result<Peer, ReachError> {
+fn workload(r: &Resource, at: &str, template: &Value) -> Result<Peer, ReachError> {
     let ns = r.id.scope.as_deref().unwrap_or("default");
-    let labels = labels_at(
-        r,
-        template
-            .pointer(&["metadata", "labels"])
-            .unwrap_or(&Value::Null),
-        "metadata.labels",
-    )?;
+    let meta_labels = template
+        .pointer(&["metadata", "labels"])
+        .unwrap_or(&Value::Null);
+    let labels = labels_at(r, meta_labels, &format!("{at}metadata.labels"))?;
     let mut peer = Peer::workload(ns, &r.id.name, &r.id.kind, labels);
-    peer.ports = container_ports(r, template.get("spec").unwrap_or(&Value::Null), "spec")?;
+    let spec = template.get("spec").unwrap_or(&Value::Null);
+    peer.ports = container_ports(r, spec, &format!("{at}spec"))?;
     Ok(peer)
 }
 
@@ -149,8 +149,8 @@ impl Inputs {
                     Err(e) => errors.push(e),
                 },
                 _ => {
-                    if let Some(template) = pod_template(r) {
-                        match workload(r, template) {
+                    if let Some((at, template)) = pod_template(r) {
+                        match workload(r, at, template) {
                             Ok(p) => {
                                 inputs.add_peer(p);
                             }
@@ -164,10 +164,15 @@ impl Inputs {
     }
 
     /// Adds peers that live outside the desired state (another environment's workloads, the
-    /// ingress controller, kube-dns, the internet), with their namespaces' labels.
-    pub fn with_outside(mut self, namespaces: &[(String, Labels)], peers: Vec<Peer>) -> Self {
-        for (name, labels) in namespaces {
-            self.add_namespace(name, labels.clone());
+    /// ingress controller, kube-dns, the internet) and their namespaces' labels (a namespace
+    /// not given gets only its name label).
+    pub fn with_outside(
+        mut self,
+        namespaces: impl IntoIterator<Item = Namespace>,
+        peers: impl IntoIterator<Item = Peer>,
+    ) -> Self {
+        for ns in namespaces {
+            self.add_namespace(&ns.name, ns.labels);
         }
         for p in peers {
             self.add_peer(p);
