@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cairn_model::{DesiredState, Resource, ResourceId, Sensitive, SensitivePart, Value};
 use cairn_plan::reach::{
-    Inputs, Labels, Namespace, Peer, Policy, Problem, Protocol, Verdict, external,
+    Inputs, Labels, Namespace, Peer, Policy, Problem, Protocol, Verdict, explain, external,
     ingress_controller, kube_dns,
 };
 
@@ -347,4 +347,29 @@ fn a_desired_state_with_a_malformed_object_reports_it_and_analyzes_the_rest() {
                 .map(String::as_str)
                 == Some("staging")
     }));
+}
+
+#[test]
+fn a_pair_whose_sides_open_different_ports_names_both() {
+    let inputs = two_pods(&[
+        "metadata: {name: in-8000, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: b}}\n  ingress: [{ports: [{port: 8000}]}]\n",
+        "metadata: {name: out-9090, namespace: x}\nspec:\n  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Egress]\n  egress: [{ports: [{port: 9090}]}]\n",
+    ]);
+    let reach = inputs.analyze();
+    let pair = reach.pair("x/a", "x/b").expect("pair");
+    assert_eq!(
+        explain("x/a", "x/b", pair),
+        "blocked: egress of x/a allows TCP 9090 (x/out-9090), ingress of x/b allows TCP 8000 (x/in-8000)"
+    );
+    assert_eq!(
+        pair.verdict(9090, Protocol::Tcp),
+        Verdict::Blocked {
+            egress: None,
+            ingress: Some(vec!["x/in-8000".to_owned()])
+        }
+    );
+    assert_eq!(
+        reach.truth_table(8000, Protocol::Tcp),
+        "-       x/a     x/b     outside\nx/a     X       X       X\nx/b     .       .       .\noutside .       .       .\n"
+    );
 }
