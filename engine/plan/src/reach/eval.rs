@@ -56,6 +56,21 @@ pub struct Reachability {
     pub(crate) pairs: Vec<Pair>,
 }
 
+/// The policies isolating one end in one direction, and their sorted ids.
+struct Isolating<'a> {
+    policies: Vec<&'a Policy>,
+    ids: Vec<String>,
+}
+
+impl<'a> Isolating<'a> {
+    fn new(policies: Vec<&'a Policy>) -> Self {
+        let mut ids: Vec<String> = policies.iter().map(|p| p.id()).collect();
+        ids.sort();
+        ids.dedup();
+        Self { policies, ids }
+    }
+}
+
 impl Inputs {
     /// No namespace, peer or policy.
     pub fn new() -> Self {
@@ -118,74 +133,60 @@ impl Inputs {
             .map(|n| &n.labels)
     }
 
-    /// What `to`'s ingress policies allow from `from`.
-    fn ingress(&self, from: &Peer, to: &Peer) -> Side {
-        let from_ns = self.ns_labels(from);
-        self.side(
-            to,
-            |p| p.ingress.as_deref(),
-            |rule, policy| {
-                (rule.peers.is_empty()
-                    || rule
-                        .peers
-                        .iter()
-                        .any(|pp| pp.matches(&policy.namespace, from, from_ns)))
-                .then(|| rule.ports_to(to))
-            },
+    /// The policies selecting a peer that isolate (ingress, egress).
+    fn selecting(&self, peer: &Peer) -> (Isolating<'_>, Isolating<'_>) {
+        let selecting = self.policies.iter().filter(|p| p.selects(peer));
+        let (ingress, egress): (Vec<_>, Vec<_>) = selecting
+            .map(|p| {
+                (
+                    p.ingress.is_some().then_some(p),
+                    p.egress.is_some().then_some(p),
+                )
+            })
+            .unzip();
+        (
+            Isolating::new(ingress.into_iter().flatten().collect()),
+            Isolating::new(egress.into_iter().flatten().collect()),
         )
     }
 
-    /// What `from`'s egress policies allow towards `to`.
-    fn egress(&self, from: &Peer, to: &Peer) -> Side {
-        let to_ns = self.ns_labels(to);
-        self.side(
-            from,
-            |p| p.egress.as_deref(),
-            |rule, policy| {
-                (rule.peers.is_empty()
-                    || rule
-                        .peers
-                        .iter()
-                        .any(|pp| pp.matches(&policy.namespace, to, to_ns)))
-                .then(|| rule.ports_to(to))
-            },
-        )
-    }
-
-    fn side(
-        &self,
-        end: &Peer,
-        rules_of: impl Fn(&Policy) -> Option<&[super::policy::Rule]>,
-        opens: impl Fn(&super::policy::Rule, &Policy) -> Option<PortSet>,
-    ) -> Side {
-        let mut isolated_by = Vec::new();
-        let mut allowed = PortSet::none();
-        for policy in self.policies.iter().filter(|p| p.selects(end)) {
-            let Some(rules) = rules_of(policy) else {
-                continue;
+    /// What the policies isolating one end (`isolating`) allow with the `other` end; `dest`
+    /// is the destination, against whose container ports named ports resolve.
+    fn side(&self, isolating: &Isolating, ingress: bool, other: &Peer, dest: &Peer) -> Side {
+        if isolating.policies.is_empty() {
+            return Side {
+                isolated_by: Vec::new(),
+                allowed: PortSet::all(),
             };
-            isolated_by.push(policy.id());
-            for rule in rules {
-                if let Some(ports) = opens(rule, policy) {
-                    allowed.union_with(&ports);
+        }
+        let other_ns = self.ns_labels(other);
+        let mut allowed = PortSet::none();
+        for policy in &isolating.policies {
+            let rules = if ingress {
+                &policy.ingress
+            } else {
+                &policy.egress
+            };
+            for rule in rules.as_deref().unwrap_or_default() {
+                let peer_ok = rule.peers.is_empty()
+                    || rule
+                        .peers
+                        .iter()
+                        .any(|pp| pp.matches(&policy.namespace, other, other_ns));
+                if peer_ok {
+                    allowed.union_with(&rule.ports_to(dest));
                 }
             }
         }
-        if isolated_by.is_empty() {
-            allowed = PortSet::all();
-        }
-        isolated_by.sort();
-        isolated_by.dedup();
         Side {
-            isolated_by,
+            isolated_by: isolating.ids.clone(),
             allowed,
         }
     }
 
-    /// The analysis of one ordered pair.
-    pub fn pair(&self, from: &Peer, to: &Peer) -> Pair {
-        let egress = self.egress(from, to);
-        let ingress = self.ingress(from, to);
+    fn pair_with(&self, from: (&Peer, &Isolating), to: (&Peer, &Isolating)) -> Pair {
+        let egress = self.side(from.1, false, to.0, to.0);
+        let ingress = self.side(to.1, true, from.0, to.0);
         let allowed = egress.allowed.intersect(&ingress.allowed);
         Pair {
             egress,
@@ -194,13 +195,22 @@ impl Inputs {
         }
     }
 
-    /// The matrix of every ordered pair of peers (the loopback pairs too, evaluated as any
-    /// other: Kubernetes leaves them to the network plugin).
+    /// The analysis of one ordered pair.
+    pub fn pair(&self, from: &Peer, to: &Peer) -> Pair {
+        let (_, from_egress) = self.selecting(from);
+        let (to_ingress, _) = self.selecting(to);
+        self.pair_with((from, &from_egress), (to, &to_ingress))
+    }
+
+    /// The matrix of every ordered pair of peers. A peer's pair with itself is evaluated as
+    /// any other: for a workload it is the traffic between its pods (a pod's traffic to
+    /// itself Kubernetes leaves to the network plugin).
     pub fn analyze(&self) -> Reachability {
+        let selecting: Vec<_> = self.peers.iter().map(|p| self.selecting(p)).collect();
         let mut pairs = Vec::with_capacity(self.peers.len() * self.peers.len());
-        for from in &self.peers {
-            for to in &self.peers {
-                pairs.push(self.pair(from, to));
+        for (from, (_, from_egress)) in self.peers.iter().zip(&selecting) {
+            for (to, (to_ingress, _)) in self.peers.iter().zip(&selecting) {
+                pairs.push(self.pair_with((from, from_egress), (to, to_ingress)));
             }
         }
         Reachability {

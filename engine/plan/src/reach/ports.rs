@@ -36,16 +36,15 @@ impl PortSet {
             return;
         }
         let ranges = &mut self.ranges[protocol.index()];
-        ranges.push((lo, hi));
-        ranges.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
-        for &(a, b) in ranges.iter() {
-            match merged.last_mut() {
-                Some(last) if u32::from(a) <= u32::from(last.1) + 1 => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
+        // The ranges that touch or overlap lo..=hi are merged into one, in place.
+        let first = ranges.partition_point(|&(_, b)| u32::from(b) + 1 < u32::from(lo));
+        let last = ranges.partition_point(|&(a, _)| u32::from(a) <= u32::from(hi) + 1);
+        if first == last {
+            ranges.insert(first, (lo, hi));
+            return;
         }
-        *ranges = merged;
+        let merged = (lo.min(ranges[first].0), hi.max(ranges[last - 1].1));
+        ranges.splice(first..last, [merged]);
     }
 
     /// Adds every port of another set.
@@ -154,5 +153,20 @@ mod tests {
         assert_eq!(PortSet::none().to_string(), "none");
         b.union_with(&a);
         assert_eq!(b.to_string(), "TCP 80-500; UDP 53");
+        let mut c = PortSet::none();
+        for (lo, hi) in [
+            (10, 20),
+            (30, 40),
+            (50, 60),
+            (5, 6),
+            (21, 29),
+            (45, 45),
+            (61, 61),
+        ] {
+            c.add(Protocol::Udp, lo, hi);
+        }
+        assert_eq!(c.to_string(), "UDP 5-6,10-40,45,50-61");
+        c.add(Protocol::Udp, 1, 65535);
+        assert_eq!(c.ranges(Protocol::Udp), &[(1, 65535)]);
     }
 }
