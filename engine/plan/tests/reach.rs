@@ -280,6 +280,12 @@ fn malformed_policies_are_errors_naming_the_field() {
             Problem::Expected("a list"),
         ),
     ];
+    let nameless = yaml("metadata: {namespace: x}\nspec: {podSelector: {}}\n");
+    let err = Policy::from_value(&nameless, None).expect_err("nameless");
+    assert_eq!(
+        err.to_string(),
+        "NetworkPolicy x/?: metadata.name: expected a name"
+    );
     for (spec, field, problem) in cases {
         let body = yaml(&format!("metadata: {{name: bad, namespace: x}}\n{spec}\n"));
         let err = Policy::from_value(&body, None).expect_err(spec);

@@ -195,7 +195,7 @@ pub fn kube_dns() -> Peer {
 }
 
 /// An ingress controller in `namespace` (`kube-system` for k3s' Traefik, `ingress-nginx`),
-/// labelled `app.kubernetes.io/name=NAME`.
+/// labelled `app.kubernetes.io/name=NAME`: the source of the traffic routed to workloads.
 pub fn ingress_controller(namespace: &str, name: &str) -> Peer {
     Peer::workload(
         namespace,
@@ -203,8 +203,6 @@ pub fn ingress_controller(namespace: &str, name: &str) -> Peer {
         "Deployment",
         Labels::from([("app.kubernetes.io/name".to_owned(), name.to_owned())]),
     )
-    .with_port(Some("web"), 80, Protocol::Tcp)
-    .with_port(Some("websecure"), 443, Protocol::Tcp)
 }
 
 /// An address outside the cluster, by name (`internet` → a public address such as

@@ -20,8 +20,7 @@ pub struct ReachError {
     pub object: String,
     /// The field, as a path: `spec.ingress[0].ports[1].port`.
     pub field: String,
-    /// What is wrong with it.
-    #[source]
+    /// What is wrong with it (part of the message, not a cause).
     pub problem: Problem,
 }
 
@@ -438,6 +437,9 @@ impl Policy {
             .unwrap_or("default");
         let object = format!("NetworkPolicy {ns}/{name}");
         let ctx = Ctx { object: &object };
+        if name == "?" {
+            return Err(ctx.err("metadata.name", Problem::Expected("a name")));
+        }
         let spec = present(body.get("spec")).unwrap_or(&Value::Null);
         if !matches!(spec, Value::Null) && spec.as_object().is_none() {
             return Err(ctx.err("spec", Problem::Expected("an object")));
