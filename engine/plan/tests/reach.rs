@@ -379,3 +379,21 @@ fn a_pair_whose_sides_open_different_ports_names_both() {
         "-       x/a     x/b     outside\nx/a     X       X       X\nx/b     .       .       .\noutside .       .       .\n"
     );
 }
+
+#[test]
+fn peers_of_one_name_are_told_apart_by_kind() {
+    let mut inputs = Inputs::new();
+    inputs.add_peer(Peer::workload("x", "web", "Deployment", Labels::new()));
+    inputs.add_peer(Peer::workload("x", "web", "CronJob", Labels::new()));
+    inputs.add_peer(Peer::workload("x", "db", "StatefulSet", Labels::new()));
+    let reach = inputs.analyze();
+    assert_eq!(
+        reach.peers(),
+        ["x/web (Deployment)", "x/web (CronJob)", "x/db"]
+    );
+    assert!(
+        reach
+            .pair("x/web (CronJob)", "x/db")
+            .is_some_and(|p| p.allowed.is_all())
+    );
+}

@@ -116,14 +116,20 @@ impl Inputs {
         &self.policies
     }
 
-    /// A peer's namespace labels, mutable (a label added later, as `kubectl label` would).
-    pub fn namespace_labels_mut(&mut self, name: &str) -> Option<&mut Labels> {
-        self.namespaces.get_mut(name).map(|n| &mut n.labels)
-    }
-
-    /// A peer by its id (`namespace/name`), mutable.
-    pub fn peer_mut(&mut self, id: &str) -> Option<&mut Peer> {
-        self.peers.iter_mut().find(|p| p.id() == id)
+    /// The peers' ids, with the kind after those two peers share (a Deployment and a
+    /// CronJob of one name).
+    fn labels(&self) -> Vec<String> {
+        let ids: Vec<String> = self.peers.iter().map(Peer::id).collect();
+        ids.iter()
+            .zip(&self.peers)
+            .map(|(id, p)| {
+                if ids.iter().filter(|i| *i == id).count() > 1 {
+                    format!("{id} ({})", p.kind)
+                } else {
+                    id.clone()
+                }
+            })
+            .collect()
     }
 
     fn ns_labels(&self, peer: &Peer) -> Option<&Labels> {
@@ -214,7 +220,7 @@ impl Inputs {
             }
         }
         Reachability {
-            peers: self.peers.iter().map(Peer::id).collect(),
+            peers: self.labels(),
             pairs,
         }
     }
