@@ -15,6 +15,12 @@
 //! pod's IP, so a block that holds the pod network opens more than the analysis shows; cairn's
 //! own policies except the cluster CIDRs from their `ipBlock`s.
 //!
+//! **Peers** are named `namespace/name` (`namespace/name (Kind)` when two share it), external
+//! ones by their name; the matrix keeps the order they were added in ([`Inputs::from_state`]:
+//! the desired state's order, then [`Inputs::with_outside`]'s). A peer's pair with itself is the
+//! traffic between its pods. External peers are never isolated themselves, and a named port
+//! never matches them.
+//!
 //! Held to the Kubernetes network-policy e2e suite's cases (`engine/plan/testdata/netpol/`).
 //! Pure and synchronous.
 
