@@ -397,3 +397,25 @@ fn peers_of_one_name_are_told_apart_by_kind() {
             .is_some_and(|p| p.allowed.is_all())
     );
 }
+
+#[test]
+fn a_workload_port_that_is_no_number_is_an_error_at_its_path() {
+    let mut state = DesiredState::default();
+    state.resources.push(resource(yaml(
+        "kind: CronJob\nmetadata: {name: report, namespace: x}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        metadata: {labels: {app: report}}\n        spec: {containers: [{name: r, ports: [{containerPort: http}]}]}\n",
+    )));
+    state.resources.push(resource(yaml(
+        "kind: Deployment\nmetadata: {name: web, namespace: x}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: w, ports: [{containerPort: 53, protocol: udp}]}]}\n",
+    )));
+    state.normalize();
+    let (inputs, errors) = Inputs::from_state(&state);
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "Deployment x/web: spec.template.spec.containers[0].ports[0].protocol: unknown protocol \"udp\" (TCP, UDP or SCTP)",
+            "CronJob x/report: spec.jobTemplate.spec.template.spec.containers[0].ports[0].containerPort: expected a port number",
+        ]
+    );
+    assert!(inputs.peers().is_empty());
+}

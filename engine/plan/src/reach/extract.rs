@@ -52,58 +52,54 @@ fn labels_at(r: &Resource, v: &Value, path: &str) -> Result<Labels, ReachError> 
     Ok(out)
 }
 
+fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    v.get(key)
+        .map(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+}
+
 fn container_ports(
     r: &Resource,
     spec: &Value,
     prefix: &str,
 ) -> Result<Vec<ContainerPort>, ReachError> {
     let mut out = Vec::new();
-    for (i, c) in spec
-        .get("containers")
-        .map(Value::as_array)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        for (j, p) in c
-            .get("ports")
-            .map(Value::as_array)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let field = format!("{prefix}.containers[{i}].ports[{j}]");
-            let number = p
-                .get("containerPort")
-                .and_then(Value::as_int)
-                .and_then(|n| u16::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    err(
-                        r,
-                        format!("{field}.containerPort"),
-                        Problem::Expected("a port number"),
-                    )
-                })?;
-            let protocol = match p.get("protocol").and_then(Value::as_str) {
-                None => Protocol::Tcp,
-                Some(s) => Protocol::parse(s).ok_or_else(|| {
-                    err(
-                        r,
-                        format!("{field}.protocol"),
-                        Problem::Protocol(s.to_owned()),
-                    )
-                })?,
-            };
-            let name = p.get("name").and_then(Value::as_str).map(str::to_owned);
-            out.push(ContainerPort {
-                name,
-                number,
-                protocol,
-            });
+    for (i, c) in items(spec, "containers") {
+        for (j, p) in items(c, "ports") {
+            out.push(container_port(
+                r,
+                p,
+                &format!("{prefix}.containers[{i}].ports[{j}]"),
+            )?);
         }
     }
     Ok(out)
+}
+
+fn container_port(r: &Resource, p: &Value, field: &str) -> Result<ContainerPort, ReachError> {
+    let number = p
+        .get("containerPort")
+        .and_then(Value::as_int)
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            let field = format!("{field}.containerPort");
+            err(r, field, Problem::Expected("a port number"))
+        })?;
+    let protocol = match p.get("protocol").and_then(Value::as_str) {
+        None => Protocol::Tcp,
+        Some(s) => Protocol::parse(s).ok_or_else(|| {
+            let field = format!("{field}.protocol");
+            err(r, field, Problem::Protocol(s.to_owned()))
+        })?,
+    };
+    Ok(ContainerPort {
+        name: p.get("name").and_then(Value::as_str).map(str::to_owned),
+        number,
+        protocol,
+    })
 }
 
 fn workload(r: &Resource, at: &str, template: &Value) -> Result<Peer, ReachError> {
