@@ -13,5 +13,6 @@ mod checks;
 pub mod diff;
 pub mod plan;
 mod quota;
+pub mod reach;
 
 pub use checks::check;
