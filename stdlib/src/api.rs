@@ -588,7 +588,8 @@ fn register_environment(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          (`letsencrypt(...)`…), `backups` (`s3(...)`), `ingress_class`, `ingress_namespace`,\n\
          `expires` (a preview's lifetime after its last apply, `\"7d\"`: `cairn status` shows it,\n\
          `cairn destroy --expired` acts on it) and `ephemeral` (`true`: its data may go with it,\n\
-         `cairn destroy --delete-data` asks for no confirmation).\n\n\
+         `cairn destroy --delete-data` asks for no confirmation), `leave_to` (field managers whose\n\
+         fields cairn never takes back, as it never takes a controller's: `[\"argocd\"]`).\n\n\
          ```rhai\nlet env = environment(\"staging\", #{ domain: \"staging.example.com\" });\nlet host = \"api.\" + env.domain;\n```",
         move |nc: NativeCallContext, name: &str, options: Map| -> EnvHandle {
             let site = c.site(&nc);
@@ -722,6 +723,7 @@ fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
             "ingress_namespace",
             "expires",
             "ephemeral",
+            "leave_to",
         ],
         site,
     );
@@ -735,6 +737,7 @@ fn environment(c: &Ctx, site: &Site, name: &str, options: Map) -> EnvHandle {
         }
     }
     meta.ephemeral = o.bool("ephemeral").unwrap_or(false);
+    meta.leave_to = o.str_list("leave_to");
     let class = o.str("ingress_class");
     let ingress_ns = o.str("ingress_namespace");
     let diagnostics = o.finish();

@@ -8,6 +8,7 @@ mod ci;
 mod destroy;
 mod dns_sweep;
 mod docs;
+mod drift_heal;
 mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]

@@ -95,6 +95,8 @@ fn step_node(
     force: bool,
 ) -> Node {
     let (cluster, step_owned, options) = (cluster.clone(), step.clone(), options.clone());
+    // Fields people changed by hand are taken back even when the plan is not forced.
+    let force = force || step.force;
     let watches = std::sync::Arc::clone(watches);
     Node {
         id: step.id.clone(),

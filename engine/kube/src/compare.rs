@@ -51,6 +51,10 @@ struct Decision {
     reason: Option<String>,
     help: Option<String>,
     server_message: Option<String>,
+    /// The body to apply instead of the declared one (fields left to a controller).
+    body: Option<J>,
+    /// Applied with force: fields people changed by hand, taken back.
+    force: bool,
 }
 
 impl Decision {
@@ -61,17 +65,16 @@ impl Decision {
             reason,
             help: None,
             server_message: None,
+            body: None,
+            force: false,
         }
     }
 
     /// Refused by cairn itself (not the server): another environment's object, or one to adopt.
     fn blocked(fields: Vec<FieldChange>, reason: String, help: String) -> Decision {
         Decision {
-            action: Action::Refuse,
-            fields,
-            reason: Some(reason),
             help: Some(help),
-            server_message: None,
+            ..Decision::plain(Action::Refuse, fields, Some(reason))
         }
     }
 
@@ -85,11 +88,9 @@ impl Decision {
 
     fn refused(r: &Refusal, fields: Vec<FieldChange>, help: String) -> Decision {
         Decision {
-            action: Action::Refuse,
-            fields,
-            reason: Some(r.summary()),
             help: Some(help),
             server_message: Some(r.message.clone()),
+            ..Decision::plain(Action::Refuse, fields, Some(r.summary()))
         }
     }
 }
@@ -222,8 +223,9 @@ impl Compared {
             id: r.id.clone(),
             action: d.action,
             kind,
-            body: Some(body),
+            body: Some(d.body.unwrap_or(body)),
             depends_on: r.depends_on.clone(),
+            force: d.force,
         });
     }
 }
@@ -260,11 +262,66 @@ async fn updated(
     match c {
         Confirmed::Same => Decision::plain(Action::NoOp, Vec::new(), None),
         Confirmed::Changed(fields) => Decision::plain(Action::Update, fields, None),
-        Confirmed::Conflict(m) => {
-            Decision::plain(Action::Update, Vec::new(), Some(conflict_reason(&m)))
+        Confirmed::Conflict(m, causes) => {
+            match resolve_conflict(cluster, state, p, &causes).await {
+                Ok(Some(d)) => d,
+                Ok(None) => Decision::plain(Action::Update, Vec::new(), Some(conflict_reason(&m))),
+                Err(e) => Decision::plain(
+                    Action::Update,
+                    Vec::new(),
+                    Some(format!("{}; {e}", conflict_reason(&m))),
+                ),
+            }
         }
         Confirmed::Refused(r) => refused(cluster, state, p, &r).await,
     }
+}
+
+/// A conflict with people's tools or controllers only: the controllers' fields left out of
+/// the body, people's taken back by a forced dry run whose result the plan shows. `None` when
+/// another tool owns a field (then only `--force-conflicts` takes it).
+async fn resolve_conflict(
+    cluster: &Cluster,
+    state: &DesiredState,
+    p: &Pending<'_>,
+    causes: &[crate::conflicts::Cause],
+) -> Result<Option<Decision>, KubeError> {
+    use crate::conflicts::{Owner, left, owner, strip, taken_back};
+    let leave_to = &state.environment.leave_to;
+    let by = |o: Owner| causes.iter().filter(move |c| owner(c, leave_to) == o);
+    if causes.is_empty() || by(Owner::Other).next().is_some() {
+        return Ok(None);
+    }
+    let Some(live) = &p.live else {
+        return Ok(None);
+    };
+    let mut body = p.body.clone();
+    let controllers: Vec<_> = by(Owner::Controller).collect();
+    for c in &controllers {
+        strip(&mut body, &c.field);
+    }
+    let people: Vec<_> = by(Owner::Person).collect();
+    let force = !people.is_empty();
+    let mut reasons = Vec::new();
+    if force {
+        reasons.push(taken_back(&people));
+    }
+    if !controllers.is_empty() {
+        reasons.push(left(&controllers));
+    }
+    let confirmed = confirm(cluster, &p.kind, &p.r.id, &body, live, force).await?;
+    let (action, fields) = match confirmed {
+        Confirmed::Same => (Action::NoOp, Vec::new()),
+        Confirmed::Changed(fields) => (Action::Update, fields),
+        // Still refused or in conflict: shown as the server says.
+        Confirmed::Refused(_) | Confirmed::Conflict(..) => return Ok(None),
+    };
+    let reason = (action != Action::NoOp).then(|| reasons.join("; "));
+    Ok(Some(Decision {
+        body: Some(body),
+        force,
+        ..Decision::plain(action, fields, reason)
+    }))
 }
 
 /// A change the server refuses in place: replaced when nothing is lost or the script allows
@@ -472,7 +529,7 @@ async fn existing(
     // The fields the script would take, and those it would leave to their managers.
     let after = match crate::plan::dry_run(cluster, &p.kind, id, &p.body, true).await? {
         DryRun::Accepted(after) => after,
-        DryRun::NotFound | DryRun::Conflict(_) => {
+        DryRun::NotFound | DryRun::Conflict(..) => {
             return Ok(Decision::plain(Action::Create, Vec::new(), None));
         }
         DryRun::Refused(r) => {

@@ -17,6 +17,7 @@ mod apply;
 mod cluster;
 mod compare;
 mod config_hash;
+mod conflicts;
 mod explain;
 pub mod history;
 pub mod job;

@@ -76,6 +76,8 @@ pub(crate) struct Step {
     pub kind: Kind,
     pub body: Option<J>,
     pub depends_on: Vec<ResourceId>,
+    /// Applied with force though the plan is not: fields people changed by hand, taken back.
+    pub force: bool,
 }
 
 /// A plan for the Kubernetes objects of an environment, ready to apply.
@@ -342,14 +344,15 @@ pub(crate) enum Confirmed {
     Same,
     Changed(Vec<FieldChange>),
     Refused(Refusal),
-    Conflict(String),
+    /// Another manager owns fields the body sets: the server's message and its causes.
+    Conflict(String, Vec<crate::conflicts::Cause>),
 }
 
 /// What the server answers to a dry-run apply.
 pub(crate) enum DryRun {
     Accepted(J),
     NotFound,
-    Conflict(String),
+    Conflict(String, Vec<crate::conflicts::Cause>),
     Refused(Refusal),
 }
 
@@ -375,7 +378,10 @@ pub(crate) async fn dry_run(
             Ok(DryRun::Accepted(after))
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(DryRun::NotFound),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(DryRun::Conflict(s.message.clone())),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(DryRun::Conflict(
+            s.message.clone(),
+            crate::conflicts::causes(&s),
+        )),
         Err(kube::Error::Api(s)) => match Refusal::from_status(&s) {
             Some(r) => Ok(DryRun::Refused(r)),
             None => Err(KubeError::api(
@@ -405,7 +411,7 @@ pub(crate) async fn confirm(
                 Confirmed::Changed(changes)
             }
         }
-        DryRun::Conflict(m) => Confirmed::Conflict(m),
+        DryRun::Conflict(m, causes) => Confirmed::Conflict(m, causes),
         DryRun::Refused(r) => Confirmed::Refused(r),
         DryRun::NotFound => {
             return Err(KubeError::Internal(format!(
@@ -446,7 +452,7 @@ pub(crate) async fn confirm_create(
             }
         }
         DryRun::NotFound => Created::Unverifiable,
-        DryRun::Conflict(_) => Created::Exists,
+        DryRun::Conflict(..) => Created::Exists,
         DryRun::Refused(r) => Created::Refused(r),
     })
 }
@@ -665,6 +671,7 @@ async fn prune(
         kind,
         body: None,
         depends_on: Vec::new(),
+        force: false,
     };
     Ok((change, step))
 }
@@ -698,6 +705,7 @@ fn inventory_deletion(
         kind,
         body: None,
         depends_on: Vec::new(),
+        force: false,
     };
     Some((change, step))
 }

@@ -189,6 +189,10 @@ pub struct EnvironmentMeta {
     /// deletes its claims and buckets without asking for each.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ephemeral: bool,
+    /// Field managers whose fields cairn never takes (`leave_to: ["argocd"]`), besides the
+    /// cluster's controllers: they are left out of what it applies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leave_to: Vec<String>,
 }
 
 /// What an environment script evaluates to.

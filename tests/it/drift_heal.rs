@@ -1,0 +1,139 @@
+//! Drift heals: fields people changed with their tools are taken back by a plain apply (the
+//! plan shows old and new values and says from whom), fields a controller owns are left to it.
+
+use cairn_tests::{TestCluster, kube_client};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+use crate::ownership::kubectl;
+
+const SCRIPT: &str = r#"
+let env = environment("heal", #{});
+env.namespace("heal", #{});
+let settings = env.config_map("settings", #{ DEBUG: "False" });
+env.deployment("web", #{ image: "nginx:1.27", replicas: 2, port: 80, env: [settings] });
+"#;
+
+fn replicas(cluster: &TestCluster) -> i32 {
+    cluster.runtime.block_on(async {
+        let api: Api<Deployment> = Api::namespaced(kube_client(cluster).await, "heal");
+        let web = api.get("web").await.expect("web");
+        web.spec.replicas.unwrap_or_default()
+    })
+}
+
+fn debug(cluster: &TestCluster) -> String {
+    cluster.runtime.block_on(async {
+        let api: Api<ConfigMap> = Api::namespaced(kube_client(cluster).await, "heal");
+        let cm = api.get("settings").await.expect("settings");
+        cm.data
+            .and_then(|d| d.get("DEBUG").cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// Scales the Deployment through its scale subresource as `manager` does.
+fn scale_as(cluster: &TestCluster, manager: &str, to: i32) {
+    cluster.runtime.block_on(async {
+        let api: Api<Deployment> = Api::namespaced(kube_client(cluster).await, "heal");
+        let params = PatchParams {
+            field_manager: Some(manager.to_owned()),
+            ..PatchParams::default()
+        };
+        let patch = serde_json::json!({ "spec": { "replicas": to } });
+        api.patch_scale("web", &params, &Patch::Merge(&patch))
+            .await
+            .expect("scaled");
+    });
+}
+
+#[test]
+fn drift_made_with_kubectl_is_taken_back_without_force() {
+    let cluster = TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let path = cluster.write("heal.rhai", SCRIPT);
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // Debian's kubectl, as people use it.
+    let out = kubectl(
+        &cluster,
+        &["scale", "deployment/web", "-n", "heal", "--replicas=5"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kubectl(
+        &cluster,
+        &[
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            "heal",
+            "-p",
+            r#"{"data":{"DEBUG":"True"}}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(replicas(&cluster), 5);
+
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "~ Deployment/heal/web",
+        "spec.replicas: 5 → 2",
+        "takes back spec.replicas from kubectl",
+        "~ ConfigMap/heal/settings",
+        "data.DEBUG: \"True\" → \"False\"",
+        "takes back data.DEBUG from kubectl-patch",
+    ] {
+        assert!(out.stdout.contains(line), "{line:?} in:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("--force-conflicts"), "{}", out.stdout);
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(replicas(&cluster), 2);
+    assert_eq!(debug(&cluster), "False");
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 0, "healed: {}", out.stdout);
+}
+
+#[test]
+fn replicas_a_controller_scales_are_left_to_it() {
+    let cluster = TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let path = cluster.write("heal.rhai", SCRIPT);
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // An autoscaler scales through the scale subresource, as kube-controller-manager.
+    scale_as(&cluster, "kube-controller-manager", 7);
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 0, "not fought: {}\n{}", out.stdout, out.stderr);
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(replicas(&cluster), 7);
+
+    // A manager the script leaves fields to is not fought either.
+    scale_as(&cluster, "argocd-controller", 3);
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 2, "another tool: a conflict: {}", out.stdout);
+    assert!(out.stdout.contains("--force-conflicts"), "{}", out.stdout);
+    let left = SCRIPT.replace(
+        r#"environment("heal", #{})"#,
+        r#"environment("heal", #{ leave_to: ["argocd-controller"] })"#,
+    );
+    let path = cluster.write("heal.rhai", &left);
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(
+        out.code, 0,
+        "left to argocd: {}\n{}",
+        out.stdout, out.stderr
+    );
+}
