@@ -556,6 +556,39 @@ fn register_probes(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
+        "http_get",
+        ["path: &str", "port: &str"],
+        "A readiness or liveness probe on a named port of the container (`ports: #{ http: 80 }`).\n\n\
+         ```rhai\nlet ready = http_get(\"/health\", \"http\");\n```",
+        |path: &str, port: &str| tagged(
+            "probe",
+            Value::obj([
+                (
+                    "httpGet",
+                    Value::obj([("path", Value::str(path)), ("port", Value::str(port))])
+                ),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    export!(
+        engine,
+        docs,
+        "tcp_socket",
+        ["port: &str"],
+        "A probe that succeeds when a TCP connection to the container's named port opens.\n\n\
+         ```rhai\nlet ready = tcp_socket(\"redis\");\n```",
+        |port: &str| tagged(
+            "probe",
+            Value::obj([
+                ("tcpSocket", Value::obj([("port", Value::str(port))])),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    export!(
+        engine,
+        docs,
         "exec",
         ["command: Array"],
         "A probe that runs a command in the container; exit code 0 means ready.\n\n\

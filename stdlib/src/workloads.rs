@@ -505,7 +505,9 @@ fn register_config_and_volumes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) 
         docs,
         "config_map",
         ["env: Environment", "name: &str", "data: Map"],
-        "Declares a ConfigMap of plain strings (never put secrets here: `check` refuses sensitive values).\n\n\
+        "Declares a ConfigMap of plain strings (never put secrets here: `check` refuses sensitive values).\n\
+         Integers, floats and booleans become their canonical strings (`3` → \"3\", `true` →\n\
+         \"true\"); arrays, maps and `()` are errors: ConfigMap data holds strings only.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet settings = env.config_map(\"settings\", #{ DEBUG: \"False\", ALLOWED_HOSTS: \"api.example.com\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> ConfigHandle {
             let site = c.site(&nc);
@@ -708,7 +710,9 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
             ));
             continue;
         }
-        out.insert(key.to_string(), Value::str(v.to_string()));
+        if let Some(value) = config_value(c, site, name, key, v) {
+            out.insert(key.to_string(), Value::str(value));
+        }
     }
     let spec = ConfigMapSpec {
         name: name.to_owned(),
@@ -721,6 +725,31 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
         name: name.to_owned(),
         keys,
     }
+}
+
+/// A ConfigMap value as its string: strings as they are, integers, floats and booleans as
+/// they print (`3` → "3", `1.5` → "1.5", `true` → "true", as Helm users expect); arrays, maps,
+/// `()` and other values are reported, since their printed form is no configuration anyone
+/// means.
+fn config_value(c: &Ctx, site: &Site, name: &str, key: &str, v: &Dynamic) -> Option<String> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+        return Some(v.to_string());
+    }
+    let found = if v.is_unit() {
+        "()".to_owned()
+    } else {
+        v.type_name().to_owned()
+    };
+    c.report1(
+        site.error(
+            Code::InvalidOption,
+            key,
+            format!("value of `{key}` in config map `{name}` must be a string, a number or a boolean, found {found}"),
+        )
+        .label("not a string")
+        .help("ConfigMap data holds strings only: join an array into one string, or put each value under its own key"),
+    );
+    None
 }
 
 /// Binding of `env.volume_claim`.
@@ -939,6 +968,11 @@ fn parse_pod(
     let resources = parse_resources(o, site, name);
     let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
     let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
+        if let Some(probe) = probe {
+            probe_port(o, site, name, option, probe, &ports);
+        }
+    }
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
     parse_after(o, site, name, &mut depends_on);
@@ -979,6 +1013,55 @@ fn parse_pod(
         peers,
         env_spans,
     })
+}
+
+/// A probe's port must be one its container exposes: a number among its ports, a name among
+/// their names. A named port that is not there fails every probe; a number that is not there
+/// is almost always a typo (8080 for 80), and a Service never routes to it.
+fn probe_port(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    option: &str,
+    probe: &Value,
+    ports: &[(String, i64)],
+) {
+    let Some(port) = ["httpGet", "tcpSocket"]
+        .iter()
+        .find_map(|k| probe.pointer(&[k, "port"]))
+    else {
+        return;
+    };
+    let (exposed, shown) = match port {
+        Value::Int(n) => (ports.iter().any(|(_, p)| p == n), n.to_string()),
+        Value::String(s) => (ports.iter().any(|(pn, _)| pn == s), s.clone()),
+        _ => return,
+    };
+    if exposed {
+        return;
+    }
+    let what = match port {
+        Value::String(s) => format!("the port named \"{s}\""),
+        _ => format!("port {shown}"),
+    };
+    let has = if ports.is_empty() {
+        format!("`{name}` exposes no port: add it with `port` or `ports`")
+    } else {
+        let list: Vec<String> = ports.iter().map(|(n, p)| format!("{n} {p}")).collect();
+        format!(
+            "`{name}` exposes {}; probe one of them, or add the port to `ports`",
+            list.join(", ")
+        )
+    };
+    o.diagnostics.push(
+        site.error(
+            Code::ProbePortNotExposed,
+            &shown,
+            format!("the `{option}` probe of `{name}` checks {what}, which the container does not expose"),
+        )
+        .label("not a port of the container")
+        .help(has),
+    );
 }
 
 /// The required `image`, checked, with a warning for a mutable `latest` tag.
@@ -1463,6 +1546,28 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// `replicas`, 1 when absent: a count the API server takes (an int32, not negative); out of
+/// range it is reported at the literal and counted as 1.
+fn parse_replicas(o: &mut Opts, site: &Site, name: &str) -> i64 {
+    let replicas = o.int("replicas").unwrap_or(1);
+    if (0..=i64::from(i32::MAX)).contains(&replicas) {
+        return replicas;
+    }
+    o.diagnostics.push(
+        site.error(
+            Code::InvalidOption,
+            &replicas.to_string(),
+            format!(
+                "replicas {replicas} of `{name}` is out of range 0-{}",
+                i32::MAX
+            ),
+        )
+        .label("not a replica count")
+        .help("replicas is a number of pods from 0 (stopped) up to 2147483647 (an int32)"),
+    );
+    1
+}
+
 /// Binding of `env.deployment`.
 fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     check_name(c, site, "deployment", name, true);
@@ -1472,14 +1577,7 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         DEPLOYMENT_KEYS,
         site,
     );
-    let replicas = o.int("replicas").unwrap_or(1);
-    if replicas < 0 {
-        o.diagnostics.push(site.error(
-            Code::InvalidOption,
-            &replicas.to_string(),
-            "replicas must not be negative",
-        ));
-    }
+    let replicas = parse_replicas(&mut o, site, name);
     let service = o.bool("service").unwrap_or(true);
     let pod = parse_pod(c, site, &mut o, name, None, false);
     if let Some(pod) = &pod {
@@ -1514,7 +1612,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         STATEFULSET_KEYS,
         site,
     );
-    let replicas = o.int("replicas").unwrap_or(1);
+    let replicas = parse_replicas(&mut o, site, name);
     let headless = o.bool("headless").unwrap_or(false);
     let pod = parse_pod(c, site, &mut o, name, None, true);
     c.report(o.finish());

@@ -462,7 +462,9 @@ mod tests {
         assert!(err(cron_schedule("0 0 31 apr,jun,9,11 ?")).contains(
             "never comes in April, June, September, November, which have at most 30 days"
         ));
-        assert!(err(cron_schedule("0 0 30-31 feb *")).contains("days 30, 31 never come in February"));
+        assert!(
+            err(cron_schedule("0 0 30-31 feb *")).contains("days 30, 31 never come in February")
+        );
     }
 
     #[test]
