@@ -11,6 +11,7 @@ mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
+mod inputs;
 mod live;
 mod ownership;
 mod plugins;
