@@ -556,6 +556,32 @@ fn register_probes(engine: &mut Engine, docs: &mut Docs) {
     export!(
         engine,
         docs,
+        "exec",
+        ["command: Array"],
+        "A probe that runs a command in the container; exit code 0 means ready.\n\n\
+         ```rhai\nlet ready = exec([\"pg_isready\", \"-U\", \"app\"]);\n```",
+        |command: rhai::Array| tagged(
+            "probe",
+            Value::obj([
+                (
+                    "exec",
+                    Value::obj([(
+                        "command",
+                        Value::Array(command.iter().map(|c| Value::str(c.to_string())).collect())
+                    )])
+                ),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    register_named_probes(engine, docs);
+}
+
+/// `http_get(path, "name")` and `tcp_socket("name")`: probes on a named port of the container.
+fn register_named_probes(engine: &mut Engine, docs: &mut Docs) {
+    export!(
+        engine,
+        docs,
         "http_get",
         ["path: &str", "port: &str"],
         "A readiness or liveness probe on a named port of the container (`ports: #{ http: 80 }`).\n\n\
@@ -582,27 +608,6 @@ fn register_probes(engine: &mut Engine, docs: &mut Docs) {
             "probe",
             Value::obj([
                 ("tcpSocket", Value::obj([("port", Value::str(port))])),
-                ("periodSeconds", Value::Int(10)),
-            ])
-        )
-    );
-    export!(
-        engine,
-        docs,
-        "exec",
-        ["command: Array"],
-        "A probe that runs a command in the container; exit code 0 means ready.\n\n\
-         ```rhai\nlet ready = exec([\"pg_isready\", \"-U\", \"app\"]);\n```",
-        |command: rhai::Array| tagged(
-            "probe",
-            Value::obj([
-                (
-                    "exec",
-                    Value::obj([(
-                        "command",
-                        Value::Array(command.iter().map(|c| Value::str(c.to_string())).collect())
-                    )])
-                ),
                 ("periodSeconds", Value::Int(10)),
             ])
         )

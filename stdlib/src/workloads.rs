@@ -969,9 +969,7 @@ fn parse_pod(
     let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
     let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
     for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        if let Some(probe) = probe {
-            probe_port(o, site, name, option, probe, &ports);
-        }
+        probe_port(o, site, name, option, probe.as_ref(), &ports);
     }
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
@@ -1023,12 +1021,12 @@ fn probe_port(
     site: &Site,
     name: &str,
     option: &str,
-    probe: &Value,
+    probe: Option<&Value>,
     ports: &[(String, i64)],
 ) {
     let Some(port) = ["httpGet", "tcpSocket"]
         .iter()
-        .find_map(|k| probe.pointer(&[k, "port"]))
+        .find_map(|k| probe?.pointer(&[k, "port"]))
     else {
         return;
     };
