@@ -1547,23 +1547,29 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 /// `replicas`, 1 when absent: a count the API server takes (an int32, not negative); out of
 /// range it is reported at the literal and counted as 1.
 fn parse_replicas(o: &mut Opts, site: &Site, name: &str) -> i64 {
-    let replicas = o.int("replicas").unwrap_or(1);
-    if (0..=i64::from(i32::MAX)).contains(&replicas) {
-        return replicas;
+    parse_count(o, site, name, "replicas", 1)
+}
+
+/// A count option (`replicas`, `backoff_limit`), `default` when absent: an int32, not
+/// negative, as the API server takes it; out of range it is reported at the literal and
+/// counted as `default`.
+fn parse_count(o: &mut Opts, site: &Site, name: &str, key: &str, default: i64) -> i64 {
+    let n = o.int(key).unwrap_or(default);
+    if (0..=i64::from(i32::MAX)).contains(&n) {
+        return n;
     }
     o.diagnostics.push(
         site.error(
             Code::InvalidOption,
-            &replicas.to_string(),
-            format!(
-                "replicas {replicas} of `{name}` is out of range 0-{}",
-                i32::MAX
-            ),
+            &n.to_string(),
+            format!("{key} {n} of `{name}` is out of range 0-{}", i32::MAX),
         )
-        .label("not a replica count")
-        .help("replicas is a number of pods from 0 (stopped) up to 2147483647 (an int32)"),
+        .label("not a count")
+        .help(format!(
+            "{key} is a count from 0 up to 2147483647 (an int32)"
+        )),
     );
-    1
+    default
 }
 
 /// Binding of `env.deployment`.
@@ -1628,7 +1634,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
 fn job(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     check_name(c, site, "job", name, false);
     let mut o = Opts::new(format!("env.job(\"{name}\", ...)"), options, JOB_KEYS, site);
-    let backoff_limit = o.int("backoff_limit").unwrap_or(3);
+    let backoff_limit = parse_count(&mut o, site, name, "backoff_limit", 3);
     let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
@@ -1674,7 +1680,7 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
             format!("unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"),
         ));
     }
-    let backoff_limit = o.int("backoff_limit").unwrap_or(1);
+    let backoff_limit = parse_count(&mut o, site, name, "backoff_limit", 1);
     let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
