@@ -1660,18 +1660,12 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         site,
     );
     let schedule = o.req_str("schedule");
-    if let Some(s) = &schedule
-        && let Err(e) = validate::cron_schedule(s)
-    {
-        o.diagnostics.push(
-            site.error(Code::InvalidSchedule, s, e.0)
-                .label("not a cron schedule")
-                .help(
-                    "five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
-                ),
-        );
-    }
     let suspend = o.bool("suspend").unwrap_or(false);
+    if let Some(s) = &schedule
+        && let Some(d) = schedule_problem(site, s, suspend)
+    {
+        o.diagnostics.push(d);
+    }
     let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
     if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
         o.diagnostics.push(site.error(
@@ -1693,6 +1687,29 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         backoff_limit,
     };
     finish_workload(c, site, &kind, pod, false)
+}
+
+/// What is wrong with a CronJob's schedule: its syntax, or a day that never comes (`0 0 30 2
+/// *`) unless the CronJob is suspended (started by hand, it may never fire on purpose).
+fn schedule_problem(site: &Site, s: &str, suspend: bool) -> Option<Diagnostic> {
+    if let Err(e) = validate::cron_schedule(s) {
+        return Some(
+            site.error(Code::InvalidSchedule, s, e.0)
+                .label("not a cron schedule")
+                .help(
+                    "five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
+                ),
+        );
+    }
+    if suspend {
+        return None;
+    }
+    let e = validate::cron_schedule_runs(s).err()?;
+    Some(
+        site.error(Code::InvalidSchedule, s, e.0)
+            .label("never runs")
+            .help("pick a day that every month of the schedule has; a CronJob only started by hand takes `suspend: true`"),
+    )
 }
 
 /// Turns the Service of a StatefulSet into a headless one that also publishes pods that are not

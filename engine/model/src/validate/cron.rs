@@ -176,7 +176,22 @@ enum FieldError {
 /// Stricter than robfig in a few places where it silently accepts typos: empty list elements
 /// (`1,,2`), `*` as the start of a range (`*-5`), `?` outside the two day fields, and signs
 /// on numbers (`+5`).
+///
+/// A schedule whose day never comes (`0 0 31 2 *`) is valid here, as it is to the API server
+/// (and to the emulator, which uses this check): [`cron_schedule_runs`] rejects it.
 pub fn cron_schedule(s: &str) -> Result<(), Invalid> {
+    check(s, false)
+}
+
+/// [`cron_schedule`], and a schedule that ever fires: a day of month that no month of the
+/// schedule has (`0 0 30 2 *`, `0 0 31 4 *`, while the day-of-week field is `*`) is an error,
+/// since the job would never run. For what a script declares to run; a suspended CronJob
+/// triggered by hand may use such a schedule on purpose.
+pub fn cron_schedule_runs(s: &str) -> Result<(), Invalid> {
+    check(s, true)
+}
+
+fn check(s: &str, must_run: bool) -> Result<(), Invalid> {
     let invalid = |reason: &str| Invalid(format!("invalid cron schedule {s:?}: {reason}"));
     if s.contains("TZ") {
         return Err(invalid(
@@ -214,7 +229,10 @@ pub fn cron_schedule(s: &str) -> Result<(), Invalid> {
     let any_weekday = fields[4]
         .split(',')
         .all(|item| matches!(item, "*" | "?" | "*/1" | "?/1"));
-    if any_weekday && let Some(reason) = never_a_day(sets[2], sets[3]) {
+    if must_run
+        && any_weekday
+        && let Some(reason) = never_a_day(sets[2], sets[3])
+    {
         return Err(invalid(&reason));
     }
     Ok(())
@@ -447,12 +465,19 @@ mod tests {
             "0 0 30 2 1",
             "0 0 30,1 2 *",
         ] {
-            assert!(cron_schedule(s).is_ok(), "{s}: {:?}", cron_schedule(s));
+            assert!(
+                cron_schedule_runs(s).is_ok(),
+                "{s}: {:?}",
+                cron_schedule_runs(s)
+            );
         }
     }
 
     #[test]
     fn cron_rejects_days_that_never_come() {
+        // The API server accepts them: only a schedule meant to run is held to it.
+        assert!(cron_schedule("0 0 31 2 *").is_ok());
+        let cron_schedule = cron_schedule_runs;
         assert_eq!(
             err(cron_schedule("0 0 30 2 *")),
             "invalid cron schedule \"0 0 30 2 *\": day-of-month field: day 30 never comes in \
