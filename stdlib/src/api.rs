@@ -574,6 +574,44 @@ fn register_probes(engine: &mut Engine, docs: &mut Docs) {
             ])
         )
     );
+    register_named_probes(engine, docs);
+}
+
+/// `http_get(path, "name")` and `tcp_socket("name")`: probes on a named port of the container.
+fn register_named_probes(engine: &mut Engine, docs: &mut Docs) {
+    export!(
+        engine,
+        docs,
+        "http_get",
+        ["path: &str", "port: &str"],
+        "A readiness or liveness probe on a named port of the container (`ports: #{ http: 80 }`).\n\n\
+         ```rhai\nlet ready = http_get(\"/health\", \"http\");\n```",
+        |path: &str, port: &str| tagged(
+            "probe",
+            Value::obj([
+                (
+                    "httpGet",
+                    Value::obj([("path", Value::str(path)), ("port", Value::str(port))])
+                ),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
+    export!(
+        engine,
+        docs,
+        "tcp_socket",
+        ["port: &str"],
+        "A probe that succeeds when a TCP connection to the container's named port opens.\n\n\
+         ```rhai\nlet ready = tcp_socket(\"redis\");\n```",
+        |port: &str| tagged(
+            "probe",
+            Value::obj([
+                ("tcpSocket", Value::obj([("port", Value::str(port))])),
+                ("periodSeconds", Value::Int(10)),
+            ])
+        )
+    );
 }
 
 fn register_environment(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {

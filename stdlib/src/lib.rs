@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cairn_model::{DesiredState, Diagnostic};
+use cairn_model::{DesiredState, Diagnostic, Span};
 
 pub use docs::{FunctionDoc, function_docs};
 pub use sources::Sources;
@@ -122,7 +122,12 @@ pub fn evaluate_file(path: &Path, options: &EvalOptions) -> Evaluation {
         }
     };
     let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+        // A UTF-8 byte order mark (some Windows editors write one) is not part of the script:
+        // spans count from the text after it, as the rendered snippet shows it.
+        Ok(text) => match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        },
         Err(err) => {
             return failed(
                 Code::UnreadableScript,
@@ -140,7 +145,47 @@ pub fn evaluate_file(path: &Path, options: &EvalOptions) -> Evaluation {
         dirs: options.plugin_path.clone(),
         cache_dir: options.cache_dir.clone(),
     };
-    evaluate_with(&display, &text, &search, options)
+    let mut eval = evaluate_with(&display, &text, &search, options);
+    if !eval.stopped && eval.state.environment.name.is_empty() && !eval.has_errors() {
+        eval.diagnostics.push(no_environment(&display, &text));
+    }
+    eval
+}
+
+/// The error of an environment script that never calls `environment(...)` (an empty one
+/// too): it has no name to plan, lock or record under, so every command stops there.
+fn no_environment(display: &str, text: &str) -> Diagnostic {
+    let help = "start the script with `let env = environment(\"staging\", #{});`, then declare the namespace and what runs in it on `env`";
+    let mut offset = 0;
+    let mut first = None;
+    for (n, l) in text.split_inclusive('\n').enumerate() {
+        if !l.trim().is_empty() && !l.trim_start().starts_with("//") {
+            first = Some((n, l.trim_end().len()));
+            break;
+        }
+        offset += l.len();
+    }
+    let Some((line, len)) = first else {
+        return Diagnostic::error(
+            Code::MissingEnvironment,
+            format!("{display} declares no environment: the script is empty"),
+        )
+        .help(help);
+    };
+    let span = Span {
+        file: display.to_owned(),
+        offset,
+        len,
+        line: u32::try_from(line + 1).unwrap_or(u32::MAX),
+        col: 1,
+    };
+    Diagnostic::error(
+        Code::MissingEnvironment,
+        "the script declares no environment: it never calls environment(...)",
+    )
+    .at(Some(span))
+    .label("the script starts here without environment(...)")
+    .help(help)
 }
 
 /// Evaluates script text named `name`, resolving plugins from `plugin_dirs` in order (no

@@ -485,10 +485,10 @@ fn backup_options(c: &Ctx, site: &Site, database: &Component, options: Map) -> B
         site,
     );
     let schedule = o.str("schedule").unwrap_or_else(|| "0 2 * * *".to_owned());
-    if let Err(e) = validate::cron_schedule(&schedule) {
+    if let Err(e) = validate::cron_schedule_runs(&schedule) {
         o.diagnostics.push(
             site.error(Code::InvalidSchedule, &schedule, e.0)
-                .label("not a cron schedule"),
+                .label("not a cron schedule that runs"),
         );
     }
     let keep_days = o.int("keep_days").unwrap_or(7);

@@ -101,6 +101,7 @@ impl PluginResolver {
                 format!("cannot read plugin {display}: {e}"),
             ))
         })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
         self.ctx.sources.insert(&display, &text);
         let in_module = |e: Box<EvalAltResult>| {
             Err(Box::new(EvalAltResult::ErrorInModule(

@@ -505,7 +505,9 @@ fn register_config_and_volumes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) 
         docs,
         "config_map",
         ["env: Environment", "name: &str", "data: Map"],
-        "Declares a ConfigMap of plain strings (never put secrets here: `check` refuses sensitive values).\n\n\
+        "Declares a ConfigMap of plain strings (never put secrets here: `check` refuses sensitive values).\n\
+         Integers, floats and booleans become their canonical strings (`3` → \"3\", `true` →\n\
+         \"true\"); arrays, maps and `()` are errors: ConfigMap data holds strings only.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nlet settings = env.config_map(\"settings\", #{ DEBUG: \"False\", ALLOWED_HOSTS: \"api.example.com\" });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, data: Map| -> ConfigHandle {
             let site = c.site(&nc);
@@ -708,7 +710,9 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
             ));
             continue;
         }
-        out.insert(key.to_string(), Value::str(v.to_string()));
+        if let Some(value) = config_value(c, site, name, key, v) {
+            out.insert(key.to_string(), Value::str(value));
+        }
     }
     let spec = ConfigMapSpec {
         name: name.to_owned(),
@@ -721,6 +725,31 @@ fn config_map(c: &Ctx, site: &Site, name: &str, data: Map) -> ConfigHandle {
         name: name.to_owned(),
         keys,
     }
+}
+
+/// A ConfigMap value as its string: strings as they are, integers, floats and booleans as
+/// they print (`3` → "3", `1.5` → "1.5", `true` → "true", as Helm users expect); arrays, maps,
+/// `()` and other values are reported, since their printed form is no configuration anyone
+/// means.
+fn config_value(c: &Ctx, site: &Site, name: &str, key: &str, v: &Dynamic) -> Option<String> {
+    if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+        return Some(v.to_string());
+    }
+    let found = if v.is_unit() {
+        "()".to_owned()
+    } else {
+        v.type_name().to_owned()
+    };
+    c.report1(
+        site.error(
+            Code::InvalidOption,
+            key,
+            format!("value of `{key}` in config map `{name}` must be a string, a number or a boolean, found {found}"),
+        )
+        .label("not a string")
+        .help("ConfigMap data holds strings only: join an array into one string, or put each value under its own key"),
+    );
+    None
 }
 
 /// Binding of `env.volume_claim`.
@@ -939,6 +968,9 @@ fn parse_pod(
     let resources = parse_resources(o, site, name);
     let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
     let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
+        probe_port(o, site, name, option, probe.as_ref(), &ports);
+    }
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
     parse_after(o, site, name, &mut depends_on);
@@ -979,6 +1011,55 @@ fn parse_pod(
         peers,
         env_spans,
     })
+}
+
+/// A probe's port must be one its container exposes: a number among its ports, a name among
+/// their names. A named port that is not there fails every probe; a number that is not there
+/// is almost always a typo (8080 for 80), and a Service never routes to it.
+fn probe_port(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    option: &str,
+    probe: Option<&Value>,
+    ports: &[(String, i64)],
+) {
+    let Some(port) = ["httpGet", "tcpSocket"]
+        .iter()
+        .find_map(|k| probe?.pointer(&[k, "port"]))
+    else {
+        return;
+    };
+    let (exposed, shown) = match port {
+        Value::Int(n) => (ports.iter().any(|(_, p)| p == n), n.to_string()),
+        Value::String(s) => (ports.iter().any(|(pn, _)| pn == s), s.clone()),
+        _ => return,
+    };
+    if exposed {
+        return;
+    }
+    let what = match port {
+        Value::String(s) => format!("the port named \"{s}\""),
+        _ => format!("port {shown}"),
+    };
+    let has = if ports.is_empty() {
+        format!("`{name}` exposes no port: add it with `port` or `ports`")
+    } else {
+        let list: Vec<String> = ports.iter().map(|(n, p)| format!("{n} {p}")).collect();
+        format!(
+            "`{name}` exposes {}; probe one of them, or add the port to `ports`",
+            list.join(", ")
+        )
+    };
+    o.diagnostics.push(
+        site.error(
+            Code::ProbePortNotExposed,
+            &shown,
+            format!("the `{option}` probe of `{name}` checks {what}, which the container does not expose"),
+        )
+        .label("not a port of the container")
+        .help(has),
+    );
 }
 
 /// The required `image`, checked, with a warning for a mutable `latest` tag.
@@ -1463,6 +1544,34 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// `replicas`, 1 when absent: a count the API server takes (an int32, not negative); out of
+/// range it is reported at the literal and counted as 1.
+fn parse_replicas(o: &mut Opts, site: &Site, name: &str) -> i64 {
+    parse_count(o, site, name, "replicas", 1)
+}
+
+/// A count option (`replicas`, `backoff_limit`), `default` when absent: an int32, not
+/// negative, as the API server takes it; out of range it is reported at the literal and
+/// counted as `default`.
+fn parse_count(o: &mut Opts, site: &Site, name: &str, key: &str, default: i64) -> i64 {
+    let n = o.int(key).unwrap_or(default);
+    if (0..=i64::from(i32::MAX)).contains(&n) {
+        return n;
+    }
+    o.diagnostics.push(
+        site.error(
+            Code::InvalidOption,
+            &n.to_string(),
+            format!("{key} {n} of `{name}` is out of range 0-{}", i32::MAX),
+        )
+        .label("not a count")
+        .help(format!(
+            "{key} is a count from 0 up to 2147483647 (an int32)"
+        )),
+    );
+    default
+}
+
 /// Binding of `env.deployment`.
 fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     check_name(c, site, "deployment", name, true);
@@ -1472,14 +1581,7 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         DEPLOYMENT_KEYS,
         site,
     );
-    let replicas = o.int("replicas").unwrap_or(1);
-    if replicas < 0 {
-        o.diagnostics.push(site.error(
-            Code::InvalidOption,
-            &replicas.to_string(),
-            "replicas must not be negative",
-        ));
-    }
+    let replicas = parse_replicas(&mut o, site, name);
     let service = o.bool("service").unwrap_or(true);
     let pod = parse_pod(c, site, &mut o, name, None, false);
     if let Some(pod) = &pod {
@@ -1514,7 +1616,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         STATEFULSET_KEYS,
         site,
     );
-    let replicas = o.int("replicas").unwrap_or(1);
+    let replicas = parse_replicas(&mut o, site, name);
     let headless = o.bool("headless").unwrap_or(false);
     let pod = parse_pod(c, site, &mut o, name, None, true);
     c.report(o.finish());
@@ -1532,7 +1634,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
 fn job(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     check_name(c, site, "job", name, false);
     let mut o = Opts::new(format!("env.job(\"{name}\", ...)"), options, JOB_KEYS, site);
-    let backoff_limit = o.int("backoff_limit").unwrap_or(3);
+    let backoff_limit = parse_count(&mut o, site, name, "backoff_limit", 3);
     let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
@@ -1558,18 +1660,12 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         site,
     );
     let schedule = o.req_str("schedule");
-    if let Some(s) = &schedule
-        && let Err(e) = validate::cron_schedule(s)
-    {
-        o.diagnostics.push(
-            site.error(Code::InvalidSchedule, s, e.0)
-                .label("not a cron schedule")
-                .help(
-                    "five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
-                ),
-        );
-    }
     let suspend = o.bool("suspend").unwrap_or(false);
+    if let Some(s) = &schedule
+        && let Some(d) = schedule_problem(site, s, suspend)
+    {
+        o.diagnostics.push(d);
+    }
     let concurrency = o.str("concurrency").unwrap_or_else(|| "Forbid".to_owned());
     if !matches!(concurrency.as_str(), "Allow" | "Forbid" | "Replace") {
         o.diagnostics.push(site.error(
@@ -1578,7 +1674,7 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
             format!("unknown concurrency policy `{concurrency}`; use Allow, Forbid or Replace"),
         ));
     }
-    let backoff_limit = o.int("backoff_limit").unwrap_or(1);
+    let backoff_limit = parse_count(&mut o, site, name, "backoff_limit", 1);
     let pod = parse_pod(c, site, &mut o, name, Some("Never"), false);
     c.report(o.finish());
     let Some(pod) = pod else {
@@ -1591,6 +1687,29 @@ fn cronjob(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         backoff_limit,
     };
     finish_workload(c, site, &kind, pod, false)
+}
+
+/// What is wrong with a CronJob's schedule: its syntax, or a day that never comes (`0 0 30 2
+/// *`) unless the CronJob is suspended (started by hand, it may never fire on purpose).
+fn schedule_problem(site: &Site, s: &str, suspend: bool) -> Option<Diagnostic> {
+    if let Err(e) = validate::cron_schedule(s) {
+        return Some(
+            site.error(Code::InvalidSchedule, s, e.0)
+                .label("not a cron schedule")
+                .help(
+                    "five fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
+                ),
+        );
+    }
+    if suspend {
+        return None;
+    }
+    let e = validate::cron_schedule_runs(s).err()?;
+    Some(
+        site.error(Code::InvalidSchedule, s, e.0)
+            .label("never runs")
+            .help("pick a day that every month of the schedule has; a CronJob only started by hand takes `suspend: true`"),
+    )
 }
 
 /// Turns the Service of a StatefulSet into a headless one that also publishes pods that are not

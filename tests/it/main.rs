@@ -13,6 +13,7 @@ mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
+mod inputs;
 mod live;
 mod ownership;
 mod plugins;

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 pub struct Script {
     /// The script, e.g. `environments/staging.rhai`.
     pub path: PathBuf,
-    /// A variables file (`KEY=VALUE` lines); the process environment wins over it.
+    /// A variables file (`KEY=VALUE` lines, see [`read_env_file`]); the process environment
+    /// wins over it.
     pub env_file: Option<PathBuf>,
     /// Extra plugin directories.
     pub plugin_path: Vec<PathBuf>,
@@ -29,23 +30,122 @@ pub struct Context {
     pub cwd: PathBuf,
 }
 
-/// Parses `KEY=VALUE` lines (comments with `#`, optional quotes, optional `export `).
+/// A line of a variables file that is not a variable, a comment or blank. It never quotes the
+/// line: a value there may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvLineProblem {
+    /// No `=` on the line.
+    #[error("not `KEY=VALUE`: there is no `=` on the line")]
+    NoEquals,
+    /// The name before `=` is not a variable name.
+    #[error("{0:?} is not a variable name (letters, digits and `_`, not starting with a digit)")]
+    BadName(String),
+    /// A quoted value without its closing quote (values do not span lines).
+    #[error("the value of `{0}` opens a quote ({1}) that the line does not close")]
+    Unterminated(String, char),
+    /// Something other than a comment after a quoted value.
+    #[error(
+        "the value of `{0}` goes on after its closing quote ({1}); only a `# comment` may follow"
+    )]
+    AfterQuote(String, char),
+}
+
+/// A problem of a variables file, at its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct EnvFileError {
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong with it.
+    pub problem: EnvLineProblem,
+}
+
+/// Parses a variables file as dotenv does, and reports every line it cannot read.
+///
+/// Each line is `KEY=VALUE` or `export KEY=VALUE`; blank lines and lines starting with `#` are
+/// skipped. The name is letters, digits and `_` (not starting with a digit); around it and the
+/// value, whitespace goes. A value in double quotes may use the escapes `\n`, `\t`, `\"` and
+/// `\\`; one in single quotes is taken literally; either must close on its line and may be
+/// followed only by a `# comment`. An unquoted value ends at a ` #` comment. Nothing is
+/// expanded (`$OTHER` stays as written); a name given twice keeps its last value.
+pub fn read_env_file(text: &str) -> (BTreeMap<String, String>, Vec<EnvFileError>) {
+    let mut vars = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match env_line(line) {
+            Ok((k, v)) => {
+                vars.insert(k, v);
+            }
+            Err(problem) => problems.push(EnvFileError {
+                line: n + 1,
+                problem,
+            }),
+        }
+    }
+    (vars, problems)
+}
+
+/// The variables of a variables file, leaving out the lines [`read_env_file`] reports.
 pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            Some((k.trim().to_owned(), v.to_owned()))
-        })
-        .collect()
+    read_env_file(text).0
+}
+
+/// One `KEY=VALUE` line, trimmed, not a comment.
+fn env_line(line: &str) -> Result<(String, String), EnvLineProblem> {
+    let line = line
+        .strip_prefix("export")
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map_or(line, str::trim_start);
+    let (k, v) = line.split_once('=').ok_or(EnvLineProblem::NoEquals)?;
+    let k = k.trim();
+    let valid = k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && k.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if !valid {
+        return Err(EnvLineProblem::BadName(k.to_owned()));
+    }
+    let v = v.trim();
+    let value = match v.chars().next() {
+        Some(q @ ('"' | '\'')) => quoted(k, &v[1..], q)?,
+        _ => match v.find(" #").or_else(|| v.find("\t#")) {
+            Some(i) => v[..i].trim_end().to_owned(),
+            None => v.to_owned(),
+        },
+    };
+    Ok((k.to_owned(), value))
+}
+
+/// A value after its opening quote `q`: up to the closing one, then only a comment.
+fn quoted(key: &str, rest: &str, q: char) -> Result<String, EnvLineProblem> {
+    let mut value = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == q {
+            let after = rest[i + 1..].trim_start();
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(EnvLineProblem::AfterQuote(key.to_owned(), q));
+            }
+            return Ok(value);
+        }
+        if c == '\\' && q == '"' {
+            match chars.next().map(|(_, e)| e) {
+                Some('n') => value.push('\n'),
+                Some('t') => value.push('\t'),
+                Some(e @ ('"' | '\\')) => value.push(e),
+                Some(e) => {
+                    value.push('\\');
+                    value.push(e);
+                }
+                None => value.push('\\'),
+            }
+            continue;
+        }
+        value.push(c);
+    }
+    Err(EnvLineProblem::Unterminated(key.to_owned(), q))
 }
 
 /// The cache root for git plugins: `$CAIRN_CACHE_DIR`, else `$XDG_CACHE_HOME/cairn`, else
@@ -73,9 +173,12 @@ pub fn plugin_path_of(vars: &BTreeMap<String, String>) -> Vec<PathBuf> {
 /// Evaluates a script with the variables file's and the process's variables.
 pub fn evaluate(script: &Script, ctx: &Context) -> Result<Evaluation> {
     let mut vars = BTreeMap::new();
+    let mut problems = Vec::new();
     if let Some(file) = &script.env_file {
         let text = std::fs::read_to_string(file).map_err(|e| Error::file("read", file, e))?;
-        vars.extend(parse_env_file(&text));
+        let (read, wrong) = read_env_file(&text);
+        vars.extend(read);
+        problems.extend(wrong.iter().map(|e| env_file_diagnostic(file, e)));
     }
     vars.extend(ctx.vars.clone());
     let mut plugin_path = script.plugin_path.clone();
@@ -86,7 +189,22 @@ pub fn evaluate(script: &Script, ctx: &Context) -> Result<Evaluation> {
         cache_dir: cache_dir(&ctx.vars),
         ..cairn_stdlib::EvalOptions::default()
     };
-    Ok(cairn_stdlib::evaluate_file(&script.path, &options))
+    let mut eval = cairn_stdlib::evaluate_file(&script.path, &options);
+    if !problems.is_empty() {
+        problems.append(&mut eval.diagnostics);
+        eval.diagnostics = problems;
+    }
+    Ok(eval)
+}
+
+/// The error of a line of the variables file: the file and line are named, the line is not
+/// shown (its value may be a secret).
+fn env_file_diagnostic(file: &Path, e: &EnvFileError) -> Diagnostic {
+    Diagnostic::error(
+        Code::InvalidEnvFile,
+        format!("{}:{}: {}", file.display(), e.line, e.problem),
+    )
+    .help("each line of a variables file is KEY=VALUE or `export KEY=VALUE` (blank lines and `#` comments are skipped); quote a value with \"...\" (escapes \\n \\t \\\" \\\\) or '...' (taken literally), closed on its line")
 }
 
 /// Every diagnostic of an evaluation, evaluation's first, then the plan-time checks of the
@@ -145,4 +263,44 @@ pub(crate) fn relative(name: &str) -> PathBuf {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_read_as_dotenv_does() {
+        let text = "# comment\n\nA=1\nexport B = two words # note\nC=\"x \\\"y\\\"\\nz\" # c\nD='a \\n $E'\nexported=3\nF=\nG=a#b\n";
+        let (vars, problems) = read_env_file(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let get = |k: &str| vars.get(k).map(String::as_str);
+        assert_eq!(get("A"), Some("1"));
+        assert_eq!(get("B"), Some("two words"));
+        assert_eq!(get("C"), Some("x \"y\"\nz"));
+        assert_eq!(get("D"), Some("a \\n $E"));
+        assert_eq!(get("exported"), Some("3"));
+        assert_eq!(get("F"), Some(""));
+        assert_eq!(get("G"), Some("a#b"));
+    }
+
+    #[test]
+    fn bad_env_lines_are_reported_without_their_values() {
+        let text = "OK=1\nhunter2\n1X=2\nMY KEY=3\nP=\"s3cr3t\nQ='a' b\n";
+        let (vars, problems) = read_env_file(text);
+        assert_eq!(vars.keys().collect::<Vec<_>>(), ["OK"]);
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 2: not `KEY=VALUE`: there is no `=` on the line",
+                "line 3: \"1X\" is not a variable name (letters, digits and `_`, not starting with a digit)",
+                "line 4: \"MY KEY\" is not a variable name (letters, digits and `_`, not starting with a digit)",
+                "line 5: the value of `P` opens a quote (\") that the line does not close",
+                "line 6: the value of `Q` goes on after its closing quote ('); only a `# comment` may follow",
+            ]
+        );
+        assert!(!shown.concat().contains("hunter2") && !shown.concat().contains("s3cr3t"));
+    }
 }

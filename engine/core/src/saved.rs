@@ -175,12 +175,31 @@ pub fn write(path: &Path, saved: &SavedPlan) -> Result<()> {
 }
 
 /// Reads `path` as a plan file: `None` when it is not one (a script), an error when it is one
-/// cairn cannot use.
+/// cairn cannot use or neither.
+///
+/// A plan file is JSON: text that starts with `{`, or any file named `*.json`. An empty (or
+/// blank) file is neither, unless it is named `*.rhai`: then it is an empty script, which
+/// evaluation reports. A file that is not UTF-8 text is neither. A file that cannot be read is
+/// left to evaluation, which says why.
 pub fn read(path: &Path) -> Result<Option<SavedPlan>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(bytes) = std::fs::read(path) else {
         return Ok(None);
     };
-    if !text.trim_start().starts_with('{') {
+    let named = |ext: &str| path.extension().is_some_and(|e| e == ext);
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(Error::PlanFile(format!(
+            "{} is neither a plan file nor a script: it is not UTF-8 text",
+            path.display()
+        )));
+    };
+    let body = text.trim_start_matches('\u{feff}').trim();
+    if body.is_empty() && !named("rhai") {
+        return Err(Error::PlanFile(format!(
+            "{} is an empty file: neither a plan file nor a script",
+            path.display()
+        )));
+    }
+    if !body.starts_with('{') && !named("json") {
         return Ok(None);
     }
     let doc: J = serde_json::from_str(&text).map_err(|e| {

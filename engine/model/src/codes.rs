@@ -60,6 +60,8 @@ codes! {
     MissingSetting = "missing-setting",
     /// An environment variable the script reads (`env_var`, `secret_env`) is not set.
     MissingEnvVar = "missing-env-var",
+    /// A line of the `--env-file` is not `KEY=VALUE` (nor a comment or a blank line).
+    InvalidEnvFile = "invalid-env-file",
     // Names and values.
     /// A Kubernetes object name is not a valid DNS-1123 name.
     InvalidName = "invalid-name",
@@ -105,6 +107,8 @@ codes! {
     InvalidKind = "invalid-kind",
     /// A Deployment serves traffic without a readiness probe.
     NoReadinessProbe = "no-readiness-probe",
+    /// A probe checks a port (by number or name) that its container does not expose.
+    ProbePortNotExposed = "probe-port-not-exposed",
     /// A sensitive value is put in a ConfigMap.
     SensitiveInConfigMap = "sensitive-in-config-map",
     /// A sensitive value is put somewhere other than a Secret.
@@ -128,6 +132,8 @@ codes! {
     QuotaRequiresResources = "quota-requires-resources",
     /// A container exceeds the namespace's LimitRange.
     ExceedsLimitRange = "exceeds-limit-range",
+    /// A declared Secret has the name of a certificate's TLS Secret (`<certificate>-tls`).
+    TlsSecretCollision = "tls-secret-collision",
     /// A certificate's name lies outside the DNS zone.
     CertificateOutsideZone = "certificate-outside-zone",
     /// A route's host is not among its certificate's names.

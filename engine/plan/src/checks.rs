@@ -10,7 +10,9 @@ pub fn check(state: &DesiredState) -> Vec<Diagnostic> {
     duplicates(state, &mut out);
     secret_references(state, &mut out);
     crate::quota::check_quota(state, &mut out);
+    crate::quota::check_limit_ranges(state, &mut out);
     certificates(state, &mut out);
+    tls_secret_collisions(state, &mut out);
     generated_homes(state, &mut out);
     sensitive_outside_secrets(state, &mut out);
     out
@@ -265,6 +267,61 @@ fn certificates(state: &DesiredState, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
+    }
+}
+
+/// A declared Secret named as a certificate's TLS Secret (`<certificate>-tls`): each apply
+/// would write it as the one and then as the other, flipping its type, and the plan would
+/// never converge. Reported at the later of the two declarations, naming the other.
+fn tls_secret_collisions(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    for cert in state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == Provider::Acme && r.id.kind == "Certificate")
+    {
+        let Some(secret_name) = str_at(&cert.body, &["secret_name"]) else {
+            continue;
+        };
+        let id = ResourceId::kube("Secret", cert.id.scope.as_deref(), secret_name);
+        let Some(secret) = state.resources.iter().find(|r| r.id == id) else {
+            continue;
+        };
+        let secret_later = match (&secret.span, &cert.span) {
+            (Some(s), Some(c)) if s.file == c.file => s.offset > c.offset,
+            _ => true,
+        };
+        let cert_name = &cert.id.name;
+        let (at, other, label, other_label) = if secret_later {
+            (
+                secret,
+                cert,
+                format!("secret `{secret_name}` declared here"),
+                format!("certificate `{cert_name}` keeps its TLS Secret `{secret_name}`"),
+            )
+        } else {
+            (
+                cert,
+                secret,
+                format!("certificate `{cert_name}` declared here"),
+                format!("secret `{secret_name}` declared here"),
+            )
+        };
+        let message = if secret_later {
+            format!(
+                "secret `{secret_name}` has the name of the TLS Secret of certificate `{cert_name}`, declared before it: each apply would overwrite the other"
+            )
+        } else {
+            format!(
+                "certificate `{cert_name}` keeps its TLS Secret as `{secret_name}`, the name of a secret declared before it: each apply would overwrite the other"
+            )
+        };
+        out.push(
+            Diagnostic::error(Code::TlsSecretCollision, message)
+                .at(at.span.clone())
+                .label(label)
+                .related(other.span.clone(), other_label)
+                .help(format!("certificate `{cert_name}` stores its key and chain in the Secret `{cert_name}-tls`: rename the secret or the certificate")),
+        );
     }
 }
 

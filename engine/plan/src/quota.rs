@@ -4,7 +4,8 @@
 //! requests and limits, defaulted from the namespace's LimitRange when absent; init containers
 //! count as the largest of them. Deployments are counted at their rollout peak too (the default
 //! `maxSurge` of 25 % adds pods while a new version rolls out), and Jobs and CronJobs while
-//! they run — the "quota exceeded" failure that stops a rollout halfway.
+//! they run — the "quota exceeded" failure that stops a rollout halfway. Every container of a
+//! namespace with a LimitRange is held to its `max` and `min`, quota or not.
 
 use cairn_model::Code;
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ struct LimitDefaults {
     request: BTreeMap<String, Quantity>,
     limit: BTreeMap<String, Quantity>,
     max: BTreeMap<String, Quantity>,
+    min: BTreeMap<String, Quantity>,
 }
 
 fn quantities(v: Option<&Value>) -> BTreeMap<String, Quantity> {
@@ -56,6 +58,7 @@ fn limit_defaults(state: &DesiredState, ns: &str) -> LimitDefaults {
             out.request.extend(quantities(item.get("defaultRequest")));
             out.limit.extend(quantities(item.get("default")));
             out.max.extend(quantities(item.get("max")));
+            out.min.extend(quantities(item.get("min")));
         }
     }
     out
@@ -85,27 +88,12 @@ fn defaulted_resources(
     (requests, limits)
 }
 
-/// Per-pod usage of one workload: (quota key → amount), and the problems found on the way.
-fn pod_usage(
-    r: &Resource,
-    spec: &Value,
-    defaults: &LimitDefaults,
-    out: &mut Vec<Diagnostic>,
-) -> BTreeMap<&'static str, Quantity> {
+/// Per-pod usage of one workload: (quota key → amount).
+fn pod_usage(spec: &Value, defaults: &LimitDefaults) -> BTreeMap<&'static str, Quantity> {
     let mut regular: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     let mut init_max: BTreeMap<&'static str, Quantity> = BTreeMap::new();
     for (list, c) in containers(spec) {
-        let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
         let (requests, limits) = defaulted_resources(c, defaults);
-        for (res, max) in &defaults.max {
-            if let Some(l) = limits.get(res)
-                && l > max
-            {
-                out.push(Diagnostic::error(Code::ExceedsLimitRange, format!(
-                        "container `{cname}` of {} `{}` has a {res} limit of {l}, above the namespace's maximum of {max}",
-                        r.id.kind, r.id.name)).at(r.span.clone()));
-            }
-        }
         let target = if list == "initContainers" {
             &mut init_max
         } else {
@@ -150,6 +138,59 @@ fn add(map: &mut BTreeMap<&'static str, Quantity>, key: &'static str, q: Quantit
         Some(e) => *e = *e + q,
         None => {
             map.insert(key, q);
+        }
+    }
+}
+
+/// Checks every container of a namespace that has a LimitRange against its `max` and `min`,
+/// with or without a quota: admission rejects such a pod, and its workload never becomes ready.
+pub fn check_limit_ranges(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    let mut namespaces: Vec<&str> = state
+        .kube_objects()
+        .filter(|r| r.id.kind == "LimitRange")
+        .filter_map(|r| r.id.scope.as_deref())
+        .collect();
+    namespaces.dedup();
+    for ns in namespaces {
+        let defaults = limit_defaults(state, ns);
+        for r in state
+            .kube_objects()
+            .filter(|r| r.id.scope.as_deref() == Some(ns))
+        {
+            let Some(spec) = pod_spec(r) else { continue };
+            for (_, c) in containers(spec) {
+                outside_limit_range(r, c, ns, &defaults, out);
+            }
+        }
+    }
+}
+
+/// A container's limits above the LimitRange's `max`, its requests below its `min`.
+fn outside_limit_range(
+    r: &Resource,
+    c: &Value,
+    ns: &str,
+    defaults: &LimitDefaults,
+    out: &mut Vec<Diagnostic>,
+) {
+    let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+    let (requests, limits) = defaulted_resources(c, defaults);
+    let found = [
+        ("limit", "above", &limits, &defaults.max, "max"),
+        ("request", "below", &requests, &defaults.min, "min"),
+    ];
+    for (what, side, values, bounds, key) in found {
+        for (res, bound) in bounds {
+            let Some(v) = values.get(res) else { continue };
+            let outside = if key == "max" { v > bound } else { v < bound };
+            if outside {
+                out.push(Diagnostic::error(Code::ExceedsLimitRange, format!(
+                    "container `{cname}` of {} `{}` has a {res} {what} of {v}, {side} the {bound} namespace `{ns}` allows (LimitRange {key}): its pods would be rejected",
+                    r.id.kind, r.id.name))
+                    .at(r.span.clone())
+                    .label(format!("{res} {what} {v}"))
+                    .help(format!("set the container's {res} {what} within the namespace's container_defaults {key}_{res} ({bound}), or change that bound")));
+            }
         }
     }
 }
@@ -202,7 +243,7 @@ fn check_namespace(state: &DesiredState, quota: &Resource, ns: &str, out: &mut V
         {
             continue;
         }
-        needs.add_workload(r, spec, &defaults, out);
+        needs.add_workload(r, spec, &defaults);
         require_resources(quota, &hard, &defaults, r, spec, out);
     }
     report_compute(quota, ns, &hard, &needs.usage, out);
@@ -235,13 +276,7 @@ impl Needs {
 
     /// Adds a workload's pods: their replicas in steady state, plus a Deployment's surge at
     /// the rollout peak, and a StatefulSet's claims.
-    fn add_workload(
-        &mut self,
-        r: &Resource,
-        spec: &Value,
-        defaults: &LimitDefaults,
-        out: &mut Vec<Diagnostic>,
-    ) {
+    fn add_workload(&mut self, r: &Resource, spec: &Value, defaults: &LimitDefaults) {
         let replicas = match r.id.kind.as_str() {
             "Deployment" | "StatefulSet" => r
                 .body
@@ -265,7 +300,7 @@ impl Needs {
         {
             self.pvcs += replicas * i64::try_from(templates.as_array().len()).unwrap_or(0);
         }
-        let per_pod = pod_usage(r, spec, defaults, out);
+        let per_pod = pod_usage(spec, defaults);
         let usage = &mut self.usage;
         usage.pods_peak += replicas + surge;
         for (key, q) in per_pod {

@@ -176,7 +176,22 @@ enum FieldError {
 /// Stricter than robfig in a few places where it silently accepts typos: empty list elements
 /// (`1,,2`), `*` as the start of a range (`*-5`), `?` outside the two day fields, and signs
 /// on numbers (`+5`).
+///
+/// A schedule whose day never comes (`0 0 31 2 *`) is valid here, as it is to the API server
+/// (and to the emulator, which uses this check): [`cron_schedule_runs`] rejects it.
 pub fn cron_schedule(s: &str) -> Result<(), Invalid> {
+    check(s, false)
+}
+
+/// [`cron_schedule`], and a schedule that ever fires: a day of month that no month of the
+/// schedule has (`0 0 30 2 *`, `0 0 31 4 *`, while the day-of-week field is `*`) is an error,
+/// since the job would never run. For what a script declares to run; a suspended CronJob
+/// triggered by hand may use such a schedule on purpose.
+pub fn cron_schedule_runs(s: &str) -> Result<(), Invalid> {
+    check(s, true)
+}
+
+fn check(s: &str, must_run: bool) -> Result<(), Invalid> {
     let invalid = |reason: &str| Invalid(format!("invalid cron schedule {s:?}: {reason}"));
     if s.contains("TZ") {
         return Err(invalid(
@@ -204,11 +219,67 @@ pub fn cron_schedule(s: &str) -> Result<(), Invalid> {
             fields.len()
         )));
     }
-    for (text, field) in fields.iter().zip(CRON_FIELDS.iter()) {
-        cron_field(text, field)
+    let mut sets = [0u64; 5];
+    for ((text, field), set) in fields.iter().zip(CRON_FIELDS.iter()).zip(sets.iter_mut()) {
+        *set = cron_field(text, field)
             .map_err(|reason| invalid(&format!("{} field: {reason}", field.name)))?;
     }
+    // The day-of-week field, unrestricted, leaves the day-of-month alone to decide (robfig's
+    // star bit: `*`, `?`, `*/1`); a restricted one makes either day match.
+    let any_weekday = fields[4]
+        .split(',')
+        .all(|item| matches!(item, "*" | "?" | "*/1" | "?/1"));
+    if must_run
+        && any_weekday
+        && let Some(reason) = never_a_day(sets[2], sets[3])
+    {
+        return Err(invalid(&reason));
+    }
     Ok(())
+}
+
+/// The longest each month gets (February in a leap year).
+const MONTH_DAYS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// Why the days of month `days` never occur in the months `months` (bit sets), if they never
+/// do: `0 0 30 2 *` and `0 0 31 4 *` are accepted by the API server and never run.
+fn never_a_day(days: u64, months: u64) -> Option<String> {
+    let first_day = days.trailing_zeros();
+    let in_set: Vec<usize> = (1..=12).filter(|m| months & (1 << m) != 0).collect();
+    if in_set.is_empty() || in_set.iter().any(|m| MONTH_DAYS[m - 1] >= first_day) {
+        return None;
+    }
+    let names: Vec<&str> = in_set.iter().map(|m| MONTHS[m - 1]).collect();
+    let longest = in_set.iter().map(|m| MONTH_DAYS[m - 1]).max().unwrap_or(31);
+    let listed: Vec<String> = (first_day..=31)
+        .filter(|d| days & (1 << d) != 0)
+        .map(|d| d.to_string())
+        .collect();
+    let (day, comes) = if listed.len() == 1 {
+        ("day", "comes")
+    } else {
+        ("days", "come")
+    };
+    let have = if names.len() == 1 { "has" } else { "have" };
+    Some(format!(
+        "day-of-month field: {day} {} never {comes} in {}, which {have} at most {longest} days: the job would never run",
+        listed.join(", "),
+        names.join(", ")
+    ))
 }
 
 /// Checks an `@` macro.
@@ -233,19 +304,21 @@ fn cron_macro(s: &str) -> Result<(), MacroError> {
     Err(MacroError::Unknown(s.to_owned()))
 }
 
-/// Checks one field of a 5-field schedule.
-fn cron_field(text: &str, field: &CronField) -> Result<(), FieldError> {
+/// Checks one field of a 5-field schedule; returns the values it matches as a bit set.
+fn cron_field(text: &str, field: &CronField) -> Result<u64, FieldError> {
+    let mut set = 0;
     for item in text.split(',') {
         if item.is_empty() {
             return Err(FieldError::EmptyElement(text.to_owned()));
         }
-        cron_item(item, field)?;
+        set |= cron_item(item, field)?;
     }
-    Ok(())
+    Ok(set)
 }
 
-/// Checks one list element: `*`, `?`, `a`, `a-b`, each optionally followed by `/step`.
-fn cron_item(item: &str, field: &CronField) -> Result<(), FieldError> {
+/// Checks one list element: `*`, `?`, `a`, `a-b`, each optionally followed by `/step`;
+/// returns the values it matches as a bit set.
+fn cron_item(item: &str, field: &CronField) -> Result<u64, FieldError> {
     let mut parts = item.split('/');
     let range = parts.next().unwrap_or_default();
     let step = parts.next();
@@ -253,15 +326,17 @@ fn cron_item(item: &str, field: &CronField) -> Result<(), FieldError> {
         return Err(FieldError::TooManySlashes(item.to_owned()));
     }
 
-    if range == "*" || range == "?" {
+    let (low, mut high) = if range == "*" || range == "?" {
         if range == "?" && !field.question_mark {
             return Err(FieldError::QuestionMark);
         }
+        (field.min, field.max)
     } else {
         let bounds: Vec<&str> = range.split('-').collect();
         match bounds.as_slice() {
             [single] => {
-                cron_value(single, item, field)?;
+                let v = cron_value(single, item, field)?;
+                (v, v)
             }
             [low, high] => {
                 let low = cron_value(low, item, field)?;
@@ -269,10 +344,12 @@ fn cron_item(item: &str, field: &CronField) -> Result<(), FieldError> {
                 if low > high {
                     return Err(FieldError::Backwards { low, high });
                 }
+                (low, high)
             }
             _ => return Err(FieldError::TooManyDashes(item.to_owned())),
         }
-    }
+    };
+    let mut every = 1;
 
     if let Some(step) = step {
         if step.is_empty() {
@@ -288,8 +365,15 @@ fn cron_item(item: &str, field: &CronField) -> Result<(), FieldError> {
         if all_zero {
             return Err(FieldError::ZeroStep(item.to_owned()));
         }
+        // `a/n` means `a-max/n`; a step beyond the field's range matches its start only.
+        if !range.contains('-') {
+            high = field.max;
+        }
+        every = step.parse::<u32>().unwrap_or(u32::MAX);
     }
-    Ok(())
+    Ok((low..=high)
+        .step_by(usize::try_from(every).unwrap_or(usize::MAX))
+        .fold(0, |set, v| set | (1u64 << v)))
 }
 
 /// Parses a number or name in a cron field and checks its range.
@@ -375,9 +459,37 @@ mod tests {
             "@every 1.5h",
             "@every 500ms",
             "@every 0",
+            "0 0 29 2 *",
+            "0 0 30 1-2 *",
+            "0 0 31 */2 *",
+            "0 0 30 2 1",
+            "0 0 30,1 2 *",
         ] {
-            assert!(cron_schedule(s).is_ok(), "{s}: {:?}", cron_schedule(s));
+            assert!(
+                cron_schedule_runs(s).is_ok(),
+                "{s}: {:?}",
+                cron_schedule_runs(s)
+            );
         }
+    }
+
+    #[test]
+    fn cron_rejects_days_that_never_come() {
+        // The API server accepts them: only a schedule meant to run is held to it.
+        assert!(cron_schedule("0 0 31 2 *").is_ok());
+        let cron_schedule = cron_schedule_runs;
+        assert_eq!(
+            err(cron_schedule("0 0 30 2 *")),
+            "invalid cron schedule \"0 0 30 2 *\": day-of-month field: day 30 never comes in \
+             February, which has at most 29 days: the job would never run"
+        );
+        assert!(err(cron_schedule("0 0 31 4 *")).contains("day 31 never comes in April"));
+        assert!(err(cron_schedule("0 0 31 apr,jun,9,11 ?")).contains(
+            "never comes in April, June, September, November, which have at most 30 days"
+        ));
+        assert!(
+            err(cron_schedule("0 0 30-31 feb *")).contains("days 30, 31 never come in February")
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod ttl;
 
 pub use address::{ipv4, ipv6};
 pub use bucket::{BucketNameError, bucket_name};
-pub use cron::cron_schedule;
+pub use cron::{cron_schedule, cron_schedule_runs};
 pub use dns::{dns_name, name_covers};
 pub use image::{ImageRef, image_ref};
 pub use names::{
