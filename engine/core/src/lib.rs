@@ -25,6 +25,7 @@ mod notice;
 pub mod plan;
 pub mod plugins;
 pub mod render;
+pub mod report;
 pub mod sandbox;
 pub mod saved;
 pub mod smoke;
