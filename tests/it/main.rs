@@ -11,6 +11,7 @@ mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
+mod html_report;
 mod live;
 mod ownership;
 mod plugins;
