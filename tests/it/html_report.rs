@@ -542,3 +542,59 @@ fn the_report_of_a_small_plan_is_its_snapshot() {
     assert!(!shown.contains("/tmp/"), "no absolute path left:\n{shown}");
     insta::assert_snapshot!("report-small-plan.html", shown);
 }
+
+/// The CI example writes the reports with `--report`, uploads them as an artifact and links
+/// that from the pull-request comment.
+#[test]
+fn the_github_actions_example_uploads_the_reports_and_links_them() {
+    let text =
+        std::fs::read_to_string(root().join("docs/ci/github-actions.yml")).expect("the example");
+    let doc: J = serde_saphyr::from_str(&text).expect("valid YAML");
+    let steps = doc["jobs"]["plan"]["steps"]
+        .as_array()
+        .expect("the plan job");
+    let position = |what: &dyn Fn(&J) -> bool| steps.iter().position(what);
+    let plan = position(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("--report \"plan-report/$env.html\""))
+    })
+    .expect("the plan step writes a report per environment");
+    let upload = position(&|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+            && s["with"]["path"] == "plan-report/"
+    })
+    .expect("the reports are uploaded");
+    assert_eq!(
+        steps[upload]["if"], "always()",
+        "a failed plan's reports are uploaded too"
+    );
+    let link = position(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("REPORT_URL") && r.contains(">> plan.md"))
+    })
+    .expect("the comment links the reports");
+    assert_eq!(
+        steps[link]["env"]["REPORT_URL"],
+        format!(
+            "${{{{ steps.{}.outputs.artifact-url }}}}",
+            s(&steps[upload]["id"])
+        )
+    );
+    assert!(s(&steps[link]["env"]["RUN_URL"]).ends_with("/actions/runs/${{ github.run_id }}"));
+    let comment = position(&|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.contains("pull-request-comment"))
+    })
+    .expect("the comment");
+    assert!(
+        plan < upload && upload < link && link < comment,
+        "{plan} {upload} {link} {comment}"
+    );
+    let help = cairn_tests::cairn(&["plan", "--help"], Default::default());
+    assert!(help.stdout.contains("--report <FILE>"), "{}", help.stdout);
+}

@@ -575,3 +575,96 @@ fn inputs_section(out: &mut String, i: &Inputs) {
     row("cluster", format!("<code>{}</code>", esc(&i.cluster)));
     out.push_str("</dl>\n</section>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_plan::diff::FieldChange;
+
+    fn change(action: Action, fields: Vec<FieldChange>) -> Change {
+        Change {
+            id: ResourceId::kube("ConfigMap", Some("shop"), "a<b>"),
+            action,
+            fields,
+            reason: Some("because \"x\" & <y>".to_owned()),
+            help: None,
+            server_message: None,
+            declared_at: None,
+            holds_data: false,
+        }
+    }
+
+    fn page(changes: Vec<Change>) -> String {
+        let plan = Plan {
+            environment: "shop".to_owned(),
+            target: "sandbox".to_owned(),
+            changes,
+            unsupported: Vec::new(),
+            notes: vec!["a <note>".to_owned()],
+        };
+        let inputs = Inputs {
+            version: "0.0.0".to_owned(),
+            script: "shop.rhai".to_owned(),
+            script_digest: None,
+            plugins: BTreeMap::new(),
+            desired_digest: "d".to_owned(),
+            target: "sandbox".to_owned(),
+            cluster: "uid".to_owned(),
+        };
+        html(&PlanReport {
+            plan: &plan,
+            state: &DesiredState::default(),
+            diagnostics: &[],
+            inputs,
+        })
+    }
+
+    #[test]
+    fn every_text_is_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        let html = page(vec![change(Action::Delete, Vec::new())]);
+        assert!(
+            html.contains("data-resource=\"ConfigMap/shop/a&lt;b&gt;\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("because &quot;x&quot; &amp; &lt;y&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("a &lt;note&gt;"), "{html}");
+        assert!(!html.contains("<b>") && !html.contains("<y>"), "{html}");
+        assert!(html.contains("not shown: the script holds a sensitive literal"));
+    }
+
+    #[test]
+    fn redacted_values_stay_redacted_and_long_ones_fold() {
+        let long = "x".repeat(300);
+        let fields = vec![
+            FieldChange {
+                path: "data.PASSWORD".to_owned(),
+                before: Some(serde_json::json!(REDACTED)),
+                after: Some(serde_json::json!(REDACTED)),
+            },
+            FieldChange {
+                path: "data.SCRIPT".to_owned(),
+                before: None,
+                after: Some(serde_json::json!(long)),
+            },
+        ];
+        let html = page(vec![change(Action::Update, fields)]);
+        assert_eq!(
+            html.matches("<span class=\"redacted\">(sensitive)</span>")
+                .count(),
+            2
+        );
+        assert!(html.contains("<code>(none)</code>"), "{html}");
+        assert!(html.contains(&format!("<pre>{long}</pre>")), "{html}");
+        assert!(html.contains("<details class=\"long\">"), "{html}");
+        // An update with fields is open; the isolation section is a hook without data.
+        assert!(html.contains("data-action=\"update\" open>"), "{html}");
+        assert!(html.contains("<section id=\"isolation\""), "{html}");
+    }
+}
