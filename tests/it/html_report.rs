@@ -494,13 +494,14 @@ fn every_seed_environment_has_a_report_that_reads_in_a_browser() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn shop(replicas: i64, note: &str, extra: &str) -> String {
+fn shop(replicas: i64, note: &str, claim: &str, extra: &str) -> String {
     format!(
         r#"
 let env = environment("shop", #{{}});
 env.namespace("shop", #{{ quota: #{{ requests_cpu: "4", requests_memory: "8Gi" }} }});
 let settings = env.config_map("settings", #{{ MODE: "one", NOTE: "{note}" }});
 let creds = env.secret("creds", #{{ PASSWORD: generate_password(20) }});
+env.volume_claim("data", #{{ storage: "{claim}" }});
 env.deployment("web", #{{
     image: "nginx:1.27", replicas: {replicas}, port: 80, ready: http_get("/", 80),
     env: [settings, creds], resources: #{{ cpu: "100m", memory: "64Mi" }},
@@ -509,8 +510,9 @@ env.deployment("web", #{{
     )
 }
 
-/// The report of a small plan (an update, a deletion, a creation with a warning), as HTML:
-/// its structure and text without the stylesheet, paths and the cluster's uid.
+/// The report of a small plan (an update, a deletion, a creation with a warning, a refusal),
+/// as HTML: its structure and text without the stylesheet, paths and the cluster's uid; and
+/// in the browser.
 #[test]
 fn the_report_of_a_small_plan_is_its_snapshot() {
     let cluster = TestCluster::start(SandboxConfig {
@@ -519,15 +521,25 @@ fn the_report_of_a_small_plan_is_its_snapshot() {
     });
     let v1 = cluster.write(
         "shop.rhai",
-        &shop(2, "plain", "env.config_map(\"old\", #{ A: \"1\" });\n"),
+        &shop(
+            2,
+            "plain",
+            "1Gi",
+            "env.config_map(\"old\", #{ A: \"1\" });\n",
+        ),
     );
     let out = cluster.cairn(&["apply", &v1, "--yes"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let tool = "env.deployment(\"tool\", #{ image: \"busybox:latest\", port: 80, ready: http_get(\"/\", 80), resources: #{ cpu: \"50m\", memory: \"32Mi\" } });\n";
-    let v2 = cluster.write("shop.rhai", &shop(3, "<b>&amp; 'quoted'</b>", tool));
+    let v2 = cluster.write("shop.rhai", &shop(3, "<b>&amp; 'quoted'</b>", "2Gi", tool));
+    // The claim cannot grow (nothing mounts it yet): a refusal, and the plan exits 1.
     let out = cluster.cairn(&["plan", &v2, "--format", "html"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.code, 1, "{}", out.stderr);
     let html = out.stdout;
+    let json = cluster.cairn(&["plan", &v2, "--json"]);
+    let doc: J = serde_json::from_str(&json.stdout).expect("plan JSON");
+    check_in_browser("a small plan", &html, &doc, &[false]);
+    std::fs::write(shots_dir().join("small.html"), &html).expect("a copy to look at");
     let style_start = html.find("<style>").expect("a stylesheet") + "<style>".len();
     let style_end = html.find("</style>").expect("its end");
     let mut shown = format!("{}…{}", &html[..style_start], &html[style_end..]);

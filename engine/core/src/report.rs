@@ -149,26 +149,32 @@ pub fn html(r: &PlanReport<'_>) -> String {
 }
 
 fn header(out: &mut String, p: &Plan) {
-    let state = if p.refusals().next().is_some() {
-        "refused"
+    let refused = p.refusals().count();
+    let (state, then) = if refused > 0 {
+        let then = format!(
+            " {refused} change(s) refused: nothing of this plan can be applied until the script changes."
+        );
+        ("refused", then)
     } else if p.protected_deletions().next().is_some() {
-        "deletes-data"
+        let then = " It deletes data the script allows to delete.".to_owned();
+        ("deletes-data", then)
     } else if p.has_changes() {
-        "changes"
+        ("changes", String::new())
     } else {
-        "no-changes"
+        ("no-changes", String::new())
     };
     let _ = write!(
         out,
         "<header>\n<h1>cairn plan: <code>{}</code> on <code>{}</code></h1>\n\
-         <p class=\"verdict {state}\">{}</p>\n<nav aria-label=\"Sections\"><ul>\
+         <p class=\"verdict {state}\">{}{}</p>\n<nav aria-label=\"Sections\"><ul>\
          <li><a href=\"#summary\">Summary</a></li><li><a href=\"#attention\">Needs attention</a></li>\
          <li><a href=\"#changes\">Changes</a></li><li><a href=\"#graph\">Graph</a></li>\
          <li><a href=\"#isolation\">Isolation</a></li><li><a href=\"#inputs\">Inputs</a></li>\
          </ul></nav>\n</header>\n",
         esc(&p.environment),
         esc(&p.target),
-        esc(&p.summary_line())
+        esc(&p.summary_line()),
+        esc(&then)
     );
 }
 
@@ -457,7 +463,7 @@ fn fields(out: &mut String, c: &Change) {
     for f in &c.fields {
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td class=\"before\">{}</td><td class=\"after\">{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"before\" data-label=\"now\">{}</td><td class=\"after\" data-label=\"planned\">{}</td></tr>",
             esc(&f.path),
             value(&f.before),
             value(&f.after)
