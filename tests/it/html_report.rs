@@ -610,3 +610,34 @@ fn the_github_actions_example_uploads_the_reports_and_links_them() {
     let help = cairn_tests::cairn(&["plan", "--help"], Default::default());
     assert!(help.stdout.contains("--report <FILE>"), "{}", help.stdout);
 }
+
+/// The report is `plan`'s: other commands that print a plan refuse `--format html`.
+#[test]
+fn only_plan_writes_the_report() {
+    for sub in ["apply", "status", "drift", "rollback --to 1"] {
+        let mut args: Vec<&str> = sub.split(' ').collect();
+        args.extend(["env.rhai", "--format", "html"]);
+        let out = cairn_tests::cairn(&args, Default::default());
+        assert_eq!(out.code, 1, "{sub}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("error: --format html is the report of `cairn plan` only"),
+            "{sub}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// The browser check is no rubber stamp: a page wider than a phone fails it.
+#[test]
+fn the_browser_check_catches_a_page_wider_than_a_phone() {
+    let page = "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width\"></head>\
+                <body><main><section id=\"changes\"><div id=\"wide\" style=\"width:600px\">wide</div></section></main></body></html>";
+    let v = verdict(page, false);
+    assert_eq!(v["narrow"]["width"], 375, "{v}");
+    assert_eq!(v["narrow"]["page_scrolls_sideways"], true, "{v}");
+    let wide = v["narrow"]["wider_than_viewport"].to_string();
+    assert!(wide.contains("div#wide"), "{v}");
+    assert_eq!(v["wide"]["page_scrolls_sideways"], false, "{v}");
+    assert_eq!(v["wide"]["sections"], serde_json::json!(["changes"]), "{v}");
+}
