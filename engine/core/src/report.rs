@@ -25,8 +25,9 @@ pub struct Inputs {
     pub script: String,
     /// SHA-256 of the script's text; `None` when the script holds a sensitive literal.
     pub script_digest: Option<String>,
-    /// The plugins the script loaded, by name, and the SHA-256 of each one's text.
-    pub plugins: BTreeMap<String, String>,
+    /// The plugins the script loaded, by name, and the SHA-256 of each one's text (`None` when
+    /// the script holds a sensitive literal).
+    pub plugins: BTreeMap<String, Option<String>>,
     /// The desired state's digest (the one saved plans compare, `saved::desired_digest`).
     pub desired_digest: String,
     /// Where it was planned (a kubeconfig context, or `sandbox`).
@@ -73,7 +74,7 @@ pub fn inputs(eval: &Evaluation, script: &Path, live: &LivePlan) -> Inputs {
         script_digest: text.filter(|_| !secret).map(|t| sha256(&t)),
         plugins: sources
             .into_iter()
-            .map(|(k, v)| (k, if secret { String::new() } else { sha256(&v) }))
+            .map(|(k, v)| (k, (!secret).then(|| sha256(&v))))
             .collect(),
         desired_digest: crate::saved::desired_digest(&eval.state),
         target: live.plan.target.clone(),
@@ -493,17 +494,28 @@ fn value(v: &Option<serde_json::Value>) -> String {
     }
 }
 
+/// The class of a changed resource's box in the graph.
+fn mark(a: Action) -> &'static str {
+    match a {
+        Action::Create => "mark-create",
+        Action::Update => "mark-update",
+        Action::Replace => "mark-replace",
+        Action::Adopt => "mark-adopt",
+        Action::Delete => "mark-delete",
+        Action::Refuse => "mark-refuse",
+        Action::NoOp | Action::Keep => "",
+    }
+}
+
 /// The dependency graph, the changed resources highlighted by their action.
 fn graph(out: &mut String, r: &PlanReport<'_>) {
     let declared: BTreeSet<&ResourceId> = r.state.resources.iter().map(|x| &x.id).collect();
-    let marked: BTreeMap<ResourceId, &str> = r
-        .plan
-        .changes
-        .iter()
-        .filter(|c| !matches!(c.action, Action::NoOp | Action::Keep) && declared.contains(&c.id))
-        .map(|c| (c.id.clone(), action_name(c.action)))
-        .collect();
-    let kinds: BTreeSet<&str> = marked.values().copied().collect();
+    let changed =
+        r.plan.changes.iter().filter(|c| {
+            !matches!(c.action, Action::NoOp | Action::Keep) && declared.contains(&c.id)
+        });
+    let marked: BTreeMap<ResourceId, &str> =
+        changed.map(|c| (c.id.clone(), mark(c.action))).collect();
     out.push_str("<section id=\"graph\" aria-labelledby=\"graph-h\">\n<h2 id=\"graph-h\">Dependency graph</h2>\n");
     if r.state.resources.is_empty() {
         out.push_str("<p>The script declares no resource.</p>\n</section>\n");
@@ -513,22 +525,17 @@ fn graph(out: &mut String, r: &PlanReport<'_>) {
         "<p>The order apply follows: a resource waits for the ones left of it. Boxes with a thick \
          outline change in this plan.</p>\n",
     );
-    if !kinds.is_empty() {
+    let legend: BTreeSet<&str> = marked.values().copied().collect();
+    if !legend.is_empty() {
         out.push_str("<ul class=\"legend\">");
-        for k in kinds {
-            let _ = write!(out, "<li class=\"mark-{k}\">{k}</li>");
+        for class in legend {
+            let name = class.trim_start_matches("mark-");
+            let _ = write!(out, "<li class=\"{class}\">{name}</li>");
         }
         out.push_str("</ul>\n");
     }
-    let g = crate::graph::Graph::of(r.state);
     let title = format!("cairn: {}", r.state.environment.name);
-    let marks: BTreeMap<ResourceId, String> = marked
-        .into_iter()
-        .map(|(id, a)| (id, format!("mark-{a}")))
-        .collect();
-    let marks: BTreeMap<ResourceId, &str> =
-        marks.iter().map(|(k, v)| (k.clone(), v.as_str())).collect();
-    let svg = crate::graph::svg_marked(&g, &title, &marks);
+    let svg = crate::graph::svg_marked(&crate::graph::Graph::of(r.state), &title, &marked);
     let _ = write!(
         out,
         "<div class=\"scroll graph-box\" role=\"img\" aria-label=\"dependency graph of {} resources\">\n{svg}</div>\n</section>\n",
@@ -563,11 +570,7 @@ fn inputs_section(out: &mut String, i: &Inputs) {
         },
     );
     for (name, digest) in &i.plugins {
-        let shown = if digest.is_empty() {
-            "not shown"
-        } else {
-            digest
-        };
+        let shown = digest.as_deref().unwrap_or("not shown");
         row(
             "plugin",
             format!("<code>{}</code> <code>{}</code>", esc(name), esc(shown)),
