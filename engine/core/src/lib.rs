@@ -8,7 +8,8 @@
 //! - [`apply`]: every provider's nodes as one graph; [`lock`]: the environment's Lease;
 //!   [`history`]: the revision an apply records; [`saved`]: plan files applied exactly;
 //! - [`drift`], [`status`], [`smoke`]: what changed outside cairn, how it is now;
-//! - [`render`], [`graph`]: the desired state as documents, the graph apply follows.
+//! - [`render`], [`graph`]: the desired state as documents, the graph apply follows;
+//!   [`report`]: a plan as one self-contained HTML page.
 //!
 //! Providers implement [`cairn_apply::provider`]'s traits in their own crates (Kubernetes,
 //! DNS, ACME, S3); under the sandbox their in-memory twins stand in, chosen here. The engine
