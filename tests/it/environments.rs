@@ -232,7 +232,7 @@ fn install_operators(cluster: &TestCluster) {
 }
 
 /// A working directory whose `--sandbox` state already has the operators' CRDs.
-fn sandbox_with_operators(what: &str) -> std::path::PathBuf {
+pub(crate) fn sandbox_with_operators(what: &str) -> std::path::PathBuf {
     let dir = cairn_tests::temp_dir(what);
     let state = dir.join(".cairn/sandbox");
     std::fs::create_dir_all(&state).expect("sandbox dir");

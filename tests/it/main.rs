@@ -13,6 +13,7 @@ mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
+mod html_report;
 mod inputs;
 mod live;
 mod ownership;

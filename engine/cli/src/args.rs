@@ -57,8 +57,8 @@ pub struct LiveArgs {
     /// Print the plan as JSON (the same as `--format json`)
     #[arg(long)]
     pub json: bool,
-    /// Output format of the plan: human (the default), json, or markdown (a pull-request
-    /// comment)
+    /// Output format of the plan: human (the default), json, markdown (a pull-request
+    /// comment), or html (plan only: the report, to `-o FILE` instead of a saved plan, or stdout)
     #[arg(long, value_enum)]
     pub format: Option<PlanFormat>,
     /// Take over fields another field manager owns (server-side apply force)
@@ -87,6 +87,19 @@ pub enum PlanFormat {
     Json,
     /// A Markdown summary for pull-request comments.
     Markdown,
+    /// The HTML report: one self-contained page (`plan` only).
+    Html,
+}
+
+/// Options of `plan` only.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanOutput {
+    /// Also save the plan to this file, for `cairn apply FILE` (no secret values; mode 0600)
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write the plan's HTML report (one self-contained page) to this file
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// Options of `apply` only.
@@ -128,8 +141,11 @@ impl LiveArgs {
     }
 
     /// Flags that contradict each other (clap checks the others): `--json` with another
-    /// `--format`.
-    pub(crate) fn conflict(&self) -> Option<String> {
+    /// `--format`; `--format html` but for `plan`.
+    pub(crate) fn conflict(&self, plan: bool) -> Option<String> {
+        if !plan && self.format == Some(PlanFormat::Html) {
+            return Some("--format html is the report of `cairn plan` only".to_owned());
+        }
         let format = self.format.filter(|f| *f != PlanFormat::Json)?;
         self.json.then(|| {
             format!(
@@ -137,6 +153,7 @@ impl LiveArgs {
                 match format {
                     PlanFormat::Human => "human",
                     PlanFormat::Markdown => "markdown",
+                    PlanFormat::Html => "html",
                     PlanFormat::Json => "json",
                 }
             )

@@ -79,9 +79,8 @@ enum Command {
         script: ScriptArgs,
         #[command(flatten)]
         live: args::LiveArgs,
-        /// Also save the plan to this file, for `cairn apply FILE` (no secret values; mode 0600)
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        output: args::PlanOutput,
     },
     /// Plan, confirm, then apply in dependency order, waiting for readiness
     ///
@@ -232,7 +231,8 @@ where
             return code;
         }
     };
-    if let Some(conflict) = cli.command.live().and_then(args::LiveArgs::conflict) {
+    let plan = matches!(cli.command, Command::Plan { .. });
+    if let Some(conflict) = cli.command.live().and_then(|l| l.conflict(plan)) {
         let _ = writeln!(io.err, "error: {conflict}");
         return EXIT_ERROR;
     }
@@ -245,7 +245,11 @@ where
         } => render(io, &script, format, output.as_deref(), show_secrets),
         Command::Check { script, format } => check(io, &script, format),
         Command::Docs { filter } => docs(io, filter.as_deref()),
-        Command::Plan { script, live, out } => live::plan(io, &script, &live, out.as_deref()),
+        Command::Plan {
+            script,
+            live,
+            output,
+        } => live::plan(io, &script, &live, &output),
         Command::Apply {
             script,
             live,

@@ -1,6 +1,7 @@
 //! `plan`, `apply` and `unlock`: the commands that talk to live systems. The engine plans and
 //! applies; this prints.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use cairn_engine::target::Target;
 use cairn_engine::{Event, Report};
 use cairn_plan::plan::Plan;
 
-use crate::args::{ApplyArgs, LiveArgs, PlanFormat, ScriptArgs};
+use crate::args::{ApplyArgs, LiveArgs, PlanFormat, PlanOutput, ScriptArgs};
 use crate::shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, with_notices};
 use crate::{report, show};
 
@@ -81,6 +82,7 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Resul
         PlanFormat::Markdown => {
             out!(io, "{}", cairn_engine::plan::markdown(plan))?;
         }
+        PlanFormat::Html => {} // `plan` writes the report
         PlanFormat::Human => {
             out!(io, "{}", show::plan(plan))?;
         }
@@ -131,13 +133,13 @@ pub(crate) async fn make_plan(
 }
 
 /// `cairn plan`: exit 0 when nothing would change, 2 when something would, 3 when it would
-/// delete data the script allowed to delete, 1 on error. With `out`, also saves the plan for
-/// `cairn apply FILE`.
+/// delete data the script allowed to delete, 1 on error. With `-o`, also saves the plan for
+/// `cairn apply FILE` (the report with `--format html`); with `--report`, writes the report.
 pub fn plan(
     io: &mut Io<'_>,
     script: &ScriptArgs,
     live: &LiveArgs,
-    out: Option<&std::path::Path>,
+    output: &PlanOutput,
 ) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
@@ -148,7 +150,13 @@ pub fn plan(
         let result = make_plan(&target, &eval, live).await;
         target.close().await?;
         let plan = result?;
+        let html = live.format == Some(PlanFormat::Html);
+        let (out, report) = (output.out.as_deref(), output.report.as_deref());
+        for to in [report.map(Some), html.then_some(out)].into_iter().flatten() {
+            write_report(io, &cairn_engine::report::of_plan(&eval, &script.script, &plan), to)?;
+        }
         print_plan(io, &plan.plan, live)?;
+        let out = out.filter(|_| !html);
         if let Some(path) = out.filter(|_| plan.plan.refusals().next().is_some()) {
             errln!(io,
                 "The plan was not saved to {}: the server refuses some of its changes.",
@@ -164,6 +172,15 @@ pub fn plan(
         }
         Ok(exit_code(&plan.plan))
     })
+}
+
+/// The HTML report to `path`, or to standard output.
+fn write_report(io: &mut Io<'_>, html: &str, path: Option<&Path>) -> Result<(), CliError> {
+    let Some(path) = path else {
+        return out!(io, "{html}");
+    };
+    cairn_engine::report::write(path, html)?;
+    errln!(io, "Wrote the plan's report to {}.", path.display())
 }
 
 /// Stops an apply whose plan holds refusals, before anything is changed (exit 1): a change

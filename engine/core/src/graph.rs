@@ -180,6 +180,12 @@ const MARGIN: f64 = 20.0;
 
 /// A standalone SVG: columns of boxes by dependency depth, curved edges with arrowheads.
 pub fn svg(g: &Graph, title: &str) -> String {
+    svg_marked(g, title, &BTreeMap::new())
+}
+
+/// [`svg`], with the boxes of `marked` resources in a group of the given class (the HTML
+/// report's stylesheet highlights what a plan changes).
+pub fn svg_marked(g: &Graph, title: &str, marked: &BTreeMap<ResourceId, &str>) -> String {
     let layers = g.layers();
     let columns = layers.iter().copied().max().map_or(0, |m| m + 1);
     let mut col_nodes: Vec<Vec<usize>> = vec![Vec::new(); columns];
@@ -237,9 +243,13 @@ pub fn svg(g: &Graph, title: &str) -> String {
             continue;
         };
         let (fill, stroke) = color(id.provider);
+        let class = marked
+            .get(id)
+            .map(|c| format!(" class=\"{}\"", escape(c)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  <g><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BOX_H}\" rx=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+            "  <g{class}><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BOX_H}\" rx=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
             escape(&id.to_string()),
             x + 8.0,
             y + BOX_H / 2.0 + 4.0,

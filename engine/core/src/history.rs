@@ -15,7 +15,7 @@ use crate::target::Target;
 
 /// Whether the script wrote a secret into itself (`sensitive("…")`): its sources are then not
 /// recorded, since they would put that secret into the cluster.
-fn has_sensitive_literal(value: &Value) -> bool {
+pub(crate) fn has_sensitive_literal(value: &Value) -> bool {
     match value {
         Value::Sensitive(s) => s
             .parts

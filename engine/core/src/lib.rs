@@ -9,7 +9,8 @@
 //!   [`history`]: the revision an apply records; [`saved`]: plan files applied exactly;
 //! - [`destroy`]: the removal of everything an environment owns;
 //! - [`drift`], [`status`], [`smoke`]: what changed outside cairn, how it is now;
-//! - [`render`], [`graph`]: the desired state as documents, the graph apply follows.
+//! - [`render`], [`graph`]: the desired state as documents, the graph apply follows;
+//!   [`report`]: a plan as one self-contained HTML page.
 //!
 //! Providers implement [`cairn_apply::provider`]'s traits in their own crates (Kubernetes,
 //! DNS, ACME, S3); under the sandbox their in-memory twins stand in, chosen here. The engine
@@ -27,6 +28,7 @@ mod notice;
 pub mod plan;
 pub mod plugins;
 pub mod render;
+pub mod report;
 pub mod sandbox;
 pub mod saved;
 pub mod smoke;
