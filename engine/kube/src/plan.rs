@@ -630,7 +630,7 @@ async fn prune(
         Some(d) => (id.kind == "Namespace" || d.delete_data, d.delete_data),
     };
     let held = if allowed && id.kind == "Namespace" {
-        kept_in_namespace(cluster, state, &id.name, claims_go).await?
+        kept_in_namespace(cluster, state, &id.name, destroy.map(|_| claims_go)).await?
     } else {
         None
     };
@@ -719,7 +719,7 @@ fn order(action: Action, id: &ResourceId) -> (u8, i32, ResourceId) {
 }
 
 /// Why a namespace about to be deleted must stay, if it must: volume claims that are not
-/// going (the script does not allow it, or `claims_go` — a destroy with `--delete-data` — does
+/// going (the script does not allow it, or `destroy` — `Some(true)` with `--delete-data` — does
 /// not cover them: another environment's, hand-made), other environments living in it (their
 /// inventories), or objects cairn does not own (a destroy takes nothing by surprise). A few
 /// LISTs, made only for a namespace that is about to go.
@@ -727,8 +727,9 @@ async fn kept_in_namespace(
     cluster: &Cluster,
     state: &DesiredState,
     ns: &str,
-    claims_go: bool,
+    destroy: Option<bool>,
 ) -> Result<Option<String>, KubeError> {
+    let claims_go = destroy == Some(true);
     use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
     let env = &state.environment;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), ns);
@@ -752,7 +753,12 @@ async fn kept_in_namespace(
         .collect();
     if !held.is_empty() {
         return Ok(Some(format!(
-            "it holds volume claims that are kept ({})",
+            "it holds volume claims {} ({})",
+            if destroy.is_some() {
+                "that are kept"
+            } else {
+                "the script does not allow to delete"
+            },
             held.join(", ")
         )));
     }
