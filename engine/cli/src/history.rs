@@ -4,25 +4,25 @@
 use cairn_engine::history::Origin;
 use cairn_engine::target::Target;
 
-use crate::args::{ApplyArgs, LiveArgs, ScriptArgs};
+use crate::args::{ApplyArgs, LiveArgs, ReadArgs, ScriptArgs};
 use crate::live::{checked, confirm, connect, evaluate_checked, make_plan, run_apply, take_lock};
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
 /// `cairn history`: the environment's revisions, newest first.
-pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
+pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &ReadArgs) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
     let env = eval.state.environment.name.clone();
     let rt = cairn_engine::target::runtime()?;
     let revisions = rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let result = cairn_engine::history::list(&target, &env).await;
         target.close().await?;
         Ok::<_, CliError>(result?)
     })?;
     if live.json {
-        crate::shell::json(io, &cairn_engine::history::document(&env, &revisions))?;
+        crate::shell::json_line(io, &cairn_engine::history::document(&env, &revisions))?;
         return Ok(EXIT_OK);
     }
     out!(io, "{}", cairn_engine::history::table(&env, &revisions))?;
@@ -54,7 +54,7 @@ pub fn rollback(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &current.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &current.state.environment).await?;
         let code = roll_back(io, &target, &current, script, live, args, to).await;
         target.close().await?;
         code

@@ -101,7 +101,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// Report what changed outside cairn since its last apply (kubectl edit, another tool, a
     /// record changed by hand)
@@ -111,14 +111,14 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// List the revisions recorded by each apply: time, author or CI run, summary
     History {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// Plan and apply an earlier revision again (with the plan first, as for apply)
     Rollback {
@@ -148,7 +148,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        target: args::TargetArgs,
         /// Do not ask
         #[arg(long, short = 'y')]
         yes: bool,
@@ -168,6 +168,17 @@ enum Command {
         /// Only functions whose name contains this
         filter: Option<String>,
     },
+    /// Print a completion script for a shell, e.g. `source <(cairn completions bash)`
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: cairn.1 and one per subcommand (cairn-plan.1, …)
+    Man {
+        /// The folder to write them to (created if need be)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 impl Command {
@@ -176,11 +187,7 @@ impl Command {
         match self {
             Command::Plan { live, .. }
             | Command::Apply { live, .. }
-            | Command::Status { live, .. }
-            | Command::Drift { live, .. }
-            | Command::History { live, .. }
-            | Command::Rollback { live, .. }
-            | Command::Unlock { live, .. } => Some(live),
+            | Command::Rollback { live, .. } => Some(live),
             _ => None,
         }
     }
@@ -236,7 +243,11 @@ where
         } => live::apply(io, &script, &live, &apply),
         Command::Sandbox { action } => sandbox::run(io, &action),
         Command::Status { script, live } => status::status(io, &script, &live),
-        Command::Unlock { script, live, yes } => live::unlock(io, &script, &live, yes),
+        Command::Unlock {
+            script,
+            target,
+            yes,
+        } => live::unlock(io, &script, &target, yes),
         Command::Drift { script, live } => drift::drift(io, &script, &live),
         Command::History { script, live } => history::history(io, &script, &live),
         Command::Rollback {
@@ -251,6 +262,13 @@ where
             output,
         } => graph(io, &script, format, output.as_deref()),
         Command::Plugin { action } => plugin::run(io, &action),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics when a write fails.
+            let (mut cmd, mut text) = (<Cli as clap::CommandFactory>::command(), Vec::new());
+            clap_complete::generate(shell, &mut cmd, "cairn", &mut text);
+            io.out.write_all(&text).map(|()| EXIT_OK).map_err(CliError::Output)
+        }
+        Command::Man { out } => man(io, &out),
     };
     match result {
         Ok(code) => code,
@@ -336,8 +354,7 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
             }
         }
         ReportFormat::Json => {
-            let text = serde_json::to_string_pretty(&all).unwrap_or_default();
-            outln!(io, "{text}")?;
+            outln!(io, "{}", serde_json::to_string(&all).unwrap_or_default())?;
         }
     }
     Ok(if all.iter().any(cairn_model::Diagnostic::is_error) {
@@ -387,5 +404,23 @@ fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
         }
         outln!(io, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc)?;
     }
+    Ok(EXIT_OK)
+}
+
+/// `cairn man`: writes cairn.1 and a page per subcommand, at every level (cairn-plugin-list.1).
+fn man(io: &mut Io<'_>, dir: &Path) -> Result<i32, CliError> {
+    fn write(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            write(sub, dir, written)?;
+        }
+        written.push(clap_mangen::Man::new(cmd.clone()).generate_to(dir)?);
+        Ok(())
+    }
+    std::fs::create_dir_all(dir).map_err(|e| shell::file_error("create", dir, e))?;
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    write(&cmd, dir, &mut written).map_err(|e| shell::file_error("write", dir, e))?;
+    errln!(io, "wrote {} man pages to {}", written.len(), dir.display())?;
     Ok(EXIT_OK)
 }

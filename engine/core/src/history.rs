@@ -121,7 +121,7 @@ pub async fn list(target: &Target, environment: &str) -> Result<Vec<Revision>> {
 
 /// The JSON document of an environment's revisions (`history --json`).
 pub fn document(environment: &str, revisions: &[Revision]) -> serde_json::Value {
-    serde_json::json!({ "environment": environment, "revisions": revisions })
+    serde_json::json!({ "format_version": 1, "environment": environment, "revisions": revisions })
 }
 
 /// The revisions for people, newest first: number, time, outcome, summary, author and note.
