@@ -5,12 +5,14 @@ mod alerts;
 mod backup_script;
 mod certificates;
 mod ci;
+mod cli;
 mod dns_sweep;
 mod docs;
 mod environments;
 mod errors;
 #[path = "../../engine/acme/tests/it/harness.rs"]
 mod harness;
+mod json_lines;
 mod live;
 mod ownership;
 mod plugins;

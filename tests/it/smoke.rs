@@ -9,7 +9,7 @@ use cairn_tests::{TestCluster, root};
 
 /// A small HTTP server on a free loopback port: `/health` answers 200 "ok", `/down` 503
 /// "unavailable", anything else 200 "degraded". It serves until the test process ends.
-fn http_server() -> u16 {
+pub(crate) fn http_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {

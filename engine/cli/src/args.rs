@@ -136,7 +136,6 @@ impl TargetArgs {
 }
 
 impl LiveArgs {
-
     /// How to plan.
     pub(crate) fn options(&self) -> PlanOptions {
         PlanOptions {

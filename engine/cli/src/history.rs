@@ -115,7 +115,9 @@ async fn roll_back(
         }
         if !plan.plan.has_changes() {
             cairn_engine::apply::conclude(target, &plan, &Default::default()).await;
-            if !live.json {
+            if live.json {
+                crate::live::summary_event(io, &plan.plan, &Default::default(), EXIT_OK)?;
+            } else {
                 outln!(io, "Nothing to do: {env} already matches revision {to}.")?;
             }
             return Ok(EXIT_OK);

@@ -266,7 +266,10 @@ where
             // Into memory first: clap_complete panics when a write fails.
             let (mut cmd, mut text) = (<Cli as clap::CommandFactory>::command(), Vec::new());
             clap_complete::generate(shell, &mut cmd, "cairn", &mut text);
-            io.out.write_all(&text).map(|()| EXIT_OK).map_err(CliError::Output)
+            io.out
+                .write_all(&text)
+                .map(|()| EXIT_OK)
+                .map_err(CliError::Output)
         }
         Command::Man { out } => man(io, &out),
     };

@@ -104,7 +104,12 @@ pub(crate) fn print_apply_plan(
 }
 
 /// The last JSON line of `apply --json`: whether it succeeded, the plan's counts, the steps.
-fn summary_event(io: &mut Io<'_>, plan: &Plan, report: &Report, code: i32) -> Result<(), CliError> {
+pub(crate) fn summary_event(
+    io: &mut Io<'_>,
+    plan: &Plan,
+    report: &Report,
+    code: i32,
+) -> Result<(), CliError> {
     let event = serde_json::json!({
         "event": "summary",
         "ok": code == EXIT_OK,

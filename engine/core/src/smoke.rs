@@ -116,7 +116,9 @@ pub fn summary(outcomes: &[Outcome]) -> String {
 fn loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why a check cannot run on the sandbox; `None` when it can (its target is on this machine).
@@ -155,12 +157,20 @@ pub fn sandbox_notes(state: &DesiredState, sandbox: bool) -> Vec<String> {
         let j = r.body.to_json();
         ["/spec/template", "/spec/jobTemplate/spec/template"]
             .iter()
-            .any(|p| j.pointer(&format!("{p}/metadata/annotations/{SIMULATE}")).is_some())
+            .any(|p| {
+                j.pointer(&format!("{p}/metadata/annotations/{SIMULATE}"))
+                    .is_some()
+            })
     };
     state
         .kube_objects()
         .filter(simulated)
-        .map(|r| format!("{}: `sandbox: #{{ simulate }}` only affects the sandbox; this cluster ignores it", r.id))
+        .map(|r| {
+            format!(
+                "{}: `sandbox: #{{ simulate }}` only affects the sandbox; this cluster ignores it",
+                r.id
+            )
+        })
         .collect()
 }
 
