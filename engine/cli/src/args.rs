@@ -149,17 +149,14 @@ impl LiveArgs {
     /// Flags that contradict each other (clap checks the others): `--json` with another
     /// `--format`.
     pub(crate) fn conflict(&self) -> Option<String> {
-        let format = self.format.filter(|f| *f != PlanFormat::Json)?;
-        self.json.then(|| {
-            format!(
-                "--json contradicts --format {}: give one of them",
-                match format {
-                    PlanFormat::Human => "human",
-                    PlanFormat::Markdown => "markdown",
-                    PlanFormat::Json => "json",
-                }
-            )
-        })
+        let format = self
+            .format
+            .filter(|f| *f != PlanFormat::Json && self.json)?;
+        let name = clap::ValueEnum::to_possible_value(&format)?;
+        Some(format!(
+            "--json contradicts --format {}: give one of them",
+            name.get_name()
+        ))
     }
 
     /// The arguments a plan file was made with; output options from the command line.

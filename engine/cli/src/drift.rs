@@ -43,11 +43,8 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &ReadArgs) -> Result<i3
             cairn_engine::drift::document(&env, target, &compared_with, baseline.as_ref(), &found);
         crate::shell::json_line(io, &doc)?;
     } else {
-        outln!(
-            io,
-            "Drift of {env} on {target}, compared with {compared_with}\n"
-        )?;
-        out!(io, "{}", cairn_engine::drift::text(&env, target, &found))?;
+        let text = cairn_engine::drift::text(&env, target, &compared_with, &found);
+        out!(io, "{text}")?;
     }
     Ok(if found.drifted.is_empty() {
         EXIT_OK

@@ -83,21 +83,9 @@ async fn roll_back(
     else {
         return Ok(EXIT_ERROR);
     };
-    if eval.state.environment.name != env {
-        return Err(cairn_engine::Error::Revision(format!(
-            "revision {to} declares environment {}, not {env}",
-            eval.state.environment.name
-        ))
-        .into());
-    }
+    let rolling_back = cairn_engine::history::rolling_back(&env, revision, &eval)?;
     if !live.json {
-        outln!(
-            io,
-            "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
-            revision.time,
-            revision.author,
-            revision.summary
-        )?;
+        outln!(io, "{rolling_back}")?;
     }
     let Some(held) = take_lock(io, target, &env, args, live.json).await? else {
         return Ok(EXIT_ERROR);

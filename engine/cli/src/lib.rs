@@ -412,18 +412,9 @@ fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
 
 /// `cairn man`: writes cairn.1 and a page per subcommand, at every level (cairn-plugin-list.1).
 fn man(io: &mut Io<'_>, dir: &Path) -> Result<i32, CliError> {
-    fn write(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-            write(sub, dir, written)?;
-        }
-        written.push(clap_mangen::Man::new(cmd.clone()).generate_to(dir)?);
-        Ok(())
-    }
     std::fs::create_dir_all(dir).map_err(|e| shell::file_error("create", dir, e))?;
-    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
-    cmd.build();
-    let mut written = Vec::new();
-    write(&cmd, dir, &mut written).map_err(|e| shell::file_error("write", dir, e))?;
-    errln!(io, "wrote {} man pages to {}", written.len(), dir.display())?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(cmd, dir).map_err(|e| shell::file_error("write", dir, e))?;
+    errln!(io, "wrote the man pages to {}", dir.display())?;
     Ok(EXIT_OK)
 }

@@ -152,6 +152,20 @@ pub fn table(environment: &str, revisions: &[Revision]) -> String {
     out
 }
 
+/// What a rollback says it does, or the error when revision `to`, evaluated as `eval`, declares
+/// another environment than `environment`.
+pub fn rolling_back(environment: &str, revision: &Revision, eval: &Evaluation) -> Result<String> {
+    let (to, declared) = (revision.number, &eval.state.environment.name);
+    if declared != environment {
+        let message = format!("revision {to} declares environment {declared}, not {environment}");
+        return Err(Error::Revision(message));
+    }
+    Ok(format!(
+        "Rolling {environment} back to revision {to} ({}, by {}: {}).\n",
+        revision.time, revision.author, revision.summary
+    ))
+}
+
 /// Revision `to` of `revisions`, or why there is none.
 pub fn find<'a>(revisions: &'a [Revision], environment: &str, to: u32) -> Result<&'a Revision> {
     revisions.iter().find(|r| r.number == to).ok_or_else(|| {
