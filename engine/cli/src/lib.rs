@@ -199,6 +199,26 @@ enum ReportFormat {
     Json,
 }
 
+/// Prints a usage error (exit 1: 2 means "there are changes" to CI scripts), or `--help`.
+fn usage(io: &mut Io<'_>, e: &clap::Error) -> i32 {
+    let text = if io.color {
+        e.render().ansi().to_string()
+    } else {
+        e.render().to_string()
+    };
+    let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
+    let _ = write!(target, "{text}");
+    if e.use_stderr() { EXIT_ERROR } else { EXIT_OK }
+}
+
+/// `cairn completions SHELL`, made in memory first: clap_complete panics when a write fails.
+fn completions(io: &mut Io<'_>, shell: clap_complete::Shell) -> Result<i32, CliError> {
+    let (mut cmd, mut text) = (<Cli as clap::CommandFactory>::command(), Vec::new());
+    clap_complete::generate(shell, &mut cmd, "cairn", &mut text);
+    io.out.write_all(&text).map_err(CliError::Output)?;
+    Ok(EXIT_OK)
+}
+
 /// Runs the CLI with `args` (including the program name) and returns the exit code.
 pub fn run<I, T>(args: I, io: &mut Io<'_>) -> i32
 where
@@ -209,18 +229,7 @@ where
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            // A usage error is an error (1): 2 means "there are changes" to CI scripts.
-            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
-            let text = if io.color {
-                e.render().ansi().to_string()
-            } else {
-                e.render().to_string()
-            };
-            let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
-            let _ = write!(target, "{text}");
-            return code;
-        }
+        Err(e) => return usage(io, &e),
     };
     if let Some(conflict) = cli.command.live().and_then(args::LiveArgs::conflict) {
         let _ = writeln!(io.err, "error: {conflict}");
@@ -262,15 +271,7 @@ where
             output,
         } => graph(io, &script, format, output.as_deref()),
         Command::Plugin { action } => plugin::run(io, &action),
-        Command::Completions { shell } => {
-            // Into memory first: clap_complete panics when a write fails.
-            let (mut cmd, mut text) = (<Cli as clap::CommandFactory>::command(), Vec::new());
-            clap_complete::generate(shell, &mut cmd, "cairn", &mut text);
-            io.out
-                .write_all(&text)
-                .map(|()| EXIT_OK)
-                .map_err(CliError::Output)
-        }
+        Command::Completions { shell } => completions(io, shell),
         Command::Man { out } => man(io, &out),
     };
     match result {

@@ -427,3 +427,31 @@ pub fn with_log(o: &Outcome) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_checks_of_this_machine_run_on_the_sandbox() {
+        let http = |url: &str| serde_json::json!({ "check": "http", "url": url });
+        let tcp = |host: &str| serde_json::json!({ "check": "tcp", "host": host, "port": 80 });
+        for runs in [
+            http("http://127.0.0.1:8080/health"),
+            http("http://[::1]:8080/"),
+            http("http://LOCALHOST/"),
+            tcp("127.0.0.2"),
+            tcp("::1"),
+        ] {
+            assert_eq!(not_on_sandbox(&runs), None, "{runs}");
+        }
+        for not_run in [
+            http("https://api.demo.example.com/health"),
+            http("http://10.0.0.1/"),
+            tcp("web.demo.svc.cluster.local"),
+            serde_json::json!({ "check": "sql", "database": "pg" }),
+        ] {
+            assert!(not_on_sandbox(&not_run).is_some(), "{not_run}");
+        }
+    }
+}
