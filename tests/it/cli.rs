@@ -71,9 +71,14 @@ fn man_pages_render_with_man_one_per_subcommand() {
     let out = cairn(&["man", "--out", &dir.to_string_lossy()], ci_vars());
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("wrote 24 man pages to "),
+        out.stderr.contains("wrote the man pages to "),
         "{}",
         out.stderr
+    );
+    let pages = std::fs::read_dir(&dir).expect("dir").count();
+    assert_eq!(
+        pages, 24,
+        "cairn, 15 subcommands, 5 of plugin, 3 of sandbox"
     );
     for page in [
         "cairn",
