@@ -893,6 +893,7 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "files",
     "replicas",
     "service",
+    "sandbox",
 ];
 const STATEFULSET_KEYS: &[&str] = &[
     "image",
@@ -911,6 +912,7 @@ const STATEFULSET_KEYS: &[&str] = &[
     "replicas",
     "volume_claims",
     "headless",
+    "sandbox",
 ];
 const JOB_KEYS: &[&str] = &[
     "image",
@@ -927,6 +929,7 @@ const JOB_KEYS: &[&str] = &[
     "volumes",
     "files",
     "backoff_limit",
+    "sandbox",
 ];
 const CRONJOB_KEYS: &[&str] = &[
     "image",
@@ -946,6 +949,7 @@ const CRONJOB_KEYS: &[&str] = &[
     "suspend",
     "concurrency",
     "backoff_limit",
+    "sandbox",
 ];
 
 /// What `ready` and `live` must be.
@@ -1003,6 +1007,7 @@ fn parse_pod(
         pull_secrets,
         restart_policy: restart,
         claim_templates: m.claim_templates,
+        simulate: parse_simulate(o, site),
     };
     Some(Pod {
         spec,
@@ -1060,6 +1065,24 @@ fn probe_port(
         .label("not a port of the container")
         .help(has),
     );
+}
+
+/// `sandbox: #{ simulate: "crash-loop" | "image-pull-error" }`: the failure the workload's pods
+/// have on the sandbox, as the emulator's pod annotation (a real cluster ignores it).
+fn parse_simulate(o: &mut Opts, site: &Site) -> Option<&'static str> {
+    let mut s = Opts::new("the sandbox option", o.map("sandbox")?, &["simulate"], site);
+    let simulate = s.req_str("simulate");
+    let outcome = match simulate.as_deref() {
+        None => None,
+        Some("crash-loop") => Some("crashloop"),
+        Some("image-pull-error") => Some("image-pull-error"),
+        Some(other) => {
+            s.diagnostics.push(site.error(Code::InvalidOption, other, format!("the sandbox cannot simulate `{other}`; use \"crash-loop\" or \"image-pull-error\"")));
+            None
+        }
+    };
+    o.diagnostics.extend(s.finish());
+    outcome
 }
 
 /// The required `image`, checked, with a warning for a mutable `latest` tag.
@@ -1490,7 +1513,10 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          `request_cpu`, `limit_memory`… set one), `ready` and `live` probes, `after` (workloads, such as\n\
          a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files`\n\
          (#{ directory: config map or secret }: its keys as files; a config map's name as a string\n\
-         mounts one made outside the script, when it exists).\n\n\
+         mounts one made outside the script, when it exists). `sandbox: #{ simulate: \"crash-loop\" }`\n\
+         (or `\"image-pull-error\"`, for any workload kind) makes its pods fail that way on the\n\
+         `--sandbox` only, to see how apply explains a failure; a real cluster ignores it (the plan\n\
+         says so).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);

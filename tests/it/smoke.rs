@@ -9,7 +9,7 @@ use cairn_tests::{TestCluster, root};
 
 /// A small HTTP server on a free loopback port: `/health` answers 200 "ok", `/down` 503
 /// "unavailable", anything else 200 "degraded". It serves until the test process ends.
-fn http_server() -> u16 {
+pub(crate) fn http_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
@@ -416,4 +416,136 @@ fn the_sql_checks_psql_command_runs_against_a_real_postgres() {
         log.contains("relation \"missing_table\" does not exist"),
         "{log}"
     );
+}
+
+/// Under `--sandbox`, checks of the environment's hosts and SQL checks are not run (the plan
+/// says so first); a check of a loopback server still runs for real.
+#[test]
+fn on_the_sandbox_checks_it_cannot_answer_are_not_run_nor_failed() {
+    let port = http_server();
+    let dir = cairn_tests::temp_dir("smoke-sandbox");
+    let script = dir.join("smoke.rhai");
+    let checks = format!(
+        r#"
+env.smoke("local", http_get("http://127.0.0.1:{port}/health", #{{ body: "ok" }}));
+env.smoke("api", http_get("https://api.sm.example.com/health", #{{}}));
+env.smoke("db", sql(db));
+"#
+    );
+    std::fs::write(&script, environment(&checks)).expect("script");
+    let plugins = root().join("plugins").to_string_lossy().into_owned();
+    let script = script.to_string_lossy().into_owned();
+    let run = |cmd: &[&str]| {
+        let mut args = vec![
+            cmd[0],
+            script.as_str(),
+            "--sandbox",
+            "--plugin-path",
+            &plugins,
+        ];
+        args.extend_from_slice(&cmd[1..]);
+        cairn_tests::cairn_in(&dir, &args, cairn_tests::ci_vars())
+    };
+    let out = run(&["plan"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let header = out.stdout.split("\n\n").next().unwrap_or_default();
+    assert!(
+        header.contains("smoke checks not run on the sandbox: api, db (2 of 3; the sandbox serves no pod, Service or Ingress host and runs no SQL)"),
+        "{header}"
+    );
+    let out = run(&["apply", "--yes", "--timeout", "60"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "  - api: not run on the sandbox: the sandbox serves no pod, Service or Ingress host",
+        "  - db: not run on the sandbox: the sandbox's pods run no program, so no Job can run psql",
+        "1 smoke check(s) passed, 2 not run on the sandbox",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+    assert!(
+        out.stdout
+            .contains(&format!("✓ local: GET http://127.0.0.1:{port}/health")),
+        "{}",
+        out.stdout
+    );
+    let out = run(&["status"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("- not run smoke check db: not run on the sandbox"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("checks, all healthy (2 not run on the sandbox)."),
+        "{}",
+        out.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sandbox: #{ simulate }` makes a workload's pods fail on the sandbox, as the emulator's
+/// annotation; on a cluster the plan says it only affects the sandbox; a bad value is an error
+/// at the script.
+#[test]
+fn a_script_option_simulates_a_crash_loop_on_the_sandbox() {
+    let script = |simulate: &str| {
+        format!(
+            r#"let env = environment("sim", #{{}});
+env.namespace("sim", #{{}});
+env.deployment("web", #{{ image: "nginx:1.27", sandbox: #{{ simulate: "{simulate}" }} }});
+"#
+        )
+    };
+    let dir = cairn_tests::temp_dir("simulate");
+    let path = dir.join("sim.rhai");
+    std::fs::write(&path, script("crash-loop")).expect("script");
+    let path = path.to_string_lossy().into_owned();
+    let out = cairn_tests::cairn_in(
+        &dir,
+        &["apply", &path, "--sandbox", "--yes", "--timeout", "20"],
+        cairn_tests::ci_vars(),
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("✗ Deployment/sim/web failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("CrashLoopBackOff"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("sandbox: container exited with code 1"),
+        "the log is shown: {}",
+        out.stdout
+    );
+    // A cluster that is not the sandbox ignores it, and the plan says so.
+    let cluster = TestCluster::start(config());
+    let v1 = cluster.write("sim.rhai", &script("image-pull-error"));
+    let out = cluster.cairn(&["plan", &v1]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Deployment/sim/web: `sandbox: #{ simulate }` only affects the sandbox; this cluster ignores it"),
+        "{}",
+        out.stdout
+    );
+    let bad = cairn_stdlib::evaluate(
+        "bad.rhai",
+        &script("oom"),
+        &[],
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    let d = bad
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "invalid-option")
+        .expect("an error");
+    assert!(
+        d.message.contains(
+            "the sandbox cannot simulate `oom`; use \"crash-loop\" or \"image-pull-error\""
+        ),
+        "{d:?}"
+    );
+    assert_eq!(d.span.as_ref().map(|s| s.line), Some(3), "{d:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

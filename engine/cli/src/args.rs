@@ -41,9 +41,9 @@ impl ScriptArgs {
     }
 }
 
-/// Where and how to plan or apply.
+/// Where: a cluster (kubeconfig and context) or the sandbox.
 #[derive(clap::Args, Debug, Clone)]
-pub struct LiveArgs {
+pub struct TargetArgs {
     /// Use the embedded Kubernetes API emulator, with state kept under .cairn/ in the working
     /// directory, instead of a real cluster
     #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
@@ -54,6 +54,23 @@ pub struct LiveArgs {
     /// The kubeconfig context (default: the script's kube_context(...), then the current one)
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+/// Where, and `--json`: the commands that read a live environment and report on it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print one JSON document on one line (the schemas are in docs/)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where and how to plan or apply.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Print the plan as JSON (the same as `--format json`)
     #[arg(long)]
     pub json: bool,
@@ -120,16 +137,18 @@ pub struct ApplyArgs {
     pub parallelism: u16,
 }
 
-impl LiveArgs {
+impl TargetArgs {
     /// Where to plan.
-    pub(crate) fn target(&self) -> TargetSpec {
+    pub(crate) fn spec(&self) -> TargetSpec {
         TargetSpec {
             sandbox: self.sandbox,
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
         }
     }
+}
 
+impl LiveArgs {
     /// How to plan.
     pub(crate) fn options(&self) -> PlanOptions {
         PlanOptions {
@@ -146,26 +165,24 @@ impl LiveArgs {
         if !plan && self.format == Some(PlanFormat::Html) {
             return Some("--format html is the report of `cairn plan` only".to_owned());
         }
-        let format = self.format.filter(|f| *f != PlanFormat::Json)?;
-        self.json.then(|| {
-            format!(
-                "--json contradicts --format {}: give one of them",
-                match format {
-                    PlanFormat::Human => "human",
-                    PlanFormat::Markdown => "markdown",
-                    PlanFormat::Html => "html",
-                    PlanFormat::Json => "json",
-                }
-            )
-        })
+        let format = self
+            .format
+            .filter(|f| *f != PlanFormat::Json && self.json)?;
+        let name = clap::ValueEnum::to_possible_value(&format)?;
+        Some(format!(
+            "--json contradicts --format {}: give one of them",
+            name.get_name()
+        ))
     }
 
     /// The arguments a plan file was made with; output options from the command line.
     pub(crate) fn of_saved(inv: &Invocation, output: &LiveArgs) -> LiveArgs {
         LiveArgs {
-            sandbox: inv.target.sandbox,
-            kubeconfig: inv.target.kubeconfig.clone(),
-            context: inv.target.context.clone(),
+            target: TargetArgs {
+                sandbox: inv.target.sandbox,
+                kubeconfig: inv.target.kubeconfig.clone(),
+                context: inv.target.context.clone(),
+            },
             json: output.json,
             format: output.format,
             force_conflicts: inv.options.force_conflicts,

@@ -43,7 +43,7 @@ pub fn destroy(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
             if destroy.expired && !expired(io, &target, &eval.state).await? {

@@ -3,21 +3,22 @@
 
 use cairn_engine::plan::LivePlan;
 
-use crate::args::{LiveArgs, ScriptArgs};
-use crate::live::{connect, evaluate_checked, make_plan};
+use crate::args::{ReadArgs, ScriptArgs};
+use crate::live::{connect, evaluate_checked};
 use crate::shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Io};
 
 /// `cairn drift`: exit 0 when nothing drifted, 2 when something did, 1 on error.
-pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
+pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &ReadArgs) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
     let env = eval.state.environment.name.clone();
     let rt = cairn_engine::target::runtime()?;
     let (plan, baseline) = rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let result = async {
-            let plan = make_plan(&target, &eval, live).await?;
+            let options = cairn_engine::plan::PlanOptions::default();
+            let plan = cairn_engine::plan::plan(&target, &eval.state, &options).await?;
             let last = cairn_engine::drift::baseline(&target, &env).await?;
             Ok::<(LivePlan, _), CliError>((plan, last))
         }
@@ -40,13 +41,10 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i3
     if live.json {
         let doc =
             cairn_engine::drift::document(&env, target, &compared_with, baseline.as_ref(), &found);
-        crate::shell::json(io, &doc)?;
+        crate::shell::json_line(io, &doc)?;
     } else {
-        outln!(
-            io,
-            "Drift of {env} on {target}, compared with {compared_with}\n"
-        )?;
-        out!(io, "{}", cairn_engine::drift::text(&env, target, &found))?;
+        let text = cairn_engine::drift::text(&env, target, &compared_with, &found);
+        out!(io, "{text}")?;
     }
     Ok(if found.drifted.is_empty() {
         EXIT_OK

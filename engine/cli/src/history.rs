@@ -4,25 +4,25 @@
 use cairn_engine::history::Origin;
 use cairn_engine::target::Target;
 
-use crate::args::{ApplyArgs, LiveArgs, ScriptArgs};
+use crate::args::{ApplyArgs, LiveArgs, ReadArgs, ScriptArgs};
 use crate::live::{checked, confirm, connect, evaluate_checked, make_plan, run_apply, take_lock};
 use crate::shell::{CliError, EXIT_ERROR, EXIT_OK, Io};
 
 /// `cairn history`: the environment's revisions, newest first.
-pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &LiveArgs) -> Result<i32, CliError> {
+pub fn history(io: &mut Io<'_>, script: &ScriptArgs, live: &ReadArgs) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
         return Ok(EXIT_ERROR);
     };
     let env = eval.state.environment.name.clone();
     let rt = cairn_engine::target::runtime()?;
     let revisions = rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let result = cairn_engine::history::list(&target, &env).await;
         target.close().await?;
         Ok::<_, CliError>(result?)
     })?;
     if live.json {
-        crate::shell::json(io, &cairn_engine::history::document(&env, &revisions))?;
+        crate::shell::json_line(io, &cairn_engine::history::document(&env, &revisions))?;
         return Ok(EXIT_OK);
     }
     out!(io, "{}", cairn_engine::history::table(&env, &revisions))?;
@@ -54,7 +54,7 @@ pub fn rollback(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &current.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &current.state.environment).await?;
         let code = roll_back(io, &target, &current, script, live, args, to).await;
         target.close().await?;
         code
@@ -83,21 +83,9 @@ async fn roll_back(
     else {
         return Ok(EXIT_ERROR);
     };
-    if eval.state.environment.name != env {
-        return Err(cairn_engine::Error::Revision(format!(
-            "revision {to} declares environment {}, not {env}",
-            eval.state.environment.name
-        ))
-        .into());
-    }
+    let rolling_back = cairn_engine::history::rolling_back(&env, revision, &eval)?;
     if !live.json {
-        outln!(
-            io,
-            "Rolling {env} back to revision {to} ({}, by {}: {}).\n",
-            revision.time,
-            revision.author,
-            revision.summary
-        )?;
+        outln!(io, "{rolling_back}")?;
     }
     let Some(held) = take_lock(io, target, &env, args, live.json).await? else {
         return Ok(EXIT_ERROR);
@@ -115,7 +103,9 @@ async fn roll_back(
         }
         if !plan.plan.has_changes() {
             cairn_engine::apply::conclude(target, &plan, &Default::default()).await;
-            if !live.json {
+            if live.json {
+                crate::live::summary_event(io, &plan.plan, &Default::default(), EXIT_OK)?;
+            } else {
                 outln!(io, "Nothing to do: {env} already matches revision {to}.")?;
             }
             return Ok(EXIT_OK);

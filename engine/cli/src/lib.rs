@@ -101,7 +101,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// Report what changed outside cairn since its last apply (kubectl edit, another tool, a
     /// record changed by hand)
@@ -111,14 +111,14 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// List the revisions recorded by each apply: time, author or CI run, summary
     History {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        live: args::ReadArgs,
     },
     /// Plan and apply an earlier revision again (with the plan first, as for apply)
     Rollback {
@@ -163,7 +163,7 @@ enum Command {
         #[command(flatten)]
         script: ScriptArgs,
         #[command(flatten)]
-        live: args::LiveArgs,
+        target: args::TargetArgs,
         /// Do not ask
         #[arg(long, short = 'y')]
         yes: bool,
@@ -183,6 +183,17 @@ enum Command {
         /// Only functions whose name contains this
         filter: Option<String>,
     },
+    /// Print a completion script for a shell, e.g. `source <(cairn completions bash)`
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: cairn.1 and one per subcommand (cairn-plan.1, …)
+    Man {
+        /// The folder to write them to (created if need be)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 impl Command {
@@ -191,12 +202,8 @@ impl Command {
         match self {
             Command::Plan { live, .. }
             | Command::Apply { live, .. }
-            | Command::Status { live, .. }
-            | Command::Drift { live, .. }
-            | Command::History { live, .. }
             | Command::Rollback { live, .. }
-            | Command::Destroy { live, .. }
-            | Command::Unlock { live, .. } => Some(live),
+            | Command::Destroy { live, .. } => Some(live),
             _ => None,
         }
     }
@@ -206,6 +213,26 @@ impl Command {
 enum ReportFormat {
     Human,
     Json,
+}
+
+/// Prints a usage error (exit 1: 2 means "there are changes" to CI scripts), or `--help`.
+fn usage(io: &mut Io<'_>, e: &clap::Error) -> i32 {
+    let text = if io.color {
+        e.render().ansi().to_string()
+    } else {
+        e.render().to_string()
+    };
+    let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
+    let _ = write!(target, "{text}");
+    if e.use_stderr() { EXIT_ERROR } else { EXIT_OK }
+}
+
+/// `cairn completions SHELL`, made in memory first: clap_complete panics when a write fails.
+fn completions(io: &mut Io<'_>, shell: clap_complete::Shell) -> Result<i32, CliError> {
+    let (mut cmd, mut text) = (<Cli as clap::CommandFactory>::command(), Vec::new());
+    clap_complete::generate(shell, &mut cmd, "cairn", &mut text);
+    io.out.write_all(&text).map_err(CliError::Output)?;
+    Ok(EXIT_OK)
 }
 
 /// Runs the CLI with `args` (including the program name) and returns the exit code.
@@ -218,18 +245,7 @@ where
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            // A usage error is an error (1): 2 means "there are changes" to CI scripts.
-            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
-            let text = if io.color {
-                e.render().ansi().to_string()
-            } else {
-                e.render().to_string()
-            };
-            let target: &mut dyn Write = if e.use_stderr() { io.err } else { io.out };
-            let _ = write!(target, "{text}");
-            return code;
-        }
+        Err(e) => return usage(io, &e),
     };
     let plan = matches!(cli.command, Command::Plan { .. });
     if let Some(conflict) = cli.command.live().and_then(|l| l.conflict(plan)) {
@@ -257,7 +273,11 @@ where
         } => live::apply(io, &script, &live, &apply),
         Command::Sandbox { action } => sandbox::run(io, &action),
         Command::Status { script, live } => status::status(io, &script, &live),
-        Command::Unlock { script, live, yes } => live::unlock(io, &script, &live, yes),
+        Command::Unlock {
+            script,
+            target,
+            yes,
+        } => live::unlock(io, &script, &target, yes),
         Command::Destroy {
             script,
             live,
@@ -278,6 +298,8 @@ where
             output,
         } => graph(io, &script, format, output.as_deref()),
         Command::Plugin { action } => plugin::run(io, &action),
+        Command::Completions { shell } => completions(io, shell),
+        Command::Man { out } => man(io, &out),
     };
     match result {
         Ok(code) => code,
@@ -363,8 +385,7 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
             }
         }
         ReportFormat::Json => {
-            let text = serde_json::to_string_pretty(&all).unwrap_or_default();
-            outln!(io, "{text}")?;
+            outln!(io, "{}", serde_json::to_string(&all).unwrap_or_default())?;
         }
     }
     Ok(if all.iter().any(cairn_model::Diagnostic::is_error) {
@@ -414,5 +435,14 @@ fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
         }
         outln!(io, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc)?;
     }
+    Ok(EXIT_OK)
+}
+
+/// `cairn man`: writes cairn.1 and a page per subcommand, at every level (cairn-plugin-list.1).
+fn man(io: &mut Io<'_>, dir: &Path) -> Result<i32, CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| shell::file_error("create", dir, e))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(cmd, dir).map_err(|e| shell::file_error("write", dir, e))?;
+    errln!(io, "wrote the man pages to {}", dir.display())?;
     Ok(EXIT_OK)
 }

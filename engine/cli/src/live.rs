@@ -14,7 +14,7 @@ use cairn_engine::target::Target;
 use cairn_engine::{Event, Report};
 use cairn_plan::plan::Plan;
 
-use crate::args::{ApplyArgs, LiveArgs, PlanFormat, PlanOutput, ScriptArgs};
+use crate::args::{ApplyArgs, LiveArgs, PlanFormat, PlanOutput, ScriptArgs, TargetArgs};
 use crate::shell::{CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PROTECTED, Io, with_notices};
 use crate::{report, show};
 
@@ -22,7 +22,7 @@ use crate::{report, show};
 fn invocation(script: &ScriptArgs, live: &LiveArgs) -> Invocation {
     Invocation {
         script: script.script(),
-        target: live.target(),
+        target: live.target.spec(),
         options: live.options(),
     }
 }
@@ -58,12 +58,13 @@ pub(crate) fn checked(
 /// Connects to the target, saying what it waits for.
 pub(crate) async fn connect(
     io: &mut Io<'_>,
-    live: &LiveArgs,
+    target: &TargetArgs,
+    json: bool,
     env: &cairn_model::EnvironmentMeta,
 ) -> Result<Target, CliError> {
     let ctx = io.context();
-    let spec = live.target();
-    Ok(with_notices(io, live.json, |notify| async move {
+    let spec = target.spec();
+    Ok(with_notices(io, json, |notify| async move {
         cairn_engine::target::connect(&ctx, &spec, env, &*notify).await
     })
     .await??)
@@ -77,7 +78,7 @@ pub(crate) fn print_plan(io: &mut Io<'_>, plan: &Plan, live: &LiveArgs) -> Resul
     };
     match format {
         PlanFormat::Json => {
-            crate::shell::json(io, &cairn_engine::plan::document(plan))?;
+            crate::shell::json_line(io, &cairn_engine::plan::document(plan))?;
         }
         PlanFormat::Markdown => {
             out!(io, "{}", cairn_engine::plan::markdown(plan))?;
@@ -129,7 +130,11 @@ pub(crate) async fn make_plan(
     eval: &cairn_stdlib::Evaluation,
     live: &LiveArgs,
 ) -> Result<LivePlan, CliError> {
-    Ok(cairn_engine::plan::plan(target, &eval.state, &live.options()).await?)
+    let mut plan = cairn_engine::plan::plan(target, &eval.state, &live.options()).await?;
+    let sandbox = target.sandbox_dir.is_some();
+    let notes = cairn_engine::smoke::sandbox_notes(&eval.state, sandbox);
+    plan.plan.notes.extend(notes);
+    Ok(plan)
 }
 
 /// `cairn plan`: exit 0 when nothing would change, 2 when something would, 3 when it would
@@ -146,7 +151,7 @@ pub fn plan(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let result = make_plan(&target, &eval, live).await;
         target.close().await?;
         let plan = result?;
@@ -232,7 +237,7 @@ pub(crate) fn ask(
 pub fn unlock(
     io: &mut Io<'_>,
     script: &ScriptArgs,
-    live: &LiveArgs,
+    target: &TargetArgs,
     yes: bool,
 ) -> Result<i32, CliError> {
     let Some(eval) = evaluate_checked(io, script)? else {
@@ -240,7 +245,7 @@ pub fn unlock(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, target, false, &eval.state.environment).await?;
         let env = eval.state.environment.name.clone();
         let result = async {
             let Some(h) = cairn_engine::lock::holder(&target, &env).await? else {
@@ -300,7 +305,7 @@ pub fn apply(
     };
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
             let Some(held) = take_lock(io, &target, &env, args, live.json).await? else {
@@ -367,7 +372,7 @@ fn apply_saved(
     }
     let rt = cairn_engine::target::runtime()?;
     rt.block_on(async {
-        let target = connect(io, &live, &eval.state.environment).await?;
+        let target = connect(io, &live.target, live.json, &eval.state.environment).await?;
         let code = async {
             let env = eval.state.environment.name.clone();
             let Some(held) = take_lock(io, &target, &env, args, live.json).await? else {
@@ -689,27 +694,23 @@ pub(crate) async fn after_apply(
         outln!(io, "\nSmoke checks:")?;
     }
     let timeout = Duration::from_secs(args.timeout);
-    let outcomes = cairn_engine::smoke::run_all(&target.cluster, state, timeout).await;
+    let sandbox = target.sandbox_dir.is_some();
+    let outcomes = cairn_engine::smoke::run_all(&target.cluster, state, timeout, sandbox).await;
     for o in &outcomes {
         if json {
             let line = serde_json::json!({ "event": "smoke_check", "smoke_check": o });
-            outln!(io, "{line}")?;
+            crate::shell::json_line(io, &line)?;
         } else {
             out!(io, "{}", o.human())?;
         }
     }
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
-    if failed == 0 {
+    let summary = cairn_engine::smoke::summary(&outcomes);
+    if outcomes.iter().all(|o| o.ok) {
         if !json {
-            outln!(io, "All {} smoke checks passed.", outcomes.len())?;
+            outln!(io, "{summary}")?;
         }
-        Ok(EXIT_OK)
-    } else {
-        errln!(
-            io,
-            "error: {failed} of {} smoke checks failed",
-            outcomes.len()
-        )?;
-        Ok(EXIT_ERROR)
+        return Ok(EXIT_OK);
     }
+    errln!(io, "error: {summary}")?;
+    Ok(EXIT_ERROR)
 }

@@ -70,18 +70,14 @@ pub fn run(io: &mut Io<'_>, action: &SandboxAction) -> Result<i32, CliError> {
     let p = sandbox::paths(&io.cwd);
     match action {
         SandboxAction::Status => {
-            match sandbox::running(&p) {
-                Some(pid) => {
-                    outln!(
-                        io,
-                        "sandbox running (pid {pid}); kubeconfig: {}",
-                        p.kubeconfig.display()
-                    )?;
-                }
-                None => {
-                    outln!(io, "sandbox not running")?;
-                }
-            }
+            let text = match sandbox::running(&p) {
+                Some(pid) => format!(
+                    "running (pid {pid}); kubeconfig: {}",
+                    p.kubeconfig.display()
+                ),
+                None => "not running".to_owned(),
+            };
+            outln!(io, "sandbox {text}")?;
             Ok(EXIT_OK)
         }
         SandboxAction::Up => up(io, &p),

@@ -95,7 +95,7 @@ fn show(io: &mut Io<'_>, notice: Notice, json: bool) -> Result<(), CliError> {
     }
 }
 
-/// Prints one JSON line (an event of `--json` output).
+/// Prints one JSON line: a document or an event; all JSON on standard output is JSON lines.
 pub(crate) fn json_line(io: &mut Io<'_>, event: &serde_json::Value) -> Result<(), CliError> {
     let text = serde_json::to_string(event).unwrap_or_default();
     outln!(io, "{text}")
@@ -113,12 +113,6 @@ pub(crate) fn file_error(
         source,
     }
     .into()
-}
-
-/// Prints a JSON document, pretty.
-pub(crate) fn json(io: &mut Io<'_>, doc: &serde_json::Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-    outln!(io, "{text}")
 }
 
 /// Runs the future `make` builds with a [`Notify`], printing its notices while it runs. The

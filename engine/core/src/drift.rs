@@ -149,10 +149,10 @@ fn drifted_text(out: &mut String, d: &Drifted) {
     }
 }
 
-/// What drift found, for people: each drifted resource, the counts, the pending changes.
-pub fn text(environment: &str, target: &str, found: &Found) -> String {
+/// What drift found, for people: what it compared with, each drifted resource, the counts, the pending changes.
+pub fn text(environment: &str, target: &str, compared_with: &str, found: &Found) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    let mut out = format!("Drift of {environment} on {target}, compared with {compared_with}\n\n");
     let (drifted, pending) = (&found.drifted, found.pending.len());
     if drifted.is_empty() {
         out.push_str("No drift: nothing changed outside cairn.\n");

@@ -121,7 +121,7 @@ pub async fn list(target: &Target, environment: &str) -> Result<Vec<Revision>> {
 
 /// The JSON document of an environment's revisions (`history --json`).
 pub fn document(environment: &str, revisions: &[Revision]) -> serde_json::Value {
-    serde_json::json!({ "environment": environment, "revisions": revisions })
+    serde_json::json!({ "format_version": 1, "environment": environment, "revisions": revisions })
 }
 
 /// The revisions for people, newest first: number, time, outcome, summary, author and note.
@@ -150,6 +150,20 @@ pub fn table(environment: &str, revisions: &[Revision]) -> String {
         );
     }
     out
+}
+
+/// What a rollback says it does, or the error when revision `to`, evaluated as `eval`, declares
+/// another environment than `environment`.
+pub fn rolling_back(environment: &str, revision: &Revision, eval: &Evaluation) -> Result<String> {
+    let (to, declared) = (revision.number, &eval.state.environment.name);
+    if declared != environment {
+        let message = format!("revision {to} declares environment {declared}, not {environment}");
+        return Err(Error::Revision(message));
+    }
+    Ok(format!(
+        "Rolling {environment} back to revision {to} ({}, by {}: {}).\n",
+        revision.time, revision.author, revision.summary
+    ))
 }
 
 /// Revision `to` of `revisions`, or why there is none.

@@ -143,7 +143,8 @@ pub fn yaml_stream(docs: &[Document]) -> String {
 /// A JSON array of documents.
 pub fn json_stream(docs: &[Document]) -> String {
     let all: Vec<&serde_json::Value> = docs.iter().map(|d| &d.json).collect();
-    let mut text = serde_json::to_string_pretty(&all).unwrap_or_default();
+    // One line, as all JSON cairn prints: the documents are one JSON array.
+    let mut text = serde_json::to_string(&all).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -2,6 +2,11 @@
 //! `status` on demand. HTTP(S) and TCP checks run from where cairn runs (hyper + rustls with
 //! ring, the platform's roots); a SQL check runs `psql` in a Job in the environment and reports
 //! the Job's log when it fails. Each outcome says what was expected and what came back.
+//!
+//! Under `--sandbox` nothing answers for the environment: the emulator serves no Ingress host,
+//! Service or pod, and its pods run no program. A check of such a target, and every SQL check,
+//! is reported as not run on the sandbox (neither passed nor failed); an HTTP or TCP check of a
+//! loopback address (something on this machine) runs as anywhere.
 
 use std::time::Duration;
 
@@ -19,13 +24,27 @@ const BODY_LIMIT: usize = 1 << 20;
 /// How much of an unexpected body is shown.
 const BODY_SHOWN: usize = 200;
 
+/// What became of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It ran and got what it expected.
+    Passed,
+    /// It ran and did not.
+    Failed,
+    /// The sandbox cannot answer it, so it did not run.
+    NotRun,
+}
+
 /// The result of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// The check's name in the script.
     pub name: String,
-    /// Whether it passed.
+    /// False only when it failed (a check not run on the sandbox did not fail).
     pub ok: bool,
+    /// Passed, failed, or not run on the sandbox.
+    pub verdict: Verdict,
     /// What was checked and, when it failed, what was expected and what came back.
     pub detail: String,
     /// A failed SQL check's Job log (last lines).
@@ -37,12 +56,12 @@ impl Outcome {
     /// The outcome for people (`✓ name: detail`, the log indented below).
     pub fn human(&self) -> String {
         let o = self;
-        let mut s = format!(
-            "  {} {}: {}\n",
-            if o.ok { "✓" } else { "✗" },
-            o.name,
-            o.detail
-        );
+        let mark = match o.verdict {
+            Verdict::Passed => "✓",
+            Verdict::Failed => "✗",
+            Verdict::NotRun => "-",
+        };
+        let mut s = format!("  {mark} {}: {}\n", o.name, o.detail);
         if !o.logs.is_empty() {
             s.push_str("      log:\n");
             for line in &o.logs {
@@ -52,24 +71,112 @@ impl Outcome {
         s
     }
 
-    fn pass(name: &str, detail: String) -> Self {
+    fn new(name: &str, verdict: Verdict, detail: String) -> Self {
         Self {
             name: name.to_owned(),
-            ok: true,
+            ok: verdict != Verdict::Failed,
+            verdict,
             detail,
             logs: Vec::new(),
         }
     }
 
+    fn pass(name: &str, detail: String) -> Self {
+        Self::new(name, Verdict::Passed, detail)
+    }
+
     fn fail(name: &str, detail: String) -> Self {
-        Self {
-            name: name.to_owned(),
-            ok: false,
-            detail,
-            logs: Vec::new(),
-        }
+        Self::new(name, Verdict::Failed, detail)
     }
 }
+
+/// The last line `apply` prints about its checks: how many passed, failed, did not run.
+pub fn summary(outcomes: &[Outcome]) -> String {
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
+    let (passed, failed, not_run) = (
+        count(Verdict::Passed),
+        count(Verdict::Failed),
+        count(Verdict::NotRun),
+    );
+    let mut s = match (failed, not_run) {
+        (0, 0) => format!("All {passed} smoke checks passed."),
+        (0, _) => format!("{passed} smoke check(s) passed"),
+        _ => format!("{failed} of {} smoke checks failed", outcomes.len()),
+    };
+    if not_run > 0 {
+        s.push_str(&format!(
+            "{}{not_run} not run on the sandbox (it serves no pod, Service or Ingress host and runs no SQL).",
+            if failed > 0 { "; " } else { ", " }
+        ));
+    }
+    s
+}
+
+/// Whether `host` is this machine (a loopback address or `localhost`).
+fn loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a check cannot run on the sandbox; `None` when it can (its target is on this machine).
+fn not_on_sandbox(body: &J) -> Option<&'static str> {
+    let str_of = |k: &str| body.get(k).and_then(J::as_str).unwrap_or_default();
+    let host = match str_of("check") {
+        "http" => str_of("url").parse::<http::Uri>().ok()?.host()?.to_owned(),
+        "tcp" => str_of("host").to_owned(),
+        "sql" => return Some("the sandbox's pods run no program, so no Job can run psql"),
+        _ => return None,
+    };
+    (!loopback(&host)).then_some("the sandbox serves no pod, Service or Ingress host")
+}
+
+/// What the plan says about the sandbox: on the sandbox, which smoke checks will not run; on a
+/// cluster, workloads whose `sandbox.simulate` option only the sandbox understands.
+pub fn sandbox_notes(state: &DesiredState, sandbox: bool) -> Vec<String> {
+    if sandbox {
+        let checks = declared(state);
+        let not_run: Vec<&str> = checks
+            .iter()
+            .filter(|r| not_on_sandbox(&r.body.to_json()).is_some())
+            .map(|r| r.id.name.as_str())
+            .collect();
+        if not_run.is_empty() {
+            return Vec::new();
+        }
+        return vec![format!(
+            "smoke checks not run on the sandbox: {} ({} of {}; the sandbox serves no pod, Service or Ingress host and runs no SQL)",
+            not_run.join(", "),
+            not_run.len(),
+            checks.len()
+        )];
+    }
+    let simulated = |r: &&Resource| {
+        let j = r.body.to_json();
+        ["/spec/template", "/spec/jobTemplate/spec/template"]
+            .iter()
+            .any(|p| {
+                j.pointer(&format!("{p}/metadata/annotations/{SIMULATE}"))
+                    .is_some()
+            })
+    };
+    state
+        .kube_objects()
+        .filter(simulated)
+        .map(|r| {
+            format!(
+                "{}: `sandbox: #{{ simulate }}` only affects the sandbox; this cluster ignores it",
+                r.id
+            )
+        })
+        .collect()
+}
+
+/// The pod annotation the sandbox reads to simulate a failure (`sandbox.simulate`), escaped as
+/// a JSON pointer segment.
+const SIMULATE: &str = "sandbox.cairn.dev~1outcome";
 
 /// The smoke checks the script declares.
 pub fn declared(state: &DesiredState) -> Vec<&Resource> {
@@ -80,12 +187,25 @@ pub fn declared(state: &DesiredState) -> Vec<&Resource> {
         .collect()
 }
 
-/// Runs every declared check, in name order; `timeout` bounds a SQL check's
-/// Job.
-pub async fn run_all(cluster: &Cluster, state: &DesiredState, timeout: Duration) -> Vec<Outcome> {
+/// Runs every declared check, in name order; `timeout` bounds a SQL check's Job. On the
+/// `sandbox`, a check it cannot answer is not run.
+pub async fn run_all(
+    cluster: &Cluster,
+    state: &DesiredState,
+    timeout: Duration,
+    sandbox: bool,
+) -> Vec<Outcome> {
     let mut out = Vec::new();
     for r in declared(state) {
-        out.push(run(cluster, r, timeout).await);
+        let why = sandbox.then(|| not_on_sandbox(&r.body.to_json())).flatten();
+        out.push(match why {
+            Some(why) => Outcome::new(
+                &r.id.name,
+                Verdict::NotRun,
+                format!("not run on the sandbox: {why}"),
+            ),
+            None => run(cluster, r, timeout).await,
+        });
     }
     out
 }
@@ -285,13 +405,14 @@ async fn sql_check(
     match cairn_kube::run_job(cluster, &job, timeout).await {
         Ok(run) if run.succeeded => Outcome::pass(name, format!("{what}: completed")),
         Ok(run) => Outcome {
-            name: name.to_owned(),
-            ok: false,
-            detail: format!(
-                "{what}: expected the query to succeed, got: {}",
-                run.message
-            ),
             logs: run.logs,
+            ..Outcome::fail(
+                name,
+                format!(
+                    "{what}: expected the query to succeed, got: {}",
+                    run.message
+                ),
+            )
         },
         Err(e) => Outcome::fail(name, format!("{what}: {e}")),
     }
@@ -305,4 +426,32 @@ pub fn with_log(o: &Outcome) -> String {
         s.push_str(line);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_checks_of_this_machine_run_on_the_sandbox() {
+        let http = |url: &str| serde_json::json!({ "check": "http", "url": url });
+        let tcp = |host: &str| serde_json::json!({ "check": "tcp", "host": host, "port": 80 });
+        for runs in [
+            http("http://127.0.0.1:8080/health"),
+            http("http://[::1]:8080/"),
+            http("http://LOCALHOST/"),
+            tcp("127.0.0.2"),
+            tcp("::1"),
+        ] {
+            assert_eq!(not_on_sandbox(&runs), None, "{runs}");
+        }
+        for not_run in [
+            http("https://api.demo.example.com/health"),
+            http("http://10.0.0.1/"),
+            tcp("web.demo.svc.cluster.local"),
+            serde_json::json!({ "check": "sql", "database": "pg" }),
+        ] {
+            assert!(not_on_sandbox(&not_run).is_some(), "{not_run}");
+        }
+    }
 }

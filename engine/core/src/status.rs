@@ -29,6 +29,15 @@ pub enum Health {
     Stale,
     /// Not there (not applied, no backup yet).
     Missing,
+    /// Not looked at: a smoke check the sandbox cannot answer (neither healthy nor not).
+    NotRun,
+}
+
+impl Health {
+    /// Whether it needs attention (a check not run does not).
+    pub fn bad(self) -> bool {
+        !matches!(self, Health::Ok | Health::NotRun)
+    }
 }
 
 /// One thing `status` looked at.
@@ -236,26 +245,33 @@ pub fn text(environment: &str, items: &[Item]) -> String {
             Health::Stale => "! stale",
             Health::Missing => "✗ missing",
             Health::Unhealthy => "✗",
+            Health::NotRun => "- not run",
         };
         out.push_str(&format!("  {mark} {}: {}\n", i.what, i.detail));
     }
-    let bad = items.iter().filter(|i| i.health != Health::Ok).count();
+    let bad = items.iter().filter(|i| i.health.bad()).count();
+    let not_run = items.iter().filter(|i| i.health == Health::NotRun).count();
     out.push_str(&if bad == 0 {
-        format!("\n{} checks, all healthy.\n", items.len())
+        format!("\n{} checks, all healthy", items.len())
     } else {
-        format!("\n{bad} of {} checks need attention.\n", items.len())
+        format!("\n{bad} of {} checks need attention", items.len())
+    });
+    out.push_str(&if not_run == 0 {
+        ".\n".to_owned()
+    } else {
+        format!(" ({not_run} not run on the sandbox).\n")
     });
     out
 }
 
 /// The versioned JSON document of a status (`status --json`).
 pub fn document(items: &[Item]) -> serde_json::Value {
-    let healthy = items.iter().all(|i| i.health == Health::Ok);
+    let healthy = !items.iter().any(|i| i.health.bad());
     serde_json::json!({ "format_version": 1, "healthy": healthy, "items": items })
 }
 
 /// Looks at everything the environment declares: rollouts, certificates, backups (read from
-/// S3), then runs the smoke checks.
+/// S3), then runs the smoke checks (on the sandbox, those it can answer).
 pub async fn status(target: &Target, state: &DesiredState) -> Result<Vec<Item>> {
     let objects = cairn_kube::live_objects(&target.cluster, state).await?;
     let mut items = Vec::new();
@@ -263,10 +279,15 @@ pub async fn status(target: &Target, state: &DesiredState) -> Result<Vec<Item>> 
     certificates(state, &objects, &mut items);
     let result = backups(target, state, &mut items).await;
     let timeout = Duration::from_secs(120);
-    for o in crate::smoke::run_all(&target.cluster, state, timeout).await {
+    let sandbox = target.sandbox_dir.is_some();
+    for o in crate::smoke::run_all(&target.cluster, state, timeout, sandbox).await {
         items.push(Item {
             what: format!("smoke check {}", o.name),
-            health: if o.ok { Health::Ok } else { Health::Unhealthy },
+            health: match o.verdict {
+                crate::smoke::Verdict::Passed => Health::Ok,
+                crate::smoke::Verdict::Failed => Health::Unhealthy,
+                crate::smoke::Verdict::NotRun => Health::NotRun,
+            },
             detail: crate::smoke::with_log(&o),
         });
     }

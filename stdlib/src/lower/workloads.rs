@@ -81,13 +81,22 @@ fn pod_volume(v: &PodVolume) -> Value {
 
 /// A workload's pod template.
 pub fn pod_template(p: &PodSpec) -> Value {
-    k8s::pod_template(
+    let mut template = k8s::pod_template(
         &p.name,
         vec![k8s::container(&p.container)],
         p.volumes.iter().map(pod_volume).collect(),
         &p.pull_secrets,
         p.restart_policy,
-    )
+    );
+    if let Some(outcome) = p.simulate
+        && let Some(Value::Object(meta)) = template.get("metadata").cloned()
+    {
+        let mut meta = Value::Object(meta);
+        let annotation = ("sandbox.cairn.dev/outcome", Value::str(outcome));
+        meta.insert("annotations", Value::obj([annotation]));
+        template.insert("metadata", meta);
+    }
+    template
 }
 
 /// The Deployment, StatefulSet, Job or CronJob running a pod.
@@ -382,6 +391,7 @@ mod tests {
                 mounts: vec![("files-init".to_owned(), "/init".to_owned())],
                 ..Container::default()
             },
+            simulate: None,
             volumes: vec![PodVolume::ConfigMap {
                 volume: "files-init".to_owned(),
                 name: "init".to_owned(),

@@ -118,6 +118,9 @@ pub struct PodSpec {
     pub restart_policy: Option<&'static str>,
     /// Per-pod volume claims of a StatefulSet (`volumeClaimTemplates`).
     pub claim_templates: Vec<ClaimSpec>,
+    /// `sandbox: #{ simulate }`: the failure its pods have on the sandbox (the emulator's
+    /// `sandbox.cairn.dev/outcome` annotation: `crashloop`, `image-pull-error`).
+    pub simulate: Option<&'static str>,
 }
 
 /// What kind of workload a pod runs in, with that kind's own options.
