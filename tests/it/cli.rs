@@ -77,8 +77,8 @@ fn man_pages_render_with_man_one_per_subcommand() {
     );
     let pages = std::fs::read_dir(&dir).expect("dir").count();
     assert_eq!(
-        pages, 24,
-        "cairn, 15 subcommands, 5 of plugin, 3 of sandbox"
+        pages, 25,
+        "cairn, 16 subcommands, 5 of plugin, 3 of sandbox"
     );
     for page in [
         "cairn",

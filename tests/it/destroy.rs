@@ -258,6 +258,12 @@ env.statefulset("cache", #{ image: "redis:7.2-alpine", port: 6379, volumes: #{ "
     );
     assert!(out.stdout.contains("not destroyed"), "{}", out.stdout);
     assert!(!names(&cluster, "persistentvolumeclaims", "pr-9").is_empty());
+    let out = cluster.cairn(&["status", &path]);
+    assert!(
+        out.stdout.contains("✓ lifetime of pr-9: expires in"),
+        "{}",
+        out.stdout
+    );
 
     // A week later (the inventory's time set back by hand, as if it were).
     let out = kubectl(
@@ -278,6 +284,14 @@ env.statefulset("cache", #{ image: "redis:7.2-alpine", port: 6379, volumes: #{ "
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.cairn(&["status", &path]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("! stale lifetime of pr-9: expired")
+            && out.stdout.contains("`cairn destroy --expired` removes it"),
+        "{}",
+        out.stdout
     );
     let out = cluster.cairn(&expired);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);

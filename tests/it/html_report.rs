@@ -614,7 +614,7 @@ fn the_github_actions_example_uploads_the_reports_and_links_them() {
 /// The report is `plan`'s: other commands that print a plan refuse `--format html`.
 #[test]
 fn only_plan_writes_the_report() {
-    for sub in ["apply", "status", "drift", "rollback --to 1"] {
+    for sub in ["apply", "destroy", "rollback --to 1"] {
         let mut args: Vec<&str> = sub.split(' ').collect();
         args.extend(["env.rhai", "--format", "html"]);
         let out = cairn_tests::cairn(&args, Default::default());
@@ -623,6 +623,16 @@ fn only_plan_writes_the_report() {
             out.stderr
                 .contains("error: --format html is the report of `cairn plan` only"),
             "{sub}: {}",
+            out.stderr
+        );
+    }
+    // Commands that print no plan have no --format at all.
+    for sub in ["status", "drift"] {
+        let out = cairn_tests::cairn(&[sub, "env.rhai", "--format", "html"], Default::default());
+        assert_ne!(out.code, 0, "{sub}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("unexpected argument '--format'"),
+            "{}",
             out.stderr
         );
     }

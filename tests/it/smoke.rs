@@ -519,6 +519,23 @@ env.deployment("web", #{{ image: "nginx:1.27", sandbox: #{{ simulate: "{simulate
         "the log is shown: {}",
         out.stdout
     );
+    // `status` says why the rollout is not ready, not only its counts.
+    let out = cairn_tests::cairn_in(
+        &dir,
+        &["status", &path, "--sandbox"],
+        cairn_tests::ci_vars(),
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("rollout Deployment/sim/web"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("ready") && line.contains("crash"),
+        "{}",
+        out.stdout
+    );
     // A cluster that is not the sandbox ignores it, and the plan says so.
     let cluster = TestCluster::start(config());
     let v1 = cluster.write("sim.rhai", &script("image-pull-error"));

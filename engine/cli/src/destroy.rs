@@ -3,7 +3,7 @@
 //! does not allow to delete is confirmed by typing the environment's name.
 
 use cairn_engine::destroy::DestroyOptions;
-use cairn_engine::history::{Applied, Origin};
+use cairn_engine::history::Origin;
 use cairn_engine::lock::Held;
 use cairn_engine::plan::LivePlan;
 use cairn_engine::target::Target;
@@ -126,7 +126,9 @@ async fn plan_and_destroy(
     if let Some(code) = confirm(io, &plan, eval, how.args.yes)? {
         return Ok(code);
     }
-    run(io, target, eval, &plan, how, &held.identity).await
+    let origin = Origin::destroy(&how.script.script);
+    let (live, args) = (how.live, how.args);
+    crate::live::run_apply(io, target, eval, &plan, live, args, &origin, &held.identity).await
 }
 
 /// Asks before deleting: the environment's name typed for data the script does not allow to
@@ -183,76 +185,3 @@ fn confirm(
 
 const NO_TERMINAL: &str =
     "refusing to destroy without a terminal to confirm on; pass --yes to destroy anyway";
-
-/// Runs the deletions as one graph, records the destroy, and after a destroy that left
-/// nothing removes the environment's earlier revisions.
-async fn run(
-    io: &mut Io<'_>,
-    target: &Target,
-    eval: &cairn_stdlib::Evaluation,
-    plan: &LivePlan,
-    how: &How<'_>,
-    identity: &str,
-) -> Result<i32, CliError> {
-    if !how.live.json {
-        outln!(
-            io,
-            "\nDestroying {} on {}:",
-            plan.plan.environment,
-            plan.plan.target
-        )?;
-    }
-    let run = cairn_engine::apply::prepare(target, plan, &how.args.options());
-    let (report, written) = crate::live::execute(io, run, how.live).await;
-    cairn_engine::apply::conclude(target, plan, &report).await;
-    let saved = cairn_engine::apply::save_twins(plan);
-    let summary = cairn_engine::destroy::summary(&plan.plan);
-    let recorded = format!("destroy: {summary}");
-    let applied = Applied {
-        author: identity,
-        summary: &recorded,
-        ok: report.ok(),
-    };
-    let env = &plan.plan.environment;
-    let origin = Origin::script(&how.script.script, "destroy");
-    let revision = cairn_engine::history::record(target, eval, &origin, env, &applied).await;
-    saved?;
-    written?;
-    let forgotten = match (
-        &revision,
-        cairn_engine::destroy::complete(&plan.plan, &report),
-    ) {
-        (Ok(n), true) => cairn_engine::destroy::forget_history(target, env, *n).await,
-        _ => Ok(0),
-    };
-    match (revision, forgotten) {
-        (Ok(n), Ok(0)) => errln!(io, "Recorded as revision {n} (see `cairn history`).")?,
-        (Ok(n), Ok(k)) => errln!(
-            io,
-            "Recorded as revision {n}; the {k} earlier revision(s) of the environment were removed."
-        )?,
-        (Ok(n), Err(e)) => errln!(
-            io,
-            "Recorded as revision {n}; warning: its earlier revisions were not removed: {e}"
-        )?,
-        (Err(e), _) => errln!(
-            io,
-            "warning: the destroy was not recorded in the history: {e}"
-        )?,
-    }
-    let code = if report.ok() { EXIT_OK } else { EXIT_ERROR };
-    if how.live.json {
-        crate::live::summary_event(io, &plan.plan, &report, code)?;
-    } else if report.ok() {
-        outln!(io, "\nDestroy complete: {summary}.")?;
-    } else {
-        outln!(
-            io,
-            "\nDestroy failed: {} step(s) failed, {} not started, {} done.",
-            report.failed.len(),
-            report.skipped.len(),
-            report.done.len()
-        )?;
-    }
-    Ok(code)
-}

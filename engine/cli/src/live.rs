@@ -605,7 +605,8 @@ async fn healthy(
 }
 
 /// Runs the plan's steps as one graph, records the revision, reports. The caller holds the
-/// environment's lock.
+/// environment's lock. A destroy (`origin.is_destroy()`) runs no smoke checks, and one that
+/// left nothing removes the environment's earlier revisions.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_apply(
     io: &mut Io<'_>,
@@ -620,62 +621,90 @@ pub(crate) async fn run_apply(
     if let Some(code) = refused(io, &plan.plan)? {
         return Ok(code);
     }
+    let (env, on) = (&plan.plan.environment, &plan.plan.target);
+    let destroy = origin.is_destroy();
+    let (verb, summary) = if destroy {
+        ("Destroy", cairn_engine::destroy::summary(&plan.plan))
+    } else {
+        ("Apply", cairn_engine::apply::summary(&plan.plan))
+    };
     if !live.json {
-        outln!(
-            io,
-            "\nApplying to {} on {}:",
-            plan.plan.environment,
-            plan.plan.target
-        )?;
+        let doing = if destroy { "Destroying" } else { "Applying to" };
+        outln!(io, "\n{doing} {env} on {on}:")?;
     }
     let run = cairn_engine::apply::prepare(target, plan, &args.options());
     let (report, written) = execute(io, run, live).await;
     cairn_engine::apply::conclude(target, plan, &report).await;
     // The sandbox's zone and buckets are saved; an error is reported after the revision.
     let saved = cairn_engine::apply::save_twins(plan);
-    let summary = cairn_engine::apply::summary(&plan.plan);
     // The smoke checks run before the revision is recorded: one that fails makes the apply,
     // and its revision, failed.
     let code = if report.ok() {
         if !live.json {
-            outln!(io, "\nApply complete: {summary}.")?;
+            outln!(io, "\n{verb} complete: {summary}.")?;
         }
-        after_apply(io, target, &eval.state, live.json, args).await?
+        if destroy {
+            EXIT_OK
+        } else {
+            after_apply(io, target, &eval.state, live.json, args).await?
+        }
     } else {
         EXIT_ERROR
     };
+    let recorded = if destroy {
+        format!("destroy: {summary}")
+    } else {
+        summary
+    };
     let applied = Applied {
         author: identity,
-        summary: &summary,
+        summary: &recorded,
         ok: report.ok() && code == EXIT_OK,
     };
-    let revision =
-        cairn_engine::history::record(target, eval, origin, &plan.plan.environment, &applied).await;
+    let revision = cairn_engine::history::record(target, eval, origin, env, &applied).await;
+    let complete = destroy && cairn_engine::destroy::complete(&plan.plan, &report);
+    let forgotten = match &revision {
+        Ok(n) if complete => Some(cairn_engine::destroy::forget_history(target, env, *n).await),
+        _ => None,
+    };
     saved?;
     written?;
-    match revision {
-        Ok(n) => {
-            errln!(io, "Recorded as revision {n} (see `cairn history`).")?;
-        }
-        Err(e) => {
-            errln!(
-                io,
-                "warning: the apply was not recorded in the history: {e}"
-            )?;
-        }
-    }
+    recorded_line(io, revision, forgotten)?;
     if live.json {
         summary_event(io, &plan.plan, &report, code)?;
     } else if !report.ok() {
+        let (f, s, d) = (report.failed.len(), report.skipped.len(), report.done.len());
         outln!(
             io,
-            "\nApply failed: {} step(s) failed, {} not started, {} done.",
-            report.failed.len(),
-            report.skipped.len(),
-            report.done.len()
+            "\n{verb} failed: {f} step(s) failed, {s} not started, {d} done."
         )?;
     }
     Ok(code)
+}
+
+/// Says which revision recorded the apply, and how many earlier ones a destroy removed.
+fn recorded_line(
+    io: &mut Io<'_>,
+    revision: cairn_engine::Result<u32>,
+    forgotten: Option<cairn_engine::Result<usize>>,
+) -> Result<(), CliError> {
+    match (revision, forgotten) {
+        (Ok(n), None | Some(Ok(0))) => {
+            errln!(io, "Recorded as revision {n} (see `cairn history`).")
+        }
+        (Ok(n), Some(Ok(k))) => errln!(
+            io,
+            "Recorded as revision {n}; the {k} earlier revision(s) of the environment were removed."
+        ),
+        (Ok(n), Some(Err(e))) => errln!(
+            io,
+            "Recorded as revision {n}; warning: its earlier revisions were not removed: {e}"
+        ),
+        (Err(e), _) => errln!(
+            io,
+            "warning: the change was not recorded in the history: {e}"
+        ),
+    }
 }
 
 /// After an apply whose steps all succeeded: runs the checks, prints them, and gives the exit

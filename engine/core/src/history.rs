@@ -27,6 +27,9 @@ pub(crate) fn has_sensitive_literal(value: &Value) -> bool {
     }
 }
 
+/// The note of a destroy's revision.
+const DESTROY: &str = "destroy";
+
 /// Where an apply's desired state comes from, for its revision.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -40,6 +43,16 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// A destroy of the environment of the script at `script`.
+    pub fn destroy(script: &Path) -> Self {
+        Self::script(script, DESTROY)
+    }
+
+    /// Whether this is a destroy's.
+    pub fn is_destroy(&self) -> bool {
+        self.note == DESTROY
+    }
+
     /// A script evaluated where it is.
     pub fn script(script: &Path, note: &str) -> Self {
         let name = script.display().to_string();

@@ -60,54 +60,79 @@ fn age(d: Duration) -> String {
     }
 }
 
-fn rollouts(state: &DesiredState, live: &BTreeMap<ResourceId, J>, out: &mut Vec<Item>) {
+/// Each Deployment and StatefulSet: ready, or why not (its pods explained: a crash loop with
+/// its log, an image that cannot be pulled, unschedulable pods, a quota).
+async fn rollouts(
+    target: &Target,
+    state: &DesiredState,
+    live: &BTreeMap<ResourceId, J>,
+    out: &mut Vec<Item>,
+) {
+    let counts = |obj: &J| {
+        let n = |p: &str| obj.pointer(p).and_then(J::as_i64);
+        let want = n("/spec/replicas").unwrap_or(1);
+        let ready = n("/status/readyReplicas").unwrap_or(0);
+        let updated = n("/status/updatedReplicas").unwrap_or(0);
+        (ready, want, updated)
+    };
     for r in state
         .kube_objects()
         .filter(|r| matches!(r.id.kind.as_str(), "Deployment" | "StatefulSet"))
     {
         let what = format!("rollout {}", r.id);
-        let item = match live.get(&r.id) {
-            None => Item {
-                what,
-                health: Health::Missing,
-                detail: "not applied".to_owned(),
-            },
+        let (health, detail) = match live.get(&r.id) {
+            None => (Health::Missing, "not applied".to_owned()),
             Some(obj) => match cairn_kube::readiness(&r.id.kind, obj) {
-                Ok(true) => {
-                    let ready = obj
-                        .pointer("/status/readyReplicas")
-                        .and_then(J::as_i64)
-                        .unwrap_or(0);
-                    Item {
-                        what,
-                        health: Health::Ok,
-                        detail: format!("{ready} ready"),
-                    }
-                }
+                Ok(true) => (Health::Ok, format!("{} ready", counts(obj).0)),
                 Ok(false) => {
-                    let ready = obj
-                        .pointer("/status/readyReplicas")
-                        .and_then(J::as_i64)
-                        .unwrap_or(0);
-                    let want = obj
-                        .pointer("/spec/replicas")
-                        .and_then(J::as_i64)
-                        .unwrap_or(1);
-                    Item {
-                        what,
-                        health: Health::Unhealthy,
-                        detail: format!("{ready}/{want} ready"),
+                    let (ready, want, updated) = counts(obj);
+                    let mut detail = format!("{ready}/{want} ready, {updated}/{want} updated");
+                    if let Some(f) = cairn_kube::why_not_ready(&target.cluster, obj).await {
+                        detail = format!("{detail}: {}", failure_text(&f));
                     }
+                    (Health::Unhealthy, detail)
                 }
-                Err(f) => Item {
-                    what,
-                    health: Health::Unhealthy,
-                    detail: f.message,
-                },
+                Err(f) => (Health::Unhealthy, failure_text(&f)),
             },
         };
-        out.push(item);
+        out.push(Item {
+            what,
+            health,
+            detail,
+        });
     }
+}
+
+/// An environment with a lifetime (`expires: "7d"`): when it expires; stale once past.
+async fn lifetime(target: &Target, state: &DesiredState, out: &mut Vec<Item>) -> Result<()> {
+    use crate::destroy::{Expiry, expiry};
+    let expiry = expiry(target, state).await?;
+    let health = match &expiry {
+        Expiry::Never => return Ok(()),
+        Expiry::NotApplied => Health::Missing,
+        e if e.expired() => Health::Stale,
+        _ => Health::Ok,
+    };
+    let mut detail = expiry.text();
+    if expiry.expired() {
+        detail.push_str(": `cairn destroy --expired` removes it");
+    }
+    out.push(Item {
+        what: format!("lifetime of {}", state.environment.name),
+        health,
+        detail,
+    });
+    Ok(())
+}
+
+/// A failure's message with its details, one per line under it.
+fn failure_text(f: &cairn_apply::Failure) -> String {
+    let mut text = f.message.clone();
+    for d in &f.details {
+        text.push_str("\n      ");
+        text.push_str(d);
+    }
+    text
 }
 
 fn certificates(state: &DesiredState, live: &BTreeMap<ResourceId, J>, out: &mut Vec<Item>) {
@@ -275,7 +300,8 @@ pub fn document(items: &[Item]) -> serde_json::Value {
 pub async fn status(target: &Target, state: &DesiredState) -> Result<Vec<Item>> {
     let objects = cairn_kube::live_objects(&target.cluster, state).await?;
     let mut items = Vec::new();
-    rollouts(state, &objects, &mut items);
+    rollouts(target, state, &objects, &mut items).await;
+    lifetime(target, state, &mut items).await?;
     certificates(state, &objects, &mut items);
     let result = backups(target, state, &mut items).await;
     let timeout = Duration::from_secs(120);

@@ -313,6 +313,22 @@ async fn describe_class(
     }
 }
 
+/// Why a workload that is not ready is not (`cairn status`): its `ReplicaFailure`, else what
+/// its pods say (one LIST of them). `None` when nothing explains it (a rollout in progress).
+pub async fn why_not_ready(cluster: &Cluster, obj: &J) -> Option<Failure> {
+    if let Some(f) = replica_failure(obj) {
+        return Some(f);
+    }
+    let ns = obj.pointer("/metadata/namespace")?.as_str()?;
+    let selector = selector_of(obj)?;
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+    let pods = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .ok()?;
+    explain_pods(&api, &pods.items, false).await
+}
+
 /// A `ReplicaFailure` condition (pods rejected, for example by a ResourceQuota).
 pub(crate) fn replica_failure(obj: &J) -> Option<Failure> {
     let conditions = obj.pointer("/status/conditions")?.as_array()?;

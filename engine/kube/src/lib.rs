@@ -19,6 +19,7 @@ mod compare;
 mod config_hash;
 mod conflicts;
 mod explain;
+pub use explain::why_not_ready;
 pub mod history;
 pub mod job;
 pub mod kinds;
