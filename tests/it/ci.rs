@@ -493,6 +493,17 @@ fn the_github_actions_example_uses_commands_cairn_has_and_sets_what_the_scripts_
             .filter_map(|s| s["run"].as_str())
             .collect();
         let mut scripts = std::collections::BTreeSet::new();
+        // Variables a step sets for the command itself (`PR_NUMBER=… cairn destroy …`).
+        for run in &runs {
+            for word in run.split_whitespace() {
+                if let Some((name, _)) = word.split_once('=')
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    vars.push(name.to_owned());
+                }
+            }
+        }
         for run in &runs {
             for (i, _) in run.match_indices("cairn ") {
                 if let Some(word) = run[i + 6..].split_whitespace().next()
@@ -528,7 +539,9 @@ fn the_github_actions_example_uses_commands_cairn_has_and_sets_what_the_scripts_
         }
     }
     assert!(checked_scripts >= 5, "{checked_scripts}");
-    for sub in ["check", "plan", "apply", "status", "drift", "history"] {
+    for sub in [
+        "check", "plan", "apply", "status", "drift", "history", "destroy",
+    ] {
         assert!(subcommands.contains(sub), "{subcommands:?}");
     }
     for sub in &subcommands {
