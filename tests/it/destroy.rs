@@ -265,6 +265,11 @@ env.statefulset("cache", #{ image: "redis:7.2-alpine", port: 6379, volumes: #{ "
         out.stdout
     );
 
+    // What a destroy would do, without --delete-data: the data and its namespace kept.
+    let out = cluster.cairn(&["destroy", &path, "--dry-run"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    insta::assert_snapshot!("destroy-dry-run", out.stdout);
+
     // A week later (the inventory's time set back by hand, as if it were).
     let out = kubectl(
         &cluster,

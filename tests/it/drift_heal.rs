@@ -85,8 +85,20 @@ fn drift_made_with_kubectl_is_taken_back_without_force() {
     );
     assert_eq!(replicas(&cluster), 5);
 
+    let out = cluster.cairn(&["drift", &path]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("spec.replicas: live 5 → declared 2")
+            && out
+                .stdout
+                .contains("(takes back spec.replicas from kubectl")
+            && out.stdout.contains("`cairn apply` puts them back."),
+        "{}",
+        out.stdout
+    );
     let out = cluster.cairn(&["plan", &path]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    insta::assert_snapshot!("drift-taken-back", out.stdout);
     for line in [
         "~ Deployment/heal/web",
         "spec.replicas: 5 → 2",
@@ -104,6 +116,34 @@ fn drift_made_with_kubectl_is_taken_back_without_force() {
     assert_eq!(debug(&cluster), "False");
     let out = cluster.cairn(&["plan", &path]);
     assert_eq!(out.code, 0, "healed: {}", out.stdout);
+
+    // A key added by hand is not cairn's to remove, but drift says it is there.
+    let out = kubectl(
+        &cluster,
+        &[
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            "heal",
+            "-p",
+            r#"{"data":{"EXTRA":"1"}}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.cairn(&["drift", &path]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("+ ConfigMap/heal/settings data.EXTRA (by kubectl-patch)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("No drift"), "{}", out.stdout);
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub fn drift(io: &mut Io<'_>, script: &ScriptArgs, live: &ReadArgs) -> Result<i3
         let text = cairn_engine::drift::text(&env, target, &compared_with, &found);
         out!(io, "{text}")?;
     }
-    Ok(if found.drifted.is_empty() {
+    Ok(if found.drifted.is_empty() && found.added.is_empty() {
         EXIT_OK
     } else {
         EXIT_CHANGES

@@ -123,7 +123,8 @@ pub fn document(
         "baseline_revision": baseline.map(|r| r.number),
         "drift": found.drifted,
         "pending": found.pending,
-        "has_drift": !found.drifted.is_empty(),
+        "added": found.added,
+        "has_drift": !found.drifted.is_empty() || !found.added.is_empty(),
     })
 }
 
@@ -137,9 +138,7 @@ fn drifted_text(out: &mut String, d: &Drifted) {
         let (live, declared) = (shown(&f.before), shown(&f.after));
         let _ = writeln!(out, "      {}: live {live} → declared {declared}", f.path);
     }
-    if c.fields.is_empty()
-        && let Some(reason) = &c.reason
-    {
+    if let Some(reason) = &c.reason {
         let _ = writeln!(out, "      ({reason})");
     }
     if !d.changed_by.is_empty() {
@@ -154,9 +153,9 @@ pub fn text(environment: &str, target: &str, compared_with: &str, found: &Found)
     use std::fmt::Write as _;
     let mut out = format!("Drift of {environment} on {target}, compared with {compared_with}\n\n");
     let (drifted, pending) = (&found.drifted, found.pending.len());
-    if drifted.is_empty() {
+    if drifted.is_empty() && found.added.is_empty() {
         out.push_str("No drift: nothing changed outside cairn.\n");
-    } else {
+    } else if !drifted.is_empty() {
         let sub = cairn_plan::plan::Plan {
             environment: environment.to_owned(),
             target: target.to_owned(),
@@ -170,12 +169,19 @@ pub fn text(environment: &str, target: &str, compared_with: &str, found: &Found)
         let s = sub.summary();
         let _ = writeln!(
             out,
-            "\nDrift: {} resource(s) changed outside cairn ({} changed, {} deleted, {} added). `cairn apply` puts them back.",
+            "\nDrift: {} resource(s) changed outside cairn ({} changed, {} deleted, {} added). {}",
             drifted.len(),
             s.update + s.replace,
             s.create,
-            s.delete
+            s.delete,
+            what_apply_does(drifted)
         );
+    }
+    if !found.added.is_empty() {
+        out.push_str("\nAdded outside cairn (not declared, so `cairn apply` leaves them):\n");
+        for a in &found.added {
+            let _ = writeln!(out, "  + {} {} (by {})", a.id, a.field, a.by);
+        }
     }
     if pending > 0 {
         let _ = writeln!(
@@ -186,12 +192,82 @@ pub fn text(environment: &str, target: &str, compared_with: &str, found: &Found)
     out
 }
 
+/// Exactly what `cairn apply` does with the drift: puts it back, but fields another tool owns,
+/// which only `--force-conflicts` takes.
+fn what_apply_does(drifted: &[Drifted]) -> String {
+    let forced = drifted
+        .iter()
+        .filter(|d| {
+            d.change
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("--force-conflicts"))
+        })
+        .count();
+    match forced {
+        0 => "`cairn apply` puts them back.".to_owned(),
+        n if n == drifted.len() => format!(
+            "Another tool owns the fields: only `cairn apply --force-conflicts` puts them back ({n})."
+        ),
+        n => format!(
+            "`cairn apply` puts back {}; {n} need `cairn apply --force-conflicts` (another tool owns their fields).",
+            drifted.len() - n
+        ),
+    }
+}
+
+/// A field someone added by hand to an object the environment owns (a key in a ConfigMap, an
+/// annotation): not declared, so apply leaves it, but drift says it is there.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Added {
+    /// The object.
+    pub id: ResourceId,
+    /// The field (`data.EXTRA`).
+    pub field: String,
+    /// Who wrote it.
+    pub by: String,
+}
+
 /// What drift found: the changes of today's plan, told apart.
 pub struct Found {
     /// Changed outside cairn.
     pub drifted: Vec<Drifted>,
     /// Changes of the script not applied yet.
     pub pending: Vec<Change>,
+    /// Fields added by hand to declared objects.
+    pub added: Vec<Added>,
+}
+
+/// Fields people's tools wrote on declared objects that the script does not declare.
+fn added_by_hand(plan: &LivePlan, state: &DesiredState) -> Vec<Added> {
+    let mut out = Vec::new();
+    for (id, live) in plan.kube.observed() {
+        let Some(declared) = state.get(id).map(|r| r.body.to_json()) else {
+            continue;
+        };
+        let entries = live
+            .pointer("/metadata/managedFields")
+            .and_then(J::as_array);
+        for e in entries.into_iter().flatten() {
+            let by = e.get("manager").and_then(J::as_str).unwrap_or_default();
+            let foreign = e.get("subresource").and_then(J::as_str) != Some("status")
+                && by != cairn_kube::FIELD_MANAGER
+                && !CONTROLLERS.contains(&by);
+            let Some(fields) = e.get("fieldsV1").filter(|_| foreign) else {
+                continue;
+            };
+            for field in cairn_plan::diff::removed_fields(fields, &declared) {
+                if !field.contains("last-applied-configuration") {
+                    out.push(Added {
+                        id: id.clone(),
+                        field,
+                        by: by.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Tells drift from pending changes in today's plan: a change is drift when the resource is
@@ -203,6 +279,7 @@ pub fn classify(plan: &LivePlan, state: &DesiredState, base: Option<&DesiredStat
     let mut found = Found {
         drifted: Vec::new(),
         pending: Vec::new(),
+        added: added_by_hand(plan, state),
     };
     for c in &plan.plan.changes {
         if matches!(c.action, Action::NoOp | Action::Keep) {

@@ -127,6 +127,11 @@ impl KubePlan {
         out
     }
 
+    /// Every live object the plan read.
+    pub fn observed(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
+        self.observed.iter()
+    }
+
     /// The apply bodies, for tests and debugging of cairn itself. They hold secret values.
     pub fn bodies(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
         self.steps
