@@ -1067,7 +1067,7 @@ fn probe_port(
     );
 }
 
-/// `sandbox: #{ simulate: "crash-loop" | "image-pull-error" }`: the failure the workload's pods
+/// `sandbox: #{ simulate: "crash-loop" | "image-pull-error" | "failing-probe" }`: the failure the workload's pods
 /// have on the sandbox, as the emulator's pod annotation (a real cluster ignores it).
 fn parse_simulate(o: &mut Opts, site: &Site) -> Option<&'static str> {
     let mut s = Opts::new("the sandbox option", o.map("sandbox")?, &["simulate"], site);
@@ -1076,8 +1076,9 @@ fn parse_simulate(o: &mut Opts, site: &Site) -> Option<&'static str> {
         None => None,
         Some("crash-loop") => Some("crashloop"),
         Some("image-pull-error") => Some("image-pull-error"),
+        Some("failing-probe") => Some("not-ready"),
         Some(other) => {
-            s.diagnostics.push(site.error(Code::InvalidOption, other, format!("the sandbox cannot simulate `{other}`; use \"crash-loop\" or \"image-pull-error\"")));
+            s.diagnostics.push(site.error(Code::InvalidOption, other, format!("the sandbox cannot simulate `{other}`; use \"crash-loop\", \"image-pull-error\" or \"failing-probe\"")));
             None
         }
     };
@@ -1514,7 +1515,8 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files`\n\
          (#{ directory: config map or secret }: its keys as files; a config map's name as a string\n\
          mounts one made outside the script, when it exists). `sandbox: #{ simulate: \"crash-loop\" }`\n\
-         (or `\"image-pull-error\"`, for any workload kind) makes its pods fail that way on the\n\
+         (or `\"image-pull-error\"`, or `\"failing-probe\"`: running, never ready; for any workload\n\
+         kind) makes its pods fail that way on the\n\
          `--sandbox` only, to see how apply explains a failure; a real cluster ignores it (the plan\n\
          says so).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",

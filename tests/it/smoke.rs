@@ -559,7 +559,7 @@ env.deployment("web", #{{ image: "nginx:1.27", sandbox: #{{ simulate: "{simulate
         .expect("an error");
     assert!(
         d.message.contains(
-            "the sandbox cannot simulate `oom`; use \"crash-loop\" or \"image-pull-error\""
+            "the sandbox cannot simulate `oom`; use \"crash-loop\", \"image-pull-error\" or \"failing-probe\""
         ),
         "{d:?}"
     );

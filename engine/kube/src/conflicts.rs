@@ -181,7 +181,7 @@ fn remove(node: &mut J, steps: &[Step]) -> bool {
                 } else {
                     item.get(key)
                 };
-                v.is_some_and(|v| v.as_str() == Some(value) || v.to_string() == *value)
+                v.is_some_and(|v| v.as_str() == Some(value.as_str()) || &v.to_string() == value)
             };
             let Some(i) = items.iter().position(matches) else {
                 return false;

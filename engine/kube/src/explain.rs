@@ -142,6 +142,11 @@ impl Findings {
             .and_then(|s| s.container_statuses.clone())
             .unwrap_or_default()
         {
+            let running = cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some();
+            if running && !cs.ready && phase == "Running" {
+                self.not_ready(pod, name, &cs.name);
+                continue;
+            }
             let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
                 continue;
             };
@@ -171,6 +176,48 @@ impl Findings {
             }
         }
     }
+}
+
+impl Findings {
+    /// A container that runs but is not ready: its readiness probe fails (named from the
+    /// pod's spec).
+    fn not_ready(&mut self, pod: &Pod, name: &str, container: &str) {
+        let spec = pod.spec.as_ref();
+        let probe = spec
+            .and_then(|s| s.containers.iter().find(|c| c.name == container))
+            .and_then(|c| c.readiness_probe.as_ref())
+            .map(probe_text)
+            .unwrap_or_else(|| "its readiness probe".to_owned());
+        let line = format!("pod {name}: Running, container {container} not ready: {probe} fails");
+        self.details.push(line.clone());
+        if self.failure.is_none() {
+            self.failure = Some(Failure::new(format!(
+                "container {container} of pod {name} runs but is not ready: {probe} fails"
+            )));
+        }
+    }
+}
+
+/// `the readiness probe (HTTP GET /health on port 8000)`.
+fn probe_text(p: &k8s_openapi::api::core::v1::Probe) -> String {
+    let port = |p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString| match p {
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => n.to_string(),
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+    };
+    if let Some(h) = &p.http_get {
+        let path = h.path.as_deref().unwrap_or("/");
+        return format!(
+            "the readiness probe (HTTP GET {path} on port {})",
+            port(&h.port)
+        );
+    }
+    if let Some(t) = &p.tcp_socket {
+        return format!(
+            "the readiness probe (TCP connect to port {})",
+            port(&t.port)
+        );
+    }
+    "the readiness probe".to_owned()
 }
 
 /// A crash-looping container, with its last exit code and the last 20 lines of its previous

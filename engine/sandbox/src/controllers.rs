@@ -1914,6 +1914,7 @@ fn outcome_of(pod: &Value, config: &SandboxConfig) -> PodOutcome {
             },
         },
         Some("image-pull-error") => PodOutcome::ImagePullError,
+        Some("not-ready") => PodOutcome::NotReady,
         Some("ready") => PodOutcome::Ready,
         _ => configured.unwrap_or(PodOutcome::Ready),
     }
@@ -2039,6 +2040,7 @@ fn reconcile_pod(
             run_crashloop(st, mem, config, prt, &run, *exit_code, logs);
         }
         PodOutcome::ImagePullError => run_image_pull_error(st, q, config, prt, pod, &run),
+        PodOutcome::NotReady => run_not_ready(st, q, prt, pod, &run),
     }
 }
 
@@ -2166,6 +2168,33 @@ fn write_ready_status(s: &mut serde_json::Map<String, Value>, run: &PodRun, fini
     s.insert("podIPs".into(), json!([{"ip": run.pod_ip}]));
     s.entry("startTime").or_insert(json!(started));
     s.insert("containerStatuses".into(), Value::Array(statuses));
+}
+
+/// A pod whose readiness probe fails: its containers run, none is ready, and the kubelet says
+/// so in the Ready condition (`ContainersNotReady`), once.
+fn run_not_ready(st: &mut State, q: &mut Queues, prt: &ResourceType, pod: &Value, run: &PodRun) {
+    q.active_pods.remove(&run.key());
+    if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
+        return;
+    }
+    st.controller_update(prt, &run.ns, &run.name, "kubelet", Some("status"), |o| {
+        bind_to_node(o);
+        if let Some(s) = status_mut(o) {
+            write_ready_status(s, run, false);
+            if let Some(Value::Array(statuses)) = s.get_mut("containerStatuses") {
+                for c in statuses.iter_mut() {
+                    c["ready"] = json!(false);
+                }
+            }
+            let names: Vec<&str> = run.containers.iter().map(|(c, _)| c.as_str()).collect();
+            let message = format!("containers with unready status: [{}]", names.join(" "));
+            for t in ["Ready", "ContainersReady"] {
+                let c = json!({"type": t, "status": "False", "lastProbeTime": null,
+                    "reason": "ContainersNotReady", "message": message});
+                set_condition(s, c, false);
+            }
+        }
+    });
 }
 
 /// A pod whose containers exit: restarted with back-off (or failed for `Never`), once a

@@ -38,7 +38,7 @@ pub struct SandboxConfig {
     /// How long a pod takes to become Ready.
     pub pod_start_delay: Duration,
     /// Image substring -> outcome. The pod template annotation
-    /// `sandbox.cairn.dev/outcome: ready|crashloop|image-pull-error` is honoured too.
+    /// `sandbox.cairn.dev/outcome: ready|crashloop|image-pull-error|not-ready` is honoured too.
     pub outcomes: Vec<(String, PodOutcome)>,
 }
 
@@ -56,8 +56,13 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodOutcome {
     Ready,
-    CrashLoop { exit_code: i32, logs: Vec<String> },
+    CrashLoop {
+        exit_code: i32,
+        logs: Vec<String>,
+    },
     ImagePullError,
+    /// Running, but its readiness probe fails: never Ready (as the kubelet reports it).
+    NotReady,
 }
 
 /// One request the emulator served.
