@@ -303,6 +303,19 @@ fn gone_too_late(step: &Step, feed: &crate::watch::Feed, timeout: Duration) -> F
             finalizers.join(", ")
         ));
     }
+    // A namespace says what it still waits for in its conditions (content, finalizers).
+    let conditions = feed
+        .get(&step.id.name)
+        .and_then(|o| o.pointer("/status/conditions").cloned())
+        .and_then(|c| c.as_array().cloned())
+        .unwrap_or_default();
+    for c in conditions {
+        if c.get("status").and_then(J::as_str) == Some("True")
+            && let Some(message) = c.get("message").and_then(J::as_str)
+        {
+            f.details.push(message.to_owned());
+        }
+    }
     f
 }
 
