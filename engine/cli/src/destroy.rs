@@ -107,7 +107,7 @@ async fn plan_and_destroy(
         cairn_engine::destroy::plan(target, &eval.state, &how.live.options(), options).await?;
     print_apply_plan(io, &plan.plan, how.live)?;
     if let Some(code) = refused(io, &plan.plan)? {
-        return Ok(code);
+        return crate::live::stopped(io, &plan.plan, how.live, code);
     }
     if !plan.plan.has_changes() {
         if !how.live.json {
@@ -118,13 +118,13 @@ async fn plan_and_destroy(
                 plan.plan.target
             )?;
         }
-        return Ok(EXIT_OK);
+        return crate::live::stopped(io, &plan.plan, how.live, EXIT_OK);
     }
     if how.destroy.dry_run {
-        return Ok(exit_code(&plan.plan));
+        return crate::live::stopped(io, &plan.plan, how.live, exit_code(&plan.plan));
     }
     if let Some(code) = confirm(io, &plan, eval, how.args.yes)? {
-        return Ok(code);
+        return crate::live::stopped(io, &plan.plan, how.live, code);
     }
     let origin = Origin::destroy(&how.script.script);
     let (live, args) = (how.live, how.args);

@@ -124,6 +124,20 @@ pub(crate) fn summary_event(
     crate::shell::json_line(io, &event)
 }
 
+/// An apply that stops before running anything (refused, stale, not confirmed): under
+/// `--json` its summary is the last line all the same.
+pub(crate) fn stopped(
+    io: &mut Io<'_>,
+    plan: &Plan,
+    live: &LiveArgs,
+    code: i32,
+) -> Result<i32, CliError> {
+    if live.json {
+        summary_event(io, plan, &Report::default(), code)?;
+    }
+    Ok(code)
+}
+
 /// Plans on a connected target.
 pub(crate) async fn make_plan(
     target: &Target,
@@ -335,7 +349,7 @@ async fn plan_and_apply(
     let plan = make_plan(target, eval, live).await?;
     print_apply_plan(io, &plan.plan, live)?;
     if let Some(code) = refused(io, &plan.plan)? {
-        return Ok(code);
+        return stopped(io, &plan.plan, live, code);
     }
     if !plan.plan.has_changes() {
         // Nothing to change (but perhaps the inventory's record of the cluster): the
@@ -343,7 +357,7 @@ async fn plan_and_apply(
         return unchanged(io, target, eval, &plan, live, args).await;
     }
     if !confirm(io, &plan.plan, args.yes)? {
-        return Ok(EXIT_ERROR);
+        return stopped(io, &plan.plan, live, EXIT_ERROR);
     }
     run_apply(io, target, eval, &plan, live, args, origin, &held.identity).await
 }
@@ -441,10 +455,10 @@ async fn apply_verified(
     let problems = cairn_engine::saved::verify(v.saved, &eval.state, &plan);
     if !problems.is_empty() {
         print_stale(io, v.path, &problems)?;
-        return Ok(EXIT_ERROR);
+        return stopped(io, &plan.plan, v.live, EXIT_ERROR);
     }
     if let Some(code) = refused(io, &plan.plan)? {
-        return Ok(code);
+        return stopped(io, &plan.plan, v.live, code);
     }
     if !plan.plan.has_changes() {
         // Perhaps the inventory's record of the cluster changes all the same.
