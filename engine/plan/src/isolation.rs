@@ -193,7 +193,8 @@ fn opened_by(pair: &Pair) -> String {
 }
 
 /// The matrix for people: a grid of every pair (`.` some port open, `X` none, rows are
-/// sources), then what each open pair allows, then the denied namespaces, both ways.
+/// sources), then what each open pair to or from the environment allows, then the denied
+/// namespaces, both ways.
 pub fn matrix_text(iso: &Isolation) -> String {
     let peers = iso.reach.peers();
     let width = peers.iter().map(|p| p.chars().count()).max().unwrap_or(1);
@@ -210,15 +211,22 @@ pub fn matrix_text(iso: &Isolation) -> String {
         let _ = writeln!(out, "{:>2} {from:<width$}   {}", i + 1, row.join("  "));
     }
     out.push('\n');
+    let own = format!("{}/", iso.namespace);
     for (from, to, pair) in iso.reach.pairs() {
-        if from != to && !pair.allowed.is_empty() {
+        let ours = from.starts_with(&own) || to.starts_with(&own);
+        if ours && from != to && !pair.allowed.is_empty() {
             let _ = writeln!(out, "{from} -> {to}: {}", pair.allowed);
         }
     }
-    for denied in &iso.denied {
-        let _ = writeln!(out, "{}", denied_line(iso, denied));
+    for line in denied_lines(iso) {
+        let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// One line per denied namespace: `staging ↛ robson, robson ↛ staging`.
+pub fn denied_lines(iso: &Isolation) -> Vec<String> {
+    iso.denied.iter().map(|d| denied_line(iso, d)).collect()
 }
 
 fn columns(n: usize) -> String {
