@@ -15,6 +15,7 @@ mod errors;
 mod harness;
 mod html_report;
 mod inputs;
+mod isolation;
 mod live;
 mod ownership;
 mod plugins;

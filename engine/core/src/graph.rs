@@ -271,11 +271,15 @@ pub fn network_text(state: &DesiredState) -> Option<String> {
 pub fn draw_network(state: &DesiredState, format: Format) -> Option<String> {
     let iso = cairn_plan::isolation::analyze(state)?;
     let peers = iso.reach.peers();
+    let own = format!("{}/", iso.namespace);
     let edges: Vec<(usize, usize, String)> = iso
         .reach
         .pairs()
         .enumerate()
-        .filter(|(_, (from, to, pair))| from != to && !pair.allowed.is_empty())
+        .filter(|(_, (from, to, pair))| {
+            let ours = from.starts_with(&own) || to.starts_with(&own);
+            ours && from != to && !pair.allowed.is_empty()
+        })
         .map(|(i, (_, _, pair))| (i / peers.len(), i % peers.len(), pair.allowed.to_string()))
         .collect();
     let denied = |p: &str| iso.denied.iter().any(|d| p.starts_with(&format!("{d}/")));
@@ -357,7 +361,7 @@ fn network_svg(
         let mid = (x1 + x2) / 2.0;
         let _ = writeln!(
             out,
-            "  <path d=\"M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}\" fill=\"none\" stroke=\"#9aa0a6\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} -> {}: {}</title></path>",
+            "  <path d=\"M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}\" fill=\"none\" stroke=\"#9aa0a6\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} -&gt; {}: {}</title></path>",
             escape(&peers[*f]),
             escape(&peers[*t]),
             escape(ports)
