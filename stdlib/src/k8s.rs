@@ -395,10 +395,23 @@ fn internet_policy(ns: &str, egress_ports: &[i64], cluster_cidrs: &[String]) -> 
 
 /// Network policies that follow from the script: each workload may reach the backing services
 /// whose settings it uses, and the ingress controller may reach each routed workload.
+///
+/// Only in an isolated namespace (or one another environment owns): elsewhere nothing is blocked, and a policy selecting a pod
+/// would isolate it (its DNS and every other connection closed but the ones listed).
 pub fn derive_network_policies(b: &mut Builder) {
     let Some(ns) = b.env.as_ref().and_then(|e| e.namespace.clone()) else {
         return;
     };
+    let isolated = b.resources.iter().any(|r| {
+        r.id.kind == "NetworkPolicy"
+            && r.id.scope.as_deref() == Some(ns.as_str())
+            && r.id.name.starts_with("default-deny-all-")
+    });
+    // A namespace another environment owns may be isolated by its owner.
+    let guest = b.env.as_ref().is_some_and(|e| e.namespace_owner.is_some());
+    if !isolated && !guest {
+        return;
+    }
     let mut derived = Vec::new();
     for (name, (_, peers)) in &b.peers {
         let policy_name = format!("allow-{name}-to-deps");

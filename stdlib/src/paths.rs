@@ -263,7 +263,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          uses a component's settings, a routed workload and a plugin's own peers need none.\n\
          `to` may be a component (its workload). A workload that runs `after` another one is\n\
          expected to connect to its first port: `cairn check` says so when nothing allows it.\n\n\
-         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{ isolate: #{} });\nlet es = env.statefulset(\"elasticsearch\", #{ image: \"elasticsearch:8.15.0\", ports: #{ http: 9200 } });\nlet kibana = env.deployment(\"kibana\", #{ image: \"kibana:8.15.0\", port: 5601, after: [es] });\nenv.allow(kibana, es, 9200);\n```",
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{ isolate: #{} });\nlet es = env.statefulset(\"elasticsearch\", #{ image: \"elasticsearch:8.15.0\", ports: #{ http: 9200 } });\nlet kibana = env.deployment(\"kibana\", #{ image: \"kibana:8.15.0\", port: 5601, ready: http_get(\"/api/status\", 5601), after: [es] });\nenv.allow(kibana, es, 9200);\n```",
         move |nc: NativeCallContext,
               _env: &mut EnvHandle,
               from: Workload,
