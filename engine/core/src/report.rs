@@ -558,7 +558,7 @@ fn isolation(out: &mut String, state: &cairn_model::DesiredState) {
     }
     let peers = iso.reach.peers();
     out.push_str(
-        "<p>Rows connect to columns: ✓ some ports are open (hover for which), · none.</p>\n         <div class=\"scroll\"><table class=\"counts matrix\">\n<thead><tr><th scope=\"col\">from \\ to</th>",
+        "<p>Rows connect to columns: ✓ some ports are open (hover for which), · none.</p>\n<div class=\"scroll\"><table class=\"counts matrix\">\n<thead><tr><th scope=\"col\">from \\ to</th>",
     );
     for i in 1..=peers.len() {
         let _ = write!(out, "<th scope=\"col\">{i}</th>");
