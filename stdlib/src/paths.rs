@@ -201,9 +201,7 @@ pub(crate) fn component_paths(c: &Ctx, site: &Site, o: &mut Opts, workload: &Wor
     let mut members = Vec::new();
     match o.get("peers") {
         Some(v) if v.is_bool() => {
-            if o.bool("peers") == Some(true) {
-                members.push(workload.clone());
-            }
+            members.extend((o.bool("peers") == Some(true)).then(|| workload.clone()))
         }
         Some(_) => members = workloads_of(o, site, "peers"),
         None => {}
