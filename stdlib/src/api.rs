@@ -183,6 +183,7 @@ pub fn register_all(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     crate::network::register(engine, docs, ctx);
     crate::smoke::register(engine, docs, ctx);
     crate::custom::register(engine, docs, ctx);
+    crate::paths::register(engine, docs, ctx);
 }
 
 fn register_values(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {

@@ -125,10 +125,12 @@ pub fn finish(shared: &Shared) -> (DesiredState, Vec<Diagnostic>) {
     let mut b = lock(shared);
     k8s::derive_network_policies(&mut b);
     crate::api::derive_buckets(&mut b);
+    let network = crate::paths::derive(&b);
     let mut state = DesiredState {
         environment: b.env.clone().unwrap_or_default(),
         resources: std::mem::take(&mut b.resources),
         generated: std::mem::take(&mut b.generated),
+        network,
     };
     state.normalize();
     (state, std::mem::take(&mut b.diagnostics))

@@ -4,7 +4,7 @@
 use cairn_model::{ResourceId, Value};
 
 use crate::builder::Builder;
-use crate::types::EnvValue;
+use crate::types::{EnvValue, Workload};
 
 /// Label every object cairn manages carries.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
@@ -393,61 +393,78 @@ fn internet_policy(ns: &str, egress_ports: &[i64], cluster_cidrs: &[String]) -> 
     internet
 }
 
+/// Whether the namespace's pods are isolated: its default-deny policies are declared, or
+/// another environment owns it (and may isolate it).
+fn isolated(b: &Builder, ns: &str) -> bool {
+    let denied = b.resources.iter().any(|r| {
+        r.id.kind == "NetworkPolicy"
+            && r.id.scope.as_deref() == Some(ns)
+            && r.id.name.starts_with("default-deny-all-")
+    });
+    denied || b.env.as_ref().is_some_and(|e| e.namespace_owner.is_some())
+}
+
+/// `allow-<name>-to-deps`: egress of a workload's pods to the pods it connects to.
+fn egress_policy(policy_name: &str, ns: &str, name: &str, peers: &[Workload]) -> Value {
+    let mut p = policy(policy_name, ns, match_labels(selector(name)), &["Egress"]);
+    let mut egress = Vec::new();
+    for peer in peers {
+        let ports: Vec<i64> = peer.ports.iter().map(|(_, p)| *p).collect();
+        egress.push(Value::obj([
+            (
+                "to",
+                Value::Array(vec![Value::obj([(
+                    "podSelector",
+                    match_labels(pods_of(peer)),
+                )])]),
+            ),
+            ("ports", ports_of(&ports)),
+        ]));
+    }
+    let mut spec = p.get("spec").cloned().unwrap_or_default();
+    spec.insert("egress", Value::Array(egress));
+    p.insert("spec", spec);
+    p
+}
+
+/// `allow-ingress-to-<name>`: the ingress controller's namespace to a routed workload's port.
+fn ingress_policy(policy_name: &str, ns: &str, name: &str, port: i64, from_ns: &str) -> Value {
+    let mut p = policy(policy_name, ns, match_labels(selector(name)), &["Ingress"]);
+    let mut spec = p.get("spec").cloned().unwrap_or_default();
+    spec.insert(
+        "ingress",
+        Value::Array(vec![Value::obj([
+            ("from", Value::Array(vec![namespace_peer(from_ns)])),
+            ("ports", ports_of(&[port])),
+        ])]),
+    );
+    p.insert("spec", spec);
+    p
+}
+
 /// Network policies that follow from the script: each workload may reach the backing services
-/// whose settings it uses, and the ingress controller may reach each routed workload.
+/// whose settings it uses (and the peers plugins and `env.allow` declare), and the ingress
+/// controller may reach each routed workload.
+///
+/// Only in an isolated namespace (or one another environment owns): elsewhere nothing is
+/// blocked, and a policy selecting a pod would isolate it (its DNS and every other connection
+/// closed but the ones listed).
 pub fn derive_network_policies(b: &mut Builder) {
     let Some(ns) = b.env.as_ref().and_then(|e| e.namespace.clone()) else {
         return;
     };
+    if !isolated(b, &ns) {
+        return;
+    }
     let mut derived = Vec::new();
     for (name, (_, peers)) in &b.peers {
         let policy_name = format!("allow-{name}-to-deps");
-        let mut p = policy(
-            &policy_name,
-            &ns,
-            match_labels(selector(name)),
-            &["Egress", "Ingress"],
-        );
-        let mut egress = Vec::new();
-        for peer in peers {
-            let ports: Vec<i64> = peer.ports.iter().map(|(_, p)| *p).collect();
-            egress.push(Value::obj([
-                (
-                    "to",
-                    Value::Array(vec![Value::obj([(
-                        "podSelector",
-                        match_labels(pods_of(peer)),
-                    )])]),
-                ),
-                ("ports", ports_of(&ports)),
-            ]));
-        }
-        let mut spec = p.get("spec").cloned().unwrap_or_default();
-        spec.insert("egress", Value::Array(egress));
-        spec.insert("policyTypes", Value::from(vec!["Egress"]));
-        p.insert("spec", spec);
+        let p = egress_policy(&policy_name, &ns, name, peers);
         derived.push((policy_name, p));
     }
     for (name, (_, port)) in &b.exposed {
         let policy_name = format!("allow-ingress-to-{name}");
-        let mut p = policy(
-            &policy_name,
-            &ns,
-            match_labels(selector(name)),
-            &["Ingress"],
-        );
-        let mut spec = p.get("spec").cloned().unwrap_or_default();
-        spec.insert(
-            "ingress",
-            Value::Array(vec![Value::obj([
-                (
-                    "from",
-                    Value::Array(vec![namespace_peer(&b.ingress_namespace)]),
-                ),
-                ("ports", ports_of(&[*port])),
-            ])]),
-        );
-        p.insert("spec", spec);
+        let p = ingress_policy(&policy_name, &ns, name, *port, &b.ingress_namespace);
         derived.push((policy_name, p));
     }
     let ns_id = ResourceId::kube("Namespace", None, &ns);

@@ -21,6 +21,7 @@ pub mod manifest;
 mod network;
 mod opts;
 mod params;
+mod paths;
 pub mod project;
 mod resolver;
 mod smoke;

@@ -9,7 +9,7 @@ use cairn_model::spec::network::{
     DnsRecordSpec, EnvSource, EnvVar, RouteSpec, RouteTls,
 };
 use cairn_model::validate::{self, name_covers};
-use cairn_model::{Diagnostic, Value};
+use cairn_model::{Diagnostic, ResourceId, Value};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
 use crate::api::{Ctx, R, fail};
@@ -580,6 +580,30 @@ fn backup(c: &Ctx, site: &Site, database: &Component, options: Map) {
         add_all(&mut b, vec![secret], site.primary());
     }
     add_all(&mut b, lower::backup(&spec), site.primary());
+    backup_peers(&mut b, &spec.namespace, database);
+}
+
+/// The backup and restore CronJobs connect to the database.
+fn backup_peers(b: &mut Builder, ns: &str, database: &Component) {
+    let mut db = database.workload.clone();
+    db.ports.retain(|(_, p)| *p == database.port);
+    if db.ports.is_empty() {
+        db.ports.push(("postgres".to_owned(), database.port));
+    }
+    for job in [
+        format!("{}-backup", database.name),
+        format!("{}-restore", database.name),
+    ] {
+        let client = Workload {
+            id: ResourceId::kube("CronJob", Some(ns), &job),
+            name: job,
+            service: None,
+            ports: Vec::new(),
+            route_port: None,
+            pods: None,
+        };
+        crate::paths::add_peer(b, &client, db.clone());
+    }
 }
 
 /// Why a Prometheus duration is invalid.

@@ -545,7 +545,11 @@ fn register_component(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "For plugins: describes a backing service so that scripts can use it. Options: `name`,\n\
          `host`, `port`, `workload` (its StatefulSet or Deployment), `vars` (connection variables\n\
          without prefix, values plain or `secret.key(...)`), `url` (a `secret.key(...)` holding the\n\
-         connection URL), `endpoints` (named ports to route to), `info` (anything else).\n\n\
+         connection URL), `endpoints` (named ports to route to), `info` (anything else), and the\n\
+         connections the service needs, which the network policies open and `cairn check` holds\n\
+         them to: `peers` (`true`: its pods talk to each other on its ports; or a list of\n\
+         workloads, each of whose pods talk among themselves), `clients` (workloads of the plugin\n\
+         that connect to it on `port`: an init Job, Sentinels).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet s = env.secret(\"kv\", #{ PASSWORD: generate_password(24) });\nlet w = env.statefulset(\"kv\", #{ image: \"valkey/valkey:8.0\", port: 6379 });\nlet kv = component(#{ name: \"kv\", host: \"kv\", port: 6379, workload: w, vars: #{ HOST: \"kv\", PASSWORD: s.key(\"PASSWORD\") } });\n```",
         move |nc: NativeCallContext, options: Map| -> R<Component> {
             let site = c.site(&nc);
@@ -819,6 +823,8 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
             "url",
             "endpoints",
             "info",
+            "peers",
+            "clients",
         ],
         site,
     );
@@ -847,6 +853,7 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
         .filter_map(|(k, v)| v.as_int().ok().map(|p| (k.to_string(), p)))
         .collect();
     let extra = o.map("info").unwrap_or_default();
+    crate::paths::component_paths(c, site, &mut o, &workload, port);
     c.report(o.finish());
     Ok(Component {
         name,

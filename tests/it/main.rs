@@ -16,6 +16,7 @@ mod errors;
 mod harness;
 mod html_report;
 mod inputs;
+mod isolation;
 mod json_lines;
 mod live;
 mod ownership;

@@ -69,6 +69,9 @@ enum Command {
         /// Report format
         #[arg(long, value_enum, default_value = "human")]
         format: ReportFormat,
+        /// Then print who can reach whom (the network policies' matrix)
+        #[arg(long)]
+        network: bool,
     },
     /// Show what applying the script would change in the live environment
     ///
@@ -142,6 +145,9 @@ enum Command {
         /// Write to this file instead of printing
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Draw who can reach whom (the network policies) instead of the dependencies
+        #[arg(long)]
+        network: bool,
     },
     /// Delete everything the environment owns: workloads, services, secrets, DNS records,
     /// certificates, its inventory and its namespace (the data only with --delete-data)
@@ -259,7 +265,11 @@ where
             output,
             show_secrets,
         } => render(io, &script, format, output.as_deref(), show_secrets),
-        Command::Check { script, format } => check(io, &script, format),
+        Command::Check {
+            script,
+            format,
+            network,
+        } => check(io, &script, format, network),
         Command::Docs { filter } => docs(io, filter.as_deref()),
         Command::Plan {
             script,
@@ -296,7 +306,8 @@ where
             script,
             format,
             output,
-        } => graph(io, &script, format, output.as_deref()),
+            network,
+        } => graph(io, &script, format, output.as_deref(), network),
         Command::Plugin { action } => plugin::run(io, &action),
         Command::Completions { shell } => completions(io, shell),
         Command::Man { out } => man(io, &out),
@@ -368,7 +379,12 @@ pub fn check_diagnostics(eval: &cairn_stdlib::Evaluation) -> Vec<cairn_model::Di
     cairn_engine::input::check_diagnostics(eval)
 }
 
-fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32, CliError> {
+fn check(
+    io: &mut Io<'_>,
+    args: &ScriptArgs,
+    format: ReportFormat,
+    network: bool,
+) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     let all = check_diagnostics(&eval);
     match format {
@@ -388,6 +404,15 @@ fn check(io: &mut Io<'_>, args: &ScriptArgs, format: ReportFormat) -> Result<i32
             outln!(io, "{}", serde_json::to_string(&all).unwrap_or_default())?;
         }
     }
+    if let Some(matrix) = network.then(|| cairn_engine::graph::network_text(&eval.state)) {
+        outln!(
+            io,
+            "\n{}",
+            matrix
+                .as_deref()
+                .unwrap_or("no namespace: no network matrix")
+        )?;
+    }
     Ok(if all.iter().any(cairn_model::Diagnostic::is_error) {
         EXIT_ERROR
     } else {
@@ -400,6 +425,7 @@ fn graph(
     args: &ScriptArgs,
     format: args::GraphFormat,
     output: Option<&Path>,
+    network: bool,
 ) -> Result<i32, CliError> {
     let eval = evaluate(io, args)?;
     if eval.has_errors() {
@@ -416,7 +442,11 @@ fn graph(
         args::GraphFormat::Mermaid => cairn_engine::graph::Format::Mermaid,
         args::GraphFormat::Svg => cairn_engine::graph::Format::Svg,
     };
-    let text = cairn_engine::graph::draw(&eval.state, format);
+    let text = if network {
+        cairn_engine::graph::draw_network(&eval.state, format).unwrap_or_default()
+    } else {
+        cairn_engine::graph::draw(&eval.state, format)
+    };
     match output {
         Some(path) => {
             std::fs::write(path, text).map_err(|e| shell::file_error("write", path, e))?

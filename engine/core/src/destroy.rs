@@ -31,6 +31,7 @@ pub fn emptied(state: &DesiredState) -> DesiredState {
     DesiredState {
         environment: state.environment.clone(),
         resources: Vec::new(),
+        network: cairn_model::NetworkIntent::default(),
         ..state.clone()
     }
 }

@@ -260,6 +260,130 @@ pub fn svg_marked(g: &Graph, title: &str, marked: &BTreeMap<ResourceId, &str>) -
     out
 }
 
+/// Who reaches whom (`cairn check --network`): the isolation matrix as text, or `None` when
+/// the environment has no namespace.
+pub fn network_text(state: &DesiredState) -> Option<String> {
+    cairn_plan::isolation::analyze(state).map(|iso| cairn_plan::isolation::matrix_text(&iso))
+}
+
+/// The open connections of an environment (`cairn graph --network`): an edge from each peer
+/// to each other one it can reach, labelled with the ports; a denied namespace's pod in red.
+pub fn draw_network(state: &DesiredState, format: Format) -> Option<String> {
+    let iso = cairn_plan::isolation::analyze(state)?;
+    let peers = iso.reach.peers();
+    let own = format!("{}/", iso.namespace);
+    let edges: Vec<(usize, usize, String)> = iso
+        .reach
+        .pairs()
+        .enumerate()
+        .filter(|(_, (from, to, pair))| {
+            let ours = from.starts_with(&own) || to.starts_with(&own);
+            ours && from != to && !pair.allowed.is_empty()
+        })
+        .map(|(i, (_, _, pair))| (i / peers.len(), i % peers.len(), pair.allowed.to_string()))
+        .collect();
+    let denied = |p: &str| iso.denied.iter().any(|d| p.starts_with(&format!("{d}/")));
+    let title = format!("cairn: {} (network)", state.environment.name);
+    Some(match format {
+        Format::Dot => {
+            let mut out = format!(
+                "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\", fontsize=10];\n",
+                title.replace('"', "'")
+            );
+            for (i, p) in peers.iter().enumerate() {
+                let (fill, stroke) = network_color(denied(p));
+                let _ = writeln!(
+                    out,
+                    "  n{i} [label=\"{}\", fillcolor=\"{fill}\", color=\"{stroke}\"];",
+                    p.replace('"', "'")
+                );
+            }
+            for (f, t, ports) in &edges {
+                let _ = writeln!(out, "  n{f} -> n{t} [label=\"{ports}\", fontsize=9];");
+            }
+            out.push_str("}\n");
+            out
+        }
+        Format::Mermaid => {
+            let mut out = String::from("flowchart LR\n");
+            for (i, p) in peers.iter().enumerate() {
+                let _ = writeln!(out, "  n{i}[\"{}\"]", p.replace('"', "#quot;"));
+            }
+            for (f, t, ports) in &edges {
+                let _ = writeln!(out, "  n{f} -->|\"{ports}\"| n{t}");
+            }
+            out
+        }
+        Format::Svg => network_svg(peers, &edges, &title, &denied),
+    })
+}
+
+fn network_color(denied: bool) -> (&'static str, &'static str) {
+    if denied {
+        ("#fce8e6", "#c5221f")
+    } else {
+        color(Provider::Kube)
+    }
+}
+
+/// Sources on the left, destinations on the right, one curve per open pair (its ports in the
+/// curve's tooltip).
+fn network_svg(
+    peers: &[String],
+    edges: &[(usize, usize, String)],
+    title: &str,
+    denied: &dyn Fn(&str) -> bool,
+) -> String {
+    let w = peers
+        .iter()
+        .map(|p| p.chars().count() as f64 * CHAR_W + 16.0)
+        .fold(80.0, f64::max);
+    let gap = COL_GAP * 4.0;
+    let top = MARGIN + 30.0;
+    let y = |i: usize| top + i as f64 * (BOX_H + ROW_GAP);
+    let width = MARGIN * 2.0 + w * 2.0 + gap;
+    let height = y(peers.len()) + MARGIN;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"monospace\" font-size=\"12\">\n"
+    );
+    out.push_str(
+        "  <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#5f6368\"/></marker></defs>\n",
+    );
+    let _ = writeln!(
+        out,
+        "  <text x=\"{MARGIN}\" y=\"{:.0}\" font-size=\"14\" font-weight=\"bold\">{}</text>",
+        MARGIN + 4.0,
+        escape(title)
+    );
+    let (x1, x2) = (MARGIN + w, MARGIN + w + gap);
+    for (f, t, ports) in edges {
+        let (y1, y2) = (y(*f) + BOX_H / 2.0, y(*t) + BOX_H / 2.0);
+        let mid = (x1 + x2) / 2.0;
+        let _ = writeln!(
+            out,
+            "  <path d=\"M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}\" fill=\"none\" stroke=\"#9aa0a6\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} -&gt; {}: {}</title></path>",
+            escape(&peers[*f]),
+            escape(&peers[*t]),
+            escape(ports)
+        );
+    }
+    for (i, p) in peers.iter().enumerate() {
+        let (fill, stroke) = network_color(denied(p));
+        for x in [MARGIN, x2] {
+            let _ = writeln!(
+                out,
+                "  <g><title>{name}</title><rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{w:.1}\" height=\"{BOX_H}\" rx=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/><text x=\"{tx:.1}\" y=\"{ty:.1}\">{name}</text></g>",
+                name = escape(p),
+                top = y(i),
+                tx = x + 8.0,
+                ty = y(i) + BOX_H / 2.0 + 4.0,
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

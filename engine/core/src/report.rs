@@ -139,7 +139,7 @@ pub fn html(r: &PlanReport<'_>) -> String {
     attention(&mut out, r);
     changes(&mut out, r);
     graph(&mut out, r);
-    isolation(&mut out);
+    isolation(&mut out, r.state);
     inputs_section(&mut out, &r.inputs);
     let _ = write!(
         out,
@@ -543,16 +543,46 @@ fn graph(out: &mut String, r: &PlanReport<'_>) {
     );
 }
 
-/// The isolation matrix's place: cairn does not compute it yet, so the section says so and
-/// holds no data.
-fn isolation(out: &mut String) {
+/// The isolation matrix: who can reach whom under the environment's network policies (rows
+/// connect to columns; a cell says which ports), and the denied namespaces, both ways.
+fn isolation(out: &mut String, state: &cairn_model::DesiredState) {
     out.push_str(
-        "<!-- section hook: the isolation matrix (issue 17) goes here once the engine computes it -->\n\
-         <section id=\"isolation\" aria-labelledby=\"isolation-h\" class=\"hook\">\n\
-         <h2 id=\"isolation-h\">Isolation matrix</h2>\n\
-         <p>Not available yet: this version of cairn does not compute which workloads can reach which.</p>\n\
-         </section>\n",
+        "<section id=\"isolation\" aria-labelledby=\"isolation-h\">\n<h2 id=\"isolation-h\">Isolation matrix</h2>\n",
     );
+    let Some(iso) = cairn_plan::isolation::analyze(state) else {
+        out.push_str("<p>The environment has no namespace: nothing to isolate.</p>\n</section>\n");
+        return;
+    };
+    for line in cairn_plan::isolation::denied_lines(&iso) {
+        let _ = writeln!(out, "<p class=\"denied\">{}</p>", esc(&line));
+    }
+    let peers = iso.reach.peers();
+    out.push_str(
+        "<p>Rows connect to columns: ✓ some ports are open (hover for which), · none.</p>\n<div class=\"scroll\"><table class=\"counts matrix\">\n<thead><tr><th scope=\"col\">from \\ to</th>",
+    );
+    for i in 1..=peers.len() {
+        let _ = write!(out, "<th scope=\"col\">{i}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (i, from) in peers.iter().enumerate() {
+        let _ = write!(out, "<tr><th scope=\"row\">{} {}</th>", i + 1, esc(from));
+        for to in peers {
+            match iso.reach.pair(from, to) {
+                Some(pair) if !pair.allowed.is_empty() => {
+                    let _ = write!(
+                        out,
+                        "<td title=\"{} → {}: {}\">✓</td>",
+                        esc(from),
+                        esc(to),
+                        esc(&pair.allowed.to_string())
+                    );
+                }
+                _ => out.push_str("<td>·</td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n</section>\n");
 }
 
 fn inputs_section(out: &mut String, i: &Inputs) {

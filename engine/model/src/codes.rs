@@ -116,6 +116,16 @@ codes! {
     /// A route's TLS certificate does not cover its host.
     TlsHostNotCovered = "tls-host-not-covered",
     // Whole-state checks.
+    /// A connection the script implies (a workload to a backing service it uses, the ingress
+    /// controller to a routed workload, a cluster's members to each other) is blocked by the
+    /// namespace's NetworkPolicies.
+    PathBlocked = "path-blocked",
+    /// A connection to or from a namespace the environment must not talk to
+    /// (`deny_namespaces`) is open.
+    IsolationBreach = "isolation-breach",
+    /// A NetworkPolicy or a workload's pod template cannot be analyzed (the API server would
+    /// refuse it).
+    MalformedNetworkPolicy = "malformed-network-policy",
     /// Two declarations of the same namespace.
     DuplicateNamespace = "duplicate-namespace",
     /// Two declarations of the same resource.

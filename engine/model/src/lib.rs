@@ -8,6 +8,7 @@
 
 mod codes;
 mod diag;
+pub mod network;
 pub mod records;
 mod resource;
 pub mod spec;
@@ -16,6 +17,7 @@ mod value;
 
 pub use codes::Code;
 pub use diag::{Diagnostic, Severity, Span};
+pub use network::{NetworkIntent, Path};
 pub use resource::{
     DesiredState, EnvironmentMeta, GeneratedSecret, Provider, Resource, ResourceId,
 };

@@ -204,6 +204,10 @@ pub struct DesiredState {
     pub resources: Vec<Resource>,
     /// Generated passwords by id.
     pub generated: BTreeMap<u32, GeneratedSecret>,
+    /// The connections the script implies and the namespaces it must not reach (derived from
+    /// the script like the network policies; not part of the digest).
+    #[serde(skip)]
+    pub network: crate::NetworkIntent,
 }
 
 impl DesiredState {

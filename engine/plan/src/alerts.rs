@@ -413,6 +413,7 @@ mod tests {
                 mk("AlertRoute", "default", route),
             ],
             generated: BTreeMap::new(),
+            network: Default::default(),
         }
     }
 

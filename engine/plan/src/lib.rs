@@ -11,6 +11,7 @@
 pub mod alerts;
 mod checks;
 pub mod diff;
+pub mod isolation;
 pub mod plan;
 mod quota;
 pub mod reach;

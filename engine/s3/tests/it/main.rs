@@ -66,6 +66,7 @@ fn state(bodies: Vec<(&str, Value)>, allow_delete: &[&str]) -> DesiredState {
             })
             .collect(),
         generated: BTreeMap::new(),
+        network: Default::default(),
     }
 }
 
