@@ -195,6 +195,16 @@ fn every_json_output_is_json_lines_that_follow_the_documented_schemas() {
             "the plan says which checks will not run: {notes}"
         );
     }
+    // Without --yes and without a terminal, apply stops before running anything: its summary
+    // is the last line all the same.
+    let out = run(&["apply", "--sandbox", "--json"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let events = json_lines(&all, "apply-events/1", "apply --json (not confirmed)", &out);
+    let last = events.last().expect("events");
+    assert_eq!(
+        (&last["event"], &last["exit_code"]),
+        (&J::from("summary"), &J::from(1))
+    );
     let out = run(&["apply", "--sandbox", "--yes", "--json", "--timeout", "60"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let events = json_lines(&all, "apply-events/1", "apply --json", &out);
