@@ -8,7 +8,7 @@ use cairn_tests::{Output, ci_vars, root, temp_dir};
 use serde_json::Value as J;
 
 /// Every schema of `docs/`, by its `$id`.
-fn schemas() -> BTreeMap<String, J> {
+pub(crate) fn schemas() -> BTreeMap<String, J> {
     let mut all = BTreeMap::new();
     for entry in std::fs::read_dir(root().join("docs")).expect("docs/") {
         let path = entry.expect("entry").path();
@@ -29,7 +29,7 @@ fn schemas() -> BTreeMap<String, J> {
 /// Checks `value` against `schema` (within the schema file `root`), with the subset of JSON
 /// Schema the files use: `$ref` (local or to another file's `$id`), `const`, `enum`, `type`,
 /// `required`, `properties`, `additionalProperties: false`, `items`, `oneOf`.
-fn conforms(
+pub(crate) fn conforms(
     all: &BTreeMap<String, J>,
     root: &J,
     schema: &J,

@@ -475,77 +475,6 @@ fn status_reports_rollouts_certificates_and_backup_freshness() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Checks `value` against the subset of JSON Schema that `docs/plan-schema.json` uses.
-fn conforms(
-    schema: &serde_json::Value,
-    defs: &serde_json::Value,
-    value: &serde_json::Value,
-    path: &str,
-) -> Result<(), String> {
-    use serde_json::Value as J;
-    if let Some(r) = schema.get("$ref").and_then(J::as_str) {
-        let name = r.trim_start_matches("#/$defs/");
-        return conforms(&defs[name], defs, value, path);
-    }
-    if let Some(c) = schema.get("const")
-        && c != value
-    {
-        return Err(format!("{path}: {value} is not {c}"));
-    }
-    if let Some(options) = schema.get("enum").and_then(J::as_array)
-        && !options.contains(value)
-    {
-        return Err(format!("{path}: {value} is not one of {options:?}"));
-    }
-    let type_ok = |t: &str| match t {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        _ => true,
-    };
-    match schema.get("type") {
-        Some(J::String(t)) if !type_ok(t) => return Err(format!("{path}: not a {t}: {value}")),
-        Some(J::Array(ts)) if !ts.iter().filter_map(J::as_str).any(type_ok) => {
-            return Err(format!("{path}: not any of {ts:?}: {value}"));
-        }
-        _ => {}
-    }
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(J::as_object),
-        value.as_object(),
-    ) {
-        for req in schema
-            .get("required")
-            .and_then(J::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(J::as_str)
-        {
-            if !obj.contains_key(req) {
-                return Err(format!("{path}: missing {req}"));
-            }
-        }
-        for (k, v) in obj {
-            match props.get(k) {
-                Some(s) => conforms(s, defs, v, &format!("{path}.{k}"))?,
-                None if schema.get("additionalProperties") == Some(&J::Bool(false)) => {
-                    return Err(format!("{path}: unexpected {k}"));
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in arr.iter().enumerate() {
-            conforms(items, defs, v, &format!("{path}[{i}]"))?;
-        }
-    }
-    Ok(())
-}
-
 #[test]
 fn json_plans_follow_the_documented_schema_and_markdown_reads_well() {
     let cluster = TestCluster::start(config());
@@ -562,8 +491,14 @@ fn json_plans_follow_the_documented_schema_and_markdown_reads_well() {
     for script in [&v1, &v2] {
         let out = cluster.cairn(&["plan", script, "--format", "json"]);
         let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
-        conforms(&schema, &schema["$defs"], &doc, "plan")
-            .unwrap_or_else(|e| panic!("{e}\n{}", out.stdout));
+        crate::json_lines::conforms(
+            &crate::json_lines::schemas(),
+            &schema,
+            &schema,
+            &doc,
+            "plan",
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", out.stdout));
     }
     let out = cluster.cairn(&["plan", &v2, "--format", "markdown"]);
     assert_eq!(out.code, 2);
