@@ -64,6 +64,12 @@ const KINDS: &[Kind] = &[
     k("batch/v1", "Job", "jobs", true),
     k("batch/v1", "CronJob", "cronjobs", true),
     k("networking.k8s.io/v1", "Ingress", "ingresses", true),
+    k(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
     k("coordination.k8s.io/v1", "Lease", "leases", true),
     k("v1", "Pod", "pods", true),
     k("v1", "Event", "events", true),

@@ -64,6 +64,7 @@ const DESTROYED_KINDS: &[&str] = &[
     "Job",
     "CronJob",
     "Ingress",
+    "HorizontalPodAutoscaler",
     "PrometheusRule",
     "AlertmanagerConfig",
 ];

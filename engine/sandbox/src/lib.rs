@@ -15,6 +15,7 @@ pub mod files;
 mod openapi_pb;
 mod registry;
 mod rules;
+mod rules_hpa;
 mod schema;
 mod selector;
 mod server;

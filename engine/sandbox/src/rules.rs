@@ -173,6 +173,9 @@ pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
 /// Checks of one object on its own that a merged server-side apply can fail (917: a defaulted
 /// `rollingUpdate` kept beside `type: Recreate`), on create and update alike.
 pub fn object(rt: &ResourceType, v: &Value) -> Vec<Cause> {
+    if !rt.custom && rt.group == "autoscaling" && rt.kind == "HorizontalPodAutoscaler" {
+        return crate::rules_hpa::autoscaler(v);
+    }
     if rt.custom || rt.group != "apps" {
         return Vec::new();
     }

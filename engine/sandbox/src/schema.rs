@@ -377,6 +377,7 @@ pub mod docs {
         include_str!("../testdata/kube-api/019-discovery-apis-rbac.authorization.k8s.io-v1.json"),
         include_str!("../testdata/kube-api/020-discovery-apis-apiextensions.k8s.io-v1.json"),
         include_str!("../testdata/authored/discovery-apis-storage.k8s.io-v1.json"),
+        include_str!("../testdata/authored/discovery-apis-autoscaling-v2.json"),
     ];
     pub const TABLES: &[&str] = &[
         include_str!(

@@ -32,7 +32,8 @@ async fn discovery_and_openapi() {
     }
     // /apis: the recorded groups, each with only the versions the emulator serves (a group
     // with none is left out), every one of which answers with its resources; storage.k8s.io/v1
-    // for StorageClasses. kubectl is never sent to a version that is not there.
+    // for StorageClasses, autoscaling/v2 for HorizontalPodAutoscalers. kubectl is never sent to a
+    // version that is not there.
     let rec = recording("013-discovery-apis.json");
     let (s, body) = h.call("GET", "/apis", None, None).await;
     assert_eq!(s, 200);
@@ -61,7 +62,6 @@ async fn discovery_and_openapi() {
         assert_eq!(g["preferredVersion"], recorded["preferredVersion"]);
     }
     for gone in [
-        "autoscaling/v2",
         "autoscaling/v1",
         "storage.k8s.io/v1beta1",
         "events.k8s.io/v1",
@@ -71,6 +71,7 @@ async fn discovery_and_openapi() {
         assert_eq!(s, 404, "{gone}");
     }
     assert!(served.iter().any(|s| s == "storage.k8s.io/v1"));
+    assert!(served.iter().any(|s| s == "autoscaling/v2"));
     let (s, body) = h.call("GET", "/apis/apps", None, None).await;
     assert_eq!(s, 200);
     assert_eq!(body["kind"], "APIGroup");
@@ -896,7 +897,7 @@ async fn kubectl_get_apply_delete() {
     assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("storageclasses"), "{stdout}");
-    assert!(!stdout.contains("horizontalpodautoscalers"), "{stdout}");
+    assert!(stdout.contains("horizontalpodautoscalers"), "{stdout}");
     let out = run(args("get storageclass")).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("local-path"), "{stdout}");
@@ -931,6 +932,35 @@ async fn kubectl_get_apply_delete() {
     assert_eq!(cm["data"]["a"], "1");
     assert_eq!(manager_entry(&cm, "kubectl")["operation"], "Apply");
 
+    // An autoscaler (autoscaling/v2): applied when valid, refused as the server refuses it.
+    let hpa = |min: i64, max: i64| {
+        format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: default\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: {min}\n  maxReplicas: {max}\n  metrics:\n  - type: Resource\n    resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 70}}}}\n"
+        )
+    };
+    std::fs::write(&manifest, hpa(2, 5)).unwrap();
+    let out = run(args(&format!("apply --server-side -f {m}"))).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&manifest, hpa(3, 2)).unwrap();
+    let out = run(args(&format!("apply --server-side -f {m}"))).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains(
+                "spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`"
+            ),
+        "{stderr}"
+    );
+    let out = run(args("get hpa -n default")).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("web"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(args("get configmaps -n default")).await;
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("k "),
