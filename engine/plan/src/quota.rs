@@ -232,6 +232,7 @@ fn check_namespace(state: &DesiredState, quota: &Resource, ns: &str, out: &mut V
         storage: None,
         load_balancers: 0,
     };
+    let autoscaled = autoscaled(state, ns);
     for r in state
         .kube_objects()
         .filter(|r| r.id.scope.as_deref() == Some(ns))
@@ -243,11 +244,33 @@ fn check_namespace(state: &DesiredState, quota: &Resource, ns: &str, out: &mut V
         {
             continue;
         }
-        needs.add_workload(r, spec, &defaults);
+        let max = autoscaled
+            .get(&(r.id.kind.as_str(), r.id.name.as_str()))
+            .copied();
+        needs.add_workload(r, spec, &defaults, max);
         require_resources(quota, &hard, &defaults, r, spec, out);
     }
     report_compute(quota, ns, &hard, &needs.usage, out);
     report_counts(quota, ns, &hard, &needs, out);
+}
+
+/// The workloads of `ns` a HorizontalPodAutoscaler of the state scales: (kind, name) → its
+/// `maxReplicas`, the most pods the quota must hold.
+fn autoscaled<'a>(state: &'a DesiredState, ns: &str) -> BTreeMap<(&'a str, &'a str), i64> {
+    state
+        .kube_objects()
+        .filter(|r| r.id.kind == "HorizontalPodAutoscaler" && r.id.scope.as_deref() == Some(ns))
+        .filter_map(|r| {
+            let target = r.body.pointer(&["spec", "scaleTargetRef"])?;
+            let kind = target.get("kind").and_then(Value::as_str)?;
+            let name = target.get("name").and_then(Value::as_str)?;
+            let max = r
+                .body
+                .pointer(&["spec", "maxReplicas"])
+                .and_then(Value::as_int)?;
+            Some(((kind, name), max))
+        })
+        .collect()
 }
 
 impl Needs {
@@ -274,20 +297,21 @@ impl Needs {
         }
     }
 
-    /// Adds a workload's pods: their replicas in steady state, plus a Deployment's surge at
-    /// the rollout peak, and a StatefulSet's claims.
-    fn add_workload(&mut self, r: &Resource, spec: &Value, defaults: &LimitDefaults) {
-        let replicas = match r.id.kind.as_str() {
-            "Deployment" | "StatefulSet" => r
-                .body
-                .pointer(&["spec", "replicas"])
-                .and_then(Value::as_int)
-                .unwrap_or(1),
-            "Job" => r
-                .body
-                .pointer(&["spec", "parallelism"])
-                .and_then(Value::as_int)
-                .unwrap_or(1),
+    /// Adds a workload's pods: their replicas in steady state (an autoscaled one's at its
+    /// autoscaler's `max`), plus a Deployment's surge at the rollout peak, and a StatefulSet's
+    /// claims.
+    fn add_workload(
+        &mut self,
+        r: &Resource,
+        spec: &Value,
+        defaults: &LimitDefaults,
+        autoscaled_to: Option<i64>,
+    ) {
+        let int = |path: &[&str]| r.body.pointer(path).and_then(Value::as_int);
+        let replicas = match (r.id.kind.as_str(), autoscaled_to) {
+            ("Deployment" | "StatefulSet", Some(max)) => max,
+            ("Deployment" | "StatefulSet", None) => int(&["spec", "replicas"]).unwrap_or(1),
+            ("Job", _) => int(&["spec", "parallelism"]).unwrap_or(1),
             _ => 1,
         };
         let surge = if r.id.kind == "Deployment" && replicas > 0 {
