@@ -377,6 +377,14 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
     else {
         return fail(format!("`{}` has no port to route to", target.name));
     };
+    // The Ingress names the Service's port; the pods (and their policies) listen on the
+    // container's.
+    let service_port = target
+        .ports
+        .iter()
+        .find(|(_, p)| *p == port)
+        .and_then(|(n, _)| target.service_ports.iter().find(|(sn, _)| sn == n))
+        .map_or(port, |(_, p)| *p);
     let mut b = builder::lock(&c.b);
     if let Some(cert) = &tls {
         check_coverage(&mut b, site, host, cert);
@@ -392,7 +400,7 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
             .and_then(Value::as_str)
             .map(str::to_owned),
         service,
-        port,
+        port: service_port,
         target: target.id.clone(),
         tls: tls.map(|cert| RouteTls {
             secret_name: cert.secret_name,

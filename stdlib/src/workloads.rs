@@ -370,7 +370,7 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
         key,
         format!(
             "value of `{key}` in secret `{secret}` must be a string or a sensitive value, found {}",
-            v.type_name()
+            crate::types::script_type(v)
         ),
     ));
     None
@@ -738,7 +738,7 @@ fn config_value(c: &Ctx, site: &Site, name: &str, key: &str, v: &Dynamic) -> Opt
     let found = if v.is_unit() {
         "()".to_owned()
     } else {
-        v.type_name().to_owned()
+        crate::types::script_type(v).to_owned()
     };
     c.report1(
         site.error(
@@ -864,7 +864,8 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
 struct Pod {
     spec: PodSpec,
     depends_on: Vec<ResourceId>,
-    ports: Vec<(String, i64)>,
+    /// The pod's ports, every container's: the Service's numbers and the containers'.
+    ports: Vec<PortMap>,
     peers: Vec<Workload>,
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
 }
@@ -883,6 +884,7 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -891,6 +893,10 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
     "replicas",
     "service",
 ];
@@ -900,6 +906,7 @@ const STATEFULSET_KEYS: &[&str] = &[
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -908,6 +915,10 @@ const STATEFULSET_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
     "replicas",
     "volume_claims",
     "headless",
@@ -918,6 +929,7 @@ const JOB_KEYS: &[&str] = &[
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -926,6 +938,10 @@ const JOB_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
     "backoff_limit",
 ];
 const CRONJOB_KEYS: &[&str] = &[
@@ -934,6 +950,7 @@ const CRONJOB_KEYS: &[&str] = &[
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -942,6 +959,10 @@ const CRONJOB_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
     "schedule",
     "suspend",
     "concurrency",
@@ -965,11 +986,12 @@ fn parse_pod(
     let command = o.str_list("command");
     let args = o.str_list("args");
     let ports = parse_ports(o, site);
+    let main_ports = ports.len();
     let resources = parse_resources(o, site, name);
     let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
     let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
     for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        probe_port(o, site, name, option, probe.as_ref(), &ports);
+        probe_port(o, site, name, option, probe.as_ref(), &container_ports(&ports));
     }
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
@@ -981,15 +1003,34 @@ fn parse_pod(
         parse_claim_templates(o, site, map, &mut m);
     }
     parse_files(ctx, o, site, &mut depends_on, &mut m);
-    let (env, env_spans, peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    let (env, env_spans, mut peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    let mut extra = Extra {
+        ns: ns.clone(),
+        names: vec![name.to_owned()],
+        ports,
+        depends_on,
+        peers: Vec::new(),
+    };
+    let sidecars = parse_containers(o, site, "sidecars", &mut extra);
+    let init_containers = parse_containers(o, site, "init", &mut extra);
+    let Extra {
+        ports,
+        mut depends_on,
+        peers: more_peers,
+        ..
+    } = extra;
+    peers.extend(more_peers);
+    let annotations = parse_pod_metadata(o, site, name, "annotations");
+    let labels = parse_pod_metadata(o, site, name, "labels");
     depends_on.sort();
     depends_on.dedup();
+    let own_ports = ports.iter().take(main_ports).map(|p| (p.name.clone(), p.target));
     let container = Container {
         name: name.to_owned(),
         image: image?,
         command,
         args,
-        ports: ports.clone(),
+        ports: own_ports.collect(),
         env,
         resources,
         readiness,
@@ -1003,6 +1044,10 @@ fn parse_pod(
         pull_secrets,
         restart_policy: restart,
         claim_templates: m.claim_templates,
+        sidecars,
+        init_containers,
+        annotations,
+        labels,
     };
     Some(Pod {
         spec,
@@ -1011,6 +1056,174 @@ fn parse_pod(
         peers,
         env_spans,
     })
+}
+
+/// What the pod's extra containers add to it, gathered as `sidecars` and `init` are read.
+struct Extra {
+    ns: String,
+    /// Container names taken (the main one's first).
+    names: Vec<String>,
+    /// Every port of the pod so far.
+    ports: Vec<PortMap>,
+    depends_on: Vec<ResourceId>,
+    peers: Vec<Workload>,
+}
+
+/// Options of one of `sidecars`.
+const SIDECAR_KEYS: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "target_port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+];
+/// Options of one of `init`.
+const INIT_KEYS: &[&str] = &["name", "image", "command", "args", "env", "resources"];
+
+/// `sidecars` or `init`: a list of containers #{ name, image, ... } beside (or before) the
+/// main one, their ports added to the pod's (and its Service's).
+fn parse_containers(o: &mut Opts, site: &Site, key: &str, x: &mut Extra) -> Vec<Container> {
+    let mut out = Vec::new();
+    for item in o.list(key) {
+        let Some(map) = item.clone().try_cast::<Map>() else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                key,
+                format!(
+                    "each of `{key}` must be a map #{{ name, image, ... }}, found {}",
+                    crate::types::script_type(&item)
+                ),
+            ));
+            continue;
+        };
+        let init = key == "init";
+        let keys = if init { INIT_KEYS } else { SIDECAR_KEYS };
+        let what = if init { "init container" } else { "sidecar" };
+        let mut c = Opts::new(format!("a {what} of `{}`", x.names[0]), map, keys, site);
+        if let Some(container) = parse_container(&mut c, site, what, x) {
+            out.push(container);
+        }
+        o.diagnostics.extend(c.finish());
+    }
+    out
+}
+
+/// One sidecar or init container: its name unique in the pod, its ports not already taken.
+fn parse_container(c: &mut Opts, site: &Site, what: &str, x: &mut Extra) -> Option<Container> {
+    let name = c.req_str("name")?;
+    if validate::dns1123_label(&name).is_err() {
+        c.diagnostics.push(site.error(
+            Code::InvalidName,
+            &name,
+            format!("invalid {what} name \"{name}\": lowercase letters, digits and '-'"),
+        ));
+    }
+    if x.names.contains(&name) {
+        c.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &name,
+            format!("the pod of `{}` has two containers named \"{name}\"", x.names[0]),
+        ));
+    }
+    x.names.push(name.clone());
+    let image = parse_image(c, site, &name);
+    let mut ports = Vec::new();
+    if let Some(port) = c.int("port") {
+        let short: String = name.chars().take(15).collect();
+        ports.push(PortMap {
+            name: short.trim_end_matches('-').to_owned(),
+            service: port,
+            target: c.int("target_port").unwrap_or(port),
+        });
+    }
+    if let Some(map) = c.map("ports") {
+        for (k, v) in map {
+            ports.extend(named_port(c, site, &k, &v));
+        }
+    }
+    check_ports(c, site, &ports);
+    for p in &ports {
+        if let Some(taken) = x
+            .ports
+            .iter()
+            .find(|q| q.name == p.name || q.service == p.service || q.target == p.target)
+        {
+            c.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &p.target.to_string(),
+                format!(
+                    "port {} ({}) of {what} `{name}` clashes with port {} ({}) of the pod",
+                    p.target, p.name, taken.target, taken.name
+                ),
+            ));
+        }
+    }
+    let own = container_ports(&ports);
+    x.ports.extend(ports);
+    let readiness = c.custom::<Tagged>("ready", PROBE).map(|t| t.value);
+    let liveness = c.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
+        probe_port(c, site, &name, option, probe.as_ref(), &own);
+    }
+    let resources = parse_resources(c, site, &name);
+    let (env, _, peers) = parse_env(c, site, &name, &x.ns, &mut x.depends_on);
+    x.peers.extend(peers);
+    Some(Container {
+        name,
+        image: image?,
+        command: c.str_list("command"),
+        args: c.str_list("args"),
+        ports: own,
+        env,
+        resources,
+        readiness,
+        liveness,
+        mounts: Vec::new(),
+    })
+}
+
+/// The pods' `annotations` or `labels` (#{ key: value }): keys and values checked; labels may
+/// not take the one that selects the pods nor cairn's own.
+fn parse_pod_metadata(o: &mut Opts, site: &Site, name: &str, key: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in o.map(key).unwrap_or_default() {
+        let value = if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+            v.to_string()
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &k,
+                format!(
+                    "{key} `{k}` of `{name}` must be a string, found {}",
+                    crate::types::script_type(&v)
+                ),
+            ));
+            continue;
+        };
+        let checked = validate::label_key(&k).and_then(|()| match key {
+            "labels" => validate::label_value(&value),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
+            o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+        }
+        if key == "labels" && [crate::k8s::NAME, crate::k8s::MANAGED_BY, crate::k8s::ENVIRONMENT].contains(&k.as_str()) {
+            o.diagnostics.push(site.error(
+                Code::InvalidLabel,
+                &k,
+                format!("label `{k}` of `{name}`'s pods is cairn's own: it selects the pods or marks them as the environment's"),
+            ));
+            continue;
+        }
+        out.push((k.to_string(), value));
+    }
+    out
 }
 
 /// A probe's port must be one its container exposes: a number among its ports, a name among
@@ -1085,32 +1298,89 @@ fn parse_image(o: &mut Opts, site: &Site, name: &str) -> Option<String> {
     image
 }
 
-/// `port` (named `http`) and `ports`, numbers and names checked.
-fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
+/// A named port: the Service's number and the container's.
+#[derive(Debug, Clone)]
+struct PortMap {
+    name: String,
+    service: i64,
+    target: i64,
+}
+
+/// `port` (named `http`, with `target_port` when the container listens on another number)
+/// and `ports` (#{ name: number } or #{ name: #{ port, target_port } }), numbers and names
+/// checked.
+fn parse_ports(o: &mut Opts, site: &Site) -> Vec<PortMap> {
     let mut ports = Vec::new();
+    let target = o.int("target_port");
     if let Some(p) = o.int("port") {
-        ports.push(("http".to_owned(), p));
+        ports.push(PortMap {
+            name: "http".to_owned(),
+            service: p,
+            target: target.unwrap_or(p),
+        });
+    } else if target.is_some() {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            "target_port",
+            "`target_port` is the container's port behind `port`: give `port` too",
+        ));
     }
     if let Some(map) = o.map("ports") {
         for (k, v) in map {
-            match v.as_int() {
-                Ok(p) => ports.push((k.to_string(), p)),
-                Err(_) => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &k,
-                    format!("port `{k}` must be a number"),
-                )),
+            if let Some(p) = named_port(o, site, &k, &v) {
+                ports.push(p);
             }
         }
     }
-    for (pname, port) in &ports {
-        if !(1..=65535).contains(port) {
-            o.diagnostics.push(site.error(
-                Code::InvalidOption,
-                &port.to_string(),
-                format!("port {port} is out of range 1-65535"),
-            ));
+    check_ports(o, site, &ports);
+    ports
+}
+
+/// One entry of `ports`: a number, or #{ port, target_port }.
+fn named_port(o: &mut Opts, site: &Site, name: &str, v: &Dynamic) -> Option<PortMap> {
+    if let Ok(p) = v.as_int() {
+        return Some(PortMap {
+            name: name.to_owned(),
+            service: p,
+            target: p,
+        });
+    }
+    if let Some(map) = v.clone().try_cast::<Map>() {
+        let mut m = Opts::new(format!("port `{name}`"), map, &["port", "target_port"], site);
+        let service = m.int("port");
+        if service.is_none() {
+            m.req_str("port");
         }
+        let target = m.int("target_port");
+        o.diagnostics.extend(m.finish());
+        let service = service?;
+        return Some(PortMap {
+            name: name.to_owned(),
+            service,
+            target: target.unwrap_or(service),
+        });
+    }
+    o.diagnostics.push(site.error(
+        Code::InvalidOption,
+        name,
+        format!("port `{name}` must be a number or #{{ port, target_port }}"),
+    ));
+    None
+}
+
+/// Port numbers in range, names valid (at most 15 lowercase letters, digits and '-').
+fn check_ports(o: &mut Opts, site: &Site, ports: &[PortMap]) {
+    for p in ports {
+        for port in [p.service, p.target] {
+            if !(1..=65535).contains(&port) {
+                o.diagnostics.push(site.error(
+                    Code::InvalidOption,
+                    &port.to_string(),
+                    format!("port {port} is out of range 1-65535"),
+                ));
+            }
+        }
+        let pname = &p.name;
         if pname.len() > 15 || validate::dns1123_label(pname).is_err() {
             o.diagnostics.push(site.error(
                 Code::InvalidName,
@@ -1121,7 +1391,11 @@ fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
             ));
         }
     }
-    ports
+}
+
+/// The container's side of ports: names and the numbers it listens on.
+fn container_ports(ports: &[PortMap]) -> Vec<(String, i64)> {
+    ports.iter().map(|p| (p.name.clone(), p.target)).collect()
 }
 
 /// `resources`: `cpu` and `memory` set requests and limits, the others one of them; a request
@@ -1174,14 +1448,18 @@ fn parse_resources(o: &mut Opts, site: &Site, name: &str) -> Resources {
 /// `after`: workloads that must be ready first.
 fn parse_after(o: &mut Opts, site: &Site, name: &str, depends_on: &mut Vec<ResourceId>) {
     for dep in o.list("after") {
-        match dep.clone().try_cast::<Workload>() {
+        let workload = dep
+            .clone()
+            .try_cast::<Workload>()
+            .or_else(|| dep.clone().try_cast::<Component>().map(|c| c.workload));
+        match workload {
             Some(w) => depends_on.push(w.id.clone()),
             None => o.diagnostics.push(
                 Diagnostic::error(
                     Code::InvalidOption,
                     format!(
-                        "`after` of `{name}` lists a {}, not a workload",
-                        dep.type_name()
+                        "`after` of `{name}` lists {}, not a workload or a component",
+                        crate::types::script_type(&dep)
                     ),
                 )
                 .at(site.at("after")),
@@ -1210,7 +1488,7 @@ fn parse_pull_secrets(
                     Code::InvalidOption,
                     format!(
                         "`pull_secret` of `{name}` must be a secret, found {}",
-                        p.type_name()
+                        crate::types::script_type(&p)
                     ),
                 )
                 .at(site.at("pull_secret")),
@@ -1237,7 +1515,7 @@ fn parse_volumes(o: &mut Opts, site: &Site, depends_on: &mut Vec<ResourceId>, m:
                 &path,
                 format!(
                     "volume at `{path}` must be a volume claim, found {}",
-                    v.type_name()
+                    crate::types::script_type(&v)
                 ),
             )),
         }
@@ -1325,7 +1603,7 @@ fn parse_files(
                 &path,
                 format!(
                     "files at `{path}` must come from a config map or a secret, found {}",
-                    v.type_name()
+                    crate::types::script_type(&v)
                 ),
             ));
             continue;
@@ -1413,12 +1691,16 @@ fn parse_env(
 }
 
 /// Declares the Service in front of a workload's ports, if it has any; returns its name.
-fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> Option<String> {
+fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[PortMap]) -> Option<String> {
     if ports.is_empty() {
         return None;
     }
     let ns = ns_of(ctx);
-    let body = lower::service(&ns, name, ports);
+    let ports: Vec<(String, i64, i64)> = ports
+        .iter()
+        .map(|p| (p.name.clone(), p.service, p.target))
+        .collect();
+    let body = lower::service(&ns, name, &ports);
     declare_in_namespace(ctx, site, &ns, "Service", name, body, false);
     Some(name.to_owned())
 }
@@ -1444,8 +1726,14 @@ fn finish_workload(
         name: name.to_owned(),
         id: id.clone(),
         service,
-        ports: pod.ports.clone(),
+        ports: container_ports(&pod.ports),
         route_port: None,
+        service_ports: pod
+            .ports
+            .iter()
+            .filter(|p| p.service != p.target)
+            .map(|p| (p.name.clone(), p.service))
+            .collect(),
         pods: None,
     };
     let mut b = builder::lock(&ctx.b);
@@ -1739,6 +2027,7 @@ fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
         service: None,
         ports: Vec::new(),
         route_port: None,
+        service_ports: Vec::new(),
         pods: None,
     }
 }

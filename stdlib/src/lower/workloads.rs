@@ -81,13 +81,53 @@ fn pod_volume(v: &PodVolume) -> Value {
 
 /// A workload's pod template.
 pub fn pod_template(p: &PodSpec) -> Value {
-    k8s::pod_template(
+    let mut containers = vec![k8s::container(&p.container)];
+    containers.extend(p.sidecars.iter().map(k8s::container));
+    let mut template = k8s::pod_template(
         &p.name,
-        vec![k8s::container(&p.container)],
+        containers,
         p.volumes.iter().map(pod_volume).collect(),
         &p.pull_secrets,
         p.restart_policy,
-    )
+    );
+    if !p.init_containers.is_empty()
+        && let Some(spec) = child(&mut template, "spec")
+    {
+        let init = p.init_containers.iter().map(k8s::container).collect();
+        spec.insert("initContainers", Value::Array(init));
+    }
+    pod_metadata(&mut template, p);
+    template
+}
+
+/// The member `key` of an object, to change it.
+fn child<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Object(map) => map.get_mut(key),
+        _ => None,
+    }
+}
+
+/// The pods' own labels and annotations, beside the label that selects them.
+fn pod_metadata(template: &mut Value, p: &PodSpec) {
+    let Some(meta) = child(template, "metadata") else {
+        return;
+    };
+    if !p.labels.is_empty()
+        && let Some(labels) = child(meta, "labels")
+    {
+        for (k, v) in &p.labels {
+            labels.insert(k.clone(), Value::str(v.as_str()));
+        }
+    }
+    if !p.annotations.is_empty() {
+        let annotations = p
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::str(v.as_str())))
+            .collect();
+        meta.insert("annotations", Value::Object(annotations));
+    }
 }
 
 /// The Deployment, StatefulSet, Job or CronJob running a pod.
@@ -164,14 +204,15 @@ fn cronjob_spec(kind: &WorkloadKind, template: Value) -> Value {
 }
 
 /// The Service in front of a workload's ports.
-pub fn service(ns: &str, name: &str, ports: &[(String, i64)]) -> Value {
+/// `ports` are (name, the Service's port, the container's).
+pub fn service(ns: &str, name: &str, ports: &[(String, i64, i64)]) -> Value {
     let ports = ports
         .iter()
-        .map(|(pname, port)| {
+        .map(|(pname, port, target)| {
             Value::obj([
                 ("name", Value::str(pname.as_str())),
                 ("port", Value::Int(*port)),
-                ("targetPort", Value::Int(*port)),
+                ("targetPort", Value::Int(*target)),
                 ("protocol", Value::str("TCP")),
             ])
         })
@@ -390,6 +431,10 @@ mod tests {
             pull_secrets: vec!["ghcr".to_owned()],
             restart_policy: None,
             claim_templates: claims,
+            sidecars: Vec::new(),
+            init_containers: Vec::new(),
+            annotations: Vec::new(),
+            labels: Vec::new(),
         }
     }
 

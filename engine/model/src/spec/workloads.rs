@@ -118,6 +118,14 @@ pub struct PodSpec {
     pub restart_policy: Option<&'static str>,
     /// Per-pod volume claims of a StatefulSet (`volumeClaimTemplates`).
     pub claim_templates: Vec<ClaimSpec>,
+    /// Containers running beside the main one (`sidecars`: an exporter, a proxy).
+    pub sidecars: Vec<Container>,
+    /// Containers run to completion, in order, before the others start (`init`).
+    pub init_containers: Vec<Container>,
+    /// The pods' annotations (`prometheus.io/scrape`…), in the script's order.
+    pub annotations: Vec<(String, String)>,
+    /// The pods' labels besides the one that selects them, in the script's order.
+    pub labels: Vec<(String, String)>,
 }
 
 /// What kind of workload a pod runs in, with that kind's own options.
