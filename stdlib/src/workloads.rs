@@ -991,7 +991,14 @@ fn parse_pod(
     let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
     let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
     for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        probe_port(o, site, name, option, probe.as_ref(), &container_ports(&ports));
+        probe_port(
+            o,
+            site,
+            name,
+            option,
+            probe.as_ref(),
+            &container_ports(&ports),
+        );
     }
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
@@ -1024,7 +1031,10 @@ fn parse_pod(
     let labels = parse_pod_metadata(o, site, name, "labels");
     depends_on.sort();
     depends_on.dedup();
-    let own_ports = ports.iter().take(main_ports).map(|p| (p.name.clone(), p.target));
+    let own_ports = ports
+        .iter()
+        .take(main_ports)
+        .map(|p| (p.name.clone(), p.target));
     let container = Container {
         name: name.to_owned(),
         image: image?,
@@ -1128,7 +1138,10 @@ fn parse_container(c: &mut Opts, site: &Site, what: &str, x: &mut Extra) -> Opti
         c.diagnostics.push(site.error(
             Code::InvalidOption,
             &name,
-            format!("the pod of `{}` has two containers named \"{name}\"", x.names[0]),
+            format!(
+                "the pod of `{}` has two containers named \"{name}\"",
+                x.names[0]
+            ),
         ));
     }
     x.names.push(name.clone());
@@ -1213,7 +1226,14 @@ fn parse_pod_metadata(o: &mut Opts, site: &Site, name: &str, key: &str) -> Vec<(
         if let Err(e) = checked {
             o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
         }
-        if key == "labels" && [crate::k8s::NAME, crate::k8s::MANAGED_BY, crate::k8s::ENVIRONMENT].contains(&k.as_str()) {
+        if key == "labels"
+            && [
+                crate::k8s::NAME,
+                crate::k8s::MANAGED_BY,
+                crate::k8s::ENVIRONMENT,
+            ]
+            .contains(&k.as_str())
+        {
             o.diagnostics.push(site.error(
                 Code::InvalidLabel,
                 &k,
@@ -1346,7 +1366,12 @@ fn named_port(o: &mut Opts, site: &Site, name: &str, v: &Dynamic) -> Option<Port
         });
     }
     if let Some(map) = v.clone().try_cast::<Map>() {
-        let mut m = Opts::new(format!("port `{name}`"), map, &["port", "target_port"], site);
+        let mut m = Opts::new(
+            format!("port `{name}`"),
+            map,
+            &["port", "target_port"],
+            site,
+        );
         let service = m.int("port");
         if service.is_none() {
             m.req_str("port");
