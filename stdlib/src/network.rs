@@ -27,6 +27,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_routes(engine, docs, ctx);
     register_backups(engine, docs, ctx);
     register_alerts(engine, docs, ctx);
+    register_receivers(engine, docs, ctx);
 }
 
 /// Adds lowered objects to the builder, at `span`.
@@ -653,7 +654,8 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "alert_route",
         ["env: Environment", "notify: Setting"],
         "Routes the environment's alerts (and only them: they match on its `environment` label) to\n\
-         a receiver: `slack(...)`, `email(...)` or `webhook(...)`.\n\n\
+         a receiver: `slack(...)`, `email(...)` or `webhook(...)`. Their secrets (a Slack webhook,\n\
+         an SMTP password) go into a Secret Alertmanager reads: `monitoring::stack` mounts it.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.alert_route(slack(\"#demo-alerts\"));\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, notify: Tagged| -> R<()> {
             let site = c.site(&nc);
@@ -669,6 +671,131 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             Ok(())
         }
     );
+}
+
+fn register_receivers(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "slack",
+        ["options: Map"],
+        "Alerts posted to a Slack channel through an incoming webhook. Options: `channel`\n\
+         (\"#staging-alerts\"), `webhook` (the incoming webhook's URL: `secret_env(...)`; it is\n\
+         kept in a Secret that Alertmanager reads, never in its configuration), `send_resolved`\n\
+         (true by default). `slack(\"#channel\")` alone needs an Alertmanager that has a global\n\
+         `slack_api_url`.\n\n\
+         ```rhai\nlet notify = slack(#{ channel: \"#staging-alerts\", webhook: sensitive(\"https://hooks.slack.com/services/T0/B0/x\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "slack", options)
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "email",
+        ["options: Map"],
+        "Alerts sent by e-mail. Options: `to`, `from`, `smarthost` (\"smtp.example.com:587\"),\n\
+         `username`, `password` (sensitive: kept in a Secret that Alertmanager reads),\n\
+         `send_resolved` (true by default).\n\n\
+         ```rhai\nlet notify = email(#{ to: \"oncall@example.com\", from: \"alerts@example.com\", smarthost: \"smtp.example.com:587\", username: \"alerts\", password: sensitive(\"p\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "email", options)
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "webhook",
+        ["options: Map"],
+        "Alerts posted to a webhook. Options: `url` (plain or sensitive; a sensitive URL is kept in\n\
+         a Secret that Alertmanager reads), `send_resolved` (true by default).\n\n\
+         ```rhai\nlet notify = webhook(#{ url: sensitive(\"https://hooks.example.com/T0/B0/x\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "webhook", options)
+        }
+    );
+}
+
+/// Options of `slack`, `email` and `webhook` (#{ ... }) and the key each becomes in the
+/// receiver's settings; the first is required (and a Slack `webhook`).
+fn receiver_keys(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "slack" => &[
+            ("channel", "slack_channel"),
+            ("webhook", "slack_api_url"),
+            ("send_resolved", "send_resolved"),
+        ],
+        "email" => &[
+            ("to", "email"),
+            ("from", "email_from"),
+            ("smarthost", "email_smarthost"),
+            ("username", "email_username"),
+            ("password", "email_password"),
+            ("send_resolved", "send_resolved"),
+        ],
+        _ => &[("url", "webhook_url"), ("send_resolved", "send_resolved")],
+    }
+}
+
+const SLACK_KEYS: &[&str] = &["channel", "webhook", "send_resolved"];
+const EMAIL_KEYS: &[&str] = &[
+    "to",
+    "from",
+    "smarthost",
+    "username",
+    "password",
+    "send_resolved",
+];
+const WEBHOOK_KEYS: &[&str] = &["url", "send_resolved"];
+
+/// Binding of `slack(#{...})`, `email(#{...})` and `webhook(#{...})`: the receiver's settings,
+/// secrets kept sensitive (the lowering puts them in a Secret).
+fn receiver(c: &Ctx, site: &Site, kind: &str, options: Map) -> Tagged {
+    let known = match kind {
+        "slack" => SLACK_KEYS,
+        "email" => EMAIL_KEYS,
+        _ => WEBHOOK_KEYS,
+    };
+    let mut o = Opts::new(format!("{kind}(...)"), options, known, site);
+    let mut value = Value::object();
+    let secret_keys = ["webhook", "password", "url"];
+    for (i, (option, key)) in receiver_keys(kind).iter().enumerate() {
+        if *option == "send_resolved" {
+            if let Some(b) = o.bool(option) {
+                value.insert(*key, Value::Bool(b));
+            }
+            continue;
+        }
+        let given = if secret_keys.contains(option) {
+            secret_or_text(&mut o, option)
+        } else {
+            o.str(option).map(Value::str)
+        };
+        match given {
+            Some(v) => value.insert(*key, v),
+            None if i == 0 || (kind == "slack" && *option == "webhook") => {
+                o.req_str(option);
+            }
+            None => {}
+        }
+    }
+    c.report(o.finish());
+    Tagged {
+        kind: "notify",
+        value,
+    }
+}
+
+/// A sensitive value (`secret_env(...)`, `sensitive(...)`) or plain text.
+fn secret_or_text(o: &mut Opts, key: &str) -> Option<Value> {
+    let v = o.get(key)?;
+    if let Some(s) = v.clone().try_cast::<crate::types::SensitiveStr>() {
+        return Some(Value::Sensitive(s.0));
+    }
+    o.str(key).map(Value::str)
 }
 
 fn alert(c: &Ctx, site: &Site, name: &str, options: Map) {

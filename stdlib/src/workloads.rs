@@ -1622,12 +1622,21 @@ fn parse_files(
             // time): mounted when it exists.
             optional = true;
             ("ConfigMap", v.to_string())
+        } else if let Some(name) = v
+            .clone()
+            .try_cast::<Map>()
+            .and_then(|m| m.get("secret").filter(|s| s.is_string()).map(ToString::to_string))
+        {
+            // A Secret made outside the script (the Alertmanager configuration cairn renders
+            // at plan time): mounted when it exists.
+            optional = true;
+            ("Secret", name)
         } else {
             o.diagnostics.push(site.error(
                 Code::InvalidOption,
                 &path,
                 format!(
-                    "files at `{path}` must come from a config map or a secret, found {}",
+                    "files at `{path}` must come from a config map, a secret or #{{ secret: \"name\" }}, found {}",
                     crate::types::script_type(&v)
                 ),
             ));
@@ -1649,6 +1658,7 @@ fn parse_files(
             PodVolume::Secret {
                 volume,
                 name: source_name,
+                optional,
             }
         });
     }

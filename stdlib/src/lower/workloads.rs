@@ -69,13 +69,17 @@ fn pod_volume(v: &PodVolume) -> Value {
             }
             Value::obj([("name", Value::str(volume.as_str())), ("configMap", cm)])
         }
-        PodVolume::Secret { volume, name } => Value::obj([
-            ("name", Value::str(volume.as_str())),
-            (
-                "secret",
-                Value::obj([("secretName", Value::str(name.as_str()))]),
-            ),
-        ]),
+        PodVolume::Secret {
+            volume,
+            name,
+            optional,
+        } => {
+            let mut secret = Value::obj([("secretName", Value::str(name.as_str()))]);
+            if *optional {
+                secret.insert("optional", Value::Bool(true));
+            }
+            Value::obj([("name", Value::str(volume.as_str())), ("secret", secret)])
+        }
     }
 }
 

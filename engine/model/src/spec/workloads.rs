@@ -100,6 +100,9 @@ pub enum PodVolume {
         volume: String,
         /// The Secret's name.
         name: String,
+        /// Mounted only when it exists (a Secret cairn makes at plan time, such as the
+        /// Alertmanager configuration).
+        optional: bool,
     },
 }
 
