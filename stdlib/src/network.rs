@@ -9,7 +9,7 @@ use cairn_model::spec::network::{
     DnsRecordSpec, EnvSource, EnvVar, RouteSpec, RouteTls,
 };
 use cairn_model::validate::{self, name_covers};
-use cairn_model::{Diagnostic, Value};
+use cairn_model::{Diagnostic, Provider, ResourceId, Value};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
 use crate::api::{Ctx, R, fail};
@@ -28,6 +28,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_backups(engine, docs, ctx);
     register_alerts(engine, docs, ctx);
     register_receivers(engine, docs, ctx);
+    register_scrape(engine, docs, ctx);
 }
 
 /// Adds lowered objects to the builder, at `span`.
@@ -671,6 +672,106 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             Ok(())
         }
     );
+}
+
+fn register_scrape(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "scrape",
+        ["env: Environment", "job: &str", "options: Map"],
+        "Declares a scrape target of the environment's Prometheus (`monitoring::stack` reads them\n\
+         from a file cairn writes at plan time, whatever the order of the script) and the metrics\n\
+         it provides, so that `check` warns about an alert rule that queries a metric nobody\n\
+         provides (`metric-not-scraped`). Options: `target` (a workload's port, such as\n\
+         `db.port(\"metrics\")`, whose pods also get `prometheus.io/scrape`, `port` and `path`\n\
+         annotations; or \"host:port\" strings), `path` (\"/metrics\"), `metrics` (the metric names, or\n\
+         prefixes ending in `*`).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9113 }, ready: http_get(\"/\", 80) });\nenv.scrape(\"web\", #{ target: web.port(\"metrics\"), metrics: [\"nginx_up\", \"nginx_http_requests_total\"] });\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, job: &str, options: Map| {
+            scrape(&c, &c.site(&nc), job, options);
+        }
+    );
+}
+
+/// Binding of `env.scrape`: a `ScrapeTarget` of the alerts provider, and the workload's pods
+/// annotated for scraping.
+fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
+    let mut o = Opts::new(
+        format!("env.scrape(\"{job}\", ...)"),
+        options,
+        &["target", "path", "metrics"],
+        site,
+    );
+    let path = o.str("path").unwrap_or_else(|| "/metrics".to_owned());
+    let metrics = o.str_list("metrics");
+    if o.get("metrics").is_none() {
+        o.req_str("metrics");
+    }
+    let mut targets = Vec::new();
+    let mut annotate = None;
+    for t in o.list("target") {
+        if let Some(w) = t.clone().try_cast::<Workload>() {
+            let port = w.route_port.or_else(|| w.ports.first().map(|(_, p)| *p));
+            match (&w.service, port) {
+                (Some(service), Some(port)) => {
+                    targets.push(format!("{service}:{port}"));
+                    annotate = Some((w.id.clone(), port));
+                }
+                _ => o.diagnostics.push(site.error(
+                    Code::InvalidOption,
+                    "target",
+                    format!("`{}` has no Service port to scrape", w.name),
+                )),
+            }
+        } else if t.is_string() {
+            targets.push(t.to_string());
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                "target",
+                format!(
+                    "`target` of scrape job `{job}` must be a workload's port or \"host:port\", found {}",
+                    crate::types::script_type(&t)
+                ),
+            ));
+        }
+    }
+    c.report(o.finish());
+    let mut b = builder::lock(&c.b);
+    if let Some((id, port)) = annotate {
+        annotate_for_scraping(&mut b, &id, port, &path);
+    }
+    let env = b.env_name();
+    let body = Value::obj([
+        ("job", Value::str(job)),
+        ("targets", Value::from(targets)),
+        ("path", Value::str(path)),
+        ("metrics", Value::from(metrics)),
+    ]);
+    let id = ResourceId::other(Provider::Alerts, "ScrapeTarget", Some(&env), job);
+    b.add(id, body, Vec::new(), false, site.primary());
+}
+
+/// The `prometheus.io/scrape`, `port` and `path` annotations on a declared workload's pods.
+fn annotate_for_scraping(b: &mut Builder, id: &ResourceId, port: i64, path: &str) {
+    let Some(r) = b.resources.iter_mut().find(|r| &r.id == id) else {
+        return;
+    };
+    let Some(mut meta) = r.body.pointer(&["spec", "template", "metadata"]).cloned() else {
+        return;
+    };
+    let mut annotations = meta.get("annotations").cloned().unwrap_or_else(Value::object);
+    annotations.insert("prometheus.io/scrape", Value::str("true"));
+    annotations.insert("prometheus.io/port", Value::str(port.to_string()));
+    annotations.insert("prometheus.io/path", Value::str(path));
+    meta.insert("annotations", annotations);
+    let mut spec = r.body.get("spec").cloned().unwrap_or_default();
+    let mut template = spec.get("template").cloned().unwrap_or_default();
+    template.insert("metadata", meta);
+    spec.insert("template", template);
+    r.body.insert("spec", spec);
 }
 
 fn register_receivers(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {

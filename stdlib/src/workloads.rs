@@ -30,6 +30,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_secrets(engine, docs, ctx);
     register_config_and_volumes(engine, docs, ctx);
     register_component(engine, docs, ctx);
+    register_service_account(engine, docs, ctx);
     register_workloads(engine, docs, ctx);
 }
 
@@ -535,6 +536,66 @@ fn register_config_and_volumes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) 
     );
 }
 
+fn register_service_account(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "service_account",
+        ["env: Environment", "name: &str", "options: Map"],
+        "Declares a ServiceAccount for pods that read the Kubernetes API (kube-state-metrics, a\n\
+         controller), with a Role and RoleBinding of this namespace only: `read` lists the kinds\n\
+         it may get, list and watch (`pods`, `services`, `endpoints`, `persistentvolumeclaims`,\n\
+         `configmaps`, `deployments`, `statefulsets`, `replicasets`, `daemonsets`, `jobs`,\n\
+         `cronjobs`, `ingresses`; never Secrets). Returns its name, for a workload's\n\
+         `service_account`.\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet sa = env.service_account(\"reader\", #{ read: [\"pods\", \"deployments\"] });\nenv.deployment(\"reader\", #{ image: \"ghcr.io/acme/reader:1.0\", service_account: sa });\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> String {
+            let site = c.site(&nc);
+            service_account(&c, &site, name, options)
+        }
+    );
+}
+
+/// The API group of each kind `env.service_account` may read.
+fn read_group(resource: &str) -> Option<&'static str> {
+    Some(match resource {
+        "pods" | "services" | "endpoints" | "persistentvolumeclaims" | "configmaps" => "",
+        "deployments" | "statefulsets" | "replicasets" | "daemonsets" => "apps",
+        "jobs" | "cronjobs" => "batch",
+        "ingresses" => "networking.k8s.io",
+        _ => return None,
+    })
+}
+
+/// Binding of `env.service_account`: the ServiceAccount, its Role and its RoleBinding.
+fn service_account(c: &Ctx, site: &Site, name: &str, options: Map) -> String {
+    check_name(c, site, "service account", name, false);
+    let ns = ns_of(c);
+    let mut o = Opts::new(
+        format!("env.service_account(\"{name}\", ...)"),
+        options,
+        &["read"],
+        site,
+    );
+    let mut groups: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for resource in o.str_list("read") {
+        match read_group(&resource) {
+            Some(g) => groups.entry(g).or_default().push(resource),
+            None => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &resource,
+                format!("`{resource}` is not a kind a service account may read here; use pods, services, endpoints, persistentvolumeclaims, configmaps, deployments, statefulsets, replicasets, daemonsets, jobs, cronjobs or ingresses"),
+            )),
+        }
+    }
+    c.report(o.finish());
+    for (kind, body) in lower::service_account(&ns, name, &groups) {
+        declare_in_namespace(c, site, &ns, kind, name, body, false);
+    }
+    name.to_owned()
+}
+
 fn register_component(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     let c = ctx.clone();
     export!(
@@ -897,6 +958,7 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "init",
     "annotations",
     "labels",
+    "service_account",
     "replicas",
     "service",
 ];
@@ -919,6 +981,7 @@ const STATEFULSET_KEYS: &[&str] = &[
     "init",
     "annotations",
     "labels",
+    "service_account",
     "replicas",
     "volume_claims",
     "headless",
@@ -942,6 +1005,7 @@ const JOB_KEYS: &[&str] = &[
     "init",
     "annotations",
     "labels",
+    "service_account",
     "backoff_limit",
 ];
 const CRONJOB_KEYS: &[&str] = &[
@@ -963,6 +1027,7 @@ const CRONJOB_KEYS: &[&str] = &[
     "init",
     "annotations",
     "labels",
+    "service_account",
     "schedule",
     "suspend",
     "concurrency",
@@ -1029,6 +1094,12 @@ fn parse_pod(
     peers.extend(more_peers);
     let annotations = parse_pod_metadata(o, site, name, "annotations");
     let labels = parse_pod_metadata(o, site, name, "labels");
+    let service_account = o.str("service_account");
+    if let Some(sa) = &service_account
+        && let Err(e) = validate::dns1123_subdomain(sa)
+    {
+        o.diagnostics.push(site.error(Code::InvalidName, sa, e.0));
+    }
     depends_on.sort();
     depends_on.dedup();
     let own_ports = ports
@@ -1058,6 +1129,7 @@ fn parse_pod(
         init_containers,
         annotations,
         labels,
+        service_account,
     };
     Some(Pod {
         spec,

@@ -80,6 +80,14 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
     if !rules.is_empty() {
         out.push(rules_object(env, ns, format, &rules, &ns_id));
     }
+    let targets: Vec<&Resource> = state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == "ScrapeTarget")
+        .collect();
+    if !targets.is_empty() {
+        out.push(scrape_targets(env, ns, &targets, &ns_id));
+    }
     let receivers: Vec<&Value> = routes
         .iter()
         .filter_map(|r| r.body.get("receiver"))
@@ -150,6 +158,49 @@ fn rules_object(
     };
     let span = rules.first().and_then(|r| r.span.clone());
     resource(kind, ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The scrape targets (`env.scrape`) as a Prometheus file-based discovery file in the
+/// ConfigMap `<env>-scrape-targets` (`targets.json`), which `monitoring::stack` mounts: one
+/// target group per job, its path as `__metrics_path__`.
+fn scrape_targets(env: &str, ns: &str, targets: &[&Resource], ns_id: &ResourceId) -> Resource {
+    let groups: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| {
+            let list: Vec<&str> = t
+                .body
+                .get("targets")
+                .map(Value::as_array)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let text = |key: &str| t.body.get(key).and_then(Value::as_str).unwrap_or_default();
+            serde_json::json!({
+                "targets": list,
+                "labels": {
+                    "job": text("job"),
+                    "namespace": ns,
+                    "__metrics_path__": text("path"),
+                },
+            })
+        })
+        .collect();
+    let name = format!("{env}-scrape-targets");
+    let body = Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("ConfigMap")),
+        ("metadata", metadata(&name, ns, env)),
+        (
+            "data",
+            Value::obj([(
+                "targets.json",
+                Value::str(serde_json::to_string_pretty(&groups).unwrap_or_default()),
+            )]),
+        ),
+    ]);
+    let span = targets.first().and_then(|r| r.span.clone());
+    resource("ConfigMap", ns, &name, body, span, vec![ns_id.clone()])
 }
 
 fn metadata(name: &str, ns: &str, env: &str) -> Value {

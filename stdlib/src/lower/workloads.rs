@@ -100,6 +100,11 @@ pub fn pod_template(p: &PodSpec) -> Value {
         let init = p.init_containers.iter().map(k8s::container).collect();
         spec.insert("initContainers", Value::Array(init));
     }
+    if let Some(sa) = &p.service_account
+        && let Some(spec) = child(&mut template, "spec")
+    {
+        spec.insert("serviceAccountName", Value::str(sa.as_str()));
+    }
     pod_metadata(&mut template, p);
     template
 }
@@ -232,7 +237,52 @@ pub fn service(ns: &str, name: &str, ports: &[(String, i64, i64)]) -> Value {
     body
 }
 
-/// A Secret with `stringData`.
+/// A ServiceAccount with a Role reading `groups` (API group → resources) in namespace `ns`,
+/// and the RoleBinding between them, each by kind.
+pub fn service_account(
+    ns: &str,
+    name: &str,
+    groups: &std::collections::BTreeMap<&'static str, Vec<String>>,
+) -> Vec<(&'static str, Value)> {
+    let account = k8s::object("v1", "ServiceAccount", name, Some(ns));
+    let rules = groups
+        .iter()
+        .map(|(group, resources)| {
+            Value::obj([
+                ("apiGroups", Value::from(vec![(*group).to_owned()])),
+                ("resources", Value::from(resources.clone())),
+                ("verbs", Value::from(vec!["get", "list", "watch"])),
+            ])
+        })
+        .collect();
+    let rbac = "rbac.authorization.k8s.io/v1";
+    let mut role = k8s::object(rbac, "Role", name, Some(ns));
+    role.insert("rules", Value::Array(rules));
+    let mut binding = k8s::object(rbac, "RoleBinding", name, Some(ns));
+    binding.insert(
+        "roleRef",
+        Value::obj([
+            ("apiGroup", Value::str("rbac.authorization.k8s.io")),
+            ("kind", Value::str("Role")),
+            ("name", Value::str(name)),
+        ]),
+    );
+    binding.insert(
+        "subjects",
+        Value::Array(vec![Value::obj([
+            ("kind", Value::str("ServiceAccount")),
+            ("name", Value::str(name)),
+            ("namespace", Value::str(ns)),
+        ])]),
+    );
+    vec![
+        ("ServiceAccount", account),
+        ("Role", role),
+        ("RoleBinding", binding),
+    ]
+}
+
+/// A Secret with `stringData`./// A Secret with `stringData`.
 pub fn secret(ns: &str, spec: &SecretSpec) -> Value {
     let mut body = k8s::object("v1", "Secret", &spec.name, Some(ns));
     body.insert("type", Value::str(spec.kind.as_str()));
@@ -439,6 +489,7 @@ mod tests {
             init_containers: Vec::new(),
             annotations: Vec::new(),
             labels: Vec::new(),
+            service_account: None,
         }
     }
 

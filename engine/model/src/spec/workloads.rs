@@ -129,6 +129,8 @@ pub struct PodSpec {
     pub annotations: Vec<(String, String)>,
     /// The pods' labels besides the one that selects them, in the script's order.
     pub labels: Vec<(String, String)>,
+    /// The ServiceAccount the pods run as (`service_account`), when not the default.
+    pub service_account: Option<String>,
 }
 
 /// What kind of workload a pod runs in, with that kind's own options.
