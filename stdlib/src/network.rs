@@ -762,7 +762,10 @@ fn annotate_for_scraping(b: &mut Builder, id: &ResourceId, port: i64, path: &str
     let Some(mut meta) = r.body.pointer(&["spec", "template", "metadata"]).cloned() else {
         return;
     };
-    let mut annotations = meta.get("annotations").cloned().unwrap_or_else(Value::object);
+    let mut annotations = meta
+        .get("annotations")
+        .cloned()
+        .unwrap_or_else(Value::object);
     annotations.insert("prometheus.io/scrape", Value::str("true"));
     annotations.insert("prometheus.io/port", Value::str(port.to_string()));
     annotations.insert("prometheus.io/path", Value::str(path));
@@ -947,4 +950,136 @@ fn alert(c: &Ctx, site: &Site, name: &str, options: Map) {
         description,
     };
     add_all(&mut b, vec![lower::alert(&spec)], site.primary());
+}
+
+/// Metrics Prometheus records itself, whatever it scrapes.
+const PROMETHEUS_OWN: &[&str] = &[
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+];
+
+/// The metric names a PromQL expression queries; none when it does not parse (that is
+/// reported where the rule is declared).
+pub(crate) fn queried_metrics(expr: &str) -> Vec<String> {
+    use promql_parser::parser::Expr;
+    fn walk(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
+            Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(e) = promql_parser::parser::parse(expr) {
+        walk(&e, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a scrape target's `metrics` (names, or prefixes ending in `*`) include `metric`.
+fn provides(metrics: &[Value], metric: &str) -> bool {
+    metrics
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|m| match m.strip_suffix('*') {
+            Some(prefix) => metric.starts_with(prefix),
+            None => m == metric,
+        })
+}
+
+/// Records the metrics the exporters of a plugin provide: the defaults of its functions'
+/// `exporter_metrics`.
+pub(crate) fn learn_metrics(ctx: &Ctx, manifest: &crate::manifest::Manifest) {
+    let mut b = builder::lock(&ctx.b);
+    for f in manifest.functions.values() {
+        if let Some(toml::Value::Array(names)) = f
+            .params
+            .get("exporter_metrics")
+            .and_then(|p| p.default.as_ref())
+        {
+            b.known_metrics
+                .extend(names.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+        }
+    }
+}
+
+/// Warns (`metric-not-scraped`) about each alert rule that queries a metric some exporter
+/// provides (the imported plugins' `exporter_metrics`, or a declared scrape target's) when no
+/// scrape target of the script provides it: an exporter that is not run (`metrics: true`
+/// missing) makes the rule never fire. Only when the script declares scrape targets (a
+/// Prometheus of its own, `monitoring::stack`); otherwise what is scraped is decided outside
+/// the script. Metrics no known exporter provides are not judged.
+pub(crate) fn unscraped_metrics(b: &mut Builder) {
+    let of = |b: &Builder, kind: &str| -> Vec<cairn_model::Resource> {
+        b.resources
+            .iter()
+            .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == kind)
+            .cloned()
+            .collect()
+    };
+    let targets = of(b, "ScrapeTarget");
+    if targets.is_empty() {
+        return;
+    }
+    let provided: Vec<Value> = targets
+        .iter()
+        .flat_map(|r| {
+            r.body
+                .get("metrics")
+                .map(Value::as_array)
+                .unwrap_or_default()
+        })
+        .cloned()
+        .collect();
+    let known: Vec<Value> = b
+        .known_metrics
+        .iter()
+        .map(|m| Value::str(m.as_str()))
+        .collect();
+    for rule in of(b, "AlertRule") {
+        let expr = rule.body.get("expr").and_then(Value::as_str).unwrap_or("");
+        let missing: Vec<String> = queried_metrics(expr)
+            .into_iter()
+            .filter(|m| !PROMETHEUS_OWN.contains(&m.as_str()))
+            .filter(|m| provides(&known, m) && !provides(&provided, m))
+            .map(|m| format!("`{m}`"))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        b.report(
+            Diagnostic::warning(
+                Code::MetricNotScraped,
+                format!(
+                    "alert `{}` queries {}, which no scrape target of the environment provides",
+                    rule.id.name,
+                    missing.join(", ")
+                ),
+            )
+            .at(rule.span.clone())
+            .label("never fires")
+            .help("run the exporter that provides it (`metrics: true` on a postgres, redis, rabbitmq or cockroachdb component) or declare it with `env.scrape(...)`"),
+        );
+    }
 }

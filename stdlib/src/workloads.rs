@@ -1694,11 +1694,11 @@ fn parse_files(
             // time): mounted when it exists.
             optional = true;
             ("ConfigMap", v.to_string())
-        } else if let Some(name) = v
-            .clone()
-            .try_cast::<Map>()
-            .and_then(|m| m.get("secret").filter(|s| s.is_string()).map(ToString::to_string))
-        {
+        } else if let Some(name) = v.clone().try_cast::<Map>().and_then(|m| {
+            m.get("secret")
+                .filter(|s| s.is_string())
+                .map(ToString::to_string)
+        }) {
             // A Secret made outside the script (the Alertmanager configuration cairn renders
             // at plan time): mounted when it exists.
             optional = true;

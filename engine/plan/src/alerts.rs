@@ -320,7 +320,12 @@ fn secret_target(
                 cfg.insert(setting.into(), v.into());
             }
         }
-        secret_setting(&mut cfg, "auth_password", target.get("email_password"), files);
+        secret_setting(
+            &mut cfg,
+            "auth_password",
+            target.get("email_password"),
+            files,
+        );
         "email_configs"
     } else if target.get("webhook_url").is_some() {
         secret_setting(&mut cfg, "url", target.get("webhook_url"), files);
@@ -438,7 +443,10 @@ fn receiver_doc(
                 }
             }
             if let Some(p) = target.get("email_password") {
-                cfg.insert("authPassword", reference("smtp-password", email.len() + 1, p));
+                cfg.insert(
+                    "authPassword",
+                    reference("smtp-password", email.len() + 1, p),
+                );
             }
             email.push(cfg);
         } else if let Some(url) = target.get("webhook_url") {
@@ -485,103 +493,6 @@ fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
         ),
         ("receivers", Value::Array(vec![receiver_doc])),
     ])
-}
-
-/// Metrics Prometheus records itself, whatever it scrapes.
-const PROMETHEUS_OWN: &[&str] = &[
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-    "ALERTS",
-    "ALERTS_FOR_STATE",
-];
-
-/// The metric names a PromQL expression queries; none when it does not parse (that is
-/// reported where the rule is declared).
-pub fn queried_metrics(expr: &str) -> Vec<String> {
-    use promql_parser::parser::Expr;
-    fn walk(e: &Expr, out: &mut Vec<String>) {
-        match e {
-            Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
-            Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
-            Expr::Aggregate(a) => {
-                walk(&a.expr, out);
-                if let Some(p) = &a.param {
-                    walk(p, out);
-                }
-            }
-            Expr::Unary(u) => walk(&u.expr, out),
-            Expr::Binary(b) => {
-                walk(&b.lhs, out);
-                walk(&b.rhs, out);
-            }
-            Expr::Paren(p) => walk(&p.expr, out),
-            Expr::Subquery(s) => walk(&s.expr, out),
-            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(e) = promql_parser::parser::parse(expr) {
-        walk(&e, &mut out);
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Whether a scrape target's `metrics` (names, or prefixes ending in `*`) include `metric`.
-fn provides(metrics: &[Value], metric: &str) -> bool {
-    metrics.iter().filter_map(Value::as_str).any(|m| match m.strip_suffix('*') {
-        Some(prefix) => metric.starts_with(prefix),
-        None => m == metric,
-    })
-}
-
-/// Warns (`metric-not-scraped`) about each alert rule that queries a metric no scrape target
-/// of the script provides. Only when the script declares scrape targets (`ScrapeTarget`s of
-/// the alerts provider: a Prometheus of its own); otherwise what is scraped is decided
-/// outside the script, and nothing is said.
-pub fn unscraped_metrics(state: &DesiredState, out: &mut Vec<cairn_model::Diagnostic>) {
-    let of = |kind: &'static str| {
-        state
-            .resources
-            .iter()
-            .filter(move |r| r.id.provider == Provider::Alerts && r.id.kind == kind)
-    };
-    let provided: Vec<&Value> = of("ScrapeTarget")
-        .filter_map(|r| r.body.get("metrics"))
-        .collect();
-    if provided.is_empty() {
-        return;
-    }
-    for rule in of("AlertRule") {
-        let expr = rule.body.get("expr").and_then(Value::as_str).unwrap_or("");
-        let missing: Vec<String> = queried_metrics(expr)
-            .into_iter()
-            .filter(|m| !PROMETHEUS_OWN.contains(&m.as_str()))
-            .filter(|m| !provided.iter().any(|p| provides(p.as_array(), m)))
-            .collect();
-        if missing.is_empty() {
-            continue;
-        }
-        let shown: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
-        out.push(
-            cairn_model::Diagnostic::warning(
-                cairn_model::Code::MetricNotScraped,
-                format!(
-                    "alert `{}` queries {}, which no scrape target of the environment provides",
-                    rule.id.name,
-                    shown.join(", ")
-                ),
-            )
-            .at(rule.span.clone())
-            .label("never fires")
-            .help("scrape what provides it: `metrics: true` on a postgres, redis, rabbitmq or cockroachdb component, `env.scrape(...)` with its `metrics`, or the `metrics` of a `monitoring::stack` target"),
-        );
-    }
 }
 
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.

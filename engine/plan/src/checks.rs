@@ -15,7 +15,6 @@ pub fn check(state: &DesiredState) -> Vec<Diagnostic> {
     tls_secret_collisions(state, &mut out);
     generated_homes(state, &mut out);
     sensitive_outside_secrets(state, &mut out);
-    crate::alerts::unscraped_metrics(state, &mut out);
     out
 }
 
