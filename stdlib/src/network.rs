@@ -695,13 +695,16 @@ fn register_scrape(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     );
 }
 
+/// Options of `env.scrape`.
+pub(crate) const SCRAPE_KEYS: &[&str] = &["target", "path", "metrics"];
+
 /// Binding of `env.scrape`: a `ScrapeTarget` of the alerts provider, and the workload's pods
 /// annotated for scraping.
 fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
     let mut o = Opts::new(
         format!("env.scrape(\"{job}\", ...)"),
         options,
-        &["target", "path", "metrics"],
+        SCRAPE_KEYS,
         site,
     );
     let path = o.str("path").unwrap_or_else(|| "/metrics".to_owned());
@@ -844,8 +847,8 @@ fn receiver_keys(kind: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-const SLACK_KEYS: &[&str] = &["channel", "webhook", "send_resolved"];
-const EMAIL_KEYS: &[&str] = &[
+pub(crate) const SLACK_KEYS: &[&str] = &["channel", "webhook", "send_resolved"];
+pub(crate) const EMAIL_KEYS: &[&str] = &[
     "to",
     "from",
     "smarthost",
@@ -853,7 +856,7 @@ const EMAIL_KEYS: &[&str] = &[
     "password",
     "send_resolved",
 ];
-const WEBHOOK_KEYS: &[&str] = &["url", "send_resolved"];
+pub(crate) const WEBHOOK_KEYS: &[&str] = &["url", "send_resolved"];
 
 /// Binding of `slack(#{...})`, `email(#{...})` and `webhook(#{...})`: the receiver's settings,
 /// secrets kept sensitive (the lowering puts them in a Secret).

@@ -82,9 +82,10 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          `allow_egress_ports` outside the cluster's `cluster_cidrs`; `allow_within: true` lets the\n\
          namespace's pods reach each other (clustered databases, Prometheus scraping). Workloads that use a backing\n\
          service, and routed workloads, get the policies they need automatically.\n\n\
-         `owned_by: \"staging\"` puts this environment's objects in a namespace the environment\n\
+         `owned_by` (\"staging\") puts this environment's objects in a namespace the environment\n\
          `staging` owns: that one declares the namespace with its quota, limits and isolation; this\n\
-         one declares only its own objects inside (and never changes the owner's).\n\n\
+         one declares only its own objects inside (and never changes the owner's). `labels` adds\n\
+         labels to the Namespace; `annotations` is accepted but not applied yet.\n\n\
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
             let site = c.site(&nc);
@@ -94,7 +95,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 }
 
 /// Options of `env.namespace`.
-const NAMESPACE_KEYS: &[&str] = &[
+pub(crate) const NAMESPACE_KEYS: &[&str] = &[
     "quota",
     "container_defaults",
     "isolate",
@@ -939,7 +940,7 @@ struct Mounts {
     claim_templates: Vec<ClaimSpec>,
 }
 
-const DEPLOYMENT_KEYS: &[&str] = &[
+pub(crate) const DEPLOYMENT_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
@@ -962,7 +963,7 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "replicas",
     "service",
 ];
-const STATEFULSET_KEYS: &[&str] = &[
+pub(crate) const STATEFULSET_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
@@ -986,7 +987,7 @@ const STATEFULSET_KEYS: &[&str] = &[
     "volume_claims",
     "headless",
 ];
-const JOB_KEYS: &[&str] = &[
+pub(crate) const JOB_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
@@ -1008,7 +1009,7 @@ const JOB_KEYS: &[&str] = &[
     "service_account",
     "backoff_limit",
 ];
-const CRONJOB_KEYS: &[&str] = &[
+pub(crate) const CRONJOB_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
@@ -1879,14 +1880,25 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "deployment",
         ["env: Environment", "name: &str", "options: Map"],
-        "Declares a Deployment (and a Service when it has ports). Options: `image`, `replicas`,\n\
-         `command`, `args`, `port` or `ports` (#{ name: number }), `env` (a list of secrets, config\n\
-         maps, maps and services' `.env(...)`), `resources` (#{ cpu, memory } sets requests and limits;\n\
-         `request_cpu`, `limit_memory`… set one), `ready` and `live` probes, `after` (workloads, such as\n\
-         a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files`\n\
-         (#{ directory: config map or secret }: its keys as files; a config map's name as a string\n\
-         mounts one made outside the script, when it exists).\n\n\
-         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",
+        "Declares a Deployment (and a Service when it has ports, unless `service` is false). Options:\n\
+         `image`, `replicas`, `command`, `args`, `port` (named `http`; with `target_port` when the\n\
+         container listens on another number: `port: 80, target_port: 8000` is a Service port 80\n\
+         to the container's 8000) or `ports` (#{ name: number } or #{ name: #{ port, target_port } }),\n\
+         `env` (a list of secrets, config maps, maps and services' `.env(...)`), `resources`\n\
+         (#{ cpu, memory } sets requests and limits; `request_cpu`, `limit_memory`… set one),\n\
+         `ready` and `live` probes, `after` (workloads or components, such as a migration Job, that\n\
+         must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files` (#{ directory:\n\
+         config map or secret }: its keys as files; a config map's name as a string, or\n\
+         #{ secret: \"name\" }, mounts one made outside the script, when it exists), `sidecars`\n\
+         (containers beside the main one: #{ name, image, command, args, env, port, ports,\n\
+         resources, ready, live }; their ports join the Service), `init` (containers run to\n\
+         completion first: #{ name, image, command, args, env, resources }), `annotations` and\n\
+         `labels` of the pods (#{ key: value }), `service_account` (a name, such as\n\
+         `env.service_account(...)`'s).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```\n\n\
+         A Service port 80 in front of a container on 8000, an exporter as a sidecar, scrape\n\
+         annotations and a check before start:\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet api = env.deployment(\"api\", #{\n    image: \"ghcr.io/acme/api:1.0\", port: 80, target_port: 8000, ready: http_get(\"/health\", 8000),\n    sidecars: [#{ name: \"exporter\", image: \"nginx/nginx-prometheus-exporter:1.3.0\", ports: #{ metrics: 9113 } }],\n    init: [#{ name: \"wait\", image: \"busybox:1.36\", command: [\"sh\", \"-c\", \"true\"] }],\n    annotations: #{ \"prometheus.io/scrape\": \"true\", \"prometheus.io/port\": \"9113\" },\n    labels: #{ team: \"api\" },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             deployment(&c, &site, name, options)
@@ -1899,7 +1911,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "statefulset",
         ["env: Environment", "name: &str", "options: Map"],
         "Declares a StatefulSet with a Service of the same name (for databases and queues). Options as\n\
-         for `deployment`; `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
+         for `deployment` (`replicas` included); `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
          own claim (#{ path: #{ storage, class, name } }, as `volumeClaimTemplates`); `headless: true`\n\
          makes the Service headless, publishing pods before they are ready (cluster members finding\n\
          each other as `<name>-0.<name>`).\n\n\
