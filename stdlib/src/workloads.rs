@@ -1054,18 +1054,7 @@ fn parse_pod(
     let ports = parse_ports(o, site);
     let main_ports = ports.len();
     let resources = parse_resources(o, site, name);
-    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
-    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
-    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        probe_port(
-            o,
-            site,
-            name,
-            option,
-            probe.as_ref(),
-            &container_ports(&ports),
-        );
-    }
+    let (readiness, liveness) = parse_probes(o, site, name, &container_ports(&ports));
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
     parse_after(o, site, name, &mut depends_on);
@@ -1078,7 +1067,7 @@ fn parse_pod(
     parse_files(ctx, o, site, &mut depends_on, &mut m);
     let (env, env_spans, mut peers) = parse_env(o, site, name, &ns, &mut depends_on);
     let mut extra = Extra {
-        ns: ns.clone(),
+        ns,
         names: vec![name.to_owned()],
         ports,
         depends_on,
@@ -1089,30 +1078,20 @@ fn parse_pod(
     let Extra {
         ports,
         mut depends_on,
-        peers: more_peers,
         ..
     } = extra;
-    peers.extend(more_peers);
+    peers.extend(extra.peers);
     let annotations = parse_pod_metadata(o, site, name, "annotations");
     let labels = parse_pod_metadata(o, site, name, "labels");
-    let service_account = o.str("service_account");
-    if let Some(sa) = &service_account
-        && let Err(e) = validate::dns1123_subdomain(sa)
-    {
-        o.diagnostics.push(site.error(Code::InvalidName, sa, e.0));
-    }
+    let service_account = parse_service_account(o, site);
     depends_on.sort();
     depends_on.dedup();
-    let own_ports = ports
-        .iter()
-        .take(main_ports)
-        .map(|p| (p.name.clone(), p.target));
     let container = Container {
         name: name.to_owned(),
         image: image?,
         command,
         args,
-        ports: own_ports.collect(),
+        ports: container_ports(&ports[..main_ports]),
         env,
         resources,
         readiness,
@@ -1139,6 +1118,30 @@ fn parse_pod(
         peers,
         env_spans,
     })
+}
+
+/// `ready` and `live`: probes, each of a port the container exposes.
+fn parse_probes(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    ports: &[(String, i64)],
+) -> (Option<Value>, Option<Value>) {
+    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
+    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
+        probe_port(o, site, name, option, probe.as_ref(), ports);
+    }
+    (readiness, liveness)
+}
+
+/// `service_account`: the name of the ServiceAccount the pods run as.
+fn parse_service_account(o: &mut Opts, site: &Site) -> Option<String> {
+    let sa = o.str("service_account")?;
+    if let Err(e) = validate::dns1123_subdomain(&sa) {
+        o.diagnostics.push(site.error(Code::InvalidName, &sa, e.0));
+    }
+    Some(sa)
 }
 
 /// What the pod's extra containers add to it, gathered as `sidecars` and `init` are read.
@@ -1219,6 +1222,33 @@ fn parse_container(c: &mut Opts, site: &Site, what: &str, x: &mut Extra) -> Opti
     }
     x.names.push(name.clone());
     let image = parse_image(c, site, &name);
+    let own = sidecar_ports(c, site, what, &name, x);
+    let (readiness, liveness) = parse_probes(c, site, &name, &own);
+    let resources = parse_resources(c, site, &name);
+    let (env, _, peers) = parse_env(c, site, &name, &x.ns, &mut x.depends_on);
+    x.peers.extend(peers);
+    Some(Container {
+        name,
+        image: image?,
+        command: c.str_list("command"),
+        args: c.str_list("args"),
+        ports: own,
+        env,
+        resources,
+        readiness,
+        liveness,
+        mounts: Vec::new(),
+    })
+}
+
+/// A sidecar's `port` (named after it) and `ports`, none taken in the pod already.
+fn sidecar_ports(
+    c: &mut Opts,
+    site: &Site,
+    what: &str,
+    name: &str,
+    x: &mut Extra,
+) -> Vec<(String, i64)> {
     let mut ports = Vec::new();
     if let Some(port) = c.int("port") {
         let short: String = name.chars().take(15).collect();
@@ -1252,26 +1282,7 @@ fn parse_container(c: &mut Opts, site: &Site, what: &str, x: &mut Extra) -> Opti
     }
     let own = container_ports(&ports);
     x.ports.extend(ports);
-    let readiness = c.custom::<Tagged>("ready", PROBE).map(|t| t.value);
-    let liveness = c.custom::<Tagged>("live", PROBE).map(|t| t.value);
-    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        probe_port(c, site, &name, option, probe.as_ref(), &own);
-    }
-    let resources = parse_resources(c, site, &name);
-    let (env, _, peers) = parse_env(c, site, &name, &x.ns, &mut x.depends_on);
-    x.peers.extend(peers);
-    Some(Container {
-        name,
-        image: image?,
-        command: c.str_list("command"),
-        args: c.str_list("args"),
-        ports: own,
-        env,
-        resources,
-        readiness,
-        liveness,
-        mounts: Vec::new(),
-    })
+    own
 }
 
 /// The pods' `annotations` or `labels` (#{ key: value }): keys and values checked; labels may
