@@ -32,7 +32,7 @@ pub struct Builder {
     /// Backup lifecycle rules per bucket: prefix → days.
     pub bucket_rules: BTreeMap<String, BTreeMap<String, i64>>,
     /// The metrics the exporters of the imported plugins provide (their manifests'
-    /// `exporter_metrics`), which alert rules are checked against.
+    /// `metric_names`), which alert rules are checked against.
     pub known_metrics: Vec<String>,
 }
 

@@ -1012,13 +1012,13 @@ fn provides(metrics: &[Value], metric: &str) -> bool {
 }
 
 /// Records the metrics the exporters of a plugin provide: the defaults of its functions'
-/// `exporter_metrics`.
+/// `metric_names`.
 pub(crate) fn learn_metrics(ctx: &Ctx, manifest: &crate::manifest::Manifest) {
     let mut b = builder::lock(&ctx.b);
     for f in manifest.functions.values() {
         if let Some(toml::Value::Array(names)) = f
             .params
-            .get("exporter_metrics")
+            .get("metric_names")
             .and_then(|p| p.default.as_ref())
         {
             b.known_metrics
@@ -1028,7 +1028,7 @@ pub(crate) fn learn_metrics(ctx: &Ctx, manifest: &crate::manifest::Manifest) {
 }
 
 /// Warns (`metric-not-scraped`) about each alert rule that queries a metric some exporter
-/// provides (the imported plugins' `exporter_metrics`, or a declared scrape target's) when no
+/// provides (the imported plugins' `metric_names`, or a declared scrape target's) when no
 /// scrape target of the script provides it: an exporter that is not run (`metrics: true`
 /// missing) makes the rule never fire. Only when the script declares scrape targets (a
 /// Prometheus of its own, `monitoring::stack`); otherwise what is scraped is decided outside
