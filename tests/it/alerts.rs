@@ -392,3 +392,114 @@ monitoring::alerts(env, #{ notify: slack(#{ channel: "#mon-alerts", webhook: sec
     let out = cluster.cairn_with(&["plan", &script], &vars);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+/// Every component with `metrics: true`, a monitoring stack, and rules on their metrics.
+const EXPORTERS: &str = r##"
+import "postgres" as postgres;
+import "redis" as redis;
+import "rabbitmq" as rabbitmq;
+import "cockroachdb" as cockroachdb;
+import "monitoring" as monitoring;
+let env = environment("exp", #{});
+env.namespace("exp", #{ isolate: #{ allow_within: true } });
+let db = postgres::instance(env, "db", #{ metrics: true });
+let cache = redis::instance(env, "cache", #{ metrics: true });
+let mq = rabbitmq::instance(env, "mq", #{ metrics: true });
+let crdb = cockroachdb::cluster(env, "crdb", #{ metrics: true });
+monitoring::stack(env, #{});
+env.alert("PostgresDown", #{ expr: "pg_up == 0" });
+env.alert("RedisDown", #{ expr: "redis_up == 0" });
+env.alert("RangesUnavailable", #{ expr: "sum(ranges_unavailable) > 0" });
+env.alert("QueueBacklog", #{ expr: "sum(rabbitmq_queue_messages_ready) > 1000" });
+env.alert("PodsNotReady", #{ expr: "kube_deployment_status_replicas_unavailable > 0" });
+env.job("seed", #{ image: "busybox:1.36", command: ["true"], after: [crdb, db] });
+"##;
+
+#[test]
+fn exporters_run_beside_their_databases_and_their_metrics_satisfy_the_rules() {
+    let plugins = vec![cairn_tests::root().join("plugins")];
+    let eval = cairn_stdlib::evaluate(
+        "exporters.rhai",
+        EXPORTERS,
+        &plugins,
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    let problems: Vec<String> = eval
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let body = |kind: &str, name: &str| {
+        eval.state
+            .resources
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .body
+            .to_json()
+    };
+    for (name, image, port) in [
+        (
+            "db",
+            "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
+            9187,
+        ),
+        ("cache", "oliver006/redis_exporter:v1.62.0", 9121),
+    ] {
+        let set = body("StatefulSet", name);
+        let typed: k8s_openapi::api::apps::v1::StatefulSet =
+            serde_json::from_value(set.clone()).expect("a valid StatefulSet");
+        assert_eq!(serde_json::to_value(&typed).expect("json"), set);
+        let template = &set["spec"]["template"];
+        let exporter = &template["spec"]["containers"][1];
+        assert_eq!(exporter["image"], image, "{set}");
+        assert_eq!(exporter["ports"][0]["containerPort"], port);
+        let annotations = &template["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["prometheus.io/port"], port.to_string());
+        let service = body("Service", name);
+        assert!(
+            service.to_string().contains(&format!("\"port\":{port}")),
+            "{service}"
+        );
+        // The exporter reads the database's credentials from its Secret.
+        assert!(
+            !exporter.to_string().contains("\"value\":\"<sensitive"),
+            "{exporter}"
+        );
+    }
+    let mq = body("ScrapeTarget", "mq");
+    assert_eq!(mq["targets"][0], "mq:15692");
+    let crdb = body("ScrapeTarget", "crdb");
+    assert_eq!(crdb["path"], "/_status/vars");
+    assert_eq!(crdb["targets"].as_array().map(Vec::len), Some(3));
+    // The Prometheus of the stack reads them from the file written at plan time.
+    let state = with_alert_objects(&eval.state, RuleFormat::ConfigMap);
+    let targets = state
+        .kube_objects()
+        .find(|r| r.id.name == "exp-scrape-targets")
+        .expect("the targets ConfigMap")
+        .body
+        .to_json();
+    let groups: serde_json::Value =
+        serde_json::from_str(targets["data"]["targets.json"].as_str().expect("file"))
+            .expect("file discovery JSON");
+    let jobs: Vec<&str> = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["labels"]["job"].as_str())
+        .collect();
+    for job in [
+        "db",
+        "cache",
+        "mq",
+        "crdb",
+        "kube-state-metrics",
+        "alertmanager",
+        "prometheus",
+    ] {
+        assert!(jobs.contains(&job), "{job} not scraped: {jobs:?}");
+    }
+}
