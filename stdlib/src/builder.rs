@@ -31,6 +31,9 @@ pub struct Builder {
     pub ingress_namespace: String,
     /// Backup lifecycle rules per bucket: prefix → days.
     pub bucket_rules: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The metrics the exporters of the imported plugins provide (their manifests'
+    /// `metric_names`), which alert rules are checked against.
+    pub known_metrics: Vec<String>,
 }
 
 impl Builder {
@@ -46,6 +49,7 @@ impl Builder {
             exposed: BTreeMap::new(),
             ingress_namespace: "kube-system".to_owned(),
             bucket_rules: BTreeMap::new(),
+            known_metrics: Vec::new(),
         }
     }
 
@@ -125,6 +129,7 @@ pub fn finish(shared: &Shared) -> (DesiredState, Vec<Diagnostic>) {
     let mut b = lock(shared);
     k8s::derive_network_policies(&mut b);
     crate::api::derive_buckets(&mut b);
+    crate::network::unscraped_metrics(&mut b);
     let network = crate::paths::derive(&b);
     let mut state = DesiredState {
         environment: b.env.clone().unwrap_or_default(),

@@ -9,7 +9,7 @@ use crate::types::{ConfigHandle, EnvSet, EnvValue, KeyRef, SecretHandle, Sensiti
 
 /// A script value that has no model value (a function pointer, a handle...); holds its type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {0} cannot be used as data here")]
+#[error("{0} cannot be used as data here")]
 pub struct DataError(pub &'static str);
 
 /// Why an `env:` list cannot be flattened into environment variables.
@@ -18,7 +18,7 @@ pub enum EnvError {
     /// An item that is neither a secret, a config map, a map, a service's `.env(...)` nor a list
     /// of those; holds its type name.
     #[error(
-        "a {0} cannot be an environment variable source; use a secret, a config map, a map `#{{ NAME: value }}` or a service's `.env(...)`"
+        "{0} cannot be an environment variable source; use a secret, a config map, a map `#{{ NAME: value }}` or a service's `.env(...)`"
     )]
     NotASource(&'static str),
     /// A sensitive value given directly; holds the variable's name.
@@ -27,7 +27,7 @@ pub enum EnvError {
     )]
     SensitiveValue(String),
     /// A value that is neither text, a number, a boolean nor a key reference.
-    #[error("environment variable `{name}` cannot take a {type_name}")]
+    #[error("environment variable `{name}` cannot take {type_name}")]
     WrongType {
         /// The variable's name.
         name: String,
@@ -89,7 +89,7 @@ pub fn to_value(v: &Dynamic) -> Result<Value, DataError> {
     if let Some(t) = v.clone().try_cast::<Tagged>() {
         return Ok(t.value);
     }
-    Err(DataError(v.type_name()))
+    Err(DataError(crate::types::script_type(v)))
 }
 
 /// Concatenates a sensitive value and plain text.
@@ -154,7 +154,7 @@ pub fn env_list(
                 out.vars.push((name.to_string(), env_value(&name, &value)?));
             }
         } else {
-            return Err(EnvError::NotASource(item.type_name()));
+            return Err(EnvError::NotASource(crate::types::script_type(item)));
         }
     }
     Ok(())
@@ -172,6 +172,6 @@ fn env_value(name: &str, value: &Dynamic) -> Result<EnvValue, EnvError> {
     }
     Err(EnvError::WrongType {
         name: name.to_owned(),
-        type_name: value.type_name(),
+        type_name: crate::types::script_type(value),
     })
 }

@@ -242,8 +242,8 @@ fn object_options(
                 Diagnostic::error(
                     Code::InvalidOption,
                     format!(
-                        "`after` of `{name}` lists a {}, not a workload or a secret",
-                        dep.type_name()
+                        "`after` of `{name}` lists {}, not a workload or a secret",
+                        crate::types::script_type(&dep)
                     ),
                 )
                 .at(site.at("after")),
@@ -335,6 +335,7 @@ fn declare(
         service: None,
         ports: opts.ports,
         route_port: None,
+        service_ports: Vec::new(),
         pods: opts.pods,
     }
 }

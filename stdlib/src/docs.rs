@@ -15,6 +15,35 @@ pub struct FunctionDoc {
 }
 
 impl FunctionDoc {
+    /// Whether the function matches a search: every word of `query` is in its name, its
+    /// parameters or its documentation (case-insensitive), so that `cairn docs webhook` finds
+    /// `slack` and `alert_route` too.
+    pub fn matches(&self, query: &str) -> bool {
+        let text = format!("{} {} {}", self.name, self.params.join(" "), self.doc).to_lowercase();
+        query
+            .split_whitespace()
+            .all(|word| text.contains(&word.to_lowercase()))
+    }
+
+    /// The option keys the function reads from its options map, when the stdlib lists them
+    /// (each must be named in the documentation as `` `key` ``).
+    pub fn options(&self) -> &'static [&'static str] {
+        let map = self.params.last().is_some_and(|p| p.ends_with(": Map"));
+        match (self.name, map) {
+            ("deployment", true) => crate::workloads::DEPLOYMENT_KEYS,
+            ("statefulset", true) => crate::workloads::STATEFULSET_KEYS,
+            ("job", true) => crate::workloads::JOB_KEYS,
+            ("cronjob", true) => crate::workloads::CRONJOB_KEYS,
+            ("namespace", true) => crate::workloads::NAMESPACE_KEYS,
+            ("slack", true) => crate::network::SLACK_KEYS,
+            ("email", true) => crate::network::EMAIL_KEYS,
+            ("webhook", true) => crate::network::WEBHOOK_KEYS,
+            ("scrape", true) => crate::network::SCRAPE_KEYS,
+            ("service_account", true) => &["read"],
+            _ => &[],
+        }
+    }
+
     /// The example scripts in the documentation.
     pub fn examples(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -9,7 +9,7 @@ use cairn_model::spec::network::{
     DnsRecordSpec, EnvSource, EnvVar, RouteSpec, RouteTls,
 };
 use cairn_model::validate::{self, name_covers};
-use cairn_model::{Diagnostic, ResourceId, Value};
+use cairn_model::{Diagnostic, Provider, ResourceId, Value};
 use rhai::{Array, Dynamic, Engine, Map, NativeCallContext};
 
 use crate::api::{Ctx, R, fail};
@@ -27,6 +27,8 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_routes(engine, docs, ctx);
     register_backups(engine, docs, ctx);
     register_alerts(engine, docs, ctx);
+    register_receivers(engine, docs, ctx);
+    register_scrape(engine, docs, ctx);
 }
 
 /// Adds lowered objects to the builder, at `span`.
@@ -377,6 +379,14 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
     else {
         return fail(format!("`{}` has no port to route to", target.name));
     };
+    // The Ingress names the Service's port; the pods (and their policies) listen on the
+    // container's.
+    let service_port = target
+        .ports
+        .iter()
+        .find(|(_, p)| *p == port)
+        .and_then(|(n, _)| target.service_ports.iter().find(|(sn, _)| sn == n))
+        .map_or(port, |(_, p)| *p);
     let mut b = builder::lock(&c.b);
     if let Some(cert) = &tls {
         check_coverage(&mut b, site, host, cert);
@@ -392,7 +402,7 @@ fn route(c: &Ctx, site: &Site, host: &str, target: Workload, options: Map) -> R<
             .and_then(Value::as_str)
             .map(str::to_owned),
         service,
-        port,
+        port: service_port,
         target: target.id.clone(),
         tls: tls.map(|cert| RouteTls {
             secret_name: cert.secret_name,
@@ -599,6 +609,7 @@ fn backup_peers(b: &mut Builder, ns: &str, database: &Component) {
             name: job,
             service: None,
             ports: Vec::new(),
+            service_ports: Vec::new(),
             route_port: None,
             pods: None,
         };
@@ -669,7 +680,8 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "alert_route",
         ["env: Environment", "notify: Setting"],
         "Routes the environment's alerts (and only them: they match on its `environment` label) to\n\
-         a receiver: `slack(...)`, `email(...)` or `webhook(...)`.\n\n\
+         a receiver: `slack(...)`, `email(...)` or `webhook(...)`. Their secrets (a Slack webhook,\n\
+         an SMTP password) go into a Secret Alertmanager reads: `monitoring::stack` mounts it.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.alert_route(slack(\"#demo-alerts\"));\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, notify: Tagged| -> R<()> {
             let site = c.site(&nc);
@@ -685,6 +697,237 @@ fn register_alerts(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             Ok(())
         }
     );
+}
+
+fn register_scrape(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "scrape",
+        ["env: Environment", "job: &str", "options: Map"],
+        "Declares a scrape target of the environment's Prometheus (`monitoring::stack` reads them\n\
+         from a file cairn writes at plan time, whatever the order of the script) and the metrics\n\
+         it provides, so that `check` warns about an alert rule that queries a metric nobody\n\
+         provides (`metric-not-scraped`). Options: `target` (a workload's port, such as\n\
+         `db.port(\"metrics\")`, whose pods also get `prometheus.io/scrape`, `port` and `path`\n\
+         annotations; or \"host:port\" strings), `path` (\"/metrics\"), `metrics` (the metric names, or\n\
+         prefixes ending in `*`).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9113 }, ready: http_get(\"/\", 80) });\nenv.scrape(\"web\", #{ target: web.port(\"metrics\"), metrics: [\"nginx_up\", \"nginx_http_requests_total\"] });\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, job: &str, options: Map| {
+            scrape(&c, &c.site(&nc), job, options);
+        }
+    );
+}
+
+/// Options of `env.scrape`.
+pub(crate) const SCRAPE_KEYS: &[&str] = &["target", "path", "metrics"];
+
+/// Binding of `env.scrape`: a `ScrapeTarget` of the alerts provider, and the workload's pods
+/// annotated for scraping.
+fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
+    let mut o = Opts::new(
+        format!("env.scrape(\"{job}\", ...)"),
+        options,
+        SCRAPE_KEYS,
+        site,
+    );
+    let path = o.str("path").unwrap_or_else(|| "/metrics".to_owned());
+    let metrics = o.str_list("metrics");
+    if o.get("metrics").is_none() {
+        o.req_str("metrics");
+    }
+    let mut targets = Vec::new();
+    let mut annotate = None;
+    for t in o.list("target") {
+        if let Some(w) = t.clone().try_cast::<Workload>() {
+            let port = w.route_port.or_else(|| w.ports.first().map(|(_, p)| *p));
+            match (&w.service, port) {
+                (Some(service), Some(port)) => {
+                    targets.push(format!("{service}:{port}"));
+                    annotate = Some((w.id.clone(), port));
+                }
+                _ => o.diagnostics.push(site.error(
+                    Code::InvalidOption,
+                    "target",
+                    format!("`{}` has no Service port to scrape", w.name),
+                )),
+            }
+        } else if t.is_string() {
+            targets.push(t.to_string());
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                "target",
+                format!(
+                    "`target` of scrape job `{job}` must be a workload's port or \"host:port\", found {}",
+                    crate::types::script_type(&t)
+                ),
+            ));
+        }
+    }
+    c.report(o.finish());
+    let mut b = builder::lock(&c.b);
+    if let Some((id, port)) = annotate {
+        annotate_for_scraping(&mut b, &id, port, &path);
+    }
+    let env = b.env_name();
+    let body = Value::obj([
+        ("job", Value::str(job)),
+        ("targets", Value::from(targets)),
+        ("path", Value::str(path)),
+        ("metrics", Value::from(metrics)),
+    ]);
+    let id = ResourceId::other(Provider::Alerts, "ScrapeTarget", Some(&env), job);
+    b.add(id, body, Vec::new(), false, site.primary());
+}
+
+/// The `prometheus.io/scrape`, `port` and `path` annotations on a declared workload's pods.
+fn annotate_for_scraping(b: &mut Builder, id: &ResourceId, port: i64, path: &str) {
+    let Some(r) = b.resources.iter_mut().find(|r| &r.id == id) else {
+        return;
+    };
+    let Some(mut meta) = r.body.pointer(&["spec", "template", "metadata"]).cloned() else {
+        return;
+    };
+    let mut annotations = meta
+        .get("annotations")
+        .cloned()
+        .unwrap_or_else(Value::object);
+    annotations.insert("prometheus.io/scrape", Value::str("true"));
+    annotations.insert("prometheus.io/port", Value::str(port.to_string()));
+    annotations.insert("prometheus.io/path", Value::str(path));
+    meta.insert("annotations", annotations);
+    let mut spec = r.body.get("spec").cloned().unwrap_or_default();
+    let mut template = spec.get("template").cloned().unwrap_or_default();
+    template.insert("metadata", meta);
+    spec.insert("template", template);
+    r.body.insert("spec", spec);
+}
+
+fn register_receivers(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "slack",
+        ["options: Map"],
+        "Alerts posted to a Slack channel through an incoming webhook. Options: `channel`\n\
+         (\"#staging-alerts\"), `webhook` (the incoming webhook's URL: `secret_env(...)`; it is\n\
+         kept in a Secret that Alertmanager reads, never in its configuration), `send_resolved`\n\
+         (true by default). `slack(\"#channel\")` alone needs an Alertmanager that has a global\n\
+         `slack_api_url`.\n\n\
+         ```rhai\nlet notify = slack(#{ channel: \"#staging-alerts\", webhook: sensitive(\"https://hooks.slack.com/services/T0/B0/x\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "slack", options)
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "email",
+        ["options: Map"],
+        "Alerts sent by e-mail. Options: `to`, `from`, `smarthost` (\"smtp.example.com:587\"),\n\
+         `username`, `password` (sensitive: kept in a Secret that Alertmanager reads),\n\
+         `send_resolved` (true by default).\n\n\
+         ```rhai\nlet notify = email(#{ to: \"oncall@example.com\", from: \"alerts@example.com\", smarthost: \"smtp.example.com:587\", username: \"alerts\", password: sensitive(\"p\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "email", options)
+        }
+    );
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "webhook",
+        ["options: Map"],
+        "Alerts posted to a webhook. Options: `url` (plain or sensitive; a sensitive URL is kept in\n\
+         a Secret that Alertmanager reads), `send_resolved` (true by default).\n\n\
+         ```rhai\nlet notify = webhook(#{ url: sensitive(\"https://hooks.example.com/T0/B0/x\") });\n```",
+        move |nc: NativeCallContext, options: Map| -> Tagged {
+            receiver(&c, &c.site(&nc), "webhook", options)
+        }
+    );
+}
+
+/// Options of `slack`, `email` and `webhook` (#{ ... }) and the key each becomes in the
+/// receiver's settings; the first is required (and a Slack `webhook`).
+fn receiver_keys(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "slack" => &[
+            ("channel", "slack_channel"),
+            ("webhook", "slack_api_url"),
+            ("send_resolved", "send_resolved"),
+        ],
+        "email" => &[
+            ("to", "email"),
+            ("from", "email_from"),
+            ("smarthost", "email_smarthost"),
+            ("username", "email_username"),
+            ("password", "email_password"),
+            ("send_resolved", "send_resolved"),
+        ],
+        _ => &[("url", "webhook_url"), ("send_resolved", "send_resolved")],
+    }
+}
+
+pub(crate) const SLACK_KEYS: &[&str] = &["channel", "webhook", "send_resolved"];
+pub(crate) const EMAIL_KEYS: &[&str] = &[
+    "to",
+    "from",
+    "smarthost",
+    "username",
+    "password",
+    "send_resolved",
+];
+pub(crate) const WEBHOOK_KEYS: &[&str] = &["url", "send_resolved"];
+
+/// Binding of `slack(#{...})`, `email(#{...})` and `webhook(#{...})`: the receiver's settings,
+/// secrets kept sensitive (the lowering puts them in a Secret).
+fn receiver(c: &Ctx, site: &Site, kind: &str, options: Map) -> Tagged {
+    let known = match kind {
+        "slack" => SLACK_KEYS,
+        "email" => EMAIL_KEYS,
+        _ => WEBHOOK_KEYS,
+    };
+    let mut o = Opts::new(format!("{kind}(...)"), options, known, site);
+    let mut value = Value::object();
+    let secret_keys = ["webhook", "password", "url"];
+    for (i, (option, key)) in receiver_keys(kind).iter().enumerate() {
+        if *option == "send_resolved" {
+            if let Some(b) = o.bool(option) {
+                value.insert(*key, Value::Bool(b));
+            }
+            continue;
+        }
+        let given = if secret_keys.contains(option) {
+            secret_or_text(&mut o, option)
+        } else {
+            o.str(option).map(Value::str)
+        };
+        match given {
+            Some(v) => value.insert(*key, v),
+            None if i == 0 || (kind == "slack" && *option == "webhook") => {
+                o.req_str(option);
+            }
+            None => {}
+        }
+    }
+    c.report(o.finish());
+    Tagged {
+        kind: "notify",
+        value,
+    }
+}
+
+/// A sensitive value (`secret_env(...)`, `sensitive(...)`) or plain text.
+fn secret_or_text(o: &mut Opts, key: &str) -> Option<Value> {
+    let v = o.get(key)?;
+    if let Some(s) = v.clone().try_cast::<crate::types::SensitiveStr>() {
+        return Some(Value::Sensitive(s.0));
+    }
+    o.str(key).map(Value::str)
 }
 
 fn alert(c: &Ctx, site: &Site, name: &str, options: Map) {
@@ -735,4 +978,136 @@ fn alert(c: &Ctx, site: &Site, name: &str, options: Map) {
         description,
     };
     add_all(&mut b, vec![lower::alert(&spec)], site.primary());
+}
+
+/// Metrics Prometheus records itself, whatever it scrapes.
+const PROMETHEUS_OWN: &[&str] = &[
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+];
+
+/// The metric names a PromQL expression queries; none when it does not parse (that is
+/// reported where the rule is declared).
+pub(crate) fn queried_metrics(expr: &str) -> Vec<String> {
+    use promql_parser::parser::Expr;
+    fn walk(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::VectorSelector(vs) => out.extend(vs.name.clone()),
+            Expr::MatrixSelector(ms) => out.extend(ms.vs.name.clone()),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(e) = promql_parser::parser::parse(expr) {
+        walk(&e, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a scrape target's `metrics` (names, or prefixes ending in `*`) include `metric`.
+fn provides(metrics: &[Value], metric: &str) -> bool {
+    metrics
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|m| match m.strip_suffix('*') {
+            Some(prefix) => metric.starts_with(prefix),
+            None => m == metric,
+        })
+}
+
+/// Records the metrics the exporters of a plugin provide: the defaults of its functions'
+/// `metric_names`.
+pub(crate) fn learn_metrics(ctx: &Ctx, manifest: &crate::manifest::Manifest) {
+    let mut b = builder::lock(&ctx.b);
+    for f in manifest.functions.values() {
+        if let Some(toml::Value::Array(names)) = f
+            .params
+            .get("metric_names")
+            .and_then(|p| p.default.as_ref())
+        {
+            b.known_metrics
+                .extend(names.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+        }
+    }
+}
+
+/// Warns (`metric-not-scraped`) about each alert rule that queries a metric some exporter
+/// provides (the imported plugins' `metric_names`, or a declared scrape target's) when no
+/// scrape target of the script provides it: an exporter that is not run (`metrics: true`
+/// missing) makes the rule never fire. Only when the script declares scrape targets (a
+/// Prometheus of its own, `monitoring::stack`); otherwise what is scraped is decided outside
+/// the script. Metrics no known exporter provides are not judged.
+pub(crate) fn unscraped_metrics(b: &mut Builder) {
+    let of = |b: &Builder, kind: &str| -> Vec<cairn_model::Resource> {
+        b.resources
+            .iter()
+            .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == kind)
+            .cloned()
+            .collect()
+    };
+    let targets = of(b, "ScrapeTarget");
+    if targets.is_empty() {
+        return;
+    }
+    let provided: Vec<Value> = targets
+        .iter()
+        .flat_map(|r| {
+            r.body
+                .get("metrics")
+                .map(Value::as_array)
+                .unwrap_or_default()
+        })
+        .cloned()
+        .collect();
+    let known: Vec<Value> = b
+        .known_metrics
+        .iter()
+        .map(|m| Value::str(m.as_str()))
+        .collect();
+    for rule in of(b, "AlertRule") {
+        let expr = rule.body.get("expr").and_then(Value::as_str).unwrap_or("");
+        let missing: Vec<String> = queried_metrics(expr)
+            .into_iter()
+            .filter(|m| !PROMETHEUS_OWN.contains(&m.as_str()))
+            .filter(|m| provides(&known, m) && !provides(&provided, m))
+            .map(|m| format!("`{m}`"))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        b.report(
+            Diagnostic::warning(
+                Code::MetricNotScraped,
+                format!(
+                    "alert `{}` queries {}, which no scrape target of the environment provides",
+                    rule.id.name,
+                    missing.join(", ")
+                ),
+            )
+            .at(rule.span.clone())
+            .label("never fires")
+            .help("run the exporter that provides it (`metrics: true` on a postgres, redis, rabbitmq or cockroachdb component) or declare it with `env.scrape(...)`"),
+        );
+    }
 }

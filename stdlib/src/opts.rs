@@ -75,7 +75,7 @@ impl Opts {
             format!(
                 "option `{key}` of {} must be {expected}, found {}",
                 self.what,
-                got.type_name()
+                crate::types::script_type(got)
             ),
         )
         .at(self.site.at(key));

@@ -120,6 +120,7 @@ impl PluginResolver {
         let mut ast = engine.compile(&checked).map_err(|e| in_module(e.into()))?;
         ast.set_source(display.as_str());
         if let Some(m) = manifest {
+            crate::network::learn_metrics(&self.ctx, &m);
             self.manifests.insert(&located.name, m);
         }
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;

@@ -237,6 +237,7 @@ fn sql_peer(b: &mut Builder, spec: &SmokeSpec, database: Workload) {
                 service: None,
                 ports: Vec::new(),
                 route_port: None,
+                service_ports: Vec::new(),
                 pods: None,
             },
             vec![database],

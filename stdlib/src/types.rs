@@ -43,6 +43,9 @@ pub struct Workload {
     pub ports: Vec<(String, i64)>,
     /// The port a route to this target uses.
     pub route_port: Option<i64>,
+    /// The Service's port for each named port whose Service port differs from the
+    /// container's (`port: 80, target_port: 8000`).
+    pub service_ports: Vec<(String, i64)>,
     /// The labels of its pods when they are not selected by its name (pods an operator makes).
     pub pods: Option<Vec<(String, String)>>,
 }
@@ -94,4 +97,50 @@ pub struct Component {
 pub struct Tagged {
     pub kind: &'static str,
     pub value: Value,
+}
+
+/// What a script value is, as scripts call it ("a component", "a workload", "a map"), for
+/// messages: never a Rust path.
+pub fn script_type(v: &rhai::Dynamic) -> &'static str {
+    if v.is_unit() {
+        "()"
+    } else if v.is_string() {
+        "a string"
+    } else if v.is_int() {
+        "an integer"
+    } else if v.is_float() {
+        "a number"
+    } else if v.is_bool() {
+        "a boolean"
+    } else if v.is_map() {
+        "a map"
+    } else if v.is_array() {
+        "an array"
+    } else if v.is::<Component>() {
+        "a component"
+    } else if v.is::<Workload>() {
+        "a workload"
+    } else if v.is::<SecretHandle>() {
+        "a secret"
+    } else if v.is::<ConfigHandle>() {
+        "a config map"
+    } else if v.is::<VolumeHandle>() {
+        "a volume claim"
+    } else if v.is::<CertHandle>() {
+        "a certificate"
+    } else if v.is::<KeyRef>() {
+        "a secret key reference"
+    } else if v.is::<SensitiveStr>() {
+        "a sensitive value"
+    } else if v.is::<EnvSet>() {
+        "a set of environment variables"
+    } else if v.is::<EnvHandle>() {
+        "an environment"
+    } else if v.is::<Tagged>() {
+        "a setting"
+    } else if v.is_fnptr() {
+        "a function"
+    } else {
+        "a value of another type"
+    }
 }

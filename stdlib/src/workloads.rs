@@ -30,6 +30,7 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
     register_secrets(engine, docs, ctx);
     register_config_and_volumes(engine, docs, ctx);
     register_component(engine, docs, ctx);
+    register_service_account(engine, docs, ctx);
     register_workloads(engine, docs, ctx);
 }
 
@@ -81,9 +82,10 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          `allow_egress_ports` outside the cluster's `cluster_cidrs`; `allow_within: true` lets the\n\
          namespace's pods reach each other (clustered databases, Prometheus scraping). Workloads that use a backing\n\
          service, and routed workloads, get the policies they need automatically.\n\n\
-         `owned_by: \"staging\"` puts this environment's objects in a namespace the environment\n\
+         `owned_by` (\"staging\") puts this environment's objects in a namespace the environment\n\
          `staging` owns: that one declares the namespace with its quota, limits and isolation; this\n\
-         one declares only its own objects inside (and never changes the owner's).\n\n\
+         one declares only its own objects inside (and never changes the owner's). `labels` adds\n\
+         labels to the Namespace; `annotations` is accepted but not applied yet.\n\n\
          ```rhai\nlet env = environment(\"staging\", #{});\nenv.namespace(\"staging\", #{\n    quota: #{ requests_cpu: \"4\", requests_memory: \"8Gi\", pvcs: 10 },\n    container_defaults: #{ cpu: \"500m\", memory: \"512Mi\", request_cpu: \"100m\", request_memory: \"128Mi\" },\n    isolate: #{ deny_namespaces: [\"production\"], allow_egress_ports: [443] },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| {
             let site = c.site(&nc);
@@ -93,7 +95,7 @@ fn register_namespace(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 }
 
 /// Options of `env.namespace`.
-const NAMESPACE_KEYS: &[&str] = &[
+pub(crate) const NAMESPACE_KEYS: &[&str] = &[
     "quota",
     "container_defaults",
     "isolate",
@@ -370,7 +372,7 @@ fn secret_value(ctx: &Ctx, site: &Site, secret: &str, key: &str, v: &Dynamic) ->
         key,
         format!(
             "value of `{key}` in secret `{secret}` must be a string or a sensitive value, found {}",
-            v.type_name()
+            crate::types::script_type(v)
         ),
     ));
     None
@@ -533,6 +535,66 @@ fn register_config_and_volumes(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) 
             volume_claim(&c, &site, name, options)
         }
     );
+}
+
+fn register_service_account(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "service_account",
+        ["env: Environment", "name: &str", "options: Map"],
+        "Declares a ServiceAccount for pods that read the Kubernetes API (kube-state-metrics, a\n\
+         controller), with a Role and RoleBinding of this namespace only: `read` lists the kinds\n\
+         it may get, list and watch (`pods`, `services`, `endpoints`, `persistentvolumeclaims`,\n\
+         `configmaps`, `deployments`, `statefulsets`, `replicasets`, `daemonsets`, `jobs`,\n\
+         `cronjobs`, `ingresses`; never Secrets). Returns its name, for a workload's\n\
+         `service_account`.\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet sa = env.service_account(\"reader\", #{ read: [\"pods\", \"deployments\"] });\nenv.deployment(\"reader\", #{ image: \"ghcr.io/acme/reader:1.0\", service_account: sa });\n```",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> String {
+            let site = c.site(&nc);
+            service_account(&c, &site, name, options)
+        }
+    );
+}
+
+/// The API group of each kind `env.service_account` may read.
+fn read_group(resource: &str) -> Option<&'static str> {
+    Some(match resource {
+        "pods" | "services" | "endpoints" | "persistentvolumeclaims" | "configmaps" => "",
+        "deployments" | "statefulsets" | "replicasets" | "daemonsets" => "apps",
+        "jobs" | "cronjobs" => "batch",
+        "ingresses" => "networking.k8s.io",
+        _ => return None,
+    })
+}
+
+/// Binding of `env.service_account`: the ServiceAccount, its Role and its RoleBinding.
+fn service_account(c: &Ctx, site: &Site, name: &str, options: Map) -> String {
+    check_name(c, site, "service account", name, false);
+    let ns = ns_of(c);
+    let mut o = Opts::new(
+        format!("env.service_account(\"{name}\", ...)"),
+        options,
+        &["read"],
+        site,
+    );
+    let mut groups: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for resource in o.str_list("read") {
+        match read_group(&resource) {
+            Some(g) => groups.entry(g).or_default().push(resource),
+            None => o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &resource,
+                format!("`{resource}` is not a kind a service account may read here; use pods, services, endpoints, persistentvolumeclaims, configmaps, deployments, statefulsets, replicasets, daemonsets, jobs, cronjobs or ingresses"),
+            )),
+        }
+    }
+    c.report(o.finish());
+    for (kind, body) in lower::service_account(&ns, name, &groups) {
+        declare_in_namespace(c, site, &ns, kind, name, body, false);
+    }
+    name.to_owned()
 }
 
 fn register_component(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
@@ -742,7 +804,7 @@ fn config_value(c: &Ctx, site: &Site, name: &str, key: &str, v: &Dynamic) -> Opt
     let found = if v.is_unit() {
         "()".to_owned()
     } else {
-        v.type_name().to_owned()
+        crate::types::script_type(v).to_owned()
     };
     c.report1(
         site.error(
@@ -871,7 +933,8 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
 struct Pod {
     spec: PodSpec,
     depends_on: Vec<ResourceId>,
-    ports: Vec<(String, i64)>,
+    /// The pod's ports, every container's: the Service's numbers and the containers'.
+    ports: Vec<PortMap>,
     peers: Vec<Workload>,
     env_spans: Vec<(String, Option<cairn_model::Span>)>,
 }
@@ -884,12 +947,13 @@ struct Mounts {
     claim_templates: Vec<ClaimSpec>,
 }
 
-const DEPLOYMENT_KEYS: &[&str] = &[
+pub(crate) const DEPLOYMENT_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -898,16 +962,22 @@ const DEPLOYMENT_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
+    "service_account",
     "replicas",
     "service",
     "sandbox",
 ];
-const STATEFULSET_KEYS: &[&str] = &[
+pub(crate) const STATEFULSET_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -916,17 +986,23 @@ const STATEFULSET_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
+    "service_account",
     "replicas",
     "volume_claims",
     "headless",
     "sandbox",
 ];
-const JOB_KEYS: &[&str] = &[
+pub(crate) const JOB_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -935,15 +1011,21 @@ const JOB_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
+    "service_account",
     "backoff_limit",
     "sandbox",
 ];
-const CRONJOB_KEYS: &[&str] = &[
+pub(crate) const CRONJOB_KEYS: &[&str] = &[
     "image",
     "command",
     "args",
     "env",
     "port",
+    "target_port",
     "ports",
     "resources",
     "ready",
@@ -952,6 +1034,11 @@ const CRONJOB_KEYS: &[&str] = &[
     "pull_secret",
     "volumes",
     "files",
+    "sidecars",
+    "init",
+    "annotations",
+    "labels",
+    "service_account",
     "schedule",
     "suspend",
     "concurrency",
@@ -976,12 +1063,9 @@ fn parse_pod(
     let command = o.str_list("command");
     let args = o.str_list("args");
     let ports = parse_ports(o, site);
+    let main_ports = ports.len();
     let resources = parse_resources(o, site, name);
-    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
-    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
-    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
-        probe_port(o, site, name, option, probe.as_ref(), &ports);
-    }
+    let (readiness, liveness) = parse_probes(o, site, name, &container_ports(&ports));
     let ns = ns_of(ctx);
     let mut depends_on = vec![ResourceId::kube("Namespace", None, &ns)];
     parse_after(o, site, name, &mut depends_on);
@@ -992,7 +1076,25 @@ fn parse_pod(
         parse_claim_templates(o, site, map, &mut m);
     }
     parse_files(ctx, o, site, &mut depends_on, &mut m);
-    let (env, env_spans, peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    let (env, env_spans, mut peers) = parse_env(o, site, name, &ns, &mut depends_on);
+    let mut extra = Extra {
+        ns,
+        names: vec![name.to_owned()],
+        ports,
+        depends_on,
+        peers: Vec::new(),
+    };
+    let sidecars = parse_containers(o, site, "sidecars", &mut extra);
+    let init_containers = parse_containers(o, site, "init", &mut extra);
+    let Extra {
+        ports,
+        mut depends_on,
+        ..
+    } = extra;
+    peers.extend(extra.peers);
+    let annotations = parse_pod_metadata(o, site, name, "annotations");
+    let labels = parse_pod_metadata(o, site, name, "labels");
+    let service_account = parse_service_account(o, site);
     depends_on.sort();
     depends_on.dedup();
     let container = Container {
@@ -1000,7 +1102,7 @@ fn parse_pod(
         image: image?,
         command,
         args,
-        ports: ports.clone(),
+        ports: container_ports(&ports[..main_ports]),
         env,
         resources,
         readiness,
@@ -1015,6 +1117,11 @@ fn parse_pod(
         restart_policy: restart,
         claim_templates: m.claim_templates,
         simulate: parse_simulate(o, site),
+        sidecars,
+        init_containers,
+        annotations,
+        labels,
+        service_account,
     };
     Some(Pod {
         spec,
@@ -1023,6 +1130,216 @@ fn parse_pod(
         peers,
         env_spans,
     })
+}
+
+/// `ready` and `live`: probes, each of a port the container exposes.
+fn parse_probes(
+    o: &mut Opts,
+    site: &Site,
+    name: &str,
+    ports: &[(String, i64)],
+) -> (Option<Value>, Option<Value>) {
+    let readiness = o.custom::<Tagged>("ready", PROBE).map(|t| t.value);
+    let liveness = o.custom::<Tagged>("live", PROBE).map(|t| t.value);
+    for (option, probe) in [("ready", &readiness), ("live", &liveness)] {
+        probe_port(o, site, name, option, probe.as_ref(), ports);
+    }
+    (readiness, liveness)
+}
+
+/// `service_account`: the name of the ServiceAccount the pods run as.
+fn parse_service_account(o: &mut Opts, site: &Site) -> Option<String> {
+    let sa = o.str("service_account")?;
+    if let Err(e) = validate::dns1123_subdomain(&sa) {
+        o.diagnostics.push(site.error(Code::InvalidName, &sa, e.0));
+    }
+    Some(sa)
+}
+
+/// What the pod's extra containers add to it, gathered as `sidecars` and `init` are read.
+struct Extra {
+    ns: String,
+    /// Container names taken (the main one's first).
+    names: Vec<String>,
+    /// Every port of the pod so far.
+    ports: Vec<PortMap>,
+    depends_on: Vec<ResourceId>,
+    peers: Vec<Workload>,
+}
+
+/// Options of one of `sidecars`.
+const SIDECAR_KEYS: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "env",
+    "port",
+    "target_port",
+    "ports",
+    "resources",
+    "ready",
+    "live",
+];
+/// Options of one of `init`.
+const INIT_KEYS: &[&str] = &["name", "image", "command", "args", "env", "resources"];
+
+/// `sidecars` or `init`: a list of containers #{ name, image, ... } beside (or before) the
+/// main one, their ports added to the pod's (and its Service's).
+fn parse_containers(o: &mut Opts, site: &Site, key: &str, x: &mut Extra) -> Vec<Container> {
+    let mut out = Vec::new();
+    for item in o.list(key) {
+        let Some(map) = item.clone().try_cast::<Map>() else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                key,
+                format!(
+                    "each of `{key}` must be a map #{{ name, image, ... }}, found {}",
+                    crate::types::script_type(&item)
+                ),
+            ));
+            continue;
+        };
+        let init = key == "init";
+        let keys = if init { INIT_KEYS } else { SIDECAR_KEYS };
+        let what = if init { "init container" } else { "sidecar" };
+        let mut c = Opts::new(format!("a {what} of `{}`", x.names[0]), map, keys, site);
+        if let Some(container) = parse_container(&mut c, site, what, x) {
+            out.push(container);
+        }
+        o.diagnostics.extend(c.finish());
+    }
+    out
+}
+
+/// One sidecar or init container: its name unique in the pod, its ports not already taken.
+fn parse_container(c: &mut Opts, site: &Site, what: &str, x: &mut Extra) -> Option<Container> {
+    let name = c.req_str("name")?;
+    if validate::dns1123_label(&name).is_err() {
+        c.diagnostics.push(site.error(
+            Code::InvalidName,
+            &name,
+            format!("invalid {what} name \"{name}\": lowercase letters, digits and '-'"),
+        ));
+    }
+    if x.names.contains(&name) {
+        c.diagnostics.push(site.error(
+            Code::InvalidOption,
+            &name,
+            format!(
+                "the pod of `{}` has two containers named \"{name}\"",
+                x.names[0]
+            ),
+        ));
+    }
+    x.names.push(name.clone());
+    let image = parse_image(c, site, &name);
+    let own = sidecar_ports(c, site, what, &name, x);
+    let (readiness, liveness) = parse_probes(c, site, &name, &own);
+    let resources = parse_resources(c, site, &name);
+    let (env, _, peers) = parse_env(c, site, &name, &x.ns, &mut x.depends_on);
+    x.peers.extend(peers);
+    Some(Container {
+        name,
+        image: image?,
+        command: c.str_list("command"),
+        args: c.str_list("args"),
+        ports: own,
+        env,
+        resources,
+        readiness,
+        liveness,
+        mounts: Vec::new(),
+    })
+}
+
+/// A sidecar's `port` (named after it) and `ports`, none taken in the pod already.
+fn sidecar_ports(
+    c: &mut Opts,
+    site: &Site,
+    what: &str,
+    name: &str,
+    x: &mut Extra,
+) -> Vec<(String, i64)> {
+    let mut ports = Vec::new();
+    if let Some(port) = c.int("port") {
+        let short: String = name.chars().take(15).collect();
+        ports.push(PortMap {
+            name: short.trim_end_matches('-').to_owned(),
+            service: port,
+            target: c.int("target_port").unwrap_or(port),
+        });
+    }
+    if let Some(map) = c.map("ports") {
+        for (k, v) in map {
+            ports.extend(named_port(c, site, &k, &v));
+        }
+    }
+    check_ports(c, site, &ports);
+    for p in &ports {
+        if let Some(taken) = x
+            .ports
+            .iter()
+            .find(|q| q.name == p.name || q.service == p.service || q.target == p.target)
+        {
+            c.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &p.target.to_string(),
+                format!(
+                    "port {} ({}) of {what} `{name}` clashes with port {} ({}) of the pod",
+                    p.target, p.name, taken.target, taken.name
+                ),
+            ));
+        }
+    }
+    let own = container_ports(&ports);
+    x.ports.extend(ports);
+    own
+}
+
+/// The pods' `annotations` or `labels` (#{ key: value }): keys and values checked; labels may
+/// not take the one that selects the pods nor cairn's own.
+fn parse_pod_metadata(o: &mut Opts, site: &Site, name: &str, key: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in o.map(key).unwrap_or_default() {
+        let value = if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+            v.to_string()
+        } else {
+            o.diagnostics.push(site.error(
+                Code::InvalidOption,
+                &k,
+                format!(
+                    "{key} `{k}` of `{name}` must be a string, found {}",
+                    crate::types::script_type(&v)
+                ),
+            ));
+            continue;
+        };
+        let checked = validate::label_key(&k).and_then(|()| match key {
+            "labels" => validate::label_value(&value),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
+            o.diagnostics.push(site.error(Code::InvalidLabel, &k, e.0));
+        }
+        if key == "labels"
+            && [
+                crate::k8s::NAME,
+                crate::k8s::MANAGED_BY,
+                crate::k8s::ENVIRONMENT,
+            ]
+            .contains(&k.as_str())
+        {
+            o.diagnostics.push(site.error(
+                Code::InvalidLabel,
+                &k,
+                format!("label `{k}` of `{name}`'s pods is cairn's own: it selects the pods or marks them as the environment's"),
+            ));
+            continue;
+        }
+        out.push((k.to_string(), value));
+    }
+    out
 }
 
 /// A probe's port must be one its container exposes: a number among its ports, a name among
@@ -1116,32 +1433,94 @@ fn parse_image(o: &mut Opts, site: &Site, name: &str) -> Option<String> {
     image
 }
 
-/// `port` (named `http`) and `ports`, numbers and names checked.
-fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
+/// A named port: the Service's number and the container's.
+#[derive(Debug, Clone)]
+struct PortMap {
+    name: String,
+    service: i64,
+    target: i64,
+}
+
+/// `port` (named `http`, with `target_port` when the container listens on another number)
+/// and `ports` (#{ name: number } or #{ name: #{ port, target_port } }), numbers and names
+/// checked.
+fn parse_ports(o: &mut Opts, site: &Site) -> Vec<PortMap> {
     let mut ports = Vec::new();
+    let target = o.int("target_port");
     if let Some(p) = o.int("port") {
-        ports.push(("http".to_owned(), p));
+        ports.push(PortMap {
+            name: "http".to_owned(),
+            service: p,
+            target: target.unwrap_or(p),
+        });
+    } else if target.is_some() {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            "target_port",
+            "`target_port` is the container's port behind `port`: give `port` too",
+        ));
     }
     if let Some(map) = o.map("ports") {
         for (k, v) in map {
-            match v.as_int() {
-                Ok(p) => ports.push((k.to_string(), p)),
-                Err(_) => o.diagnostics.push(site.error(
-                    Code::InvalidOption,
-                    &k,
-                    format!("port `{k}` must be a number"),
-                )),
+            if let Some(p) = named_port(o, site, &k, &v) {
+                ports.push(p);
             }
         }
     }
-    for (pname, port) in &ports {
-        if !(1..=65535).contains(port) {
-            o.diagnostics.push(site.error(
-                Code::InvalidOption,
-                &port.to_string(),
-                format!("port {port} is out of range 1-65535"),
-            ));
+    check_ports(o, site, &ports);
+    ports
+}
+
+/// One entry of `ports`: a number, or #{ port, target_port }.
+fn named_port(o: &mut Opts, site: &Site, name: &str, v: &Dynamic) -> Option<PortMap> {
+    if let Ok(p) = v.as_int() {
+        return Some(PortMap {
+            name: name.to_owned(),
+            service: p,
+            target: p,
+        });
+    }
+    if let Some(map) = v.clone().try_cast::<Map>() {
+        let mut m = Opts::new(
+            format!("port `{name}`"),
+            map,
+            &["port", "target_port"],
+            site,
+        );
+        let service = m.int("port");
+        if service.is_none() {
+            m.req_str("port");
         }
+        let target = m.int("target_port");
+        o.diagnostics.extend(m.finish());
+        let service = service?;
+        return Some(PortMap {
+            name: name.to_owned(),
+            service,
+            target: target.unwrap_or(service),
+        });
+    }
+    o.diagnostics.push(site.error(
+        Code::InvalidOption,
+        name,
+        format!("port `{name}` must be a number or #{{ port, target_port }}"),
+    ));
+    None
+}
+
+/// Port numbers in range, names valid (at most 15 lowercase letters, digits and '-').
+fn check_ports(o: &mut Opts, site: &Site, ports: &[PortMap]) {
+    for p in ports {
+        for port in [p.service, p.target] {
+            if !(1..=65535).contains(&port) {
+                o.diagnostics.push(site.error(
+                    Code::InvalidOption,
+                    &port.to_string(),
+                    format!("port {port} is out of range 1-65535"),
+                ));
+            }
+        }
+        let pname = &p.name;
         if pname.len() > 15 || validate::dns1123_label(pname).is_err() {
             o.diagnostics.push(site.error(
                 Code::InvalidName,
@@ -1152,7 +1531,11 @@ fn parse_ports(o: &mut Opts, site: &Site) -> Vec<(String, i64)> {
             ));
         }
     }
-    ports
+}
+
+/// The container's side of ports: names and the numbers it listens on.
+fn container_ports(ports: &[PortMap]) -> Vec<(String, i64)> {
+    ports.iter().map(|p| (p.name.clone(), p.target)).collect()
 }
 
 /// `resources`: `cpu` and `memory` set requests and limits, the others one of them; a request
@@ -1205,14 +1588,18 @@ fn parse_resources(o: &mut Opts, site: &Site, name: &str) -> Resources {
 /// `after`: workloads that must be ready first.
 fn parse_after(o: &mut Opts, site: &Site, name: &str, depends_on: &mut Vec<ResourceId>) {
     for dep in o.list("after") {
-        match dep.clone().try_cast::<Workload>() {
+        let workload = dep
+            .clone()
+            .try_cast::<Workload>()
+            .or_else(|| dep.clone().try_cast::<Component>().map(|c| c.workload));
+        match workload {
             Some(w) => depends_on.push(w.id.clone()),
             None => o.diagnostics.push(
                 Diagnostic::error(
                     Code::InvalidOption,
                     format!(
-                        "`after` of `{name}` lists a {}, not a workload",
-                        dep.type_name()
+                        "`after` of `{name}` lists {}, not a workload or a component",
+                        crate::types::script_type(&dep)
                     ),
                 )
                 .at(site.at("after")),
@@ -1241,7 +1628,7 @@ fn parse_pull_secrets(
                     Code::InvalidOption,
                     format!(
                         "`pull_secret` of `{name}` must be a secret, found {}",
-                        p.type_name()
+                        crate::types::script_type(&p)
                     ),
                 )
                 .at(site.at("pull_secret")),
@@ -1268,7 +1655,7 @@ fn parse_volumes(o: &mut Opts, site: &Site, depends_on: &mut Vec<ResourceId>, m:
                 &path,
                 format!(
                     "volume at `{path}` must be a volume claim, found {}",
-                    v.type_name()
+                    crate::types::script_type(&v)
                 ),
             )),
         }
@@ -1350,13 +1737,22 @@ fn parse_files(
             // time): mounted when it exists.
             optional = true;
             ("ConfigMap", v.to_string())
+        } else if let Some(name) = v.clone().try_cast::<Map>().and_then(|m| {
+            m.get("secret")
+                .filter(|s| s.is_string())
+                .map(ToString::to_string)
+        }) {
+            // A Secret made outside the script (the Alertmanager configuration cairn renders
+            // at plan time): mounted when it exists.
+            optional = true;
+            ("Secret", name)
         } else {
             o.diagnostics.push(site.error(
                 Code::InvalidOption,
                 &path,
                 format!(
-                    "files at `{path}` must come from a config map or a secret, found {}",
-                    v.type_name()
+                    "files at `{path}` must come from a config map, a secret or #{{ secret: \"name\" }}, found {}",
+                    crate::types::script_type(&v)
                 ),
             ));
             continue;
@@ -1377,6 +1773,7 @@ fn parse_files(
             PodVolume::Secret {
                 volume,
                 name: source_name,
+                optional,
             }
         });
     }
@@ -1444,12 +1841,16 @@ fn parse_env(
 }
 
 /// Declares the Service in front of a workload's ports, if it has any; returns its name.
-fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[(String, i64)]) -> Option<String> {
+fn add_service(ctx: &Ctx, site: &Site, name: &str, ports: &[PortMap]) -> Option<String> {
     if ports.is_empty() {
         return None;
     }
     let ns = ns_of(ctx);
-    let body = lower::service(&ns, name, ports);
+    let ports: Vec<(String, i64, i64)> = ports
+        .iter()
+        .map(|p| (p.name.clone(), p.service, p.target))
+        .collect();
+    let body = lower::service(&ns, name, &ports);
     declare_in_namespace(ctx, site, &ns, "Service", name, body, false);
     Some(name.to_owned())
 }
@@ -1475,8 +1876,14 @@ fn finish_workload(
         name: name.to_owned(),
         id: id.clone(),
         service,
-        ports: pod.ports.clone(),
+        ports: container_ports(&pod.ports),
         route_port: None,
+        service_ports: pod
+            .ports
+            .iter()
+            .filter(|p| p.service != p.target)
+            .map(|p| (p.name.clone(), p.service))
+            .collect(),
         pods: None,
     };
     let mut b = builder::lock(&ctx.b);
@@ -1515,18 +1922,28 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         docs,
         "deployment",
         ["env: Environment", "name: &str", "options: Map"],
-        "Declares a Deployment (and a Service when it has ports). Options: `image`, `replicas`,\n\
-         `command`, `args`, `port` or `ports` (#{ name: number }), `env` (a list of secrets, config\n\
-         maps, maps and services' `.env(...)`), `resources` (#{ cpu, memory } sets requests and limits;\n\
-         `request_cpu`, `limit_memory`… set one), `ready` and `live` probes, `after` (workloads, such as\n\
-         a migration Job, that must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files`\n\
-         (#{ directory: config map or secret }: its keys as files; a config map's name as a string\n\
-         mounts one made outside the script, when it exists). `sandbox: #{ simulate: \"crash-loop\" }`\n\
-         (or `\"image-pull-error\"`, or `\"failing-probe\"`: running, never ready; for any workload\n\
-         kind) makes its pods fail that way on the\n\
-         `--sandbox` only, to see how apply explains a failure; a real cluster ignores it (the plan\n\
-         says so).\n\n\
-         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```",
+        "Declares a Deployment (and a Service when it has ports, unless `service` is false). Options:\n\
+         `image`, `replicas`, `command`, `args`, `port` (named `http`; with `target_port` when the\n\
+         container listens on another number: `port: 80, target_port: 8000` is a Service port 80\n\
+         to the container's 8000) or `ports` (#{ name: number } or #{ name: #{ port, target_port } }),\n\
+         `env` (a list of secrets, config maps, maps and services' `.env(...)`), `resources`\n\
+         (#{ cpu, memory } sets requests and limits; `request_cpu`, `limit_memory`… set one),\n\
+         `ready` and `live` probes, `after` (workloads or components, such as a migration Job, that\n\
+         must be ready first), `pull_secret`, `volumes` (#{ path: claim }), `files` (#{ directory:\n\
+         config map or secret }: its keys as files; a config map's name as a string, or\n\
+         #{ secret: \"name\" }, mounts one made outside the script, when it exists), `sidecars`\n\
+         (containers beside the main one: #{ name, image, command, args, env, port, ports,\n\
+         resources, ready, live }; their ports join the Service), `init` (containers run to\n\
+         completion first: #{ name, image, command, args, env, resources }), `annotations` and\n\
+         `labels` of the pods (#{ key: value }), `service_account` (a name, such as\n\
+         `env.service_account(...)`'s). `sandbox: #{ simulate: \"crash-loop\" }` (or\n\
+         `\"image-pull-error\"`, or `\"failing-probe\"`: running, never ready; for any workload kind)\n\
+         makes its pods fail that way on the `--sandbox` only, to see how apply explains a failure;\n\
+         a real cluster ignores it (the plan says so).\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{\n    image: \"nginx:1.27\", replicas: 2, port: 80,\n    resources: #{ cpu: \"250m\", memory: \"256Mi\" },\n    ready: http_get(\"/\", 80),\n});\n```\n\n\
+         A Service port 80 in front of a container on 8000, an exporter as a sidecar, scrape\n\
+         annotations and a check before start:\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet api = env.deployment(\"api\", #{\n    image: \"ghcr.io/acme/api:1.0\", port: 80, target_port: 8000, ready: http_get(\"/health\", 8000),\n    sidecars: [#{ name: \"exporter\", image: \"nginx/nginx-prometheus-exporter:1.3.0\", ports: #{ metrics: 9113 } }],\n    init: [#{ name: \"wait\", image: \"busybox:1.36\", command: [\"sh\", \"-c\", \"true\"] }],\n    annotations: #{ \"prometheus.io/scrape\": \"true\", \"prometheus.io/port\": \"9113\" },\n    labels: #{ team: \"api\" },\n});\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, name: &str, options: Map| -> Workload {
             let site = c.site(&nc);
             deployment(&c, &site, name, options)
@@ -1539,7 +1956,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "statefulset",
         ["env: Environment", "name: &str", "options: Map"],
         "Declares a StatefulSet with a Service of the same name (for databases and queues). Options as\n\
-         for `deployment`; `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
+         for `deployment` (`replicas` included); `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
          own claim (#{ path: #{ storage, class, name } }, as `volumeClaimTemplates`); `headless: true`\n\
          makes the Service headless, publishing pods before they are ready (cluster members finding\n\
          each other as `<name>-0.<name>`).\n\n\
@@ -1774,6 +2191,7 @@ fn placeholder(ctx: &Ctx, kind: &'static str, name: &str) -> Workload {
         service: None,
         ports: Vec::new(),
         route_port: None,
+        service_ports: Vec::new(),
         pods: None,
     }
 }

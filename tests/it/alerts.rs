@@ -161,3 +161,345 @@ env.alert_route(webhook("https://hooks.example.com/T0/B0/s3cr3t"));
     let out = cluster.cairn(&["plan", &script]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+const WEBHOOK: &str = "https://hooks.slack.com/services/T0/B0/hunter2";
+const SMTP_PASSWORD: &str = "smtp-hunter2";
+
+/// The alert objects of an environment whose receivers take their secrets from variables.
+fn routing_with_secrets(routes: RouteFormat) -> cairn_model::DesiredState {
+    let script = r##"
+let env = environment("staging", #{});
+env.namespace("staging", #{});
+env.alert("PodCrashLooping", #{ expr: "increase(kube_pod_container_status_restarts_total[15m]) > 3", severity: "critical" });
+env.alert_route(slack(#{ channel: "#staging-alerts", webhook: secret_env("SLACK_WEBHOOK") }));
+"##;
+    let options = cairn_stdlib::EvalOptions {
+        vars: [("SLACK_WEBHOOK", WEBHOOK), ("SMTP_PASSWORD", SMTP_PASSWORD)]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..cairn_stdlib::EvalOptions::default()
+    };
+    let mut eval = cairn_stdlib::evaluate("alerts.rhai", script, &[], &options);
+    assert!(!eval.has_errors(), "{:?}", eval.diagnostics);
+    // A second receiver: e-mail through an SMTP server with a password.
+    let email = cairn_stdlib::evaluate(
+        "email.rhai",
+        r##"
+let env = environment("staging", #{});
+env.namespace("staging", #{});
+env.alert_route(email(#{ to: "oncall@example.com", from: "alerts@example.com", smarthost: "smtp.example.com:587", username: "alerts", password: secret_env("SMTP_PASSWORD"), send_resolved: false }));
+"##,
+        &[],
+        &options,
+    );
+    assert!(!email.has_errors(), "{:?}", email.diagnostics);
+    let mut route = email
+        .state
+        .resources
+        .into_iter()
+        .find(|r| r.id.kind == "AlertRoute")
+        .expect("the e-mail route");
+    route.id.name = "email".into();
+    eval.state.resources.push(route);
+    with_alert_objects(
+        &eval.state,
+        AlertFormat {
+            rules: RuleFormat::ConfigMap,
+            routes,
+        },
+    )
+}
+
+fn yaml_of(state: &cairn_model::DesiredState) -> String {
+    let mut out = String::new();
+    for r in state
+        .kube_objects()
+        .filter(|r| matches!(r.id.kind.as_str(), "Secret" | "AlertmanagerConfig"))
+    {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&r.body.to_json()).expect("yaml"));
+    }
+    out
+}
+
+#[test]
+fn a_slack_webhook_and_an_smtp_password_come_from_the_secret_never_the_configuration() {
+    for routes in [RouteFormat::Secret, RouteFormat::AlertmanagerConfig] {
+        let state = routing_with_secrets(routes);
+        let text = yaml_of(&state);
+        assert!(!text.contains("hunter2"), "{text}");
+        let name = match routes {
+            RouteFormat::Secret => "routing-secret-with-credentials.yaml",
+            RouteFormat::AlertmanagerConfig => "routing-alertmanagerconfig-with-credentials.yaml",
+        };
+        insta::assert_snapshot!(name, text);
+        // The Secret holds the real values only when revealed, at apply.
+        let secret = state
+            .kube_objects()
+            .find(|r| r.id.kind == "Secret")
+            .expect("a Secret");
+        let revealed = secret.body.reveal(&|_| None).expect("revealed");
+        let data = revealed["stringData"].as_object().expect("stringData");
+        let values: Vec<&str> = data.values().filter_map(|v| v.as_str()).collect();
+        assert!(values.contains(&WEBHOOK), "{data:?}");
+        assert!(values.contains(&SMTP_PASSWORD), "{data:?}");
+    }
+}
+
+#[test]
+fn the_secret_format_reads_each_credential_from_a_file_beside_the_configuration() {
+    let state = routing_with_secrets(RouteFormat::Secret);
+    let secret = state
+        .kube_objects()
+        .find(|r| r.id.kind == "Secret")
+        .expect("a Secret")
+        .body
+        .to_json();
+    let config: serde_json::Value = serde_json::from_str(
+        secret["stringData"]["alertmanager.yaml"]
+            .as_str()
+            .expect("config"),
+    )
+    .expect("JSON config");
+    let dir = cairn_plan::alerts::ALERTMANAGER_CONFIG_DIR;
+    let slack = &config["receivers"][0]["slack_configs"][0];
+    let file = slack["api_url_file"].as_str().expect("api_url_file");
+    let key = file
+        .strip_prefix(&format!("{dir}/"))
+        .expect("in the mounted directory");
+    assert_eq!(secret["stringData"][key], "<sensitive: $SLACK_WEBHOOK>");
+    let email = &config["receivers"][0]["email_configs"][0];
+    assert_eq!(email["smarthost"], "smtp.example.com:587");
+    assert_eq!(email["send_resolved"], false);
+    let file = email["auth_password_file"]
+        .as_str()
+        .expect("auth_password_file");
+    let key = file
+        .strip_prefix(&format!("{dir}/"))
+        .expect("in the mounted directory");
+    assert_eq!(secret["stringData"][key], "<sensitive: $SMTP_PASSWORD>");
+}
+
+#[test]
+fn a_slack_receiver_needs_its_channel_and_webhook() {
+    let eval = cairn_stdlib::evaluate(
+        "alerts.rhai",
+        r##"
+let env = environment("staging", #{});
+env.namespace("staging", #{});
+env.alert_route(slack(#{ chanel: "#staging-alerts" }));
+"##,
+        &[],
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    let messages: Vec<&str> = eval
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages.contains(&"slack(...) needs the option `channel`"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"slack(...) needs the option `webhook`"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"slack(...) has no option `chanel`"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn the_monitoring_stack_applies_with_alertmanager_reading_the_slack_webhook_from_its_secret() {
+    let cluster = cairn_tests::TestCluster::start(cairn_sandbox::SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(50),
+        ..cairn_sandbox::SandboxConfig::default()
+    });
+    let script = cluster.write(
+        "mon.rhai",
+        r##"
+import "monitoring" as monitoring;
+import "redis" as redis;
+let env = environment("mon", #{});
+env.namespace("mon", #{ isolate: #{ allow_within: true } });
+let cache = redis::instance(env, "cache", #{ metrics: true, storage: "1Gi" });
+monitoring::stack(env, #{ storage: "1Gi", grafana_storage: "1Gi",
+    prometheus_resources: #{ cpu: "100m", memory: "128Mi" }, grafana_resources: #{ cpu: "100m", memory: "128Mi" } });
+monitoring::alerts(env, #{ notify: slack(#{ channel: "#mon-alerts", webhook: secret_env("SLACK_WEBHOOK") }) });
+"##,
+    );
+    let plugins = cairn_tests::root().join("plugins");
+    let plugins = plugins.to_string_lossy().into_owned();
+    let vars = [
+        ("SLACK_WEBHOOK", WEBHOOK),
+        ("CAIRN_PLUGIN_PATH", plugins.as_str()),
+    ];
+    let out = cluster.cairn_with(&["apply", &script, "--yes"], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for created in [
+        "Secret/mon/mon-alertmanager created",
+        "ConfigMap/mon/mon-scrape-targets created",
+        "Deployment/mon/alertmanager",
+        "Deployment/mon/kube-state-metrics",
+        "RoleBinding/mon/kube-state-metrics",
+    ] {
+        assert!(
+            out.stdout.contains(created),
+            "no «{created}»:\n{}",
+            out.stdout
+        );
+    }
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(client.clone(), "mon");
+        let secret = secrets
+            .get("mon-alertmanager")
+            .await
+            .expect("the routing Secret");
+        let data = secret.data.expect("data");
+        let webhook = data.get("api-url-1").expect("the webhook's file");
+        assert_eq!(webhook.0, WEBHOOK.as_bytes());
+        let config = String::from_utf8(data["alertmanager.yaml"].0.clone()).expect("text");
+        assert!(!config.contains("hunter2"), "{config}");
+        assert!(
+            config.contains("/etc/alertmanager/config/api-url-1"),
+            "{config}"
+        );
+        let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(client.clone(), "mon");
+        let am = deployments.get("alertmanager").await.expect("Alertmanager");
+        assert_eq!(am.status.and_then(|s| s.ready_replicas), Some(1));
+        let pod = am.spec.template.spec.expect("pod spec");
+        let volume = &pod.volumes.expect("volumes")[0];
+        assert_eq!(
+            volume
+                .secret
+                .as_ref()
+                .and_then(|s| s.secret_name.as_deref()),
+            Some("mon-alertmanager")
+        );
+        let configs: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "mon");
+        let targets = configs.get("mon-scrape-targets").await.expect("targets");
+        let file = &targets.data.expect("data")["targets.json"];
+        assert!(file.contains("cache:9121"), "{file}");
+    });
+    let out = cluster.cairn_with(&["plan", &script], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+/// Every component with `metrics: true`, a monitoring stack, and rules on their metrics.
+const EXPORTERS: &str = r##"
+import "postgres" as postgres;
+import "redis" as redis;
+import "rabbitmq" as rabbitmq;
+import "cockroachdb" as cockroachdb;
+import "monitoring" as monitoring;
+let env = environment("exp", #{});
+env.namespace("exp", #{ isolate: #{ allow_within: true } });
+let db = postgres::instance(env, "db", #{ metrics: true });
+let cache = redis::instance(env, "cache", #{ metrics: true });
+let mq = rabbitmq::instance(env, "mq", #{ metrics: true });
+let crdb = cockroachdb::cluster(env, "crdb", #{ metrics: true });
+monitoring::stack(env, #{});
+env.alert("PostgresDown", #{ expr: "pg_up == 0" });
+env.alert("RedisDown", #{ expr: "redis_up == 0" });
+env.alert("RangesUnavailable", #{ expr: "sum(ranges_unavailable) > 0" });
+env.alert("QueueBacklog", #{ expr: "sum(rabbitmq_queue_messages_ready) > 1000" });
+env.alert("PodsNotReady", #{ expr: "kube_deployment_status_replicas_unavailable > 0" });
+env.job("seed", #{ image: "busybox:1.36", command: ["true"], after: [crdb, db] });
+"##;
+
+#[test]
+fn exporters_run_beside_their_databases_and_their_metrics_satisfy_the_rules() {
+    let plugins = vec![cairn_tests::root().join("plugins")];
+    let eval = cairn_stdlib::evaluate(
+        "exporters.rhai",
+        EXPORTERS,
+        &plugins,
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    let problems: Vec<String> = eval
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let body = |kind: &str, name: &str| {
+        eval.state
+            .resources
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .body
+            .to_json()
+    };
+    for (name, image, port) in [
+        (
+            "db",
+            "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
+            9187,
+        ),
+        ("cache", "oliver006/redis_exporter:v1.62.0", 9121),
+    ] {
+        let set = body("StatefulSet", name);
+        let typed: k8s_openapi::api::apps::v1::StatefulSet =
+            serde_json::from_value(set.clone()).expect("a valid StatefulSet");
+        assert_eq!(serde_json::to_value(&typed).expect("json"), set);
+        let template = &set["spec"]["template"];
+        let exporter = &template["spec"]["containers"][1];
+        assert_eq!(exporter["image"], image, "{set}");
+        assert_eq!(exporter["ports"][0]["containerPort"], port);
+        let annotations = &template["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["prometheus.io/port"], port.to_string());
+        let service = body("Service", name);
+        assert!(
+            service.to_string().contains(&format!("\"port\":{port}")),
+            "{service}"
+        );
+        // The exporter reads the database's credentials from its Secret.
+        assert!(
+            !exporter.to_string().contains("\"value\":\"<sensitive"),
+            "{exporter}"
+        );
+    }
+    let mq = body("ScrapeTarget", "mq");
+    assert_eq!(mq["targets"][0], "mq:15692");
+    let crdb = body("ScrapeTarget", "crdb");
+    assert_eq!(crdb["path"], "/_status/vars");
+    assert_eq!(crdb["targets"].as_array().map(Vec::len), Some(3));
+    // The Prometheus of the stack reads them from the file written at plan time.
+    let state = with_alert_objects(&eval.state, RuleFormat::ConfigMap);
+    let targets = state
+        .kube_objects()
+        .find(|r| r.id.name == "exp-scrape-targets")
+        .expect("the targets ConfigMap")
+        .body
+        .to_json();
+    let groups: serde_json::Value =
+        serde_json::from_str(targets["data"]["targets.json"].as_str().expect("file"))
+            .expect("file discovery JSON");
+    let jobs: Vec<&str> = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["labels"]["job"].as_str())
+        .collect();
+    for job in [
+        "db",
+        "cache",
+        "mq",
+        "crdb",
+        "kube-state-metrics",
+        "alertmanager",
+        "prometheus",
+    ] {
+        assert!(jobs.contains(&job), "{job} not scraped: {jobs:?}");
+    }
+}

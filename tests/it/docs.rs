@@ -56,3 +56,55 @@ fn the_docs_command_lists_them() {
     );
     assert!(out.stdout.contains("```rhai"));
 }
+
+#[test]
+fn every_option_of_every_function_is_documented() {
+    let docs = function_docs();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for f in &docs {
+        // "Options as for `deployment`": the options documented there count too.
+        let flat = |doc: &str| doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut text = flat(f.doc);
+        for other in &docs {
+            if flat(f.doc).contains(&format!("as for `{}`", other.name)) {
+                text.push_str(&flat(other.doc));
+                for third in &docs {
+                    if flat(other.doc).contains(&format!("as for `{}`", third.name)) {
+                        text.push_str(&flat(third.doc));
+                    }
+                }
+            }
+        }
+        for option in f.options() {
+            checked += 1;
+            // `key` alone, or `key: value` as in an example.
+            if !text.contains(&format!("`{option}`")) && !text.contains(&format!("`{option}: ")) {
+                missing.push(format!("{}({}): `{option}`", f.name, f.params.join(", ")));
+            }
+        }
+    }
+    assert!(checked >= 80, "only {checked} options checked");
+    assert!(
+        missing.is_empty(),
+        "undocumented options:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn the_docs_command_searches_descriptions_too() {
+    // No function is named after it: `slack`, `email`, `webhook` and `alert_route` say it.
+    let out = cairn_tests::cairn(&["docs", "alertmanager"], cairn_tests::ci_vars());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in ["## slack(", "## email(", "## webhook(", "## alert_route("] {
+        assert!(out.stdout.contains(name), "no {name} in:\n{}", out.stdout);
+    }
+    // Every word must match, in any case.
+    let out = cairn_tests::cairn(&["docs", "Sidecar exporter"], cairn_tests::ci_vars());
+    assert!(out.stdout.contains("## deployment("), "{}", out.stdout);
+    assert!(!out.stdout.contains("## cronjob("), "{}", out.stdout);
+    let out = cairn_tests::cairn(&["docs", "no-such-word-anywhere"], cairn_tests::ci_vars());
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}

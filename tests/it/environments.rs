@@ -189,10 +189,11 @@ fn spacetime_staging_has_three_cockroach_nodes_and_redis_with_sentinel() {
         "{prom}"
     );
     find(&docs, "Deployment", "grafana");
-    let config = find(&docs, "ConfigMap", "prometheus-config");
+    // Prometheus reads its targets from the file cairn writes at plan time (`env.scrape`).
+    let target = find(&docs, "ScrapeTarget", "cockroachdb");
     assert!(
-        config.to_string().contains("_status/vars"),
-        "cockroach metrics are scraped: {config}"
+        target.to_string().contains("_status/vars"),
+        "cockroach metrics are scraped: {target}"
     );
 }
 

@@ -30,4 +30,5 @@ mod s3_harness;
 mod sandbox;
 mod smoke;
 mod speed;
+mod stdlib_gaps;
 mod strict;

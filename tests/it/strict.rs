@@ -4,7 +4,7 @@
 
 use cairn_tests::{cairn, ci_vars, root};
 use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net,
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, networking::v1 as net, rbac::v1 as rbac,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +42,11 @@ fn check_doc(doc: &serde_json::Value) -> Result<&'static str, String> {
             strict::<net::NetworkPolicy>(doc).map(|()| "NetworkPolicy")
         }
         ("networking.k8s.io/v1", "Ingress") => strict::<net::Ingress>(doc).map(|()| "Ingress"),
+        ("v1", "ServiceAccount") => strict::<core::ServiceAccount>(doc).map(|()| "ServiceAccount"),
+        ("rbac.authorization.k8s.io/v1", "Role") => strict::<rbac::Role>(doc).map(|()| "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            strict::<rbac::RoleBinding>(doc).map(|()| "RoleBinding")
+        }
         (api, kind) if api.contains("cairn.dev") => Ok(if kind.is_empty() { "?" } else { "cairn" }),
         // Operators' custom resources: no k8s-openapi type; their CRDs validate them.
         ("acid.zalan.do/v1" | "postgresql.cnpg.io/v1", _) => Ok("custom"),

@@ -186,7 +186,7 @@ enum Command {
     },
     /// List the functions environment scripts can call, with examples
     Docs {
-        /// Only functions whose name contains this
+        /// Only functions whose name, parameters or documentation contain every word of this
         filter: Option<String>,
     },
     /// Print a completion script for a shell, e.g. `source <(cairn completions bash)`
@@ -460,7 +460,7 @@ fn graph(
 
 fn docs(io: &mut Io<'_>, filter: Option<&str>) -> Result<i32, CliError> {
     for f in cairn_stdlib::function_docs() {
-        if filter.is_some_and(|needle| !f.name.contains(needle)) {
+        if filter.is_some_and(|query| !f.matches(query)) {
             continue;
         }
         outln!(io, "## {}({})\n\n{}\n", f.name, f.params.join(", "), f.doc)?;

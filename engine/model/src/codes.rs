@@ -173,6 +173,9 @@ codes! {
     PluginNeedsNewerCairn = "plugin-needs-newer-cairn",
     /// Plugins import each other in a cycle.
     PluginImportCycle = "plugin-import-cycle",
+    /// An alert rule queries a metric that no scrape target the script declares provides
+    /// (`env.scrape(...)`, an exporter's `metrics: true`, `monitoring::stack`'s targets).
+    MetricNotScraped = "metric-not-scraped",
 }
 
 impl std::fmt::Display for Code {

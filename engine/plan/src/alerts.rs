@@ -80,18 +80,30 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
     if !rules.is_empty() {
         out.push(rules_object(env, ns, format, &rules, &ns_id));
     }
-    if !routes.is_empty() {
-        let receivers: Vec<&Value> = routes
-            .iter()
-            .filter_map(|r| r.body.get("receiver"))
-            .collect();
-        let span = routes.first().and_then(|r| r.span.clone());
-        match route_format {
-            RouteFormat::Secret => out.push(routing_secret(env, ns, &receivers, span, &ns_id)),
-            RouteFormat::AlertmanagerConfig => {
-                out.extend(alertmanager_config(env, ns, &receivers, span, &ns_id));
-            }
+    let targets: Vec<&Resource> = state
+        .resources
+        .iter()
+        .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == "ScrapeTarget")
+        .collect();
+    if !targets.is_empty() {
+        out.push(scrape_targets(env, ns, &targets, &ns_id));
+    }
+    let receivers: Vec<&Value> = routes
+        .iter()
+        .filter_map(|r| r.body.get("receiver"))
+        .collect();
+    let span = routes.first().and_then(|r| r.span.clone());
+    match route_format {
+        // Rules without a route still get an Alertmanager configuration (a receiver with no
+        // target), so that the Alertmanager which mounts it starts.
+        RouteFormat::Secret if !routes.is_empty() || !rules.is_empty() => {
+            let span = span.or_else(|| rules.first().and_then(|r| r.span.clone()));
+            out.push(routing_secret(env, ns, &receivers, span, &ns_id));
         }
+        RouteFormat::AlertmanagerConfig if !routes.is_empty() => {
+            out.extend(alertmanager_config(env, ns, &receivers, span, &ns_id));
+        }
+        _ => {}
     }
     out
 }
@@ -148,6 +160,49 @@ fn rules_object(
     resource(kind, ns, &name, body, span, vec![ns_id.clone()])
 }
 
+/// The scrape targets (`env.scrape`) as a Prometheus file-based discovery file in the
+/// ConfigMap `<env>-scrape-targets` (`targets.json`), which `monitoring::stack` mounts: one
+/// target group per job, its path as `__metrics_path__`.
+fn scrape_targets(env: &str, ns: &str, targets: &[&Resource], ns_id: &ResourceId) -> Resource {
+    let groups: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| {
+            let list: Vec<&str> = t
+                .body
+                .get("targets")
+                .map(Value::as_array)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let text = |key: &str| t.body.get(key).and_then(Value::as_str).unwrap_or_default();
+            serde_json::json!({
+                "targets": list,
+                "labels": {
+                    "job": text("job"),
+                    "namespace": ns,
+                    "__metrics_path__": text("path"),
+                },
+            })
+        })
+        .collect();
+    let name = format!("{env}-scrape-targets");
+    let body = Value::obj([
+        ("apiVersion", Value::str("v1")),
+        ("kind", Value::str("ConfigMap")),
+        ("metadata", metadata(&name, ns, env)),
+        (
+            "data",
+            Value::obj([(
+                "targets.json",
+                Value::str(serde_json::to_string_pretty(&groups).unwrap_or_default()),
+            )]),
+        ),
+    ]);
+    let span = targets.first().and_then(|r| r.span.clone());
+    resource("ConfigMap", ns, &name, body, span, vec![ns_id.clone()])
+}
+
 fn metadata(name: &str, ns: &str, env: &str) -> Value {
     Value::obj([
         ("name", Value::str(name)),
@@ -174,7 +229,14 @@ fn resource(
     }
 }
 
-/// The routing as an Alertmanager configuration file in a Secret.
+/// Where the routing Secret is mounted in an Alertmanager (`monitoring::stack`): the
+/// configuration is `alertmanager.yaml` there, and the receivers' secrets (a Slack webhook, an
+/// SMTP password, a sensitive webhook URL) are files beside it, read with `*_file` settings,
+/// so the configuration itself holds none.
+pub const ALERTMANAGER_CONFIG_DIR: &str = "/etc/alertmanager/config";
+
+/// The routing as an Alertmanager configuration file in a Secret, with the receivers'
+/// secrets as other keys of the same Secret.
 fn routing_secret(
     env: &str,
     ns: &str,
@@ -183,7 +245,7 @@ fn routing_secret(
     ns_id: &ResourceId,
 ) -> Resource {
     let receiver = format!("cairn-{env}");
-    let receiver_doc = secret_receiver(&receiver, receivers);
+    let (receiver_doc, files) = secret_receiver(&receiver, receivers);
     let config = serde_json::json!({
         "route": {
             "receiver": receiver,
@@ -193,57 +255,112 @@ fn routing_secret(
         "receivers": [receiver_doc],
     });
     let name = format!("{env}-alertmanager");
+    let mut data = Value::obj([(
+        "alertmanager.yaml",
+        Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
+    )]);
+    for (key, value) in files {
+        data.insert(key, value);
+    }
     let body = Value::obj([
         ("apiVersion", Value::str("v1")),
         ("kind", Value::str("Secret")),
         ("metadata", metadata(&name, ns, env)),
         ("type", Value::str("Opaque")),
-        (
-            "stringData",
-            Value::obj([(
-                "alertmanager.yaml",
-                Value::str(serde_json::to_string_pretty(&config).unwrap_or_default()),
-            )]),
-        ),
+        ("stringData", data),
     ]);
     resource("Secret", ns, &name, body, span, vec![ns_id.clone()])
 }
 
-/// The receiver of an Alertmanager configuration file: its Slack, e-mail and webhook targets.
+/// Whether a receiver sends resolved notifications (true unless `send_resolved: false`).
+fn send_resolved(target: &Value) -> bool {
+    !matches!(target.get("send_resolved"), Some(Value::Bool(false)))
+}
+
+/// A receiver's secret setting: inline when plain text, else a file of the routing Secret
+/// (`<key>-<n>`, in `files`) that `<setting>_file` names.
+fn secret_setting(
+    cfg: &mut serde_json::Map<String, serde_json::Value>,
+    setting: &str,
+    value: Option<&Value>,
+    files: &mut Vec<(String, Value)>,
+) {
+    match value {
+        Some(Value::String(text)) => {
+            cfg.insert(setting.into(), text.clone().into());
+        }
+        Some(v @ Value::Sensitive(_)) => {
+            let key = format!("{}-{}", setting.replace('_', "-"), files.len() + 1);
+            let path = format!("{ALERTMANAGER_CONFIG_DIR}/{key}");
+            cfg.insert(format!("{setting}_file"), path.into());
+            files.push((key, v.clone()));
+        }
+        _ => {}
+    }
+}
+
+/// One target of a receiver in an Alertmanager configuration file: its list and its entry.
+fn secret_target(
+    target: &Value,
+    files: &mut Vec<(String, Value)>,
+) -> Option<(&'static str, serde_json::Map<String, serde_json::Value>)> {
+    let mut cfg = serde_json::Map::new();
+    let key = if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
+        cfg.insert("channel".into(), channel.into());
+        secret_setting(&mut cfg, "api_url", target.get("slack_api_url"), files);
+        "slack_configs"
+    } else if let Some(to) = target.get("email").and_then(Value::as_str) {
+        cfg.insert("to".into(), to.into());
+        for (field, setting) in [
+            ("email_from", "from"),
+            ("email_smarthost", "smarthost"),
+            ("email_username", "auth_username"),
+        ] {
+            if let Some(v) = target.get(field).and_then(Value::as_str) {
+                cfg.insert(setting.into(), v.into());
+            }
+        }
+        secret_setting(
+            &mut cfg,
+            "auth_password",
+            target.get("email_password"),
+            files,
+        );
+        "email_configs"
+    } else if target.get("webhook_url").is_some() {
+        secret_setting(&mut cfg, "url", target.get("webhook_url"), files);
+        "webhook_configs"
+    } else {
+        return None;
+    };
+    cfg.insert("send_resolved".into(), send_resolved(target).into());
+    Some((key, cfg))
+}
+
+/// The receiver of an Alertmanager configuration file (its Slack, e-mail and webhook
+/// targets), and the secret files it reads.
 fn secret_receiver(
     receiver: &str,
     receivers: &[&Value],
-) -> serde_json::Map<String, serde_json::Value> {
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    Vec<(String, Value)>,
+) {
     let mut receiver_doc = serde_json::Map::new();
     receiver_doc.insert("name".into(), receiver.into());
+    let mut files = Vec::new();
     for target in receivers {
-        let (key, cfg) = if let Some(channel) = target.get("slack_channel").and_then(Value::as_str)
-        {
-            (
-                "slack_configs",
-                serde_json::json!({ "channel": channel, "send_resolved": true }),
-            )
-        } else if let Some(to) = target.get("email").and_then(Value::as_str) {
-            (
-                "email_configs",
-                serde_json::json!({ "to": to, "send_resolved": true }),
-            )
-        } else if let Some(url) = target.get("webhook_url").and_then(Value::as_str) {
-            (
-                "webhook_configs",
-                serde_json::json!({ "url": url, "send_resolved": true }),
-            )
-        } else {
+        let Some((key, cfg)) = secret_target(target, &mut files) else {
             continue;
         };
         let entry = receiver_doc
             .entry(key)
             .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         if let serde_json::Value::Array(items) = entry {
-            items.push(cfg);
+            items.push(cfg.into());
         }
     }
-    receiver_doc
+    (receiver_doc, files)
 }
 
 /// The routing as an `AlertmanagerConfig` custom resource: one receiver with the Slack, e-mail
@@ -290,8 +407,8 @@ fn alertmanager_config(
     out
 }
 
-/// The receiver with the Slack, e-mail and webhook targets, and the Secret data (key → URL)
-/// its webhooks reference.
+/// The receiver with the Slack, e-mail and webhook targets, and the Secret data (key →
+/// value) its Slack webhooks, SMTP passwords and webhook URLs reference.
 fn receiver_doc(
     receiver: &str,
     secret_name: &str,
@@ -300,28 +417,44 @@ fn receiver_doc(
     let mut slack = Vec::new();
     let mut email = Vec::new();
     let mut webhook = Vec::new();
-    let mut secret_data = Vec::new();
+    let mut secret_data: Vec<(String, Value)> = Vec::new();
+    let mut reference = |prefix: &str, n: usize, value: &Value| {
+        let key = format!("{prefix}-{n}");
+        secret_data.push((key.clone(), value.clone()));
+        Value::obj([("name", Value::str(secret_name)), ("key", Value::str(key))])
+    };
     for target in receivers {
+        let resolved = ("sendResolved", Value::Bool(send_resolved(target)));
         if let Some(channel) = target.get("slack_channel").and_then(Value::as_str) {
-            slack.push(Value::obj([
-                ("channel", Value::str(channel)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
+            let mut cfg = Value::obj([("channel", Value::str(channel)), resolved]);
+            if let Some(url) = target.get("slack_api_url") {
+                cfg.insert("apiURL", reference("slack-api-url", slack.len() + 1, url));
+            }
+            slack.push(cfg);
         } else if let Some(to) = target.get("email").and_then(Value::as_str) {
-            email.push(Value::obj([
-                ("to", Value::str(to)),
-                ("sendResolved", Value::Bool(true)),
-            ]));
+            let mut cfg = Value::obj([("to", Value::str(to)), resolved]);
+            for (field, setting) in [
+                ("email_from", "from"),
+                ("email_smarthost", "smarthost"),
+                ("email_username", "authUsername"),
+            ] {
+                if let Some(v) = target.get(field) {
+                    cfg.insert(setting, v.clone());
+                }
+            }
+            if let Some(p) = target.get("email_password") {
+                cfg.insert(
+                    "authPassword",
+                    reference("smtp-password", email.len() + 1, p),
+                );
+            }
+            email.push(cfg);
         } else if let Some(url) = target.get("webhook_url") {
-            let key = format!("webhook-{}", webhook.len() + 1);
-            secret_data.push((key.clone(), url.clone()));
-            webhook.push(Value::obj([
-                (
-                    "urlSecret",
-                    Value::obj([("name", Value::str(secret_name)), ("key", Value::str(key))]),
-                ),
-                ("sendResolved", Value::Bool(true)),
-            ]));
+            let cfg = Value::obj([
+                ("urlSecret", reference("webhook", webhook.len() + 1, url)),
+                resolved,
+            ]);
+            webhook.push(cfg);
         }
     }
     let mut doc = Value::obj([("name", Value::str(receiver))]);
@@ -366,11 +499,9 @@ fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
 pub fn with_alert_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> DesiredState {
     let mut out = state.clone();
     let objects = kube_objects(state, format);
-    if !objects.is_empty() {
-        out.resources.retain(|r| r.id.provider != Provider::Alerts);
-        out.resources.extend(objects);
-        out.normalize();
-    }
+    out.resources.retain(|r| r.id.provider != Provider::Alerts);
+    out.resources.extend(objects);
+    out.normalize();
     out
 }
 

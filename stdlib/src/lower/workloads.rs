@@ -69,34 +69,89 @@ fn pod_volume(v: &PodVolume) -> Value {
             }
             Value::obj([("name", Value::str(volume.as_str())), ("configMap", cm)])
         }
-        PodVolume::Secret { volume, name } => Value::obj([
-            ("name", Value::str(volume.as_str())),
-            (
-                "secret",
-                Value::obj([("secretName", Value::str(name.as_str()))]),
-            ),
-        ]),
+        PodVolume::Secret {
+            volume,
+            name,
+            optional,
+        } => {
+            let mut secret = Value::obj([("secretName", Value::str(name.as_str()))]);
+            if *optional {
+                secret.insert("optional", Value::Bool(true));
+            }
+            Value::obj([("name", Value::str(volume.as_str())), ("secret", secret)])
+        }
     }
 }
 
 /// A workload's pod template.
 pub fn pod_template(p: &PodSpec) -> Value {
+    let mut containers = vec![k8s::container(&p.container)];
+    containers.extend(p.sidecars.iter().map(k8s::container));
     let mut template = k8s::pod_template(
         &p.name,
-        vec![k8s::container(&p.container)],
+        containers,
         p.volumes.iter().map(pod_volume).collect(),
         &p.pull_secrets,
         p.restart_policy,
     );
-    if let Some(outcome) = p.simulate
-        && let Some(Value::Object(meta)) = template.get("metadata").cloned()
+    if !p.init_containers.is_empty()
+        && let Some(spec) = child(&mut template, "spec")
     {
-        let mut meta = Value::Object(meta);
-        let annotation = ("sandbox.cairn.dev/outcome", Value::str(outcome));
-        meta.insert("annotations", Value::obj([annotation]));
-        template.insert("metadata", meta);
+        let init = p.init_containers.iter().map(k8s::container).collect();
+        spec.insert("initContainers", Value::Array(init));
     }
+    if let Some(sa) = &p.service_account
+        && let Some(spec) = child(&mut template, "spec")
+    {
+        spec.insert("serviceAccountName", Value::str(sa.as_str()));
+    }
+    pod_metadata(&mut template, p);
+    simulated(&mut template, p);
     template
+}
+
+/// `sandbox: #{ simulate }`: the emulator's outcome annotation, beside the pods' own.
+fn simulated(template: &mut Value, p: &PodSpec) {
+    let (Some(outcome), Some(meta)) = (p.simulate, child(template, "metadata")) else {
+        return;
+    };
+    let annotation = ("sandbox.cairn.dev/outcome", Value::str(outcome));
+    match child(meta, "annotations") {
+        Some(annotations) => {
+            annotations.insert(annotation.0, annotation.1);
+        }
+        None => meta.insert("annotations", Value::obj([annotation])),
+    }
+}
+
+/// The member `key` of an object, to change it.
+fn child<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Object(map) => map.get_mut(key),
+        _ => None,
+    }
+}
+
+/// The pods' own labels and annotations, beside the label that selects them.
+fn pod_metadata(template: &mut Value, p: &PodSpec) {
+    let Some(meta) = child(template, "metadata") else {
+        return;
+    };
+    if !p.labels.is_empty()
+        && let Some(labels) = child(meta, "labels")
+    {
+        for (k, v) in &p.labels {
+            labels.insert(k.clone(), Value::str(v.as_str()));
+        }
+    }
+    if !p.annotations.is_empty() {
+        let annotations = p
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::str(v.as_str())))
+            .collect();
+        meta.insert("annotations", Value::Object(annotations));
+    }
 }
 
 /// The Deployment, StatefulSet, Job or CronJob running a pod.
@@ -173,14 +228,15 @@ fn cronjob_spec(kind: &WorkloadKind, template: Value) -> Value {
 }
 
 /// The Service in front of a workload's ports.
-pub fn service(ns: &str, name: &str, ports: &[(String, i64)]) -> Value {
+/// `ports` are (name, the Service's port, the container's).
+pub fn service(ns: &str, name: &str, ports: &[(String, i64, i64)]) -> Value {
     let ports = ports
         .iter()
-        .map(|(pname, port)| {
+        .map(|(pname, port, target)| {
             Value::obj([
                 ("name", Value::str(pname.as_str())),
                 ("port", Value::Int(*port)),
-                ("targetPort", Value::Int(*port)),
+                ("targetPort", Value::Int(*target)),
                 ("protocol", Value::str("TCP")),
             ])
         })
@@ -196,7 +252,52 @@ pub fn service(ns: &str, name: &str, ports: &[(String, i64)]) -> Value {
     body
 }
 
-/// A Secret with `stringData`.
+/// A ServiceAccount with a Role reading `groups` (API group → resources) in namespace `ns`,
+/// and the RoleBinding between them, each by kind.
+pub fn service_account(
+    ns: &str,
+    name: &str,
+    groups: &std::collections::BTreeMap<&'static str, Vec<String>>,
+) -> Vec<(&'static str, Value)> {
+    let account = k8s::object("v1", "ServiceAccount", name, Some(ns));
+    let rules = groups
+        .iter()
+        .map(|(group, resources)| {
+            Value::obj([
+                ("apiGroups", Value::from(vec![(*group).to_owned()])),
+                ("resources", Value::from(resources.clone())),
+                ("verbs", Value::from(vec!["get", "list", "watch"])),
+            ])
+        })
+        .collect();
+    let rbac = "rbac.authorization.k8s.io/v1";
+    let mut role = k8s::object(rbac, "Role", name, Some(ns));
+    role.insert("rules", Value::Array(rules));
+    let mut binding = k8s::object(rbac, "RoleBinding", name, Some(ns));
+    binding.insert(
+        "roleRef",
+        Value::obj([
+            ("apiGroup", Value::str("rbac.authorization.k8s.io")),
+            ("kind", Value::str("Role")),
+            ("name", Value::str(name)),
+        ]),
+    );
+    binding.insert(
+        "subjects",
+        Value::Array(vec![Value::obj([
+            ("kind", Value::str("ServiceAccount")),
+            ("name", Value::str(name)),
+            ("namespace", Value::str(ns)),
+        ])]),
+    );
+    vec![
+        ("ServiceAccount", account),
+        ("Role", role),
+        ("RoleBinding", binding),
+    ]
+}
+
+/// A Secret with `stringData`./// A Secret with `stringData`.
 pub fn secret(ns: &str, spec: &SecretSpec) -> Value {
     let mut body = k8s::object("v1", "Secret", &spec.name, Some(ns));
     body.insert("type", Value::str(spec.kind.as_str()));
@@ -400,6 +501,11 @@ mod tests {
             pull_secrets: vec!["ghcr".to_owned()],
             restart_policy: None,
             claim_templates: claims,
+            sidecars: Vec::new(),
+            init_containers: Vec::new(),
+            annotations: Vec::new(),
+            labels: Vec::new(),
+            service_account: None,
         }
     }
 

@@ -100,6 +100,9 @@ pub enum PodVolume {
         volume: String,
         /// The Secret's name.
         name: String,
+        /// Mounted only when it exists (a Secret cairn makes at plan time, such as the
+        /// Alertmanager configuration).
+        optional: bool,
     },
 }
 
@@ -121,6 +124,16 @@ pub struct PodSpec {
     /// `sandbox: #{ simulate }`: the failure its pods have on the sandbox (the emulator's
     /// `sandbox.cairn.dev/outcome` annotation: `crashloop`, `image-pull-error`).
     pub simulate: Option<&'static str>,
+    /// Containers running beside the main one (`sidecars`: an exporter, a proxy).
+    pub sidecars: Vec<Container>,
+    /// Containers run to completion, in order, before the others start (`init`).
+    pub init_containers: Vec<Container>,
+    /// The pods' annotations (`prometheus.io/scrape`…), in the script's order.
+    pub annotations: Vec<(String, String)>,
+    /// The pods' labels besides the one that selects them, in the script's order.
+    pub labels: Vec<(String, String)>,
+    /// The ServiceAccount the pods run as (`service_account`), when not the default.
+    pub service_account: Option<String>,
 }
 
 /// What kind of workload a pod runs in, with that kind's own options.
