@@ -4,8 +4,8 @@ use cairn_model::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::spec::workloads::{
-    ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume, Quantities,
-    RegistrySecretSpec, SecretSpec, WorkloadKind,
+    AutoscaleSpec, ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume,
+    Quantities, RegistrySecretSpec, SecretSpec, WorkloadKind,
 };
 use cairn_model::validate::{self, Quantity};
 use cairn_model::{Diagnostic, ResourceId, SensitivePart, Value};
@@ -968,6 +968,7 @@ pub(crate) const DEPLOYMENT_KEYS: &[&str] = &[
     "labels",
     "service_account",
     "replicas",
+    "autoscale",
     "service",
     "sandbox",
 ];
@@ -992,6 +993,7 @@ pub(crate) const STATEFULSET_KEYS: &[&str] = &[
     "labels",
     "service_account",
     "replicas",
+    "autoscale",
     "volume_claims",
     "headless",
     "sandbox",
@@ -1923,7 +1925,10 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "deployment",
         ["env: Environment", "name: &str", "options: Map"],
         "Declares a Deployment (and a Service when it has ports, unless `service` is false). Options:\n\
-         `image`, `replicas`, `command`, `args`, `port` (named `http`; with `target_port` when the\n\
+         `image`, `replicas` or `autoscale` (#{ min, max, cpu }: a HorizontalPodAutoscaler keeps the\n\
+         replicas between `min` and `max` at `cpu` percent (80 by default) of the CPU requests; the\n\
+         replicas are then the autoscaler's, never in what cairn applies), `command`, `args`, `port`\n\
+         (named `http`; with `target_port` when the\n\
          container listens on another number: `port: 80, target_port: 8000` is a Service port 80\n\
          to the container's 8000) or `ports` (#{ name: number } or #{ name: #{ port, target_port } }),\n\
          `env` (a list of secrets, config maps, maps and services' `.env(...)`), `resources`\n\
@@ -1956,7 +1961,7 @@ fn register_workloads(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
         "statefulset",
         ["env: Environment", "name: &str", "options: Map"],
         "Declares a StatefulSet with a Service of the same name (for databases and queues). Options as\n\
-         for `deployment` (`replicas` included); `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
+         for `deployment` (`replicas` or `autoscale` included); `volumes` mounts volume claims by path; `volume_claims` gives each pod its\n\
          own claim (#{ path: #{ storage, class, name } }, as `volumeClaimTemplates`); `headless: true`\n\
          makes the Service headless, publishing pods before they are ready (cluster members finding\n\
          each other as `<name>-0.<name>`).\n\n\
@@ -2002,6 +2007,77 @@ fn parse_replicas(o: &mut Opts, site: &Site, name: &str) -> i64 {
     parse_count(o, site, name, "replicas", 1)
 }
 
+/// `replicas` or `autoscale: #{ min, max, cpu }` (not both: an autoscaler sets the replicas,
+/// so cairn never applies them).
+fn parse_scaling(o: &mut Opts, site: &Site, name: &str) -> (Option<i64>, Option<AutoscaleSpec>) {
+    let Some(options) = o.map("autoscale") else {
+        return (Some(parse_replicas(o, site, name)), None);
+    };
+    if o.get("replicas").is_some() {
+        o.diagnostics.push(
+            site.error(Code::InvalidOption, "replicas", format!("`{name}` sets both `replicas` and `autoscale`"))
+                .label("set by the autoscaler")
+                .help("drop `replicas`: the autoscaler keeps them between `min` and `max`, and cairn never takes them back"),
+        );
+    }
+    let mut a = Opts::new(
+        "the autoscale option",
+        options,
+        &["min", "max", "cpu"],
+        site,
+    );
+    let min = a.int("min").unwrap_or(1);
+    let max = a.int("max");
+    let cpu = a.int("cpu").unwrap_or(80);
+    let mut problems = Vec::new();
+    if !(1..=i64::from(i32::MAX)).contains(&min) {
+        problems.push((
+            "min",
+            format!("min {min} of `{name}`'s autoscale must be at least 1"),
+        ));
+    }
+    match max {
+        None => problems.push((
+            "autoscale",
+            format!("`{name}`'s autoscale needs `max`, the most replicas"),
+        )),
+        Some(m) if m < min || m > i64::from(i32::MAX) => {
+            problems.push((
+                "max",
+                format!("max {m} of `{name}`'s autoscale must be at least min ({min})"),
+            ));
+        }
+        Some(_) => {}
+    }
+    if !(1..=1000).contains(&cpu) {
+        problems.push((
+            "cpu",
+            format!(
+                "cpu {cpu} of `{name}`'s autoscale is a percentage of the CPU requests, from 1"
+            ),
+        ));
+    }
+    for (at, message) in problems {
+        a.diagnostics
+            .push(site.error(Code::InvalidOption, at, message));
+    }
+    o.diagnostics.extend(a.finish());
+    let spec = max.map(|max| AutoscaleSpec { min, max, cpu });
+    (None, spec)
+}
+
+/// The HorizontalPodAutoscaler of an autoscaled workload, after it.
+fn add_autoscaler(c: &Ctx, site: &Site, workload: &Workload, autoscale: Option<AutoscaleSpec>) {
+    let Some(a) = autoscale else {
+        return;
+    };
+    let ns = ns_of(c);
+    let body = lower::autoscaler(&ns, &workload.id.kind, &workload.name, &a);
+    let id = ResourceId::kube("HorizontalPodAutoscaler", Some(&ns), &workload.name);
+    let mut b = builder::lock(&c.b);
+    b.add(id, body, vec![workload.id.clone()], false, site.primary());
+}
+
 /// A count option (`replicas`, `backoff_limit`), `default` when absent: an int32, not
 /// negative, as the API server takes it; out of range it is reported at the literal and
 /// counted as `default`.
@@ -2033,7 +2109,7 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         DEPLOYMENT_KEYS,
         site,
     );
-    let replicas = parse_replicas(&mut o, site, name);
+    let (replicas, autoscale) = parse_scaling(&mut o, site, name);
     let service = o.bool("service").unwrap_or(true);
     let pod = parse_pod(c, site, &mut o, name, None, false);
     if let Some(pod) = &pod {
@@ -2050,13 +2126,15 @@ fn deployment(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     let Some(pod) = pod else {
         return placeholder(c, "Deployment", name);
     };
-    finish_workload(
+    let workload = finish_workload(
         c,
         site,
         &WorkloadKind::Deployment { replicas },
         pod,
         service,
-    )
+    );
+    add_autoscaler(c, site, &workload, autoscale);
+    workload
 }
 
 /// Binding of `env.statefulset`.
@@ -2068,7 +2146,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
         STATEFULSET_KEYS,
         site,
     );
-    let replicas = parse_replicas(&mut o, site, name);
+    let (replicas, autoscale) = parse_scaling(&mut o, site, name);
     let headless = o.bool("headless").unwrap_or(false);
     let pod = parse_pod(c, site, &mut o, name, None, true);
     c.report(o.finish());
@@ -2079,6 +2157,7 @@ fn statefulset(c: &Ctx, site: &Site, name: &str, options: Map) -> Workload {
     if headless {
         make_headless(c, name);
     }
+    add_autoscaler(c, site, &workload, autoscale);
     workload
 }
 

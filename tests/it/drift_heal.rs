@@ -177,3 +177,45 @@ fn replicas_a_controller_scales_are_left_to_it() {
         out.stdout, out.stderr
     );
 }
+
+/// `autoscale`: an HPA scales the Deployment, and cairn never applies its replicas.
+#[test]
+fn an_autoscaled_deployment_is_left_to_its_autoscaler() {
+    let cluster = TestCluster::start(cairn_sandbox::SandboxConfig::default());
+    let path = cluster.write(
+        "auto.rhai",
+        r#"
+let env = environment("heal", #{});
+env.namespace("heal", #{});
+env.deployment("web", #{ image: "nginx:1.27", port: 80, resources: #{ cpu: "100m", memory: "64Mi" },
+    autoscale: #{ min: 2, max: 5, cpu: 70 } });
+"#,
+    );
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("HorizontalPodAutoscaler/heal/web"),
+        "{}",
+        out.stdout
+    );
+    let out = kubectl(
+        &cluster,
+        &[
+            "get",
+            "hpa",
+            "web",
+            "-n",
+            "heal",
+            "-o",
+            "jsonpath={.spec.minReplicas}-{.spec.maxReplicas}",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2-5");
+    // The autoscaler scales (as kube-controller-manager, through the scale subresource).
+    scale_as(&cluster, "kube-controller-manager", 4);
+    let out = cluster.cairn(&["plan", &path]);
+    assert_eq!(out.code, 0, "not fought: {}\n{}", out.stdout, out.stderr);
+    let out = cluster.cairn(&["apply", &path, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(replicas(&cluster), 4);
+}

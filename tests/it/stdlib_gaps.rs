@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 const SCRIPT: &str = r#"
 let env = environment("gaps", #{});
-env.namespace("gaps", #{});
+env.namespace("gaps", #{ isolate: #{} });
 let db = env.secret("exporter", #{ DATA_SOURCE_NAME: secret_env("EXPORTER_DSN") });
 let web = env.deployment("web", #{
     image: "ghcr.io/acme/web:1.0",

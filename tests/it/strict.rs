@@ -43,6 +43,10 @@ fn check_doc(doc: &serde_json::Value) -> Result<&'static str, String> {
         }
         ("networking.k8s.io/v1", "Ingress") => strict::<net::Ingress>(doc).map(|()| "Ingress"),
         ("v1", "ServiceAccount") => strict::<core::ServiceAccount>(doc).map(|()| "ServiceAccount"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            strict::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(doc)
+                .map(|()| "HorizontalPodAutoscaler")
+        }
         ("rbac.authorization.k8s.io/v1", "Role") => strict::<rbac::Role>(doc).map(|()| "Role"),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             strict::<rbac::RoleBinding>(doc).map(|()| "RoleBinding")

@@ -176,6 +176,9 @@ codes! {
     /// An alert rule queries a metric that no scrape target the script declares provides
     /// (`env.scrape(...)`, an exporter's `metrics: true`, `monitoring::stack`'s targets).
     MetricNotScraped = "metric-not-scraped",
+    /// A workload autoscaled on CPU whose containers request no CPU: the autoscaler cannot
+    /// compute their utilization.
+    AutoscaleWithoutCpuRequest = "autoscale-without-cpu-request",
 }
 
 impl std::fmt::Display for Code {

@@ -11,6 +11,7 @@ pub fn check(state: &DesiredState) -> Vec<Diagnostic> {
     secret_references(state, &mut out);
     crate::quota::check_quota(state, &mut out);
     crate::quota::check_limit_ranges(state, &mut out);
+    crate::quota::check_autoscalers(state, &mut out);
     certificates(state, &mut out);
     tls_secret_collisions(state, &mut out);
     generated_homes(state, &mut out);

@@ -144,6 +144,58 @@ fn add(map: &mut BTreeMap<&'static str, Quantity>, key: &'static str, q: Quantit
 
 /// Checks every container of a namespace that has a LimitRange against its `max` and `min`,
 /// with or without a quota: admission rejects such a pod, and its workload never becomes ready.
+/// An autoscaler aims at a percentage of its pods' CPU requests: each container of the
+/// workload it scales needs one (its own, its limit's, or the LimitRange's default), or the
+/// autoscaler never knows the utilization and never scales.
+pub fn check_autoscalers(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    for hpa in state
+        .kube_objects()
+        .filter(|r| r.id.kind == "HorizontalPodAutoscaler")
+    {
+        let Some(ns) = hpa.id.scope.as_deref() else {
+            continue;
+        };
+        let target = |k: &str| {
+            hpa.body
+                .pointer(&["spec", "scaleTargetRef", k])
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        let id = cairn_model::ResourceId::kube(target("kind"), Some(ns), target("name"));
+        let Some(workload) = state.get(&id) else {
+            continue;
+        };
+        let Some(spec) = pod_spec(workload) else {
+            continue;
+        };
+        let defaults = limit_defaults(state, ns);
+        let missing: Vec<&str> = containers(spec)
+            .filter(|(_, c)| {
+                c.pointer(&["resources", "requests", "cpu"]).is_none()
+                    && c.pointer(&["resources", "limits", "cpu"]).is_none()
+                    && !defaults.request.contains_key("cpu")
+                    && !defaults.limit.contains_key("cpu")
+            })
+            .filter_map(|(_, c)| c.get("name").and_then(Value::as_str))
+            .collect();
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::error(
+                    Code::AutoscaleWithoutCpuRequest,
+                    format!(
+                        "{} `{}` is autoscaled on CPU, but its container(s) {} request no CPU: the autoscaler could never compute their utilization",
+                        id.kind,
+                        id.name,
+                        missing.join(", ")
+                    ),
+                )
+                .at(workload.span.clone())
+                .help("set `resources: #{ cpu: \"250m\" }` (or `request_cpu`), or a namespace `container_defaults` request_cpu"),
+            );
+        }
+    }
+}
+
 pub fn check_limit_ranges(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     let mut namespaces: Vec<&str> = state
         .kube_objects()

@@ -2,8 +2,8 @@
 //! Services. Pure: every function takes a spec (or plain data) and returns manifests.
 
 use cairn_model::spec::workloads::{
-    BucketSpec, ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec, PodVolume,
-    Quantities, RegistrySecretSpec, SecretSpec, WorkloadKind,
+    AutoscaleSpec, BucketSpec, ClaimSpec, ConfigMapSpec, IsolationSpec, NamespaceSpec, PodSpec,
+    PodVolume, Quantities, RegistrySecretSpec, SecretSpec, WorkloadKind,
 };
 use cairn_model::{Provider, ResourceId, Value};
 
@@ -160,22 +160,23 @@ pub fn workload(ns: &str, kind: &WorkloadKind, pod: &PodSpec) -> Value {
     let template = pod_template(pod);
     let selector = || Value::obj([("matchLabels", k8s::selector(name))]);
     let (api_version, kind_name, spec) = match kind {
-        WorkloadKind::Deployment { replicas } => (
-            "apps/v1",
-            "Deployment",
-            Value::obj([
-                ("replicas", Value::Int(*replicas)),
-                ("selector", selector()),
-                ("template", template),
-            ]),
-        ),
+        WorkloadKind::Deployment { replicas } => {
+            let mut spec = Value::obj([("selector", selector()), ("template", template)]);
+            // Autoscaled: the replicas are the autoscaler's, never in what cairn applies.
+            if let Some(n) = replicas {
+                spec.insert("replicas", Value::Int(*n));
+            }
+            ("apps/v1", "Deployment", spec)
+        }
         WorkloadKind::StatefulSet { replicas } => {
             let mut spec = Value::obj([
-                ("replicas", Value::Int(*replicas)),
                 ("serviceName", Value::str(name)),
                 ("selector", selector()),
                 ("template", template),
             ]);
+            if let Some(n) = replicas {
+                spec.insert("replicas", Value::Int(*n));
+            }
             if !pod.claim_templates.is_empty() {
                 let templates = pod.claim_templates.iter().map(claim_template).collect();
                 spec.insert("volumeClaimTemplates", Value::Array(templates));
@@ -194,6 +195,38 @@ pub fn workload(ns: &str, kind: &WorkloadKind, pod: &PodSpec) -> Value {
     };
     let mut body = k8s::object(api_version, kind_name, name, Some(ns));
     body.insert("spec", spec);
+    body
+}
+
+/// The HorizontalPodAutoscaler (autoscaling/v2) of an autoscaled workload: its replicas
+/// between `min` and `max`, at `cpu` percent of the pods' CPU requests.
+pub fn autoscaler(ns: &str, kind: &str, name: &str, a: &AutoscaleSpec) -> Value {
+    let mut body = k8s::object("autoscaling/v2", "HorizontalPodAutoscaler", name, Some(ns));
+    let target = Value::obj([
+        ("apiVersion", Value::str("apps/v1")),
+        ("kind", Value::str(kind)),
+        ("name", Value::str(name)),
+    ]);
+    let utilization = Value::obj([
+        ("type", Value::str("Utilization")),
+        ("averageUtilization", Value::Int(a.cpu)),
+    ]);
+    let metric = Value::obj([
+        ("type", Value::str("Resource")),
+        (
+            "resource",
+            Value::obj([("name", Value::str("cpu")), ("target", utilization)]),
+        ),
+    ]);
+    body.insert(
+        "spec",
+        Value::obj([
+            ("scaleTargetRef", target),
+            ("minReplicas", Value::Int(a.min)),
+            ("maxReplicas", Value::Int(a.max)),
+            ("metrics", Value::Array(vec![metric])),
+        ]),
+    );
     body
 }
 
@@ -519,7 +552,7 @@ mod tests {
         };
         let body = workload(
             "demo",
-            &WorkloadKind::StatefulSet { replicas: 3 },
+            &WorkloadKind::StatefulSet { replicas: Some(3) },
             &pod(vec![claim]),
         );
         let spec = body.get("spec").unwrap();
@@ -546,7 +579,7 @@ mod tests {
     fn a_deployment_has_no_claim_templates() {
         let body = workload(
             "demo",
-            &WorkloadKind::Deployment { replicas: 1 },
+            &WorkloadKind::Deployment { replicas: Some(1) },
             &pod(Vec::new()),
         );
         assert_eq!(body.get("kind"), Some(&Value::str("Deployment")));

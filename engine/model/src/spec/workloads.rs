@@ -141,13 +141,13 @@ pub struct PodSpec {
 pub enum WorkloadKind {
     /// A Deployment.
     Deployment {
-        /// Its replica count.
-        replicas: i64,
+        /// Its replica count; `None` when an autoscaler sets it (`autoscale`).
+        replicas: Option<i64>,
     },
     /// A StatefulSet.
     StatefulSet {
-        /// Its replica count.
-        replicas: i64,
+        /// Its replica count; `None` when an autoscaler sets it (`autoscale`).
+        replicas: Option<i64>,
     },
     /// A Job.
     Job {
@@ -243,4 +243,16 @@ pub struct BucketSpec {
     pub settings: Value,
     /// Expiration rules: key prefix and days.
     pub rules: Vec<(String, i64)>,
+}
+
+/// `autoscale: #{ min, max, cpu }`: a HorizontalPodAutoscaler keeps the workload's replicas
+/// between `min` and `max`, aiming at `cpu` percent of the pods' CPU requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoscaleSpec {
+    /// The fewest replicas (at least 1).
+    pub min: i64,
+    /// The most replicas (at least `min`).
+    pub max: i64,
+    /// The target average CPU utilization, in percent of the requests.
+    pub cpu: i64,
 }
