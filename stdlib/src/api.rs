@@ -870,6 +870,23 @@ fn peer_of(service: &Component) -> Workload {
     w
 }
 
+/// The name of the Secret holding a component's credentials: its URL's, else the first
+/// variable read from a Secret; empty when it has none.
+fn component_secret(c: &Component) -> String {
+    let from_vars = c.vars.iter().find_map(|(_, v)| match v {
+        cairn_model::spec::workloads::EnvValue::Ref(r) if r.kind == "Secret" => {
+            Some(r.name.clone())
+        }
+        _ => None,
+    });
+    c.url
+        .as_ref()
+        .filter(|u| u.kind == "Secret")
+        .map(|u| u.name.clone())
+        .or(from_vars)
+        .unwrap_or_default()
+}
+
 /// Getters of the handles scripts hold.
 fn register_getters(engine: &mut Engine) {
     engine.register_get("name", |s: &mut SecretHandle| s.name.clone());
@@ -885,6 +902,15 @@ fn register_getters(engine: &mut Engine) {
     engine.register_get("host", |c: &mut Component| c.host.clone());
     engine.register_get("port", |c: &mut Component| c.port);
     engine.register_get("workload", |c: &mut Component| c.workload.clone());
+    engine.register_get("service", |c: &mut Component| c.host.clone());
+    engine.register_get("secret", |c: &mut Component| component_secret(c));
+    engine.register_get("jobs", |c: &mut Component| {
+        c.jobs
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect::<rhai::Array>()
+    });
     engine.register_get("info", |c: &mut Component| c.extra.clone());
 }
 

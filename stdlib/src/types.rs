@@ -89,6 +89,8 @@ pub struct Component {
     pub endpoints: BTreeMap<String, i64>,
     /// Whatever else the plugin wants to expose (database name, secret…), as a Rhai map.
     pub extra: rhai::Map,
+    /// The Jobs that belong to it (an init Job, a seed), for `after: [crdb.jobs[0]]`.
+    pub jobs: Vec<Workload>,
 }
 
 /// A typed settings value: `kube_context(...)`, `rfc2136(...)`, `letsencrypt(...)`, `s3(...)`,

@@ -611,7 +611,11 @@ fn register_component(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          connections the service needs, which the network policies open and `cairn check` holds\n\
          them to: `peers` (`true`: its pods talk to each other on its ports; or a list of\n\
          workloads, each of whose pods talk among themselves), `clients` (workloads of the plugin\n\
-         that connect to it on `port`: an init Job, Sentinels).\n\n\
+         that connect to it on `port`: an init Job, Sentinels), `jobs` (its Jobs, such as an init\n\
+         Job, for scripts to run after). Scripts read a component with `.name`, `.host`, `.port`,\n\
+         `.workload` (to pass where a workload is expected), `.service` (its Service's name),\n\
+         `.secret` (the name of the Secret holding its credentials, or \"\"), `.jobs` (an array of\n\
+         workloads: `after: [crdb.jobs[0]]`) and `.info` (the plugin's map).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet s = env.secret(\"kv\", #{ PASSWORD: generate_password(24) });\nlet w = env.statefulset(\"kv\", #{ image: \"valkey/valkey:8.0\", port: 6379 });\nlet kv = component(#{ name: \"kv\", host: \"kv\", port: 6379, workload: w, vars: #{ HOST: \"kv\", PASSWORD: s.key(\"PASSWORD\") } });\n```",
         move |nc: NativeCallContext, options: Map| -> R<Component> {
             let site = c.site(&nc);
@@ -887,6 +891,7 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
             "info",
             "peers",
             "clients",
+            "jobs",
         ],
         site,
     );
@@ -915,6 +920,11 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
         .filter_map(|(k, v)| v.as_int().ok().map(|p| (k.to_string(), p)))
         .collect();
     let extra = o.map("info").unwrap_or_default();
+    let jobs = o
+        .list("jobs")
+        .into_iter()
+        .filter_map(|j| j.try_cast::<Workload>())
+        .collect();
     crate::paths::component_paths(c, site, &mut o, &workload, port);
     c.report(o.finish());
     Ok(Component {
@@ -926,6 +936,7 @@ fn component(c: &Ctx, site: &Site, options: Map) -> R<Component> {
         workload,
         endpoints,
         extra,
+        jobs,
     })
 }
 /// What the binding of a workload's pod options yields: the spec lowering turns into a pod

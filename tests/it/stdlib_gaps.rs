@@ -244,3 +244,44 @@ env.deployment("web", #{ image: "nginx:1.27", port: 80, ready: http_get("/", 80)
         assert!(all.contains(expected), "no «{expected}» in:\n{all}");
     }
 }
+
+/// A component's documented getters: its Service, its Secret, its Jobs (to run after).
+#[test]
+fn components_expose_their_service_secret_and_jobs() {
+    let script = r#"
+import "cockroachdb" as cockroachdb;
+import "postgres" as postgres;
+let env = environment("gaps", #{});
+env.namespace("gaps", #{});
+let crdb = cockroachdb::cluster(env, "crdb", #{ storage: "1Gi" });
+let pg = postgres::instance(env, "pg", #{ storage: "1Gi" });
+let seed = env.job("seed", #{ image: "ghcr.io/acme/seed:1", after: [crdb.jobs[0]],
+    env: [#{ DB_SERVICE: crdb.service, CRDB_SECRET: crdb.secret, PG_SECRET: pg.secret }] });
+"#;
+    let eval = cairn_stdlib::evaluate(
+        "gaps.rhai",
+        script,
+        &[cairn_tests::root().join("plugins")],
+        &cairn_stdlib::EvalOptions::default(),
+    );
+    assert!(!eval.has_errors(), "{:?}", eval.diagnostics);
+    let seed = eval
+        .state
+        .resources
+        .iter()
+        .find(|r| r.id.kind == "Job" && r.id.name == "seed")
+        .expect("the seed Job");
+    let after: Vec<String> = seed.depends_on.iter().map(ToString::to_string).collect();
+    assert!(
+        after
+            .iter()
+            .any(|d| d.starts_with("Job/gaps/") && d.contains("init")),
+        "runs after the plugin's init Job: {after:?}"
+    );
+    let env = seed.body.to_json().to_string();
+    assert!(env.contains(r#""value":"crdb""#), "{env}");
+    assert!(
+        !env.contains(r#""name":"DB_SECRET","value":"""#),
+        "a Secret's name: {env}"
+    );
+}
