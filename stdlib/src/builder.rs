@@ -34,6 +34,21 @@ pub struct Builder {
     /// The metrics the exporters of the imported plugins provide (their manifests'
     /// `metric_names`), which alert rules are checked against.
     pub known_metrics: Vec<String>,
+    /// Every workload by name, to resolve a scrape target given as `host:port`.
+    pub workloads: BTreeMap<String, Workload>,
+    /// What `env.scrape(...)` targets: workloads (with the scraped port), or `host:port`.
+    pub scrape_targets: Vec<ScrapeTarget>,
+    /// The workload that scrapes them (`env.scraper(prometheus)`).
+    pub scraper: Option<Workload>,
+}
+
+/// One target of `env.scrape(...)`, for the network paths of the scraper.
+#[derive(Debug, Clone)]
+pub enum ScrapeTarget {
+    /// A workload, its `ports` the scraped one.
+    Workload(Workload),
+    /// `host:port`, written by hand.
+    Host(String, i64),
 }
 
 impl Builder {
@@ -50,6 +65,9 @@ impl Builder {
             ingress_namespace: "kube-system".to_owned(),
             bucket_rules: BTreeMap::new(),
             known_metrics: Vec::new(),
+            workloads: BTreeMap::new(),
+            scrape_targets: Vec::new(),
+            scraper: None,
         }
     }
 
@@ -127,6 +145,7 @@ pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Builder> {
 /// returns the desired state with every diagnostic.
 pub fn finish(shared: &Shared) -> (DesiredState, Vec<Diagnostic>) {
     let mut b = lock(shared);
+    crate::paths::scrape_peers(&mut b);
     k8s::derive_network_policies(&mut b);
     crate::api::derive_buckets(&mut b);
     crate::network::unscraped_metrics(&mut b);

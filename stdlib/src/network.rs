@@ -739,6 +739,7 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
     }
     let mut targets = Vec::new();
     let mut annotate = None;
+    let mut scraped = Vec::new();
     for t in o.list("target") {
         if let Some(w) = t.clone().try_cast::<Workload>() {
             let port = w.route_port.or_else(|| w.ports.first().map(|(_, p)| *p));
@@ -746,6 +747,9 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
                 (Some(service), Some(port)) => {
                     targets.push(format!("{service}:{port}"));
                     annotate = Some((w.id.clone(), port));
+                    let mut to = w.clone();
+                    to.ports.retain(|(_, p)| *p == port);
+                    scraped.push(crate::builder::ScrapeTarget::Workload(to));
                 }
                 _ => o.diagnostics.push(site.error(
                     Code::InvalidOption,
@@ -754,7 +758,13 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
                 )),
             }
         } else if t.is_string() {
-            targets.push(t.to_string());
+            let text = t.to_string();
+            if let Some((host, port)) = text.rsplit_once(':')
+                && let Ok(port) = port.parse::<i64>()
+            {
+                scraped.push(crate::builder::ScrapeTarget::Host(host.to_owned(), port));
+            }
+            targets.push(text);
         } else {
             o.diagnostics.push(site.error(
                 Code::InvalidOption,
@@ -768,6 +778,7 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
     }
     c.report(o.finish());
     let mut b = builder::lock(&c.b);
+    b.scrape_targets.extend(scraped);
     if let Some((id, port)) = annotate {
         annotate_for_scraping(&mut b, &id, port, &path);
     }

@@ -36,6 +36,44 @@ pub fn add_peer(b: &mut Builder, from: &Workload, to: Workload) {
     }
 }
 
+/// The scraper (`env.scraper(...)`) reaches every scrape target: a workload's port, or a
+/// `host:port` naming a workload's Service. A host no workload serves (an outside address,
+/// `localhost`) needs no path.
+pub fn scrape_peers(b: &mut Builder) {
+    let Some(scraper) = b.scraper.clone() else {
+        return;
+    };
+    let targets = b.scrape_targets.clone();
+    for t in targets {
+        let to = match t {
+            crate::builder::ScrapeTarget::Workload(w) => Some(w),
+            crate::builder::ScrapeTarget::Host(host, port) => served_by(b, &host).map(|mut w| {
+                w.ports.retain(|(_, p)| *p == port);
+                if w.ports.is_empty() {
+                    w.ports.push(("metrics".to_owned(), port));
+                }
+                w
+            }),
+        };
+        if let Some(to) = to.filter(|to| to.name != scraper.name) {
+            add_peer(b, &scraper, to);
+        }
+    }
+}
+
+/// The workload whose Service a host names: `api`, `api.staging.svc`, or a StatefulSet pod's
+/// `cockroachdb-0.cockroachdb`.
+fn served_by(b: &Builder, host: &str) -> Option<Workload> {
+    let labels: Vec<&str> = host.split('.').collect();
+    let candidates = [Some(host), labels.first().copied(), labels.get(1).copied()];
+    candidates.into_iter().flatten().find_map(|name| {
+        b.workloads
+            .values()
+            .find(|w| w.service.as_deref() == Some(name) || w.name == name)
+            .cloned()
+    })
+}
+
 fn span_of(b: &Builder, w: &Workload) -> Option<Span> {
     b.resources
         .iter()
@@ -242,8 +280,22 @@ fn workloads_of(o: &mut Opts, site: &Site, key: &str) -> Vec<Workload> {
     out
 }
 
-/// `env.allow(from, to, port)`: a connection of hand-written workloads.
+/// `env.allow(from, to, port)`: a connection of hand-written workloads; `env.scraper(w)`.
 pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
+    let c = ctx.clone();
+    export!(
+        engine,
+        docs,
+        "scraper",
+        ["env: Environment", "workload: Workload"],
+        "Names the workload that scrapes every `env.scrape(...)` target (Prometheus): the derived\n\
+         network policies let it reach each target's port, and `cairn check` expects it to. A\n\
+         target given as `\"host:port\"` counts when `host` is a workload's Service.\n\n\
+         ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{ isolate: #{} });\nlet api = env.deployment(\"api\", #{ image: \"ghcr.io/acme/api:1\", port: 8000, ready: http_get(\"/health\", 8000) });\nenv.scrape(\"api\", #{ target: api, metrics: [\"http_requests_total\"] });\nlet prometheus = env.deployment(\"prometheus\", #{ image: \"prom/prometheus:v2.54.1\", port: 9090, ready: http_get(\"/-/ready\", 9090) });\nenv.scraper(prometheus);\n```",
+        move |_env: &mut EnvHandle, workload: Workload| {
+            builder::lock(&c.b).scraper = Some(workload);
+        }
+    );
     let c = ctx.clone();
     export!(
         engine,

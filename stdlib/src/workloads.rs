@@ -1901,6 +1901,7 @@ fn finish_workload(
     };
     let mut b = builder::lock(&ctx.b);
     b.add(id, body, pod.depends_on, false, site.primary());
+    b.workloads.insert(name.to_owned(), workload.clone());
     for (var, span) in pod.env_spans {
         b.field_span(format!("env/{var}"), span);
     }
