@@ -28,6 +28,33 @@ struct Args {
     prune: bool,
 }
 
+const USAGE: &str =
+    "usage: bench-kube [--sizes N,N…] [--runs N] [--kubeconfig FILE] [--context NAME]
+                  [--kubectl PATH]… [--no-kubectl] [--no-prune]
+
+Benchmarks cairn's plan, apply and prune against the embedded emulator (or a cluster with
+--kubeconfig), beside a floor of concurrent server-side applies and kubectl's apply/diff
+--server-side (the kubectl on PATH and Debian's in .test-tools/, or those --kubectl names).";
+
+/// Stops with a usage error (exit 2), or the usage itself (exit 0).
+fn usage(problem: Option<String>) -> ! {
+    match problem {
+        Some(p) => {
+            eprintln!("bench-kube: {p}\n\n{USAGE}");
+            std::process::exit(2)
+        }
+        None => {
+            println!("{USAGE}");
+            std::process::exit(0)
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| usage(Some(format!("{flag} takes a number, not {text:?}"))))
+}
+
 fn parse_args() -> Args {
     let mut args = Args {
         sizes: vec![1000, 10000],
@@ -40,15 +67,13 @@ fn parse_args() -> Args {
     let mut given: Option<Vec<PathBuf>> = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(Some(format!("{a} needs a value"))))
+        };
         match a.as_str() {
-            "--sizes" => {
-                args.sizes = value()
-                    .split(',')
-                    .map(|s| s.parse().expect("a number"))
-                    .collect()
-            }
-            "--runs" => args.runs = value().parse().expect("a number"),
+            "--sizes" => args.sizes = value().split(',').map(|s| number("--sizes", s)).collect(),
+            "--runs" => args.runs = number("--runs", &value()),
             "--kubeconfig" => args.kubeconfig = Some(PathBuf::from(value())),
             "--context" => args.context = Some(value()),
             "--kubectl" => given
@@ -56,7 +81,8 @@ fn parse_args() -> Args {
                 .push(PathBuf::from(value())),
             "--no-kubectl" => given = Some(Vec::new()),
             "--no-prune" => args.prune = false,
-            other => panic!("unknown argument {other}"),
+            "--help" | "-h" => usage(None),
+            other => usage(Some(format!("unknown argument {other}"))),
         }
     }
     args.kubectls = given.unwrap_or_else(default_kubectls);
