@@ -544,6 +544,7 @@ pub async fn plan(
         changes.push(change);
         steps.push(step);
     }
+    hold_namespaces(&mut changes, &mut steps);
     // Kept objects (protected, no longer declared) stay listed, so a later plan still finds
     // them when the script allows their deletion.
     let kept: BTreeSet<String> = changes
@@ -680,6 +681,31 @@ async fn prune(
         force: false,
     };
     Ok((change, step))
+}
+
+/// A namespace about to be deleted while something of the environment is kept in it (a claim,
+/// a data-holding custom resource): deleting the namespace would delete what is kept, so the
+/// namespace is kept too.
+fn hold_namespaces(changes: &mut [Change], steps: &mut [Step]) {
+    let kept_in: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| c.action == Action::Keep && c.id.kind != "Namespace")
+        .filter_map(|c| c.id.scope.clone())
+        .collect();
+    for c in changes.iter_mut() {
+        if c.id.kind == "Namespace" && c.action == Action::Delete && kept_in.contains(&c.id.name) {
+            c.action = Action::Keep;
+            c.reason = Some(
+                "it holds data that is kept: cairn deletes a namespace only when nothing it may not delete is left in it"
+                    .to_owned(),
+            );
+        }
+    }
+    for s in steps.iter_mut() {
+        if s.id.kind == "Namespace" && s.action == Action::Delete && kept_in.contains(&s.id.name) {
+            s.action = Action::Keep;
+        }
+    }
 }
 
 /// The deletion of the environment's inventory ConfigMap, when a destroy leaves nothing.
@@ -983,6 +1009,48 @@ pub async fn expires_at(
 mod tests {
     use super::*;
     use cairn_model::{Sensitive, SensitivePart, Value};
+
+    #[test]
+    fn a_namespace_holding_kept_data_is_kept_too() {
+        let change = |kind: &str, ns: Option<&str>, name: &str, action: Action| Change {
+            id: ResourceId::kube(kind, ns, name),
+            action,
+            fields: Vec::new(),
+            reason: None,
+            holds_data: true,
+            declared_at: None,
+            help: None,
+            server_message: None,
+        };
+        let mut changes = vec![
+            change("postgresql", Some("pr-1"), "db", Action::Keep),
+            change("Namespace", None, "pr-1", Action::Delete),
+            change("Namespace", None, "pr-2", Action::Delete),
+        ];
+        let kind = crate::kinds::kind("Namespace").cloned().unwrap();
+        let mut steps: Vec<Step> = changes
+            .iter()
+            .map(|c| Step {
+                id: c.id.clone(),
+                action: c.action,
+                kind: kind.clone(),
+                body: None,
+                depends_on: Vec::new(),
+                force: false,
+            })
+            .collect();
+        hold_namespaces(&mut changes, &mut steps);
+        assert_eq!(changes[1].action, Action::Keep);
+        assert_eq!(steps[1].action, Action::Keep);
+        assert!(
+            changes[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("holds data that is kept")
+        );
+        assert_eq!(changes[2].action, Action::Delete, "pr-2 holds nothing");
+    }
 
     #[test]
     fn secrets_are_applied_as_base64_data_with_generated_values() {
