@@ -148,20 +148,65 @@ pub(crate) fn stamp(bodies: &mut BTreeMap<ResourceId, J>, observed: &Observed) -
 }
 
 /// The field changes of a workload without its digest (never shown), and why it restarts:
-/// `restart: ConfigMap backend changed`, or the digest added for the first time.
+/// `restart: ConfigMap backend changed`, or the digest added for the first time. The digest
+/// is taken out wherever the comparison put it: its own field, or inside a map the live
+/// object lacked altogether (`annotations` added whole).
 pub(crate) fn explain(
     fields: &mut Vec<cairn_plan::diff::FieldChange>,
     changed: Option<&Vec<String>>,
 ) -> Option<String> {
-    let before = fields.len();
-    fields.retain(|f| !f.path.contains(CONFIG_HASH));
-    if fields.len() == before {
+    let mut found = false;
+    let mut first = false;
+    fields.retain_mut(|f| {
+        if f.path.ends_with(CONFIG_HASH) {
+            found = true;
+            first |= f.before.is_none();
+            return false;
+        }
+        let (had, has) = (scrub(&mut f.before), scrub(&mut f.after));
+        if !has {
+            return true;
+        }
+        found = true;
+        first |= !had;
+        f.before != f.after
+    });
+    if !found {
         return None;
     }
     Some(match changed {
         Some(objects) => format!("restart: {} changed", objects.join(", ")),
-        None => "restart: the pods now carry the digest of the config they read (once)".to_owned(),
+        None if first => {
+            "restart: the pods now carry the digest of the config they read (once)".to_owned()
+        }
+        None => "restart: the config its pods read changed".to_owned(),
     })
+}
+
+/// Removes the digest from a shown value (anywhere in it); whether it was there. A map left
+/// empty by it is no value at all.
+fn scrub(v: &mut Option<J>) -> bool {
+    fn remove(v: &mut J) -> bool {
+        match v {
+            J::Object(m) => {
+                let here = m.remove(CONFIG_HASH).is_some();
+                let mut below = false;
+                for child in m.values_mut() {
+                    below |= remove(child);
+                }
+                here || below
+            }
+            _ => false,
+        }
+    }
+    let Some(value) = v.as_mut() else {
+        return false;
+    };
+    let was = remove(value);
+    if was && value.as_object().is_some_and(serde_json::Map::is_empty) {
+        *v = None;
+    }
+    was
 }
 
 /// Leaves the digest out of a live object's fingerprint (a digest of secret data must not
@@ -182,6 +227,47 @@ mod tests {
             "containers": [{"name": "web", "envFrom": [{"configMapRef": {"name": "settings"}}],
                 "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "P"}}}]}],
             "volumes": [{"name": "v", "configMap": {"name": "not-declared"}}]}}}})
+    }
+
+    #[test]
+    fn the_digest_is_never_shown_even_inside_a_map_added_whole() {
+        use cairn_plan::diff::FieldChange;
+        let mut fields = vec![
+            FieldChange {
+                path: "spec.template.metadata.annotations".into(),
+                before: None,
+                after: Some(json!({ CONFIG_HASH: "0123456789abcdef" })),
+            },
+            FieldChange {
+                path: "spec.replicas".into(),
+                before: Some(json!(2)),
+                after: Some(json!(3)),
+            },
+        ];
+        let why = explain(&mut fields, None);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].path, "spec.replicas");
+        assert!(why.is_some_and(|w| w.contains("(once)")));
+        // A map with other annotations keeps them, without the digest.
+        let mut fields = vec![FieldChange {
+            path: "spec.template.metadata.annotations".into(),
+            before: None,
+            after: Some(json!({ CONFIG_HASH: "0123456789abcdef", "team": "api" })),
+        }];
+        explain(&mut fields, None);
+        assert_eq!(fields[0].after, Some(json!({ "team": "api" })));
+        // The digest's own field, changed: the config changed.
+        let mut fields = vec![FieldChange {
+            path: format!("spec.template.metadata.annotations.{CONFIG_HASH}"),
+            before: Some(json!("a")),
+            after: Some(json!("b")),
+        }];
+        let why = explain(&mut fields, None);
+        assert!(fields.is_empty());
+        assert_eq!(
+            why.as_deref(),
+            Some("restart: the config its pods read changed")
+        );
     }
 
     #[test]
