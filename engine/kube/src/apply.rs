@@ -53,7 +53,10 @@ pub fn nodes(cluster: &Cluster, plan: &KubePlan, options: &ApplyOptions) -> Vec<
     let watches = Watches::new(cluster, &plan.plan.environment);
     for step in active {
         let depends_on = if step.action == Action::Delete {
-            vec![barrier_id(step.id.rank)]
+            // Its rank's barrier, and whatever else it must outlast (the inventory).
+            let mut deps = vec![barrier_id(step.id.rank)];
+            deps.extend(step.depends_on.iter().cloned());
+            deps
         } else {
             step.depends_on.clone()
         };

@@ -554,7 +554,15 @@ pub async fn plan(
         .collect();
     // A destroy that leaves nothing deletes the inventory too.
     let inventory = if options.destroy.is_some() && kept.is_empty() {
-        if let Some((change, step)) = inventory_deletion(state, &observed, &catalog) {
+        if let Some((change, mut step)) = inventory_deletion(state, &observed, &catalog) {
+            // After the deletions of its rank and above (custom kinds, workloads): if one
+            // fails, the inventory stays, so the next destroy still learns the kinds it lists.
+            // Lower ranks (built-in kinds a destroy always reads, the namespace) wait for it.
+            step.depends_on = steps
+                .iter()
+                .filter(|s| s.action == Action::Delete && s.id.rank >= step.id.rank)
+                .map(|s| s.id.clone())
+                .collect();
             changes.push(change);
             steps.push(step);
         }
