@@ -2,6 +2,7 @@
 //! apply and then waited on until it is ready; failures are explained and stop only the steps
 //! that depend on them.
 
+use cairn_model::JsonPath as _;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -297,7 +298,7 @@ fn gone_too_late(step: &Step, feed: &crate::watch::Feed, timeout: Duration) -> F
     ));
     let finalizers: Vec<String> = feed
         .get(&step.id.name)
-        .and_then(|o| o.pointer("/metadata/finalizers").cloned())
+        .and_then(|o| o.at("/metadata/finalizers").cloned())
         .and_then(|f| serde_json::from_value(f).ok())
         .unwrap_or_default();
     if !finalizers.is_empty() {
@@ -309,7 +310,7 @@ fn gone_too_late(step: &Step, feed: &crate::watch::Feed, timeout: Duration) -> F
     // A namespace says what it still waits for in its conditions (content, finalizers).
     let conditions = feed
         .get(&step.id.name)
-        .and_then(|o| o.pointer("/status/conditions").cloned())
+        .and_then(|o| o.at("/status/conditions").cloned())
         .and_then(|c| c.as_array().cloned())
         .unwrap_or_default();
     for c in conditions {
@@ -362,12 +363,12 @@ async fn apply_and_wait(
 }
 
 fn num(v: &J, path: &str) -> i64 {
-    v.pointer(path).and_then(J::as_i64).unwrap_or(0)
+    v.at(path).and_then(J::as_i64).unwrap_or(0)
 }
 
 fn condition(v: &J, kind: &str) -> Option<(String, String)> {
     let c = v
-        .pointer("/status/conditions")?
+        .at("/status/conditions")?
         .as_array()?
         .iter()
         .find(|c| c.get("type").and_then(J::as_str) == Some(kind))?;
@@ -387,10 +388,7 @@ fn condition(v: &J, kind: &str) -> Option<(String, String)> {
 pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
     let generation = num(obj, "/metadata/generation");
     let observed = num(obj, "/status/observedGeneration");
-    let replicas = obj
-        .pointer("/spec/replicas")
-        .and_then(J::as_i64)
-        .unwrap_or(1);
+    let replicas = obj.at("/spec/replicas").and_then(J::as_i64).unwrap_or(1);
     match kind {
         "Deployment" => {
             if let Some(f) = replica_failure(obj) {
@@ -409,8 +407,8 @@ pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
         }
         "StatefulSet" => {
             let revisions_match = match (
-                obj.pointer("/status/currentRevision"),
-                obj.pointer("/status/updateRevision"),
+                obj.at("/status/currentRevision"),
+                obj.at("/status/updateRevision"),
             ) {
                 (Some(c), Some(u)) => c == u,
                 _ => true,
@@ -435,7 +433,7 @@ pub fn readiness(kind: &str, obj: &J) -> Result<bool, Failure> {
         "CustomResourceDefinition" => {
             Ok(condition(obj, "Established").is_some_and(|(s, _)| s == "True"))
         }
-        "Namespace" => Ok(obj.pointer("/status/phase").and_then(J::as_str) == Some("Active")),
+        "Namespace" => Ok(obj.at("/status/phase").and_then(J::as_str) == Some("Active")),
         _ => Ok(true),
     }
 }
@@ -462,7 +460,7 @@ async fn wait_ready(
     let mut next_look = Instant::now() + look;
     loop {
         let obj = feed.get(&step.id.name).filter(|o| {
-            written.is_none_or(|g| o.pointer("/metadata/generation").and_then(J::as_i64) >= Some(g))
+            written.is_none_or(|g| o.at("/metadata/generation").and_then(J::as_i64) >= Some(g))
         });
         if let Some(obj) = &obj {
             match readiness(&step.kind.kind, obj) {
@@ -523,7 +521,7 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
     // Kinds whose deletion did not go through stay listed, so the next plan finds them.
     let mut body = inventory.clone();
     let mut kinds: BTreeSet<String> = body
-        .pointer("/data/kinds")
+        .at("/data/kinds")
         .and_then(J::as_str)
         .unwrap_or_default()
         .split(',')
@@ -538,7 +536,7 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
     for id in report.skipped.iter().filter(kube) {
         kinds.insert(plan.catalog.inventory_name(&id.kind));
     }
-    if let Some(J::Object(data)) = body.pointer_mut("/data") {
+    if let Some(J::Object(data)) = body.at_mut("/data") {
         let kinds = kinds.into_iter().collect::<Vec<_>>().join(",");
         data.insert("kinds".to_owned(), J::String(kinds));
     }
@@ -546,14 +544,14 @@ async fn write_inventory(cluster: &Cluster, plan: &KubePlan, inventory: &J, repo
         return;
     };
     let Some(ns) = body
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(J::as_str)
         .map(str::to_owned)
     else {
         return;
     };
     let name = body
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(J::as_str)
         .unwrap_or(crate::INVENTORY)
         .to_owned();

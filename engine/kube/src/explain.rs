@@ -1,6 +1,7 @@
 //! Explaining why a workload is not ready: pod phases and waiting reasons, the last log lines
 //! of a crash-looping container, the quota and the numbers when a ResourceQuota rejects pods.
 
+use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_apply::Failure;
@@ -27,16 +28,8 @@ pub(crate) async fn watched_pod_problems(
         .filter_map(|kv| kv.split_once('='))
         .collect();
     let pods: Vec<k8s_openapi::api::core::v1::Pod> = feed
-        .all()
+        .matching(&wanted)
         .iter()
-        .filter(|p| {
-            wanted.iter().all(|(k, v)| {
-                p.pointer("/metadata/labels")
-                    .and_then(|l| l.get(*k))
-                    .and_then(J::as_str)
-                    == Some(*v)
-            })
-        })
         .filter_map(|p| serde_json::from_value((**p).clone()).ok())
         .collect();
     let api = Api::namespaced(cluster.client.clone(), namespace);
@@ -366,7 +359,7 @@ pub async fn why_not_ready(cluster: &Cluster, obj: &J) -> Option<Failure> {
     if let Some(f) = replica_failure(obj) {
         return Some(f);
     }
-    let ns = obj.pointer("/metadata/namespace")?.as_str()?;
+    let ns = obj.at("/metadata/namespace")?.as_str()?;
     let selector = selector_of(obj)?;
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let pods = api
@@ -378,7 +371,7 @@ pub async fn why_not_ready(cluster: &Cluster, obj: &J) -> Option<Failure> {
 
 /// A `ReplicaFailure` condition (pods rejected, for example by a ResourceQuota).
 pub(crate) fn replica_failure(obj: &J) -> Option<Failure> {
-    let conditions = obj.pointer("/status/conditions")?.as_array()?;
+    let conditions = obj.at("/status/conditions")?.as_array()?;
     let c = conditions.iter().find(|c| {
         c.get("type").and_then(J::as_str) == Some("ReplicaFailure")
             && c.get("status").and_then(J::as_str) == Some("True")
@@ -393,7 +386,7 @@ pub(crate) fn replica_failure(obj: &J) -> Option<Failure> {
 
 /// A label selector string from a workload's `spec.selector.matchLabels`.
 pub(crate) fn selector_of(obj: &J) -> Option<String> {
-    let labels = obj.pointer("/spec/selector/matchLabels")?.as_object()?;
+    let labels = obj.at("/spec/selector/matchLabels")?.as_object()?;
     Some(
         labels
             .iter()

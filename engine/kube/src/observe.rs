@@ -1,5 +1,6 @@
 //! Reading the live state: one LIST per kind (and namespace) with cairn's label selector.
 
+use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::ResourceId;
@@ -65,8 +66,8 @@ async fn list(
 }
 
 fn id_of(kind: &Kind, obj: &J) -> Option<ResourceId> {
-    let name = obj.pointer("/metadata/name")?.as_str()?;
-    let ns = obj.pointer("/metadata/namespace").and_then(J::as_str);
+    let name = obj.at("/metadata/name")?.as_str()?;
+    let ns = obj.at("/metadata/namespace").and_then(J::as_str);
     Some(ResourceId::kube(
         &kind.kind,
         if kind.namespaced { ns } else { None },
@@ -79,7 +80,7 @@ fn inventory_kinds(objects: &BTreeMap<ResourceId, J>) -> BTreeSet<String> {
     objects
         .iter()
         .filter(|(id, _)| id.kind == "ConfigMap" && id.name.starts_with(INVENTORY))
-        .filter_map(|(_, cm)| cm.pointer("/data/kinds").and_then(J::as_str))
+        .filter_map(|(_, cm)| cm.at("/data/kinds").and_then(J::as_str))
         .flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())
         .collect()

@@ -4,7 +4,7 @@
 //! polling the API server. kube-runtime's watcher lists first, then watches from the list's
 //! resourceVersion, resumes after a disconnect and lists again after a `410 Gone`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -25,9 +25,82 @@ pub(crate) struct Feed {
     task: tokio::task::AbortHandle,
 }
 
+/// The objects one watch holds, by name, and the names carrying each label.
+#[derive(Default)]
+struct Objects {
+    by_name: BTreeMap<String, Arc<J>>,
+    /// `(key, value)` -> the names of the objects with that label: a selector's lookup costs
+    /// its matches, not the namespace's pods.
+    by_label: HashMap<(String, String), BTreeSet<String>>,
+}
+
+fn labels_of(o: &J) -> impl Iterator<Item = (&String, &str)> {
+    o.get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(J::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k, v.as_str()?)))
+}
+
+impl Objects {
+    fn insert(&mut self, name: String, o: Arc<J>) {
+        self.remove(&name);
+        for (k, v) in labels_of(&o) {
+            self.by_label
+                .entry((k.clone(), v.to_owned()))
+                .or_default()
+                .insert(name.clone());
+        }
+        self.by_name.insert(name, o);
+    }
+
+    fn remove(&mut self, name: &str) {
+        let Some(old) = self.by_name.remove(name) else {
+            return;
+        };
+        for (k, v) in labels_of(&old) {
+            let key = (k.clone(), v.to_owned());
+            if let Some(names) = self.by_label.get_mut(&key) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.by_label.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn replace(&mut self, all: BTreeMap<String, Arc<J>>) {
+        *self = Objects::default();
+        for (name, o) in all {
+            self.insert(name, o);
+        }
+    }
+
+    /// The objects carrying every one of `labels`, in name order.
+    fn matching(&self, labels: &[(&str, &str)]) -> Vec<Arc<J>> {
+        let sets: Option<Vec<&BTreeSet<String>>> = labels
+            .iter()
+            .map(|(k, v)| self.by_label.get(&((*k).to_owned(), (*v).to_owned())))
+            .collect();
+        let Some(mut sets) = sets else {
+            return Vec::new();
+        };
+        sets.sort_by_key(|s| s.len());
+        let Some((smallest, rest)) = sets.split_first() else {
+            return self.by_name.values().cloned().collect();
+        };
+        smallest
+            .iter()
+            .filter(|n| rest.iter().all(|s| s.contains(*n)))
+            .filter_map(|n| self.by_name.get(n).cloned())
+            .collect()
+    }
+}
+
 /// What the watch task writes and the waiting steps read.
 struct State {
-    objects: Mutex<BTreeMap<String, Arc<J>>>,
+    objects: Mutex<Objects>,
     /// Whether the first list is in.
     listed: AtomicBool,
     /// Bumped on every change of one object (and on every list): what a step waiting on that
@@ -54,7 +127,7 @@ impl State {
 impl Feed {
     /// The object named `name`, as last seen.
     pub(crate) fn get(&self, name: &str) -> Option<Arc<J>> {
-        lock(&self.state.objects).get(name).cloned()
+        lock(&self.state.objects).by_name.get(name).cloned()
     }
 
     /// Whether the watch has listed its objects once (before that, absent means unknown).
@@ -62,9 +135,9 @@ impl Feed {
         self.state.listed.load(Ordering::SeqCst)
     }
 
-    /// Every object, as last seen.
-    pub(crate) fn all(&self) -> Vec<Arc<J>> {
-        lock(&self.state.objects).values().cloned().collect()
+    /// The objects carrying every label of `labels` (an equality selector), in name order.
+    pub(crate) fn matching(&self, labels: &[(&str, &str)]) -> Vec<Arc<J>> {
+        lock(&self.state.objects).matching(labels)
     }
 
     /// Waits for the next change, until `deadline`; false when the deadline came first.
@@ -147,7 +220,7 @@ impl Watches {
             Api::namespaced_with(self.cluster.client.clone(), ns, &ar)
         };
         let state = Arc::new(State {
-            objects: Mutex::new(BTreeMap::new()),
+            objects: Mutex::new(Objects::default()),
             listed: AtomicBool::new(false),
             named: Mutex::new(HashMap::new()),
         });
@@ -197,7 +270,7 @@ async fn run(
                 continue;
             }
             Event::InitDone => {
-                *lock(&state.objects) = std::mem::take(&mut listing);
+                lock(&state.objects).replace(std::mem::take(&mut listing));
                 // `listed()` is true before any waiter wakes to look.
                 state.listed.store(true, Ordering::SeqCst);
                 state.relisted();
@@ -215,5 +288,45 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, labels: J) -> Arc<J> {
+        Arc::new(json!({"metadata": {"name": name, "labels": labels}}))
+    }
+
+    fn names(v: &[Arc<J>]) -> Vec<&str> {
+        v.iter()
+            .filter_map(|o| o.pointer("/metadata/name").and_then(J::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn the_label_index_follows_changes_and_deletions() {
+        let mut o = Objects::default();
+        o.insert("a".into(), pod("a", json!({"app": "web", "tier": "1"})));
+        o.insert("b".into(), pod("b", json!({"app": "web", "tier": "2"})));
+        o.insert("c".into(), pod("c", json!({"app": "db"})));
+        assert_eq!(names(&o.matching(&[("app", "web")])), ["a", "b"]);
+        assert_eq!(names(&o.matching(&[("app", "web"), ("tier", "2")])), ["b"]);
+        assert_eq!(names(&o.matching(&[("app", "nope")])), Vec::<&str>::new());
+        assert_eq!(names(&o.matching(&[])), ["a", "b", "c"]);
+        // A relabelled object leaves its old label's set.
+        o.insert("b".into(), pod("b", json!({"app": "db"})));
+        assert_eq!(names(&o.matching(&[("app", "web")])), ["a"]);
+        assert_eq!(names(&o.matching(&[("app", "db")])), ["b", "c"]);
+        o.remove("c");
+        assert_eq!(names(&o.matching(&[("app", "db")])), ["b"]);
+        o.replace(BTreeMap::from([(
+            "z".to_owned(),
+            pod("z", json!({"app": "db"})),
+        )]));
+        assert_eq!(names(&o.matching(&[("app", "db")])), ["z"]);
+        assert!(o.by_label.get(&("app".into(), "web".into())).is_none());
     }
 }

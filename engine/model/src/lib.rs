@@ -8,6 +8,7 @@
 
 mod codes;
 mod diag;
+mod json_path;
 pub mod network;
 pub mod records;
 mod resource;
@@ -17,6 +18,7 @@ mod value;
 
 pub use codes::Code;
 pub use diag::{Diagnostic, Severity, Span};
+pub use json_path::JsonPath;
 pub use network::{NetworkIntent, Path};
 pub use resource::{
     DesiredState, EnvironmentMeta, GeneratedSecret, Provider, Resource, ResourceId,

@@ -1,5 +1,6 @@
 //! Request routing and the REST handlers.
 
+use cairn_model::JsonPath as _;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -344,7 +345,7 @@ fn openapi_v2(st: &State) -> (bytes::Bytes, bytes::Bytes) {
     let mut body = recorded_body(docs::V2);
     // kubectl looks for the PATCH operation of a kind to know it takes dryRun (diff).
     let template = body
-        .pointer("/paths/~1apis~1apps~1v1~1namespaces~1{namespace}~1deployments~1{name}")
+        .at("/paths/~1apis~1apps~1v1~1namespaces~1{namespace}~1deployments~1{name}")
         .cloned()
         .unwrap_or(Value::Null);
     if let Some(paths) = body.get_mut("paths").and_then(Value::as_object_mut) {
@@ -453,26 +454,23 @@ fn crd_v2_definitions(
         return (out, paths);
     };
     for crd in st.list(&crds, "") {
-        let group = crd
-            .pointer("/spec/group")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let group = crd.at("/spec/group").and_then(Value::as_str).unwrap_or("");
         let kind = crd
-            .pointer("/spec/names/kind")
+            .at("/spec/names/kind")
             .and_then(Value::as_str)
             .unwrap_or("");
         let list_kind = crd
-            .pointer("/spec/names/listKind")
+            .at("/spec/names/listKind")
             .and_then(Value::as_str)
             .map_or_else(|| format!("{kind}List"), str::to_owned);
         let reversed: Vec<&str> = group.split('.').rev().collect();
         let plural = crd
-            .pointer("/spec/names/plural")
+            .at("/spec/names/plural")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+        let namespaced = crd.at("/spec/scope").and_then(Value::as_str) != Some("Cluster");
         for ver in crd
-            .pointer("/spec/versions")
+            .at("/spec/versions")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -515,7 +513,7 @@ fn group_version_kind(group: &str, version: &str, kind: &str) -> Value {
 /// `apiVersion`, `kind` and `metadata` properties.
 fn crd_object_definition(ver: &Value, group: &str, v: &str, kind: &str) -> Value {
     let mut s = ver
-        .pointer("/schema/openAPIV3Schema")
+        .at("/schema/openAPIV3Schema")
         .map(v3_to_v2)
         .unwrap_or(json!({"type": "object"}));
     if let Some(m) = s.as_object_mut() {
@@ -585,17 +583,17 @@ fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
         .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
     let mut schemas = Map::new();
     for crd in st.list(&crds, "") {
-        if crd.pointer("/spec/group").and_then(Value::as_str) != Some(g) {
+        if crd.at("/spec/group").and_then(Value::as_str) != Some(g) {
             continue;
         }
         let kind = crd
-            .pointer("/spec/names/kind")
+            .at("/spec/names/kind")
             .and_then(Value::as_str)
             .unwrap_or("");
         let reversed: Vec<&str> = g.split('.').rev().collect();
         let name = format!("{}.{v}.{kind}", reversed.join("."));
         for ver in crd
-            .pointer("/spec/versions")
+            .at("/spec/versions")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -604,7 +602,7 @@ fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
                 continue;
             }
             let mut s = ver
-                .pointer("/schema/openAPIV3Schema")
+                .at("/schema/openAPIV3Schema")
                 .cloned()
                 .unwrap_or(json!({"type": "object"}));
             if let Some(m) = s.as_object_mut() {
@@ -627,10 +625,7 @@ fn openapi_v3_doc(st: &State, path: &str) -> Option<String> {
     }
     // ObjectMeta and what it references, from the core document.
     let core = recorded_body(docs::V3[0].1);
-    if let Some(all) = core
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-    {
+    if let Some(all) = core.at("/components/schemas").and_then(Value::as_object) {
         let mut todo = vec!["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".to_string()];
         while let Some(n) = todo.pop() {
             if schemas.contains_key(&n) {
@@ -860,7 +855,7 @@ fn delete_collection(
 /// The `autoscaling/v1` Scale of a Deployment, StatefulSet or ReplicaSet.
 fn scale_of(obj: &Value) -> Value {
     let selector = obj
-        .pointer("/spec/selector/matchLabels")
+        .at("/spec/selector/matchLabels")
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -870,7 +865,7 @@ fn scale_of(obj: &Value) -> Value {
         })
         .unwrap_or_default();
     let meta = |k: &str| {
-        obj.pointer(&format!("/metadata/{k}"))
+        obj.at(&format!("/metadata/{k}"))
             .cloned()
             .unwrap_or(Value::Null)
     };
@@ -884,9 +879,9 @@ fn scale_of(obj: &Value) -> Value {
             "resourceVersion": meta("resourceVersion"),
             "creationTimestamp": meta("creationTimestamp"),
         },
-        "spec": { "replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
+        "spec": { "replicas": obj.at("/spec/replicas").cloned().unwrap_or(json!(1)) },
         "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "replicas": obj.at("/status/replicas").cloned().unwrap_or(json!(0)),
             "selector": selector,
         },
     })
@@ -902,11 +897,11 @@ fn scale_replicas(
     parent: &Value,
 ) -> Result<i64, ApiError> {
     let rv = wanted
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let live_rv = parent
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if method == "PUT" && !rv.is_empty() && rv != live_rv {
@@ -919,7 +914,7 @@ fn scale_replicas(
             ),
         ));
     }
-    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
+    let Some(replicas) = wanted.at("/spec/replicas").and_then(Value::as_i64) else {
         return Err(ApiError::new(
             422,
             "Invalid",
@@ -1054,7 +1049,7 @@ fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), ApiError> {
         let value = op.get("value").cloned().unwrap_or(Value::Null);
         let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
         if kind == "test" {
-            if obj.pointer(path) != Some(&value) {
+            if obj.at(path) != Some(&value) {
                 return Err(ApiError::new(
                     422,
                     "Invalid",
@@ -1066,7 +1061,7 @@ fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), ApiError> {
             continue;
         }
         let target = obj
-            .pointer_mut(parent)
+            .at_mut(parent)
             .ok_or_else(|| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: missing path {path}")))?;
         match (kind, target) {
             ("add" | "replace", Value::Object(m)) => {
@@ -1298,7 +1293,7 @@ fn pod_log(
         return Err(ApiError::not_found(&rt.group, &rt.plural, name));
     };
     let containers: Vec<String> = pod
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()

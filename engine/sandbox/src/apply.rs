@@ -1,6 +1,7 @@
 //! Server-side apply: merging an applied configuration into the live object, field ownership
 //! in `metadata.managedFields`, conflicts, and the bookkeeping of Update operations.
 
+use cairn_model::JsonPath as _;
 use serde_json::{Map, Value, json};
 
 use crate::fields::{
@@ -20,10 +21,7 @@ pub struct Entry {
 }
 
 pub fn read_entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
+    let Some(list) = obj.at("/metadata/managedFields").and_then(Value::as_array) else {
         return Vec::new();
     };
     list.iter()

@@ -1,6 +1,7 @@
 //! The controller loop: what kube-controller-manager, the scheduler and a kubelet would do,
 //! reduced to what readiness checks observe.
 
+use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ fn resync(st: &mut State) {
 }
 
 fn owner_uids(o: &Value) -> Vec<String> {
-    o.pointer("/metadata/ownerReferences")
+    o.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -144,7 +145,7 @@ fn owner_uids(o: &Value) -> Vec<String> {
 
 fn is_foreground(o: &Value) -> bool {
     deleting(o)
-        && o.pointer("/metadata/finalizers")
+        && o.at("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("foregroundDeletion")))
 }
@@ -246,7 +247,7 @@ fn queue_collection(st: &State, q: &mut Queues, c: &Change) {
     let k = &c.key;
     let current = if c.removed { None } else { st.get_key(k) };
     if let Some(o) = current
-        && (deleting(o) || o.pointer("/metadata/ownerReferences").is_some())
+        && (deleting(o) || o.at("/metadata/ownerReferences").is_some())
     {
         q.gc.insert(k.clone());
     }
@@ -309,7 +310,7 @@ fn owner_ref(owner: &Value, block: bool) -> Value {
 }
 
 pub(crate) fn deleting(o: &Value) -> bool {
-    o.pointer("/metadata/deletionTimestamp").is_some()
+    o.at("/metadata/deletionTimestamp").is_some()
 }
 
 fn fnv32a(s: &str) -> u32 {
@@ -425,9 +426,8 @@ fn delete_crd(st: &mut State, crt: &ResourceType, crd: &Value, name: &str) {
         .values()
         .filter(|t| {
             t.custom
-                && Some(t.group.as_str()) == crd.pointer("/spec/group").and_then(Value::as_str)
-                && Some(t.plural.as_str())
-                    == crd.pointer("/spec/names/plural").and_then(Value::as_str)
+                && Some(t.group.as_str()) == crd.at("/spec/group").and_then(Value::as_str)
+                && Some(t.plural.as_str()) == crd.at("/spec/names/plural").and_then(Value::as_str)
         })
         .cloned()
         .collect();
@@ -447,7 +447,7 @@ fn delete_crd(st: &mut State, crt: &ResourceType, crd: &Value, name: &str) {
 /// Accepts a new CRD's names and serves its types.
 fn establish_crd(st: &mut State, mem: &mut Memory, crt: &ResourceType, crd: &Value, name: String) {
     let now = util::now();
-    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let names = crd.at("/spec/names").cloned().unwrap_or(json!({}));
     let updated = st.controller_update(
         crt,
         "",
@@ -603,7 +603,7 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
             }
         } else if t.kind == "PersistentVolume"
             && deleting(o)
-            && o.pointer("/status/phase").and_then(Value::as_str) != Some("Bound")
+            && o.at("/status/phase").and_then(Value::as_str) != Some("Bound")
         {
             to_unblock.push((t.clone(), ns, name, "kubernetes.io/pv-protection"));
         }
@@ -624,14 +624,14 @@ fn claim_in_use(st: &State, ns: &str, name: &str) -> bool {
         return false;
     };
     st.list_arc(&prt, ns).iter().any(|pod| {
-        pod.pointer("/spec/nodeName").is_some()
+        pod.at("/spec/nodeName").is_some()
             && pod
-                .pointer("/spec/volumes")
+                .at("/spec/volumes")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|v| {
-                    v.pointer("/persistentVolumeClaim/claimName")
+                    v.at("/persistentVolumeClaim/claimName")
                         .and_then(Value::as_str)
                         == Some(name)
                 })
@@ -641,7 +641,7 @@ fn claim_in_use(st: &State, ns: &str, name: &str) -> bool {
 fn remove_finalizer(st: &mut State, t: &ResourceType, ns: &str, name: &str, f: &str) {
     st.controller_update(t, ns, name, KCM, None, |o| {
         if let Some(a) = o
-            .pointer_mut("/metadata/finalizers")
+            .at_mut("/metadata/finalizers")
             .and_then(Value::as_array_mut)
         {
             a.retain(|x| x.as_str() != Some(f));
@@ -650,11 +650,11 @@ fn remove_finalizer(st: &mut State, t: &ResourceType, ns: &str, name: &str, f: &
 }
 
 fn int(v: &Value, p: &str) -> i64 {
-    v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+    v.at(p).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn pod_ready(p: &Value) -> bool {
-    p.pointer("/status/conditions")
+    p.at("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter().any(|c| {
@@ -666,7 +666,7 @@ fn pod_ready(p: &Value) -> bool {
 
 fn pod_terminal(p: &Value) -> bool {
     matches!(
-        p.pointer("/status/phase").and_then(Value::as_str),
+        p.at("/status/phase").and_then(Value::as_str),
         Some("Succeeded" | "Failed")
     )
 }
@@ -795,11 +795,8 @@ struct DeploymentSpec {
 
 impl DeploymentSpec {
     fn read(d: &Value) -> Self {
-        let replicas = d
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let replicas = d.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let template = d.at("/spec/template").cloned().unwrap_or(json!({}));
         DeploymentSpec {
             ns: meta_str(d, "namespace").to_string(),
             name: meta_str(d, "name").to_string(),
@@ -828,7 +825,7 @@ fn reconcile_deployment(
 }
 
 fn revision_of(rs: &Value) -> Option<i64> {
-    rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+    rs.at("/metadata/annotations/deployment.kubernetes.io~1revision")
         .and_then(Value::as_str)
         .and_then(|x| x.parse::<i64>().ok())
 }
@@ -848,7 +845,7 @@ fn current_replicaset(
         .max()
         .unwrap_or(0);
     let current = owned.iter().find(|r| {
-        r.pointer("/metadata/labels/pod-template-hash")
+        r.at("/metadata/labels/pod-template-hash")
             .and_then(Value::as_str)
             == Some(spec.hash.as_str())
     });
@@ -896,13 +893,13 @@ fn new_replicaset(
 ) -> Value {
     let hash = &spec.hash;
     let mut tmpl = spec.template.clone();
-    if let Some(l) = tmpl.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+    if let Some(l) = tmpl.at_mut("/metadata").and_then(Value::as_object_mut) {
         let labels = l.entry("labels").or_insert(json!({}));
         if let Some(lm) = labels.as_object_mut() {
             lm.insert("pod-template-hash".into(), json!(hash));
         }
     }
-    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+    let mut selector = d.at("/spec/selector").cloned().unwrap_or(json!({}));
     if let Some(ml) = selector
         .as_object_mut()
         .map(|s| s.entry("matchLabels").or_insert(json!({})))
@@ -910,10 +907,7 @@ fn new_replicaset(
     {
         ml.insert("pod-template-hash".into(), json!(hash));
     }
-    let labels = tmpl
-        .pointer("/metadata/labels")
-        .cloned()
-        .unwrap_or(json!({}));
+    let labels = tmpl.at("/metadata/labels").cloned().unwrap_or(json!({}));
     let replicas = spec.replicas;
     let surge = spec.strategy.max_surge;
     json!({
@@ -958,7 +952,7 @@ fn scale_replicasets(
                 s.insert("replicas".into(), json!(want));
             }
             if let Some(a) = o
-                .pointer_mut("/metadata/annotations")
+                .at_mut("/metadata/annotations")
                 .and_then(Value::as_object_mut)
             {
                 a.insert(
@@ -1026,7 +1020,7 @@ fn write_deployment_status(
             .sum(),
         updated: cur.as_ref().map_or(0, |r| int(r, "/status/replicas")),
         failure: cur.as_ref().and_then(|r| {
-            r.pointer("/status/conditions")
+            r.at("/status/conditions")
                 .and_then(Value::as_array)
                 .and_then(|cs| {
                     cs.iter()
@@ -1123,9 +1117,9 @@ impl Strategy {
     /// `maxSurge` rounds up and `maxUnavailable` down, as the controller resolves them; both
     /// zero is not allowed, so unavailability becomes 1.
     fn of(d: &Value, replicas: i64) -> Self {
-        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let recreate = d.at("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
         let resolve = |key: &str, up: bool| -> i64 {
-            match d.pointer(&format!("/spec/strategy/rollingUpdate/{key}")) {
+            match d.at(&format!("/spec/strategy/rollingUpdate/{key}")) {
                 Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
                 Some(Value::String(p)) => {
                     let pct = p.trim_end_matches('%').parse::<f64>().unwrap_or(25.0);
@@ -1291,10 +1285,7 @@ fn reconcile_replicaset(
     let ns = meta_str(rs, "namespace").to_string();
     let name = meta_str(rs, "name").to_string();
     let uid = uid_of(rs);
-    let want = rs
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let want = rs.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
     let pods = live_pods(st, prt, &ns, &uid);
     let have = pods.len() as i64;
     let mut failure: Option<String> = None;
@@ -1358,11 +1349,11 @@ fn create_replicas(
         .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
     if backoff {
         return rs
-            .pointer("/status/conditions/0/message")
+            .at("/status/conditions/0/message")
             .and_then(Value::as_str)
             .map(str::to_string);
     }
-    let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
     for _ in 0..missing {
         let pod = pod_from_template(rs, &template, None, ns);
         match st.create(prt, ns, pod, &opts()) {
@@ -1475,23 +1466,18 @@ struct StatefulSetSpec {
 impl StatefulSetSpec {
     fn read(ss: &Value) -> Self {
         let name = meta_str(ss, "name").to_string();
-        let template = ss.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let template = ss.at("/spec/template").cloned().unwrap_or(json!({}));
         StatefulSetSpec {
             ns: meta_str(ss, "namespace").to_string(),
             uid: uid_of(ss),
-            want: ss
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1),
+            want: ss.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1),
             revision: format!("{name}-{}", template_hash(&template)),
             name,
             template,
-            parallel: ss
-                .pointer("/spec/podManagementPolicy")
-                .and_then(Value::as_str)
+            parallel: ss.at("/spec/podManagementPolicy").and_then(Value::as_str)
                 == Some("Parallel"),
             claim_templates: ss
-                .pointer("/spec/volumeClaimTemplates")
+                .at("/spec/volumeClaimTemplates")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
@@ -1531,7 +1517,7 @@ fn existing_ordinal(
 ) -> bool {
     let orphan = st
         .get(prt, &spec.ns, pod_name)
-        .is_some_and(|p| p.pointer("/metadata/ownerReferences").is_none() && !deleting(p));
+        .is_some_and(|p| p.at("/metadata/ownerReferences").is_none() && !deleting(p));
     if orphan {
         let owner = owner_ref(ss, true);
         st.controller_update(prt, &spec.ns, pod_name, KCM, None, |o| {
@@ -1602,12 +1588,12 @@ fn create_ordinal(
 fn ordinal_claim(spec: &StatefulSetSpec, vct: &Value, claim: &str) -> Value {
     let mut labels = spec
         .template
-        .pointer("/metadata/labels")
+        .at("/metadata/labels")
         .cloned()
         .unwrap_or(json!({}));
     if let Some(l) = labels.as_object_mut() {
         for (k, v) in vct
-            .pointer("/metadata/labels")
+            .at("/metadata/labels")
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
@@ -1624,7 +1610,7 @@ fn ordinal_claim(spec: &StatefulSetSpec, vct: &Value, claim: &str) -> Value {
 /// its claims as volumes.
 fn ordinal_pod(ss: &Value, spec: &StatefulSetSpec, pod_name: &str) -> Value {
     let mut pod = pod_from_template(ss, &spec.template, Some(pod_name.to_string()), &spec.ns);
-    if let Some(m) = pod.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+    if let Some(m) = pod.at_mut("/metadata").and_then(Value::as_object_mut) {
         let labels = m.entry("labels").or_insert(json!({}));
         if let Some(l) = labels.as_object_mut() {
             l.insert("controller-revision-hash".into(), json!(spec.revision));
@@ -1633,7 +1619,7 @@ fn ordinal_pod(ss: &Value, spec: &StatefulSetSpec, pod_name: &str) -> Value {
     }
     if let Some(podspec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
         podspec.insert("hostname".into(), json!(pod_name));
-        if let Some(svc) = ss.pointer("/spec/serviceName") {
+        if let Some(svc) = ss.at("/spec/serviceName") {
             podspec.insert("subdomain".into(), svc.clone());
         }
         let vols = podspec.entry("volumes").or_insert(json!([]));
@@ -1700,8 +1686,7 @@ fn jobs(st: &mut State, q: &mut Queues) {
             Queues::defer(&mut q.jobs, &batch[i..], &mut q.deferred);
             break;
         }
-        if deleting(job) || job_finished(job) || job.pointer("/spec/suspend") == Some(&json!(true))
-        {
+        if deleting(job) || job_finished(job) || job.at("/spec/suspend") == Some(&json!(true)) {
             continue;
         }
         reconcile_job(st, q, &jrt, &prt, job);
@@ -1710,7 +1695,7 @@ fn jobs(st: &mut State, q: &mut Queues) {
 
 /// Whether a Job has a true `Complete` or `Failed` condition.
 fn job_finished(job: &Value) -> bool {
-    job.pointer("/status/conditions")
+    job.at("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter().any(|c| {
@@ -1734,16 +1719,16 @@ struct JobProgress {
 impl JobProgress {
     fn read(job: &Value, pods: &[Arc<Value>]) -> Self {
         let completions = job
-            .pointer("/spec/completions")
+            .at("/spec/completions")
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let backoff = job
-            .pointer("/spec/backoffLimit")
+            .at("/spec/backoffLimit")
             .and_then(Value::as_i64)
             .unwrap_or(6);
         let in_phase = |phase: &str| {
             pods.iter()
-                .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some(phase))
+                .filter(|p| p.at("/status/phase").and_then(Value::as_str) == Some(phase))
                 .count() as i64
         };
         let succeeded = in_phase("Succeeded");
@@ -1794,7 +1779,7 @@ fn reconcile_job(
         .count() as i64;
     let ready_n = pods.iter().filter(|p| pod_ready(p)).count() as i64;
     let start = job
-        .pointer("/status/startTime")
+        .at("/status/startTime")
         .cloned()
         .unwrap_or(json!(util::now()));
     let mut done_event = None;
@@ -1814,7 +1799,7 @@ fn start_job_pod(
     ns: &str,
     name: &str,
 ) {
-    let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = job.at("/spec/template").cloned().unwrap_or(json!({}));
     let pod = pod_from_template(job, &template, None, ns);
     match st.create(prt, ns, pod, &opts()) {
         Ok(p) => event(
@@ -1889,10 +1874,10 @@ fn write_job_status(
 
 fn outcome_of(pod: &Value, config: &SandboxConfig) -> PodOutcome {
     let ann = pod
-        .pointer("/metadata/annotations/sandbox.cairn.dev~1outcome")
+        .at("/metadata/annotations/sandbox.cairn.dev~1outcome")
         .and_then(Value::as_str);
     let images: Vec<String> = pod
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -1986,7 +1971,7 @@ impl PodRun {
 
 fn containers_of(pod: &Value) -> Vec<(String, String)> {
     let field = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    pod.pointer("/spec/containers")
+    pod.at("/spec/containers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -2018,12 +2003,12 @@ fn reconcile_pod(
     let outcome = outcome_of(pod, config);
     let run = PodRun {
         restart_policy: pod
-            .pointer("/spec/restartPolicy")
+            .at("/spec/restartPolicy")
             .and_then(Value::as_str)
             .unwrap_or("Always")
             .to_string(),
         is_job: pod
-            .pointer("/metadata/ownerReferences/0/kind")
+            .at("/metadata/ownerReferences/0/kind")
             .and_then(Value::as_str)
             == Some("Job"),
         containers: containers_of(pod),
@@ -2056,10 +2041,10 @@ fn schedule(
     ns: &str,
     name: &str,
 ) -> bool {
-    let unbound = pod.pointer("/spec/nodeName").is_none();
+    let unbound = pod.at("/spec/nodeName").is_none();
     if unbound
         && pod
-            .pointer("/spec/schedulerName")
+            .at("/spec/schedulerName")
             .and_then(Value::as_str)
             .is_some_and(|s| s != "default-scheduler")
     {
@@ -2174,7 +2159,7 @@ fn write_ready_status(s: &mut serde_json::Map<String, Value>, run: &PodRun, fini
 /// so in the Ready condition (`ContainersNotReady`), once.
 fn run_not_ready(st: &mut State, q: &mut Queues, prt: &ResourceType, pod: &Value, run: &PodRun) {
     q.active_pods.remove(&run.key());
-    if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
+    if pod.at("/status/phase").and_then(Value::as_str) == Some("Running") {
         return;
     }
     st.controller_update(prt, &run.ns, &run.name, "kubelet", Some("status"), |o| {
@@ -2245,7 +2230,7 @@ fn run_crashloop(
 
 /// Container name -> restart count, as the pod's status has them.
 fn restart_counts(o: &Value) -> HashMap<String, i64> {
-    o.pointer("/status/containerStatuses")
+    o.at("/status/containerStatuses")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -2307,7 +2292,7 @@ fn run_image_pull_error(
 ) {
     let second = run.elapsed >= config.pod_start_delay * 2;
     let current = pod
-        .pointer("/status/containerStatuses/0/state/waiting/reason")
+        .at("/status/containerStatuses/0/state/waiting/reason")
         .and_then(Value::as_str)
         .unwrap_or("");
     let want = if second {
@@ -2383,7 +2368,7 @@ fn claimed_storage(st: &State, ns: &str) -> String {
         .map(|t| st.list_arc(&t, ns))
         .unwrap_or_default();
     total(claims.iter().filter_map(|pvc| {
-        pvc.pointer("/spec/resources/requests/storage")
+        pvc.at("/spec/resources/requests/storage")
             .and_then(Value::as_str)
             .and_then(|s| Quantity::parse(s).ok())
     }))
@@ -2406,7 +2391,7 @@ fn usage(
         total(
             pods.iter()
                 .flat_map(|p| {
-                    p.pointer("/spec/containers")
+                    p.at("/spec/containers")
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()
@@ -2468,7 +2453,7 @@ fn quotas(st: &mut State, queues: &mut Queues) {
         let ns = meta_str(&q, "namespace").to_string();
         let name = meta_str(&q, "name").to_string();
         let hard = q
-            .pointer("/spec/hard")
+            .at("/spec/hard")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
@@ -2505,7 +2490,7 @@ fn apply_limit_ranges(st: &State, ns: &str, pod: &mut Value) {
     };
     for lr in st.list_arc(&lrt, ns) {
         for limit in lr
-            .pointer("/spec/limits")
+            .at("/spec/limits")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -2514,7 +2499,7 @@ fn apply_limit_ranges(st: &State, ns: &str, pod: &mut Value) {
                 continue;
             }
             for c in pod
-                .pointer_mut("/spec/containers")
+                .at_mut("/spec/containers")
                 .and_then(Value::as_array_mut)
                 .into_iter()
                 .flatten()
@@ -2556,7 +2541,7 @@ struct Exceeded {
 /// The resources of one quota the pod would take past its hard limits.
 fn quota_exceeded(st: &State, ns: &str, pod: &Value, q: &Value) -> Vec<Exceeded> {
     let hard = q
-        .pointer("/spec/hard")
+        .at("/spec/hard")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
@@ -2599,7 +2584,7 @@ fn pod_request(pod: &Value, key: &str) -> Option<String> {
     };
     let mut total: Option<Quantity> = None;
     for c in pod
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -2616,10 +2601,10 @@ fn pod_request(pod: &Value, key: &str) -> Option<String> {
 
 /// A container's `resources.<kind>.<res>` (a request defaults to the limit).
 fn container_quantity(c: &Value, kind: &str, res: &str) -> Option<Quantity> {
-    c.pointer(&format!("/resources/{kind}/{res}"))
+    c.at(&format!("/resources/{kind}/{res}"))
         .or_else(|| {
             if kind == "requests" {
-                c.pointer(&format!("/resources/limits/{res}"))
+                c.at(&format!("/resources/limits/{res}"))
             } else {
                 None
             }

@@ -2,6 +2,7 @@
 //! and update), and the validation the emulator performs.
 
 use base64::Engine;
+use cairn_model::JsonPath as _;
 use serde_json::{Map, Value, json};
 
 use crate::registry::ResourceType;
@@ -27,7 +28,7 @@ pub fn apply(rt: &ResourceType, v: &mut Value, alloc: &mut dyn Allocator) {
         return;
     }
     let name = v
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
@@ -455,8 +456,8 @@ pub fn qos_class(spec: &Value) -> &'static str {
     let mut any = false;
     let mut guaranteed = true;
     for c in &cs {
-        let req = c.pointer("/resources/requests").and_then(Value::as_object);
-        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        let req = c.at("/resources/requests").and_then(Value::as_object);
+        let lim = c.at("/resources/limits").and_then(Value::as_object);
         if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
             any = true;
         }
@@ -498,10 +499,7 @@ pub type Cause = (String, String, String);
 /// Validation of the built-in kinds (the part the emulator knows).
 pub fn validate(rt: &ResourceType, v: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    let name = v
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let name = v.at("/metadata/name").and_then(Value::as_str).unwrap_or("");
     let label_only = matches!(rt.kind.as_str(), "Namespace" | "Service");
     let ok = if label_only {
         is_label(name)
@@ -529,7 +527,7 @@ pub fn validate(rt: &ResourceType, v: &Value) -> Vec<Cause> {
         _ => &[],
     };
     for t in templates {
-        let Some(spec) = v.pointer(t) else { continue };
+        let Some(spec) = v.at(t) else { continue };
         let prefix = t.trim_start_matches('/').replace('/', ".");
         for list in ["initContainers", "containers"] {
             let Some(cs) = spec.get(list).and_then(Value::as_array) else {
@@ -541,7 +539,7 @@ pub fn validate(rt: &ResourceType, v: &Value) -> Vec<Cause> {
         }
     }
     if rt.kind == "CronJob"
-        && let Some(s) = v.pointer("/spec/schedule").and_then(Value::as_str)
+        && let Some(s) = v.at("/spec/schedule").and_then(Value::as_str)
         && let Some(msg) = schedule_error(s)
     {
         out.push((
@@ -555,10 +553,7 @@ pub fn validate(rt: &ResourceType, v: &Value) -> Vec<Cause> {
 
 fn resources(c: &Value, path: &str, out: &mut Vec<Cause>) {
     use cairn_model::validate::Quantity;
-    let get = |k: &str| {
-        c.pointer(&format!("/resources/{k}"))
-            .and_then(Value::as_object)
-    };
+    let get = |k: &str| c.at(&format!("/resources/{k}")).and_then(Value::as_object);
     for k in ["limits", "requests"] {
         if let Some(m) = get(k) {
             for (r, q) in m {
@@ -655,7 +650,7 @@ pub fn protection_finalizer(rt: &ResourceType, v: &mut Value) {
 /// node ports, rather than getting new ones.
 pub fn keep_allocated(old: &Value, new: &mut Value) {
     let kind = |v: &Value| {
-        v.pointer("/spec/type")
+        v.at("/spec/type")
             .and_then(Value::as_str)
             .unwrap_or("ClusterIP")
             .to_owned()
@@ -677,14 +672,14 @@ pub fn keep_allocated(old: &Value, new: &mut Value) {
 fn keep_cluster_ips(old: &Value, spec: &mut Map<String, Value>) {
     let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || *v == json!(""));
     if empty(spec.get("clusterIP"))
-        && let Some(ip) = old.pointer("/spec/clusterIP")
+        && let Some(ip) = old.at("/spec/clusterIP")
     {
         spec.insert("clusterIP".into(), ip.clone());
     }
     let no_ips = spec
         .get("clusterIPs")
         .is_none_or(|v| v.as_array().is_none_or(Vec::is_empty));
-    if no_ips && let Some(ips) = old.pointer("/spec/clusterIPs") {
+    if no_ips && let Some(ips) = old.at("/spec/clusterIPs") {
         spec.insert("clusterIPs".into(), ips.clone());
     }
 }
@@ -693,7 +688,7 @@ fn keep_cluster_ips(old: &Value, spec: &mut Map<String, Value>) {
 /// another port of the new spec took it).
 fn keep_node_ports(old: &Value, spec: &mut Map<String, Value>) {
     let before: Vec<(String, i64)> = old
-        .pointer("/spec/ports")
+        .at("/spec/ports")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

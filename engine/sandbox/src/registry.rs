@@ -1,6 +1,7 @@
 //! The served resource types: built-ins from the recorded discovery documents, custom ones from
 //! CustomResourceDefinitions.
 
+use cairn_model::JsonPath as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -236,12 +237,9 @@ impl Registry {
     }
 
     pub fn remove_crd(&mut self, crd: &Value) {
-        let group = crd
-            .pointer("/spec/group")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let group = crd.at("/spec/group").and_then(Value::as_str).unwrap_or("");
         let plural = crd
-            .pointer("/spec/names/plural")
+            .at("/spec/names/plural")
             .and_then(Value::as_str)
             .unwrap_or("");
         self.types

@@ -10,6 +10,7 @@
 //! whole structs (a pod template, a claim's spec) the text is Go-like but not byte-identical
 //! (the real one holds pointer addresses): clients must read `field` and the rule after it.
 
+use cairn_model::JsonPath as _;
 use serde_json::{Map, Value};
 
 use crate::defaults::Cause;
@@ -40,7 +41,7 @@ fn forbidden(field: &str, detail: &str) -> Cause {
 }
 
 fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
-    v.pointer(pointer).filter(|x| !x.is_null())
+    v.at(pointer).filter(|x| !x.is_null())
 }
 
 fn same(old: &Value, new: &Value, pointer: &str) -> bool {
@@ -315,11 +316,7 @@ fn claim(old: &Value, new: &Value) -> Vec<Cause> {
         o.insert("volumeName".into(), v.clone());
     }
     let storage = "/resources/requests/storage";
-    if bound
-        && let (Some(o), Some(n)) = (
-            at(&old_spec, storage).cloned(),
-            new_spec.pointer_mut(storage),
-        )
+    if bound && let (Some(o), Some(n)) = (at(&old_spec, storage).cloned(), new_spec.at_mut(storage))
     {
         *n = o;
     }

@@ -1,5 +1,6 @@
 //! Label and field selectors, parsed like apimachinery's `labels.Parse`.
 
+use cairn_model::JsonPath as _;
 use serde_json::Value;
 
 /// A label or field selector that does not parse; the messages are apimachinery's.
@@ -296,7 +297,7 @@ impl LabelSelector {
     }
 
     pub fn matches_object(&self, obj: &Value) -> bool {
-        self.matches(obj.pointer("/metadata/labels"))
+        self.matches(obj.at("/metadata/labels"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The object store: objects by type, namespace and name; the global resourceVersion counter;
 //! the write path (defaults, validation, managedFields, generation) and watch events.
 
+use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -48,7 +49,7 @@ pub struct Change {
 }
 
 fn owner_uids(o: &Value) -> impl Iterator<Item = &str> {
-    o.pointer("/metadata/ownerReferences")
+    o.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -426,7 +427,7 @@ impl State {
         };
         match self.get(&nst, "", ns) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
-            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::new(
+            Some(n) if n.at("/metadata/deletionTimestamp").is_some() => Err(ApiError::new(
                 403,
                 "Forbidden",
                 format!(
@@ -713,7 +714,7 @@ impl State {
     ) -> Result<Value, ApiError> {
         if rt.generation && spec_changed(old, &obj) {
             let g = old
-                .pointer("/metadata/generation")
+                .at("/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -721,7 +722,7 @@ impl State {
             }
         }
         let unchanged = crate::apply::same_but_bookkeeping(old, &obj)
-            && old.pointer("/metadata/managedFields") == obj.pointer("/metadata/managedFields");
+            && old.at("/metadata/managedFields") == obj.at("/metadata/managedFields");
         if unchanged {
             return Ok(old.clone());
         }
@@ -736,9 +737,9 @@ impl State {
         }
         let obj = self.commit(rt, obj, "MODIFIED");
         // Deleting objects whose finalizers are all gone.
-        if obj.pointer("/metadata/deletionTimestamp").is_some()
+        if obj.at("/metadata/deletionTimestamp").is_some()
             && obj
-                .pointer("/metadata/finalizers")
+                .at("/metadata/finalizers")
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty)
         {
@@ -857,7 +858,7 @@ impl State {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert(
                 "managedFields".into(),
-                old.pointer("/metadata/managedFields")
+                old.at("/metadata/managedFields")
                     .cloned()
                     .unwrap_or(json!([])),
             );
@@ -868,7 +869,7 @@ impl State {
             apply::merge_patch(&mut obj, patch);
         }
         let rv = patch
-            .pointer("/metadata/resourceVersion")
+            .at("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
         if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
@@ -895,7 +896,7 @@ impl State {
         };
         let mut obj = old.clone();
         let mut finalizers: Vec<Value> = obj
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -913,7 +914,7 @@ impl State {
             self.orphan_dependents(meta_str(&old, "uid"));
         }
         if keep {
-            if old.pointer("/metadata/deletionTimestamp").is_some() {
+            if old.at("/metadata/deletionTimestamp").is_some() {
                 return Ok(old);
             }
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -963,13 +964,13 @@ impl State {
             };
             self.controller_update(&rt, &k.ns, &k.name, "kube-controller-manager", None, |o| {
                 if let Some(refs) = o
-                    .pointer_mut("/metadata/ownerReferences")
+                    .at_mut("/metadata/ownerReferences")
                     .and_then(Value::as_array_mut)
                 {
                     refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
                 }
                 let empty = o
-                    .pointer("/metadata/ownerReferences")
+                    .at("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(Vec::is_empty);
                 if empty && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -1027,7 +1028,7 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 }
 
 pub fn is_established(crd: &Value) -> bool {
-    crd.pointer("/status/conditions")
+    crd.at("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter().any(|c| {

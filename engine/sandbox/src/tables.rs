@@ -1,5 +1,6 @@
 //! Server-side printing (`meta.k8s.io/v1` Table) for `kubectl get`.
 
+use cairn_model::JsonPath as _;
 use serde_json::{Value, json};
 
 use crate::api::Request;
@@ -23,7 +24,7 @@ fn recorded_columns(kind: &str) -> Option<Value> {
 
 fn age(o: &Value) -> String {
     let created = o
-        .pointer("/metadata/creationTimestamp")
+        .at("/metadata/creationTimestamp")
         .and_then(Value::as_str)
         .unwrap_or("");
     let secs = parse_time(created)
@@ -55,19 +56,16 @@ pub fn parse_time(s: &str) -> Option<u64> {
 }
 
 fn int_at(o: &Value, p: &str) -> i64 {
-    o.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+    o.at(p).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn str_at(o: &Value, p: &str) -> String {
-    o.pointer(p)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    o.at(p).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// The `k` of each container at `p`, comma-separated.
 fn joined(o: &Value, p: &str, k: &str) -> String {
-    o.pointer(p)
+    o.at(p)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -105,7 +103,7 @@ fn deployment_cell(o: &Value, column: &str) -> Value {
         "Images" => json!(joined(o, "/spec/template/spec/containers", "image")),
         "Selector" => {
             let sel = o
-                .pointer("/spec/selector/matchLabels")
+                .at("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
                 .map(|m| {
                     m.iter()
@@ -124,11 +122,11 @@ fn pod_cell(o: &Value, column: &str) -> Value {
     match column {
         "Ready" => {
             let total = o
-                .pointer("/spec/containers")
+                .at("/spec/containers")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             let ready = o
-                .pointer("/status/containerStatuses")
+                .at("/status/containerStatuses")
                 .and_then(Value::as_array)
                 .map_or(0, |a| {
                     a.iter()
@@ -139,18 +137,18 @@ fn pod_cell(o: &Value, column: &str) -> Value {
         }
         "Status" => {
             let waiting = o
-                .pointer("/status/containerStatuses/0/state/waiting/reason")
+                .at("/status/containerStatuses/0/state/waiting/reason")
                 .and_then(Value::as_str);
             json!(waiting.map_or_else(|| str_at(o, "/status/phase"), str::to_string))
         }
         "Restarts" => json!(int_at(o, "/status/containerStatuses/0/restartCount")),
         "IP" => json!(
-            o.pointer("/status/podIP")
+            o.at("/status/podIP")
                 .and_then(Value::as_str)
                 .unwrap_or("<none>")
         ),
         "Node" => json!(
-            o.pointer("/spec/nodeName")
+            o.at("/spec/nodeName")
                 .and_then(Value::as_str)
                 .unwrap_or("<none>")
         ),

@@ -9,6 +9,7 @@
 //! `plugin/pkg/admission/storage/persistentvolume/resize/admission.go`,
 //! `pkg/controller/volume/persistentvolume` (binder annotations) and the recordings 905–910.
 
+use cairn_model::JsonPath as _;
 use std::sync::Arc;
 
 use cairn_model::validate::Quantity;
@@ -53,17 +54,17 @@ fn class_of<'a>(st: &'a State, name: &str) -> Option<&'a Value> {
 }
 
 fn str_at<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+    v.at(p).and_then(Value::as_str).unwrap_or("")
 }
 
 fn storage(v: &Value, p: &str) -> Option<Quantity> {
-    Quantity::parse(v.pointer(p)?.as_str()?).ok()
+    Quantity::parse(v.at(p)?.as_str()?).ok()
 }
 
 /// DefaultStorageClass admission: a claim created without `storageClassName` gets the class
 /// annotated as the default (when exactly one is).
 pub fn default_class(st: &State, pvc: &mut Value) {
-    if pvc.pointer("/spec/storageClassName").is_some() {
+    if pvc.at("/spec/storageClassName").is_some() {
         return;
     }
     let Some(rt) = class_type(st) else { return };
@@ -128,11 +129,11 @@ pub fn unbound_claims(st: &mut State, pod: &Value) -> Option<String> {
     let pvc_rt = st.registry.get("", "v1", "persistentvolumeclaims")?;
     let ns = meta_str(pod, "namespace").to_string();
     let claims: Vec<String> = pod
-        .pointer("/spec/volumes")
+        .at("/spec/volumes")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|v| v.pointer("/persistentVolumeClaim/claimName")?.as_str())
+        .filter_map(|v| v.at("/persistentVolumeClaim/claimName")?.as_str())
         .map(str::to_string)
         .collect();
     let mut waiting = None;
@@ -159,7 +160,7 @@ pub fn unbound_claims(st: &mut State, pod: &Value) -> Option<String> {
             );
         }
         if pvc
-            .pointer("/metadata/annotations")
+            .at("/metadata/annotations")
             .and_then(|a| a.get(SELECTED_NODE))
             .is_none()
         {
@@ -198,7 +199,7 @@ pub fn reconcile(st: &mut State) {
     };
     for pv in st.list_arc(&pv_rt, "") {
         let name = meta_str(&pv, "name").to_string();
-        if str_at(&pv, "/status/phase") == "Pending" && pv.pointer("/spec/claimRef").is_none() {
+        if str_at(&pv, "/status/phase") == "Pending" && pv.at("/spec/claimRef").is_none() {
             set_phase(st, &pv_rt, "", &name, "Available");
         }
         reclaim(st, &pvc_rt, &pv_rt, &pv);
@@ -222,7 +223,7 @@ fn set_phase(st: &mut State, rt: &ResourceType, ns: &str, name: &str, phase: &st
 }
 
 fn access_modes(v: &Value, p: &str) -> Vec<String> {
-    v.pointer(p)
+    v.at(p)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -235,7 +236,7 @@ fn matches(pv: &Value, pvc: &Value) -> bool {
     let want = storage(pvc, "/spec/resources/requests/storage");
     let has = storage(pv, "/spec/capacity/storage");
     let modes = access_modes(pv, "/spec/accessModes");
-    pv.pointer("/spec/claimRef").is_none()
+    pv.at("/spec/claimRef").is_none()
         && str_at(pv, "/status/phase") == "Available"
         && str_at(pv, "/spec/storageClassName") == str_at(pvc, "/spec/storageClassName")
         && matches!((want, has), (Some(w), Some(h)) if h >= w)
@@ -259,7 +260,7 @@ fn bind(st: &mut State, pvc_rt: &ResourceType, pv_rt: &ResourceType, pvc: &Value
             let provisioner = str_at(&class, "/provisioner").to_string();
             let late = str_at(&class, "/volumeBindingMode") == "WaitForFirstConsumer";
             let selected = pvc
-                .pointer("/metadata/annotations")
+                .at("/metadata/annotations")
                 .and_then(|a| a.get(SELECTED_NODE))
                 .is_some();
             if provisioner == NO_PROVISIONER || (late && !selected) {
@@ -297,8 +298,8 @@ fn bind(st: &mut State, pvc_rt: &ResourceType, pv_rt: &ResourceType, pvc: &Value
     st.controller_update(pvc_rt, &ns, &claim, KCM, Some("status"), |o| {
         o["status"] = json!({
             "phase": "Bound",
-            "accessModes": pv.pointer("/spec/accessModes").cloned().unwrap_or(json!([])),
-            "capacity": pv.pointer("/spec/capacity").cloned().unwrap_or(json!({})),
+            "accessModes": pv.at("/spec/accessModes").cloned().unwrap_or(json!([])),
+            "capacity": pv.at("/spec/capacity").cloned().unwrap_or(json!({})),
         });
     });
 }
@@ -313,7 +314,7 @@ fn provision(st: &mut State, pv_rt: &ResourceType, pvc: &Value, class: &Value) -
         "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": str_at(class, "/provisioner")}},
         "spec": {
             "capacity": {"storage": str_at(pvc, "/spec/resources/requests/storage")},
-            "accessModes": pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
+            "accessModes": pvc.at("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
             "hostPath": {"path": format!("/var/lib/rancher/k3s/storage/{name}_{ns}_{claim}"), "type": "DirectoryOrCreate"},
             "persistentVolumeReclaimPolicy": class.get("reclaimPolicy").cloned().unwrap_or(json!("Delete")),
             "storageClassName": meta_str(class, "name"),
@@ -365,7 +366,7 @@ fn expand(st: &mut State, pvc_rt: &ResourceType, pv_rt: &ResourceType, pvc: &Val
 
 /// A bound volume whose claim is gone: deleted (policy `Delete`) or `Released` (`Retain`).
 fn reclaim(st: &mut State, pvc_rt: &ResourceType, pv_rt: &ResourceType, pv: &Value) {
-    let Some(claim_ref) = pv.pointer("/spec/claimRef") else {
+    let Some(claim_ref) = pv.at("/spec/claimRef") else {
         return;
     };
     let live = st.get(
