@@ -503,3 +503,151 @@ fn exporters_run_beside_their_databases_and_their_metrics_satisfy_the_rules() {
         assert!(jobs.contains(&job), "{job} not scraped: {jobs:?}");
     }
 }
+
+/// The default alert pack with the stack and two TLS routes; `stack` options appended.
+fn pack(stack: &str) -> cairn_stdlib::Evaluation {
+    let script = format!(
+        r##"
+import "monitoring" as monitoring;
+let env = environment("pk", #{{ domain: "pk.example.com", acme: letsencrypt(#{{ email: "ops@pk.example.com" }}) }});
+env.namespace("pk", #{{ isolate: #{{}} }});
+let web = env.deployment("web", #{{ image: "nginx:1.27", port: 80, ready: http_get("/", 80) }});
+let tls = env.certificate("pk", ["app.pk.example.com", "www.pk.example.com"]);
+env.route("app.pk.example.com", web, #{{ tls: tls }});
+env.route("www.pk.example.com", web, #{{ tls: tls }});
+monitoring::stack(env, #{{ {stack} }});
+monitoring::alerts(env, #{{}});
+"##
+    );
+    let plugins = vec![cairn_tests::root().join("plugins")];
+    cairn_stdlib::evaluate(
+        "pack.rhai",
+        &script,
+        &plugins,
+        &cairn_stdlib::EvalOptions::default(),
+    )
+}
+
+fn unscraped(eval: &cairn_stdlib::Evaluation) -> Vec<String> {
+    eval.diagnostics
+        .iter()
+        .filter(|d| d.code == cairn_model::Code::MetricNotScraped)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[test]
+fn the_backup_and_certificate_rules_query_what_the_stack_scrapes() {
+    let eval = pack("");
+    let problems: Vec<String> = eval
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Without kube-state-metrics or the blackbox exporter, the rules that need them say so.
+    let without = unscraped(&pack("kube_state_metrics: false, blackbox: false"));
+    for expected in [
+        "alert `BackupStale` queries `kube_cronjob_status_last_successful_time`",
+        "alert `BackupFailed` queries `kube_job_status_failed`",
+        "alert `CertificateExpiringSoon` queries `probe_ssl_earliest_cert_expiry`",
+    ] {
+        assert!(
+            without.iter().any(|m| m.starts_with(expected)),
+            "no «{expected}» in {without:#?}"
+        );
+    }
+    let no_probes = unscraped(&pack("blackbox: false"));
+    assert_eq!(no_probes.len(), 1, "{no_probes:#?}");
+
+    // Prometheus probes each TLS host through the exporter: the multi-target relabelling in
+    // prometheus.yml, the hosts in the probes file written at plan time.
+    let body = |kind: &str, name: &str| {
+        eval.state
+            .resources
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .body
+            .to_json()
+    };
+    let config: serde_json::Value = serde_json::from_str(
+        body("ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+            .as_str()
+            .expect("prometheus.yml"),
+    )
+    .expect("JSON");
+    let blackbox = config["scrape_configs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["job_name"] == "blackbox")
+        .expect("the blackbox job")
+        .clone();
+    assert_eq!(blackbox["metrics_path"], "/probe");
+    assert_eq!(blackbox["params"]["module"][0], "tls_connect");
+    assert_eq!(
+        blackbox["relabel_configs"],
+        serde_json::json!([
+            { "source_labels": ["__address__"], "target_label": "__param_target" },
+            { "source_labels": ["__param_target"], "target_label": "instance" },
+            { "target_label": "__address__", "replacement": "blackbox-exporter:9115" },
+        ])
+    );
+    let exporter_config: serde_json::Value = serde_json::from_str(
+        body("ConfigMap", "blackbox-exporter-config")["data"]["config.yml"]
+            .as_str()
+            .expect("config.yml"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        exporter_config["modules"]["tls_connect"],
+        serde_json::json!({ "prober": "tcp", "timeout": "10s", "tcp": { "tls": true } })
+    );
+    let state = with_alert_objects(&eval.state, RuleFormat::ConfigMap);
+    let targets = state
+        .kube_objects()
+        .find(|r| r.id.name == "pk-scrape-targets")
+        .expect("the targets ConfigMap")
+        .body
+        .to_json();
+    let probes: serde_json::Value = serde_json::from_str(
+        targets["data"]["probes-blackbox.json"]
+            .as_str()
+            .expect("the probes file"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        probes,
+        serde_json::json!([{
+            "targets": ["app.pk.example.com:443", "www.pk.example.com:443"],
+            "labels": { "job": "blackbox", "namespace": "pk" },
+        }])
+    );
+    let scraped = targets["data"]["targets.json"].as_str().expect("targets");
+    assert!(!scraped.contains("\"blackbox\""), "{scraped}");
+
+    // Only the exporter's pods may leave the cluster, only on 443.
+    let policy = body("NetworkPolicy", "allow-blackbox-exporter-probes");
+    assert_eq!(
+        policy["spec"]["podSelector"],
+        serde_json::json!({ "matchLabels": { "app.kubernetes.io/name": "blackbox-exporter" } })
+    );
+    assert_eq!(
+        policy["spec"]["egress"],
+        serde_json::json!([{
+            "to": [{ "ipBlock": { "cidr": "0.0.0.0/0", "except": ["10.42.0.0/16", "10.43.0.0/16"] } }],
+            "ports": [{ "protocol": "TCP", "port": 443 }],
+        }])
+    );
+    let iso = cairn_plan::isolation::analyze(&eval.state).expect("a namespace");
+    let open = |from: &str, to: &str| {
+        iso.reach
+            .pair(from, to)
+            .is_some_and(|p| p.allowed.contains(443, cairn_plan::reach::Protocol::Tcp))
+    };
+    assert!(open("pk/blackbox-exporter", "internet"));
+    assert!(!open("pk/prometheus", "internet"));
+    assert!(!open("pk/web", "internet"));
+    assert_eq!(iso.outside.len(), 2, "one probe per TLS host");
+}

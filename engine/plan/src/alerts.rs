@@ -86,7 +86,8 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
         .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == "ScrapeTarget")
         .collect();
     if !targets.is_empty() {
-        out.push(scrape_targets(env, ns, &targets, &ns_id));
+        let hosts = tls_hosts(state);
+        out.push(scrape_targets(env, ns, &targets, &hosts, &ns_id));
     }
     let receivers: Vec<&Value> = routes
         .iter()
@@ -162,45 +163,85 @@ fn rules_object(
 
 /// The scrape targets (`env.scrape`) as a Prometheus file-based discovery file in the
 /// ConfigMap `<env>-scrape-targets` (`targets.json`), which `monitoring::stack` mounts: one
-/// target group per job, its path as `__metrics_path__`.
-fn scrape_targets(env: &str, ns: &str, targets: &[&Resource], ns_id: &ResourceId) -> Resource {
-    let groups: Vec<serde_json::Value> = targets
-        .iter()
-        .map(|t| {
-            let list: Vec<&str> = t
-                .body
-                .get("targets")
-                .map(Value::as_array)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let text = |key: &str| t.body.get(key).and_then(Value::as_str).unwrap_or_default();
-            serde_json::json!({
-                "targets": list,
-                "labels": {
-                    "job": text("job"),
-                    "namespace": ns,
-                    "__metrics_path__": text("path"),
-                },
-            })
-        })
-        .collect();
+/// target group per job, its path as `__metrics_path__`. A probing job (`probe`: a blackbox
+/// exporter) gets `probes-<job>.json` instead: every TLS host of the routes as `host:443`, the
+/// targets its scrape configuration relabels into `/probe?target=` of the exporter.
+fn scrape_targets(
+    env: &str,
+    ns: &str,
+    targets: &[&Resource],
+    tls_hosts: &[String],
+    ns_id: &ResourceId,
+) -> Resource {
+    let text = |t: &Resource, key: &str| {
+        t.body
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut files = Vec::new();
+    let mut groups = Vec::new();
+    for t in targets {
+        let job = text(t, "job");
+        if t.body.get("probe").is_some() {
+            let probes: Vec<String> = tls_hosts.iter().map(|h| format!("{h}:443")).collect();
+            let group = serde_json::json!([{ "targets": probes, "labels": { "job": job, "namespace": ns } }]);
+            files.push((format!("probes-{job}.json"), group));
+            continue;
+        }
+        let list: Vec<&str> = t
+            .body
+            .get("targets")
+            .map(Value::as_array)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        groups.push(serde_json::json!({
+            "targets": list,
+            "labels": {
+                "job": job,
+                "namespace": ns,
+                "__metrics_path__": text(t, "path"),
+            },
+        }));
+    }
+    files.push(("targets.json".to_owned(), serde_json::Value::Array(groups)));
+    let data = files.into_iter().map(|(key, v)| {
+        (
+            key,
+            Value::str(serde_json::to_string_pretty(&v).unwrap_or_default()),
+        )
+    });
     let name = format!("{env}-scrape-targets");
     let body = Value::obj([
         ("apiVersion", Value::str("v1")),
         ("kind", Value::str("ConfigMap")),
         ("metadata", metadata(&name, ns, env)),
-        (
-            "data",
-            Value::obj([(
-                "targets.json",
-                Value::str(serde_json::to_string_pretty(&groups).unwrap_or_default()),
-            )]),
-        ),
+        ("data", Value::obj(data)),
     ]);
     let span = targets.first().and_then(|r| r.span.clone());
     resource("ConfigMap", ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The TLS hosts of the environment's routes (its Ingresses' `tls[].hosts`), sorted.
+fn tls_hosts(state: &DesiredState) -> Vec<String> {
+    let mut hosts: Vec<String> = state
+        .kube_objects()
+        .filter(|r| r.id.kind == "Ingress")
+        .flat_map(|r| {
+            r.body
+                .pointer(&["spec", "tls"])
+                .map(Value::as_array)
+                .unwrap_or_default()
+        })
+        .flat_map(|t| t.get("hosts").map(Value::as_array).unwrap_or_default())
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 fn metadata(name: &str, ns: &str, env: &str) -> Value {
