@@ -651,3 +651,135 @@ fn the_backup_and_certificate_rules_query_what_the_stack_scrapes() {
     assert!(!open("pk/web", "internet"));
     assert_eq!(iso.outside.len(), 2, "one probe per TLS host");
 }
+
+/// A CustomResourceDefinition of the Prometheus operator's group, schemaless, as the tests
+/// serve them on the sandbox (there is no operator there: the resources are stored).
+fn operator_crd(plural: &str, kind: &str, version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
+            "versions": [{"name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
+#[test]
+fn on_the_operator_the_stacks_alertmanager_is_a_custom_resource_selecting_its_routing() {
+    let cluster = cairn_tests::TestCluster::start(cairn_sandbox::SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(50),
+        ..cairn_sandbox::SandboxConfig::default()
+    });
+    let script = cluster.write(
+        "mon.rhai",
+        r##"
+import "monitoring" as monitoring;
+let env = environment("mon", #{});
+env.namespace("mon", #{ isolate: #{} });
+monitoring::stack(env, #{ storage: "1Gi", grafana_storage: "1Gi", blackbox: false,
+    prometheus_resources: #{ cpu: "100m", memory: "128Mi" }, grafana_resources: #{ cpu: "100m", memory: "128Mi" } });
+monitoring::alerts(env, #{ notify: slack(#{ channel: "#mon-alerts", webhook: secret_env("SLACK_WEBHOOK") }) });
+"##,
+    );
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = kube::Api::all(client);
+        for (plural, kind, version) in [
+            ("prometheusrules", "PrometheusRule", "v1"),
+            ("alertmanagers", "Alertmanager", "v1"),
+            ("alertmanagerconfigs", "AlertmanagerConfig", "v1alpha1"),
+        ] {
+            let crd = serde_json::from_value(operator_crd(plural, kind, version)).expect("crd");
+            api.create(&kube::api::PostParams::default(), &crd)
+                .await
+                .expect("CRD created");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    });
+    let plugins = cairn_tests::root().join("plugins");
+    let plugins = plugins.to_string_lossy().into_owned();
+    let vars = [
+        ("SLACK_WEBHOOK", WEBHOOK),
+        ("CAIRN_PLUGIN_PATH", plugins.as_str()),
+    ];
+    let out = cluster.cairn_with(&["apply", &script, "--yes"], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for created in [
+        "AlertmanagerConfig/mon/mon-alert-routing created",
+        "Secret/mon/mon-alert-receivers created",
+        "Alertmanager/mon/alertmanager created",
+        "PrometheusRule/mon/mon-alert-rules created",
+        // The stack's Prometheus reads a rules file: it gets it too.
+        "ConfigMap/mon/mon-alert-rules created",
+        "Deployment/mon/prometheus",
+    ] {
+        assert!(
+            out.stdout.contains(created),
+            "no «{created}»:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout.contains(
+            "routing as an AlertmanagerConfig, which Alertmanager/mon/alertmanager (run by the operator) selects"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Deployment/mon/alertmanager"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Secret/mon/mon-alertmanager"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let resource = |kind: &str, plural: &str, version: &str| {
+            let gvk = kube::api::GroupVersionKind::gvk("monitoring.coreos.com", version, kind);
+            let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+            kube::Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), "mon", &ar)
+        };
+        let am = resource("Alertmanager", "alertmanagers", "v1")
+            .get("alertmanager")
+            .await
+            .expect("the Alertmanager");
+        let spec = &am.data["spec"];
+        assert_eq!(
+            spec["alertmanagerConfigSelector"],
+            serde_json::json!({ "matchLabels": { "cairn.dev/environment": "mon" } }),
+            "{spec}"
+        );
+        assert_eq!(spec["image"], "prom/alertmanager:v0.27.0", "{spec}");
+        assert_eq!(spec["replicas"], 1, "{spec}");
+        assert_eq!(
+            spec["podMetadata"]["labels"]["app.kubernetes.io/name"],
+            "alertmanager"
+        );
+        let config = resource("AlertmanagerConfig", "alertmanagerconfigs", "v1alpha1")
+            .get("mon-alert-routing")
+            .await
+            .expect("the AlertmanagerConfig");
+        // The Alertmanager selects it by its labels.
+        assert_eq!(
+            config
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("cairn.dev/environment")),
+            Some(&"mon".to_owned())
+        );
+        let receivers = config.data["spec"]["receivers"].to_string();
+        assert!(receivers.contains("mon-alert-receivers"), "{receivers}");
+        assert!(!receivers.contains("hunter2"), "{receivers}");
+    });
+    let out = cluster.cairn_with(&["plan", &script], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

@@ -538,12 +538,142 @@ fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
 
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.
 pub fn with_alert_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> DesiredState {
+    let format = format.into();
     let mut out = state.clone();
     let objects = kube_objects(state, format);
     out.resources.retain(|r| r.id.provider != Provider::Alerts);
     out.resources.extend(objects);
+    if format.rules == RuleFormat::PrometheusOperator {
+        // The stack's own Prometheus reads its rules from the file: it gets them too.
+        out.resources.extend(mounted_rules(state));
+    }
+    if format.routes == RouteFormat::AlertmanagerConfig {
+        run_alertmanagers_on_the_operator(&mut out);
+    }
     out.normalize();
     out
+}
+
+/// The pod template's volumes of a Deployment.
+fn volumes(r: &Resource) -> &[Value] {
+    r.body
+        .pointer(&["spec", "template", "spec", "volumes"])
+        .map(Value::as_array)
+        .unwrap_or_default()
+}
+
+/// Whether a workload of the state mounts `name` (a ConfigMap, or a Secret with `secret`).
+fn mounted<'a>(state: &'a DesiredState, name: &str, secret: bool) -> Vec<&'a Resource> {
+    let (source, key) = if secret {
+        ("secret", "secretName")
+    } else {
+        ("configMap", "name")
+    };
+    state
+        .kube_objects()
+        .filter(|r| r.id.kind == "Deployment")
+        .filter(|r| {
+            volumes(r)
+                .iter()
+                .any(|v| v.pointer(&[source, key]).and_then(Value::as_str) == Some(name))
+        })
+        .collect()
+}
+
+/// Under the operator's rule format, the rules as a ConfigMap as well when a Deployment of the
+/// environment mounts it (`monitoring::stack`'s Prometheus reads a rules file).
+fn mounted_rules(state: &DesiredState) -> Vec<Resource> {
+    let env = state.environment.name.as_str();
+    let name = format!("{env}-alert-rules");
+    if mounted(state, &name, false).is_empty() {
+        return Vec::new();
+    }
+    let only_rules = AlertFormat {
+        rules: RuleFormat::ConfigMap,
+        routes: RouteFormat::AlertmanagerConfig,
+    };
+    kube_objects(state, only_rules)
+        .into_iter()
+        .filter(|r| r.id.kind == "ConfigMap" && r.id.name == name)
+        .collect()
+}
+
+/// Where the routing is an `AlertmanagerConfig`, the Alertmanager that mounts the routing
+/// Secret (`monitoring::stack`'s Deployment: that Secret is not rendered then) runs on the
+/// operator instead: an `Alertmanager` (`monitoring.coreos.com/v1`) of the same name, image,
+/// replicas and resources, whose `alertmanagerConfigSelector` selects the environment's
+/// `AlertmanagerConfig` (from its own namespace: no `alertmanagerConfigNamespaceSelector`,
+/// and the operator's default `OnNamespace` matching keeps other namespaces' alerts out), its
+/// pods labelled as the Deployment's were, so its Service and network policies still select
+/// them. What depended on the Deployment depends on the `Alertmanager`.
+fn run_alertmanagers_on_the_operator(state: &mut DesiredState) {
+    let env = state.environment.name.clone();
+    let routing = format!("{env}-alertmanager");
+    let config = state
+        .kube_objects()
+        .find(|r| r.id.kind == "AlertmanagerConfig")
+        .map(|r| r.id.clone());
+    let replaced: Vec<(ResourceId, Resource)> = mounted(state, &routing, true)
+        .into_iter()
+        .map(|d| (d.id.clone(), operator_alertmanager(&env, d, config.clone())))
+        .collect();
+    for (old, new) in replaced {
+        state.resources.retain(|r| r.id != old);
+        for r in &mut state.resources {
+            for dep in &mut r.depends_on {
+                if *dep == old {
+                    *dep = new.id.clone();
+                }
+            }
+        }
+        state.resources.push(new);
+    }
+}
+
+fn operator_alertmanager(env: &str, deployment: &Resource, config: Option<ResourceId>) -> Resource {
+    let ns = deployment.id.scope.as_deref().unwrap_or_default();
+    let at = |path: &[&str]| deployment.body.pointer(path).cloned();
+    let container = at(&["spec", "template", "spec", "containers"])
+        .and_then(|c| c.as_array().first().cloned())
+        .unwrap_or_default();
+    let mut spec = Value::obj([
+        (
+            "replicas",
+            at(&["spec", "replicas"]).unwrap_or(Value::Int(1)),
+        ),
+        (
+            "alertmanagerConfigSelector",
+            Value::obj([(
+                "matchLabels",
+                Value::obj([("cairn.dev/environment", Value::str(env))]),
+            )]),
+        ),
+    ]);
+    for field in ["image", "resources"] {
+        if let Some(v) = container.get(field) {
+            spec.insert(field, v.clone());
+        }
+    }
+    if let Some(labels) = at(&["spec", "template", "metadata", "labels"]) {
+        spec.insert("podMetadata", Value::obj([("labels", labels)]));
+    }
+    let name = deployment.id.name.as_str();
+    let body = Value::obj([
+        ("apiVersion", Value::str("monitoring.coreos.com/v1")),
+        ("kind", Value::str("Alertmanager")),
+        ("metadata", metadata(name, ns, env)),
+        ("spec", spec),
+    ]);
+    let mut deps = deployment.depends_on.clone();
+    deps.extend(config);
+    resource(
+        "Alertmanager",
+        ns,
+        name,
+        body,
+        deployment.span.clone(),
+        deps,
+    )
 }
 
 #[cfg(test)]
