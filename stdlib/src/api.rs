@@ -62,12 +62,16 @@ impl Ctx {
         let caller = if source == self.main || self.main.is_empty() {
             None
         } else {
-            global
-                .debugger()
-                .call_stack()
-                .iter()
-                .find(|frame| frame.source.as_deref() == Some(self.main.as_str()))
-                .and_then(|frame| self.sources.span(&self.main, frame.pos))
+            // A frame's source is the called function's; its position is in the caller's
+            // code: the script's call is the last frame called from the script's code.
+            let stack = global.debugger().call_stack();
+            let main = Some(self.main.as_str());
+            let called_from_main =
+                |i: usize| i == 0 || stack.get(i - 1).and_then(|f| f.source.as_deref()) == main;
+            (0..stack.len())
+                .rev()
+                .find(|i| called_from_main(*i))
+                .and_then(|i| self.sources.span(&self.main, stack[i].pos))
         };
         Site {
             span: self.sources.span(source, nc.call_position()),

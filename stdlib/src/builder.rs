@@ -8,6 +8,7 @@ use cairn_model::{
     Span, Value,
 };
 
+use crate::hosts::HostTarget;
 use crate::k8s;
 use crate::types::Workload;
 
@@ -40,6 +41,19 @@ pub struct Builder {
     pub scrape_targets: Vec<ScrapeTarget>,
     /// The workload that scrapes them (`env.scraper(prometheus)`).
     pub scraper: Option<Workload>,
+    /// Connections to hosts written by hand (`env.allow(from, "http://jaeger:16686")`),
+    /// resolved when the script finishes.
+    pub connections: Vec<(Workload, HostTarget)>,
+    /// The paths those hosts resolved to, at the lines that declared them.
+    pub host_paths: Vec<cairn_model::Path>,
+    /// Connections to addresses outside the cluster.
+    pub outside: Vec<cairn_model::OutsidePath>,
+    /// Multi-target exporters (`env.scrape(job, #{ probe })`: a blackbox exporter) that probe
+    /// every TLS host of the environment's routes, with where they were declared.
+    pub probers: Vec<(Workload, Option<Span>)>,
+    /// The cluster's pod and Service networks (`isolate.cluster_cidrs`), kept out of the
+    /// egress opened to addresses outside the cluster.
+    pub cluster_cidrs: Vec<String>,
 }
 
 /// One target of `env.scrape(...)`, for the network paths of the scraper.
@@ -48,7 +62,7 @@ pub enum ScrapeTarget {
     /// A workload, its `ports` the scraped one.
     Workload(Workload),
     /// `host:port`, written by hand.
-    Host(String, i64),
+    Host(HostTarget),
 }
 
 impl Builder {
@@ -68,6 +82,11 @@ impl Builder {
             workloads: BTreeMap::new(),
             scrape_targets: Vec::new(),
             scraper: None,
+            connections: Vec::new(),
+            host_paths: Vec::new(),
+            outside: Vec::new(),
+            probers: Vec::new(),
+            cluster_cidrs: Vec::new(),
         }
     }
 
@@ -146,6 +165,10 @@ pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Builder> {
 pub fn finish(shared: &Shared) -> (DesiredState, Vec<Diagnostic>) {
     let mut b = lock(shared);
     crate::paths::scrape_peers(&mut b);
+    let connections = std::mem::take(&mut b.connections);
+    let connections = connections.into_iter().map(|(w, t)| (Some(w), t)).collect();
+    crate::hosts::resolve(&mut b, connections);
+    crate::hosts::probe_routes(&mut b);
     k8s::derive_network_policies(&mut b);
     crate::api::derive_buckets(&mut b);
     crate::network::unscraped_metrics(&mut b);

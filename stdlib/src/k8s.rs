@@ -427,6 +427,26 @@ fn egress_policy(policy_name: &str, ns: &str, name: &str, peers: &[Workload]) ->
     p
 }
 
+/// `allow-<prober>-probes`: egress of a prober's pods alone (a blackbox exporter) to TCP 443
+/// outside the cluster's networks, where the routes' public names resolve.
+fn probe_policy(policy_name: &str, ns: &str, prober: &Workload, cluster_cidrs: &[String]) -> Value {
+    let mut p = policy(policy_name, ns, match_labels(pods_of(prober)), &["Egress"]);
+    let mut block = Value::obj([("cidr", Value::str("0.0.0.0/0"))]);
+    if !cluster_cidrs.is_empty() {
+        block.insert("except", Value::from(cluster_cidrs.to_vec()));
+    }
+    let mut spec = p.get("spec").cloned().unwrap_or_default();
+    spec.insert(
+        "egress",
+        Value::Array(vec![Value::obj([
+            ("to", Value::Array(vec![Value::obj([("ipBlock", block)])])),
+            ("ports", ports_of(&[443])),
+        ])]),
+    );
+    p.insert("spec", spec);
+    p
+}
+
 /// `allow-ingress-to-<name>`: the ingress controller's namespace to a routed workload's port.
 fn ingress_policy(policy_name: &str, ns: &str, name: &str, port: i64, from_ns: &str) -> Value {
     let mut p = policy(policy_name, ns, match_labels(selector(name)), &["Ingress"]);
@@ -466,6 +486,13 @@ pub fn derive_network_policies(b: &mut Builder) {
         let policy_name = format!("allow-ingress-to-{name}");
         let p = ingress_policy(&policy_name, &ns, name, *port, &b.ingress_namespace);
         derived.push((policy_name, p));
+    }
+    if !crate::hosts::tls_hosts(&b.resources).is_empty() {
+        for (prober, _) in &b.probers {
+            let policy_name = format!("allow-{}-probes", prober.name);
+            let p = probe_policy(&policy_name, &ns, prober, &b.cluster_cidrs);
+            derived.push((policy_name, p));
+        }
     }
     let ns_id = ResourceId::kube("Namespace", None, &ns);
     for (name, body) in derived {

@@ -15,6 +15,7 @@ mod builder;
 mod convert;
 mod custom;
 mod docs;
+mod hosts;
 mod k8s;
 mod lower;
 pub mod manifest;

@@ -712,7 +712,10 @@ fn register_scrape(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          provides (`metric-not-scraped`). Options: `target` (a workload's port, such as\n\
          `db.port(\"metrics\")`, whose pods also get `prometheus.io/scrape`, `port` and `path`\n\
          annotations; or \"host:port\" strings), `path` (\"/metrics\"), `metrics` (the metric names, or\n\
-         prefixes ending in `*`).\n\n\
+         prefixes ending in `*`), `probe` (a module of a multi-target exporter, such as a blackbox\n\
+         exporter's \"tls_connect\": the target is the exporter, which probes every TLS host of the\n\
+         environment's routes on port 443, listed in `probes-<job>.json` beside the targets file;\n\
+         the exporter's pods alone may reach port 443 outside the cluster).\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{});\nlet web = env.deployment(\"web\", #{ image: \"nginx:1.27\", ports: #{ http: 80, metrics: 9113 }, ready: http_get(\"/\", 80) });\nenv.scrape(\"web\", #{ target: web.port(\"metrics\"), metrics: [\"nginx_up\", \"nginx_http_requests_total\"] });\n```",
         move |nc: NativeCallContext, _env: &mut EnvHandle, job: &str, options: Map| {
             scrape(&c, &c.site(&nc), job, options);
@@ -721,22 +724,17 @@ fn register_scrape(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
 }
 
 /// Options of `env.scrape`.
-pub(crate) const SCRAPE_KEYS: &[&str] = &["target", "path", "metrics"];
+pub(crate) const SCRAPE_KEYS: &[&str] = &["target", "path", "metrics", "probe"];
 
-/// Binding of `env.scrape`: a `ScrapeTarget` of the alerts provider, and the workload's pods
-/// annotated for scraping.
-fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
-    let mut o = Opts::new(
-        format!("env.scrape(\"{job}\", ...)"),
-        options,
-        SCRAPE_KEYS,
-        site,
-    );
-    let path = o.str("path").unwrap_or_else(|| "/metrics".to_owned());
-    let metrics = o.str_list("metrics");
-    if o.get("metrics").is_none() {
-        o.req_str("metrics");
-    }
+/// What `target` of `env.scrape` names: the targets file's `host:port`s, the workload whose
+/// pods get the scrape annotations, and the scraper's paths.
+struct ScrapeTargets {
+    targets: Vec<String>,
+    annotate: Option<(ResourceId, i64)>,
+    scraped: Vec<crate::builder::ScrapeTarget>,
+}
+
+fn scrape_targets(o: &mut Opts, site: &Site, job: &str) -> ScrapeTargets {
     let mut targets = Vec::new();
     let mut annotate = None;
     let mut scraped = Vec::new();
@@ -762,7 +760,14 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
             if let Some((host, port)) = text.rsplit_once(':')
                 && let Ok(port) = port.parse::<i64>()
             {
-                scraped.push(crate::builder::ScrapeTarget::Host(host.to_owned(), port));
+                scraped.push(crate::builder::ScrapeTarget::Host(
+                    crate::hosts::HostTarget {
+                        host: host.to_owned(),
+                        port,
+                        why: format!("scrape job `{job}`"),
+                        span: site.at(&text),
+                    },
+                ));
             }
             targets.push(text);
         } else {
@@ -776,19 +781,59 @@ fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
             ));
         }
     }
+    ScrapeTargets {
+        targets,
+        annotate,
+        scraped,
+    }
+}
+
+/// Binding of `env.scrape`: a `ScrapeTarget` of the alerts provider, and the workload's pods
+/// annotated for scraping.
+fn scrape(c: &Ctx, site: &Site, job: &str, options: Map) {
+    let mut o = Opts::new(
+        format!("env.scrape(\"{job}\", ...)"),
+        options,
+        SCRAPE_KEYS,
+        site,
+    );
+    let path = o.str("path").unwrap_or_else(|| "/metrics".to_owned());
+    let metrics = o.str_list("metrics");
+    if o.get("metrics").is_none() {
+        o.req_str("metrics");
+    }
+    let ScrapeTargets {
+        targets,
+        annotate,
+        scraped,
+    } = scrape_targets(&mut o, site, job);
+    let probe = o.str("probe");
+    if probe.is_some() && (scraped.len() != 1 || targets.len() != 1) {
+        o.diagnostics.push(site.error(
+            Code::InvalidOption,
+            "probe",
+            format!("scrape job `{job}` probes the routes: its `target` must be one workload's port, the exporter"),
+        ));
+    }
     c.report(o.finish());
     let mut b = builder::lock(&c.b);
+    if let (Some(_), Some(crate::builder::ScrapeTarget::Workload(w))) = (&probe, scraped.first()) {
+        b.probers.push((w.clone(), site.primary()));
+    }
     b.scrape_targets.extend(scraped);
-    if let Some((id, port)) = annotate {
+    if let (None, Some((id, port))) = (&probe, annotate) {
         annotate_for_scraping(&mut b, &id, port, &path);
     }
     let env = b.env_name();
-    let body = Value::obj([
+    let mut body = Value::obj([
         ("job", Value::str(job)),
         ("targets", Value::from(targets)),
         ("path", Value::str(path)),
         ("metrics", Value::from(metrics)),
     ]);
+    if let Some(module) = probe {
+        body.insert("probe", Value::str(module));
+    }
     let id = ResourceId::other(Provider::Alerts, "ScrapeTarget", Some(&env), job);
     b.add(id, body, Vec::new(), false, site.primary());
 }

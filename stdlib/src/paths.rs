@@ -37,41 +37,22 @@ pub fn add_peer(b: &mut Builder, from: &Workload, to: Workload) {
 }
 
 /// The scraper (`env.scraper(...)`) reaches every scrape target: a workload's port, or a
-/// `host:port` naming a workload's Service. A host no workload serves (an outside address,
-/// `localhost`) needs no path.
+/// `host:port` resolved by [`crate::hosts::resolve`] (a workload's Service or pod, an address
+/// outside the cluster, or an in-cluster name nobody serves: a warning).
 pub fn scrape_peers(b: &mut Builder) {
-    let Some(scraper) = b.scraper.clone() else {
-        return;
-    };
-    let targets = b.scrape_targets.clone();
-    for t in targets {
-        let to = match t {
-            crate::builder::ScrapeTarget::Workload(w) => Some(w),
-            crate::builder::ScrapeTarget::Host(host, port) => served_by(b, &host).map(|mut w| {
-                w.ports.retain(|(_, p)| *p == port);
-                if w.ports.is_empty() {
-                    w.ports.push(("metrics".to_owned(), port));
+    let scraper = b.scraper.clone();
+    let mut hosts = Vec::new();
+    for t in b.scrape_targets.clone() {
+        match t {
+            crate::builder::ScrapeTarget::Workload(to) => {
+                if let Some(scraper) = scraper.as_ref().filter(|s| s.name != to.name) {
+                    add_peer(b, scraper, to);
                 }
-                w
-            }),
-        };
-        if let Some(to) = to.filter(|to| to.name != scraper.name) {
-            add_peer(b, &scraper, to);
+            }
+            crate::builder::ScrapeTarget::Host(t) => hosts.push((scraper.clone(), t)),
         }
     }
-}
-
-/// The workload whose Service a host names: `api`, `api.staging.svc`, or a StatefulSet pod's
-/// `cockroachdb-0.cockroachdb`.
-fn served_by(b: &Builder, host: &str) -> Option<Workload> {
-    let labels: Vec<&str> = host.split('.').collect();
-    let candidates = [Some(host), labels.first().copied(), labels.get(1).copied()];
-    candidates.into_iter().flatten().find_map(|name| {
-        b.workloads
-            .values()
-            .find(|w| w.service.as_deref() == Some(name) || w.name == name)
-            .cloned()
-    })
+    crate::hosts::resolve(b, hosts);
 }
 
 fn span_of(b: &Builder, w: &Workload) -> Option<Span> {
@@ -155,8 +136,13 @@ pub fn derive(b: &Builder) -> NetworkIntent {
         deny_namespaces,
         isolate_span,
         ingress: ingress_controller(&b.ingress_namespace),
+        outside: b.outside.clone(),
         ..NetworkIntent::default()
     };
+    // Hosts written by hand first: their paths point at the line that named the host.
+    for p in &b.host_paths {
+        intent.add(p.clone());
+    }
     let path = |from: String, to: String, port: u16, why: String, span: Option<Span>| Path {
         from,
         to,
@@ -311,7 +297,10 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
          it, and `cairn check` expects it open. For connections the script does not show\n\
          otherwise (a host name written by hand, Prometheus scraping a target); a workload that\n\
          uses a component's settings, a routed workload and a plugin's own peers need none.\n\
-         `to` may be a component (its workload). A workload that runs `after` another one is\n\
+         `to` may be a component (its workload), or an address (`env.allow(grafana,\n\
+         \"http://jaeger:16686\")`): the workload serving that host (its Service, `name.ns.svc`, a\n\
+         StatefulSet pod's name; a Service port is mapped to its container port), or an address\n\
+         outside the cluster, held to `from`'s egress policies. A workload that runs `after` another one is\n\
          expected to connect to its first port: `cairn check` says so when nothing allows it.\n\n\
          ```rhai\nlet env = environment(\"demo\", #{});\nenv.namespace(\"demo\", #{ isolate: #{} });\nlet es = env.statefulset(\"elasticsearch\", #{ image: \"elasticsearch:8.15.0\", ports: #{ http: 9200 } });\nlet kibana = env.deployment(\"kibana\", #{ image: \"kibana:8.15.0\", port: 5601, ready: http_get(\"/api/status\", 5601), after: [es] });\nenv.allow(kibana, es, 9200);\n```",
         move |nc: NativeCallContext,
@@ -333,6 +322,34 @@ pub fn register(engine: &mut Engine, docs: &mut Docs, ctx: &Ctx) {
             allow(&c, &c.site(&nc), &from, to.workload, port);
         },
     );
+    let c = ctx.clone();
+    engine.register_fn(
+        "allow",
+        move |nc: NativeCallContext, _env: &mut EnvHandle, from: Workload, address: &str| {
+            allow_address(&c, &c.site(&nc), from, address);
+        },
+    );
+}
+
+/// `env.allow(from, "http://jaeger:16686")`: a connection to the workload that serves a host
+/// (resolved when the script finishes, like a scrape target's), or to an address outside the
+/// cluster, which `check` holds to `from`'s egress policies.
+fn allow_address(c: &Ctx, site: &Site, from: Workload, address: &str) {
+    let Some((host, port)) = crate::hosts::parse_address(address) else {
+        c.report1(site.error(
+            Code::InvalidOption,
+            address,
+            format!("`{address}` is not an address: expected \"host:port\" or a URL such as \"http://jaeger:16686\""),
+        ));
+        return;
+    };
+    let target = crate::hosts::HostTarget {
+        host,
+        port,
+        why: format!("env.allow({}, \"{address}\")", from.name),
+        span: site.at(address),
+    };
+    builder::lock(&c.b).connections.push((from, target));
 }
 
 fn allow(c: &Ctx, site: &Site, from: &Workload, mut to: Workload, port: i64) {

@@ -134,6 +134,9 @@ fn namespace(c: &Ctx, site: &Site, name: &str, options: Map) {
     if shared {
         return;
     }
+    if let Some(i) = &spec.isolation {
+        b.cluster_cidrs.clone_from(&i.cluster_cidrs);
+    }
     let ns_id = ResourceId::kube("Namespace", None, name);
     for (id, body) in lower::namespace(&spec, &env) {
         let deps = if id == ns_id {

@@ -503,3 +503,283 @@ fn exporters_run_beside_their_databases_and_their_metrics_satisfy_the_rules() {
         assert!(jobs.contains(&job), "{job} not scraped: {jobs:?}");
     }
 }
+
+/// The default alert pack with the stack and two TLS routes; `stack` options appended.
+fn pack(stack: &str) -> cairn_stdlib::Evaluation {
+    let script = format!(
+        r##"
+import "monitoring" as monitoring;
+let env = environment("pk", #{{ domain: "pk.example.com", acme: letsencrypt(#{{ email: "ops@pk.example.com" }}) }});
+env.namespace("pk", #{{ isolate: #{{}} }});
+let web = env.deployment("web", #{{ image: "nginx:1.27", port: 80, ready: http_get("/", 80) }});
+let tls = env.certificate("pk", ["app.pk.example.com", "www.pk.example.com"]);
+env.route("app.pk.example.com", web, #{{ tls: tls }});
+env.route("www.pk.example.com", web, #{{ tls: tls }});
+monitoring::stack(env, #{{ {stack} }});
+monitoring::alerts(env, #{{}});
+"##
+    );
+    let plugins = vec![cairn_tests::root().join("plugins")];
+    cairn_stdlib::evaluate(
+        "pack.rhai",
+        &script,
+        &plugins,
+        &cairn_stdlib::EvalOptions::default(),
+    )
+}
+
+fn unscraped(eval: &cairn_stdlib::Evaluation) -> Vec<String> {
+    eval.diagnostics
+        .iter()
+        .filter(|d| d.code == cairn_model::Code::MetricNotScraped)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+#[test]
+fn the_backup_and_certificate_rules_query_what_the_stack_scrapes() {
+    let eval = pack("");
+    let problems: Vec<String> = eval
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Without kube-state-metrics or the blackbox exporter, the rules that need them say so.
+    let without = unscraped(&pack("kube_state_metrics: false, blackbox: false"));
+    for expected in [
+        "alert `BackupStale` queries `kube_cronjob_status_last_successful_time`",
+        "alert `BackupFailed` queries `kube_job_status_failed`",
+        "alert `CertificateExpiringSoon` queries `probe_ssl_earliest_cert_expiry`",
+    ] {
+        assert!(
+            without.iter().any(|m| m.starts_with(expected)),
+            "no «{expected}» in {without:#?}"
+        );
+    }
+    let no_probes = unscraped(&pack("blackbox: false"));
+    assert_eq!(no_probes.len(), 1, "{no_probes:#?}");
+
+    // Prometheus probes each TLS host through the exporter: the multi-target relabelling in
+    // prometheus.yml, the hosts in the probes file written at plan time.
+    let body = |kind: &str, name: &str| {
+        eval.state
+            .resources
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .body
+            .to_json()
+    };
+    let config: serde_json::Value = serde_json::from_str(
+        body("ConfigMap", "prometheus-config")["data"]["prometheus.yml"]
+            .as_str()
+            .expect("prometheus.yml"),
+    )
+    .expect("JSON");
+    let blackbox = config["scrape_configs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["job_name"] == "blackbox")
+        .expect("the blackbox job")
+        .clone();
+    assert_eq!(blackbox["metrics_path"], "/probe");
+    assert_eq!(blackbox["params"]["module"][0], "tls_connect");
+    assert_eq!(
+        blackbox["relabel_configs"],
+        serde_json::json!([
+            { "source_labels": ["__address__"], "target_label": "__param_target" },
+            { "source_labels": ["__param_target"], "target_label": "instance" },
+            { "target_label": "__address__", "replacement": "blackbox-exporter:9115" },
+        ])
+    );
+    let exporter_config: serde_json::Value = serde_json::from_str(
+        body("ConfigMap", "blackbox-exporter-config")["data"]["config.yml"]
+            .as_str()
+            .expect("config.yml"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        exporter_config["modules"]["tls_connect"],
+        serde_json::json!({ "prober": "tcp", "timeout": "10s", "tcp": { "tls": true } })
+    );
+    let state = with_alert_objects(&eval.state, RuleFormat::ConfigMap);
+    let targets = state
+        .kube_objects()
+        .find(|r| r.id.name == "pk-scrape-targets")
+        .expect("the targets ConfigMap")
+        .body
+        .to_json();
+    let probes: serde_json::Value = serde_json::from_str(
+        targets["data"]["probes-blackbox.json"]
+            .as_str()
+            .expect("the probes file"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        probes,
+        serde_json::json!([{
+            "targets": ["app.pk.example.com:443", "www.pk.example.com:443"],
+            "labels": { "job": "blackbox", "namespace": "pk" },
+        }])
+    );
+    let scraped = targets["data"]["targets.json"].as_str().expect("targets");
+    assert!(!scraped.contains("\"blackbox\""), "{scraped}");
+
+    // Only the exporter's pods may leave the cluster, only on 443.
+    let policy = body("NetworkPolicy", "allow-blackbox-exporter-probes");
+    assert_eq!(
+        policy["spec"]["podSelector"],
+        serde_json::json!({ "matchLabels": { "app.kubernetes.io/name": "blackbox-exporter" } })
+    );
+    assert_eq!(
+        policy["spec"]["egress"],
+        serde_json::json!([{
+            "to": [{ "ipBlock": { "cidr": "0.0.0.0/0", "except": ["10.42.0.0/16", "10.43.0.0/16"] } }],
+            "ports": [{ "protocol": "TCP", "port": 443 }],
+        }])
+    );
+    let iso = cairn_plan::isolation::analyze(&eval.state).expect("a namespace");
+    let open = |from: &str, to: &str| {
+        iso.reach
+            .pair(from, to)
+            .is_some_and(|p| p.allowed.contains(443, cairn_plan::reach::Protocol::Tcp))
+    };
+    assert!(open("pk/blackbox-exporter", "internet"));
+    assert!(!open("pk/prometheus", "internet"));
+    assert!(!open("pk/web", "internet"));
+    assert_eq!(iso.outside.len(), 2, "one probe per TLS host");
+}
+
+/// A CustomResourceDefinition of the Prometheus operator's group, schemaless, as the tests
+/// serve them on the sandbox (there is no operator there: the resources are stored).
+fn operator_crd(plural: &str, kind: &str, version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
+            "versions": [{"name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
+#[test]
+fn on_the_operator_the_stacks_alertmanager_is_a_custom_resource_selecting_its_routing() {
+    let cluster = cairn_tests::TestCluster::start(cairn_sandbox::SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(50),
+        ..cairn_sandbox::SandboxConfig::default()
+    });
+    let script = cluster.write(
+        "mon.rhai",
+        r##"
+import "monitoring" as monitoring;
+let env = environment("mon", #{});
+env.namespace("mon", #{ isolate: #{} });
+monitoring::stack(env, #{ storage: "1Gi", grafana_storage: "1Gi", blackbox: false,
+    prometheus_resources: #{ cpu: "100m", memory: "128Mi" }, grafana_resources: #{ cpu: "100m", memory: "128Mi" } });
+monitoring::alerts(env, #{ notify: slack(#{ channel: "#mon-alerts", webhook: secret_env("SLACK_WEBHOOK") }) });
+"##,
+    );
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let api: kube::Api<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        > = kube::Api::all(client);
+        for (plural, kind, version) in [
+            ("prometheusrules", "PrometheusRule", "v1"),
+            ("alertmanagers", "Alertmanager", "v1"),
+            ("alertmanagerconfigs", "AlertmanagerConfig", "v1alpha1"),
+        ] {
+            let crd = serde_json::from_value(operator_crd(plural, kind, version)).expect("crd");
+            api.create(&kube::api::PostParams::default(), &crd)
+                .await
+                .expect("CRD created");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    });
+    let plugins = cairn_tests::root().join("plugins");
+    let plugins = plugins.to_string_lossy().into_owned();
+    let vars = [
+        ("SLACK_WEBHOOK", WEBHOOK),
+        ("CAIRN_PLUGIN_PATH", plugins.as_str()),
+    ];
+    let out = cluster.cairn_with(&["apply", &script, "--yes"], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for created in [
+        "AlertmanagerConfig/mon/mon-alert-routing created",
+        "Secret/mon/mon-alert-receivers created",
+        "Alertmanager/mon/alertmanager created",
+        "PrometheusRule/mon/mon-alert-rules created",
+        // The stack's Prometheus reads a rules file: it gets it too.
+        "ConfigMap/mon/mon-alert-rules created",
+        "Deployment/mon/prometheus",
+    ] {
+        assert!(
+            out.stdout.contains(created),
+            "no «{created}»:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout.contains(
+            "routing as an AlertmanagerConfig, which Alertmanager/mon/alertmanager (run by the operator) selects"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Deployment/mon/alertmanager"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Secret/mon/mon-alertmanager"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    cluster.runtime.block_on(async {
+        let client = cairn_tests::kube_client(&cluster).await;
+        let resource = |kind: &str, plural: &str, version: &str| {
+            let gvk = kube::api::GroupVersionKind::gvk("monitoring.coreos.com", version, kind);
+            let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+            kube::Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), "mon", &ar)
+        };
+        let am = resource("Alertmanager", "alertmanagers", "v1")
+            .get("alertmanager")
+            .await
+            .expect("the Alertmanager");
+        let spec = &am.data["spec"];
+        assert_eq!(
+            spec["alertmanagerConfigSelector"],
+            serde_json::json!({ "matchLabels": { "cairn.dev/environment": "mon" } }),
+            "{spec}"
+        );
+        assert_eq!(spec["image"], "prom/alertmanager:v0.27.0", "{spec}");
+        assert_eq!(spec["replicas"], 1, "{spec}");
+        assert_eq!(
+            spec["podMetadata"]["labels"]["app.kubernetes.io/name"],
+            "alertmanager"
+        );
+        let config = resource("AlertmanagerConfig", "alertmanagerconfigs", "v1alpha1")
+            .get("mon-alert-routing")
+            .await
+            .expect("the AlertmanagerConfig");
+        // The Alertmanager selects it by its labels.
+        assert_eq!(
+            config
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("cairn.dev/environment")),
+            Some(&"mon".to_owned())
+        );
+        let receivers = config.data["spec"]["receivers"].to_string();
+        assert!(receivers.contains("mon-alert-receivers"), "{receivers}");
+        assert!(!receivers.contains("hunter2"), "{receivers}");
+    });
+    let out = cluster.cairn_with(&["plan", &script], &vars);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}

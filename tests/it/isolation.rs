@@ -87,9 +87,26 @@ fn the_backup_cronjobs_reach_their_database_and_nothing_else_in_staging() {
 /// The spacetime seed with ELK (Elasticsearch, Logstash, Kibana) and Jaeger added by hand,
 /// `after:` saying who talks to whom, and `allows` appended (or not).
 fn spacetime_with_elk(allows: &str) -> PathBuf {
+    spacetime_with_elk_sources("", allows)
+}
+
+/// The same, with more Grafana data sources given to `monitoring::stack` (`datasources`
+/// entries, as `Name: #{ type, url }`).
+fn spacetime_with_elk_sources(datasources: &str, allows: &str) -> PathBuf {
     let dir = temp_dir("isolation-elk");
     std::os::unix::fs::symlink(root().join("plugins"), dir.join("plugins")).expect("plugins");
-    let seed_text = std::fs::read_to_string(seed("spacetime-staging")).expect("seed");
+    let mut seed_text = std::fs::read_to_string(seed("spacetime-staging")).expect("seed");
+    if !datasources.is_empty() {
+        let stack = "let mon = monitoring::stack(env, #{\n";
+        assert!(
+            seed_text.contains(stack),
+            "the seed calls monitoring::stack"
+        );
+        seed_text = seed_text.replace(
+            stack,
+            &format!("{stack}    datasources: #{{ {datasources} }},\n"),
+        );
+    }
     let elk = r#"
 // Logs and traces, written by hand.
 let es = env.statefulset("elasticsearch", #{
@@ -213,6 +230,110 @@ fn spacetime_with_elk_by_hand_fails_naming_each_broken_path_until_declared() {
         out.stdout
     );
     for dir in [&broken, &partly, &fixed] {
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(dir));
+    }
+}
+
+const ELK_ALLOWS: &str = "env.allow(logstash, es, 9200);\nenv.allow(kibana, es, 9200);\nenv.allow(jaeger, es, 9200);\nenv.allow(es, es, 9300);\n";
+
+/// The 1-based line of the script that holds `needle`, as miette shows it (`file:line:`).
+fn line_of(path: &Path, needle: &str) -> String {
+    let text = std::fs::read_to_string(path).expect("script");
+    let line = text
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("the needle is in the script");
+    format!("spacetime-elk.rhai:{}:", line + 1)
+}
+
+#[test]
+fn grafana_reaches_its_data_sources_by_url_and_each_host_is_checked() {
+    // Jaeger and Elasticsearch (written by hand) as Grafana data sources, by Service name and
+    // by the Service's full name: the derived policies let Grafana reach them.
+    let sources = r#"Jaeger: #{ type: "jaeger", url: "http://jaeger:16686" }, Logs: #{ type: "elasticsearch", url: "http://elasticsearch.staging.svc.cluster.local:9200" }"#;
+    let fixed = spacetime_with_elk_sources(sources, ELK_ALLOWS);
+    let out = cairn(&["check", &fixed.to_string_lossy(), "--network"], ci_vars());
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for code in ["unknown-host", "path-blocked", "path-unproven"] {
+        assert!(!out.stderr.contains(code), "{}", out.stderr);
+    }
+    for line in [
+        "staging/grafana -> staging/jaeger: TCP 16686",
+        "staging/grafana -> staging/elasticsearch: TCP 9200",
+        "staging/grafana -> staging/prometheus: TCP 9090",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "expected `{line}` in\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout
+            .contains("staging/grafana -> staging/cockroachdb"),
+        "Grafana reaches only its data sources"
+    );
+
+    // A typo: a warning at the script's line, naming the host.
+    let typo = spacetime_with_elk_sources(
+        r#"Jaeger: #{ type: "jaeger", url: "http://jaegr:16686" }"#,
+        ELK_ALLOWS,
+    );
+    let out = check(&typo);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("unknown-host"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "env.allow(grafana, \"http://jaegr:16686\") names host `jaegr`, but no workload of namespace"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&line_of(&typo, "http://jaegr:16686")),
+        "at the script's line:\n{}",
+        out.stderr
+    );
+
+    // Outside the cluster: an IP address the namespace's egress (443 only) blocks is an error
+    // at the script's line; a name is a warning (its address is unknown).
+    let outside = spacetime_with_elk_sources(
+        r#"Loki: #{ type: "loki", url: "http://10.20.0.5:3100" }, Cloud: #{ type: "loki", url: "http://logs.example.com:3100" }, Tls: #{ type: "loki", url: "https://logs.example.com" }"#,
+        ELK_ALLOWS,
+    );
+    let out = check(&outside);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let bare = |s: &str| s.replace('│', "").split_whitespace().collect::<String>();
+    let flat = bare(&out.stderr);
+    assert!(
+        flat.contains(&bare("× grafana cannot reach 10.20.0.5:3100 (env.allow(grafana, \"http://10.20.0.5:3100\")): egress of grafana is blocked by staging/allow-dns, staging/allow-grafana-to-deps, staging/allow-internet, staging/default-deny-all-egress")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&line_of(&outside, "http://10.20.0.5:3100")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("path-blocked").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("path-unproven").count(),
+        1,
+        "only port 3100 is unproven, 443 is open:\n{}",
+        out.stderr
+    );
+    assert!(
+        flat.contains(&bare("grafana may not reach logs.example.com:3100")),
+        "{}",
+        out.stderr
+    );
+    for dir in [&fixed, &typo, &outside] {
         let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(dir));
     }
 }

@@ -142,7 +142,7 @@ pub fn markdown(plan: &Plan) -> String {
 async fn with_alerts(
     target: &Target,
     state: &DesiredState,
-) -> Result<(DesiredState, Option<&'static str>)> {
+) -> Result<(DesiredState, Option<String>)> {
     let has_alerts = state
         .resources
         .iter()
@@ -171,10 +171,15 @@ async fn with_alerts(
     } else {
         RouteFormat::Secret
     };
-    Ok((
-        with_alert_objects(state, AlertFormat { rules, routes }),
-        Some(note),
-    ))
+    let with = with_alert_objects(state, AlertFormat { rules, routes });
+    let mut note = note.to_owned();
+    for am in with.kube_objects().filter(|r| r.id.kind == "Alertmanager") {
+        note.push_str(&format!(
+            "; routing as an AlertmanagerConfig, which {} (run by the operator) selects",
+            am.id
+        ));
+    }
+    Ok((with, Some(note)))
 }
 
 /// Plans every provider's part of `state` on `target`.
@@ -203,7 +208,7 @@ pub(crate) async fn plan_with(
     };
     let kube = cairn_kube::plan(&target.cluster, &with_alerts, &kube_options).await?;
     let mut plan = kube.plan.clone();
-    plan.notes.extend(alert_note.map(str::to_owned));
+    plan.notes.extend(alert_note);
     let mut parts: Vec<Box<dyn Part>> = Vec::new();
     let dns = cairn_dns::DnsProvider {
         sandbox_dir: target.sandbox_dir.clone(),

@@ -126,6 +126,13 @@ codes! {
     /// A NetworkPolicy or a workload's pod template cannot be analyzed (the API server would
     /// refuse it).
     MalformedNetworkPolicy = "malformed-network-policy",
+    /// A scrape target or data source names an in-cluster host (`api`, `api.ns.svc`, a
+    /// StatefulSet pod's name) that no workload of the environment serves: a typo, or a
+    /// component not declared.
+    UnknownHost = "unknown-host",
+    /// A connection to a name outside the cluster cannot be proven open: the source's egress
+    /// policies do not let it reach every public address on that port.
+    PathUnproven = "path-unproven",
     /// Two declarations of the same namespace.
     DuplicateNamespace = "duplicate-namespace",
     /// Two declarations of the same resource.

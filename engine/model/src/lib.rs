@@ -19,7 +19,7 @@ mod value;
 pub use codes::Code;
 pub use diag::{Diagnostic, Severity, Span};
 pub use json_path::JsonPath;
-pub use network::{NetworkIntent, Path};
+pub use network::{NetworkIntent, OutsidePath, Path};
 pub use resource::{
     DesiredState, EnvironmentMeta, GeneratedSecret, Provider, Resource, ResourceId,
 };

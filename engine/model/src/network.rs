@@ -37,6 +37,28 @@ pub struct NetworkIntent {
     pub isolate_span: Option<Span>,
     /// The ingress controller's namespace and name (`kube-system`, `traefik` for k3s).
     pub ingress: (String, String),
+    /// Connections to addresses outside the cluster (a scrape target or a data source given
+    /// by IP address or by a name outside the cluster): no policy cairn derives opens them, so
+    /// the check holds them to the source's egress policies.
+    pub outside: Vec<OutsidePath>,
+}
+
+/// A connection from a workload to an address outside the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutsidePath {
+    /// The client, `namespace/name`.
+    pub from: PeerName,
+    /// The host as the script wrote it (`10.0.8.4`, `exporter.example.com`).
+    pub host: String,
+    /// Its address when the host is an IPv4 or IPv6 literal; a name's is unknown until it is
+    /// resolved, so only egress to every public address proves it open.
+    pub address: Option<String>,
+    /// The destination port (TCP).
+    pub port: u16,
+    /// Why the script implies it (`scrape job node`, `Grafana data source Loki`).
+    pub why: String,
+    /// What implied it in the script.
+    pub span: Option<Span>,
 }
 
 impl NetworkIntent {

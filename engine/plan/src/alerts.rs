@@ -86,7 +86,8 @@ pub fn kube_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> Vec
         .filter(|r| r.id.provider == Provider::Alerts && r.id.kind == "ScrapeTarget")
         .collect();
     if !targets.is_empty() {
-        out.push(scrape_targets(env, ns, &targets, &ns_id));
+        let hosts = tls_hosts(state);
+        out.push(scrape_targets(env, ns, &targets, &hosts, &ns_id));
     }
     let receivers: Vec<&Value> = routes
         .iter()
@@ -162,45 +163,85 @@ fn rules_object(
 
 /// The scrape targets (`env.scrape`) as a Prometheus file-based discovery file in the
 /// ConfigMap `<env>-scrape-targets` (`targets.json`), which `monitoring::stack` mounts: one
-/// target group per job, its path as `__metrics_path__`.
-fn scrape_targets(env: &str, ns: &str, targets: &[&Resource], ns_id: &ResourceId) -> Resource {
-    let groups: Vec<serde_json::Value> = targets
-        .iter()
-        .map(|t| {
-            let list: Vec<&str> = t
-                .body
-                .get("targets")
-                .map(Value::as_array)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let text = |key: &str| t.body.get(key).and_then(Value::as_str).unwrap_or_default();
-            serde_json::json!({
-                "targets": list,
-                "labels": {
-                    "job": text("job"),
-                    "namespace": ns,
-                    "__metrics_path__": text("path"),
-                },
-            })
-        })
-        .collect();
+/// target group per job, its path as `__metrics_path__`. A probing job (`probe`: a blackbox
+/// exporter) gets `probes-<job>.json` instead: every TLS host of the routes as `host:443`, the
+/// targets its scrape configuration relabels into `/probe?target=` of the exporter.
+fn scrape_targets(
+    env: &str,
+    ns: &str,
+    targets: &[&Resource],
+    tls_hosts: &[String],
+    ns_id: &ResourceId,
+) -> Resource {
+    let text = |t: &Resource, key: &str| {
+        t.body
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut files = Vec::new();
+    let mut groups = Vec::new();
+    for t in targets {
+        let job = text(t, "job");
+        if t.body.get("probe").is_some() {
+            let probes: Vec<String> = tls_hosts.iter().map(|h| format!("{h}:443")).collect();
+            let group = serde_json::json!([{ "targets": probes, "labels": { "job": job, "namespace": ns } }]);
+            files.push((format!("probes-{job}.json"), group));
+            continue;
+        }
+        let list: Vec<&str> = t
+            .body
+            .get("targets")
+            .map(Value::as_array)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        groups.push(serde_json::json!({
+            "targets": list,
+            "labels": {
+                "job": job,
+                "namespace": ns,
+                "__metrics_path__": text(t, "path"),
+            },
+        }));
+    }
+    files.push(("targets.json".to_owned(), serde_json::Value::Array(groups)));
+    let data = files.into_iter().map(|(key, v)| {
+        (
+            key,
+            Value::str(serde_json::to_string_pretty(&v).unwrap_or_default()),
+        )
+    });
     let name = format!("{env}-scrape-targets");
     let body = Value::obj([
         ("apiVersion", Value::str("v1")),
         ("kind", Value::str("ConfigMap")),
         ("metadata", metadata(&name, ns, env)),
-        (
-            "data",
-            Value::obj([(
-                "targets.json",
-                Value::str(serde_json::to_string_pretty(&groups).unwrap_or_default()),
-            )]),
-        ),
+        ("data", Value::obj(data)),
     ]);
     let span = targets.first().and_then(|r| r.span.clone());
     resource("ConfigMap", ns, &name, body, span, vec![ns_id.clone()])
+}
+
+/// The TLS hosts of the environment's routes (its Ingresses' `tls[].hosts`), sorted.
+fn tls_hosts(state: &DesiredState) -> Vec<String> {
+    let mut hosts: Vec<String> = state
+        .kube_objects()
+        .filter(|r| r.id.kind == "Ingress")
+        .flat_map(|r| {
+            r.body
+                .pointer(&["spec", "tls"])
+                .map(Value::as_array)
+                .unwrap_or_default()
+        })
+        .flat_map(|t| t.get("hosts").map(Value::as_array).unwrap_or_default())
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 fn metadata(name: &str, ns: &str, env: &str) -> Value {
@@ -497,12 +538,142 @@ fn routing_spec(env: &str, receiver: &str, receiver_doc: Value) -> Value {
 
 /// The state the Kubernetes provider plans: alert resources replaced by their objects.
 pub fn with_alert_objects(state: &DesiredState, format: impl Into<AlertFormat>) -> DesiredState {
+    let format = format.into();
     let mut out = state.clone();
     let objects = kube_objects(state, format);
     out.resources.retain(|r| r.id.provider != Provider::Alerts);
     out.resources.extend(objects);
+    if format.rules == RuleFormat::PrometheusOperator {
+        // The stack's own Prometheus reads its rules from the file: it gets them too.
+        out.resources.extend(mounted_rules(state));
+    }
+    if format.routes == RouteFormat::AlertmanagerConfig {
+        run_alertmanagers_on_the_operator(&mut out);
+    }
     out.normalize();
     out
+}
+
+/// The pod template's volumes of a Deployment.
+fn volumes(r: &Resource) -> &[Value] {
+    r.body
+        .pointer(&["spec", "template", "spec", "volumes"])
+        .map(Value::as_array)
+        .unwrap_or_default()
+}
+
+/// Whether a workload of the state mounts `name` (a ConfigMap, or a Secret with `secret`).
+fn mounted<'a>(state: &'a DesiredState, name: &str, secret: bool) -> Vec<&'a Resource> {
+    let (source, key) = if secret {
+        ("secret", "secretName")
+    } else {
+        ("configMap", "name")
+    };
+    state
+        .kube_objects()
+        .filter(|r| r.id.kind == "Deployment")
+        .filter(|r| {
+            volumes(r)
+                .iter()
+                .any(|v| v.pointer(&[source, key]).and_then(Value::as_str) == Some(name))
+        })
+        .collect()
+}
+
+/// Under the operator's rule format, the rules as a ConfigMap as well when a Deployment of the
+/// environment mounts it (`monitoring::stack`'s Prometheus reads a rules file).
+fn mounted_rules(state: &DesiredState) -> Vec<Resource> {
+    let env = state.environment.name.as_str();
+    let name = format!("{env}-alert-rules");
+    if mounted(state, &name, false).is_empty() {
+        return Vec::new();
+    }
+    let only_rules = AlertFormat {
+        rules: RuleFormat::ConfigMap,
+        routes: RouteFormat::AlertmanagerConfig,
+    };
+    kube_objects(state, only_rules)
+        .into_iter()
+        .filter(|r| r.id.kind == "ConfigMap" && r.id.name == name)
+        .collect()
+}
+
+/// Where the routing is an `AlertmanagerConfig`, the Alertmanager that mounts the routing
+/// Secret (`monitoring::stack`'s Deployment: that Secret is not rendered then) runs on the
+/// operator instead: an `Alertmanager` (`monitoring.coreos.com/v1`) of the same name, image,
+/// replicas and resources, whose `alertmanagerConfigSelector` selects the environment's
+/// `AlertmanagerConfig` (from its own namespace: no `alertmanagerConfigNamespaceSelector`,
+/// and the operator's default `OnNamespace` matching keeps other namespaces' alerts out), its
+/// pods labelled as the Deployment's were, so its Service and network policies still select
+/// them. What depended on the Deployment depends on the `Alertmanager`.
+fn run_alertmanagers_on_the_operator(state: &mut DesiredState) {
+    let env = state.environment.name.clone();
+    let routing = format!("{env}-alertmanager");
+    let config = state
+        .kube_objects()
+        .find(|r| r.id.kind == "AlertmanagerConfig")
+        .map(|r| r.id.clone());
+    let replaced: Vec<(ResourceId, Resource)> = mounted(state, &routing, true)
+        .into_iter()
+        .map(|d| (d.id.clone(), operator_alertmanager(&env, d, config.clone())))
+        .collect();
+    for (old, new) in replaced {
+        state.resources.retain(|r| r.id != old);
+        for r in &mut state.resources {
+            for dep in &mut r.depends_on {
+                if *dep == old {
+                    *dep = new.id.clone();
+                }
+            }
+        }
+        state.resources.push(new);
+    }
+}
+
+fn operator_alertmanager(env: &str, deployment: &Resource, config: Option<ResourceId>) -> Resource {
+    let ns = deployment.id.scope.as_deref().unwrap_or_default();
+    let at = |path: &[&str]| deployment.body.pointer(path).cloned();
+    let container = at(&["spec", "template", "spec", "containers"])
+        .and_then(|c| c.as_array().first().cloned())
+        .unwrap_or_default();
+    let mut spec = Value::obj([
+        (
+            "replicas",
+            at(&["spec", "replicas"]).unwrap_or(Value::Int(1)),
+        ),
+        (
+            "alertmanagerConfigSelector",
+            Value::obj([(
+                "matchLabels",
+                Value::obj([("cairn.dev/environment", Value::str(env))]),
+            )]),
+        ),
+    ]);
+    for field in ["image", "resources"] {
+        if let Some(v) = container.get(field) {
+            spec.insert(field, v.clone());
+        }
+    }
+    if let Some(labels) = at(&["spec", "template", "metadata", "labels"]) {
+        spec.insert("podMetadata", Value::obj([("labels", labels)]));
+    }
+    let name = deployment.id.name.as_str();
+    let body = Value::obj([
+        ("apiVersion", Value::str("monitoring.coreos.com/v1")),
+        ("kind", Value::str("Alertmanager")),
+        ("metadata", metadata(name, ns, env)),
+        ("spec", spec),
+    ]);
+    let mut deps = deployment.depends_on.clone();
+    deps.extend(config);
+    resource(
+        "Alertmanager",
+        ns,
+        name,
+        body,
+        deployment.span.clone(),
+        deps,
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use cairn_model::{Code, DesiredState, Diagnostic, Path, Resource};
+use cairn_model::{Code, DesiredState, Diagnostic, OutsidePath, Path, Resource};
 
 use crate::reach::{
     self, Inputs, Labels, Namespace, Pair, Peer, Protocol, ReachError, Reachability, Verdict,
@@ -15,6 +15,11 @@ use crate::reach::{
 
 /// The name of the stand-in pod of a denied namespace.
 const DENIED_POD: &str = "any-pod";
+
+/// The matrix's stand-in for every public address: a name outside the cluster resolves to
+/// one, unknown until then, so a connection to it is proven open only when this one is (an
+/// address no cluster CIDR holds, as `0.0.0.0/0` minus the cluster's ranges opens it).
+const INTERNET: (&str, &str) = ("internet", "1.1.1.1");
 
 /// Who reaches whom in an environment, and what it was held to.
 #[derive(Debug, Clone)]
@@ -28,6 +33,9 @@ pub struct Isolation {
     pub denied: Vec<String>,
     /// The implied connections, each with its verdict.
     pub paths: Vec<(Path, Verdict)>,
+    /// The connections to addresses outside the cluster, each with its verdict (a name's
+    /// is the internet's).
+    pub outside: Vec<(OutsidePath, Verdict)>,
     /// Policies and workloads that could not be analyzed.
     pub errors: Vec<ReachError>,
 }
@@ -48,7 +56,15 @@ pub fn analyze(state: &DesiredState) -> Option<Isolation> {
     if !ingress_ns.is_empty() {
         outside.push(reach::ingress_controller(ingress_ns, ingress_name));
     }
-    outside.extend(reach::external("internet", "1.1.1.1"));
+    outside.extend(reach::external(INTERNET.0, INTERNET.1));
+    for o in &intent.outside {
+        let known = |p: &Peer| p.name == o.host;
+        if let Some(address) = &o.address
+            && !outside.iter().any(known)
+        {
+            outside.extend(reach::external(&o.host, address));
+        }
+    }
     let env = &state.environment.name;
     outside.extend(intent.deny_namespaces.iter().map(|ns| denied_pod(ns, env)));
     let namespaces: Vec<Namespace> = intent
@@ -66,11 +82,25 @@ pub fn analyze(state: &DesiredState) -> Option<Isolation> {
             Some((p.clone(), pair.verdict(p.port, protocol)))
         })
         .collect();
+    let outside = intent
+        .outside
+        .iter()
+        .filter_map(|o| {
+            let to = if o.address.is_some() {
+                &o.host
+            } else {
+                INTERNET.0
+            };
+            let pair = reach.pair(&id(&reach, &o.from)?, to)?;
+            Some((o.clone(), pair.verdict(o.port, Protocol::Tcp)))
+        })
+        .collect();
     Some(Isolation {
         reach,
         namespace,
         denied: intent.deny_namespaces.clone(),
         paths,
+        outside,
         errors,
     })
 }
@@ -99,6 +129,11 @@ pub fn check(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     for (path, verdict) in &iso.paths {
         if let Verdict::Blocked { egress, ingress } = verdict {
             out.push(blocked(path, egress.as_deref(), ingress.as_deref()));
+        }
+    }
+    for (path, verdict) in &iso.outside {
+        if let Verdict::Blocked { egress, .. } = verdict {
+            out.push(outside_blocked(path, egress.as_deref().unwrap_or_default()));
         }
     }
     breaches(state, &iso, out);
@@ -148,6 +183,39 @@ fn blocked(path: &Path, egress: Option<&[String]>, ingress: Option<&[String]>) -
         "use {to}'s component settings in {from}'s `env`, or declare the connection: `env.allow({from}, {to}, {})`",
         path.port
     ))
+}
+
+/// A connection outside the cluster that the source's egress does not allow: an error for an
+/// IP address (it is blocked), a warning for a name (its address is unknown: only egress to
+/// every public address on the port proves it open).
+fn outside_blocked(path: &OutsidePath, egress: &[String]) -> Diagnostic {
+    let from = short(&path.from);
+    let (host, port) = (&path.host, path.port);
+    let by = if egress.is_empty() {
+        String::new()
+    } else {
+        format!(": egress of {from} is blocked by {}", egress.join(", "))
+    };
+    let hint = format!(
+        "open egress on port {port} outside the cluster (`isolate: #{{ allow_egress_ports: [{port}] }}`, 0.0.0.0/0 but the cluster's ranges)"
+    );
+    let d = match &path.address {
+        Some(_) => Diagnostic::error(
+            Code::PathBlocked,
+            format!("{from} cannot reach {host}:{port} ({}){by}", path.why),
+        )
+        .help(hint),
+        None => Diagnostic::warning(
+            Code::PathUnproven,
+            format!(
+                "{from} may not reach {host}:{port} ({}): the name is outside the cluster, and egress to every public address on TCP {port} is not allowed{by}",
+                path.why
+            ),
+        )
+        .help(format!("{hint}, or give the host as an IP address a policy's ipBlock allows")),
+    };
+    d.at(path.span.clone())
+        .label(format!("{from} connects to {host} from here"))
 }
 
 /// Every pair with a denied namespace's pod, both ways, must be closed.

@@ -6,7 +6,7 @@
 use std::path::Path as FsPath;
 
 use cairn_model::{
-    Code, DesiredState, Diagnostic, NetworkIntent, Path, Resource, ResourceId, Value,
+    Code, DesiredState, Diagnostic, NetworkIntent, OutsidePath, Path, Resource, ResourceId, Value,
 };
 use cairn_plan::isolation;
 
@@ -68,6 +68,7 @@ fn staging(paths: Vec<Path>) -> DesiredState {
         deny_namespaces: vec!["robson".to_owned()],
         isolate_span: None,
         ingress: ("kube-system".to_owned(), "traefik".to_owned()),
+        outside: Vec::new(),
     };
     state.normalize();
     state
@@ -167,4 +168,63 @@ fn a_malformed_policy_is_reported_and_the_rest_analyzed() {
         ]
     );
     assert!(messages(&out, Code::PathBlocked).is_empty(), "{out:#?}");
+}
+
+fn outside(host: &str, address: Option<&str>, port: u16) -> OutsidePath {
+    OutsidePath {
+        from: "staging/backend-staging".to_owned(),
+        host: host.to_owned(),
+        address: address.map(str::to_owned),
+        port,
+        why: "scrape job `node`".to_owned(),
+        span: None,
+    }
+}
+
+#[test]
+fn an_address_outside_the_cluster_is_held_to_the_egress_of_its_client() {
+    // staging lets every pod out on 443 to 0.0.0.0/0 but the cluster's ranges.
+    let mut state = staging(Vec::new());
+    state.network.outside = vec![
+        outside("203.0.113.7", Some("203.0.113.7"), 443),
+        outside("203.0.113.7", Some("203.0.113.7"), 9100),
+        outside("10.42.0.9", Some("10.42.0.9"), 443),
+        outside("logs.example.com", None, 443),
+        outside("node.example.com", None, 9100),
+    ];
+    let out = cairn_plan::check(&state);
+    assert_eq!(
+        messages(&out, Code::PathBlocked),
+        vec![
+            "backend-staging cannot reach 203.0.113.7:9100 (scrape job `node`): egress of backend-staging is blocked by staging/allow-backend-staging-to-deps, staging/allow-dns, staging/allow-internet, staging/default-deny-all-egress",
+            "backend-staging cannot reach 10.42.0.9:443 (scrape job `node`): egress of backend-staging is blocked by staging/allow-backend-staging-to-deps, staging/allow-dns, staging/allow-internet, staging/default-deny-all-egress",
+        ],
+        "{out:#?}"
+    );
+    let unproven: Vec<&Diagnostic> = out
+        .iter()
+        .filter(|d| d.code == Code::PathUnproven)
+        .collect();
+    assert_eq!(unproven.len(), 1, "{out:#?}");
+    assert!(!unproven[0].is_error());
+    assert!(
+        unproven[0]
+            .message
+            .starts_with("backend-staging may not reach node.example.com:9100"),
+        "{}",
+        unproven[0].message
+    );
+    assert!(
+        unproven[0]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("allow_egress_ports: [9100]")),
+        "{:?}",
+        unproven[0].help
+    );
+    // The addresses are peers of the matrix, each once.
+    let iso = isolation::analyze(&state).expect("a namespace");
+    let peers = iso.reach.peers();
+    assert_eq!(peers.iter().filter(|p| *p == "203.0.113.7").count(), 1);
+    assert_eq!(iso.outside.len(), 5);
 }
