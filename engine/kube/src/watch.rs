@@ -327,6 +327,6 @@ mod tests {
             pod("z", json!({"app": "db"})),
         )]));
         assert_eq!(names(&o.matching(&[("app", "db")])), ["z"]);
-        assert!(o.by_label.get(&("app".into(), "web".into())).is_none());
+        assert!(!o.by_label.contains_key(&("app".into(), "web".into())));
     }
 }

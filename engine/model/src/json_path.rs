@@ -101,7 +101,7 @@ mod tests {
             assert_eq!(v.at(p), v.pointer(p), "{p}");
         }
         let mut w = v.clone();
-        *w.at_mut("/a/b~1c/0").unwrap() = json!(11);
+        *w.at_mut("/a/b~1c/0").expect("an array element") = json!(11);
         assert_eq!(w.pointer("/a/b~1c/0"), Some(&json!(11)));
         assert!(w.at_mut("/nope/0").is_none());
     }
