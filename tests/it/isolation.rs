@@ -365,3 +365,73 @@ fn graph_network_draws_who_reaches_whom() {
     assert_eq!(dot.code, 0, "{}", dot.stderr);
     insta::assert_snapshot!("network-staging.dot", dot.stdout);
 }
+
+/// An environment with an API and a Redis, isolated from `production` (`isolate`), with
+/// `more` appended.
+fn netenv(isolate: &str, more: &str) -> String {
+    format!(
+        "let env = environment(\"netenv\", #{{}});\nenv.namespace(\"netenv\", #{{ {isolate} }});\nlet redis = env.statefulset(\"redis\", #{{ image: \"redis:7.4\", ports: #{{ redis: 6379 }} }});\nlet api = env.deployment(\"api\", #{{ image: \"nginx:1.27\", port: 8000, ready: http_get(\"/\", 8000) }});\n{more}"
+    )
+}
+
+#[test]
+fn the_plan_shows_the_paths_that_open_and_close_between_live_and_desired() {
+    let cluster = cairn_tests::TestCluster::start(cairn_sandbox::SandboxConfig {
+        pod_start_delay: std::time::Duration::from_millis(50),
+        ..cairn_sandbox::SandboxConfig::default()
+    });
+    let isolated = "isolate: #{ deny_namespaces: [\"production\"] }";
+    let allow = "env.allow(api, redis, 6379);\n";
+    let script = cluster.write("net.rhai", &netenv(isolated, ""));
+    let out = cluster.cairn(&["apply", &script, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stdout.contains("Network"),
+        "nothing when reachability does not change:\n{}",
+        out.stdout
+    );
+
+    // A connection declared: it opens.
+    cluster.write("net.rhai", &netenv(isolated, allow));
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    insta::assert_snapshot!("plan-network-opens", out.stdout);
+    let out = cluster.cairn(&["plan", &script, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        doc["plan"]["network"],
+        serde_json::json!([{ "action": "open", "from": "netenv/api", "to": "netenv/redis", "ports": "TCP 6379" }]),
+        "{}",
+        out.stdout
+    );
+    let saved = cluster.dir.join("net.plan");
+    let saved = saved.to_string_lossy().into_owned();
+    let out = cluster.cairn(&["plan", &script, "-o", &saved]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("the plan file"))
+            .expect("JSON");
+    assert_eq!(file["plan"]["network"], doc["plan"]["network"]);
+    let out = cluster.cairn(&["apply", &saved, "--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // The connection dropped: it closes.
+    cluster.write("net.rhai", &netenv(isolated, ""));
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    insta::assert_snapshot!("plan-network-closes", out.stdout);
+
+    // The isolation dropped: everything opens, and the paths to and from production say so.
+    cluster.write("net.rhai", &netenv("", allow));
+    let out = cluster.cairn(&["plan", &script]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    insta::assert_snapshot!("plan-network-isolation-dropped", out.stdout);
+    let out = cluster.cairn(&["plan", &script, "--format", "markdown"]);
+    assert!(
+        out.stdout.contains("`+ production/* -> netenv/api all` — **‼ to or from `production`, another environment's namespace**"),
+        "{}",
+        out.stdout
+    );
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use cairn_engine::{Event, Failure};
 use cairn_model::{Provider, ResourceId};
-use cairn_plan::plan::{Action, Plan, shown_value};
+use cairn_plan::plan::{Action, PathAction, Plan, shown_value};
 
 /// The plan as people read it: one line per resource that changes, field-level detail for
 /// updates, then the summary line.
@@ -61,6 +61,7 @@ pub fn plan(plan: &Plan) -> String {
             let _ = writeln!(out, "    {n} × {kind}");
         }
     }
+    network(&mut out, plan);
     let s = plan.summary();
     if s.refused > 0 {
         let _ = writeln!(
@@ -75,6 +76,40 @@ pub fn plan(plan: &Plan) -> String {
     out.push_str(&plan.summary_line());
     out.push('\n');
     out
+}
+
+/// The Network section: each connection that opens (`+`) or closes (`-`); one that enters or
+/// leaves another environment's namespace is flagged.
+fn network(out: &mut String, plan: &Plan) {
+    if plan.network.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  Network (who can reach whom):");
+    for c in &plan.network {
+        let sign = match c.action {
+            PathAction::Open => "+",
+            PathAction::Close => "-",
+        };
+        let end = |p: &str| p.replace("/any-pod", "/*");
+        let _ = write!(
+            out,
+            "    {sign} {} -> {} {}",
+            end(&c.from),
+            end(&c.to),
+            c.ports
+        );
+        if let Some(ns) = &c.crosses {
+            let verb = match c.action {
+                PathAction::Open => "OPENS",
+                PathAction::Close => "closes",
+            };
+            let _ = write!(
+                out,
+                "   ‼ {verb} a path to or from `{ns}`, another environment's namespace"
+            );
+        }
+        out.push('\n');
+    }
 }
 
 fn verb(action: Action) -> &'static str {

@@ -162,6 +162,7 @@ pub fn text(environment: &str, target: &str, compared_with: &str, found: &Found)
             changes: drifted.iter().map(|d| d.change.clone()).collect(),
             unsupported: Vec::new(),
             notes: Vec::new(),
+            network: Vec::new(),
         };
         for d in drifted {
             drifted_text(&mut out, d);

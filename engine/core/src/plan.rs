@@ -68,6 +68,35 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
 
+/// The Markdown comment's Network section: each connection that opens or closes.
+fn md_network(out: &mut String, plan: &Plan) {
+    use std::fmt::Write as _;
+    if plan.network.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n**Network** (who can reach whom):\n");
+    for c in &plan.network {
+        let sign = match c.action {
+            cairn_plan::plan::PathAction::Open => "+",
+            cairn_plan::plan::PathAction::Close => "-",
+        };
+        let end = |p: &str| md_escape(&p.replace("/any-pod", "/*"));
+        let flag = c.crosses.as_ref().map_or_else(String::new, |ns| {
+            format!(
+                " — **‼ to or from `{}`, another environment's namespace**",
+                md_escape(ns)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "- `{sign} {} -> {} {}`{flag}",
+            end(&c.from),
+            end(&c.to),
+            md_escape(&c.ports)
+        );
+    }
+}
+
 /// The plan as a Markdown summary for a pull-request comment: counts, then a table of what
 /// changes, field-level detail folded per resource.
 pub fn markdown(plan: &Plan) -> String {
@@ -130,6 +159,7 @@ pub fn markdown(plan: &Plan) -> String {
             s.unchanged
         );
     }
+    md_network(&mut out, plan);
     for note in &plan.notes {
         let _ = writeln!(out, "\n> {}", md_escape(note));
     }
@@ -209,6 +239,12 @@ pub(crate) async fn plan_with(
     let kube = cairn_kube::plan(&target.cluster, &with_alerts, &kube_options).await?;
     let mut plan = kube.plan.clone();
     plan.notes.extend(alert_note);
+    // Who reaches whom before (the live objects the plan read) and after; a destroy removes
+    // every path, which its deletions already say.
+    if destroy.is_none() {
+        let live = cairn_plan::netdiff::live_state(&with_alerts, kube.live_objects());
+        plan.network = cairn_plan::netdiff::changes(&with_alerts, &live);
+    }
     let mut parts: Vec<Box<dyn Part>> = Vec::new();
     let dns = cairn_dns::DnsProvider {
         sandbox_dir: target.sandbox_dir.clone(),

@@ -640,6 +640,7 @@ mod tests {
             changes,
             unsupported: Vec::new(),
             notes: vec!["a <note>".to_owned()],
+            network: Vec::new(),
         };
         let inputs = Inputs {
             version: "0.0.0".to_owned(),

@@ -102,6 +102,12 @@ impl KubePlan {
         self.observed.get(id)
     }
 
+    /// Every live object the plan read (the environment's, and the declared ones that exist),
+    /// by id: what the plan's Network section analyzes as the live side.
+    pub fn live_objects(&self) -> impl Iterator<Item = (&ResourceId, &J)> {
+        self.observed.iter()
+    }
+
     /// What the plan read, one fingerprint per object: every object the plan covers (`absent`
     /// when it does not exist) and every object cairn manages. A saved plan is applied only
     /// while these are unchanged. Status and controller bookkeeping are left out, so a rollout
@@ -585,6 +591,7 @@ pub async fn plan(
             changes,
             unsupported,
             notes: found.notes,
+            network: Vec::new(),
         },
         steps,
         inventory,

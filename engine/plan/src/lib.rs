@@ -12,6 +12,7 @@ pub mod alerts;
 mod checks;
 pub mod diff;
 pub mod isolation;
+pub mod netdiff;
 pub mod plan;
 mod quota;
 pub mod reach;

@@ -109,6 +109,37 @@ pub struct Plan {
     pub unsupported: Vec<ResourceId>,
     /// Things to know about this plan (a sandbox stand-in, an incomplete zone read…).
     pub notes: Vec<String>,
+    /// Who-can-reach-whom that applying changes: the connections that open and close between
+    /// the live NetworkPolicies and pods and the desired ones (`crate::isolation::changes`).
+    pub network: Vec<PathChange>,
+}
+
+/// Whether a connection opens or closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathAction {
+    /// Allowed after the apply, not before.
+    Open,
+    /// Allowed before the apply, not after.
+    Close,
+}
+
+/// One line of the plan's Network section: `from` can (or no longer can) open connections to
+/// `to` on `ports`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PathChange {
+    /// Opens or closes.
+    pub action: PathAction,
+    /// The client, `namespace/name` (or `internet`, an address).
+    pub from: String,
+    /// The server.
+    pub to: String,
+    /// The ports that open or close: `TCP 6379`, `TCP 53; UDP 53`, `all`.
+    pub ports: String,
+    /// The namespace of another environment (`deny_namespaces`) the connection enters or
+    /// leaves, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crosses: Option<String>,
 }
 
 /// Counts per action.

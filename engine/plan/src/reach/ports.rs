@@ -69,6 +69,36 @@ impl PortSet {
         out
     }
 
+    /// The ports of this set that `other` does not hold.
+    pub fn minus(&self, other: &PortSet) -> PortSet {
+        let mut out = PortSet::none();
+        for p in Protocol::ALL {
+            for &(a, b) in &self.ranges[p.index()] {
+                let mut lo = u32::from(a);
+                for &(c, d) in &other.ranges[p.index()] {
+                    let (c, d) = (u32::from(c), u32::from(d));
+                    if d < lo || c > u32::from(b) {
+                        continue;
+                    }
+                    if c > lo {
+                        out.add_wide(p, lo, c - 1);
+                    }
+                    lo = d + 1;
+                }
+                if lo <= u32::from(b) {
+                    out.add_wide(p, lo, u32::from(b));
+                }
+            }
+        }
+        out
+    }
+
+    fn add_wide(&mut self, protocol: Protocol, lo: u32, hi: u32) {
+        if let (Ok(lo), Ok(hi)) = (u16::try_from(lo), u16::try_from(hi)) {
+            self.add(protocol, lo, hi);
+        }
+    }
+
     /// Whether the set holds no port.
     pub fn is_empty(&self) -> bool {
         self.ranges.iter().all(Vec::is_empty)
@@ -134,6 +164,28 @@ impl fmt::Display for PortSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_minus_another_keeps_what_the_other_lacks() {
+        let mut a = PortSet::none();
+        a.add(Protocol::Tcp, 80, 90);
+        a.add(Protocol::Tcp, 443, 443);
+        a.add(Protocol::Udp, 53, 53);
+        let mut b = PortSet::none();
+        b.add(Protocol::Tcp, 82, 84);
+        b.add(Protocol::Tcp, 90, 500);
+        assert_eq!(a.minus(&b).to_string(), "TCP 80-81,85-89; UDP 53");
+        assert!(a.minus(&a).is_empty());
+        assert!(!PortSet::all().minus(&a).contains(80, Protocol::Tcp));
+        assert!(PortSet::all().minus(&a).contains(79, Protocol::Tcp));
+        assert!(PortSet::all().minus(&a).contains(65535, Protocol::Tcp));
+        assert_eq!(a.minus(&PortSet::none()), a);
+        let mut edge = PortSet::none();
+        edge.add(Protocol::Tcp, 1, 65535);
+        let mut top = PortSet::none();
+        top.add(Protocol::Tcp, 65535, 65535);
+        assert_eq!(edge.minus(&top).to_string(), "TCP 1-65534");
+    }
 
     #[test]
     fn ranges_merge_and_intersect() {
