@@ -40,6 +40,8 @@ pub struct WatchSpec {
 
 pub enum Reply {
     Json(u16, Value),
+    /// An object shared with the store: serialized outside the lock, not copied.
+    Object(u16, Arc<Value>),
     /// A list whose items are shared with the store: serialized outside the lock, not copied.
     List(ListReply),
     Raw(u16, &'static str, String),
@@ -758,12 +760,13 @@ fn resource_verb(
             } else {
                 ns.clone()
             };
-            st.create(&rt, &ns, body, opts).map(|o| Reply::Json(201, o))
+            st.create(&rt, &ns, body, opts)
+                .map(|o| Reply::Object(201, o))
         }),
         ("PUT", Some(n)) => parse_body(&req.body).and_then(|body| {
             let mut st = lock(state);
             st.update(&rt, ns, n, body, opts)
-                .map(|o| Reply::Json(200, o))
+                .map(|o| Reply::Object(200, o))
         }),
         ("PATCH", Some(n)) => patch(state, req, &rt, ns, n, opts),
         ("DELETE", Some(n)) => delete_one(state, req, &rt, ns, n, opts.dry_run),
@@ -784,7 +787,7 @@ fn get_one(
     n: &str,
 ) -> Result<Reply, ApiError> {
     let st = lock(state);
-    match st.get(rt, ns, n) {
+    match st.get_arc(rt, ns, n) {
         // kubectl get NAME asks for a one-row Table, as for lists.
         Some(o) if req.accept.contains("as=Table") => {
             let rv = meta_str(o, "resourceVersion").parse().unwrap_or(st.rv);
@@ -793,7 +796,7 @@ fn get_one(
                 crate::tables::table(rt, std::slice::from_ref(o), rv, req),
             ))
         }
-        Some(o) => Ok(Reply::Json(200, o.clone())),
+        Some(o) => Ok(Reply::Object(200, o.clone())),
         None => Err(ApiError::not_found(&rt.group, &rt.plural, n)),
     }
 }
@@ -821,7 +824,7 @@ fn delete_one(
         .unwrap_or_else(|| "Background".into());
     let mut st = lock(state);
     st.delete(rt, ns, n, &propagation, dry_run)
-        .map(|o| Reply::Json(200, o))
+        .map(|o| Reply::Object(200, o))
 }
 
 /// DELETE of a collection: the objects its label selector matches, each in the background.
@@ -1016,14 +1019,14 @@ fn patch(
             let force = req.query.get("force").is_some_and(|f| f == "true");
             let mut st = lock(state);
             let (obj, created) = st.apply(rt, ns, name, body, manager, force, opts.dry_run)?;
-            Ok(Reply::Json(if created { 201 } else { 200 }, obj))
+            Ok(Reply::Object(if created { 201 } else { 200 }, obj))
         }
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
             let body = parse_body(&req.body)?;
             let mut st = lock(state);
             let strategic = ct.starts_with("application/strategic");
             st.patch(rt, ns, name, strategic, &body, opts)
-                .map(|o| Reply::Json(200, o))
+                .map(|o| Reply::Object(200, o))
         }
         "application/json-patch+json" => {
             let body = parse_body(&req.body)?;
@@ -1034,7 +1037,7 @@ fn patch(
             let mut obj = old.clone();
             json_patch(&mut obj, &body)?;
             st.update(rt, ns, name, obj, opts)
-                .map(|o| Reply::Json(200, o))
+                .map(|o| Reply::Object(200, o))
         }
         _ => Err(unsupported()),
     }

@@ -395,14 +395,14 @@ pub fn record_update(
     subresource: Option<&str>,
 ) {
     let mut entries = read_entries(old);
-    let old_c = comparable(old);
-    let new_c = comparable(new);
-    let changed = changed_fields(arena, idx, &old_c, &new_c);
+    // Field sets never hold the bookkeeping (managed fields, resource version), so the objects
+    // are compared as they are.
+    let changed = changed_fields(arena, idx, old, new);
     for e in &mut entries {
         if !(e.manager == manager && e.operation == "Update") {
             e.fields = e.fields.difference(&changed);
         }
-        e.fields = retain_existing(&e.fields, &old_c, &new_c, &mut Vec::new());
+        e.fields = retain_existing(&e.fields, old, new, &mut Vec::new());
     }
     if !changed.is_empty() {
         let now = util::now();

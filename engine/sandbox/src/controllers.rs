@@ -783,26 +783,27 @@ fn deployments(st: &mut State, q: &mut Queues) {
 }
 
 /// What a Deployment asks for, read once per reconcile.
-struct DeploymentSpec {
+struct DeploymentSpec<'a> {
     ns: String,
     name: String,
     uid: String,
     replicas: i64,
-    template: Value,
+    template: &'a Value,
     hash: String,
     strategy: Strategy,
 }
 
-impl DeploymentSpec {
-    fn read(d: &Value) -> Self {
+impl<'a> DeploymentSpec<'a> {
+    fn read(d: &'a Value) -> Self {
+        static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({}));
         let replicas = d.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let template = d.at("/spec/template").cloned().unwrap_or(json!({}));
+        let template = d.at("/spec/template").unwrap_or(&EMPTY);
         DeploymentSpec {
             ns: meta_str(d, "namespace").to_string(),
             name: meta_str(d, "name").to_string(),
             uid: uid_of(d),
             replicas,
-            hash: template_hash(&template),
+            hash: template_hash(template),
             template,
             strategy: Strategy::of(d, replicas),
         }

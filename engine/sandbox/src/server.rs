@@ -170,6 +170,7 @@ pub async fn serve_request(
     let reply = api::handle(&shared.state, &request);
     Ok(match reply {
         Reply::Json(status, v) => json_response(status, &v),
+        Reply::Object(status, v) => json_response(status, &v),
         Reply::List(list) => {
             let text = serde_json::to_vec(&list).unwrap_or_default();
             respond(

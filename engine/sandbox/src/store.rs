@@ -371,7 +371,7 @@ impl State {
     }
 
     /// Stores `obj` with a new resourceVersion.
-    fn commit(&mut self, rt: &ResourceType, mut obj: Value, kind: &'static str) -> Value {
+    fn commit(&mut self, rt: &ResourceType, mut obj: Value, kind: &'static str) -> Arc<Value> {
         self.rv += 1;
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), json!(self.rv.to_string()));
@@ -383,7 +383,7 @@ impl State {
             ns: meta_str(&obj, "namespace").to_string(),
             name: meta_str(&obj, "name").to_string(),
         };
-        let stored = Arc::new(obj.clone());
+        let stored = Arc::new(obj);
         let old = self
             .objects
             .entry((rt.group.clone(), rt.plural.clone()))
@@ -391,12 +391,12 @@ impl State {
             .insert((key.ns.clone(), key.name.clone()), stored.clone());
         self.index(&key, old.as_deref(), Some(&stored));
         self.record_change(key, old.as_deref(), &stored, false);
-        self.emit(rt, kind, stored);
-        obj
+        self.emit(rt, kind, stored.clone());
+        stored
     }
 
     /// Removes an object for good.
-    pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Value> {
+    pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         let old = self
             .objects
             .get_mut(&(rt.group.clone(), rt.plural.clone()))?
@@ -408,13 +408,16 @@ impl State {
             name: name.to_string(),
         };
         self.index(&key, Some(&old), None);
-        let mut obj = Arc::unwrap_or_clone(old);
+        let mut obj = old;
         self.rv += 1;
-        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(m) = Arc::make_mut(&mut obj)
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
             m.insert("resourceVersion".into(), json!(self.rv.to_string()));
         }
         self.record_change(key, None, &obj, true);
-        self.emit(rt, "DELETED", Arc::new(obj.clone()));
+        self.emit(rt, "DELETED", obj.clone());
         Some(obj)
     }
 
@@ -554,7 +557,7 @@ impl State {
         ns: &str,
         mut obj: Value,
         opts: &WriteOpts,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut name = meta_str(&obj, "name").to_string();
         if name.is_empty() {
             let prefix = meta_str(&obj, "generateName").to_string();
@@ -597,7 +600,7 @@ impl State {
             None,
         );
         if opts.dry_run {
-            return Ok(util::order_object(obj));
+            return Ok(Arc::new(util::order_object(obj)));
         }
         Ok(self.commit(rt, obj, "ADDED"))
     }
@@ -611,8 +614,8 @@ impl State {
         name: &str,
         mut obj: Value,
         opts: &WriteOpts,
-    ) -> Result<Value, ApiError> {
-        let Some(old) = self.get(rt, ns, name).cloned() else {
+    ) -> Result<Arc<Value>, ApiError> {
+        let Some(old) = self.get_arc(rt, ns, name).cloned() else {
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
         };
         let body_name = meta_str(&obj, "name");
@@ -633,10 +636,10 @@ impl State {
     pub fn finish_update(
         &mut self,
         rt: &ResourceType,
-        old: Value,
+        old: Arc<Value>,
         mut obj: Value,
         opts: &WriteOpts,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         if !rt.custom && rt.group.is_empty() && rt.kind == "Service" {
             defaults::keep_allocated(&old, &mut obj);
         }
@@ -708,10 +711,10 @@ impl State {
     fn store_update(
         &mut self,
         rt: &ResourceType,
-        old: &Value,
+        old: &Arc<Value>,
         mut obj: Value,
         dry_run: bool,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         if rt.generation && spec_changed(old, &obj) {
             let g = old
                 .at("/metadata/generation")
@@ -733,7 +736,7 @@ impl State {
                     json!(meta_str(old, "resourceVersion")),
                 );
             }
-            return Ok(util::order_object(obj));
+            return Ok(Arc::new(util::order_object(obj)));
         }
         let obj = self.commit(rt, obj, "MODIFIED");
         // Deleting objects whose finalizers are all gone.
@@ -761,7 +764,7 @@ impl State {
         manager: &str,
         force: bool,
         dry_run: bool,
-    ) -> Result<(Value, bool), ApiError> {
+    ) -> Result<(Arc<Value>, bool), ApiError> {
         let arena = rt.schema.arena.clone();
         let idx = rt.schema.idx;
         let body_name = meta_str(&cfg, "name");
@@ -786,7 +789,7 @@ impl State {
             }
             self.prepare(rt, &mut probe, true)?;
         }
-        let existing = self.get(rt, ns, name).cloned();
+        let existing = self.get_arc(rt, ns, name).cloned();
         match existing {
             None => {
                 self.check_namespace(rt, ns, name)?;
@@ -805,7 +808,7 @@ impl State {
                 self.prepare(rt, &mut obj, true)?;
                 write_entries(&mut obj, applied.entries);
                 if dry_run {
-                    return Ok((util::order_object(obj), true));
+                    return Ok((Arc::new(util::order_object(obj)), true));
                 }
                 Ok((self.commit(rt, obj, "ADDED"), true))
             }
@@ -850,8 +853,8 @@ impl State {
         strategic: bool,
         patch: &Value,
         opts: &WriteOpts,
-    ) -> Result<Value, ApiError> {
-        let Some(old) = self.get(rt, ns, name).cloned() else {
+    ) -> Result<Arc<Value>, ApiError> {
+        let Some(old) = self.get_arc(rt, ns, name).cloned() else {
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
         };
         let mut obj = comparable(&old);
@@ -890,11 +893,11 @@ impl State {
         name: &str,
         propagation: &str,
         dry_run: bool,
-    ) -> Result<Value, ApiError> {
-        let Some(old) = self.get(rt, ns, name).cloned() else {
+    ) -> Result<Arc<Value>, ApiError> {
+        let Some(old) = self.get_arc(rt, ns, name).cloned() else {
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
         };
-        let mut obj = old.clone();
+        let mut obj = (*old).clone();
         let mut finalizers: Vec<Value> = obj
             .at("/metadata/finalizers")
             .and_then(Value::as_array)
@@ -935,13 +938,13 @@ impl State {
         if rt.kind == "Pod" {
             return Ok(removed);
         }
-        Ok(json!({
+        Ok(Arc::new(json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Success",
             "details": util::details(name, &rt.group, &rt.plural, Some(meta_str(&removed, "uid")))
-        }))
+        })))
     }
 
     /// What the garbage collector's `orphan` finalizer does: the dependents of `uid` lose
@@ -989,8 +992,8 @@ impl State {
         manager: &str,
         subresource: Option<&str>,
         f: impl FnOnce(&mut Value),
-    ) -> Option<Value> {
-        let old = self.get(rt, ns, name)?.clone();
+    ) -> Option<Arc<Value>> {
+        let old = self.get_arc(rt, ns, name)?.clone();
         let mut obj = comparable(&old);
         f(&mut obj);
         if crate::apply::same_but_bookkeeping(&old, &obj) {
