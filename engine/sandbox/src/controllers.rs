@@ -20,6 +20,12 @@ const TICK: Duration = Duration::from_millis(25);
 /// one (which then comes right away), so API requests are not kept waiting behind a burst.
 const TICK_BUDGET: Duration = Duration::from_millis(15);
 
+/// A controller's share of a round of a tick.
+const SLICE: Duration = Duration::from_millis(3);
+
+/// Rounds in one tick at most: a Deployment's ReplicaSet, pods and statuses take four.
+const MAX_ROUNDS: usize = 8;
+
 #[derive(Default)]
 struct Memory {
     /// Pod uid -> when the controller first saw it.
@@ -61,24 +67,71 @@ struct Queues {
     retry_jobs: BTreeSet<WorkKey>,
     retry_namespaces: BTreeSet<WorkKey>,
     active_pods: BTreeSet<WorkKey>,
+    /// Claims being deleted while a pod still uses them.
+    retry_gc: BTreeSet<ObjKey>,
     /// When the current tick should hand the store back.
     deadline: Option<Instant>,
+    /// When the current controller's share of this round ends.
+    slice_end: Option<Instant>,
     /// Whether the last tick left work for the next one.
     deferred: bool,
 }
 
 impl Queues {
-    /// Whether the tick is out of time; the first object of each controller is always done.
-    fn out_of_time(&self, done: usize) -> bool {
-        done > 0 && self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// The objects waiting on time or on a retry join their controllers' queues, once a tick.
+    fn merge_retries(&mut self) {
+        self.deployments
+            .append(&mut std::mem::take(&mut self.retry_deployments));
+        self.replicasets
+            .append(&mut std::mem::take(&mut self.retry_replicasets));
+        self.statefulsets
+            .append(&mut std::mem::take(&mut self.retry_statefulsets));
+        self.jobs.append(&mut std::mem::take(&mut self.retry_jobs));
+        self.namespaces
+            .append(&mut std::mem::take(&mut self.retry_namespaces));
+        self.pods.append(&mut std::mem::take(&mut self.active_pods));
+        self.gc.append(&mut std::mem::take(&mut self.retry_gc));
     }
 
-    /// Puts the objects a tick did not get to back in `queue`.
-    fn defer(queue: &mut BTreeSet<WorkKey>, rest: &[Arc<Value>], deferred: &mut bool) {
-        for o in rest {
-            queue.insert(work_key(meta_str(o, "namespace"), meta_str(o, "name")));
+    /// Whether no controller has anything queued (what waits on time waits for the next tick).
+    fn idle(&self) -> bool {
+        self.crds.is_empty()
+            && self.namespaces.is_empty()
+            && self.gc.is_empty()
+            && self.deployments.is_empty()
+            && self.replicasets.is_empty()
+            && self.statefulsets.is_empty()
+            && self.jobs.is_empty()
+            && self.pods.is_empty()
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The next queued object of `rt` this controller has time for in this round: each
+    /// controller gets a slice of the tick per round, so one with a long queue cannot starve
+    /// the others, and always does at least one object. What it does not get to stays queued.
+    fn next(
+        &mut self,
+        st: &State,
+        rt: &ResourceType,
+        queue: fn(&mut Queues) -> &mut BTreeSet<WorkKey>,
+        done: usize,
+    ) -> Option<Arc<Value>> {
+        let now = Instant::now();
+        if done == 0 {
+            self.slice_end = Some(now + SLICE);
+        } else if self.slice_end.is_some_and(|e| now >= e) || self.past_deadline() {
+            return None;
         }
-        *deferred = true;
+        let queue = queue(self);
+        while let Some((_, ns, name)) = queue.pop_first() {
+            if let Some(o) = st.get_arc(rt, &ns, &name) {
+                return Some(o.clone());
+            }
+        }
+        None
     }
 }
 
@@ -105,9 +158,8 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
         let mut st = lock(&state);
-        queues.deferred = false;
         queues.deadline = Some(Instant::now() + TICK_BUDGET);
-        reconcile(&mut st, &mut mem, &mut queues, &config);
+        tick(&mut st, &mut mem, &mut queues, &config);
     }
 }
 
@@ -258,18 +310,10 @@ fn queue_collection(st: &State, q: &mut Queues, c: &Change) {
     }
 }
 
-/// The stored objects of `rt` for the queued keys, in queue order.
-fn queued(
-    st: &State,
-    rt: &ResourceType,
-    queue: &mut BTreeSet<WorkKey>,
-    retry: Option<&mut BTreeSet<WorkKey>>,
-) -> Vec<Arc<Value>> {
-    let mut keys = std::mem::take(queue);
-    if let Some(r) = retry {
-        keys.extend(std::mem::take(r));
-    }
-    keys.iter()
+/// The stored objects of `rt` for all the queued keys, in queue order.
+fn queued(st: &State, rt: &ResourceType, queue: &mut BTreeSet<WorkKey>) -> Vec<Arc<Value>> {
+    std::mem::take(queue)
+        .iter()
         .filter_map(|(_, ns, name)| st.get_arc(rt, ns, name).cloned())
         .collect()
 }
@@ -370,6 +414,23 @@ pub fn event(
     let _ = st.create(&ert, &ns, ev, &opts());
 }
 
+/// One tick: rounds of every controller until nothing is queued or the tick is out of time
+/// (so a Deployment's ReplicaSet and pod are made in the tick the Deployment is), then quotas.
+fn tick(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig) {
+    q.merge_retries();
+    for _ in 0..MAX_ROUNDS {
+        reconcile(st, mem, q, config);
+        absorb(st, mem, q);
+        if q.idle() || q.past_deadline() {
+            break;
+        }
+    }
+    quotas(st, q);
+    // Only a tick cut short comes again at once; an object that changes on every look waits.
+    q.deferred = q.past_deadline() && !q.idle();
+}
+
+/// One round of every controller, each seeing what the ones before it changed.
 fn reconcile(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig) {
     absorb(st, mem, q);
     crds(st, mem, q);
@@ -389,8 +450,6 @@ fn reconcile(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxC
     crate::volumes::reconcile(st);
     absorb(st, mem, q);
     pods(st, mem, q, config);
-    absorb(st, mem, q);
-    quotas(st, q);
 }
 
 fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
@@ -402,7 +461,7 @@ fn crds(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     ) else {
         return;
     };
-    for crd in queued(st, &crt, &mut q.crds, None) {
+    for crd in queued(st, &crt, &mut q.crds) {
         let name = meta_str(&crd, "name").to_string();
         if deleting(&crd) {
             delete_crd(st, &crt, &crd, &name);
@@ -484,7 +543,7 @@ fn namespaces(st: &mut State, q: &mut Queues) {
     ) else {
         return;
     };
-    for ns in queued(st, &nrt, &mut q.namespaces, Some(&mut q.retry_namespaces)) {
+    for ns in queued(st, &nrt, &mut q.namespaces) {
         let name = meta_str(&ns, "name").to_string();
         if deleting(&ns) {
             let types: Vec<Arc<ResourceType>> = st
@@ -614,7 +673,7 @@ fn garbage_collect(st: &mut State, q: &mut Queues) {
     for (t, ns, name, f) in to_unblock {
         remove_finalizer(st, &t, &ns, &name, f);
     }
-    q.gc.extend(in_use);
+    q.retry_gc.extend(in_use);
 }
 
 /// Whether a pod the scheduler has placed mounts claim `name` of namespace `ns`
@@ -769,16 +828,12 @@ fn deployments(st: &mut State, q: &mut Queues) {
     ) else {
         return;
     };
-    let batch = queued(st, &drt, &mut q.deployments, Some(&mut q.retry_deployments));
-    for (i, d) in batch.iter().enumerate() {
-        if q.out_of_time(i) {
-            Queues::defer(&mut q.deployments, &batch[i..], &mut q.deferred);
-            break;
+    let mut done = 0;
+    while let Some(d) = q.next(st, &drt, |q| &mut q.deployments, done) {
+        done += 1;
+        if !deleting(&d) {
+            reconcile_deployment(st, q, &drt, &rsrt, &d);
         }
-        if deleting(d) {
-            continue;
-        }
-        reconcile_deployment(st, q, &drt, &rsrt, d);
     }
 }
 
@@ -1248,21 +1303,12 @@ fn replicasets(st: &mut State, mem: &mut Memory, q: &mut Queues) {
     ) else {
         return;
     };
-    let batch = queued(
-        st,
-        &rsrt,
-        &mut q.replicasets,
-        Some(&mut q.retry_replicasets),
-    );
-    for (i, rs) in batch.iter().enumerate() {
-        if q.out_of_time(i) {
-            Queues::defer(&mut q.replicasets, &batch[i..], &mut q.deferred);
-            break;
+    let mut done = 0;
+    while let Some(rs) = q.next(st, &rsrt, |q| &mut q.replicasets, done) {
+        done += 1;
+        if !deleting(&rs) {
+            reconcile_replicaset(st, mem, q, &rsrt, &prt, &rs);
         }
-        if deleting(rs) {
-            continue;
-        }
-        reconcile_replicaset(st, mem, q, &rsrt, &prt, rs);
     }
 }
 
@@ -1426,21 +1472,12 @@ fn statefulsets(st: &mut State, q: &mut Queues) {
         prt: &prt,
         pvcrt: &pvcrt,
     };
-    let batch = queued(
-        st,
-        &ssrt,
-        &mut q.statefulsets,
-        Some(&mut q.retry_statefulsets),
-    );
-    for (i, ss) in batch.iter().enumerate() {
-        if q.out_of_time(i) {
-            Queues::defer(&mut q.statefulsets, &batch[i..], &mut q.deferred);
-            break;
+    let mut done = 0;
+    while let Some(ss) = q.next(st, &ssrt, |q| &mut q.statefulsets, done) {
+        done += 1;
+        if !deleting(&ss) {
+            reconcile_statefulset(st, q, &types, &ss);
         }
-        if deleting(ss) {
-            continue;
-        }
-        reconcile_statefulset(st, q, &types, ss);
     }
 }
 
@@ -1681,16 +1718,14 @@ fn jobs(st: &mut State, q: &mut Queues) {
     let (Some(jrt), Some(prt)) = (rt(st, "batch", "v1", "jobs"), rt(st, "", "v1", "pods")) else {
         return;
     };
-    let batch = queued(st, &jrt, &mut q.jobs, Some(&mut q.retry_jobs));
-    for (i, job) in batch.iter().enumerate() {
-        if q.out_of_time(i) {
-            Queues::defer(&mut q.jobs, &batch[i..], &mut q.deferred);
-            break;
+    let mut done = 0;
+    while let Some(job) = q.next(st, &jrt, |q| &mut q.jobs, done) {
+        done += 1;
+        let stopped =
+            deleting(&job) || job_finished(&job) || job.at("/spec/suspend") == Some(&json!(true));
+        if !stopped {
+            reconcile_job(st, q, &jrt, &prt, &job);
         }
-        if deleting(job) || job_finished(job) || job.at("/spec/suspend") == Some(&json!(true)) {
-            continue;
-        }
-        reconcile_job(st, q, &jrt, &prt, job);
     }
 }
 
@@ -1930,16 +1965,12 @@ fn pods(st: &mut State, mem: &mut Memory, q: &mut Queues, config: &SandboxConfig
     let Some(prt) = rt(st, "", "v1", "pods") else {
         return;
     };
-    let batch = queued(st, &prt, &mut q.pods, Some(&mut q.active_pods));
-    for (i, pod) in batch.iter().enumerate() {
-        if q.out_of_time(i) {
-            Queues::defer(&mut q.pods, &batch[i..], &mut q.deferred);
-            break;
+    let mut done = 0;
+    while let Some(pod) = q.next(st, &prt, |q| &mut q.pods, done) {
+        done += 1;
+        if !deleting(&pod) && !pod_terminal(&pod) {
+            reconcile_pod(st, mem, q, config, &prt, &pod);
         }
-        if deleting(pod) || pod_terminal(pod) {
-            continue;
-        }
-        reconcile_pod(st, mem, q, config, &prt, pod);
     }
 }
 
