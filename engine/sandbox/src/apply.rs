@@ -402,7 +402,7 @@ pub fn record_update(
         if !(e.manager == manager && e.operation == "Update") {
             e.fields = e.fields.difference(&changed);
         }
-        e.fields = retain_existing(&e.fields, old, new, &mut Vec::new());
+        e.fields = retain_existing(&e.fields, Some(old), Some(new));
     }
     if !changed.is_empty() {
         let now = util::now();
@@ -429,22 +429,24 @@ pub fn record_update(
     write_entries(new, entries);
 }
 
-/// Drops the members of `fs` whose path existed in `old` and no longer exists in `new`.
-fn retain_existing(fs: &FieldSet, old: &Value, new: &Value, prefix: &mut Vec<String>) -> FieldSet {
-    let keep = |p: &[String]| get_path(new, p).is_some() || get_path(old, p).is_none();
+/// Drops the members of `fs` whose path existed in `old` and no longer exists in `new`
+/// (`old` and `new` are the values at the set's path, walked down together).
+fn retain_existing(fs: &FieldSet, old: Option<&Value>, new: Option<&Value>) -> FieldSet {
     let mut out = FieldSet {
-        member: fs.member && keep(prefix),
+        member: fs.member,
         children: Default::default(),
     };
     for (k, c) in &fs.children {
-        prefix.push(k.clone());
-        if keep(prefix) {
-            let r = retain_existing(c, old, new, prefix);
+        let (o, n) = (
+            old.and_then(|v| fields::child(v, k)),
+            new.and_then(|v| fields::child(v, k)),
+        );
+        if n.is_some() || o.is_none() {
+            let r = retain_existing(c, o, n);
             if !r.is_empty() {
                 out.children.insert(k.clone(), r);
             }
         }
-        prefix.pop();
     }
     out
 }

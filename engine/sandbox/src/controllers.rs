@@ -178,6 +178,7 @@ fn resync(st: &mut State) {
                 uid: uid_of(o),
                 owners: owner_uids(o),
                 removed: false,
+                own_status: false,
             });
         }
     }
@@ -232,10 +233,10 @@ fn queue_changed(st: &State, mem: &mut Memory, q: &mut Queues, c: &Change) {
         ("", "serviceaccounts") if k.name == "default" => {
             q.namespaces.insert(work_key("", &k.ns));
         }
-        ("apps", "deployments") => {
+        ("apps", "deployments") if !c.own_status => {
             q.deployments.insert(wk());
         }
-        ("apps", "replicasets") => {
+        ("apps", "replicasets") if !c.own_status => {
             q.replicasets.insert(wk());
         }
         ("apps", "statefulsets") => {

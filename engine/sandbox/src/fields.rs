@@ -397,6 +397,17 @@ fn find_item(items: &[Value], step: &Step) -> Option<usize> {
     })
 }
 
+/// The value one step (`f:name`, `k:{…}`, `v:…`) below `v`, if any; a field costs no copy.
+pub fn child<'a>(v: &'a Value, step: &str) -> Option<&'a Value> {
+    if let (Some(f), Value::Object(m)) = (step.strip_prefix("f:"), v) {
+        return m.get(f);
+    }
+    let Value::Array(items) = v else {
+        return None;
+    };
+    items.get(find_item(items, &Step::parse(step)?)?)
+}
+
 /// The value at a path, if any.
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     let Some((h, rest)) = path.split_first() else {

@@ -46,6 +46,9 @@ pub struct Change {
     /// Owner uids of the previous and the new version.
     pub owners: Vec<String>,
     pub removed: bool,
+    /// A status the object's own controller wrote: nothing for that controller to look at
+    /// again (its owners still recompute theirs).
+    pub own_status: bool,
 }
 
 fn owner_uids(o: &Value) -> impl Iterator<Item = &str> {
@@ -367,6 +370,7 @@ impl State {
             uid: meta_str(new, "uid").to_string(),
             owners,
             removed,
+            own_status: false,
         });
     }
 
@@ -1009,7 +1013,15 @@ impl State {
             &rt.api_version(),
             subresource,
         );
-        self.store_update(rt, &old, obj, false).ok()
+        let stored = self.store_update(rt, &old, obj, false).ok();
+        if subresource == Some("status")
+            && manager == crate::controllers::KCM
+            && let Some(c) = self.changes.last_mut()
+            && !c.removed
+        {
+            c.own_status = true;
+        }
+        stored
     }
 }
 
