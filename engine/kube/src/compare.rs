@@ -95,6 +95,42 @@ impl Decision {
     }
 }
 
+/// The body cairn applies for each desired object, built on every core (a body is pure work
+/// on the script's values: nothing is read or written).
+fn bodies_of(
+    desired: &[&Resource],
+    generated: &std::collections::BTreeMap<u32, String>,
+) -> Result<std::collections::BTreeMap<cairn_model::ResourceId, J>, KubeError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = desired.len().div_ceil(cores.min(8)).max(512);
+    let build = |part: &[&Resource]| -> Result<Vec<(cairn_model::ResourceId, J)>, KubeError> {
+        part.iter()
+            .map(|r| Ok((r.id.clone(), apply_body(r, generated)?)))
+            .collect()
+    };
+    if desired.len() <= chunk {
+        return Ok(build(desired)?.into_iter().collect());
+    }
+    let parts: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = desired
+            .chunks(chunk)
+            .map(|part| s.spawn(move || build(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(KubeError::Internal("a body builder panicked".into())))
+            })
+            .collect()
+    });
+    let mut bodies = std::collections::BTreeMap::new();
+    for part in parts {
+        bodies.extend(part?);
+    }
+    Ok(bodies)
+}
+
 pub(crate) async fn compare(
     cluster: &Cluster,
     state: &DesiredState,
@@ -107,10 +143,7 @@ pub(crate) async fn compare(
     let force = options.force_conflicts;
     let mut out = Compared::default();
     let mut pending = Vec::new();
-    let mut bodies = std::collections::BTreeMap::new();
-    for r in desired {
-        bodies.insert(r.id.clone(), apply_body(r, generated)?);
-    }
+    let mut bodies = bodies_of(desired, generated)?;
     out.restarts = crate::config_hash::stamp(&mut bodies, observed);
     for r in desired {
         let kind = catalog

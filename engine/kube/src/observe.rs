@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::ResourceId;
 use futures::future::try_join_all;
-use kube::Api;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::Value as J;
 
-use crate::kinds::{self, Catalog, Kind};
+use crate::kinds::{Catalog, Kind};
 use crate::{Cluster, ENVIRONMENT, INVENTORY, KubeError, MANAGED_BY};
 
 /// The live objects cairn manages for one environment.
@@ -24,45 +23,92 @@ pub fn selector(env: &str) -> String {
     format!("{MANAGED_BY}=cairn,{ENVIRONMENT}={env}")
 }
 
+/// One page of a LIST, its items left as JSON: parsed once, never converted.
+#[derive(serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    metadata: kube::api::ListMeta,
+    #[serde(default)]
+    items: Vec<J>,
+}
+
 async fn list(
     cluster: &Cluster,
     kind: &Kind,
     namespace: Option<&str>,
     selector: &str,
 ) -> Result<Vec<J>, KubeError> {
+    use kube::Resource as _;
     let ar = kind.api_resource();
-    let api: Api<DynamicObject> = match (kind.namespaced, namespace) {
-        (true, Some(ns)) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
-        _ => Api::all_with(cluster.client.clone(), &ar),
+    let scoped = namespace.filter(|_| kind.namespaced);
+    let what = match scoped {
+        Some(ns) => format!("list {} in {ns}", kind.plural),
+        None => format!("list {}", kind.plural),
     };
-    let what = match namespace {
-        Some(ns) if kind.namespaced => format!("list {} in {ns}", kind.plural),
-        _ => format!("list {}", kind.plural),
-    };
+    let request = kube::core::Request::new(DynamicObject::url_path(&ar, scoped));
     let mut out = Vec::new();
     let mut params = ListParams::default().labels(selector).limit(500);
     loop {
-        let page = match api.list(&params).await {
-            Ok(page) => page,
-            // A namespace that does not exist yet holds nothing.
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(out),
-            Err(e) => return Err(KubeError::api(what, e)),
+        let page: Page = match request.list(&params) {
+            Ok(req) => match cluster.client.request(req).await {
+                Ok(page) => page,
+                // A namespace that does not exist yet holds nothing.
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(out),
+                Err(e) => return Err(KubeError::api(what, e)),
+            },
+            Err(e) => return Err(KubeError::Internal(format!("{what}: {e}"))),
         };
-        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        for item in page.items {
-            let mut json =
-                serde_json::to_value(&item).map_err(|e| KubeError::Internal(e.to_string()))?;
-            if let J::Object(m) = &mut json {
+        for mut item in page.items {
+            if let J::Object(m) = &mut item {
                 m.insert("apiVersion".into(), J::String(kind.api_version.to_string()));
                 m.insert("kind".into(), J::String(kind.kind.to_string()));
             }
-            out.push(json);
+            out.push(item);
         }
-        match next {
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(out),
         }
     }
+}
+
+/// The objects of `kinds` with the environment's label, one LIST per kind and namespace, all
+/// at once.
+async fn list_kinds(
+    cluster: &Cluster,
+    catalog: &Catalog,
+    kinds: &BTreeSet<String>,
+    namespaces: &[Option<&str>],
+    sel: &str,
+) -> Result<Vec<(ResourceId, J)>, KubeError> {
+    let mut requests = Vec::new();
+    for name in kinds {
+        let kind = catalog
+            .get(name)
+            .ok_or_else(|| KubeError::UnsupportedKind(name.clone()))?;
+        if kind.namespaced {
+            for ns in namespaces {
+                requests.push((kind.clone(), *ns));
+            }
+        } else {
+            requests.push((kind, None));
+        }
+    }
+    let lists = try_join_all(
+        requests
+            .iter()
+            .map(|(kind, ns)| list(cluster, kind, *ns, sel)),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for ((kind, _), objects) in requests.iter().zip(lists) {
+        out.extend(
+            objects
+                .into_iter()
+                .filter_map(|obj| Some((id_of(kind, &obj)?, obj))),
+        );
+    }
+    Ok(out)
 }
 
 fn id_of(kind: &Kind, obj: &J) -> Option<ResourceId> {
@@ -118,49 +164,22 @@ pub async fn observe(
     let sel = selector(env);
     let mut observed = Observed::default();
     let namespaces = scope.namespaces();
-    // ConfigMaps first: the inventory among them says which other kinds to read.
-    let config_maps =
-        kinds::kind("ConfigMap").ok_or_else(|| KubeError::Internal("no ConfigMap kind".into()))?;
-    let lists = try_join_all(
-        namespaces
-            .iter()
-            .map(|ns| list(cluster, config_maps, *ns, &sel)),
-    )
-    .await?;
-    for obj in lists.into_iter().flatten() {
-        if let Some(id) = id_of(config_maps, &obj) {
-            observed.objects.insert(id, obj);
-        }
+    // Every kind wanted is read at once; the inventory among the ConfigMaps may name more.
+    let mut wanted: BTreeSet<String> = kinds_wanted.clone();
+    wanted.insert("ConfigMap".to_owned());
+    let mut listed = list_kinds(cluster, catalog, &wanted, &namespaces, &sel).await?;
+    for (id, obj) in listed.drain(..) {
+        observed.objects.insert(id, obj);
     }
-    let mut kinds_to_read: BTreeSet<String> = kinds_wanted.clone();
-    let listed: Vec<String> = inventory_kinds(&observed.objects).into_iter().collect();
-    kinds_to_read.extend(catalog.learn_inventory(cluster, &listed).await?);
-    kinds_to_read.remove("ConfigMap");
-    let mut requests = Vec::new();
-    for name in &kinds_to_read {
-        let kind = catalog
-            .get(name)
-            .ok_or_else(|| KubeError::UnsupportedKind(name.clone()))?;
-        if kind.namespaced {
-            for ns in &namespaces {
-                requests.push((kind.clone(), *ns));
-            }
-        } else {
-            requests.push((kind, None));
-        }
-    }
-    let lists = try_join_all(
-        requests
-            .iter()
-            .map(|(kind, ns)| list(cluster, kind, *ns, &sel)),
-    )
-    .await?;
-    for ((kind, _), objects) in requests.iter().zip(lists) {
-        for obj in objects {
-            if let Some(id) = id_of(kind, &obj) {
-                observed.objects.insert(id, obj);
-            }
-        }
+    let inventory: Vec<String> = inventory_kinds(&observed.objects).into_iter().collect();
+    let more: BTreeSet<String> = catalog
+        .learn_inventory(cluster, &inventory)
+        .await?
+        .into_iter()
+        .filter(|k| !wanted.contains(k))
+        .collect();
+    for (id, obj) in list_kinds(cluster, catalog, &more, &namespaces, &sel).await? {
+        observed.objects.insert(id, obj);
     }
     Ok(observed)
 }
