@@ -167,8 +167,7 @@ pub async fn observe(
     // Every kind wanted is read at once; the inventory among the ConfigMaps may name more.
     let mut wanted: BTreeSet<String> = kinds_wanted.clone();
     wanted.insert("ConfigMap".to_owned());
-    let mut listed = list_kinds(cluster, catalog, &wanted, &namespaces, &sel).await?;
-    for (id, obj) in listed.drain(..) {
+    for (id, obj) in list_kinds(cluster, catalog, &wanted, &namespaces, &sel).await? {
         observed.objects.insert(id, obj);
     }
     let inventory: Vec<String> = inventory_kinds(&observed.objects).into_iter().collect();
