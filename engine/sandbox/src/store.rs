@@ -1013,10 +1013,12 @@ impl State {
             &rt.api_version(),
             subresource,
         );
+        let before = self.changes.len();
         let stored = self.store_update(rt, &old, obj, false).ok();
+        // Only the change this write committed (none for a no-op); never an earlier one.
         if subresource == Some("status")
             && manager == crate::controllers::KCM
-            && let Some(c) = self.changes.last_mut()
+            && let Some(c) = self.changes.get_mut(before)
             && !c.removed
         {
             c.own_status = true;
@@ -1051,4 +1053,56 @@ pub fn is_established(crd: &Value) -> bool {
                     && c.get("status").and_then(Value::as_str) == Some("True")
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::KCM;
+
+    fn opts(manager: &str) -> WriteOpts<'_> {
+        WriteOpts {
+            manager,
+            dry_run: false,
+            subresource: None,
+        }
+    }
+
+    #[test]
+    fn only_the_status_write_itself_is_marked_as_the_controllers_own() {
+        let mut st = State::new();
+        let drt = st
+            .registry
+            .get("apps", "v1", "deployments")
+            .expect("deployments are built in");
+        let cmrt = st
+            .registry
+            .get("", "v1", "configmaps")
+            .expect("configmaps are built in");
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        st.create(&drt, "default", deployment, &opts("cairn"))
+            .expect("the Deployment is created");
+        let set_replicas = |o: &mut Value| {
+            if let Some(m) = o.as_object_mut() {
+                m.insert("status".into(), json!({"replicas": 1}));
+            }
+        };
+        st.changes.clear();
+        st.controller_update(&drt, "default", "web", KCM, Some("status"), set_replicas);
+        assert_eq!(st.changes.len(), 1);
+        assert!(st.changes[0].own_status, "its own status write");
+        // Something else changes, then a status write that changes nothing: the other change
+        // stays one its controllers look at.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default"}});
+        st.create(&cmrt, "default", cm, &opts("cairn"))
+            .expect("the ConfigMap is created");
+        st.controller_update(&drt, "default", "web", KCM, Some("status"), set_replicas);
+        assert_eq!(st.changes.len(), 2, "the no-op write commits nothing");
+        assert!(!st.changes[1].own_status, "{:?}", st.changes[1].key);
+    }
 }
