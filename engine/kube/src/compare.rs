@@ -101,34 +101,25 @@ fn bodies_of(
     desired: &[&Resource],
     generated: &std::collections::BTreeMap<u32, String>,
 ) -> Result<std::collections::BTreeMap<cairn_model::ResourceId, J>, KubeError> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let chunk = desired.len().div_ceil(cores.min(8)).max(512);
-    let build = |part: &[&Resource]| -> Result<Vec<(cairn_model::ResourceId, J)>, KubeError> {
-        part.iter()
-            .map(|r| Ok((r.id.clone(), apply_body(r, generated)?)))
-            .collect()
-    };
-    if desired.len() <= chunk {
-        return Ok(build(desired)?.into_iter().collect());
-    }
-    let parts: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = desired
-            .chunks(chunk)
-            .map(|part| s.spawn(move || build(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(KubeError::Internal("a body builder panicked".into())))
-            })
-            .collect()
-    });
-    let mut bodies = std::collections::BTreeMap::new();
-    for part in parts {
-        bodies.extend(part?);
-    }
-    Ok(bodies)
+    crate::par::map(desired, |r| Ok((r.id.clone(), apply_body(r, generated)?)))
+        .into_iter()
+        .collect()
+}
+
+/// What differs between each declared body and its live object (`None`: no live object):
+/// the changed fields, and whether fields cairn applied before are no longer declared.
+fn differences(
+    desired: &[&Resource],
+    bodies: &std::collections::BTreeMap<cairn_model::ResourceId, J>,
+    observed: &Observed,
+) -> Vec<Option<(Vec<FieldChange>, bool)>> {
+    static NO_BODY: J = J::Null;
+    crate::par::map(desired, |r| {
+        let live = observed.objects.get(&r.id)?;
+        let body = bodies.get(&r.id).unwrap_or(&NO_BODY);
+        let removed = cairn_fields(live).is_some_and(|f| !removed_fields(f, body).is_empty());
+        Some((subset_changes(body, live), removed))
+    })
 }
 
 pub(crate) async fn compare(
@@ -145,12 +136,13 @@ pub(crate) async fn compare(
     let mut pending = Vec::new();
     let mut bodies = bodies_of(desired, generated)?;
     out.restarts = crate::config_hash::stamp(&mut bodies, observed);
-    for r in desired {
+    let differences = differences(desired, &bodies, observed);
+    for (r, difference) in desired.iter().zip(differences) {
         let kind = catalog
             .get(&r.id.kind)
             .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
         let body = bodies.remove(&r.id).unwrap_or(J::Null);
-        let Some(live) = observed.objects.get(&r.id) else {
+        let (Some(live), Some((local, removed))) = (observed.objects.get(&r.id), difference) else {
             pending.push(Pending {
                 r,
                 kind,
@@ -160,11 +152,7 @@ pub(crate) async fn compare(
             });
             continue;
         };
-        let local = subset_changes(&body, live);
-        let removed = cairn_fields(live)
-            .map(|f| removed_fields(f, &body))
-            .unwrap_or_default();
-        if local.is_empty() && removed.is_empty() {
+        if local.is_empty() && !removed {
             out.push(
                 r,
                 kind,

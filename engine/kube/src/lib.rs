@@ -25,6 +25,7 @@ pub mod job;
 pub mod kinds;
 pub mod lock;
 mod observe;
+mod par;
 mod plan;
 pub mod refusal;
 mod secrets;

@@ -4,7 +4,6 @@ use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::ResourceId;
-use futures::future::try_join_all;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::Value as J;
 
@@ -94,12 +93,20 @@ async fn list_kinds(
             requests.push((kind, None));
         }
     }
-    let lists = try_join_all(
-        requests
-            .iter()
-            .map(|(kind, ns)| list(cluster, kind, *ns, sel)),
-    )
-    .await?;
+    // Each LIST is a task of its own: its pages are parsed on any of the runtime's threads,
+    // not all on the one that awaits the plan.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (kind, ns)) in requests.iter().enumerate() {
+        let (cluster, kind, sel) = (cluster.clone(), kind.clone(), sel.to_owned());
+        let ns = ns.map(str::to_owned);
+        tasks.spawn(async move { (i, list(&cluster, &kind, ns.as_deref(), &sel).await) });
+    }
+    let mut lists = vec![Vec::new(); requests.len()];
+    while let Some(done) = tasks.join_next().await {
+        let (i, objects) =
+            done.map_err(|e| KubeError::Internal(format!("a LIST task failed: {e}")))?;
+        lists[i] = objects?;
+    }
     let mut out = Vec::new();
     for ((kind, _), objects) in requests.iter().zip(lists) {
         out.extend(

@@ -1151,39 +1151,30 @@ fn list(
     ns: &str,
 ) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(req)?;
-    let st = lock(state);
-    let all_ns = ns.is_empty() && rt.namespaced;
-    let key_of = |o: &Value| {
-        if all_ns {
-            format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name"))
-        } else {
-            meta_str(o, "name").to_string()
-        }
+    let (start, token_rv) = match req.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(c) => decode_continue(c)?,
+        None => (String::new(), None),
     };
-    let mut items: Vec<Arc<Value>> = st
-        .list_arc(rt, ns)
-        .into_iter()
-        .filter(|o| labels.matches_object(o) && fields.matches(o))
-        .collect();
-    let mut rv = st.rv;
-    drop(st);
-    if let Some(c) = req.query.get("continue").filter(|c| !c.is_empty()) {
-        let (start, token_rv) = decode_continue(c)?;
-        rv = token_rv.unwrap_or(rv);
-        items.retain(|o| key_of(o) >= start);
-    }
     let limit = req
         .query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
-    let (cont, remaining) = match limit {
-        Some(l) if items.len() > l => {
-            let rest = items.split_off(l);
-            let last = items.last().map(|o| key_of(o)).unwrap_or_default();
-            (Some(continue_token(rv, &last)), Some(rest.len()))
-        }
-        _ => (None, None),
+    let keep = |o: &Value| labels.matches_object(o) && fields.matches(o);
+    let st = lock(state);
+    let all_ns = ns.is_empty() && rt.namespaced;
+    let page = st.list_page(rt, (!all_ns).then_some(ns), &start, limit, &keep);
+    let rv = token_rv.unwrap_or(st.rv);
+    drop(st);
+    let items = page.items;
+    // etcd counts the keys that follow, matching or not, so a selector gets no count.
+    let counted = labels.is_empty() && fields.is_empty();
+    let (cont, remaining) = match page.last {
+        Some(last) => (
+            Some(continue_token(rv, &last)),
+            counted.then_some(page.remaining),
+        ),
+        None => (None, None),
     };
     if req.accept.contains("as=Table") {
         let items: Vec<Value> = items.iter().map(|o| (**o).clone()).collect();

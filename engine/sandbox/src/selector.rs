@@ -296,6 +296,11 @@ impl LabelSelector {
         })
     }
 
+    /// A selector that selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
     pub fn matches_object(&self, obj: &Value) -> bool {
         self.matches(obj.at("/metadata/labels"))
     }
@@ -326,6 +331,11 @@ impl FieldSelector {
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
         Ok(FieldSelector { reqs })
+    }
+
+    /// A selector that selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
     }
 
     pub fn matches(&self, obj: &Value) -> bool {

@@ -29,6 +29,49 @@ pub struct Event {
 type Bucket = BTreeMap<(String, String), Arc<Value>>;
 type Objects = BTreeMap<(String, String), Bucket>;
 
+/// The bytes of an object's etcd key below its type, `namespace/name`: the order a LIST
+/// pages in ("rec-ns-quota/web" comes before "rec-ns/web").
+fn etcd_order((ns, name): &(String, String)) -> impl Iterator<Item = u8> + '_ {
+    ns.bytes().chain(std::iter::once(b'/')).chain(name.bytes())
+}
+
+/// One page of a LIST (`Store::list_page`).
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub items: Vec<Arc<Value>>,
+    /// The key of the page's last object, when keys follow it (whether or not they match):
+    /// where the next page starts.
+    pub last: Option<String>,
+    /// How many keys follow the page (matching or not).
+    pub remaining: usize,
+}
+
+impl ListPage {
+    fn collect<'a, K: Copy>(
+        entries: impl Iterator<Item = (K, &'a Arc<Value>)>,
+        limit: Option<usize>,
+        keep: &dyn Fn(&Value) -> bool,
+        key: impl Fn(K) -> String,
+    ) -> ListPage {
+        let mut page = ListPage::default();
+        let mut entries = entries.peekable();
+        while let Some((k, v)) = entries.next() {
+            if !keep(v) {
+                continue;
+            }
+            page.items.push(v.clone());
+            if limit.is_some_and(|l| page.items.len() >= l) {
+                if entries.peek().is_some() {
+                    page.last = Some(key(k));
+                }
+                break;
+            }
+        }
+        page.remaining = entries.count();
+        page
+    }
+}
+
 /// Where an object is stored: type (group, plural), namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjKey {
@@ -291,6 +334,37 @@ impl State {
     ) -> impl Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a {
         m.range((ns.to_string(), String::new())..)
             .take_while(move |((n, _), _)| n == ns)
+    }
+
+    /// One page of a LIST as etcd serves it: the objects `keep` accepts, in key order, from
+    /// the key `start` on, until `limit` of them (if any) are found. `start` and the page's
+    /// keys are names within one namespace (`Some("")` for a cluster-scoped type), or
+    /// `namespace/name` across all namespaces (`None`). Costs what the page covers, not what
+    /// the type holds.
+    pub fn list_page(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        start: &str,
+        limit: Option<usize>,
+        keep: &dyn Fn(&Value) -> bool,
+    ) -> ListPage {
+        let Some(m) = self.bucket(rt) else {
+            return ListPage::default();
+        };
+        if let Some(ns) = ns {
+            let from = (ns.to_string(), start.to_string());
+            let entries = m
+                .range(from..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|((_, name), v)| (name.as_str(), v));
+            return ListPage::collect(entries, limit, keep, |name| name.to_string());
+        }
+        let mut all: Vec<_> = m.iter().collect();
+        all.sort_by(|(a, _), (b, _)| etcd_order(a).cmp(etcd_order(b)));
+        let first = all.partition_point(|(k, _)| etcd_order(k).lt(start.bytes()));
+        let entries = all[first..].iter().map(|&(k, v)| (k, v));
+        ListPage::collect(entries, limit, keep, |(n, name)| format!("{n}/{name}"))
     }
 
     /// Objects of a type, in key order (namespace, name); `ns` empty = all namespaces.
@@ -1104,5 +1178,67 @@ mod tests {
         st.controller_update(&drt, "default", "web", KCM, Some("status"), set_replicas);
         assert_eq!(st.changes.len(), 2, "the no-op write commits nothing");
         assert!(!st.changes[1].own_status, "{:?}", st.changes[1].key);
+    }
+
+    #[test]
+    fn a_list_pages_in_etcd_key_order_and_costs_only_its_page() {
+        let mut st = State::new();
+        let cmrt = st
+            .registry
+            .get("", "v1", "configmaps")
+            .expect("configmaps are built in");
+        let nsrt = st
+            .registry
+            .get("", "v1", "namespaces")
+            .expect("namespaces are built in");
+        for ns in ["rec", "rec-q"] {
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            st.create(&nsrt, "", body, &opts("cairn"))
+                .expect("the namespace is created");
+        }
+        for (ns, name, app) in [
+            ("rec", "a", "web"),
+            ("rec", "b", "db"),
+            ("rec", "c", "web"),
+            ("rec", "d", "db"),
+            ("rec-q", "a", "web"),
+        ] {
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": app}}});
+            st.create(&cmrt, ns, cm, &opts("cairn"))
+                .expect("the ConfigMap is created");
+        }
+        let names = |p: &ListPage| -> Vec<String> {
+            p.items
+                .iter()
+                .map(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name")))
+                .collect()
+        };
+        let web = |o: &Value| o.at("/metadata/labels/app") == Some(&json!("web"));
+        // Across namespaces, "rec-q/a" sorts before "rec/a", as etcd keys do.
+        let first = st.list_page(&cmrt, None, "", Some(2), &|_| true);
+        assert_eq!(names(&first), ["rec-q/a", "rec/a"]);
+        assert_eq!(first.last.as_deref(), Some("rec/a"));
+        assert_eq!(first.remaining, 3);
+        let next = st.list_page(&cmrt, None, "rec/a\u{0}", Some(3), &|_| true);
+        assert_eq!(names(&next), ["rec/b", "rec/c", "rec/d"]);
+        assert_eq!(next.last, None, "nothing follows");
+        // A selector: the page ends at its limit-th match, and says more keys follow even
+        // when none of them matches.
+        let page = st.list_page(&cmrt, Some("rec"), "", Some(1), &web);
+        assert_eq!(names(&page), ["rec/a"]);
+        assert_eq!(page.last.as_deref(), Some("a"));
+        let page = st.list_page(&cmrt, Some("rec"), "a\u{0}", Some(1), &web);
+        assert_eq!(names(&page), ["rec/c"]);
+        assert_eq!(
+            page.last.as_deref(),
+            Some("c"),
+            "rec/d follows, though it is no match"
+        );
+        let page = st.list_page(&cmrt, Some("rec"), "c\u{0}", Some(1), &web);
+        assert!(page.items.is_empty());
+        assert_eq!(page.last, None);
+        let unlimited = st.list_page(&cmrt, Some("rec"), "", None, &web);
+        assert_eq!(names(&unlimited), ["rec/a", "rec/c"]);
     }
 }
