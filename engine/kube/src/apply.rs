@@ -329,7 +329,6 @@ async fn apply_and_wait(
     how: &How<'_>,
     force: bool,
 ) -> Result<(), Failure> {
-    let api = api_of(cluster, &step.kind, &step.id);
     let Some(body) = &step.body else {
         return Ok(());
     };
@@ -344,12 +343,7 @@ async fn apply_and_wait(
     if what.is_some() {
         how.watches.objects(&step.kind, step.id.scope.as_deref());
     }
-    let written = api
-        .patch(
-            &step.id.name,
-            &patch_params(force, false),
-            &Patch::Apply(body),
-        )
+    let written = write(cluster, step, body, force)
         .await
         .map_err(|e| api_failure(&format!("apply {}", step.id), e))?;
     let Some(what) = what else {
@@ -360,6 +354,40 @@ async fn apply_and_wait(
         what: what.to_owned(),
     });
     wait_ready(cluster, step, how, written.metadata.generation).await
+}
+
+/// What an apply's answer is read for: the generation it produced. The rest of the object is
+/// skipped, not built: the watch of its kind brings it whole when it matters.
+#[derive(serde::Deserialize)]
+struct Written {
+    metadata: WrittenMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct WrittenMeta {
+    #[serde(default)]
+    generation: Option<i64>,
+}
+
+/// The server-side apply of a step's body.
+async fn write(
+    cluster: &Cluster,
+    step: &Step,
+    body: &J,
+    force: bool,
+) -> Result<Written, kube::Error> {
+    use kube::Resource as _;
+    let ar = step.kind.api_resource();
+    let scope = step.id.scope.as_deref().filter(|_| step.kind.namespaced);
+    let url = kube::api::DynamicObject::url_path(&ar, scope);
+    let request = kube::core::Request::new(url)
+        .patch(
+            &step.id.name,
+            &patch_params(force, false),
+            &Patch::Apply(body),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    cluster.client.request(request).await
 }
 
 fn num(v: &J, path: &str) -> i64 {

@@ -11,13 +11,77 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use kube::Api;
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, ObjectMeta};
+use kube::core::DynamicResourceScope;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value as J;
 
 use crate::Cluster;
 use crate::kinds::Kind;
+
+/// An object as the server sent it, parsed once into JSON, with the few fields of its
+/// metadata the watcher reads (name, namespace, resourceVersion, uid) beside it. A
+/// `DynamicObject` would be parsed through serde's buffering of flattened fields and then
+/// serialized back to JSON: three times the work, on every event.
+#[derive(Clone, Debug)]
+struct Raw {
+    meta: ObjectMeta,
+    json: J,
+}
+
+impl<'de> serde::Deserialize<'de> for Raw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let json = J::deserialize(d)?;
+        let text = |k: &str| {
+            json.get("metadata")
+                .and_then(|m| m.get(k))
+                .and_then(J::as_str)
+                .map(str::to_owned)
+        };
+        let meta = ObjectMeta {
+            name: text("name"),
+            namespace: text("namespace"),
+            resource_version: text("resourceVersion"),
+            uid: text("uid"),
+            ..ObjectMeta::default()
+        };
+        Ok(Raw { meta, json })
+    }
+}
+
+impl kube::Resource for Raw {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
 
 /// The latest version of each object one watch sees.
 pub(crate) struct Feed {
@@ -214,7 +278,7 @@ impl Watches {
             return f.clone();
         }
         let ar = kind.api_resource();
-        let api: Api<DynamicObject> = if ns.is_empty() {
+        let api: Api<Raw> = if ns.is_empty() {
             Api::all_with(self.cluster.client.clone(), &ar)
         } else {
             Api::namespaced_with(self.cluster.client.clone(), ns, &ar)
@@ -241,18 +305,20 @@ impl Watches {
 
 /// The watch: a list, then changes, into `state`, until the feed is dropped.
 async fn run(
-    api: Api<DynamicObject>,
+    api: Api<Raw>,
     config: watcher::Config,
     (api_version, kind): (String, String),
     state: Arc<State>,
 ) {
-    let typed = |o: DynamicObject| -> Option<(String, Arc<J>)> {
-        let mut v = serde_json::to_value(&o).ok()?;
-        if let J::Object(m) = &mut v {
-            m.insert("apiVersion".into(), J::String(api_version.clone()));
-            m.insert("kind".into(), J::String(kind.clone()));
+    // List items come without their type; events carry it.
+    let typed = |o: Raw| -> Option<(String, Arc<J>)> {
+        let Raw { meta, mut json } = o;
+        if let J::Object(m) = &mut json {
+            m.entry("apiVersion")
+                .or_insert_with(|| J::String(api_version.clone()));
+            m.entry("kind").or_insert_with(|| J::String(kind.clone()));
         }
-        Some((o.metadata.name.clone()?, Arc::new(v)))
+        Some((meta.name?, Arc::new(json)))
     };
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut listing: BTreeMap<String, Arc<J>> = BTreeMap::new();
@@ -282,7 +348,7 @@ async fn run(
                 }
             }
             Event::Delete(o) => {
-                if let Some(name) = o.metadata.name {
+                if let Some(name) = o.meta.name {
                     lock(&state.objects).remove(&name);
                     state.changed(&name);
                 }

@@ -1241,4 +1241,66 @@ mod tests {
         let unlimited = st.list_page(&cmrt, Some("rec"), "", None, &web);
         assert_eq!(names(&unlimited), ["rec/a", "rec/c"]);
     }
+
+    #[test]
+    fn an_update_leaves_the_entries_outside_what_it_touched_as_they_were() {
+        let mut st = State::new();
+        let drt = st
+            .registry
+            .get("apps", "v1", "deployments")
+            .expect("deployments are built in");
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+        st.apply(&drt, "default", "web", deployment, "cairn", false, false)
+            .expect("the Deployment is applied");
+        let entry = |o: &Value, manager: &str| -> Option<Value> {
+            o.at("/metadata/managedFields")?
+                .as_array()?
+                .iter()
+                .find(|e| e["manager"] == manager)
+                .cloned()
+        };
+        let applied = st
+            .get(&drt, "default", "web")
+            .and_then(|o| entry(o, "cairn"));
+        assert!(applied.is_some(), "cairn owns what it applied");
+        let status = st
+            .controller_update(&drt, "default", "web", KCM, Some("status"), |o| {
+                o["status"] = json!({"replicas": 2});
+            })
+            .expect("the status is written");
+        assert_eq!(
+            entry(&status, "cairn"),
+            applied,
+            "the applier's entry is untouched"
+        );
+        assert_eq!(
+            entry(&status, KCM).map(|e| e["fieldsV1"].clone()),
+            Some(json!({"f:status": {"f:replicas": {}}}))
+        );
+        // An update of a field cairn owns takes it from cairn's entry.
+        let scaled = st
+            .controller_update(&drt, "default", "web", "kubectl", None, |o| {
+                o["spec"]["replicas"] = json!(3);
+            })
+            .expect("the scale is written");
+        let cairn = entry(&scaled, "cairn").expect("cairn still owns the rest");
+        assert!(cairn.at("/fieldsV1/f:spec/f:replicas").is_none(), "{cairn}");
+        assert!(cairn.at("/fieldsV1/f:spec/f:template").is_some(), "{cairn}");
+        let names: Vec<&str> = scaled
+            .at("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["cairn", KCM, "kubectl"],
+            "Apply first, then by time"
+        );
+    }
 }
