@@ -376,11 +376,9 @@ async fn write(
     body: &J,
     force: bool,
 ) -> Result<Written, kube::Error> {
-    use kube::Resource as _;
-    let ar = step.kind.api_resource();
-    let scope = step.id.scope.as_deref().filter(|_| step.kind.namespaced);
-    let url = kube::api::DynamicObject::url_path(&ar, scope);
-    let request = kube::core::Request::new(url)
+    let request = step
+        .kind
+        .request(step.id.scope.as_deref())
         .patch(
             &step.id.name,
             &patch_params(force, false),

@@ -106,19 +106,19 @@ fn bodies_of(
         .collect()
 }
 
-/// What differs between each declared body and its live object (`None`: no live object):
-/// the changed fields, and whether fields cairn applied before are no longer declared.
-fn differences(
+/// Each declared object's live object (`None`: there is none) and what differs: the changed
+/// fields, and whether fields cairn applied before are no longer declared.
+fn differences<'o>(
     desired: &[&Resource],
     bodies: &std::collections::BTreeMap<cairn_model::ResourceId, J>,
-    observed: &Observed,
-) -> Vec<Option<(Vec<FieldChange>, bool)>> {
+    observed: &'o Observed,
+) -> Vec<Option<(&'o J, Vec<FieldChange>, bool)>> {
     static NO_BODY: J = J::Null;
     crate::par::map(desired, |r| {
         let live = observed.objects.get(&r.id)?;
         let body = bodies.get(&r.id).unwrap_or(&NO_BODY);
         let removed = cairn_fields(live).is_some_and(|f| !removed_fields(f, body).is_empty());
-        Some((subset_changes(body, live), removed))
+        Some((live, subset_changes(body, live), removed))
     })
 }
 
@@ -142,7 +142,7 @@ pub(crate) async fn compare(
             .get(&r.id.kind)
             .ok_or_else(|| KubeError::UnsupportedKind(r.id.kind.clone()))?;
         let body = bodies.remove(&r.id).unwrap_or(J::Null);
-        let (Some(live), Some((local, removed))) = (observed.objects.get(&r.id), difference) else {
+        let Some((live, local, removed)) = difference else {
             pending.push(Pending {
                 r,
                 kind,

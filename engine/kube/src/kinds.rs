@@ -294,6 +294,15 @@ impl Kind {
             plural: self.plural.to_string(),
         }
     }
+
+    /// The requests on this kind's objects in `namespace` (ignored for a cluster-wide kind;
+    /// `None`: across all namespaces), for a raw request whose answer is read as it is.
+    pub(crate) fn request(&self, namespace: Option<&str>) -> kube::core::Request {
+        use kube::Resource as _;
+        let scoped = namespace.filter(|_| self.namespaced);
+        let url = kube::api::DynamicObject::url_path(&self.api_resource(), scoped);
+        kube::core::Request::new(url)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use cairn_model::JsonPath as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::ResourceId;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::ListParams;
 use serde_json::Value as J;
 
 use crate::kinds::{Catalog, Kind};
@@ -37,14 +37,11 @@ async fn list(
     namespace: Option<&str>,
     selector: &str,
 ) -> Result<Vec<J>, KubeError> {
-    use kube::Resource as _;
-    let ar = kind.api_resource();
-    let scoped = namespace.filter(|_| kind.namespaced);
-    let what = match scoped {
+    let what = match namespace.filter(|_| kind.namespaced) {
         Some(ns) => format!("list {} in {ns}", kind.plural),
         None => format!("list {}", kind.plural),
     };
-    let request = kube::core::Request::new(DynamicObject::url_path(&ar, scoped));
+    let request = kind.request(namespace);
     let mut out = Vec::new();
     let mut params = ListParams::default().labels(selector).limit(500);
     loop {

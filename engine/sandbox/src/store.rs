@@ -363,7 +363,7 @@ impl State {
         let mut all: Vec<_> = m.iter().collect();
         all.sort_by(|(a, _), (b, _)| etcd_order(a).cmp(etcd_order(b)));
         let first = all.partition_point(|(k, _)| etcd_order(k).lt(start.bytes()));
-        let entries = all[first..].iter().map(|&(k, v)| (k, v));
+        let entries = all[first..].iter().copied();
         ListPage::collect(entries, limit, keep, |(n, name)| format!("{n}/{name}"))
     }
 
@@ -1142,17 +1142,18 @@ mod tests {
         }
     }
 
+    /// A type every cluster serves.
+    fn built_in(st: &State, group: &str, version: &str, plural: &str) -> Arc<ResourceType> {
+        st.registry
+            .get(group, version, plural)
+            .unwrap_or_else(|| panic!("{plural} are built in"))
+    }
+
     #[test]
     fn only_the_status_write_itself_is_marked_as_the_controllers_own() {
         let mut st = State::new();
-        let drt = st
-            .registry
-            .get("apps", "v1", "deployments")
-            .expect("deployments are built in");
-        let cmrt = st
-            .registry
-            .get("", "v1", "configmaps")
-            .expect("configmaps are built in");
+        let drt = built_in(&st, "apps", "v1", "deployments");
+        let cmrt = built_in(&st, "", "v1", "configmaps");
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"selector": {"matchLabels": {"app": "web"}},
@@ -1181,16 +1182,10 @@ mod tests {
     }
 
     #[test]
-    fn a_list_pages_in_etcd_key_order_and_costs_only_its_page() {
+    fn a_list_pages_in_etcd_key_order_from_its_continue_key() {
         let mut st = State::new();
-        let cmrt = st
-            .registry
-            .get("", "v1", "configmaps")
-            .expect("configmaps are built in");
-        let nsrt = st
-            .registry
-            .get("", "v1", "namespaces")
-            .expect("namespaces are built in");
+        let cmrt = built_in(&st, "", "v1", "configmaps");
+        let nsrt = built_in(&st, "", "v1", "namespaces");
         for ns in ["rec", "rec-q"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             st.create(&nsrt, "", body, &opts("cairn"))
@@ -1245,10 +1240,7 @@ mod tests {
     #[test]
     fn an_update_leaves_the_entries_outside_what_it_touched_as_they_were() {
         let mut st = State::new();
-        let drt = st
-            .registry
-            .get("apps", "v1", "deployments")
-            .expect("deployments are built in");
+        let drt = built_in(&st, "apps", "v1", "deployments");
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
